@@ -1,0 +1,53 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "fluxci",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "fluxci", targets: ["fluxci"]),
+        .executable(name: "fluxci-annotate", targets: ["fluxci-annotate"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        // System libraries: a module map and a shim header each (macros and variadic calls
+        // cannot be imported into Swift directly).
+        .systemLibrary(
+            name: "CGPGME", pkgConfig: "gpgme",
+            providers: [.apt(["libgpgme-dev"]), .brew(["gpgme"])]),
+        .systemLibrary(
+            name: "CGit2", pkgConfig: "libgit2",
+            providers: [.apt(["libgit2-dev"]), .brew(["libgit2"])]),
+
+        // Library modules, one concern each (see ../shared/ARCHITECTURE.md).
+        .target(name: "Actions"),
+        .target(
+            name: "FluxCI",
+            dependencies: [
+                "Actions",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        // Executables: `fluxci` holds every command; the small ones run one command group each.
+        .executableTarget(name: "fluxci", dependencies: ["FluxCI"]),
+        .executableTarget(name: "fluxci-annotate", dependencies: ["FluxCI"]),
+
+        // Tests
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "Tests/Support"),
+        .testTarget(name: "ActionsTests", dependencies: ["Actions", "TestSupport"]),
+        .testTarget(
+            name: "FluxCITests",
+            dependencies: ["FluxCI", "fluxci", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

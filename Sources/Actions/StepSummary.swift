@@ -1,0 +1,150 @@
+import Foundation
+
+/// A step summary built from blocks, rendered as GitHub Markdown for `GITHUB_STEP_SUMMARY` or as
+/// plain text for a terminal. Cell text is untrusted (file names, controller messages): it is
+/// escaped so it cannot break a table or inject HTML.
+public struct StepSummary: Sendable, Equatable {
+    public indirect enum Block: Sendable, Equatable {
+        case heading(Int, String)
+        case paragraph(String)
+        case table(header: [String], rows: [[String]])
+        case details(summary: String, blocks: [Block])
+        case code(String)
+    }
+
+    public private(set) var blocks: [Block] = []
+
+    public init() {}
+
+    public var isEmpty: Bool { blocks.isEmpty }
+
+    public mutating func heading(_ text: String, level: Int = 2) { blocks.append(.heading(min(max(level, 1), 6), text)) }
+    public mutating func paragraph(_ text: String) { blocks.append(.paragraph(text)) }
+    public mutating func table(header: [String], rows: [[String]]) { blocks.append(.table(header: header, rows: rows)) }
+    public mutating func details(_ summary: String, _ blocks: [Block]) { self.blocks.append(.details(summary: summary, blocks: blocks)) }
+    public mutating func code(_ text: String) { blocks.append(.code(text)) }
+    public mutating func append(_ other: StepSummary) { blocks += other.blocks }
+
+    /// GitHub refuses a step summary over 1 MiB.
+    public static let maximumBytes = 1_048_576
+
+    /// Markdown for GitHub, kept under `limit` bytes: when the whole does not fit, table rows are
+    /// dropped from the end, and a line says how many were left out.
+    public func markdown(limit: Int = maximumBytes) -> String {
+        let full = Self.markdown(blocks)
+        if full.utf8.count <= limit { return full }
+        var text = ""
+        var dropped = 0
+        for block in blocks {
+            let rendered = Self.markdown([block])
+            if text.utf8.count + rendered.utf8.count + 200 <= limit {
+                text += rendered
+            } else if case .table(let header, let rows) = block {
+                var table = Self.tableHead(header)
+                var kept = 0
+                for row in rows {
+                    let line = Self.tableRow(row, columns: header.count)
+                    if text.utf8.count + table.utf8.count + line.utf8.count + 200 > limit { break }
+                    table += line
+                    kept += 1
+                }
+                dropped += rows.count - kept
+                if kept > 0 { text += table + "\n" }
+            } else {
+                dropped += 1
+            }
+        }
+        return text + "\n_The summary was cut to stay under GitHub's 1 MiB limit: \(dropped) more rows or blocks are in the job log._\n"
+    }
+
+    /// Plain text for a terminal: tables as aligned columns, details expanded.
+    public var plainText: String { Self.plain(blocks, indent: "") }
+
+    // MARK: Markdown
+
+    private static func markdown(_ blocks: [Block]) -> String {
+        blocks.map { block -> String in
+            switch block {
+            case .heading(let level, let text):
+                return String(repeating: "#", count: level) + " " + inline(text) + "\n\n"
+            case .paragraph(let text):
+                return inline(text) + "\n\n"
+            case .table(let header, let rows):
+                return tableHead(header) + rows.map { tableRow($0, columns: header.count) }.joined() + "\n"
+            case .details(let summary, let inner):
+                return "<details><summary>" + html(summary) + "</summary>\n\n" + markdown(inner) + "</details>\n\n"
+            case .code(let text):
+                let fence = String(repeating: "`", count: max(3, longestBacktickRun(text) + 1))
+                return fence + "\n" + text + (text.hasSuffix("\n") ? "" : "\n") + fence + "\n\n"
+            }
+        }.joined()
+    }
+
+    private static func tableHead(_ header: [String]) -> String {
+        "| " + header.map(cell).joined(separator: " | ") + " |\n" + "|" + header.map { _ in " --- |" }.joined() + "\n"
+    }
+
+    private static func tableRow(_ row: [String], columns: Int) -> String {
+        let padded = row + Array(repeating: "", count: max(0, columns - row.count))
+        return "| " + padded.map(cell).joined(separator: " | ") + " |\n"
+    }
+
+    private static func html(_ text: String) -> String {
+        var out = ""
+        for ch in text.unicodeScalars {
+            switch ch {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            default: out.unicodeScalars.append(ch)
+            }
+        }
+        return out
+    }
+
+    private static func inline(_ text: String) -> String {
+        html(text).split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).joined(separator: "<br>")
+    }
+
+    private static func cell(_ text: String) -> String {
+        inline(text).replacingOccurrences(of: "|", with: "\\|")
+    }
+
+    private static func longestBacktickRun(_ text: String) -> Int {
+        var longest = 0, current = 0
+        for ch in text { if ch == "`" { current += 1; longest = max(longest, current) } else { current = 0 } }
+        return longest
+    }
+
+    // MARK: Plain text
+
+    private static func plain(_ blocks: [Block], indent: String) -> String {
+        blocks.map { block -> String in
+            switch block {
+            case .heading(_, let text):
+                return indent + text + "\n" + indent + String(repeating: "=", count: text.count) + "\n"
+            case .paragraph(let text):
+                return text.split(separator: "\n", omittingEmptySubsequences: false).map { indent + $0 }.joined(separator: "\n") + "\n"
+            case .table(let header, let rows):
+                let all = [header] + rows.map { $0.map { $0.replacingOccurrences(of: "\n", with: " ") } }
+                let columns = all.map(\.count).max() ?? 0
+                var widths = Array(repeating: 0, count: columns)
+                for row in all { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+                func line(_ row: [String]) -> String {
+                    let cells = (0..<columns).map { i -> String in
+                        let cell = i < row.count ? row[i] : ""
+                        return i == columns - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                    }
+                    return indent + cells.joined(separator: "  ") + "\n"
+                }
+                let rule = indent + widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ") + "\n"
+                return line(header) + rule + rows.map(line).joined()
+            case .details(let summary, let inner):
+                return indent + summary + "\n" + plain(inner, indent: indent + "  ")
+            case .code(let text):
+                return text.split(separator: "\n", omittingEmptySubsequences: false).map { indent + "  " + $0 }.joined(separator: "\n") + "\n"
+            }
+        }.joined(separator: "\n")
+    }
+}
