@@ -7,11 +7,13 @@ let package = Package(
     products: [
         .executable(name: "fluxci", targets: ["fluxci"]),
         .executable(name: "fluxci-annotate", targets: ["fluxci-annotate"]),
+        .executable(name: "fluxci-keys", targets: ["fluxci-keys"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // System libraries: a module map and a shim header each (macros and variadic calls
@@ -25,16 +27,19 @@ let package = Package(
 
         // Library modules, one concern each (see ../shared/ARCHITECTURE.md).
         .target(name: "Actions"),
+        .target(name: "GPG", dependencies: ["CGPGME"]),
+        .target(name: "Age", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "FluxCI",
             dependencies: [
-                "Actions",
+                "Actions", "Age", "GPG",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         // Executables: `fluxci` holds every command; the small ones run one command group each.
         .executableTarget(name: "fluxci", dependencies: ["FluxCI"]),
         .executableTarget(name: "fluxci-annotate", dependencies: ["FluxCI"]),
+        .executableTarget(name: "fluxci-keys", dependencies: ["FluxCI"]),
 
         // Tests
         .target(
@@ -47,7 +52,7 @@ let package = Package(
         .testTarget(name: "ActionsTests", dependencies: ["Actions", "TestSupport"]),
         .testTarget(
             name: "FluxCITests",
-            dependencies: ["FluxCI", "fluxci", "TestSupport"]),
+            dependencies: ["FluxCI", "GPG", "fluxci", "fluxci-annotate", "fluxci-keys", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

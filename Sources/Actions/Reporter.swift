@@ -328,6 +328,13 @@ public final class Reporter: @unchecked Sendable {
         lock.withLock { edit(&pendingSummary) }
     }
 
+    /// Shows a block in the log now and keeps it for the step summary. On a terminal, where the
+    /// summary is printed at the end, it is not repeated there.
+    public func publish(_ block: StepSummary) {
+        log(block.plainText)
+        if isGitHub { summary { $0.append(block) } }
+    }
+
     /// Writes the step summary: what was added, then every annotation of the step (saying how
     /// many GitHub did not show). On GitHub it goes to `GITHUB_STEP_SUMMARY`; on a terminal it is
     /// printed as plain text. Call once, at the end of a command, also when it failed.

@@ -1,0 +1,98 @@
+import Crypto
+import Foundation
+
+/// An age X25519 recipient: `age1…`, the public half.
+public struct X25519Recipient: Sendable, Hashable, CustomStringConvertible {
+    public let publicKey: [UInt8]
+
+    public init(publicKey: [UInt8]) { self.publicKey = publicKey }
+
+    public init(parsing text: String) throws(AgeKeyError) {
+        let decoded: (hrp: String, data: [UInt8])
+        do { decoded = try Bech32.decode(text) } catch { throw .malformed(reason: error.description) }
+        guard decoded.hrp == "age" else {
+            throw .malformed(reason: "it starts with '\(decoded.hrp)1', an age X25519 recipient starts with 'age1'")
+        }
+        guard decoded.data.count == 32 else { throw .malformed(reason: "it holds \(decoded.data.count) bytes, not 32") }
+        publicKey = decoded.data
+    }
+
+    public var description: String { Bech32.encode(hrp: "age", data: publicKey) }
+}
+
+/// An age X25519 identity: `AGE-SECRET-KEY-1…`. Its `description` never shows the key.
+public struct X25519Identity: Sendable, Hashable, CustomStringConvertible {
+    let secretKey: [UInt8]
+    public let recipient: X25519Recipient
+
+    public init(secretKey: [UInt8]) throws(AgeKeyError) {
+        guard secretKey.count == 32 else { throw .malformed(reason: "it holds \(secretKey.count) bytes, not 32") }
+        guard let key = try? Curve25519.KeyAgreement.PrivateKey(rawRepresentation: secretKey) else {
+            throw .malformed(reason: "it is not an X25519 scalar")
+        }
+        self.secretKey = secretKey
+        recipient = X25519Recipient(publicKey: Array(key.publicKey.rawRepresentation))
+    }
+
+    public init(parsing text: String) throws(AgeKeyError) {
+        guard text.hasPrefix("AGE-SECRET-KEY-1") else {
+            if text.hasPrefix("age-secret-key-1") {
+                throw .malformed(reason: "it is in lower case; age identities are written in upper case (AGE-SECRET-KEY-1…)")
+            }
+            if text.hasPrefix("age1") { throw .malformed(reason: "it is a recipient (public key), not an identity") }
+            throw .malformed(reason: "an age identity starts with AGE-SECRET-KEY-1")
+        }
+        let decoded: (hrp: String, data: [UInt8])
+        do { decoded = try Bech32.decode(text) } catch { throw .malformed(reason: error.description) }
+        try self.init(secretKey: decoded.data)
+    }
+
+    /// A new random identity.
+    public static func generate() -> X25519Identity {
+        let key = Curve25519.KeyAgreement.PrivateKey()
+        return try! X25519Identity(secretKey: Array(key.rawRepresentation))
+    }
+
+    /// The identity as age writes it. This is secret: mask it before printing anything.
+    public var encoded: String { Bech32.encode(hrp: "AGE-SECRET-KEY-", data: secretKey).uppercased() }
+
+    public var description: String { "age identity for \(recipient)" }
+}
+
+public enum AgeKeyError: Error, Equatable, CustomStringConvertible {
+    case malformed(reason: String)
+
+    public var description: String {
+        switch self {
+        case .malformed(let reason): "not a valid age key: \(reason)"
+        }
+    }
+}
+
+/// Identities in age's keys.txt form: one per line, `#` comments and blank lines ignored.
+public enum AgeIdentityFile {
+    public struct Entry: Sendable {
+        public var identity: X25519Identity
+        public var line: Int
+    }
+
+    public struct LineError: Error, CustomStringConvertible {
+        public var line: Int
+        public var error: AgeKeyError
+        public var description: String { "line \(line): \(error)" }
+    }
+
+    public static func parse(_ text: String) throws(LineError) -> [Entry] {
+        var entries: [Entry] = []
+        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            do {
+                entries.append(Entry(identity: try X25519Identity(parsing: line), line: index + 1))
+            } catch {
+                throw LineError(line: index + 1, error: error)
+            }
+        }
+        return entries
+    }
+}

@@ -1,0 +1,134 @@
+import Actions
+import Age
+import Foundation
+import GPG
+
+/// The keys of a run, in their private keyring: PGP keys imported through gpgme, age
+/// identities kept in the keyring directory beside them.
+struct ImportedKeys {
+    var keyring: Keyring
+    var pgp: [KeyInfo]
+    var age: [X25519Identity]
+
+    /// Environment variable naming the keyring for later steps (and `fluxci keys cleanup`).
+    static let keyringVariable = "FLUXCI_KEYRING"
+
+    /// Imports everything `sources` holds into `keyring`: every armor block on its own (so a
+    /// broken one is named), then checks what gpgme does not: that something was imported,
+    /// that it includes secret keys, that each can decrypt (an encryption subkey, not expired
+    /// or revoked), and that the passphrase unlocks it.
+    static func importing(_ sources: KeySources, into keyring: Keyring, reporter: Reporter) throws -> ImportedKeys {
+        var fingerprints: [String] = []
+        for source in sources.pgp {
+            for (index, block) in source.material.blocks.enumerated() {
+                let name = source.material.blocks.count == 1
+                    ? source.name
+                    : "key block \(index + 1) of \(source.material.blocks.count) in \(source.name)" + (block.lines.map { " (lines \($0.lowerBound)–\($0.upperBound))" } ?? "")
+                let result: ImportResult
+                do {
+                    result = try keyring.importKeys(block.data)
+                } catch {
+                    throw located(KeyErrors.annotation(for: error, source: name), source, block)
+                }
+                if result.secretRead == 0 {
+                    throw located(.error(
+                        "\(name) holds only a public key (\(result.fingerprints.joined(separator: ", "))); SOPS needs the secret key to decrypt.",
+                        title: "Public key only",
+                        fix: "Export the secret key: `gpg --export-secret-keys --armor \(result.fingerprints.first ?? "FINGERPRINT")`."), source, block)
+                }
+                reporter.debug("\(name): considered \(result.considered), secret read \(result.secretRead), imported \(result.secretImported), unchanged \(result.secretUnchanged)")
+                for fingerprint in result.fingerprints where !fingerprints.contains(fingerprint) {
+                    guard let key = try keyring.key(fingerprint) else { continue }
+                    if let problem = key.decryptionProblem {
+                        throw located(.error(
+                            "The key \(fingerprint) from \(name) cannot decrypt SOPS files: \(problem).",
+                            title: "Unusable SOPS key", fix: fixFor(key)), source, block)
+                    }
+                    do {
+                        try keyring.verifyDecryption(with: fingerprint)
+                    } catch {
+                        throw located(KeyErrors.annotation(for: error, source: name), source, block)
+                    }
+                    fingerprints.append(fingerprint)
+                }
+            }
+        }
+        let pgp = try fingerprints.compactMap { try keyring.key($0) }
+        var identities: [X25519Identity] = []
+        for source in sources.age {
+            for entry in source.entries where !identities.contains(entry.identity) { identities.append(entry.identity) }
+        }
+        if !identities.isEmpty { try storeAgeIdentities(identities, in: keyring) }
+        return ImportedKeys(keyring: keyring, pgp: pgp, age: try loadAgeIdentities(from: keyring))
+    }
+
+    private static func located(_ annotation: Annotation, _ source: KeySources.PGPSource, _ block: KeyMaterial.Block) -> Annotation {
+        var annotation = annotation
+        if annotation.location == nil, let file = source.file {
+            annotation.location = SourceLocation(file: file, line: block.lines?.lowerBound)
+        }
+        return annotation
+    }
+
+    private static func fixFor(_ key: KeyInfo) -> String {
+        if key.expired || key.subkeys.contains(where: { $0.canEncrypt && $0.expired }) {
+            return "Extend it: `gpg --quick-set-expire \(key.fingerprint) 1y '*'` and `gpg --quick-set-expire \(key.fingerprint) 1y`, then export the secret key again."
+        }
+        if key.revoked { return "Use another key: a revoked key stays revoked. Re-encrypt the files for the new key with `sops updatekeys`." }
+        return "Add an encryption subkey: `gpg --quick-add-key \(key.fingerprint) cv25519 encr`, export the secret key again, and re-encrypt with `sops updatekeys`."
+    }
+
+    /// The identities file inside the keyring (mode 0600), merged with what an earlier import left.
+    static func storeAgeIdentities(_ identities: [X25519Identity], in keyring: Keyring) throws {
+        let url = keyring.directory.appendingPathComponent(Keyring.ageIdentitiesName)
+        var all = (try? loadAgeIdentities(from: keyring)) ?? []
+        for identity in identities where !all.contains(identity) { all.append(identity) }
+        let text = all.map { "# public key: \($0.recipient)\n\($0.encoded)\n" }.joined()
+        try SecureFile.write(Data(text.utf8), to: url)
+    }
+
+    static func loadAgeIdentities(from keyring: Keyring) throws -> [X25519Identity] {
+        let url = keyring.directory.appendingPathComponent(Keyring.ageIdentitiesName)
+        guard let data = FileManager.default.contents(atPath: url.path) else { return [] }
+        return try AgeIdentityFile.parse(String(decoding: data, as: UTF8.self)).map(\.identity)
+    }
+
+    /// Opens the keyring a `keys import` step made, from `--keyring` or `FLUXCI_KEYRING`.
+    static func open(_ path: String?, environment: [String: String]) throws -> ImportedKeys {
+        guard let path = path ?? environment[keyringVariable].flatMap({ $0.isEmpty ? nil : $0 }) else {
+            throw Annotation.error(
+                "No keyring: \(keyringVariable) is not set.", title: "No keyring",
+                fix: "Run `fluxci keys import` in an earlier step (on GitHub it exports \(keyringVariable)), or pass --keyring.")
+        }
+        let keyring: Keyring
+        do {
+            keyring = try Keyring.open(URL(fileURLWithPath: path), passphrase: environment["SOPS_GPG_PASSPHRASE"])
+        } catch {
+            throw KeyErrors.annotation(for: error, source: path)
+        }
+        return ImportedKeys(keyring: keyring, pgp: try keyring.secretKeys(), age: try loadAgeIdentities(from: keyring))
+    }
+}
+
+/// Files that hold secrets: created exclusively with mode 0600 and renamed into place, so no
+/// one else can read them, not even for a moment, and no half-written file is left.
+enum SecureFile {
+    static func write(_ data: Data, to url: URL) throws {
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString.prefix(8))")
+        let descriptor = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw Annotation.error("Cannot create \(temporary.path): \(String(cString: strerror(errno))).", fix: "Check free disk space and permissions.")
+        }
+        let written = data.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress, $0.count) }
+        let synced = fsync(descriptor)
+        close(descriptor)
+        guard written == data.count, synced == 0 else {
+            unlink(temporary.path)
+            throw Annotation.error("Cannot write \(url.path): \(String(cString: strerror(errno))).", fix: "Check free disk space.")
+        }
+        guard rename(temporary.path, url.path) == 0 else {
+            unlink(temporary.path)
+            throw Annotation.error("Cannot move a file into \(url.path): \(String(cString: strerror(errno))).")
+        }
+    }
+}

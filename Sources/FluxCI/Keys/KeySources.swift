@@ -1,0 +1,146 @@
+import Actions
+import Age
+import Foundation
+import GPG
+
+/// The SOPS keys a run was given, read from the environment and the repository's `.secrets/`
+/// folder, validated and masked, before any keyring exists.
+struct KeySources {
+    struct PGPSource {
+        /// Where it came from, for messages: "SOPS_GPG_KEY", ".secrets/kind/local/gpg/sops.asc".
+        var name: String
+        /// A file the key came from, for annotations.
+        var file: String?
+        var material: KeyMaterial
+    }
+
+    struct AgeSource {
+        var name: String
+        var file: String?
+        var entries: [AgeIdentityFile.Entry]
+    }
+
+    var pgp: [PGPSource] = []
+    var age: [AgeSource] = []
+    var passphrase: String?
+
+    var isEmpty: Bool { pgp.isEmpty && age.isEmpty }
+
+    /// What a cloud/env's `.secrets` folder holds for local reproduction.
+    static func secretsPaths(cloud: String, env: String) -> (age: String, pgp: String) {
+        (".secrets/\(cloud)/\(env)/age/age.agekey", ".secrets/\(cloud)/\(env)/gpg/sops.asc")
+    }
+
+    /// Reads, masks and validates every source, in the documented order: SOPS_GPG_KEY,
+    /// SOPS_GPG_PASSPHRASE, SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, the `.secrets/<cloud>/<env>/` files,
+    /// then keys exported from the user's own keyring.
+    static func read(
+        environment: [String: String], repository: URL, cloudEnv: (cloud: String, env: String)?,
+        localKeyring: [String], reporter: Reporter
+    ) throws -> KeySources {
+        var sources = KeySources()
+        // Mask first: nothing is printed before every secret form is registered.
+        for name in ["SOPS_GPG_KEY", "SOPS_GPG_PASSPHRASE", "SOPS_AGE_KEY"] {
+            if let value = environment[name], !value.isEmpty { reporter.mask(value) }
+        }
+        sources.passphrase = environment["SOPS_GPG_PASSPHRASE"].flatMap { $0.isEmpty ? nil : $0 }
+
+        if let value = environment["SOPS_GPG_KEY"] {
+            sources.pgp.append(PGPSource(name: "SOPS_GPG_KEY", file: nil, material: try material(value, from: "SOPS_GPG_KEY", reporter: reporter)))
+        }
+        if let value = environment["SOPS_AGE_KEY"] {
+            sources.age.append(AgeSource(name: "SOPS_AGE_KEY", file: nil, entries: try ageEntries(value, from: "SOPS_AGE_KEY", file: nil, reporter: reporter)))
+        }
+        if let path = environment["SOPS_AGE_KEY_FILE"], !path.isEmpty {
+            let text = try readFile(path, relativeTo: repository, variable: "SOPS_AGE_KEY_FILE")
+            reporter.mask(text)
+            sources.age.append(AgeSource(name: path, file: path, entries: try ageEntries(text, from: path, file: path, reporter: reporter)))
+        }
+        if let (cloud, env) = cloudEnv {
+            let paths = secretsPaths(cloud: cloud, env: env)
+            let ageURL = repository.appendingPathComponent(paths.age), pgpURL = repository.appendingPathComponent(paths.pgp)
+            let ageExists = FileManager.default.fileExists(atPath: ageURL.path)
+            let pgpExists = FileManager.default.fileExists(atPath: pgpURL.path)
+            if !ageExists && !pgpExists && sources.isEmpty {
+                throw Annotation.error(
+                    "Neither \(paths.age) nor \(paths.pgp) exists in \(repository.path).",
+                    title: "No keys for \(cloud)/\(env)",
+                    fix: "Create them with `fluxci keys new --cloud \(cloud) --env \(env) --age` (or copy them from your team's secret store), or set SOPS_AGE_KEY / SOPS_GPG_KEY.")
+            }
+            if ageExists {
+                let text = try readFile(ageURL.path, relativeTo: repository, variable: nil)
+                reporter.mask(text)
+                sources.age.append(AgeSource(name: paths.age, file: paths.age, entries: try ageEntries(text, from: paths.age, file: paths.age, reporter: reporter)))
+            }
+            if pgpExists {
+                let text = try readFile(pgpURL.path, relativeTo: repository, variable: nil)
+                reporter.mask(text)
+                sources.pgp.append(PGPSource(name: paths.pgp, file: paths.pgp, material: try material(text, from: paths.pgp, reporter: reporter)))
+            }
+        }
+        if !localKeyring.isEmpty {
+            let home = environment["GNUPGHOME"].flatMap { $0.isEmpty ? nil : $0 }
+                ?? ((environment["HOME"] ?? NSHomeDirectory()) + "/.gnupg")
+            let exported: Data
+            do {
+                let user = try Keyring.userHome(URL(fileURLWithPath: home), passphrase: sources.passphrase)
+                exported = try user.exportSecretKeys(localKeyring)
+            } catch {
+                throw KeyErrors.annotation(for: error, source: "your keyring \(home)")
+            }
+            let text = String(decoding: exported, as: UTF8.self)
+            reporter.mask(text)
+            sources.pgp.append(PGPSource(name: "your keyring (\(localKeyring.joined(separator: ", ")))", file: nil, material: try material(text, from: home, reporter: reporter)))
+        }
+        if sources.isEmpty {
+            throw Annotation.error(
+                "No SOPS key was given.", title: "No SOPS keys",
+                fix: "Set SOPS_GPG_KEY (an armored secret key, or its base64) and/or SOPS_AGE_KEY (AGE-SECRET-KEY-1… lines) from repository secrets, or pass --cloud and --env to read .secrets/<cloud>/<env>/ locally.")
+        }
+        return sources
+    }
+
+    private static func readFile(_ path: String, relativeTo repository: URL, variable: String?) throws -> String {
+        let url = path.hasPrefix("/") ? URL(fileURLWithPath: path) : repository.appendingPathComponent(path)
+        let via = variable.map { "\($0) points at \(path)" } ?? path
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw Annotation.error("\(via), which does not exist.", title: "Key file missing", fix: "Check the path (relative paths start at \(repository.path)).")
+        }
+        guard let data = FileManager.default.contents(atPath: url.path), let text = String(data: data, encoding: .utf8) else {
+            throw Annotation.error("\(via), which cannot be read as text.", title: "Key file unreadable", fix: "Check its permissions and that it is a text key file.")
+        }
+        return text
+    }
+
+    private static func material(_ value: String, from source: String, reporter: Reporter) throws -> KeyMaterial {
+        let material: KeyMaterial
+        do {
+            material = try KeyMaterial(decoding: value)
+        } catch {
+            throw KeyErrors.annotation(for: error, source: source)
+        }
+        if let decoded = material.decodedText { reporter.mask(decoded) }
+        for block in material.blocks { reporter.mask(String(decoding: block.data, as: UTF8.self)) }
+        return material
+    }
+
+    private static func ageEntries(_ text: String, from source: String, file: String?, reporter: Reporter) throws -> [AgeIdentityFile.Entry] {
+        for line in text.split(whereSeparator: \.isNewline) where !line.hasPrefix("#") { reporter.mask(String(line)) }
+        do {
+            let entries = try AgeIdentityFile.parse(text)
+            guard !entries.isEmpty else {
+                throw Annotation.error(
+                    "\(source) holds no age identity.", title: "No age identity",
+                    fix: "It should hold AGE-SECRET-KEY-1… lines, as age-keygen writes them.",
+                    at: file.map { SourceLocation(file: $0) })
+            }
+            for entry in entries { reporter.mask(entry.identity.encoded) }
+            return entries
+        } catch let error as AgeIdentityFile.LineError {
+            throw Annotation.error(
+                "Line \(error.line) of \(source) is \(error.error).", title: "Invalid age identity",
+                fix: "Copy the identity again exactly as age-keygen wrote it (AGE-SECRET-KEY-1 followed by 58 upper-case characters).",
+                at: file.map { SourceLocation(file: $0, line: error.line) })
+        }
+    }
+}
