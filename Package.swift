@@ -49,7 +49,10 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "Tests/Support"),
+        // zlib, only to inflate the compressed age test vectors.
+        .systemLibrary(name: "CZlib", path: "Tests/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .testTarget(name: "ActionsTests", dependencies: ["Actions", "TestSupport"]),
+        .testTarget(name: "AgeTests", dependencies: ["Age", "CZlib", "TestSupport"]),
         .testTarget(
             name: "FluxCITests",
             dependencies: ["FluxCI", "GPG", "fluxci", "fluxci-annotate", "fluxci-keys", "TestSupport"]),
