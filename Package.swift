@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // System libraries: a module map and a shim header each (macros and variadic calls
@@ -29,6 +30,9 @@ let package = Package(
         .target(name: "Actions"),
         .target(name: "GPG", dependencies: ["CGPGME"]),
         .target(name: "Age", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(
+            name: "SOPS",
+            dependencies: ["Age", "GPG", "Yams", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "FluxCI",
             dependencies: [
@@ -53,6 +57,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Tests/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .testTarget(name: "ActionsTests", dependencies: ["Actions", "TestSupport"]),
         .testTarget(name: "AgeTests", dependencies: ["Age", "CZlib", "TestSupport"]),
+        .testTarget(name: "SOPSTests", dependencies: ["SOPS", "Age", "GPG", "TestSupport"]),
         .testTarget(
             name: "FluxCITests",
             dependencies: ["FluxCI", "GPG", "fluxci", "fluxci-annotate", "fluxci-keys", "TestSupport"]),

@@ -1,0 +1,111 @@
+import Age
+import Crypto
+import Foundation
+import GPG
+
+/// The keys a run holds to recover SOPS data keys: age identities (native) and a gpgme keyring.
+public struct KeyChain: Sendable {
+    public var ageIdentities: [X25519Identity]
+    public var keyring: Keyring?
+    /// Fingerprints (primary and subkeys, upper case) of the keyring's secret keys.
+    public var pgpFingerprints: Set<String>
+
+    public init(ageIdentities: [X25519Identity], keyring: Keyring?) {
+        self.ageIdentities = ageIdentities
+        self.keyring = keyring
+        var fingerprints: Set<String> = []
+        for key in (try? keyring?.secretKeys()) ?? [] {
+            fingerprints.insert(key.fingerprint.uppercased())
+            for subkey in key.subkeys where subkey.hasSecret { fingerprints.insert(subkey.fingerprint.uppercased()) }
+        }
+        pgpFingerprints = fingerprints
+    }
+
+    public var ageRecipients: [String] { ageIdentities.map(\.recipient.description) }
+
+    /// Whether this chain holds the secret for a master key (without trying it).
+    public func holds(_ key: Metadata.MasterKey) -> Bool {
+        switch key {
+        case .age(let recipient, _): ageRecipients.contains(recipient)
+        case .pgp(let fingerprint, _): holdsPGP(fingerprint)
+        case .other: false
+        }
+    }
+
+    func holdsPGP(_ fingerprint: String) -> Bool {
+        let wanted = fingerprint.uppercased().replacingOccurrences(of: " ", with: "")
+        return pgpFingerprints.contains { $0 == wanted || $0.hasSuffix(wanted) }
+    }
+}
+
+/// One master key tried, and why it did not give the data key.
+public struct KeyAttempt: Sendable, Equatable, CustomStringConvertible {
+    public var key: String
+    public var reason: String
+    public var description: String { "\(key): \(reason)" }
+}
+
+enum DataKeyRecovery {
+    /// The 32-byte data key: from any key of a single group, or from `shamir_threshold` groups'
+    /// shares. Age keys are tried before PGP ones (no process to start).
+    static func recover(_ metadata: Metadata, with keys: KeyChain) throws(DecryptionError) -> [UInt8] {
+        var attempts: [KeyAttempt] = []
+        var shares: [[UInt8]] = []
+        let needed = metadata.keyGroups.count == 1 ? 1 : (metadata.shamirThreshold ?? metadata.keyGroups.count)
+        for group in metadata.keyGroups {
+            if let part = groupSecret(group, keys: keys, attempts: &attempts) { shares.append(part) }
+            if shares.count >= needed { break }
+        }
+        if metadata.keyGroups.count == 1 {
+            guard let key = shares.first else { throw .dataKeyNotRecoverable(attempts: attempts, groupsOpened: 0, groupsNeeded: 1) }
+            guard key.count == 32 else { throw .dataKeyNotRecoverable(attempts: attempts + [KeyAttempt(key: "data key", reason: "it is \(key.count) bytes, not 32")], groupsOpened: 1, groupsNeeded: 1) }
+            return key
+        }
+        guard shares.count >= needed else {
+            throw .dataKeyNotRecoverable(attempts: attempts, groupsOpened: shares.count, groupsNeeded: needed)
+        }
+        let combined: [UInt8]
+        do {
+            combined = try Shamir.combine(Array(shares.prefix(needed)))
+        } catch {
+            throw .dataKeyNotRecoverable(attempts: attempts + [KeyAttempt(key: "key groups", reason: "the Shamir shares do not combine (\(error))")], groupsOpened: shares.count, groupsNeeded: needed)
+        }
+        guard combined.count == 32 else {
+            throw .dataKeyNotRecoverable(attempts: attempts + [KeyAttempt(key: "key groups", reason: "the combined key is \(combined.count) bytes, not 32")], groupsOpened: shares.count, groupsNeeded: needed)
+        }
+        return combined
+    }
+
+    private static func groupSecret(_ group: [Metadata.MasterKey], keys: KeyChain, attempts: inout [KeyAttempt]) -> [UInt8]? {
+        let ordered = group.filter { if case .age = $0 { true } else { false } } + group.filter { if case .age = $0 { false } else { true } }
+        for key in ordered {
+            switch key {
+            case .age(let recipient, let encryptedKey):
+                guard !keys.ageIdentities.isEmpty else {
+                    attempts.append(KeyAttempt(key: recipient, reason: "no age identity was imported"))
+                    continue
+                }
+                do {
+                    return try AgeFile.decrypt(Array(encryptedKey.utf8), identities: keys.ageIdentities)
+                } catch .noMatch {
+                    attempts.append(KeyAttempt(key: recipient, reason: "none of the imported age identities (\(keys.ageRecipients.joined(separator: ", "))) is its identity"))
+                } catch {
+                    attempts.append(KeyAttempt(key: recipient, reason: "\(error)"))
+                }
+            case .pgp(let fingerprint, let encryptedKey):
+                guard let keyring = keys.keyring, keys.holdsPGP(fingerprint) else {
+                    attempts.append(KeyAttempt(key: "pgp \(fingerprint)", reason: "its secret key was not imported"))
+                    continue
+                }
+                do {
+                    return Array(try keyring.decrypt(Data(encryptedKey.utf8)))
+                } catch {
+                    attempts.append(KeyAttempt(key: "pgp \(fingerprint)", reason: "\(error)"))
+                }
+            case .other(let kind, let identifier):
+                attempts.append(KeyAttempt(key: "\(kind) \(identifier)", reason: "\(kind) keys are not supported by fluxci"))
+            }
+        }
+        return nil
+    }
+}

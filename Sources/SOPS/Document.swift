@@ -1,0 +1,152 @@
+import Crypto
+import Foundation
+
+/// One SOPS document (a YAML file may hold several, each with its own copy of the metadata).
+public struct SOPSDocument: Sendable {
+    /// The document without its `sops` key.
+    public var tree: TreeNode
+    public var metadata: Metadata
+}
+
+/// A file in SOPS format, YAML or JSON.
+public struct SOPSFile: Sendable {
+    public enum Format: Sendable { case yaml, json }
+
+    public var format: Format
+    public var documents: [SOPSDocument]
+
+    /// Reads a SOPS file. JSON is chosen by the `.json` extension, or content starting with `{`.
+    public init(text: String, path: String) throws(DecryptionError) {
+        let trimmed = text.drop { $0.isWhitespace }
+        format = path.lowercased().hasSuffix(".json") || trimmed.hasPrefix("{") ? .json : .yaml
+        let trees: [TreeNode]
+        do {
+            trees = try TreeReader.documents(text)
+        } catch {
+            throw .malformedMetadata(error.message, line: error.line)
+        }
+        guard !trees.isEmpty else { throw .notSOPS("the file is empty") }
+        var documents: [SOPSDocument] = []
+        for tree in trees {
+            guard case .mapping(let entries, let position) = tree else {
+                throw .notSOPS("a document is not a mapping")
+            }
+            guard let sops = entries.first(where: { $0.key == "sops" }) else {
+                throw .notSOPS(trees.count > 1 ? "a document has no sops metadata" : "there is no sops metadata")
+            }
+            let metadata: Metadata
+            do {
+                metadata = try Metadata(sops.value, line: sops.position?.line)
+            } catch {
+                throw .malformedMetadata(error.message, line: error.line ?? sops.position?.line)
+            }
+            documents.append(SOPSDocument(tree: .mapping(entries.filter { $0.key != "sops" }, position), metadata: metadata))
+        }
+        self.documents = documents
+    }
+
+    /// Whether text looks like a SOPS file without decrypting it: a top-level `sops` mapping with
+    /// a `mac`. Cheap enough to run over a whole repository.
+    public static func looksLikeSOPS(_ text: String) -> Bool {
+        text.contains("sops") && text.contains("mac") && text.contains(EncryptedValue.prefix)
+    }
+}
+
+/// A decrypted document: plaintext values, typed.
+public struct DecryptedDocument: Sendable {
+    public var tree: TreeNode
+    /// Which master key gave the data key.
+    public var dataKey: [UInt8]
+}
+
+public enum SOPSDecryptor {
+    /// Decrypts every document, checking each value's authentication and the file's MAC. A
+    /// multi-document file has one data key and one MAC over all its documents (each document
+    /// carries a copy of the metadata).
+    public static func decrypt(_ file: SOPSFile, with keys: KeyChain) throws(DecryptionError) -> [DecryptedDocument] {
+        guard let metadata = file.documents.first?.metadata else { throw .notSOPS("the file has no document") }
+        let dataKey = try DataKeyRecovery.recover(metadata, with: keys)
+        let key = SymmetricKey(data: dataKey)
+        var hash = SHA512()
+        if metadata.macOnlyEncrypted { hash.update(data: macOnlyEncryptedSeed) }
+        var result: [DecryptedDocument] = []
+        for document in file.documents {
+            let tree = try walk(document.tree, path: [], key: key, hash: &hash, macOnlyEncrypted: metadata.macOnlyEncrypted)
+            result.append(DecryptedDocument(tree: tree, dataKey: dataKey))
+        }
+        let computed = hash.finalize().map { String(format: "%02X", $0) }.joined()
+        let storedMAC: [UInt8]
+        do {
+            guard let value = try EncryptedValue(parsing: metadata.mac) else { throw DecryptionError.macUndecryptable(line: metadata.line) }
+            storedMAC = try value.decrypt(key: key, additionalData: metadata.macAdditionalData)
+        } catch {
+            throw .macUndecryptable(line: metadata.line)
+        }
+        guard String(decoding: storedMAC, as: UTF8.self) == computed else { throw .macMismatch(line: metadata.line) }
+        return result
+    }
+
+    /// SHA-256("sops"): what a `mac_only_encrypted` MAC starts from, so it differs from a full one.
+    static let macOnlyEncryptedSeed: [UInt8] = Array(SHA256.hash(data: Array("sops".utf8)))
+
+    private static func walk(
+        _ node: TreeNode, path: [String], key: SymmetricKey, hash: inout SHA512, macOnlyEncrypted: Bool
+    ) throws(DecryptionError) -> TreeNode {
+        switch node {
+        case .mapping(let entries, let position):
+            var out: [TreeNode.Entry] = []
+            for entry in entries {
+                var entry = entry
+                entry.value = try walk(entry.value, path: path + [entry.key], key: key, hash: &hash, macOnlyEncrypted: macOnlyEncrypted)
+                out.append(entry)
+            }
+            return .mapping(out, position)
+        case .sequence(let items, let position):
+            var out: [TreeNode] = []
+            for item in items { out.append(try walk(item, path: path, key: key, hash: &hash, macOnlyEncrypted: macOnlyEncrypted)) }
+            return .sequence(out, position)
+        case .scalar(let scalar):
+            let pathText = path.joined(separator: ":") + ":"
+            let line = scalar.position?.line
+            let encrypted: EncryptedValue?
+            do {
+                encrypted = try EncryptedValue(parsing: scalar.text)
+            } catch {
+                throw .malformedValue(path: pathText, detail: error.description, line: line)
+            }
+            guard let encrypted else {
+                if !macOnlyEncrypted, let bytes = LeafBytes.of(scalar) { hash.update(data: bytes) }
+                return node
+            }
+            let plaintext: [UInt8]
+            do {
+                plaintext = try encrypted.decrypt(key: key, additionalData: pathText)
+            } catch {
+                throw .valueAuthenticationFailed(path: pathText, line: line)
+            }
+            if encrypted.type != .comment { hash.update(data: plaintext) }
+            return .scalar(try typed(plaintext, encrypted.type, path: pathText, position: scalar.position))
+        }
+    }
+
+    /// A decrypted value as a scalar that emits with its type: strings quoted where needed,
+    /// numbers and booleans plain.
+    private static func typed(_ bytes: [UInt8], _ type: EncryptedValue.ValueType, path: String, position: TreeNode.Position?) throws(DecryptionError) -> TreeNode.Scalar {
+        let text = String(decoding: bytes, as: UTF8.self)
+        switch type {
+        case .str, .bytes, .comment:
+            return TreeNode.Scalar(text, isPlain: false, position: position)
+        case .int:
+            guard let value = Int(text) else { throw .malformedValue(path: path, detail: "the int value is not an integer", line: position?.line) }
+            return TreeNode.Scalar(String(value), isPlain: true, position: position)
+        case .float:
+            guard let value = Double(text) else { throw .malformedValue(path: path, detail: "the float value is not a number", line: position?.line) }
+            return TreeNode.Scalar(LeafBytes.goFloatG(value), isPlain: true, position: position)
+        case .bool:
+            guard let value = LeafBytes.bool(text) else { throw .malformedValue(path: path, detail: "the bool value is not True or False", line: position?.line) }
+            return TreeNode.Scalar(value ? "true" : "false", isPlain: true, position: position)
+        case .time:
+            return TreeNode.Scalar(text, isPlain: true, position: position)
+        }
+    }
+}
