@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "fluxci", targets: ["fluxci"]),
         .executable(name: "fluxci-annotate", targets: ["fluxci-annotate"]),
         .executable(name: "fluxci-keys", targets: ["fluxci-keys"]),
+        .executable(name: "fluxci-sops", targets: ["fluxci-sops"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -36,7 +37,7 @@ let package = Package(
         .target(
             name: "FluxCI",
             dependencies: [
-                "Actions", "Age", "GPG",
+                "Actions", "Age", "GPG", "SOPS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -44,6 +45,7 @@ let package = Package(
         .executableTarget(name: "fluxci", dependencies: ["FluxCI"]),
         .executableTarget(name: "fluxci-annotate", dependencies: ["FluxCI"]),
         .executableTarget(name: "fluxci-keys", dependencies: ["FluxCI"]),
+        .executableTarget(name: "fluxci-sops", dependencies: ["FluxCI"]),
 
         // Tests
         .target(
@@ -60,7 +62,7 @@ let package = Package(
         .testTarget(name: "SOPSTests", dependencies: ["SOPS", "Age", "GPG", "TestSupport"]),
         .testTarget(
             name: "FluxCITests",
-            dependencies: ["FluxCI", "GPG", "fluxci", "fluxci-annotate", "fluxci-keys", "TestSupport"]),
+            dependencies: ["FluxCI", "GPG", "fluxci", "fluxci-annotate", "fluxci-keys", "fluxci-sops", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -55,8 +55,9 @@ public struct SOPSFile: Sendable {
 /// A decrypted document: plaintext values, typed.
 public struct DecryptedDocument: Sendable {
     public var tree: TreeNode
-    /// Which master key gave the data key.
     public var dataKey: [UInt8]
+    /// Every value that was encrypted, in plaintext: what a caller must mask before printing.
+    public var secretValues: [String]
 }
 
 public enum SOPSDecryptor {
@@ -71,8 +72,9 @@ public enum SOPSDecryptor {
         if metadata.macOnlyEncrypted { hash.update(data: macOnlyEncryptedSeed) }
         var result: [DecryptedDocument] = []
         for document in file.documents {
-            let tree = try walk(document.tree, path: [], key: key, hash: &hash, macOnlyEncrypted: metadata.macOnlyEncrypted)
-            result.append(DecryptedDocument(tree: tree, dataKey: dataKey))
+            var secrets: [String] = []
+            let tree = try walk(document.tree, path: [], key: key, hash: &hash, macOnlyEncrypted: metadata.macOnlyEncrypted, secrets: &secrets)
+            result.append(DecryptedDocument(tree: tree, dataKey: dataKey, secretValues: secrets))
         }
         let computed = hash.finalize().map { String(format: "%02X", $0) }.joined()
         let storedMAC: [UInt8]
@@ -90,20 +92,20 @@ public enum SOPSDecryptor {
     static let macOnlyEncryptedSeed: [UInt8] = Array(SHA256.hash(data: Array("sops".utf8)))
 
     private static func walk(
-        _ node: TreeNode, path: [String], key: SymmetricKey, hash: inout SHA512, macOnlyEncrypted: Bool
+        _ node: TreeNode, path: [String], key: SymmetricKey, hash: inout SHA512, macOnlyEncrypted: Bool, secrets: inout [String]
     ) throws(DecryptionError) -> TreeNode {
         switch node {
         case .mapping(let entries, let position):
             var out: [TreeNode.Entry] = []
             for entry in entries {
                 var entry = entry
-                entry.value = try walk(entry.value, path: path + [entry.key], key: key, hash: &hash, macOnlyEncrypted: macOnlyEncrypted)
+                entry.value = try walk(entry.value, path: path + [entry.key], key: key, hash: &hash, macOnlyEncrypted: macOnlyEncrypted, secrets: &secrets)
                 out.append(entry)
             }
             return .mapping(out, position)
         case .sequence(let items, let position):
             var out: [TreeNode] = []
-            for item in items { out.append(try walk(item, path: path, key: key, hash: &hash, macOnlyEncrypted: macOnlyEncrypted)) }
+            for item in items { out.append(try walk(item, path: path, key: key, hash: &hash, macOnlyEncrypted: macOnlyEncrypted, secrets: &secrets)) }
             return .sequence(out, position)
         case .scalar(let scalar):
             let pathText = path.joined(separator: ":") + ":"
@@ -125,6 +127,7 @@ public enum SOPSDecryptor {
                 throw .valueAuthenticationFailed(path: pathText, line: line)
             }
             if encrypted.type != .comment { hash.update(data: plaintext) }
+            secrets.append(String(decoding: plaintext, as: UTF8.self))
             return .scalar(try typed(plaintext, encrypted.type, path: pathText, position: scalar.position))
         }
     }

@@ -53,7 +53,6 @@ struct KeySources {
         }
         if let path = environment["SOPS_AGE_KEY_FILE"], !path.isEmpty {
             let text = try readFile(path, relativeTo: repository, variable: "SOPS_AGE_KEY_FILE")
-            reporter.mask(text)
             sources.age.append(AgeSource(name: path, file: path, entries: try ageEntries(text, from: path, file: path, reporter: reporter)))
         }
         if let (cloud, env) = cloudEnv {
@@ -69,7 +68,6 @@ struct KeySources {
             }
             if ageExists {
                 let text = try readFile(ageURL.path, relativeTo: repository, variable: nil)
-                reporter.mask(text)
                 sources.age.append(AgeSource(name: paths.age, file: paths.age, entries: try ageEntries(text, from: paths.age, file: paths.age, reporter: reporter)))
             }
             if pgpExists {

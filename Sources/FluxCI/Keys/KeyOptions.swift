@@ -1,0 +1,48 @@
+import Actions
+import ArgumentParser
+import Foundation
+import GPG
+import SOPS
+
+/// Where a command that needs the SOPS keys finds them: the keyring of an earlier
+/// `fluxci keys import` (`--keyring` or FLUXCI_KEYRING), or else the same sources `keys import`
+/// reads, imported into a temporary keyring that is removed when the command ends.
+struct KeyOptions: ParsableArguments {
+    @Option(help: "The keyring of an earlier `fluxci keys import` (default: FLUXCI_KEYRING).")
+    var keyring: String?
+
+    @Option(help: "With --env: read keys from .secrets/<cloud>/<env>/ when there is no keyring.")
+    var cloud: String?
+
+    @Option(help: "With --cloud: the environment of .secrets/<cloud>/<env>/.")
+    var env: String?
+
+    func validate() throws {
+        if (cloud == nil) != (env == nil) { throw ValidationError("--cloud and --env go together.") }
+    }
+
+    static let environmentHelp = "FLUXCI_KEYRING, SOPS_GPG_KEY, SOPS_GPG_PASSPHRASE, SOPS_AGE_KEY, SOPS_AGE_KEY_FILE"
+
+    /// Runs `body` with the keys, removing a temporary keyring afterwards, also on failure.
+    func withKeys<T>(_ context: CommandContext, repository: URL, _ body: (ImportedKeys) async throws -> T) async throws -> T {
+        if keyring != nil || context.environment[ImportedKeys.keyringVariable].map({ !$0.isEmpty }) == true {
+            return try await body(try ImportedKeys.open(keyring, environment: context.environment))
+        }
+        let sources = try KeySources.read(
+            environment: context.environment, repository: repository, cloudEnv: cloud.flatMap { c in env.map { (c, $0) } },
+            localKeyring: [], reporter: context.reporter)
+        let temporary: Keyring
+        do {
+            temporary = try Keyring.create(passphrase: sources.passphrase, in: context.environment["TMPDIR"])
+        } catch {
+            throw KeyErrors.annotation(for: error, source: "the keyring")
+        }
+        defer { temporary.destroy() }
+        let imported = try ImportedKeys.importing(sources, into: temporary, reporter: context.reporter)
+        return try await body(imported)
+    }
+}
+
+extension ImportedKeys {
+    var chain: KeyChain { KeyChain(ageIdentities: age, keyring: pgp.isEmpty ? nil : keyring) }
+}

@@ -1,0 +1,95 @@
+import Actions
+import Foundation
+import SOPS
+
+/// What the SOPS commands share: reading files, finding them, and turning errors into
+/// annotations at the file and line.
+enum SOPSFiles {
+    /// Files larger than this are not SOPS manifests; reading them whole would only cost memory.
+    static let maximumSize = 16 << 20
+
+    static func read(_ url: URL, shownAs name: String) throws -> String {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: url.path) else {
+            throw Annotation.error("\(name) does not exist.", title: "File not found", fix: "Check the path.")
+        }
+        if let size = attributes[.size] as? Int, size > maximumSize {
+            throw Annotation.error("\(name) is \(size) bytes; SOPS files over \(maximumSize) bytes are not read.", title: "File too large", at: SourceLocation(file: name))
+        }
+        guard let data = FileManager.default.contents(atPath: url.path), let text = String(data: data, encoding: .utf8) else {
+            throw Annotation.error("\(name) cannot be read as UTF-8 text.", title: "Unreadable file", at: SourceLocation(file: name))
+        }
+        return text
+    }
+
+    /// Every YAML or JSON file under `paths` (files named directly are taken as they are),
+    /// skipping `.git` and `.secrets`, in a stable order.
+    static func find(_ paths: [String], in context: CommandContext) throws -> [(name: String, url: URL)] {
+        var found: [(String, URL)] = []
+        for path in paths {
+            let url = context.url(for: path)
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
+                throw Annotation.error("\(path) does not exist.", title: "Path not found", fix: "Pass files or folders of the repository.")
+            }
+            guard isDirectory.boolValue else {
+                found.append((path, url))
+                continue
+            }
+            guard let walker = FileManager.default.enumerator(at: url, includingPropertiesForKeys: [.isRegularFileKey, .isSymbolicLinkKey]) else { continue }
+            for case let file as URL in walker {
+                let name = file.lastPathComponent
+                if name == ".git" || name == ".secrets" || name == "node_modules" {
+                    walker.skipDescendants()
+                    continue
+                }
+                let values = try? file.resourceValues(forKeys: [.isRegularFileKey, .isSymbolicLinkKey])
+                guard values?.isRegularFile == true, values?.isSymbolicLink != true else { continue }
+                let ext = file.pathExtension.lowercased()
+                guard ext == "yaml" || ext == "yml" || ext == "json" else { continue }
+                let relative = String(file.standardizedFileURL.path.dropFirst(url.standardizedFileURL.path.count)).drop { $0 == "/" }
+                found.append(((path == "." ? "" : path.hasSuffix("/") ? path : path + "/") + relative, file))
+            }
+        }
+        return found.sorted { $0.0 < $1.0 }
+    }
+
+    static func annotation(_ error: DecryptionError, file: String, keys: ImportedKeys? = nil, recipients: [String] = []) -> Annotation {
+        let location = SourceLocation(file: file, line: error.line)
+        switch error {
+        case .notSOPS(let detail):
+            return .error("\(file) is not a SOPS file: \(detail).", title: error.title, fix: "Encrypt it with `sops --encrypt --in-place \(file)`.", at: location)
+        case .malformedMetadata:
+            return .error(sentence(error), title: error.title, fix: "Restore the file from git or encrypt it again with sops.", at: location)
+        case .dataKeyNotRecoverable(let attempts, _, _):
+            let ours = keys.map { imported in
+                (imported.age.map(\.recipient.description) + imported.pgp.map { "pgp \($0.fingerprint)" }).joined(separator: ", ")
+            } ?? ""
+            let wanted = attempts.map(\.key).joined(separator: ", ")
+            return .error(
+                "\(error.description.prefix(1).uppercased() + error.description.dropFirst()). Encrypted for \(wanted); imported: \(ours.isEmpty ? "no key" : ours).",
+                title: error.title,
+                fix: "Import a key the file is encrypted for, or re-encrypt it for this cluster's key with `sops updatekeys \(file)` after adding the key to .sops.yaml.",
+                at: location)
+        case .malformedValue, .valueAuthenticationFailed:
+            return .error(sentence(error), title: error.title, fix: "Restore the value from git, or set it again with `sops \(file)`.", at: location)
+        case .macUndecryptable, .macMismatch:
+            return .error(
+                sentence(error), title: error.title,
+                fix: "If the change was intended, re-encrypt the file with sops (edit it through `sops \(file)`, not by hand); otherwise restore it from git.",
+                at: location)
+        }
+    }
+
+    /// An error's text as a sentence: capitalised, with a full stop.
+    static func sentence(_ error: DecryptionError) -> String {
+        let text = error.description
+        return text.prefix(1).uppercased() + text.dropFirst() + (text.hasSuffix(".") ? "" : ".")
+    }
+
+    /// Masks every value that was encrypted before anything could print it.
+    static func maskSecrets(_ documents: [DecryptedDocument], reporter: Reporter) {
+        for document in documents {
+            for value in document.secretValues where value.count >= 4 { reporter.mask(value) }
+        }
+    }
+}

@@ -1,0 +1,16 @@
+# The SOPS preflight on 300 age-encrypted Secrets: `fluxci sops verify` (decrypts every file,
+# MAC checked) against a shell loop of `sops -d` (the Go binary) over the same files.
+# Sourced by scripts/bench.
+dir="$work/secrets"; mkdir -p "$dir"
+age-keygen -o "$work/age.key" 2>/dev/null
+recipient=$(age-keygen -y "$work/age.key")
+for i in $(seq -w 1 300); do
+  printf 'apiVersion: v1\nkind: Secret\nmetadata:\n    name: secret-%s\n    namespace: apps\ntype: Opaque\nstringData:\n    username: user-%s\n    password: password-%s-%s\ndata:\n    token: dG9rZW4tJXM=\n' "$i" "$i" "$i" "$RANDOM" > "$dir/secret-$i.yaml"
+done
+for f in "$dir"/*.yaml; do "$SOPS_GO" --encrypt --in-place --age "$recipient" --encrypted-regex '^(data|stringData)$' "$f"; done
+
+fluxci_verify() { SOPS_AGE_KEY_FILE="$work/age.key" TMPDIR="$work" "$FLUXCI" sops verify "$dir"; }
+sops_loop() { for f in "$dir"/*.yaml; do SOPS_AGE_KEY_FILE="$work/age.key" "$SOPS_GO" -d "$f" >/dev/null || return 1; done; }
+fluxci_ms=$(time_runs 5 fluxci_verify)
+row "sops verify, 300 age Secrets" "$fluxci_ms" "sops -d loop (Go binary)" "$(time_runs 3 sops_loop)" \
+  "fluxci: $(awk -v ms="$fluxci_ms" 'BEGIN { printf "%.0f files/s", 300 / (ms / 1000) }')"
