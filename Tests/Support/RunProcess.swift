@@ -36,7 +36,7 @@ public func runProcess(
     case .exited(let code): Int32(code)
     case .signaled(let signal): 128 + Int32(signal)
     }
-    return ProcessResult(status: status, standardOutput: result.standardOutput ?? "", standardError: result.standardError ?? "")
+    return ProcessResult(status: status, standardOutput: result.standardOutput, standardError: result.standardError)
 }
 
 /// Runs a program found on PATH.
