@@ -46,6 +46,16 @@ public final class KubeClient: Sendable {
 
     // MARK: Requests
 
+    /// One HTTP client for the process. Failed connections are not retried inside the pool:
+    /// this client retries itself, within `retryDeadline`, so a server that is down is reported
+    /// in that time instead of the request's.
+    static let http: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(10)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
     public struct Response: Sendable {
         public var status: Int
         public var body: Data
@@ -94,7 +104,7 @@ public final class KubeClient: Sendable {
             var retryAfter: Duration?
             var failure: KubeError
             do {
-                let response = try await HTTPClient.shared.execute(request, timeout: timeout)
+                let response = try await Self.http.execute(request, timeout: timeout)
                 let bytes = try await response.body.collect(upTo: 256 << 20)
                 let data = Data(bytes.readableBytesView)
                 let code = Int(response.status.code)
@@ -117,6 +127,13 @@ public final class KubeClient: Sendable {
         }
     }
 
+    /// One request, whatever the answer (no retries, no error for non-2xx): for tests and probes.
+    func sendRaw(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: Data? = nil, contentType: String? = nil) async throws -> Response {
+        let request = try await makeRequest(method, path, query: query, body: body, contentType: contentType)
+        let response = try await Self.http.execute(request, timeout: .seconds(30))
+        return Response(status: Int(response.status.code), body: Data(try await response.body.collect(upTo: 64 << 20).readableBytesView))
+    }
+
     static func transportError(_ error: Error, server: String) -> KubeError {
         let text = String(describing: error)
         if text.contains("connectionRefused") || text.contains("Connection refused") || text.contains("ECONNREFUSED") {
@@ -135,7 +152,8 @@ public final class KubeClient: Sendable {
     static func isRetryable(_ error: Error) -> Bool {
         let text = String(describing: error)
         return text.contains("connectionRefused") || text.contains("Connection refused") || text.contains("connectTimeout")
-            || text.contains("remoteConnectionClosed") || text.contains("ioOnClosedChannel")
+            || text.contains("remoteConnectionClosed") || text.contains("ioOnClosedChannel") || text.contains("closed channel")
+            || text.contains("Connection reset") || text.contains("connectionReset")
     }
 
     // MARK: Conveniences

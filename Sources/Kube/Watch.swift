@@ -56,7 +56,7 @@ extension KubeClient {
                 let request = try await makeRequest(.GET, path, query: query, body: nil, contentType: nil)
                 let response: HTTPClientResponse
                 do {
-                    response = try await HTTPClient.shared.execute(request, timeout: .seconds(Int64(seconds) + 30))
+                    response = try await Self.http.execute(request, timeout: .seconds(Int64(seconds) + 30))
                 } catch {
                     // A dropped or refused connection while watching: reconnect from the last version.
                     failures += 1

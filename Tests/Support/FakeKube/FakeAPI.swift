@@ -240,8 +240,8 @@ final class FakeAPI: @unchecked Sendable {
                 return Self.value(at: path, in: Self.content(existing)) != value
             }.keys.sorted()
             if !conflicts.isEmpty {
-                let causes = conflicts.map { ("FieldManagerConflict", "conflict with \"\(owners[$0]!)\"", $0) }
-                let summary = conflicts.map { "conflict with \"\(owners[$0]!)\": \($0)" }.joined(separator: "\n")
+                let causes = conflicts.map { ("FieldManagerConflict", "conflict with \"\(owners[$0]!)\"", Self.display($0)) }
+                let summary = conflicts.map { "conflict with \"\(owners[$0]!)\": \(Self.display($0))" }.joined(separator: "\n")
                 let count = conflicts.count == 1 ? "1 conflict" : "\(conflicts.count) conflicts"
                 throw ReplyError(reply: .json(409, Self.status(409, reason: "Conflict", message: "Apply failed with \(count): \(summary)", details: .object([("causes", .array(causes.map(Self.cause)))]))))
             }
@@ -273,16 +273,22 @@ final class FakeAPI: @unchecked Sendable {
         return copy
     }
 
+    /// Field paths join their keys with a unit separator (keys may hold dots, as `age.agekey`);
+    /// `display` writes them as the API server does, `.stringData.age.agekey`.
+    static let separator: Character = "\u{1F}"
+
+    static func display(_ path: String) -> String { "." + path.split(separator: separator).joined(separator: ".") }
+
     static func leafPaths(_ value: JSONValue, prefix: String = "") -> [String: JSONValue] {
         guard case .object(let pairs) = value, !pairs.isEmpty else { return prefix.isEmpty ? [:] : [prefix: value] }
         var result: [String: JSONValue] = [:]
-        for (key, child) in pairs { result.merge(leafPaths(child, prefix: prefix + "." + key)) { $1 } }
+        for (key, child) in pairs { result.merge(leafPaths(child, prefix: prefix.isEmpty ? key : prefix + String(separator) + key)) { $1 } }
         return result
     }
 
     static func value(at path: String, in object: JSONValue) -> JSONValue? {
         var current: JSONValue? = object
-        for part in path.split(separator: ".") { current = current?[String(part)] }
+        for part in path.split(separator: separator) { current = current?[String(part)] }
         return current
     }
 
@@ -332,7 +338,7 @@ final class FakeAPI: @unchecked Sendable {
     static func fieldsV1(_ paths: [String]) -> JSONValue {
         var root = JSONValue.object([])
         for path in paths.sorted() {
-            let parts = path.split(separator: ".").map { "f:" + $0 }
+            let parts = path.split(separator: separator).map { "f:" + $0 }
             func insert(_ node: inout JSONValue, _ rest: ArraySlice<String>) {
                 guard let first = rest.first else { return }
                 var child = node[first] ?? .object([])
