@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "fluxci-annotate", targets: ["fluxci-annotate"]),
         .executable(name: "fluxci-keys", targets: ["fluxci-keys"]),
         .executable(name: "fluxci-sops", targets: ["fluxci-sops"]),
+        .executable(name: "fluxci-secret", targets: ["fluxci-secret"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -51,7 +52,7 @@ let package = Package(
         .target(
             name: "FluxCI",
             dependencies: [
-                "Actions", "Age", "GPG", "SOPS",
+                "Actions", "Age", "GPG", "SOPS", "Kube",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -60,6 +61,7 @@ let package = Package(
         .executableTarget(name: "fluxci-annotate", dependencies: ["FluxCI"]),
         .executableTarget(name: "fluxci-keys", dependencies: ["FluxCI"]),
         .executableTarget(name: "fluxci-sops", dependencies: ["FluxCI"]),
+        .executableTarget(name: "fluxci-secret", dependencies: ["FluxCI"]),
 
         // Tests
         .target(
@@ -76,13 +78,15 @@ let package = Package(
             path: "Tests/Support"),
         // zlib, only to inflate the compressed age test vectors.
         .systemLibrary(name: "CZlib", path: "Tests/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // The test suite's fake API server as a program, for scripts/bench (a stand-in, not a product).
+        .executableTarget(name: "fluxci-fake-apiserver", dependencies: ["TestSupport"], path: "Tests/FakeAPIServerMain"),
         .testTarget(name: "ActionsTests", dependencies: ["Actions", "TestSupport"]),
         .testTarget(name: "AgeTests", dependencies: ["Age", "CZlib", "TestSupport"]),
         .testTarget(name: "KubeTests", dependencies: ["Kube", "TestSupport"]),
         .testTarget(name: "SOPSTests", dependencies: ["SOPS", "Age", "GPG", "TestSupport"]),
         .testTarget(
             name: "FluxCITests",
-            dependencies: ["FluxCI", "GPG", "fluxci", "fluxci-annotate", "fluxci-keys", "fluxci-sops", "TestSupport"]),
+            dependencies: ["FluxCI", "GPG", "fluxci", "fluxci-annotate", "fluxci-keys", "fluxci-sops", "fluxci-secret", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

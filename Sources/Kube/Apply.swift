@@ -39,7 +39,8 @@ extension KubeClient {
     }
 
     /// Applies many objects in the order a cluster needs: Namespaces and CRDs first, then (once
-    /// every CRD is Established, so its kinds are served) the rest, several at a time.
+    /// the CRDs whose kinds are among the objects are Established, so those kinds are served) the
+    /// rest, several at a time.
     public func applyAll(
         _ objects: [KubeObject], force: Bool = true, concurrency: Int = 8, crdTimeout: Duration = .seconds(60),
         onApplied: @escaping @Sendable (ApplyResult) -> Void = { _ in }
@@ -47,9 +48,13 @@ extension KubeClient {
         let isFirst: (KubeObject) -> Bool = { $0.kind == "Namespace" || $0.kind == "CustomResourceDefinition" }
         let first = objects.filter(isFirst), rest = objects.filter { !isFirst($0) }
         var results = try await applyConcurrently(first, force: force, concurrency: concurrency, onApplied: onApplied)
-        for crd in first where crd.kind == "CustomResourceDefinition" {
-            try await waitForEstablished(crd, timeout: crdTimeout)
+        let needed = first.filter { crd in
+            guard crd.kind == "CustomResourceDefinition", let group = crd.json["spec", "group"]?.string,
+                let kind = crd.json["spec", "names", "kind"]?.string
+            else { return false }
+            return rest.contains { $0.kind == kind && $0.apiVersion.hasPrefix(group + "/") }
         }
+        if !needed.isEmpty { try await waitForEstablished(needed, timeout: crdTimeout) }
         results += try await applyConcurrently(rest, force: force, concurrency: concurrency, onApplied: onApplied)
         return results
     }
@@ -79,12 +84,17 @@ extension KubeClient {
         }
     }
 
-    /// Waits (watching, not polling) until a CRD reports Established=True.
-    public func waitForEstablished(_ crd: KubeObject, timeout: Duration) async throws {
+    /// Waits (one watch, not polling) until every CRD reports Established=True.
+    public func waitForEstablished(_ crds: [KubeObject], timeout: Duration) async throws {
         let resource = try await resource(apiVersion: "apiextensions.k8s.io/v1", kind: "CustomResourceDefinition")
-        _ = try await observe(resource, namespace: nil, fieldSelector: "metadata.name=\(crd.name)", timeout: timeout) { event -> Bool? in
+        let wanted = Set(crds.map(\.name))
+        let established = Established()
+        let selector = crds.count == 1 ? "metadata.name=\(crds[0].name)" : nil
+        _ = try await observe(resource, namespace: nil, fieldSelector: selector, timeout: timeout) { event -> Bool? in
+            guard let name = event.object["metadata", "name"]?.string, wanted.contains(name) else { return nil }
             let conditions = event.object["status", "conditions"]?.array ?? []
-            return conditions.contains { $0["type"]?.string == "Established" && $0["status"]?.string == "True" } ? true : nil
+            guard conditions.contains(where: { $0["type"]?.string == "Established" && $0["status"]?.string == "True" }) else { return nil }
+            return established.insert(name, completing: wanted) ? true : nil
         }
     }
 
@@ -105,6 +115,20 @@ extension KubeClient {
             return try await get(resource.path(namespace: namespace, name: name))
         } catch where error.isNotFound {
             return nil
+        }
+    }
+}
+
+/// The CRDs seen Established so far, across watch events.
+private final class Established: @unchecked Sendable {
+    private let lock = NSLock()
+    private var names: Set<String> = []
+
+    /// Adds a name; true once every wanted name is in.
+    func insert(_ name: String, completing wanted: Set<String>) -> Bool {
+        lock.withLock {
+            names.insert(name)
+            return names.isSuperset(of: wanted)
         }
     }
 }

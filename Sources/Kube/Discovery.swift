@@ -23,10 +23,22 @@ public struct APIResource: Sendable, Equatable {
 /// Discovery, cached for the run; a group version is fetched again when a kind is missing (a
 /// CRD that was just established).
 actor DiscoveryCache {
-    private var resources: [String: [APIResource]] = [:]
+    private var resources: [String: Task<[APIResource], Error>] = [:]
 
+    /// Concurrent callers for one group version share a single request.
     func resources(_ apiVersion: String, client: KubeClient, refresh: Bool) async throws(KubeError) -> [APIResource] {
-        if !refresh, let cached = resources[apiVersion] { return cached }
+        if refresh || resources[apiVersion] == nil {
+            resources[apiVersion] = Task { try await Self.fetch(apiVersion, client: client) }
+        }
+        do {
+            return try await resources[apiVersion]!.value
+        } catch {
+            resources[apiVersion] = nil
+            throw error as? KubeError ?? .malformedResponse("\(error)")
+        }
+    }
+
+    private static func fetch(_ apiVersion: String, client: KubeClient) async throws(KubeError) -> [APIResource] {
         let parts = apiVersion.split(separator: "/").map(String.init)
         let (group, version) = parts.count == 2 ? (parts[0], parts[1]) : ("", parts[0])
         let path = group.isEmpty ? "/api/\(version)" : "/apis/\(group)/\(version)"
@@ -34,15 +46,12 @@ actor DiscoveryCache {
         do {
             list = try await client.get(path)
         } catch let error where error.isNotFound {
-            resources[apiVersion] = []
             return []
         }
-        let found = (list["resources"]?.array ?? []).compactMap { item -> APIResource? in
+        return (list["resources"]?.array ?? []).compactMap { item -> APIResource? in
             guard let name = item["name"]?.string, !name.contains("/"), let kind = item["kind"]?.string else { return nil }
             return APIResource(group: group, version: version, kind: kind, plural: name, namespaced: item["namespaced"]?.bool ?? false)
         }
-        resources[apiVersion] = found
-        return found
     }
 }
 

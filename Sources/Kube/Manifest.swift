@@ -26,20 +26,26 @@ public enum Manifest {
     /// `List` kinds expanded. Plain scalars are typed as kubectl's YAML reader does (YAML 1.1:
     /// `yes` and `on` are booleans).
     public static func objects(_ text: String, file: String? = nil) throws(KubeError) -> [KubeObject] {
+        try parse(text, file: file, lineOffset: 0)
+    }
+
+    private static func parse(_ text: String, file: String?, lineOffset: Int) throws(KubeError) -> [KubeObject] {
         var objects: [KubeObject] = []
         do {
-            for node in try Yams.compose_all(yaml: text) {
+            // The basic resolver: scalars are typed below, without Yams's per-scalar regexes.
+            for node in try Yams.compose_all(yaml: text, .basic) {
                 let json = try value(node, depth: 0)
                 if case .null = json { continue }
+                let line = node.mark.map { $0.line + lineOffset }
                 guard case .object = json, json["kind"]?.string != nil, json["apiVersion"]?.string != nil else {
                     throw KubeError.configuration(
-                        "\(file ?? "the manifest")\(node.mark.map { ":\($0.line)" } ?? ""): a document is not a Kubernetes object (it needs apiVersion and kind).",
+                        "\(file ?? "the manifest")\(line.map { ":\($0)" } ?? ""): a document is not a Kubernetes object (it needs apiVersion and kind).",
                         fix: "Fix or remove the document.")
                 }
                 if json["kind"]?.string == "List" {
-                    objects += (json["items"]?.array ?? []).map { KubeObject($0, file: file, line: node.mark?.line) }
+                    objects += (json["items"]?.array ?? []).map { KubeObject($0, file: file, line: line) }
                 } else {
-                    objects.append(KubeObject(json, file: file, line: node.mark?.line))
+                    objects.append(KubeObject(json, file: file, line: line))
                 }
             }
         } catch let error as KubeError {
@@ -78,3 +84,4 @@ public enum Manifest {
         }
     }
 }
+

@@ -69,7 +69,7 @@ public enum TreeReader {
     public static func documents(_ text: String) throws(TreeError) -> [TreeNode] {
         var result: [TreeNode] = []
         do {
-            for node in try Yams.compose_all(yaml: text) {
+            for node in try Yams.compose_all(yaml: text, .basic) {
                 result.append(try convert(node, depth: 0))
             }
         } catch let error as TreeError {
