@@ -34,6 +34,7 @@ let package = Package(
         // Library modules, one concern each (see ../shared/ARCHITECTURE.md).
         .target(name: "Actions"),
         .target(name: "GPG", dependencies: ["CGPGME"]),
+        .target(name: "Git", dependencies: ["CGit2"]),
         .target(name: "Age", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "Kube",
@@ -82,6 +83,7 @@ let package = Package(
         .executableTarget(name: "fluxci-fake-apiserver", dependencies: ["TestSupport"], path: "Tests/FakeAPIServerMain"),
         .testTarget(name: "ActionsTests", dependencies: ["Actions", "TestSupport"]),
         .testTarget(name: "AgeTests", dependencies: ["Age", "CZlib", "TestSupport"]),
+        .testTarget(name: "GitTests", dependencies: ["Git", "TestSupport"]),
         .testTarget(name: "KubeTests", dependencies: ["Kube", "TestSupport"]),
         .testTarget(name: "SOPSTests", dependencies: ["SOPS", "Age", "GPG", "TestSupport"]),
         .testTarget(

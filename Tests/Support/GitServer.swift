@@ -1,0 +1,129 @@
+import Foundation
+import Subprocess
+import SystemPackage
+
+/// A real git server on 127.0.0.1: `git http-backend` behind Python's CGI HTTP server (smart
+/// HTTP, which Flux's GitRepository needs: its CRD only accepts http(s) and ssh URLs). With a
+/// token, requests without `x-access-token:<token>` basic auth get 401.
+public final class GitServer: @unchecked Sendable {
+    public let root: URL
+    public let port: Int
+    public let token: String?
+    private let process: Task<Void, Error>
+    private let pidFile: URL
+
+    public func url(_ repository: String) -> String { "http://127.0.0.1:\(port)/git/http/\(repository)" }
+
+    static let script = #"""
+        import base64, os, sys, http.server, socketserver
+        root, token = sys.argv[1], os.environ.get("GIT_SERVER_TOKEN")
+        class Handler(http.server.CGIHTTPRequestHandler):
+            cgi_directories = ["/git"]
+            have_fork = False  # run the CGI through subprocess, as this user (forking would setuid nobody)
+            def log_message(self, *args): pass
+            def authorized(self):
+                if not token:
+                    return True
+                expected = "Basic " + base64.b64encode(("x-access-token:" + token).encode()).decode()
+                if self.headers.get("Authorization") == expected:
+                    return True
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="git"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return False
+            def do_GET(self):
+                if self.authorized(): super().do_GET()
+            def do_POST(self):
+                if self.authorized(): super().do_POST()
+        os.chdir(root)
+        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+        server = Server(("127.0.0.1", 0), Handler)
+        with open(os.path.join(root, "pid"), "w") as f:
+            f.write(str(os.getpid()))
+        with open(os.path.join(root, "port.tmp"), "w") as f:
+            f.write(str(server.server_address[1]))
+        os.rename(os.path.join(root, "port.tmp"), os.path.join(root, "port"))
+        server.serve_forever()
+        """#
+
+    /// Starts a server for the bare repositories under `root/repos`.
+    public static func start(token: String? = nil) async throws -> GitServer {
+        let root = try TestPaths.temporaryDirectory("fluxci-git")
+        removeAtExit(root)
+        let repos = root.appendingPathComponent("repos"), cgi = root.appendingPathComponent("git")
+        try FileManager.default.createDirectory(at: repos, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: cgi, withIntermediateDirectories: true)
+        let handler = cgi.appendingPathComponent("http")
+        try """
+            #!/bin/sh
+            export GIT_PROJECT_ROOT='\(repos.path)'
+            export GIT_HTTP_EXPORT_ALL=1
+            exec git http-backend
+            """.write(to: handler, atomically: true, encoding: .utf8)
+        chmod(handler.path, 0o755)
+        let scriptFile = root.appendingPathComponent("server.py")
+        try script.write(to: scriptFile, atomically: true, encoding: .utf8)
+        var environment: [Environment.Key: String?] = [:]
+        if let token { environment["GIT_SERVER_TOKEN"] = token }
+        let python = try which("python3")
+        let process = Task {
+            _ = try await Subprocess.run(
+                .path(FilePath(python.path)), arguments: [scriptFile.path, root.path], environment: .inherit.updating(environment),
+                output: .discarded, error: .discarded)
+        }
+        let portFile = root.appendingPathComponent("port")
+        for _ in 0..<200 {
+            if let text = try? String(contentsOf: portFile, encoding: .utf8), let port = Int(text) {
+                return GitServer(root: root, port: port, token: token, process: process, pidFile: root.appendingPathComponent("pid"))
+            }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        process.cancel()
+        throw ToolMissing(name: "python3 git server (did not start)")
+    }
+
+    init(root: URL, port: Int, token: String?, process: Task<Void, Error>, pidFile: URL) {
+        self.root = root
+        self.port = port
+        self.token = token
+        self.process = process
+        self.pidFile = pidFile
+    }
+
+    /// A bare repository served as `name`, receiving pushes over HTTP.
+    public func createRepository(_ name: String) async throws -> URL {
+        let url = root.appendingPathComponent("repos").appendingPathComponent(name)
+        _ = try await git(["init", "--bare", "--initial-branch=main", url.path])
+        _ = try await git(["-C", url.path, "config", "http.receivepack", "true"])
+        return url
+    }
+
+    public func stop() {
+        if let text = try? String(contentsOf: pidFile, encoding: .utf8), let pid = Int32(text) { kill(pid, SIGTERM) }
+        process.cancel()
+    }
+
+    deinit { stop() }
+}
+
+/// Runs the git CLI, failing with its message.
+@discardableResult
+public func git(_ arguments: [String], in directory: URL? = nil, environment: [String: String] = [:]) async throws -> String {
+    var variables = environment
+    variables["GIT_AUTHOR_NAME"] = variables["GIT_AUTHOR_NAME"] ?? "fluxci test"
+    variables["GIT_AUTHOR_EMAIL"] = variables["GIT_AUTHOR_EMAIL"] ?? "test@fluxci.invalid"
+    variables["GIT_COMMITTER_NAME"] = "fluxci test"
+    variables["GIT_COMMITTER_EMAIL"] = "test@fluxci.invalid"
+    variables["GIT_CONFIG_GLOBAL"] = "/dev/null"
+    let result = try await runTool("git", arguments, environment: variables, workingDirectory: directory)
+    guard result.status == 0 else { throw GitFailed(arguments: arguments, output: result.standardError) }
+    return result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+public struct GitFailed: Error, CustomStringConvertible {
+    public var arguments: [String]
+    public var output: String
+    public var description: String { "git \(arguments.joined(separator: " ")) failed: \(output)" }
+}
