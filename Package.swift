@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "fluxci-keys", targets: ["fluxci-keys"]),
         .executable(name: "fluxci-sops", targets: ["fluxci-sops"]),
         .executable(name: "fluxci-secret", targets: ["fluxci-secret"]),
+        .executable(name: "fluxci-bootstrap", targets: ["fluxci-bootstrap"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -47,13 +48,14 @@ let package = Package(
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
+        .target(name: "Flux", dependencies: ["Actions", "Git", "Kube", "Yams"]),
         .target(
             name: "SOPS",
             dependencies: ["Age", "GPG", "Yams", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "FluxCI",
             dependencies: [
-                "Actions", "Age", "GPG", "SOPS", "Kube",
+                "Actions", "Age", "GPG", "SOPS", "Kube", "Git", "Flux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -63,6 +65,7 @@ let package = Package(
         .executableTarget(name: "fluxci-keys", dependencies: ["FluxCI"]),
         .executableTarget(name: "fluxci-sops", dependencies: ["FluxCI"]),
         .executableTarget(name: "fluxci-secret", dependencies: ["FluxCI"]),
+        .executableTarget(name: "fluxci-bootstrap", dependencies: ["FluxCI"]),
 
         // Tests
         .target(
@@ -88,7 +91,7 @@ let package = Package(
         .testTarget(name: "SOPSTests", dependencies: ["SOPS", "Age", "GPG", "TestSupport"]),
         .testTarget(
             name: "FluxCITests",
-            dependencies: ["FluxCI", "GPG", "fluxci", "fluxci-annotate", "fluxci-keys", "fluxci-sops", "fluxci-secret", "TestSupport"]),
+            dependencies: ["FluxCI", "GPG", "fluxci", "fluxci-annotate", "fluxci-keys", "fluxci-sops", "fluxci-secret", "fluxci-bootstrap", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

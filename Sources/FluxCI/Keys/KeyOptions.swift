@@ -25,11 +25,20 @@ struct KeyOptions: ParsableArguments {
 
     /// Runs `body` with the keys, removing a temporary keyring afterwards, also on failure.
     func withKeys<T>(_ context: CommandContext, repository: URL, _ body: (ImportedKeys) async throws -> T) async throws -> T {
+        try await Self.withKeys(context, keyring: keyring, repository: repository, cloudEnv: cloud.flatMap { c in env.map { (c, $0) } }, body)
+    }
+
+    /// The same, for commands whose --cloud and --env also name the cluster.
+    static func withKeys<T>(
+        _ context: CommandContext, keyring: String?, repository: URL, cloudEnv: (cloud: String, env: String)?, _ body: (ImportedKeys) async throws -> T
+    ) async throws -> T {
         if keyring != nil || context.environment[ImportedKeys.keyringVariable].map({ !$0.isEmpty }) == true {
             return try await body(try ImportedKeys.open(keyring, environment: context.environment))
         }
+        let secretsFolder = cloudEnv.map { repository.appendingPathComponent(".secrets/\($0.cloud)/\($0.env)").path }
+        let useSecrets = cloudEnv != nil && (secretsFolder.map { FileManager.default.fileExists(atPath: $0) } ?? false)
         let sources = try KeySources.read(
-            environment: context.environment, repository: repository, cloudEnv: cloud.flatMap { c in env.map { (c, $0) } },
+            environment: context.environment, repository: repository, cloudEnv: useSecrets ? cloudEnv : nil,
             localKeyring: [], reporter: context.reporter)
         let temporary: Keyring
         do {

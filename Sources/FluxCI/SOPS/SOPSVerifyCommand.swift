@@ -55,6 +55,13 @@ struct SOPSVerifyCommand: ContextCommand {
                 return verdicts
             }
         }
+        let failed = try Self.summarize(verdicts, allowForeign: allowForeign, reporter: reporter)
+        if verdicts.isEmpty { reporter.warning("No SOPS file was found under \(paths.joined(separator: ", ")).", title: "No SOPS files") }
+        guard failed == 0 else { throw ExitCode.failure }
+    }
+
+    /// The step summary table and the outputs; returns how many files failed.
+    static func summarize(_ verdicts: [Verdict], allowForeign: Bool, reporter: Reporter) throws -> Int {
         let failed = verdicts.filter { if case .failed = $0.outcome { true } else if case .foreign = $0.outcome { !allowForeign } else { false } }
         var summary = StepSummary()
         summary.heading("SOPS preflight: \(verdicts.count - failed.count) of \(verdicts.count) files decrypt", level: 3)
@@ -69,11 +76,10 @@ struct SOPSVerifyCommand: ContextCommand {
         reporter.publish(summary)
         try reporter.setOutput("files", String(verdicts.count))
         try reporter.setOutput("failed", String(failed.count))
-        if verdicts.isEmpty { reporter.warning("No SOPS file was found under \(paths.joined(separator: ", ")).", title: "No SOPS files") }
-        guard failed.isEmpty else { throw ExitCode.failure }
+        return failed.count
     }
 
-    private func report(_ verdict: Verdict, imported: ImportedKeys, reporter: Reporter) {
+    func report(_ verdict: Verdict, imported: ImportedKeys, reporter: Reporter) {
         switch verdict.outcome {
         case .verified:
             reporter.log("✓ \(verdict.name)")
@@ -95,6 +101,11 @@ struct SOPSVerifyCommand: ContextCommand {
 
     /// Verifies files concurrently (age is CPU work; PGP goes through the keyring one at a time).
     static func verify(_ files: [(name: String, url: URL)], keys: ImportedKeys) async -> [Verdict] {
+        await verify(files.map { file in (file.name, { try SOPSFiles.read(file.url, shownAs: file.name) }) }, keys: keys)
+    }
+
+    /// The same for files read any other way (from a git tree).
+    static func verify(_ files: [(name: String, read: @Sendable () throws -> String)], keys: ImportedKeys) async -> [Verdict] {
         let chain = keys.chain
         let width = max(2, ProcessInfo.processInfo.activeProcessorCount)
         return await withTaskGroup(of: (Int, Verdict?).self) { group in
@@ -104,7 +115,7 @@ struct SOPSVerifyCommand: ContextCommand {
                 guard next < files.count else { return }
                 let index = next, file = files[index]
                 next += 1
-                group.addTask { (index, verify(file.name, file.url, chain: chain, keys: keys)) }
+                group.addTask { (index, verify(file.name, file.read, chain: chain, keys: keys)) }
             }
             for _ in 0..<width { start() }
             for await (index, verdict) in group {
@@ -116,10 +127,10 @@ struct SOPSVerifyCommand: ContextCommand {
     }
 
     /// nil for a file that is not a SOPS file (most YAML in a repository).
-    static func verify(_ name: String, _ url: URL, chain: KeyChain, keys: ImportedKeys) -> Verdict? {
+    static func verify(_ name: String, _ read: () throws -> String, chain: KeyChain, keys: ImportedKeys) -> Verdict? {
         let text: String
         do {
-            text = try SOPSFiles.read(url, shownAs: name)
+            text = try read()
         } catch {
             return nil
         }

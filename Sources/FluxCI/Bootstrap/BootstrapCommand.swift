@@ -1,0 +1,80 @@
+import Actions
+import ArgumentParser
+import Foundation
+
+/// `fluxci bootstrap` (and `fluxci-bootstrap`): make a cluster reconcile a branch and wait
+/// until every Kustomization has applied its head commit.
+public struct BootstrapCommand: ContextCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: commandName("bootstrap"),
+        abstract: "Bootstrap Flux against the branch under test and wait until every Kustomization applied its head commit.",
+        discussion: """
+            Resolves the branch on the remote Flux will fetch (a pull request's head branch, not the \
+            merge commit), reads clusters/<cloud>/<env> at that commit through libgit2, checks it \
+            (paths exist, dependsOn names defined Kustomizations without cycles, decryption Secrets \
+            are the ones created) and runs the SOPS preflight over the files the cluster decrypts. \
+            Then applies the Flux components, the decryption Secrets, the GitRepository (the branch, \
+            clusters/**/flux-system/ ignored) and the root Kustomization, and watches: the \
+            GitRepository until its artifact is <branch>@sha1:<commit>, each Kustomization until \
+            Ready with that lastAppliedRevision. --plan stops before the cluster.
+
+            Environment: GITHUB_TOKEN (private repositories), GITHUB_EVENT_PATH, GITHUB_HEAD_REF, \
+            GITHUB_REF, GITHUB_REF_NAME, GITHUB_WORKSPACE, \(KeyOptions.environmentHelp), \
+            \(ClusterOptions.environmentHelp), RUNNER_TEMP (artifacts), GITHUB_ACTIONS, \
+            GITHUB_OUTPUT, GITHUB_STEP_SUMMARY.
+            """,
+        version: fluxciVersion)
+
+    @OptionGroup var repository: RepositoryOptions
+
+    @Option(help: "The branch to test (default: the pull request's head branch, GITHUB_REF_NAME, or the checked-out branch).")
+    var branch: String?
+
+    @Option(help: "The URL Flux fetches (default: the event's head repository, else origin as https).")
+    var url: String?
+
+    @Option(help: "A pull-request event payload to replay (default: GITHUB_EVENT_PATH).")
+    var event: String?
+
+    @Option(help: "How long to wait in all.")
+    var timeout = DurationArgument(.seconds(600), text: "10m")
+
+    @Option(help: "How long one Kustomization may take once its dependencies are ready.")
+    var kustomizationTimeout = DurationArgument(.seconds(300), text: "5m")
+
+    @Option(help: "Where to put the failed objects' events (default: $RUNNER_TEMP/fluxci-artifacts or ./fluxci-artifacts).")
+    var artifacts: String?
+
+    @Flag(help: "Check everything that needs no cluster and print what would be applied.")
+    var plan = false
+
+    @Option(help: "The keyring of an earlier `fluxci keys import` (default: FLUXCI_KEYRING; without one the keys are read as keys import reads them, .secrets/<cloud>/<env>/ included).")
+    var keyring: String?
+
+    @OptionGroup var cluster: ClusterOptions
+
+    public init() {}
+
+    public func execute(in context: CommandContext) async throws {
+        let pipeline = BootstrapPipeline(context: context)
+        let root = repository.root(context)
+        try await KeyOptions.withKeys(context, keyring: keyring, repository: root, cloudEnv: (repository.cloud, repository.env)) { imported in
+            let prepared = try context.reporter.group("Read \(repository.path) at the branch under test") {
+                try pipeline.prepare(repository: repository, branch: branch, url: url, event: event, keys: imported, secretNames: .init())
+            }
+            try await context.reporter.group("SOPS preflight") { try await pipeline.preflight(prepared, keys: imported) }
+            pipeline.describe(prepared)
+            if plan { return }
+            let client = try cluster.client(context)
+            try await pipeline.run(
+                prepared, keys: imported, client: client, timeout: timeout.duration, perKustomization: kustomizationTimeout.duration,
+                artifacts: Self.artifactsDirectory(artifacts, context: context))
+        }
+    }
+
+    static func artifactsDirectory(_ explicit: String?, context: CommandContext) -> URL {
+        if let explicit { return context.url(for: explicit) }
+        if let temp = context.environment["RUNNER_TEMP"], !temp.isEmpty { return URL(fileURLWithPath: temp).appendingPathComponent("fluxci-artifacts") }
+        return context.workingDirectory.appendingPathComponent("fluxci-artifacts")
+    }
+}

@@ -1,0 +1,87 @@
+import Actions
+import Flux
+import Foundation
+import Git
+
+/// Which branch of which repository a run tests, and the commit Flux will fetch.
+struct BranchUnderTest {
+    var branch: String
+    var url: String
+    var revision: Revision
+    /// The head commit a pull-request event names, when there is one (for the step summary).
+    var eventHeadCommit: String?
+
+    /// What a pull-request event (GITHUB_EVENT_PATH, or `--event`) says: head branch, head
+    /// commit, and the clone URL of the head repository (a fork's, for a fork).
+    struct PullRequest {
+        var branch: String
+        var commit: String?
+        var cloneURL: String?
+    }
+
+    static func pullRequest(eventPath: String?) throws -> PullRequest? {
+        guard let eventPath, !eventPath.isEmpty else { return nil }
+        guard let data = FileManager.default.contents(atPath: eventPath) else {
+            throw Annotation.error("The event file \(eventPath) cannot be read.", title: "Event not found", fix: "Check --event or GITHUB_EVENT_PATH.")
+        }
+        guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw Annotation.error("The event file \(eventPath) is not JSON.", title: "Invalid event", fix: "Pass the event payload GitHub wrote (GITHUB_EVENT_PATH).")
+        }
+        guard let pull = json["pull_request"] as? [String: Any], let head = pull["head"] as? [String: Any] else { return nil }
+        guard let ref = head["ref"] as? String, !ref.isEmpty else {
+            throw Annotation.error("The pull-request event \(eventPath) has no head.ref.", title: "Invalid event", fix: "Pass a pull_request event payload.")
+        }
+        let repo = head["repo"] as? [String: Any]
+        return PullRequest(branch: ref, commit: head["sha"] as? String, cloneURL: repo?["clone_url"] as? String)
+    }
+
+    /// `git@github.com:o/r.git` → `https://github.com/o/r.git`: the GitRepository CRD takes
+    /// http(s) and ssh URLs only.
+    static func httpsURL(_ remote: String) -> String {
+        if remote.hasPrefix("git@"), let colon = remote.firstIndex(of: ":") {
+            let host = remote[remote.index(remote.startIndex, offsetBy: 4)..<colon]
+            return "https://\(host)/\(remote[remote.index(after: colon)...])"
+        }
+        if remote.hasPrefix("ssh://git@") { return "https://" + remote.dropFirst("ssh://git@".count) }
+        return remote
+    }
+
+    /// Resolves the branch on the remote Flux will fetch: a pull request's head is the head
+    /// branch's commit there, not the merge commit the runner checked out.
+    static func resolve(
+        branch explicit: String?, url explicitURL: String?, event: String?, environment: [String: String], repository: Repository,
+        credentials: GitCredentials, reporter: Reporter
+    ) throws -> BranchUnderTest {
+        let pull = try pullRequest(eventPath: event ?? environment["GITHUB_EVENT_PATH"])
+        let head = try? repository.head()
+        guard let branch = explicit ?? pull?.branch ?? environment["GITHUB_HEAD_REF"].flatMap({ $0.isEmpty ? nil : $0 })
+            ?? (environment["GITHUB_REF"]?.hasPrefix("refs/heads/") == true ? environment["GITHUB_REF_NAME"] : nil) ?? head?.branch
+        else {
+            throw Annotation.error(
+                "No branch to test: HEAD is detached and no --branch, pull-request event or GITHUB_REF names one.", title: "No branch",
+                fix: "Pass --branch.")
+        }
+        guard let remote = explicitURL ?? pull?.cloneURL ?? repository.remoteURL("origin") else {
+            throw Annotation.error(
+                "The checkout has no origin remote, so the URL Flux should fetch is unknown.", title: "No repository URL", fix: "Pass --url.")
+        }
+        let url = explicitURL ?? httpsURL(remote)
+        let references: [String: String]
+        do {
+            references = try Repository.listRemote(url, credentials: credentials)
+        } catch {
+            throw Annotation.error(
+                "Cannot list the branches of \(url): \(error).", title: "Repository unreachable",
+                fix: "Check the URL; for a private repository set GITHUB_TOKEN (or pass --url with a reachable one).")
+        }
+        guard let commit = references["refs/heads/\(branch)"] else {
+            throw Annotation.error(
+                "The branch \(branch) is not on \(url), so Flux could not fetch it.", title: "Branch not pushed",
+                fix: "Push it first (`git push origin \(branch)`), or pass --branch with a branch that exists there.")
+        }
+        if let local = repository.resolveBranch(branch), local != commit {
+            reporter.warning("The local \(branch) (\(local.prefix(7))) differs from \(url) (\(commit.prefix(7))); Flux will apply the remote commit.", title: "Local branch differs")
+        }
+        return BranchUnderTest(branch: branch, url: url, revision: Revision(branch: branch, commit: commit), eventHeadCommit: pull?.commit)
+    }
+}

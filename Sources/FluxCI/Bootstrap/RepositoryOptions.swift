@@ -1,0 +1,47 @@
+import Actions
+import ArgumentParser
+import Flux
+import Foundation
+import Git
+
+/// The repository under test and the cluster in it: `clusters/<cloud>/<env>`.
+struct RepositoryOptions: ParsableArguments {
+    @Option(help: "The cloud of clusters/<cloud>/<env>.")
+    var cloud: String
+
+    @Option(help: "The environment of clusters/<cloud>/<env>.")
+    var env: String
+
+    @Option(help: "The repository root (default: GITHUB_WORKSPACE, else the current directory).")
+    var repository: String?
+
+    @Option(help: "The cluster path, when it is not clusters/<cloud>/<env>.")
+    var clusterPath: String?
+
+    func validate() throws {
+        for value in [cloud, env] where value.isEmpty || value.contains("/") || value.hasPrefix(".") {
+            throw ValidationError("'\(value)' is not a cloud or environment name (no slashes, not starting with '.').")
+        }
+    }
+
+    var path: String { clusterPath ?? "clusters/\(cloud)/\(env)" }
+
+    func root(_ context: CommandContext) -> URL {
+        repository.map(context.url(for:)) ?? context.environment["GITHUB_WORKSPACE"].map { URL(fileURLWithPath: $0) } ?? context.workingDirectory
+    }
+
+    /// The git repository holding the root, and the root's path inside it (an example
+    /// repository may sit in a folder of another one).
+    func gitRepository(_ context: CommandContext) throws -> (Repository, prefix: String) {
+        let root = root(context).standardizedFileURL
+        do {
+            let repository = try Repository.open(containing: root.path)
+            let top = URL(fileURLWithPath: repository.workTree ?? root.path).standardizedFileURL.resolvingSymlinksInPath().path
+            let here = root.resolvingSymlinksInPath().path
+            let prefix = here.hasPrefix(top) ? String(here.dropFirst(top.count)).trimmingCharacters(in: CharacterSet(charactersIn: "/")) : ""
+            return (repository, prefix)
+        } catch {
+            throw Annotation.error("\(root.path) is not in a git repository: \(error).", title: "Not a git repository", fix: "Run fluxci in the checkout of the repository under test.")
+        }
+    }
+}
