@@ -93,12 +93,18 @@ extension KubeClient {
                                 version = object["metadata", "resourceVersion"]?.string ?? version
                             default:
                                 version = object["metadata", "resourceVersion"]?.string ?? version
-                                if let value = try decide(WatchEvent(kind: kind, object: object)) { return value }
+                                do {
+                                    if let value = try decide(WatchEvent(kind: kind, object: object)) { return value }
+                                } catch {
+                                    throw Decided(error: error)
+                                }
                             }
                         }
                     }
                 } catch let error as KubeError {
                     throw error
+                } catch let decided as Decided {
+                    throw decided.error
                 } catch is CancellationError {
                     throw CancellationError()
                 } catch {
@@ -110,4 +116,9 @@ extension KubeClient {
             throw KubeError.timeout("The watch of \(path) reached its deadline.")
         }
     }
+}
+
+/// An error `decide` threw while a stream was read: it ends the wait, unlike a broken stream.
+private struct Decided: Error {
+    let error: Error
 }

@@ -107,6 +107,19 @@ public final class FakeAPIServer: @unchecked Sendable {
         api.store.put(key, object, type: "MODIFIED")
     }
 
+    /// Applies an object as a controller would (field manager kustomize-controller), through the
+    /// same server-side apply as clients.
+    public func applyAsController(_ object: KubeObject) {
+        let kind = api.store.kinds.first { $0.kind == object.kind && $0.apiVersion == object.apiVersion }
+        guard let kind else { return }
+        let path = (kind.group.isEmpty ? "/api/\(kind.version)" : "/apis/\(kind.group)/\(kind.version)")
+            + (kind.namespaced ? "/namespaces/\(object.namespace ?? "default")" : "") + "/\(kind.plural)/\(object.name)"
+        _ = api.handle(FakeAPI.Request(
+            method: "PATCH", path: path, query: ["fieldManager": "kustomize-controller", "force": "true"],
+            headers: ["authorization": "Bearer \(token)", "content-type": "application/apply-patch+yaml"], body: object.json.jsonData,
+            hasClientCertificate: false))
+    }
+
     /// Writes a kubeconfig for this server: a bearer token, or the client certificate.
     public func writeKubeconfig(to url: URL, clientCertificate: Bool = false, context: String = "kind-fluxci", token: String? = nil) throws {
         let user = clientCertificate

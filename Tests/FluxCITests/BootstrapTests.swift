@@ -1,0 +1,134 @@
+import Foundation
+import Kube
+import Testing
+import TestSupport
+
+/// `fluxci bootstrap` on the example repository, served by a real git server, against the fake
+/// API server with a fake Flux controller (both stand-ins; the controller reads the real branch).
+@Suite(.serialized) struct BootstrapTests {
+    struct Setup {
+        var fleet: ExampleFleet
+        var api: FakeAPIServer
+        var controller: FakeFluxController
+        var kubeconfig: URL
+
+        func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> (ProcessResult, summary: String) {
+            let summary = fleet.checkout.deletingLastPathComponent().appendingPathComponent("summary-\(UUID().uuidString.prefix(6))")
+            var variables = [
+                "SOPS_AGE_KEY_FILE": fleet.ageKeyFile.path, "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": summary.path,
+                "TMPDIR": fleet.checkout.deletingLastPathComponent().path,
+            ]
+            variables.merge(environment) { $1 }
+            let result = try await runProcess(
+                TestPaths.executable("fluxci"), ["bootstrap", "--cloud", "kind", "--env", "local", "--kubeconfig", kubeconfig.path] + arguments,
+                environment: variables, workingDirectory: fleet.checkout)
+            return (result, (try? String(contentsOf: summary, encoding: .utf8)) ?? "")
+        }
+
+        func stop() async {
+            controller.stop()
+            fleet.server.stop()
+            await api.shutdown()
+        }
+    }
+
+    static func setup(_ change: (URL) throws -> Void = { _ in }) async throws -> Setup {
+        let fleet = try await ExampleFleet.make(change)
+        let api = try await FakeAPIServer.start()
+        let kubeconfig = fleet.checkout.deletingLastPathComponent().appendingPathComponent("kubeconfig")
+        try api.writeKubeconfig(to: kubeconfig)
+        let controller = FakeFluxController(server: api)
+        controller.start()
+        return Setup(fleet: fleet, api: api, controller: controller, kubeconfig: kubeconfig)
+    }
+
+    @Test func reconcilesTheBranchAndWaitsForEveryKustomization() async throws {
+        let setup = try await Self.setup()
+        defer { Task { await setup.stop() } }
+        let commit = try await setup.fleet.head()
+        let (result, summary) = try await setup.run([])
+        #expect(result.status == 0, "\(result.allOutput)")
+        #expect(result.standardError.contains("All Kustomizations applied main@sha1:\(commit)."))
+        #expect(result.standardError.contains("✓ flux-system/apps applied main@\(commit.prefix(7))"))
+        for name in ["flux-system", "infrastructure", "apps"] {
+            #expect(summary.contains("| flux-system/\(name) |"), "\(name) in the summary")
+        }
+        let repository = try #require(setup.api.object(group: "source.toolkit.fluxcd.io", plural: "gitrepositories", namespace: "flux-system", name: "flux-system"))
+        #expect(repository["spec", "url"]?.string == setup.fleet.url)
+        #expect(repository["spec", "ref", "branch"]?.string == "main")
+        #expect(repository["spec", "ignore"]?.string?.contains("clusters/**/flux-system/") == true)
+        #expect(repository["spec", "secretRef"] == nil, "a public repository needs no credentials")
+        #expect(setup.api.object(group: "", plural: "secrets", namespace: "flux-system", name: "sops-age") != nil)
+        // The age key never shows.
+        let identity = try String(contentsOf: setup.fleet.ageKeyFile, encoding: .utf8)
+        #expect(leakedSecrets(in: result.allOutput + summary, secrets: [identity]).isEmpty)
+    }
+
+    @Test func testsTheBranchOfAPullRequestEvent() async throws {
+        let setup = try await Self.setup()
+        defer { Task { await setup.stop() } }
+        let feature = try await setup.fleet.branch("feature/podinfo-message") { checkout in
+            let deployment = checkout.appendingPathComponent("kubernetes/base/podinfo/deployment.yaml")
+            try (try String(contentsOf: deployment, encoding: .utf8)).replacingOccurrences(of: "fleet example", with: "changed").write(to: deployment, atomically: true, encoding: .utf8)
+        }
+        // The runner checks out a merge commit (detached); the event names the head branch.
+        try await git(["checkout", "--quiet", "--detach", "main"], in: setup.fleet.checkout)
+        let event = setup.fleet.checkout.deletingLastPathComponent().appendingPathComponent("event.json")
+        try #"{"pull_request":{"head":{"ref":"feature/podinfo-message","sha":"\#(feature)","repo":{"clone_url":"\#(setup.fleet.url)"}}}}"#.write(to: event, atomically: true, encoding: .utf8)
+        let (result, _) = try await setup.run(["--event", event.path])
+        #expect(result.status == 0, "\(result.allOutput)")
+        #expect(result.standardError.contains("All Kustomizations applied feature/podinfo-message@sha1:\(feature)."))
+    }
+
+    @Test func aBuildFailureIsAnnotatedWhereTheKustomizationIsDefined() async throws {
+        let setup = try await Self.setup()
+        defer { Task { await setup.stop() } }
+        setup.controller.set("apps", .fail(reason: "BuildFailed", message: "kustomize build failed: accumulating resources: missing podinfo-auth.sops.yaml"))
+        let artifacts = setup.fleet.checkout.deletingLastPathComponent().appendingPathComponent("artifacts")
+        let (result, summary) = try await setup.run(["--artifacts", artifacts.path, "--timeout", "60s"])
+        #expect(result.status != 0)
+        #expect(result.standardError.contains("::error title=Kustomization failed%3A BuildFailed,file=clusters/kind/local/apps.yaml,line=1::The Kustomization flux-system/apps"))
+        #expect(result.standardError.contains("kustomize build failed"))
+        #expect(summary.contains("| flux-system/infrastructure | ./kubernetes/overlays/kind/local/infrastructure |"))
+        #expect(FileManager.default.fileExists(atPath: artifacts.appendingPathComponent("kustomization-flux-system-apps.txt").path))
+    }
+
+    @Test func aStuckDependencyAndAStaleRevisionTimeOut() async throws {
+        let setup = try await Self.setup()
+        defer { Task { await setup.stop() } }
+        setup.controller.set("infrastructure", .never)
+        let (stuck, _) = try await setup.run(["--timeout", "3s"])
+        #expect(stuck.status != 0)
+        #expect(stuck.standardError.contains("::error title=Timed out"))
+        #expect(stuck.standardError.contains("flux-system/apps: DependencyNotReady dependency 'flux-system/infrastructure' is not ready"))
+
+        setup.controller.set("infrastructure", .succeed)
+        setup.controller.set("apps", .staleRevision)
+        let (stale, _) = try await setup.run(["--timeout", "3s"])
+        #expect(stale.status != 0)
+        #expect(stale.standardError.contains("flux-system/apps: StaleRevision last applied main@sha1:0000000000000000000000000000000000000000"))
+    }
+
+    @Test func treeProblemsFailBeforeAnyClusterIsTouched() async throws {
+        let setup = try await Self.setup { checkout in
+            let apps = checkout.appendingPathComponent("clusters/kind/local/apps.yaml")
+            var text = try String(contentsOf: apps, encoding: .utf8)
+            text = text.replacingOccurrences(of: "- name: infrastructure", with: "- name: infra")
+            try text.write(to: apps, atomically: true, encoding: .utf8)
+            let infrastructure = checkout.appendingPathComponent("clusters/kind/local/infrastructure.yaml")
+            try (try String(contentsOf: infrastructure, encoding: .utf8)).replacingOccurrences(of: "./kubernetes/overlays/kind/local/infrastructure", with: "./kubernetes/overlays/kind/local/missing")
+                .write(to: infrastructure, atomically: true, encoding: .utf8)
+        }
+        defer { Task { await setup.stop() } }
+        // Only the PGP key: the pipeline creates sops-gpg while the Kustomizations ask for sops-age
+        // (the mistake of the workflow fluxci replaces).
+        try FileManager.default.removeItem(at: setup.fleet.checkout.appendingPathComponent(".secrets/kind/local/age"))
+        let (result, _) = try await setup.run([], environment: ["SOPS_AGE_KEY_FILE": ""])
+        #expect(result.status != 0)
+        let errors = result.standardError.split(separator: "\n").filter { $0.hasPrefix("::error") }
+        #expect(errors.contains { $0.hasPrefix("::error title=Decryption Secret mismatch,file=clusters/kind/local/apps.yaml,line=1::") && $0.contains("decrypts with the Secret sops-age, but the pipeline creates sops-gpg") }, "\(errors)")
+        #expect(errors.contains { $0.hasPrefix("::error title=Unknown dependency,file=clusters/kind/local/apps.yaml,line=1::") && $0.contains("flux-system/infra") })
+        #expect(errors.contains { $0.hasPrefix("::error title=Kustomization path not found,file=clusters/kind/local/infrastructure.yaml,line=1::") })
+        #expect(!setup.api.requests.contains { $0.hasPrefix("PATCH") }, "nothing was applied")
+    }
+}
