@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "fluxci-sops", targets: ["fluxci-sops"]),
         .executable(name: "fluxci-secret", targets: ["fluxci-secret"]),
         .executable(name: "fluxci-bootstrap", targets: ["fluxci-bootstrap"]),
+        .executable(name: "fluxci-cluster", targets: ["fluxci-cluster"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -55,8 +56,10 @@ let package = Package(
         .target(
             name: "FluxCI",
             dependencies: [
-                "Actions", "Age", "GPG", "SOPS", "Kube", "Git", "Flux",
+                "Actions", "Age", "GPG", "SOPS", "Kube", "Git", "Flux", "Yams",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]),
 
         // Executables: `fluxci` holds every command; the small ones run one command group each.
@@ -66,6 +69,7 @@ let package = Package(
         .executableTarget(name: "fluxci-sops", dependencies: ["FluxCI"]),
         .executableTarget(name: "fluxci-secret", dependencies: ["FluxCI"]),
         .executableTarget(name: "fluxci-bootstrap", dependencies: ["FluxCI"]),
+        .executableTarget(name: "fluxci-cluster", dependencies: ["FluxCI"]),
 
         // Tests
         .target(
@@ -91,7 +95,7 @@ let package = Package(
         .testTarget(name: "SOPSTests", dependencies: ["SOPS", "Age", "GPG", "TestSupport"]),
         .testTarget(
             name: "FluxCITests",
-            dependencies: ["FluxCI", "GPG", "fluxci", "fluxci-annotate", "fluxci-keys", "fluxci-sops", "fluxci-secret", "fluxci-bootstrap", "TestSupport"]),
+            dependencies: ["FluxCI", "GPG", "Kube", .product(name: "Subprocess", package: "swift-subprocess"), .product(name: "SystemPackage", package: "swift-system"), "fluxci", "fluxci-annotate", "fluxci-keys", "fluxci-sops", "fluxci-secret", "fluxci-bootstrap", "fluxci-cluster", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

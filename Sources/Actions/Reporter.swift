@@ -62,6 +62,7 @@ public final class Reporter: @unchecked Sendable {
     private var recorded: [Annotation] = []
     private var recordedOutputs: [(name: String, value: String)] = []
     private var pendingSummary = StepSummary()
+    private var finished = false
 
     public init(_ configuration: Configuration, log sink: TextSink = FileDescriptorSink.standardError) {
         self.configuration = configuration
@@ -339,6 +340,10 @@ public final class Reporter: @unchecked Sendable {
     /// many GitHub did not show). On GitHub it goes to `GITHUB_STEP_SUMMARY`; on a terminal it is
     /// printed as plain text. Call once, at the end of a command, also when it failed.
     public func finish() {
+        guard lock.withLock({ () -> Bool in
+            defer { finished = true }
+            return !finished
+        }) else { return }
         var summary: StepSummary = lock.withLock {
             let summary = pendingSummary
             pendingSummary = StepSummary()

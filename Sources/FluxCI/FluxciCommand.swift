@@ -12,7 +12,7 @@ public struct FluxciCommand: AsyncParsableCommand {
             turns colour off, FLUXCI_DEBUG=1 shows debug lines.
             """,
         version: fluxciVersion,
-        subcommands: [AnnotateCommand.self, KeysCommand.self, SOPSCommand.self, SecretCommand.self, ApplyCommand.self, BootstrapCommand.self])
+        subcommands: [AnnotateCommand.self, KeysCommand.self, SOPSCommand.self, SecretCommand.self, ApplyCommand.self, BootstrapCommand.self, ClusterCommand.self, E2ECommand.self, MatrixCommand.self])
 
     public init() {}
 }

@@ -126,7 +126,10 @@ struct BootstrapPipeline {
 
     /// Applies the plan and the decryption Secrets, then waits for the source and every
     /// Kustomization.
-    func run(_ prepared: Prepared, keys: ImportedKeys, client: KubeClient, timeout: Duration, perKustomization: Duration, artifacts: URL?) async throws {
+    func run(
+        _ prepared: Prepared, keys: ImportedKeys, client: KubeClient, timeout: Duration, perKustomization: Duration, artifacts: URL?,
+        onApplied: () -> Void = {}
+    ) async throws {
         let objects = try prepared.secrets.manifests(from: keys, which: prepared.which, reporter: reporter)
         try await reporter.group("Apply Flux and the decryption Secrets") {
             do {
@@ -141,6 +144,7 @@ struct BootstrapPipeline {
                 throw KubeErrors.annotation(error)
             }
         }
+        onApplied()
         let waiter = ReconciliationWaiter(client: client, revision: prepared.plan.revision, timeout: timeout, perKustomizationTimeout: perKustomization, reporter: reporter)
         try await reporter.group("Wait for \(prepared.plan.gitRepository.reference) to fetch \(prepared.plan.revision.short)") {
             try await waiter.waitForSource(prepared.plan.gitRepository)

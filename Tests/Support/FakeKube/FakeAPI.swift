@@ -17,6 +17,7 @@ final class FakeAPI: @unchecked Sendable {
 
     enum Reply {
         case json(Int, JSONValue, headers: [(String, String)] = [])
+        case text(Int, String)
         case watch(initial: [JSONValue], subscribe: Bool, group: String, plural: String, namespace: String?, fieldSelector: String?, timeoutSeconds: Int, bookmarks: Bool)
         case drop
     }
@@ -90,6 +91,7 @@ final class FakeAPI: @unchecked Sendable {
         let parts = request.path.split(separator: "/").map(String.init)
         switch parts {
         case ["version"]: return .json(200, try recordedJSON("version.json"))
+        case ["readyz"], ["livez"], ["healthz"]: return .text(200, "ok")
         case ["api"]: return .json(200, try recordedJSON("discovery-api.json"))
         case ["api", "v1"] where request.query["watch"] == nil: return .json(200, try recordedJSON("discovery-api-v1.json"))
         case ["apis"]: return .json(200, groupList())

@@ -209,6 +209,12 @@ final class FakeHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
         switch api.handle(request) {
         case .drop:
             context.close(promise: nil)
+        case .text(let status, let text):
+            let bytes = Array(text.utf8)
+            let headers = HTTPHeaders([("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", String(bytes.count))])
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .init(statusCode: status), headers: headers))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: bytes)))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         case .json(let status, let json, let extra):
             let bytes = Array((json.jsonText + "\n").utf8)
             var responseHeaders = HTTPHeaders([("Content-Type", "application/json"), ("Content-Length", String(bytes.count))])

@@ -69,6 +69,12 @@ final class FakeStore: @unchecked Sendable {
             ("apiVersion", .string("v1")), ("kind", .string("Namespace")),
             ("metadata", .object([("name", .string("default")), ("uid", .string(UUID().uuidString.lowercased())), ("resourceVersion", .string("1"))])),
         ])
+        // One Ready node, as a new kind cluster has.
+        objects[Key(group: "", plural: "nodes", namespace: nil, name: "fluxci-control-plane")] = .object([
+            ("apiVersion", .string("v1")), ("kind", .string("Node")),
+            ("metadata", .object([("name", .string("fluxci-control-plane")), ("uid", .string(UUID().uuidString.lowercased())), ("resourceVersion", .string("2"))])),
+            ("status", .object([("conditions", .array([.object([("type", .string("Ready")), ("status", .string("True")), ("reason", .string("KubeletReady"))])]))])),
+        ])
     }
 
     func withLock<T>(_ body: () throws -> T) rethrows -> T {

@@ -1,0 +1,281 @@
+import Actions
+import ArgumentParser
+import Foundation
+import GPG
+
+/// `fluxci e2e`: the whole job, in CI and on a laptop alike.
+public struct E2ECommand: ContextCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "e2e",
+        abstract: "Keys → SOPS preflight → cluster → secrets → bootstrap and wait → summary, with cleanup always.",
+        discussion: """
+            Each step is a group with its time; the step summary lists every step and the \
+            Kustomization table. Cleanup always runs, also on failure, SIGINT and SIGTERM: the \
+            keyring and its gpg-agent are removed, and a cluster this run created is deleted \
+            unless --keep-cluster. --plan runs everything that needs no cluster (keys, branch, \
+            Flux tree checks, preflight) and prints what would be applied.
+
+            Exit codes: 0 success; 10 keys; 11 branch or Flux tree; 12 SOPS preflight; 13 cluster; \
+            14 apply; 15 reconciliation (a Kustomization failed or timed out); 64 bad arguments.
+
+            Environment: SOPS_GPG_KEY, SOPS_GPG_PASSPHRASE, SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, \
+            FLUXCI_KEYRING, GITHUB_TOKEN, GITHUB_EVENT_PATH, GITHUB_HEAD_REF, GITHUB_REF, \
+            GITHUB_REF_NAME, GITHUB_WORKSPACE, \(ClusterTarget.environmentHelp), GITHUB_STEP_SUMMARY.
+            """,
+        version: fluxciVersion)
+
+    @OptionGroup var repository: RepositoryOptions
+
+    @Option(help: "The branch to test (default: the pull request's head branch, GITHUB_REF_NAME, or the checked-out branch).")
+    var branch: String?
+
+    @Option(help: "The URL Flux fetches (default: the event's head repository, else origin as https).")
+    var url: String?
+
+    @Option(help: "A pull-request event payload to replay, as GitHub wrote it to GITHUB_EVENT_PATH.")
+    var event: String?
+
+    @OptionGroup var target: ClusterTarget
+
+    @Option(help: "The kind node image.")
+    var nodeImage: String?
+
+    @Option(help: "A kind config file (e.g. hack/kind/kind-config.yaml).")
+    var kindConfig: String?
+
+    @Option(help: "How long to wait for the Kustomizations in all.")
+    var timeout = DurationArgument(.seconds(900), text: "15m")
+
+    @Option(help: "How long one Kustomization may take once its dependencies are ready.")
+    var kustomizationTimeout = DurationArgument(.seconds(300), text: "5m")
+
+    @Option(help: "Secret names as gpg=NAME,age=NAME (default: gpg=sops-gpg,age=sops-age).")
+    var secretNames = "gpg=sops-gpg,age=sops-age"
+
+    @Option(help: "Where to put events and cluster logs on failure (default: $RUNNER_TEMP/fluxci-artifacts or ./fluxci-artifacts).")
+    var artifacts: String?
+
+    @Option(help: "The keyring of an earlier `fluxci keys import` (default: import the keys here, and remove them at the end).")
+    var keyring: String?
+
+    @Flag(help: "Keep the kind cluster after the run.")
+    var keepCluster = false
+
+    @Flag(help: "Run what needs no cluster and print the plan.")
+    var plan = false
+
+    public init() {}
+
+    enum Step: String, CaseIterable {
+        case keys = "Import SOPS keys"
+        case tree = "Resolve the branch and check the Flux tree"
+        case preflight = "SOPS preflight"
+        case cluster = "Cluster"
+        case apply = "Apply Flux and secrets"
+        case reconcile = "Wait for the Kustomizations"
+
+        var exitCode: Int32 {
+            switch self {
+            case .keys: 10
+            case .tree: 11
+            case .preflight: 12
+            case .cluster: 13
+            case .apply: 14
+            case .reconcile: 15
+            }
+        }
+    }
+
+    func names() throws -> DecryptionSecrets.Names {
+        var names = DecryptionSecrets.Names()
+        for pair in secretNames.split(separator: ",") {
+            let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[1].isEmpty else { throw ValidationError("--secret-names takes gpg=NAME,age=NAME, not '\(pair)'.") }
+            switch parts[0] {
+            case "gpg": names.gpg = parts[1]
+            case "age": names.age = parts[1]
+            default: throw ValidationError("--secret-names takes gpg= and age=, not '\(parts[0])='.")
+            }
+        }
+        return names
+    }
+
+    public func validate() throws { _ = try names() }
+
+    public func execute(in context: CommandContext) async throws {
+        let reporter = context.reporter
+        let run = E2ERun(reporter: reporter)
+        let cleanup = Cleanup()
+        // SIGINT and SIGTERM end the run through the same cleanup.
+        let signals = SignalCleanup.install(cleanup, reporter: reporter)
+        defer { signals.cancel() }
+        do {
+            try await steps(context, run: run, cleanup: cleanup)
+            run.finish(context: context)
+            await cleanup.run(reporter: reporter)
+        } catch {
+            if let failing = run.current {
+                run.record(failing, result: "failed")
+                run.finish(context: context)
+                await cleanup.run(reporter: reporter)
+                if let annotation = error as? Annotation { reporter.annotate(annotation) } else if !(error is ExitCode) { reporter.error("\(error)") }
+                reporter.finish()
+                throw ExitCode(failing.exitCode)
+            }
+            await cleanup.run(reporter: reporter)
+            throw error
+        }
+    }
+
+    private func steps(_ context: CommandContext, run: E2ERun, cleanup: Cleanup) async throws {
+        let reporter = context.reporter
+        let pipeline = BootstrapPipeline(context: context)
+        let root = repository.root(context)
+        let keys: ImportedKeys = try await run.step(.keys) {
+            if let keyring { return try ImportedKeys.open(keyring, environment: context.environment) }
+            let sources = try KeySources.read(
+                environment: context.environment, repository: root,
+                cloudEnv: FileManager.default.fileExists(atPath: root.appendingPathComponent(".secrets/\(repository.cloud)/\(repository.env)").path)
+                    ? (repository.cloud, repository.env) : nil,
+                localKeyring: [], reporter: reporter)
+            let created: Keyring
+            do { created = try Keyring.create(passphrase: sources.passphrase, in: context.environment["TMPDIR"]) } catch {
+                throw KeyErrors.annotation(for: error, source: "the keyring")
+            }
+            cleanup.add("Remove the keyring and stop its gpg-agent") { created.destroy() }
+            let imported = try ImportedKeys.importing(sources, into: created, reporter: reporter)
+            reporter.log("Imported \(imported.pgp.count) PGP key(s) and \(imported.age.count) age identity(ies).")
+            try reporter.setOutput("fingerprint", imported.pgp.first?.fingerprint ?? "")
+            try reporter.setOutput("age-recipients", imported.age.map(\.recipient.description).joined(separator: ","))
+            return imported
+        }
+        let prepared = try await run.step(.tree) {
+            try pipeline.prepare(repository: repository, branch: branch, url: url, event: event, keys: keys, secretNames: try names())
+        }
+        try reporter.setOutput("revision", prepared.plan.revision.description)
+        try await run.step(.preflight) { try await pipeline.preflight(prepared, keys: keys) }
+        pipeline.describe(prepared)
+        if plan {
+            reporter.log("Plan only: no cluster was touched.")
+            return
+        }
+        let handle = try await run.step(.cluster) {
+            let handle = try await ClusterLifecycle.up(target, image: nodeImage, config: kindConfig, wait: .seconds(300), context: context)
+            if handle.created && !keepCluster {
+                let target = self.target
+                cleanup.add("Delete the kind cluster \(target.name)") { try? await ClusterLifecycle.down(target, context: context) }
+            }
+            return handle
+        }
+        let client = try ClusterOptions.parse(["--kubeconfig", handle.kubeconfig] + (handle.context.map { ["--context", $0] } ?? [])).client(context)
+        let artifactsDirectory = BootstrapCommand.artifactsDirectory(artifacts, context: context)
+        run.begin(.apply)
+        do {
+            try await pipeline.run(
+                prepared, keys: keys, client: client, timeout: timeout.duration, perKustomization: kustomizationTimeout.duration,
+                artifacts: artifactsDirectory, onApplied: { run.record(.apply, result: "done"); run.begin(.reconcile) })
+            run.record(.reconcile, result: "done")
+        } catch {
+            if target.provider == .kind, let tools = try? Kind.find(context.environment) {
+                let kind = Kind(executable: tools.kind, environment: context.environment, reporter: reporter)
+                _ = try? await kind.run(["export", "logs", artifactsDirectory.appendingPathComponent("kind").path, "--name", target.name])
+            }
+            throw error
+        }
+    }
+}
+
+/// The steps of one run, timed, for the log and the step summary.
+final class E2ERun: @unchecked Sendable {
+    let reporter: Reporter
+    private let lock = NSLock()
+    private var rows: [(step: E2ECommand.Step, result: String, time: Duration?)] = []
+    private var started: [E2ECommand.Step: ContinuousClock.Instant] = [:]
+    private(set) var current: E2ECommand.Step?
+
+    init(reporter: Reporter) { self.reporter = reporter }
+
+    func begin(_ step: E2ECommand.Step) {
+        lock.withLock {
+            current = step
+            started[step] = .now
+        }
+    }
+
+    func record(_ step: E2ECommand.Step, result: String) {
+        lock.withLock {
+            let time = started[step].map { ContinuousClock.now - $0 }
+            rows.removeAll { $0.step == step }
+            rows.append((step, result, time))
+            if current == step && result == "done" { current = nil }
+        }
+    }
+
+    func step<T>(_ step: E2ECommand.Step, _ body: () async throws -> T) async throws -> T {
+        begin(step)
+        let value = try await reporter.group(step.rawValue) { try await body() }
+        record(step, result: "done")
+        return value
+    }
+
+    func finish(context: CommandContext) {
+        var summary = StepSummary()
+        summary.heading("fluxci e2e", level: 2)
+        let all = lock.withLock { rows }
+        summary.table(header: ["Step", "Result", "Time"], rows: E2ECommand.Step.allCases.map { step in
+            let row = all.first { $0.step == step }
+            return [step.rawValue, row?.result ?? "not run", row?.time.map(Reporter.format) ?? ""]
+        })
+        reporter.publish(summary)
+    }
+}
+
+/// What must be undone at the end, in reverse order, once.
+final class Cleanup: @unchecked Sendable {
+    private let lock = NSLock()
+    private var actions: [(String, @Sendable () async -> Void)] = []
+
+    func add(_ name: String, _ action: @escaping @Sendable () async -> Void) { lock.withLock { actions.append((name, action)) } }
+
+    func run(reporter: Reporter) async {
+        let pending: [(String, @Sendable () async -> Void)] = lock.withLock {
+            let all = actions
+            actions = []
+            return all.reversed()
+        }
+        guard !pending.isEmpty else { return }
+        await reporter.group("Clean up") {
+            for (name, action) in pending {
+                await action()
+                reporter.log("✓ \(name)")
+            }
+        }
+    }
+}
+
+/// SIGINT and SIGTERM: run the cleanup, then exit with 128 + the signal.
+enum SignalCleanup {
+    final class Handle: @unchecked Sendable {
+        var sources: [DispatchSourceSignal] = []
+        func cancel() { for source in sources { source.cancel() } }
+    }
+
+    static func install(_ cleanup: Cleanup, reporter: Reporter) -> Handle {
+        let handle = Handle()
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler {
+                reporter.warning("Interrupted by signal \(signalNumber): cleaning up.", title: "Interrupted")
+                Task {
+                    await cleanup.run(reporter: reporter)
+                    reporter.finish()
+                    exit(128 + signalNumber)
+                }
+            }
+            source.resume()
+            handle.sources.append(source)
+        }
+        return handle
+    }
+}

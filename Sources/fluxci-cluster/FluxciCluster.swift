@@ -1,0 +1,4 @@
+import FluxCI
+
+@main
+extension ClusterCommand {}
