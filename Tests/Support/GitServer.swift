@@ -14,39 +14,8 @@ public final class GitServer: @unchecked Sendable {
 
     public func url(_ repository: String) -> String { "http://127.0.0.1:\(port)/git/http/\(repository)" }
 
-    static let script = #"""
-        import base64, os, sys, http.server, socketserver
-        root, token = sys.argv[1], os.environ.get("GIT_SERVER_TOKEN")
-        class Handler(http.server.CGIHTTPRequestHandler):
-            cgi_directories = ["/git"]
-            have_fork = False  # run the CGI through subprocess, as this user (forking would setuid nobody)
-            def log_message(self, *args): pass
-            def authorized(self):
-                if not token:
-                    return True
-                expected = "Basic " + base64.b64encode(("x-access-token:" + token).encode()).decode()
-                if self.headers.get("Authorization") == expected:
-                    return True
-                self.send_response(401)
-                self.send_header("WWW-Authenticate", 'Basic realm="git"')
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return False
-            def do_GET(self):
-                if self.authorized(): super().do_GET()
-            def do_POST(self):
-                if self.authorized(): super().do_POST()
-        os.chdir(root)
-        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-            daemon_threads = True
-        server = Server(("127.0.0.1", 0), Handler)
-        with open(os.path.join(root, "pid"), "w") as f:
-            f.write(str(os.getpid()))
-        with open(os.path.join(root, "port.tmp"), "w") as f:
-            f.write(str(server.server_address[1]))
-        os.rename(os.path.join(root, "port.tmp"), os.path.join(root, "port"))
-        server.serve_forever()
-        """#
+    /// The server program, shared with scripts/demo and scripts/bench.
+    static var script: URL { TestPaths.packageRoot.appendingPathComponent("scripts/git-http-server.py") }
 
     /// Starts a server for the bare repositories under `root/repos`.
     public static func start(token: String? = nil) async throws -> GitServer {
@@ -63,8 +32,7 @@ public final class GitServer: @unchecked Sendable {
             exec git http-backend
             """.write(to: handler, atomically: true, encoding: .utf8)
         chmod(handler.path, 0o755)
-        let scriptFile = root.appendingPathComponent("server.py")
-        try script.write(to: scriptFile, atomically: true, encoding: .utf8)
+        let scriptFile = script
         var environment: [Environment.Key: String?] = [:]
         if let token { environment["GIT_SERVER_TOKEN"] = token }
         let python = try which("python3")
