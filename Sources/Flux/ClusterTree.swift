@@ -92,10 +92,7 @@ public enum ClusterTreeReader {
         }
         var sopsFiles: [FluxKustomization.Reference: [String]] = [:]
         for (id, reached) in files {
-            sopsFiles[id] = reached.filter { path in
-                guard let data = try? source.read(path), let text = String(data: data, encoding: .utf8) else { return false }
-                return text.contains("sops:") && text.contains("ENC[AES256_GCM,")
-            }
+            sopsFiles[id] = reached.filter(reader.encrypted.contains)
         }
         problems += check(kustomizations, decryptionSecrets: decryptionSecrets, sopsFiles: sopsFiles)
         return ClusterTree(

@@ -12,6 +12,8 @@ struct Walker {
     let source: TreeSource
     let tools: KustomizeTool?
     var problems: [Annotation] = []
+    /// Files found to be SOPS-encrypted while reading them (each file is read once).
+    var encrypted: Set<String> = []
     /// More files than a real cluster tree has: a guard against a hostile repository.
     static let maximumFiles = 20_000
 
@@ -36,6 +38,7 @@ struct Walker {
         var objects: [KubeObject] = []
         for file in files {
             guard let data = try? source.read(file), let text = String(data: data, encoding: .utf8) else { continue }
+            if text.contains("sops:") && text.contains("ENC[AES256_GCM,") { encrypted.insert(file) }
             do {
                 objects += try Manifest.objects(text, file: file)
             } catch {

@@ -150,9 +150,9 @@ public final class Repository: @unchecked Sendable {
     /// What `path` is in the commit's tree (nil when absent).
     public func entryKind(commit: String, path: String) throws(GitError) -> EntryKind? {
         let normalized = Self.normalize(path)
-        if normalized.isEmpty { return .directory }
         let root = try tree(commit)
         defer { git_tree_free(root) }
+        if normalized.isEmpty { return .directory }
         var entry: OpaquePointer?
         guard git_tree_entry_bypath(&entry, root, normalized) == 0 else { return nil }
         defer { git_tree_entry_free(entry) }

@@ -59,7 +59,7 @@ public final class FakeAPIServer: @unchecked Sendable {
     public func stop() async {
         try? await channel?.close()
         channel = nil
-        children.closeAll()
+        await children.closeAllAndWait()
     }
 
     /// Listens again on the same port.
@@ -162,6 +162,15 @@ final class ChildChannels: @unchecked Sendable {
     func closeAll() {
         let all = lock.withLock { Array(channels.values) }
         for channel in all { channel.close(promise: nil) }
+    }
+
+    /// Closes every connection and returns once they are all closed.
+    func closeAllAndWait() async {
+        let all = lock.withLock { Array(channels.values) }
+        for channel in all {
+            channel.close(promise: nil)
+            try? await channel.closeFuture.get()
+        }
     }
 }
 
