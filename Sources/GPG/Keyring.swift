@@ -316,6 +316,33 @@ public final class Keyring: @unchecked Sendable {
         }
     }
 
+    // MARK: Key generation
+
+    /// Creates a key without passphrase: an ed25519 certify/sign primary and a cv25519
+    /// encryption subkey (what SOPS encrypts data keys to). `expires` in seconds; 0 never.
+    public func createKey(userID: String, expires: UInt) throws(KeyringError) -> KeyInfo {
+        let fingerprint = try withContext { context throws(KeyringError) -> String in
+            let noExpiry = expires == 0 ? UInt32(GPGME_CREATE_NOEXPIRE) : 0
+            let flags = UInt32(GPGME_CREATE_SIGN) | UInt32(GPGME_CREATE_CERT) | UInt32(GPGME_CREATE_NOPASSWD) | noExpiry
+            var error = gpgme_op_createkey(context, userID, "ed25519", 0, expires, nil, flags)
+            guard gpgme_err_code(error) == GPG_ERR_NO_ERROR, let fingerprint = gpgme_op_genkey_result(context)?.pointee.fpr.map({ String(cString: $0) }) else {
+                throw .operationFailed("creating the key: \(String(cString: gpgme_strerror(error)))")
+            }
+            var key: gpgme_key_t?
+            error = gpgme_get_key(context, fingerprint, &key, 1)
+            guard gpgme_err_code(error) == GPG_ERR_NO_ERROR, let key else { throw .operationFailed("reading the new key back") }
+            defer { gpgme_key_unref(key) }
+            let subkeyFlags = UInt32(GPGME_CREATE_ENCR) | UInt32(GPGME_CREATE_NOPASSWD) | noExpiry
+            error = gpgme_op_createsubkey(context, key, "cv25519", 0, expires, subkeyFlags)
+            guard gpgme_err_code(error) == GPG_ERR_NO_ERROR else {
+                throw .operationFailed("creating the encryption subkey: \(String(cString: gpgme_strerror(error)))")
+            }
+            return fingerprint
+        }
+        guard let info = try key(fingerprint) else { throw .operationFailed("the new key \(fingerprint) is not in the keyring") }
+        return info
+    }
+
     // MARK: Lifecycle
 
     private func withContext<T>(_ body: (gpgme_ctx_t) throws(KeyringError) -> T) throws(KeyringError) -> T {

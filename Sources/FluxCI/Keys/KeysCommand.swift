@@ -6,7 +6,7 @@ public struct KeysCommand: AsyncParsableCommand {
         commandName: commandName("keys"),
         abstract: "Import the SOPS keys of a run into a private keyring, and clean it up.",
         version: fluxciVersion,
-        subcommands: [KeysImportCommand.self, KeysCleanupCommand.self])
+        subcommands: [KeysImportCommand.self, KeysCleanupCommand.self, KeysNewCommand.self, KeysExportCICommand.self])
 
     public init() {}
 }

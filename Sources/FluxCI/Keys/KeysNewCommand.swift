@@ -1,0 +1,244 @@
+import Actions
+import Age
+import ArgumentParser
+import Foundation
+import Git
+import GPG
+
+/// `fluxci keys new`: the keys of a cloud and environment, where the repository's
+/// documentation says they live, and what to do next.
+struct KeysNewCommand: ContextCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "new",
+        abstract: "Create the age key and/or the PGP key of a cloud and environment under .secrets/<cloud>/<env>/.",
+        discussion: """
+            --age writes .secrets/<cloud>/<env>/age/age.agekey (age's keys.txt form); --pgp creates \
+            an ed25519 key with a cv25519 encryption subkey and no passphrase (for CI) with gpgme in \
+            a temporary keyring, and writes .secrets/<cloud>/<env>/gpg/sops.asc (secret) and \
+            sops.pub.asc. Files are 0600, folders 0700; an existing key is kept unless --force, \
+            which moves it to a dated backup first. .secrets/ is added to .gitignore when missing; \
+            a key file tracked by git is a loud warning. Prints the .sops.yaml creation rule \
+            (--update-sops-yaml adds it) and how to hand the PGP key to CI (fluxci keys export-ci).
+
+            Environment: GITHUB_WORKSPACE, NO_COLOR.
+            """)
+
+    @Option(help: "The cloud of .secrets/<cloud>/<env>/.")
+    var cloud: String
+
+    @Option(help: "The environment of .secrets/<cloud>/<env>/.")
+    var env: String
+
+    @Flag(help: "Create the age key.")
+    var age = false
+
+    @Flag(help: "Create the PGP key.")
+    var pgp = false
+
+    @Option(help: "The PGP key's name.")
+    var name: String?
+
+    @Option(help: "The PGP key's email.")
+    var email: String?
+
+    @Option(help: "The PGP key's expiry (e.g. 1y, 6m, 90d); default: never.")
+    var expire: String?
+
+    @Flag(help: "Replace an existing key (the old one is kept as a dated backup).")
+    var force = false
+
+    @Flag(help: "Add the creation rule to .sops.yaml.")
+    var updateSopsYaml = false
+
+    @Option(help: "The repository root (default: GITHUB_WORKSPACE, else the current directory).")
+    var repository: String?
+
+    init() {}
+
+    func validate() throws {
+        if !age && !pgp { throw ValidationError("Say which key to create: --age, --pgp, or both.") }
+        for value in [cloud, env] where value.isEmpty || value.contains("/") || value.hasPrefix(".") {
+            throw ValidationError("'\(value)' is not a cloud or environment name (no slashes, not starting with '.').")
+        }
+        if let expire, Self.seconds(expire) == nil { throw ValidationError("--expire takes a number and d, w, m or y (e.g. 1y), not '\(expire)'.") }
+    }
+
+    static func seconds(_ text: String) -> UInt? {
+        guard let unit = text.last, let number = UInt(text.dropLast()), number > 0 else { return nil }
+        switch unit {
+        case "d": return number * 86_400
+        case "w": return number * 604_800
+        case "m": return number * 2_592_000
+        case "y": return number * 31_536_000
+        default: return nil
+        }
+    }
+
+    func execute(in context: CommandContext) async throws {
+        let reporter = context.reporter
+        let root = repository.map(context.url(for:)) ?? context.environment["GITHUB_WORKSPACE"].map { URL(fileURLWithPath: $0) } ?? context.workingDirectory
+        let folder = root.appendingPathComponent(".secrets/\(cloud)/\(env)")
+        var recipients: (age: String?, pgp: String?) = (nil, nil)
+        try KeyFiles.ensureIgnored(root: root, reporter: reporter)
+        if age {
+            let file = folder.appendingPathComponent("age/age.agekey")
+            try KeyFiles.prepare(file, force: force, root: root, reporter: reporter)
+            let identity = X25519Identity.generate()
+            reporter.mask(identity.encoded)
+            let created = ISO8601DateFormatter().string(from: Date())
+            try SecureFile.write(Data("# created: \(created)\n# public key: \(identity.recipient)\n\(identity.encoded)\n".utf8), to: file)
+            reporter.log("Wrote \(KeyFiles.relative(file, to: root)) (age recipient \(identity.recipient)).")
+            recipients.age = identity.recipient.description
+        }
+        if pgp {
+            let secretFile = folder.appendingPathComponent("gpg/sops.asc"), publicFile = folder.appendingPathComponent("gpg/sops.pub.asc")
+            try KeyFiles.prepare(secretFile, force: force, root: root, reporter: reporter)
+            let keyring: Keyring
+            do { keyring = try Keyring.create(in: context.environment["TMPDIR"]) } catch { throw KeyErrors.annotation(for: error, source: "a temporary keyring") }
+            defer { keyring.destroy() }
+            let userID = "\(name ?? "SOPS \(cloud)/\(env)") <\(email ?? "sops-\(cloud)-\(env)@fluxci.invalid")>"
+            do {
+                let key = try keyring.createKey(userID: userID, expires: expire.flatMap(Self.seconds) ?? 0)
+                let secret = try keyring.exportSecretKeys([key.fingerprint])
+                reporter.mask(String(decoding: secret, as: UTF8.self))
+                try SecureFile.write(secret, to: secretFile)
+                try SecureFile.write(try keyring.exportPublicKeys([key.fingerprint]), to: publicFile)
+                chmod(publicFile.path, 0o644)
+                reporter.log("Wrote \(KeyFiles.relative(secretFile, to: root)) and sops.pub.asc: PGP key \(key.fingerprint) (\(userID)).")
+                recipients.pgp = key.fingerprint
+                try reporter.setOutput("fingerprint", key.fingerprint)
+            } catch let error as KeyringError {
+                throw KeyErrors.annotation(for: error, source: "the new key")
+            }
+        }
+        let rule = SOPSConfig.rule(cloud: cloud, env: env, age: recipients.age, pgp: recipients.pgp)
+        if updateSopsYaml {
+            try SOPSConfig.add(rule, to: root.appendingPathComponent(".sops.yaml"))
+            reporter.log("Added the creation rule for kubernetes/overlays/\(cloud)/\(env) to .sops.yaml.")
+        } else {
+            reporter.log("Next: add this creation rule to .sops.yaml (or run again with --update-sops-yaml):\n\n" + rule)
+        }
+        if pgp {
+            reporter.log("For CI: `fluxci keys export-ci --cloud \(cloud) --env \(env) | gh secret set SOPS_GPG_KEY` (the value never shows in a terminal).")
+        }
+        if age {
+            reporter.log("For CI: `gh secret set SOPS_AGE_KEY < .secrets/\(cloud)/\(env)/age/age.agekey`.")
+        }
+    }
+}
+
+/// `fluxci keys export-ci`: the value of the SOPS_GPG_KEY repository secret.
+struct KeysExportCICommand: ContextCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export-ci",
+        abstract: "Print the SOPS_GPG_KEY secret's value (armored, or --base64), only into a pipe or --output, never onto a terminal.",
+        discussion: "Environment: GITHUB_WORKSPACE.")
+
+    @Option(help: "The cloud of .secrets/<cloud>/<env>/.")
+    var cloud: String
+
+    @Option(help: "The environment of .secrets/<cloud>/<env>/.")
+    var env: String
+
+    @Flag(help: "Print the base64 of the armored key (what the old workflow stored).")
+    var base64 = false
+
+    @Option(name: .shortAndLong, help: "Write the value to this file (mode 0600) instead of standard output.")
+    var output: String?
+
+    @Option(help: "The repository root (default: GITHUB_WORKSPACE, else the current directory).")
+    var repository: String?
+
+    init() {}
+
+    func execute(in context: CommandContext) async throws {
+        let root = repository.map(context.url(for:)) ?? context.environment["GITHUB_WORKSPACE"].map { URL(fileURLWithPath: $0) } ?? context.workingDirectory
+        let file = root.appendingPathComponent(".secrets/\(cloud)/\(env)/gpg/sops.asc")
+        guard let armor = FileManager.default.contents(atPath: file.path) else {
+            throw Annotation.error(
+                ".secrets/\(cloud)/\(env)/gpg/sops.asc does not exist.", title: "No PGP key",
+                fix: "Create it with `fluxci keys new --cloud \(cloud) --env \(env) --pgp`.")
+        }
+        let value = base64 ? Data(armor.base64EncodedString().utf8) : armor
+        if let output {
+            try SecureFile.write(value, to: context.url(for: output))
+            context.reporter.log("Wrote the SOPS_GPG_KEY value to \(output).")
+            return
+        }
+        guard isatty(1) == 0 else {
+            throw Annotation.error(
+                "Standard output is a terminal; the secret key would land in its scroll-back.", title: "Refusing to print a secret key",
+                fix: "Pipe it (`fluxci keys export-ci --cloud \(cloud) --env \(env) | gh secret set SOPS_GPG_KEY`) or pass --output FILE.")
+        }
+        context.standardOutput.write(String(decoding: value, as: UTF8.self))
+    }
+}
+
+enum KeyFiles {
+    static func relative(_ url: URL, to root: URL) -> String {
+        let path = url.standardizedFileURL.path, base = root.standardizedFileURL.path
+        return path.hasPrefix(base + "/") ? String(path.dropFirst(base.count + 1)) : path
+    }
+
+    /// Makes the folders (0700); refuses an existing file unless `force`, which backs it up.
+    static func prepare(_ file: URL, force: Bool, root: URL, reporter: Reporter) throws {
+        var folder = file.deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        while folder.path.count > root.path.count && folder.path.hasPrefix(root.path + "/.secrets") {
+            chmod(folder.path, 0o700)
+            folder.deleteLastPathComponent()
+        }
+        guard FileManager.default.fileExists(atPath: file.path) else { return }
+        guard force else {
+            throw Annotation.error(
+                "\(relative(file, to: root)) exists; fluxci does not overwrite a key.", title: "Key exists",
+                fix: "Pass --force to replace it (the old key is kept as a dated backup), after re-encrypting the files it protects.")
+        }
+        let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
+        let backup = file.appendingPathExtension("\(stamp).bak")
+        try FileManager.default.moveItem(at: file, to: backup)
+        reporter.warning("Moved the existing key to \(relative(backup, to: root)).", title: "Key replaced")
+    }
+
+    /// `.secrets/` must never be committed: listed in .gitignore, and a loud warning when git tracks a file there.
+    static func ensureIgnored(root: URL, reporter: Reporter) throws {
+        let gitignore = root.appendingPathComponent(".gitignore")
+        let text = (try? String(contentsOf: gitignore, encoding: .utf8)) ?? ""
+        let lines = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        if !lines.contains(where: { [".secrets/", ".secrets", "/.secrets/", "/.secrets"].contains($0) }) {
+            try (text + (text.isEmpty || text.hasSuffix("\n") ? "" : "\n") + ".secrets/\n").write(to: gitignore, atomically: true, encoding: .utf8)
+            reporter.log("Added .secrets/ to .gitignore.")
+        }
+        guard let repository = try? Repository.open(containing: root.path), let head = try? repository.head().commit else { return }
+        let tracked = ((try? repository.listFiles(commit: head, under: ".secrets")) ?? []).map(\.path)
+        if !tracked.isEmpty {
+            reporter.error(
+                "git tracks key files under .secrets/: \(tracked.prefix(5).joined(separator: ", ")). Anyone with the repository has these keys.",
+                title: "Keys committed to git",
+                fix: "Remove them from git (`git rm --cached -r .secrets`), rotate the keys (`fluxci keys new --force`), and re-encrypt the secrets.")
+        }
+    }
+}
+
+/// The `.sops.yaml` creation rule of a cloud/env, and adding it while keeping what is there.
+enum SOPSConfig {
+    static func rule(cloud: String, env: String, age: String?, pgp: String?) -> String {
+        var text = "  - path_regex: kubernetes/overlays/\(cloud)/\(env)/.*\\.ya?ml$\n    encrypted_regex: ^(data|stringData)$\n"
+        if let age { text += "    age: \(age)\n" }
+        if let pgp { text += "    pgp: \(pgp)\n" }
+        return text
+    }
+
+    /// Inserts the rule first under `creation_rules:` (sops takes the first rule that matches, so
+    /// the specific one must come before catch-alls); the rest of the file is untouched.
+    static func add(_ rule: String, to file: URL) throws {
+        let text = (try? String(contentsOf: file, encoding: .utf8)) ?? ""
+        var lines = text.components(separatedBy: "\n")
+        if let index = lines.firstIndex(where: { $0.hasPrefix("creation_rules:") }) {
+            lines.insert(contentsOf: rule.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init), at: index + 1)
+            try lines.joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
+        } else {
+            try (text + (text.isEmpty || text.hasSuffix("\n") ? "" : "\n") + "creation_rules:\n" + rule).write(to: file, atomically: true, encoding: .utf8)
+        }
+    }
+}
