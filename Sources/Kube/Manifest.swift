@@ -33,7 +33,9 @@ public enum Manifest {
         var objects: [KubeObject] = []
         do {
             // The basic resolver: scalars are typed below, without Yams's per-scalar regexes.
-            for node in try Yams.compose_all(yaml: text, .basic) {
+            var nodes = try Yams.compose_all(yaml: text, .basic)
+            defer { _ = nodes }
+            while let node = nodes.next() {
                 let json = try value(node, depth: 0)
                 if case .null = json { continue }
                 let line = node.mark.map { $0.line + lineOffset }
@@ -48,6 +50,8 @@ public enum Manifest {
                     objects.append(KubeObject(json, file: file, line: line))
                 }
             }
+            // compose_all stops quietly at a parse error; its `error` says so.
+            if let error = nodes.error { throw error }
         } catch let error as KubeError {
             throw error
         } catch {

@@ -13,6 +13,36 @@ enum LeafBytes {
         return Array(scalar.text.utf8)
     }
 
+    nonisolated(unsafe) static let timestampPattern =
+        /^(?<date>[0-9]{4}-[0-9]{1,2}-[0-9]{1,2})(?:(?:[Tt]|[ \t]+)(?<time>[0-9]{1,2}:[0-9]{2}:[0-9]{2})(?<fraction>\.[0-9]*)?[ \t]*(?<zone>Z|[-+][0-9]{1,2}(?::?[0-9]{2})?)?)?$/
+
+    /// A plain YAML timestamp as Go's time.MarshalText writes it (RFC 3339, nanoseconds trimmed):
+    /// sops types such values as `time`.
+    static func timestamp(_ text: String) -> String? {
+        guard let match = text.wholeMatch(of: timestampPattern) else { return nil }
+        let dateParts = match.date.split(separator: "-").compactMap { Int($0) }
+        guard dateParts.count == 3 else { return nil }
+        var result = String(format: "%04d-%02d-%02d", dateParts[0], dateParts[1], dateParts[2])
+        guard let time = match.time else { return result + "T00:00:00Z" }
+        let timeParts = time.split(separator: ":").compactMap { Int($0) }
+        guard timeParts.count == 3 else { return nil }
+        result += String(format: "T%02d:%02d:%02d", timeParts[0], timeParts[1], timeParts[2])
+        if let fraction = match.fraction {
+            var digits = String(fraction.dropFirst())
+            while digits.hasSuffix("0") { digits.removeLast() }
+            if !digits.isEmpty { result += "." + digits }
+        }
+        switch match.zone.map(String.init) {
+        case nil, "Z", "+00:00", "-00:00", "+0", "-0", "+00": result += "Z"
+        case .some(let zone):
+            let sign = zone.first!, digits = zone.dropFirst().filter(\.isNumber)
+            let hours = Int(digits.prefix(digits.count > 2 ? digits.count - 2 : digits.count)) ?? 0
+            let minutes = digits.count > 2 ? Int(digits.suffix(2)) ?? 0 : 0
+            result += String(format: "%@%02d:%02d", String(sign), hours, minutes)
+        }
+        return result
+    }
+
     static func bool(_ text: String) -> Bool? {
         switch text {
         case "true", "True", "TRUE": true

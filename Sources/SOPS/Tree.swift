@@ -69,9 +69,10 @@ public enum TreeReader {
     public static func documents(_ text: String) throws(TreeError) -> [TreeNode] {
         var result: [TreeNode] = []
         do {
-            for node in try Yams.compose_all(yaml: text, .basic) {
-                result.append(try convert(node, depth: 0))
-            }
+            // compose_all stops quietly at a parse error; its `error` says so.
+            var nodes = try Yams.compose_all(yaml: text, .basic)
+            while let node = nodes.next() { result.append(try convert(node, depth: 0)) }
+            if let error = nodes.error { throw error }
         } catch let error as TreeError {
             throw error
         } catch let error as YamlError {
