@@ -1,0 +1,155 @@
+import Actions
+import ArgumentParser
+import Foundation
+import GPG
+import SOPS
+import Age
+
+/// `fluxci sops encrypt`: an ordinary SOPS file that sops and Flux decrypt, written natively.
+struct SOPSEncryptCommand: ContextCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "encrypt",
+        abstract: "Encrypt a YAML or JSON file (or standard input, '-') with SOPS: to standard output, or --in-place.",
+        discussion: """
+            Recipients and the encryption rule come from flags (--age, --pgp, --encrypted-regex), \
+            else from the first matching creation rule of the nearest .sops.yaml (path_regex, age, \
+            pgp, key_groups, shamir_threshold, encrypted_regex…), else with --cloud/--env from \
+            .secrets/<cloud>/<env>/ (age.agekey's recipient, sops.pub.asc's fingerprint). The \
+            default rule for Kubernetes manifests is encrypted_regex ^(data|stringData)$. PGP \
+            public keys come from FLUXCI_KEYRING's keyring, --pgp-key-file, .secrets' sops.pub.asc, \
+            or your GnuPG home. --in-place writes through a temporary file: a failure leaves the \
+            input untouched.
+
+            Environment: FLUXCI_KEYRING, GNUPGHOME, GITHUB_WORKSPACE.
+            """)
+
+    @Argument(help: "The file, or '-' for standard input.")
+    var file: String
+
+    @Flag(help: "Replace the file with its encrypted form.")
+    var inPlace = false
+
+    @Option(help: "An age recipient (repeatable, or comma-separated).")
+    var age: [String] = []
+
+    @Option(help: "A PGP fingerprint (repeatable, or comma-separated).")
+    var pgp: [String] = []
+
+    @Option(help: "Encrypt only values under keys matching this regular expression.")
+    var encryptedRegex: String?
+
+    @Option(help: "A file of armored public PGP keys to encrypt to.")
+    var pgpKeyFile: String?
+
+    @Option(help: "Recipients from .secrets/<cloud>/<env>/ (with --env).")
+    var cloud: String?
+
+    @Option(help: "With --cloud.")
+    var env: String?
+
+    @Option(help: "The repository root (default: GITHUB_WORKSPACE, else the current directory).")
+    var repository: String?
+
+    init() {}
+
+    func validate() throws {
+        if (cloud == nil) != (env == nil) { throw ValidationError("--cloud and --env go together.") }
+        if inPlace && file == "-" { throw ValidationError("--in-place needs a file, not standard input.") }
+    }
+
+    func execute(in context: CommandContext) async throws {
+        let root = repository.map(context.url(for:)) ?? context.environment["GITHUB_WORKSPACE"].map { URL(fileURLWithPath: $0) } ?? context.workingDirectory
+        let url = file == "-" ? root.appendingPathComponent("stdin.yaml") : context.url(for: file)
+        let text: String
+        if file == "-" {
+            text = String(decoding: context.readStandardInput(), as: UTF8.self)
+        } else {
+            text = try SOPSFiles.read(url, shownAs: file)
+        }
+        let format: SOPSFile.Format = file.lowercased().hasSuffix(".json") || text.drop(while: \.isWhitespace).hasPrefix("{") ? .json : .yaml
+        let (recipients, rule, keyring) = try await resolve(for: url, text: text, root: root, context: context)
+        defer { if keyring?.isPrivate == true { keyring?.destroy() } }
+        let encrypted: String
+        do {
+            encrypted = try SOPSEncryptor.encrypt(text, format: format, recipients: recipients, rule: rule, keyring: keyring)
+        } catch {
+            throw Self.annotation(error, file: file)
+        }
+        if inPlace {
+            try SecureFile.write(Data(encrypted.utf8), to: url)
+            context.reporter.log("Encrypted \(file) in place.")
+        } else {
+            context.standardOutput.write(encrypted)
+        }
+    }
+
+    static func annotation(_ error: EncryptionError, file: String) -> Annotation {
+        let location = SourceLocation(file: file, line: { if case .malformed(_, let line) = error { line } else { nil } }())
+        return switch error {
+        case .alreadyEncrypted: .error("\(file) is already encrypted.", title: "Already encrypted", fix: "Edit it with `sops \(file)`, or rotate its key with `fluxci sops rotate`.", at: location)
+        case .noRecipients: .error("No recipient for \(file).", title: "No recipients", fix: "Pass --age or --pgp, add a creation rule to .sops.yaml, or pass --cloud and --env.", at: location)
+        case .invalidAgeRecipient: .error("\(error).", title: "Invalid age recipient", fix: "An age recipient is age1 followed by 58 characters, as age-keygen -y prints it.", at: location)
+        case .unknownPGPKey(let fingerprint):
+            .error("\(error).", title: "Unknown PGP key", fix: "Import its public key (gpg --import), or pass --pgp-key-file with the armored public key of \(fingerprint).", at: location)
+        default: .error("\(file): \(error).", title: "Cannot encrypt", at: location)
+        }
+    }
+
+    /// Flags first, then .sops.yaml, then .secrets/<cloud>/<env>/.
+    func resolve(for url: URL, text: String, root: URL, context: CommandContext) async throws -> (Recipients, EncryptionRule, Keyring?) {
+        var ages = age.flatMap { $0.split(separator: ",").map(String.init) }
+        var fingerprints = pgp.flatMap { $0.split(separator: ",").map(String.init) }
+        var recipients: Recipients?
+        var rule = encryptedRegex.map(EncryptionRule.encryptedRegex)
+        var publicKeys: [Data] = []
+        if let pgpKeyFile {
+            guard let data = FileManager.default.contents(atPath: context.url(for: pgpKeyFile).path) else {
+                throw Annotation.error("\(pgpKeyFile) cannot be read.", title: "Key file not found")
+            }
+            publicKeys.append(data)
+        }
+        if ages.isEmpty && fingerprints.isEmpty {
+            if let cloud, let env {
+                let folder = root.appendingPathComponent(".secrets/\(cloud)/\(env)")
+                if let identities = FileManager.default.contents(atPath: folder.appendingPathComponent("age/age.agekey").path),
+                    let entries = try? AgeIdentityFileReader.recipients(String(decoding: identities, as: UTF8.self))
+                {
+                    ages = entries
+                }
+                if let key = FileManager.default.contents(atPath: folder.appendingPathComponent("gpg/sops.pub.asc").path) { publicKeys.append(key) }
+            }
+            if let creation = try CreationRule.find(for: url, stopAt: root) {
+                recipients = creation.recipients
+                rule = rule ?? creation.rule
+            }
+        }
+        let kubernetes = text.contains("apiVersion:") && text.contains("kind:") || text.contains("\"apiVersion\"")
+        let finalRule = rule ?? (kubernetes ? .encryptedRegex("^(data|stringData)$") : .unencryptedSuffix("_unencrypted"))
+        // PGP public keys: the run's keyring, else a private one with the given key files, else the
+        // user's home. No keyring (and no gpg process) when no PGP key is involved.
+        let wantsPGP = !publicKeys.isEmpty || !fingerprints.isEmpty || (recipients?.groups.contains { !$0.pgp.isEmpty } ?? false)
+        var keyring: Keyring?
+        if !wantsPGP {
+            keyring = nil
+        } else if let path = context.environment[ImportedKeys.keyringVariable], !path.isEmpty, Keyring.isKeyring(URL(fileURLWithPath: path)) {
+            keyring = try? Keyring.open(URL(fileURLWithPath: path))
+        } else if !publicKeys.isEmpty {
+            keyring = try? Keyring.create(in: context.environment["TMPDIR"])
+        } else {
+            let home = context.environment["GNUPGHOME"].flatMap { $0.isEmpty ? nil : $0 } ?? ((context.environment["HOME"] ?? NSHomeDirectory()) + "/.gnupg")
+            keyring = try? Keyring.userHome(URL(fileURLWithPath: home))
+        }
+        for key in publicKeys {
+            if let result = try? keyring?.importKeys(key), fingerprints.isEmpty && recipients == nil { fingerprints += result.fingerprints }
+        }
+        let final = recipients ?? Recipients(groups: [.init(age: ages, pgp: fingerprints)])
+        return (final, finalRule, keyring)
+    }
+}
+
+/// The recipients of an age identities file.
+enum AgeIdentityFileReader {
+    static func recipients(_ text: String) throws -> [String] {
+        try AgeIdentityFile.parse(text).map(\.identity.recipient.description)
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `fluxci sops encrypt` on the example repository: .sops.yaml rules, the seed pipe from
+/// `secret from-file`, and files the real sops decrypts.
+@Suite struct SOPSEncryptCommandTests {
+    static func copyOfFleet() throws -> URL {
+        let parent = try TestPaths.temporaryDirectory("fluxci-encrypt")
+        removeAtExit(parent)
+        let fleet = parent.appendingPathComponent("fleet")
+        try FileManager.default.copyItem(at: ExampleFleet.source, to: fleet)
+        return fleet
+    }
+
+    static func fluxci(_ arguments: [String], in directory: URL, input: String? = nil, environment: [String: String] = [:]) async throws -> ProcessResult {
+        try await runProcess(TestPaths.executable("fluxci"), arguments, environment: environment.merging(["TMPDIR": "/tmp"]) { $1 }, input: input, workingDirectory: directory)
+    }
+
+    @Test func inPlaceFollowsTheSopsYamlRuleAndSopsDecryptsIt() async throws {
+        let fleet = try Self.copyOfFleet()
+        let path = "kubernetes/overlays/kind/local/apps/new.sops.yaml"
+        let plain = "apiVersion: v1\nkind: Secret\nmetadata:\n    name: new\n    namespace: apps\nstringData:\n    token: seed-token-value\n"
+        try plain.write(to: fleet.appendingPathComponent(path), atomically: true, encoding: .utf8)
+        // The rule names the example's PGP key too: its public key comes from .secrets.
+        let result = try await Self.fluxci(["sops", "encrypt", "--in-place", path, "--pgp-key-file", ".secrets/kind/local/gpg/sops.pub.asc"], in: fleet)
+        #expect(result.status == 0, "\(result.allOutput)")
+        let encrypted = try String(contentsOf: fleet.appendingPathComponent(path), encoding: .utf8)
+        #expect(encrypted.contains("name: new") && !encrypted.contains("seed-token-value"))
+        #expect(encrypted.contains("recipient: age13690w8fl4mj8vggtekegmgdwa6ktp0c8p45wzlnek36dmruhsq2sepp9nx"))
+        #expect(encrypted.contains("fp: 6FFF9699B0376D4D06F7D6B0EF57C12CF4CFE278"))
+        let theirs = try await SopsTool.run(
+            ["--decrypt", fleet.appendingPathComponent(path).path], environment: ["SOPS_AGE_KEY_FILE": fleet.appendingPathComponent(".secrets/kind/local/age/age.agekey").path])
+        #expect(try await canonicalJSON(theirs) == canonicalJSON(plain))
+        // Again: refused, and the file is untouched.
+        let again = try await Self.fluxci(["sops", "encrypt", "--in-place", path], in: fleet, environment: ["GITHUB_ACTIONS": "true"])
+        #expect(again.status != 0 && again.standardError.contains("::error title=Already encrypted"))
+        #expect(try String(contentsOf: fleet.appendingPathComponent(path), encoding: .utf8) == encrypted)
+    }
+
+    @Test func theSeedPipeFromAFileToAnEncryptedSecret() async throws {
+        let fleet = try Self.copyOfFleet()
+        try "very sensitive\n".write(to: fleet.appendingPathComponent("credentials.txt"), atomically: true, encoding: .utf8)
+        let manifest = try await Self.fluxci(["secret", "from-file", "--name", "seeded", "--namespace", "apps", "credentials.txt"], in: fleet)
+        #expect(manifest.status == 0)
+        let encrypted = try await Self.fluxci(["sops", "encrypt", "--cloud", "kind", "--env", "local", "-"], in: fleet, input: manifest.standardOutput)
+        #expect(encrypted.status == 0, "\(encrypted.allOutput)")
+        #expect(!encrypted.standardOutput.contains(Data("very sensitive\n".utf8).base64EncodedString()))
+        let file = fleet.appendingPathComponent("seeded.sops.yaml")
+        try encrypted.standardOutput.write(to: file, atomically: true, encoding: .utf8)
+        let theirs = try await SopsTool.run(["--decrypt", file.path], environment: ["SOPS_AGE_KEY_FILE": fleet.appendingPathComponent(".secrets/kind/local/age/age.agekey").path])
+        #expect(theirs.contains(Data("very sensitive\n".utf8).base64EncodedString()))
+    }
+
+    @Test func noRecipientsOrABadOneIsAClearError() async throws {
+        let directory = try TestPaths.temporaryDirectory("fluxci-encrypt")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try "a: b\n".write(to: directory.appendingPathComponent("x.yaml"), atomically: true, encoding: .utf8)
+        let none = try await Self.fluxci(["sops", "encrypt", "x.yaml"], in: directory, environment: ["GITHUB_ACTIONS": "true", "GNUPGHOME": directory.path])
+        #expect(none.status != 0 && none.standardError.contains("::error title=No recipients"))
+        let bad = try await Self.fluxci(["sops", "encrypt", "--age", "age1notarecipient", "x.yaml"], in: directory, environment: ["GITHUB_ACTIONS": "true"])
+        #expect(bad.status != 0 && bad.standardError.contains("::error title=Invalid age recipient"))
+        #expect(try String(contentsOf: directory.appendingPathComponent("x.yaml"), encoding: .utf8) == "a: b\n")
+    }
+}
