@@ -40,6 +40,10 @@ struct Walker {
             guard let data = try? source.read(file), let text = String(data: data, encoding: .utf8) else { continue }
             if text.contains("sops:") && text.contains("ENC[AES256_GCM,") { encrypted.insert(file) }
             do {
+                if let line = Manifest.anchorLine(text) {
+                    problems.append(.error("\(file) uses YAML anchors; fluxci refuses them (aliases can expand without bound).", title: "YAML anchors", fix: "Write the values out.", at: SourceLocation(file: file, line: line)))
+                    continue
+                }
                 objects += try Manifest.objects(text, file: file)
             } catch {
                 problems.append(.error("\(file) is not a valid manifest: \(error).", title: "Invalid manifest", fix: "Fix the YAML; Flux's kustomize build would fail on it.", at: SourceLocation(file: file)))

@@ -26,7 +26,18 @@ public enum Manifest {
     /// `List` kinds expanded. Plain scalars are typed as kubectl's YAML reader does (YAML 1.1:
     /// `yes` and `on` are booleans).
     public static func objects(_ text: String, file: String? = nil) throws(KubeError) -> [KubeObject] {
-        try parse(text, file: file, lineOffset: 0)
+        if let line = anchorLine(text) {
+            throw .configuration("\(file ?? "the manifest"):\(line): YAML anchors and aliases are not supported (they allow documents that expand without bound).", fix: "Write the values out.")
+        }
+        return try parse(text, file: file, lineOffset: 0)
+    }
+
+    nonisolated(unsafe) static let anchor = /(?m)(^|[ \t\[{,:-])&[A-Za-z0-9_.\/-]+([ \t]|$)/
+
+    /// The line of the first YAML anchor, if any.
+    public static func anchorLine(_ text: String) -> Int? {
+        guard let match = text.firstMatch(of: anchor) else { return nil }
+        return text[..<match.range.lowerBound].reduce(1) { $1 == "\n" ? $0 + 1 : $0 }
     }
 
     private static func parse(_ text: String, file: String?, lineOffset: Int) throws(KubeError) -> [KubeObject] {

@@ -65,8 +65,19 @@ public enum TreeReader {
     /// hostile file must stay bounded.
     public static let maximumDepth = 200
 
+    /// YAML anchors (`&name`) make aliases possible, and aliases make "billion laughs" bombs
+    /// possible (the parser expands them while composing): a file with an anchor is refused.
+    nonisolated(unsafe) static let anchor = /(?m)(^|[ \t\[{,:-])&[A-Za-z0-9_.\/-]+([ \t]|$)/
+
+    public static func refuseAnchors(_ text: String) throws(TreeError) {
+        guard let match = text.firstMatch(of: anchor) else { return }
+        let line = text[..<match.range.lowerBound].reduce(1) { $1 == "\n" ? $0 + 1 : $0 }
+        throw TreeError(message: "YAML anchors and aliases are not supported (they allow documents that expand without bound)", line: line)
+    }
+
     /// Reads every document of a YAML (or JSON) file.
     public static func documents(_ text: String) throws(TreeError) -> [TreeNode] {
+        try refuseAnchors(text)
         var result: [TreeNode] = []
         do {
             // compose_all stops quietly at a parse error; its `error` says so.

@@ -1,0 +1,94 @@
+import Foundation
+import Testing
+import TestSupport
+
+@testable import SOPS
+
+/// Hostile repository content ends in a clear, bounded error, and cannot inject a workflow
+/// command.
+@Suite(.serialized) struct HostileInputTests {
+    @Test func fileNamesCannotInjectWorkflowCommands() async throws {
+        let directory = try TestPaths.temporaryDirectory("fluxci-hostile")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let age = try await AgeKeyPair.generate()
+        let other = try await AgeKeyPair.generate()
+        let name = "evil\n::error::pwned,a:b%.yaml"
+        let file = directory.appendingPathComponent(name)
+        try "stringData:\n    password: x\n".write(to: file, atomically: true, encoding: .utf8)
+        _ = try await SopsTool.run(["--encrypt", "--in-place", "--age", other.recipient, file.path])
+        let result = try await runProcess(
+            TestPaths.executable("fluxci"), ["sops", "verify", "."], environment: ["SOPS_AGE_KEY": age.identity, "GITHUB_ACTIONS": "true"], workingDirectory: directory)
+        #expect(result.status != 0)
+        let lines = result.standardError.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        // As the runner reads it: outside ::stop-commands:: blocks, no line is the injected command.
+        var stopToken: String?
+        var injected: [String] = []
+        for line in lines {
+            if let token = stopToken {
+                if line == "::\(token)::" { stopToken = nil }
+                continue
+            }
+            if line.hasPrefix("::stop-commands::") { stopToken = String(line.dropFirst("::stop-commands::".count)); continue }
+            if line.hasPrefix("::error::pwned") { injected.append(line) }
+        }
+        #expect(injected.isEmpty, "\(lines)")
+        #expect(lines.contains { $0.hasPrefix("::error title=Not encrypted for the imported keys,file=evil%0A%3A%3Aerror%3A%3Apwned%2Ca%3Ab%25.yaml,line=1::") })
+    }
+
+    @Test func yamlBombsAndDeepNestingAreRefusedQuickly() throws {
+        let aliases = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]\nsops: {mac: x, lastmodified: y}\n"
+        #expect { try SOPSFile(text: aliases, path: "bomb.yaml") } throws: { error in "\(error)".contains("anchors and aliases are not supported") }
+        let deep = String(repeating: "[", count: 5_000) + String(repeating: "]", count: 5_000)
+        #expect { try TreeReader.documents("a: " + deep) } throws: { error in "\(error)".contains("nesting") }
+    }
+
+    @Test func aGiganticFileIsNotRead() async throws {
+        let directory = try TestPaths.temporaryDirectory("fluxci-hostile")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let big = directory.appendingPathComponent("big.yaml")
+        FileManager.default.createFile(atPath: big.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: big)
+        try handle.truncate(atOffset: UInt64(SOPSFiles_maximumSize + 1))
+        try handle.close()
+        let age = try await AgeKeyPair.generate()
+        let result = try await runProcess(
+            TestPaths.executable("fluxci"), ["sops", "decrypt", "big.yaml"], environment: ["SOPS_AGE_KEY": age.identity, "NO_COLOR": "1"], workingDirectory: directory)
+        #expect(result.status != 0 && result.standardError.contains("File too large"))
+    }
+
+    @Test func escapingPathsSymlinksAndCyclesAreAnnotated() async throws {
+        let fleet = try await ExampleFleet.make { checkout in
+            let cluster = checkout.appendingPathComponent("clusters/kind/local")
+            try """
+                apiVersion: kustomize.toolkit.fluxcd.io/v1
+                kind: Kustomization
+                metadata: {name: escape, namespace: flux-system}
+                spec: {interval: 10m, path: ../../etc, sourceRef: {kind: GitRepository, name: flux-system}}
+                ---
+                apiVersion: kustomize.toolkit.fluxcd.io/v1
+                kind: Kustomization
+                metadata: {name: one, namespace: flux-system}
+                spec: {interval: 10m, path: ./kubernetes/base/registry, dependsOn: [{name: two}], sourceRef: {kind: GitRepository, name: flux-system}}
+                ---
+                apiVersion: kustomize.toolkit.fluxcd.io/v1
+                kind: Kustomization
+                metadata: {name: two, namespace: flux-system}
+                spec: {interval: 10m, path: ./kubernetes/base/registry, dependsOn: [{name: one}], sourceRef: {kind: GitRepository, name: flux-system}}
+                """.write(to: cluster.appendingPathComponent("hostile.yaml"), atomically: true, encoding: .utf8)
+            try FileManager.default.createSymbolicLink(atPath: cluster.appendingPathComponent("passwd.yaml").path, withDestinationPath: "/etc/passwd")
+        }
+        defer { fleet.server.stop() }
+        let result = try await runProcess(
+            TestPaths.executable("fluxci"), ["bootstrap", "--cloud", "kind", "--env", "local", "--plan"],
+            environment: ["GITHUB_ACTIONS": "true", "TMPDIR": "/tmp"], workingDirectory: fleet.checkout)
+        #expect(result.status != 0)
+        let annotations = result.standardError.split(separator: "\n").filter { $0.hasPrefix("::error") || $0.hasPrefix("::warning") }
+        #expect(annotations.contains { $0.hasPrefix("::error title=Path outside the repository,file=clusters/kind/local/hostile.yaml,line=1::") })
+        #expect(annotations.contains { $0.hasPrefix("::error title=Dependency cycle,file=clusters/kind/local/hostile.yaml,line=") && $0.contains("flux-system/one → flux-system/two") })
+        #expect(annotations.contains { $0.hasPrefix("::warning title=Symbolic link,file=clusters/kind/local/passwd.yaml::") })
+        #expect(!result.allOutput.contains("root:x:0:0"), "the link was not followed")
+    }
+}
+
+/// The size limit `fluxci sops` reads up to (SOPSFiles.maximumSize, 16 MiB).
+let SOPSFiles_maximumSize = 16 << 20
