@@ -27,14 +27,7 @@ public struct BootstrapCommand: ContextCommand {
 
     @OptionGroup var repository: RepositoryOptions
 
-    @Option(help: "The branch to test (default: the pull request's head branch, GITHUB_REF_NAME, or the checked-out branch).")
-    var branch: String?
-
-    @Option(help: "The URL Flux fetches (default: the event's head repository, else origin as https).")
-    var url: String?
-
-    @Option(help: "A pull-request event payload to replay (default: GITHUB_EVENT_PATH).")
-    var event: String?
+    @OptionGroup var source: BranchOptions
 
     @Option(help: "How long to wait in all.")
     var timeout = DurationArgument(.seconds(600), text: "10m")
@@ -60,7 +53,7 @@ public struct BootstrapCommand: ContextCommand {
         let root = repository.root(context)
         try await KeyOptions.withKeys(context, keyring: keyring, repository: root, cloudEnv: (repository.cloud, repository.env)) { imported in
             let prepared = try context.reporter.group("Read \(repository.path) at the branch under test") {
-                try pipeline.prepare(repository: repository, branch: branch, url: url, event: event, keys: imported, secretNames: .init())
+                try pipeline.prepare(repository: repository, branch: source.branch, url: source.url, event: source.event, keys: imported, secretNames: .init())
             }
             try await context.reporter.group("SOPS preflight") { try await pipeline.preflight(prepared, keys: imported) }
             pipeline.describe(prepared)

@@ -1,4 +1,5 @@
 import Actions
+import ArgumentParser
 import Flux
 import Foundation
 import Git
@@ -84,4 +85,16 @@ struct BranchUnderTest {
         }
         return BranchUnderTest(branch: branch, url: url, revision: Revision(branch: branch, commit: commit), eventHeadCommit: pull?.commit)
     }
+}
+
+/// Which branch a run tests and where Flux fetches it.
+struct BranchOptions: ParsableArguments {
+    @Option(help: "The branch to test (default: the pull request's head branch, GITHUB_REF_NAME, or the checked-out branch).")
+    var branch: String?
+
+    @Option(help: "The URL Flux fetches (default: the event's head repository, else origin as https).")
+    var url: String?
+
+    @Option(help: "A pull-request event payload to replay, as GitHub wrote it to GITHUB_EVENT_PATH (default: GITHUB_EVENT_PATH).")
+    var event: String?
 }

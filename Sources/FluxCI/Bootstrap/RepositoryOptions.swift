@@ -27,7 +27,7 @@ struct RepositoryOptions: ParsableArguments {
     var path: String { clusterPath ?? "clusters/\(cloud)/\(env)" }
 
     func root(_ context: CommandContext) -> URL {
-        repository.map(context.url(for:)) ?? context.environment["GITHUB_WORKSPACE"].map { URL(fileURLWithPath: $0) } ?? context.workingDirectory
+        context.repositoryRoot(repository)
     }
 
     /// The git repository holding the root, and the root's path inside it (an example

@@ -26,14 +26,7 @@ public struct E2ECommand: ContextCommand {
 
     @OptionGroup var repository: RepositoryOptions
 
-    @Option(help: "The branch to test (default: the pull request's head branch, GITHUB_REF_NAME, or the checked-out branch).")
-    var branch: String?
-
-    @Option(help: "The URL Flux fetches (default: the event's head repository, else origin as https).")
-    var url: String?
-
-    @Option(help: "A pull-request event payload to replay, as GitHub wrote it to GITHUB_EVENT_PATH.")
-    var event: String?
+    @OptionGroup var source: BranchOptions
 
     @OptionGroup var target: ClusterTarget
 
@@ -150,7 +143,7 @@ public struct E2ECommand: ContextCommand {
             return imported
         }
         let prepared = try await run.step(.tree) {
-            try pipeline.prepare(repository: repository, branch: branch, url: url, event: event, keys: keys, secretNames: try names())
+            try pipeline.prepare(repository: repository, branch: source.branch, url: source.url, event: source.event, keys: keys, secretNames: try names())
         }
         try reporter.setOutput("revision", prepared.plan.revision.description)
         try await run.step(.preflight) { try await pipeline.preflight(prepared, keys: keys) }

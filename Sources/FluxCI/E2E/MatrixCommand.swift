@@ -15,7 +15,7 @@ struct MatrixCommand: ContextCommand {
     init() {}
 
     func execute(in context: CommandContext) async throws {
-        let root = repository.map(context.url(for:)) ?? context.environment["GITHUB_WORKSPACE"].map { URL(fileURLWithPath: $0) } ?? context.workingDirectory
+        let root = context.repositoryRoot(repository)
         let clusters = root.appendingPathComponent("clusters")
         var include: [[String: String]] = []
         for cloud in ((try? FileManager.default.contentsOfDirectory(atPath: clusters.path)) ?? []).sorted() where !cloud.hasPrefix(".") {

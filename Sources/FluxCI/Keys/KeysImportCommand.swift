@@ -52,8 +52,7 @@ struct KeysImportCommand: ContextCommand {
 
     func execute(in context: CommandContext) async throws {
         let reporter = context.reporter
-        let root = repository.map(context.url(for:))
-            ?? context.environment["GITHUB_WORKSPACE"].map { URL(fileURLWithPath: $0) } ?? context.workingDirectory
+        let root = context.repositoryRoot(repository)
         let sources = try KeySources.read(
             environment: context.environment, repository: root, cloudEnv: cloud.flatMap { c in env.map { (c, $0) } },
             localKeyring: localKeyring, reporter: reporter)

@@ -76,7 +76,7 @@ struct KeysNewCommand: ContextCommand {
 
     func execute(in context: CommandContext) async throws {
         let reporter = context.reporter
-        let root = repository.map(context.url(for:)) ?? context.environment["GITHUB_WORKSPACE"].map { URL(fileURLWithPath: $0) } ?? context.workingDirectory
+        let root = context.repositoryRoot(repository)
         let folder = root.appendingPathComponent(".secrets/\(cloud)/\(env)")
         var recipients: (age: String?, pgp: String?) = (nil, nil)
         try KeyFiles.ensureIgnored(root: root, reporter: reporter)
@@ -152,7 +152,7 @@ struct KeysExportCICommand: ContextCommand {
     init() {}
 
     func execute(in context: CommandContext) async throws {
-        let root = repository.map(context.url(for:)) ?? context.environment["GITHUB_WORKSPACE"].map { URL(fileURLWithPath: $0) } ?? context.workingDirectory
+        let root = context.repositoryRoot(repository)
         let file = root.appendingPathComponent(".secrets/\(cloud)/\(env)/gpg/sops.asc")
         guard let armor = FileManager.default.contents(atPath: file.path) else {
             throw Annotation.error(

@@ -58,7 +58,7 @@ struct SOPSEncryptCommand: ContextCommand {
     }
 
     func execute(in context: CommandContext) async throws {
-        let root = repository.map(context.url(for:)) ?? context.environment["GITHUB_WORKSPACE"].map { URL(fileURLWithPath: $0) } ?? context.workingDirectory
+        let root = context.repositoryRoot(repository)
         let url = file == "-" ? root.appendingPathComponent("stdin.yaml") : context.url(for: file)
         let text: String
         if file == "-" {

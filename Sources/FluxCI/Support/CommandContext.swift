@@ -58,6 +58,12 @@ public struct CommandContext: Sendable {
         }
     }
 
+    /// The repository a command works on: `explicit` (a --repository flag), else
+    /// GITHUB_WORKSPACE, else the working directory.
+    public func repositoryRoot(_ explicit: String?) -> URL {
+        explicit.map(url(for:)) ?? environment["GITHUB_WORKSPACE"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) } ?? workingDirectory
+    }
+
     /// A path as the user meant it: relative paths start at the working directory.
     public func url(for path: String) -> URL {
         path.hasPrefix("/") ? URL(fileURLWithPath: path) : workingDirectory.appendingPathComponent(path)
