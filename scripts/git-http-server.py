@@ -6,7 +6,7 @@ Usage: git-http-server.py ROOT   (serves ROOT/repos/*.git as /git/http/<name>.gi
 must be the CGI wrapper that runs git http-backend). Writes ROOT/port and ROOT/pid once
 listening. With GIT_SERVER_TOKEN set, requests need x-access-token:<token> basic auth.
 """
-import base64, os, sys, http.server, socketserver
+import base64, io, os, sys, http.server, socketserver
 root, token = sys.argv[1], os.environ.get("GIT_SERVER_TOKEN")
 class Handler(http.server.CGIHTTPRequestHandler):
     cgi_directories = ["/git"]
@@ -26,7 +26,27 @@ class Handler(http.server.CGIHTTPRequestHandler):
     def do_GET(self):
         if self.authorized(): super().do_GET()
     def do_POST(self):
-        if self.authorized(): super().do_POST()
+        if not self.authorized():
+            return
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            # libgit2 pushes with a chunked body; the CGI handler reads Content-Length only.
+            body = bytearray()
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                body += self.rfile.read(size)
+                self.rfile.readline()
+            original = self.rfile
+            class Body(io.BytesIO):
+                _sock = original._sock
+            self.rfile = Body(bytes(body))
+            del self.headers["Transfer-Encoding"]
+            del self.headers["Content-Length"]
+            self.headers["Content-Length"] = str(len(body))
+        super().do_POST()
 os.chdir(root)
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True

@@ -131,4 +131,24 @@ import TestSupport
         #expect(errors.contains { $0.hasPrefix("::error title=Kustomization path not found,file=clusters/kind/local/infrastructure.yaml,line=1::") })
         #expect(!setup.api.requests.contains { $0.hasPrefix("PATCH") }, "nothing was applied")
     }
+
+    @Test func pushModeCommitsTheSyncManifestsAndWaitsForThatCommit() async throws {
+        let setup = try await Self.setup()
+        defer { Task { await setup.stop() } }
+        let before = try await setup.fleet.head()
+        let (result, _) = try await setup.run(["--push"])
+        #expect(result.status == 0, "\(result.allOutput)")
+        let bare = setup.fleet.server.root.appendingPathComponent("repos/fleet.git").path
+        let pushed = try await git(["--git-dir", bare, "rev-parse", "main"])
+        #expect(pushed != before)
+        #expect(try await git(["--git-dir", bare, "rev-parse", "main^"]) == before)
+        let sync = try await git(["--git-dir", bare, "show", "main:clusters/kind/local/flux-system/gotk-sync.yaml"])
+        #expect(sync.contains("url: \(setup.fleet.url)") && sync.contains("branch: main"))
+        #expect(result.standardError.contains("All Kustomizations applied main@sha1:\(pushed)."))
+        // Nothing changed since: nothing is pushed.
+        let (again, _) = try await setup.run(["--push"])
+        #expect(again.status == 0)
+        #expect(again.standardError.contains("nothing pushed"))
+        #expect(try await git(["--git-dir", bare, "rev-parse", "main"]) == pushed)
+    }
 }

@@ -73,3 +73,86 @@ import TestSupport
         }
     }
 }
+
+/// Commit and push with libgit2 to the real server: a change, no change, a rejected push, and a
+/// race with another pusher (non-fast-forward, retried once after fetching again).
+@Suite(.serialized) struct GitPushTests {
+    static let author = Repository.Author(name: "fluxci", email: "fluxci@example.invalid")
+
+    @Test func pushesAChangeAndNothingWhenNothingChanged() async throws {
+        let (server, work, main, _) = try await GitTests.served()
+        defer { server.stop() }
+        let scratch = try TestPaths.temporaryDirectory("fluxci-push")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let repository = try Repository.initBare(at: scratch.path)
+        let files = ["clusters/kind/local/flux-system/gotk-sync.yaml": Data("branch: main\n".utf8)]
+        let outcome = try repository.commitAndPush(url: server.url("fleet.git"), branch: "main", files: files, message: "Update sync manifests", author: Self.author)
+        guard case .pushed(let commit) = outcome else { Issue.record("expected a push, got \(outcome)"); return }
+        let bare = server.root.appendingPathComponent("repos/fleet.git")
+        #expect(try await git(["--git-dir", bare.path, "rev-parse", "main"]) == commit)
+        #expect(try await git(["--git-dir", bare.path, "rev-parse", "main^"]) == main)
+        #expect(try await git(["--git-dir", bare.path, "show", "main:clusters/kind/local/flux-system/gotk-sync.yaml"]) == "branch: main")
+        #expect(try await git(["--git-dir", bare.path, "show", "main:clusters/kind/local/ns.yaml"]).contains("name: apps"), "other files are kept")
+        let again = try repository.commitAndPush(url: server.url("fleet.git"), branch: "main", files: files, message: "Update sync manifests", author: Self.author)
+        #expect(again == .unchanged(commit: commit))
+        _ = work
+    }
+
+    @Test func aRejectedPushIsAnError() async throws {
+        let (server, _, _, _) = try await GitTests.served()
+        defer { server.stop() }
+        let hook = server.root.appendingPathComponent("repos/fleet.git/hooks/pre-receive")
+        try "#!/bin/sh\necho 'protected branch: pushes are not allowed' >&2\nexit 1\n".write(to: hook, atomically: true, encoding: .utf8)
+        chmod(hook.path, 0o755)
+        let scratch = try TestPaths.temporaryDirectory("fluxci-push")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let repository = try Repository.initBare(at: scratch.path)
+        #expect {
+            try repository.commitAndPush(url: server.url("fleet.git"), branch: "main", files: ["x.yaml": Data("x".utf8)], message: "m", author: Self.author)
+        } throws: { error in
+            if case .pushRejected(let reference, let reason) = error as? GitError { reference == "refs/heads/main" && reason.contains("hook declined") } else { false }
+        }
+    }
+
+    @Test func aRaceWithAnotherPusherIsRetriedOnce() async throws {
+        let (server, work, _, _) = try await GitTests.served()
+        defer { server.stop() }
+        let scratch = try TestPaths.temporaryDirectory("fluxci-push")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let repository = try Repository.initBare(at: scratch.path)
+        let bare = server.root.appendingPathComponent("repos/fleet.git").path
+        // Someone else pushes to main between fluxci's fetch and its first push.
+        let raced = LockedFlag()
+        let outcome = try repository.commitAndPush(
+            url: server.url("fleet.git"), branch: "main", files: ["sync.yaml": Data("mine".utf8)], message: "m", author: Self.author,
+            beforePush: {
+                guard raced.setOnce() else { return }
+                let script = "cd '\(work.path)' && git checkout -q main && echo theirs > theirs.txt && git add theirs.txt && git -c user.name=o -c user.email=o@o commit -qm theirs && git push -q '\(bare)' main"
+                _ = ProcessRunnerForTests.shell(script)
+            })
+        guard case .pushed(let commit) = outcome else { Issue.record("expected a push"); return }
+        #expect(try await git(["--git-dir", bare, "rev-parse", "main"]) == commit)
+        #expect(try await git(["--git-dir", bare, "show", "main:theirs.txt"]) == "theirs", "their commit is kept under ours")
+        #expect(try await git(["--git-dir", bare, "show", "main:sync.yaml"]) == "mine")
+    }
+}
+
+final class LockedFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var set = false
+    func setOnce() -> Bool { lock.withLock { defer { set = true }; return !set } }
+}
+
+/// A synchronous shell for a test callback that libgit2 calls on its own thread.
+enum ProcessRunnerForTests {
+    static func shell(_ script: String) -> Int32 {
+        var pid = pid_t()
+        let words: [String] = ["/bin/sh", "-c", script]
+        let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+        defer { for arg in argv { free(arg) } }
+        guard posix_spawn(&pid, "/bin/sh", nil, nil, argv, environ) == 0 else { return -1 }
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        return status
+    }
+}

@@ -41,6 +41,15 @@ public struct BootstrapCommand: ContextCommand {
     @Flag(help: "Check everything that needs no cluster and print what would be applied.")
     var plan = false
 
+    @Flag(help: "Commit the flux-system sync manifests for the branch and push them first, as `flux bootstrap git` does (nothing is pushed when nothing changes).")
+    var push = false
+
+    @Option(help: "The author of the --push commit.")
+    var authorName = "fluxci"
+
+    @Option(help: "The author's email.")
+    var authorEmail = "fluxci@users.noreply.github.com"
+
     @Option(help: "The keyring of an earlier `fluxci keys import` (default: FLUXCI_KEYRING; without one the keys are read as keys import reads them, .secrets/<cloud>/<env>/ included).")
     var keyring: String?
 
@@ -52,8 +61,25 @@ public struct BootstrapCommand: ContextCommand {
         let pipeline = BootstrapPipeline(context: context)
         let root = repository.root(context)
         try await KeyOptions.withKeys(context, keyring: keyring, repository: root, cloudEnv: (repository.cloud, repository.env)) { imported in
-            let prepared = try context.reporter.group("Read \(repository.path) at the branch under test") {
+            var prepared = try context.reporter.group("Read \(repository.path) at the branch under test") {
                 try pipeline.prepare(repository: repository, branch: source.branch, url: source.url, event: source.event, keys: imported, secretNames: .init())
+            }
+            if push && !plan {
+                let (_, prefix) = try repository.gitRepository(context)
+                let commit: String
+                do {
+                    commit = try SyncManifests.push(
+                        prepared, prefix: prefix, author: .init(name: authorName, email: authorEmail), token: context.environment["GITHUB_TOKEN"])
+                } catch {
+                    throw Annotation.error("Cannot push the sync manifests to \(prepared.branch.url): \(error).", title: "Push failed", fix: "Check that the token may push to \(prepared.branch.branch) (contents: write).")
+                }
+                if commit != prepared.plan.revision.commit {
+                    context.reporter.log("Pushed the sync manifests for \(prepared.branch.branch): \(commit.prefix(7)).")
+                    prepared.branch.revision.commit = commit
+                    prepared.plan.revision.commit = commit
+                } else {
+                    context.reporter.log("The sync manifests of \(prepared.branch.branch) are up to date: nothing pushed.")
+                }
             }
             try await context.reporter.group("SOPS preflight") { try await pipeline.preflight(prepared, keys: imported) }
             pipeline.describe(prepared)
