@@ -35,7 +35,8 @@ let package = Package(
 
         // Library modules, one concern each (see ../shared/ARCHITECTURE.md).
         .target(name: "Actions"),
-        .target(name: "GPG", dependencies: ["CGPGME"]),
+        .target(name: "Processes"),
+        .target(name: "GPG", dependencies: ["CGPGME", "Processes"]),
         .target(name: "Git", dependencies: ["CGit2"]),
         .target(name: "Age", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(
@@ -49,7 +50,7 @@ let package = Package(
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
-        .target(name: "Flux", dependencies: ["Actions", "Git", "Kube", "Yams"]),
+        .target(name: "Flux", dependencies: ["Actions", "Git", "Kube", "Processes", "Yams"]),
         .target(
             name: "SOPS",
             dependencies: ["Age", "GPG", "Yams", .product(name: "Crypto", package: "swift-crypto")]),

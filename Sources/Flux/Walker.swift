@@ -2,6 +2,7 @@ import Actions
 import Foundation
 import Git
 import Kube
+import Processes
 import Yams
 
 /// Follows what a kustomize build (as Flux runs it) reads: a folder's kustomization.yaml

@@ -7,6 +7,7 @@ import TestSupport
 // server (a stand-in) in one process, over its real HTTP and TLS path. Prints medians in ms.
 let server = try await FakeAPIServer.start()
 let directory = try TestPaths.temporaryDirectory("fluxci-latency")
+removeAtExit(directory)
 let kubeconfig = directory.appendingPathComponent("kubeconfig")
 try server.writeKubeconfig(to: kubeconfig)
 let client = try KubeClient(try Kubeconfig.load([kubeconfig.path], explicit: true).connection(context: nil))

@@ -1,9 +1,10 @@
 import Foundation
 
-/// Runs a short-lived tool to completion, capturing its output. Spawned with a clean signal mask
-/// (a child of a test runner otherwise inherits blocked signals).
-enum ProcessRunner {
-    static func run(_ path: String, _ arguments: [String]) -> (status: Int32, output: String, errors: String) {
+/// Runs a short-lived tool (gpgconf, kubectl) to completion, capturing its output, without
+/// Foundation.Process: spawned with a clean signal mask, since a child of a test runner otherwise
+/// inherits blocked signals and may never stop.
+public enum ProcessRunner {
+    public static func run(_ path: String, _ arguments: [String]) -> (status: Int32, output: String, errors: String) {
         var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
         guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else { return (-1, "", "cannot create a pipe") }
         var attributes = posix_spawnattr_t()
