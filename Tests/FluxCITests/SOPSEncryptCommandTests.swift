@@ -63,3 +63,43 @@ import TestSupport
         #expect(try String(contentsOf: directory.appendingPathComponent("x.yaml"), encoding: .utf8) == "a: b\n")
     }
 }
+
+/// `fluxci sops rotate` and `updatekeys` on files the real sops encrypted: sops still decrypts
+/// them to the same values afterwards.
+@Suite struct SOPSRekeyTests {
+    static let plain = "apiVersion: v1\nkind: Secret\nmetadata:\n    name: db\nstringData:\n    password: rotate-me\n    port: 5432\n"
+
+    @Test func rotateKeepsValuesAndRecipientsWithANewDataKey() async throws {
+        let directory = try TestPaths.temporaryDirectory("fluxci-rekey")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let age = try await AgeKeyPair.generate()
+        let file = directory.appendingPathComponent("s.yaml")
+        try Self.plain.write(to: file, atomically: true, encoding: .utf8)
+        _ = try await SopsTool.run(["--encrypt", "--in-place", "--age", age.recipient, "--encrypted-regex", "^(data|stringData)$", file.path])
+        let before = try String(contentsOf: file, encoding: .utf8)
+        let result = try await runProcess(TestPaths.executable("fluxci"), ["sops", "rotate", "s.yaml"], environment: ["SOPS_AGE_KEY": age.identity, "TMPDIR": "/tmp"], workingDirectory: directory)
+        #expect(result.status == 0, "\(result.allOutput)")
+        let after = try String(contentsOf: file, encoding: .utf8)
+        #expect(after != before && after.contains("recipient: \(age.recipient)") && after.contains("encrypted_regex: ^(data|stringData)$"))
+        let decrypted = try await SopsTool.run(["--decrypt", file.path], environment: ["SOPS_AGE_KEY": age.identity])
+        #expect(try await canonicalJSON(decrypted) == canonicalJSON(Self.plain))
+    }
+
+    @Test func updatekeysFollowsSopsYaml() async throws {
+        let directory = try TestPaths.temporaryDirectory("fluxci-rekey")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let old = try await AgeKeyPair.generate(), new = try await AgeKeyPair.generate()
+        let file = directory.appendingPathComponent("s.yaml")
+        try Self.plain.write(to: file, atomically: true, encoding: .utf8)
+        _ = try await SopsTool.run(["--encrypt", "--in-place", "--age", old.recipient, "--encrypted-regex", "^(data|stringData)$", file.path])
+        try "creation_rules:\n  - path_regex: s\\.yaml$\n    encrypted_regex: ^(data|stringData)$\n    age: \(new.recipient)\n"
+            .write(to: directory.appendingPathComponent(".sops.yaml"), atomically: true, encoding: .utf8)
+        let result = try await runProcess(
+            TestPaths.executable("fluxci"), ["sops", "updatekeys", "s.yaml"], environment: ["SOPS_AGE_KEY": old.identity, "TMPDIR": "/tmp", "NO_COLOR": "1"], workingDirectory: directory)
+        #expect(result.status == 0, "\(result.allOutput)")
+        #expect(result.standardError.contains("added \(new.recipient); removed \(old.recipient)"))
+        let decrypted = try await SopsTool.run(["--decrypt", file.path], environment: ["SOPS_AGE_KEY": new.identity])
+        #expect(try await canonicalJSON(decrypted) == canonicalJSON(Self.plain))
+        await #expect(throws: SopsTool.SopsFailed.self) { try await SopsTool.run(["--decrypt", file.path], environment: ["SOPS_AGE_KEY": old.identity]) }
+    }
+}

@@ -6,7 +6,7 @@ public struct SOPSCommand: AsyncParsableCommand {
         commandName: commandName("sops"),
         abstract: "Decrypt SOPS files and prove that every one of them decrypts with the run's keys.",
         version: fluxciVersion,
-        subcommands: [SOPSVerifyCommand.self, SOPSDecryptCommand.self, SOPSEncryptCommand.self])
+        subcommands: [SOPSVerifyCommand.self, SOPSDecryptCommand.self, SOPSEncryptCommand.self, SOPSRotateCommand.self, SOPSUpdateKeysCommand.self])
 
     public init() {}
 }
