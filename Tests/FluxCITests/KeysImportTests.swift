@@ -195,6 +195,21 @@ import TestSupport
         #expect(FileManager.default.fileExists(atPath: other.path))
     }
 
+    /// Fault: the keyring's gpg-agent dies between steps (a runner reaping processes). The next
+    /// PGP operation starts it again and works; cleanup leaves no agent.
+    @Test func aKilledAgentIsStartedAgain() async throws {
+        let keys = try await GPGFixtures.shared()
+        let run = try await Self.run(["import"], ["SOPS_GPG_KEY": keys.ed25519.secretArmor])
+        let keyring = try #require(run.env["FLUXCI_KEYRING"])
+        for pid in try Self.agentProcesses(homedir: keyring) { kill(pid, SIGKILL) }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(try Self.agentProcesses(homedir: keyring).isEmpty)
+        let message = try await keys.encrypt("after the agent died", to: keys.ed25519.fingerprint)
+        let opened = try Keyring.open(URL(fileURLWithPath: keyring))
+        #expect(try opened.decrypt(Data(message.utf8)) == Data("after the agent died".utf8))
+        try await Self.cleanup(run)
+    }
+
     // MARK: Bad input
 
     struct BadInput: CustomTestStringConvertible, Sendable {
