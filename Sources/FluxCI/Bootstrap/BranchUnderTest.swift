@@ -12,28 +12,9 @@ struct BranchUnderTest {
     /// The head commit a pull-request event names, when there is one (for the step summary).
     var eventHeadCommit: String?
 
-    /// What a pull-request event (GITHUB_EVENT_PATH, or `--event`) says: head branch, head
-    /// commit, and the clone URL of the head repository (a fork's, for a fork).
-    struct PullRequest {
-        var branch: String
-        var commit: String?
-        var cloneURL: String?
-    }
-
-    static func pullRequest(eventPath: String?) throws -> PullRequest? {
+    static func pullRequest(eventPath: String?) throws -> PullRequestEvent? {
         guard let eventPath, !eventPath.isEmpty else { return nil }
-        guard let data = FileManager.default.contents(atPath: eventPath) else {
-            throw Annotation.error("The event file \(eventPath) cannot be read.", title: "Event not found", fix: "Check --event or GITHUB_EVENT_PATH.")
-        }
-        guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw Annotation.error("The event file \(eventPath) is not JSON.", title: "Invalid event", fix: "Pass the event payload GitHub wrote (GITHUB_EVENT_PATH).")
-        }
-        guard let pull = json["pull_request"] as? [String: Any], let head = pull["head"] as? [String: Any] else { return nil }
-        guard let ref = head["ref"] as? String, !ref.isEmpty else {
-            throw Annotation.error("The pull-request event \(eventPath) has no head.ref.", title: "Invalid event", fix: "Pass a pull_request event payload.")
-        }
-        let repo = head["repo"] as? [String: Any]
-        return PullRequest(branch: ref, commit: head["sha"] as? String, cloneURL: repo?["clone_url"] as? String)
+        return try PullRequestEvent.read(eventPath)
     }
 
     /// `git@github.com:o/r.git` → `https://github.com/o/r.git`: the GitRepository CRD takes
