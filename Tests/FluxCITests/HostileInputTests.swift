@@ -56,6 +56,38 @@ import TestSupport
         #expect(result.status != 0 && result.standardError.contains("File too large"))
     }
 
+    /// Fault: a git server that accepts connections and never answers (libgit2 1.5 would wait
+    /// forever): the run fails after FLUXCI_GIT_TIMEOUT with a clear error.
+    @Test func aGitServerThatNeverAnswers() async throws {
+        let directory = try TestPaths.temporaryDirectory("fluxci-hang")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let script = """
+            import socket, time, sys, os
+            s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
+            open(sys.argv[1] + "/port.tmp", "w").write(str(s.getsockname()[1])); os.rename(sys.argv[1] + "/port.tmp", sys.argv[1] + "/port")
+            open(sys.argv[1] + "/pid", "w").write(str(os.getpid()))
+            held = []
+            while True:
+                held.append(s.accept()[0])
+            """
+        let server = Task { try await runTool("python3", ["-c", script, directory.path]) }
+        defer { if let pid = try? String(contentsOf: directory.appendingPathComponent("pid"), encoding: .utf8), let number = Int32(pid) { kill(number, SIGKILL) }; server.cancel() }
+        var port = ""
+        for _ in 0..<100 where port.isEmpty {
+            port = (try? String(contentsOf: directory.appendingPathComponent("port"), encoding: .utf8)) ?? ""
+            if port.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        let checkout = directory.appendingPathComponent("checkout")
+        try await git(["init", "--quiet", checkout.path])
+        let age = try await AgeKeyPair.generate()
+        let result = try await runProcess(
+            TestPaths.executable("fluxci"),
+            ["bootstrap", "--cloud", "kind", "--env", "local", "--plan", "--branch", "main", "--url", "http://127.0.0.1:\(port)/fleet.git"],
+            environment: ["SOPS_AGE_KEY": age.identity, "FLUXCI_GIT_TIMEOUT": "2", "GITHUB_ACTIONS": "true", "TMPDIR": directory.path], workingDirectory: checkout)
+        #expect(result.status != 0)
+        #expect(result.standardError.contains("::error title=Git server not answering::Listing the branches of http%3A//127.0.0.1") || result.standardError.contains("title=Git server not answering"), "\(result.allOutput)")
+    }
+
     @Test func escapingPathsSymlinksAndCyclesAreAnnotated() async throws {
         let fleet = try await ExampleFleet.make { checkout in
             let cluster = checkout.appendingPathComponent("clusters/kind/local")

@@ -81,8 +81,12 @@ struct BootstrapPipeline {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("fluxci-fetch-\(UUID().uuidString.prefix(8))")
         do {
             let fetched = try Repository.initBare(at: scratch.path)
-            try fetched.fetch(branch.url, branch: branch.branch, credentials: credentials)
+            try GitDeadline.run(GitDeadline.seconds(context.environment), "Fetching \(branch.branch) from \(branch.url)") {
+                _ = try fetched.fetch(branch.url, branch: branch.branch, credentials: credentials)
+            }
             return GitTreeSource(repository: fetched, commit: branch.revision.commit, branch: branch.branch, prefix: prefix)
+        } catch let annotation as Annotation {
+            throw annotation
         } catch {
             throw Annotation.error("Cannot fetch \(branch.branch) from \(branch.url): \(error).", title: "Fetch failed", fix: "Check the URL and credentials (GITHUB_TOKEN).")
         }

@@ -50,7 +50,11 @@ struct BranchUnderTest {
         let url = explicitURL ?? httpsURL(remote)
         let references: [String: String]
         do {
-            references = try Repository.listRemote(url, credentials: credentials)
+            references = try GitDeadline.run(GitDeadline.seconds(environment), "Listing the branches of \(url)") {
+                try Repository.listRemote(url, credentials: credentials)
+            }
+        } catch let annotation as Annotation where annotation.title == "Git server not answering" {
+            throw annotation
         } catch {
             throw Annotation.error(
                 "Cannot list the branches of \(url): \(error).", title: "Repository unreachable",
