@@ -210,6 +210,27 @@ import TestSupport
         try await Self.cleanup(run)
     }
 
+    /// Fault: the disk is full where the keyring goes (a full tmpfs, mounted when the tests run
+    /// as root). A clear error, a non-zero exit, nothing left behind.
+    @Test(.enabled(if: getuid() == 0, "mounting a full tmpfs needs root"))
+    func aFullDiskFailsCleanly() async throws {
+        let keys = try await GPGFixtures.shared()
+        let mountPoint = try TestPaths.temporaryDirectory("fluxci-full")
+        defer { _ = try? FileManager.default.removeItem(at: mountPoint) }
+        let mounted = try await runTool("mount", ["-t", "tmpfs", "-o", "size=16k", "tmpfs", mountPoint.path])
+        try #require(mounted.status == 0, "cannot mount a tmpfs here: \(mounted.standardError)")
+        defer { Task { _ = try? await runTool("umount", [mountPoint.path]) } }
+        _ = try? await runTool("dd", ["if=/dev/zero", "of=\(mountPoint.path)/filler", "bs=1k", "count=64"])
+        let result = try await runProcess(
+            TestPaths.executable("fluxci"), ["keys", "import"],
+            environment: ["SOPS_GPG_KEY": keys.ed25519.secretArmor, "TMPDIR": mountPoint.path, "GITHUB_ACTIONS": "true"])
+        #expect(result.status != 0)
+        #expect(result.standardError.contains("::error title=GnuPG unavailable") || result.standardError.contains("No space left"), "\(result.allOutput)")
+        let left = try FileManager.default.contentsOfDirectory(atPath: mountPoint.path).filter { $0.hasPrefix("fluxci.") }
+        #expect(left.isEmpty, "a keyring was left on the full disk: \(left)")
+        _ = try? await runTool("umount", [mountPoint.path])
+    }
+
     // MARK: Bad input
 
     struct BadInput: CustomTestStringConvertible, Sendable {
