@@ -98,7 +98,7 @@ let package = Package(
         .testTarget(name: "SOPSTests", dependencies: ["SOPS", "Age", "GPG", "TestSupport"]),
         .testTarget(
             name: "FluxCITests",
-            dependencies: ["FluxCI", "GPG", "Kube", .product(name: "Subprocess", package: "swift-subprocess"), .product(name: "SystemPackage", package: "swift-system"), "fluxci", "fluxci-annotate", "fluxci-keys", "fluxci-sops", "fluxci-secret", "fluxci-bootstrap", "fluxci-cluster", "TestSupport"]),
+            dependencies: ["FluxCI", "GPG", "Kube", "Age", "SOPS", .product(name: "Subprocess", package: "swift-subprocess"), .product(name: "SystemPackage", package: "swift-system"), "fluxci", "fluxci-annotate", "fluxci-keys", "fluxci-sops", "fluxci-secret", "fluxci-bootstrap", "fluxci-cluster", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

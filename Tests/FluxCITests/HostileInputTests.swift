@@ -2,6 +2,8 @@ import Foundation
 import Testing
 import TestSupport
 
+import Age
+
 @testable import SOPS
 
 /// Hostile repository content ends in a clear, bounded error, and cannot inject a workflow
@@ -40,6 +42,32 @@ import TestSupport
         #expect { try SOPSFile(text: aliases, path: "bomb.yaml") } throws: { error in "\(error)".contains("anchors and aliases are not supported") }
         let deep = String(repeating: "[", count: 5_000) + String(repeating: "]", count: 5_000)
         #expect { try TreeReader.documents("a: " + deep) } throws: { error in "\(error)".contains("nesting") }
+    }
+
+    /// Thousands of recipients and a gigantic value: a bounded, clear failure (no key matches; the
+    /// value fails authentication) rather than a hang.
+    @Test func thousandsOfRecipientsAndAGiganticValue() async throws {
+        let identity = X25519Identity.generate()
+        let stranger = X25519Identity.generate()
+        let real = try SOPSEncryptor.encrypt(
+            "stringData:\n    v: x\n", format: .yaml, recipients: Recipients(groups: [.init(age: [stranger.recipient.description])]),
+            rule: .unencryptedSuffix("_unencrypted"), keyring: nil)
+        // Encrypted for 5,000 recipients, none of them ours.
+        let recipients = (0..<5_000).map { _ in X25519Identity.generate().recipient.description }
+        let many = try SOPSEncryptor.encrypt(
+            "stringData:\n    v: x\n", format: .yaml, recipients: Recipients(groups: [.init(age: recipients)]), rule: .unencryptedSuffix("_unencrypted"), keyring: nil)
+        let file = try SOPSFile(text: many, path: "many.yaml")
+        #expect(file.documents[0].metadata.allKeys.count == 5_000)
+        #expect { try SOPSDecryptor.decrypt(file, with: KeyChain(ageIdentities: [identity], keyring: nil)) } throws: { error in
+            if case DecryptionError.dataKeyNotRecoverable(let attempts, _, _) = error { attempts.count == 5_000 } else { false }
+        }
+        // A 10 MB value in place of a real one.
+        let value = "ENC[AES256_GCM,data:" + String(repeating: "A", count: 10_000_000) + ",iv:" + Data(count: 32).base64EncodedString() + ",tag:" + Data(count: 16).base64EncodedString() + ",type:str]"
+        let huge = real.replacing(#/v: ENC\[[^\]]*\]/#, with: "v: " + value)
+        let big = try SOPSFile(text: huge, path: "huge.yaml")
+        #expect { try SOPSDecryptor.decrypt(big, with: KeyChain(ageIdentities: [stranger], keyring: nil)) } throws: { error in
+            if case DecryptionError.valueAuthenticationFailed = error { true } else { false }
+        }
     }
 
     @Test func aGiganticFileIsNotRead() async throws {
