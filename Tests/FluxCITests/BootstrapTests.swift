@@ -46,6 +46,8 @@ import TestSupport
         let setup = try await Self.setup()
         defer { Task { await setup.stop() } }
         let commit = try await setup.fleet.head()
+        // CRDs slow to become Established: the GitRepository must wait for its kind to be served.
+        setup.api.setCRDEstablishDelay(.milliseconds(800))
         let (result, summary) = try await setup.run([])
         #expect(result.status == 0, "\(result.allOutput)")
         #expect(result.standardError.contains("All Kustomizations applied main@sha1:\(commit)."))
