@@ -139,15 +139,20 @@ struct BootstrapPipeline {
             do {
                 let results = try await client.applyAll(prepared.plan.components)
                 reporter.log("Flux components: \(results.count) objects (\(results.filter(\.created).count) created).")
-                // The GitRepository and Kustomization kinds are served once their CRDs are Established.
-                let later = [prepared.plan.gitRepository, prepared.plan.rootKustomization]
-                let crds = prepared.plan.components.filter { crd in
-                    crd.kind == "CustomResourceDefinition" && later.contains { object in
-                        crd.json["spec", "names", "kind"]?.string == object.kind
-                            && crd.json["spec", "group"]?.string.map { object.apiVersion.hasPrefix($0 + "/") } == true
+                // The GitRepository and Kustomization kinds are served once their CRDs are Established:
+                // ask discovery until it serves them (a minute at most).
+                for object in [prepared.plan.gitRepository, prepared.plan.rootKustomization] {
+                    var attempt = 0
+                    while true {
+                        do {
+                            _ = try await client.resource(apiVersion: object.apiVersion, kind: object.kind)
+                            break
+                        } catch where attempt < 120 {
+                            attempt += 1
+                            try await Task.sleep(for: .milliseconds(500))
+                        }
                     }
                 }
-                if !crds.isEmpty { try await client.waitForEstablished(crds, timeout: .seconds(120)) }
                 _ = try await prepared.secrets.apply(objects, client: client, reporter: reporter)
                 for object in [prepared.plan.credentials, prepared.plan.gitRepository, prepared.plan.rootKustomization].compactMap({ $0 }) {
                     let result = try await client.apply(object)

@@ -361,8 +361,10 @@ final class FakeAPI: @unchecked Sendable {
         let versions = (crd["spec", "versions"]?.array ?? []).filter { $0["served"]?.bool ?? true }
         let name = crd["metadata", "name"]?.string ?? "\(plural).\(group)"
         let delay = store.establishDelay
-        Task {
-            try? await Task.sleep(for: delay)
+        let nanoseconds = Int(delay.components.seconds) * 1_000_000_000 + Int(delay.components.attoseconds / 1_000_000_000)
+        // On a dispatch queue, not a Task: under a loaded test run the cooperative pool can be busy
+        // with other suites' synchronous work for a long time.
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) {
             self.store.addCRDKinds(versions.compactMap { version in
                 version["name"]?.string.map {
                     FakeStore.Kind(group: group, version: $0, kind: kind, plural: plural, namespaced: namespaced, schema: version["schema", "openAPIV3Schema"])
