@@ -67,7 +67,8 @@ public struct KeyInfo: Sendable, Equatable, Codable {
         return "no encryption subkey is usable: " + reasons.joined(separator: "; ")
     }
 
-    static func day(_ date: Date) -> String {
+    /// A date as `2026-11-29`, for messages and tables.
+    public static func day(_ date: Date) -> String {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withFullDate]
         return formatter.string(from: date)

@@ -9,8 +9,6 @@ struct BranchUnderTest {
     var branch: String
     var url: String
     var revision: Revision
-    /// The head commit a pull-request event names, when there is one (for the step summary).
-    var eventHeadCommit: String?
 
     static func pullRequest(eventPath: String?) throws -> PullRequestEvent? {
         guard let eventPath, !eventPath.isEmpty else { return nil }
@@ -68,7 +66,7 @@ struct BranchUnderTest {
         if let local = repository.resolveBranch(branch), local != commit {
             reporter.warning("The local \(branch) (\(local.prefix(7))) differs from \(url) (\(commit.prefix(7))); Flux will apply the remote commit.", title: "Local branch differs")
         }
-        return BranchUnderTest(branch: branch, url: url, revision: Revision(branch: branch, commit: commit), eventHeadCommit: pull?.commit)
+        return BranchUnderTest(branch: branch, url: url, revision: Revision(branch: branch, commit: commit))
     }
 }
 

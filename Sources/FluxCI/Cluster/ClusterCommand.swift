@@ -67,8 +67,7 @@ enum ClusterLifecycle {
             try await waitReady(try KubeClient(connection), configDisablesCNI: false, wait: wait, reporter: reporter)
             return ClusterHandle(kubeconfig: connection.kubeconfig, context: connection.contextName, created: false)
         }
-        let tools = try Kind.find(context.environment)
-        let kind = Kind(executable: tools.kind, environment: context.environment, reporter: reporter)
+        let kind = try Kind.locate(context)
         let kubeconfig = target.kubeconfigPath(context)
         var disablesCNI = false
         if let config {
@@ -130,8 +129,7 @@ enum ClusterLifecycle {
             context.reporter.log("--provider existing: the cluster is not fluxci's to delete.")
             return
         }
-        let tools = try Kind.find(context.environment)
-        let kind = Kind(executable: tools.kind, environment: context.environment, reporter: context.reporter)
+        let kind = try Kind.locate(context)
         guard try await kind.clusters().contains(target.name) else {
             context.reporter.log("The kind cluster \(target.name) does not exist: nothing to delete.")
             return
@@ -188,8 +186,7 @@ struct ClusterStatusCommand: ContextCommand {
 
     func execute(in context: CommandContext) async throws {
         if target.provider == .kind {
-            let tools = try Kind.find(context.environment)
-            let kind = Kind(executable: tools.kind, environment: context.environment, reporter: context.reporter)
+            let kind = try Kind.locate(context)
             guard try await kind.clusters().contains(target.name) else {
                 throw Annotation.error("The kind cluster \(target.name) does not exist.", title: "No cluster", fix: "Create it with `fluxci cluster up --name \(target.name)`.")
             }
@@ -218,8 +215,7 @@ struct ClusterLogsCommand: ContextCommand {
     init() {}
 
     func execute(in context: CommandContext) async throws {
-        let tools = try Kind.find(context.environment)
-        let kind = Kind(executable: tools.kind, environment: context.environment, reporter: context.reporter)
+        let kind = try Kind.locate(context)
         let directory = BootstrapCommand.artifactsDirectory(artifacts, context: context).appendingPathComponent(artifacts == nil ? "kind" : "")
         let result = try await kind.run(["export", "logs", directory.path, "--name", target.name])
         guard result.status == 0 else { throw Annotation.error("`kind export logs` failed: \(result.output)", title: "kind failed") }

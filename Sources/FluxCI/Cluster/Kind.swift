@@ -10,7 +10,9 @@ struct Kind {
     let environment: [String: String]
     let reporter: Reporter
 
-    static func find(_ environment: [String: String]) throws -> Kind.Tools {
+    /// kind from PATH, once a container runtime is there too.
+    static func locate(_ context: CommandContext) throws -> Kind {
+        let environment = context.environment
         func lookup(_ name: String) -> String? {
             for directory in (environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") {
                 let candidate = "\(directory)/\(name)"
@@ -28,10 +30,8 @@ struct Kind {
                 "Neither docker nor podman is on PATH; kind runs its nodes as containers.", title: "Container runtime not found",
                 fix: "Install Docker (GitHub's ubuntu runners have it), or use --provider existing with a kubeconfig.")
         }
-        return Tools(kind: kind)
+        return Kind(executable: kind, environment: environment, reporter: context.reporter)
     }
-
-    struct Tools { var kind: String }
 
     struct Result {
         var status: Int32

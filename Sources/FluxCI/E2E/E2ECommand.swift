@@ -169,8 +169,7 @@ public struct E2ECommand: ContextCommand {
                 artifacts: artifactsDirectory, onApplied: { run.record(.apply, result: "done"); run.begin(.reconcile) })
             run.record(.reconcile, result: "done")
         } catch {
-            if target.provider == .kind, let tools = try? Kind.find(context.environment) {
-                let kind = Kind(executable: tools.kind, environment: context.environment, reporter: reporter)
+            if target.provider == .kind, let kind = try? Kind.locate(context) {
                 _ = try? await kind.run(["export", "logs", artifactsDirectory.appendingPathComponent("kind").path, "--name", target.name])
             }
             throw error

@@ -85,7 +85,7 @@ struct KeysImportCommand: ContextCommand {
         let directory = imported.keyring.directory.path
         var rows: [[String]] = imported.pgp.map { key in
             let subkeys = key.subkeys.map { subkey in
-                "\(subkey.keyID) \(subkey.algorithm) [\(subkey.capabilities)]" + (subkey.expires.map { " expires \(KeyInfo.dayString($0))" } ?? "")
+                "\(subkey.keyID) \(subkey.algorithm) [\(subkey.capabilities)]" + (subkey.expires.map { " expires \(KeyInfo.day($0))" } ?? "")
             }
             return ["pgp", key.fingerprint, key.primaryUserID?.uid ?? "", subkeys.joined(separator: ", ")]
         }
@@ -123,13 +123,5 @@ struct KeysImportCommand: ContextCommand {
             let data = try encoder.encode(Output(keyring: directory, pgp: imported.pgp, ageRecipients: imported.age.map(\.recipient.description)))
             context.standardOutput.write(reporter.redact(String(decoding: data, as: UTF8.self)) + "\n")
         }
-    }
-}
-
-extension KeyInfo {
-    static func dayString(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withFullDate]
-        return formatter.string(from: date)
     }
 }
