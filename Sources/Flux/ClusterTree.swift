@@ -19,6 +19,9 @@ public struct ClusterTree: Sendable {
     public var files: [FluxKustomization.Reference: [String]]
     /// Files among them that are SOPS-encrypted.
     public var sopsFiles: [FluxKustomization.Reference: [String]]
+    /// The objects each Kustomization's build gives, each with `file`/`line` set to where it is
+    /// written in the repository (its origin): waits and annotations place objects with it.
+    public var objects: [FluxKustomization.Reference: [KubeObject]] = [:]
     public var problems: [Annotation]
 
     /// The SOPS files of Kustomizations that decrypt: what the preflight must verify.
@@ -59,6 +62,7 @@ public enum ClusterTreeReader {
         }
         var kustomizations: [FluxKustomization] = [root]
         var files: [FluxKustomization.Reference: [String]] = [:]
+        var objectsByKustomization: [FluxKustomization.Reference: [KubeObject]] = [:]
         var problems = reader.problems
         var queue = [root]
         var walked: Set<String> = []
@@ -81,6 +85,7 @@ public enum ClusterTreeReader {
             var reached: [String] = []
             let objects = try reader.objects(in: current.path, excluding: current.id == root.id ? fluxSystem : nil, reached: &reached)
             files[current.id] = reached
+            objectsByKustomization[current.id] = objects
             guard walked.insert(current.path + "|" + current.id.description).inserted else { continue }
             for object in objects {
                 guard let child = FluxKustomization(object), !kustomizations.contains(where: { $0.id == child.id }) else { continue }
@@ -97,7 +102,7 @@ public enum ClusterTreeReader {
         problems += check(kustomizations, decryptionSecrets: decryptionSecrets, sopsFiles: sopsFiles)
         return ClusterTree(
             clusterPath: cluster, fluxSystemPath: fluxSystem, components: components, gitRepository: repository, rootKustomization: root,
-            kustomizations: dependencyOrder(kustomizations), files: files, sopsFiles: sopsFiles, problems: problems)
+            kustomizations: dependencyOrder(kustomizations), files: files, sopsFiles: sopsFiles, objects: objectsByKustomization, problems: problems)
     }
 
     static func isSync(_ object: KubeObject) -> Bool {
