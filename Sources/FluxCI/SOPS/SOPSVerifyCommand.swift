@@ -48,16 +48,17 @@ struct SOPSVerifyCommand: ContextCommand {
     func execute(in context: CommandContext) async throws {
         let reporter = context.reporter
         let files = try SOPSFiles.find(paths, in: context)
-        let verdicts: [Verdict] = try await keys.withKeys(context, repository: context.workingDirectory) { imported in
+        try await keys.withKeys(context, repository: context.workingDirectory) { imported in
+            // The group closes as failed (✗, "failed after") when a file failed: the verdict
+            // is decided inside it.
             try await reporter.group("Verify SOPS files") {
                 let verdicts = await Self.verify(files, keys: imported)
                 for verdict in verdicts { report(verdict, imported: imported, reporter: reporter) }
-                return verdicts
+                let failed = try Self.summarize(verdicts, allowForeign: allowForeign, reporter: reporter)
+                if verdicts.isEmpty { reporter.warning("No SOPS file was found under \(paths.joined(separator: ", ")).", title: "No SOPS files") }
+                guard failed == 0 else { throw ExitCode.failure }
             }
         }
-        let failed = try Self.summarize(verdicts, allowForeign: allowForeign, reporter: reporter)
-        if verdicts.isEmpty { reporter.warning("No SOPS file was found under \(paths.joined(separator: ", ")).", title: "No SOPS files") }
-        guard failed == 0 else { throw ExitCode.failure }
     }
 
     /// The step summary table and the outputs; returns how many files failed.
