@@ -102,7 +102,7 @@ struct BootstrapPipeline {
             return
         }
         let verdicts = await SOPSVerifyCommand.verify(
-            files.map { name in (name, { () throws -> String in String(decoding: try source.read(name) ?? Data(), as: UTF8.self) }) }, keys: keys)
+            files.map { name in (name, { () throws -> Data in try source.read(name) ?? Data() }) }, keys: keys)
         let verifier = try SOPSVerifyCommand.parse([])
         for verdict in verdicts { verifier.report(verdict, imported: keys, reporter: reporter) }
         let failed = try SOPSVerifyCommand.summarize(verdicts, allowForeign: false, reporter: reporter)
