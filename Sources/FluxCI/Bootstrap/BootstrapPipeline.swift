@@ -48,7 +48,8 @@ struct BootstrapPipeline {
         var which: Set<DecryptionSecrets.Which> = []
         if !keys.pgp.isEmpty { which.insert(.gpg) }
         if !keys.age.isEmpty { which.insert(.age) }
-        let created = Set(which.map { $0 == .gpg ? secretNames.gpg : secretNames.age })
+        // Without keys (a plan of a fork's pull request) the checks assume both Secrets are created.
+        let created = which.isEmpty ? [secretNames.gpg, secretNames.age] : Set(which.map { $0 == .gpg ? secretNames.gpg : secretNames.age })
         let tree = try ClusterTreeReader.read(
             source, clusterPath: options.path, decryptionSecrets: created, tools: KustomizeTool(path: context.environment["PATH"]))
         for problem in tree.problems { reporter.annotate(problem) }
@@ -59,7 +60,7 @@ struct BootstrapPipeline {
                 title: "Flux tree checks failed", fix: "Fix them before any cluster is created.")
         }
         var table = StepSummary()
-        table.heading("Kustomizations of \(tree.clusterPath)", level: 3)
+        table.heading("Kustomizations of \(tree.clusterPath.isEmpty ? "." : tree.clusterPath)", level: 3)  // the root is "."
         table.table(
             header: ["Kustomization", "Path", "Depends on", "Decryption", "Defined in", "SOPS files"],
             rows: tree.kustomizations.map { k in
@@ -96,8 +97,12 @@ struct BootstrapPipeline {
     func preflight(_ prepared: Prepared, keys: ImportedKeys) async throws {
         let files = prepared.tree.decryptedSOPSFiles
         let source = prepared.source
+        if keys.pgp.isEmpty && keys.age.isEmpty {
+            SOPSPreflightNotRun.report(files, read: { try source.read($0) }, reporter: reporter)
+            return
+        }
         let verdicts = await SOPSVerifyCommand.verify(
-            files.map { name in (name, { () throws -> String in String(decoding: try source.read(name) ?? Data(), as: UTF8.self) }) }, keys: keys)
+            files.map { name in (name, { () throws -> Data in try source.read(name) ?? Data() }) }, keys: keys)
         let verifier = try SOPSVerifyCommand.parse([])
         for verdict in verdicts { verifier.report(verdict, imported: keys, reporter: reporter) }
         let failed = try SOPSVerifyCommand.summarize(verdicts, allowForeign: false, reporter: reporter)
