@@ -105,6 +105,7 @@ let package = Package(
         .testTarget(name: "AgeTests", dependencies: ["Age", "CZlib", "TestSupport"]),
         .testTarget(name: "GitTests", dependencies: ["Git", "TestSupport"]),
         .testTarget(name: "KubeTests", dependencies: ["Kube", "TestSupport"]),
+        .testTarget(name: "FluxTests", dependencies: ["Flux", "Kube", "Git", "Actions", "SOPS", "Age", "TestSupport"]),
         .testTarget(name: "SOPSTests", dependencies: ["SOPS", "Age", "GPG", "TestSupport"]),
         .testTarget(
             name: "FluxCITests",

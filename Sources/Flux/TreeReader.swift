@@ -216,7 +216,7 @@ struct Reader {
         var encrypted: [String] = []
         for document in output.documents {
             var json = document.object
-            if !variables.values.isEmpty, !PostBuild.isDisabled(json) {
+            if !variables.values.isEmpty || !variables.locked.isEmpty, !PostBuild.isDisabled(json) {
                 do {
                     let text = try PostBuild.substitute(document.text, variables: variables.values, unresolved: &unresolved)
                     guard let object = try Manifest.objects(text).first else { continue }
