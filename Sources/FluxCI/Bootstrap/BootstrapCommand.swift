@@ -1,5 +1,6 @@
 import Actions
 import ArgumentParser
+import Flux
 import Foundation
 
 /// `fluxci bootstrap` (and `fluxci-bootstrap`): make a cluster reconcile a branch and wait
@@ -53,6 +54,9 @@ public struct BootstrapCommand: ContextCommand {
     @Option(help: "The keyring of an earlier `fluxci keys import` (default: FLUXCI_KEYRING; without one the keys are read as keys import reads them, .secrets/<cloud>/<env>/ included).")
     var keyring: String?
 
+    @Option(help: "What to wait for after the Kustomizations: kustomizations (only them), flux (every Flux object they applied: HelmReleases, sources, nested Kustomizations), all (also Deployments, StatefulSets, DaemonSets, Jobs).")
+    var waitFor: WaitScope = .flux
+
     @OptionGroup var cluster: ClusterOptions
 
     public init() {}
@@ -86,12 +90,18 @@ public struct BootstrapCommand: ContextCommand {
                 }
             }
             try await context.reporter.group("SOPS preflight") { try await pipeline.preflight(prepared, keys: imported) }
-            pipeline.describe(prepared)
+            pipeline.describe(prepared, scope: waitFor)
             if plan { return }
             let client = try cluster.client(context)
-            try await pipeline.run(
-                prepared, keys: imported, client: client, timeout: timeout.duration, perKustomization: kustomizationTimeout.duration,
-                artifacts: Self.artifactsDirectory(artifacts, context: context))
+            do {
+                try await pipeline.run(
+                    prepared, keys: imported, client: client, timeout: timeout.duration, perKustomization: kustomizationTimeout.duration,
+                    artifacts: Self.artifactsDirectory(artifacts, context: context), scope: waitFor)
+                pipeline.publishVerdict("fluxci bootstrap", fallback: (true, "Passed"))
+            } catch {
+                pipeline.publishVerdict("fluxci bootstrap", fallback: (false, "Failed: \((error as? Annotation)?.title ?? "\(error)")"))
+                throw error
+            }
         }
     }
 
