@@ -173,4 +173,55 @@ import TestSupport
         let roundTrip = try await SopsTool.run(["--decrypt", repo.root.appendingPathComponent("new.enc.yaml").path], environment: ["GNUPGHOME": home.path])
         #expect(roundTrip.contains("expired-but-readable"))
     }
+
+    /// No key given: the keys where sops looks (the default age key file, here with CRLF line
+    /// ends; the user's GnuPG home, in place), and the output says which opened the file. With
+    /// keys from the environment, .secrets/ is not merged in.
+    @Test func keysWhereSopsFindsThemAndNoSilentMerge() async throws {
+        let repo = try await Self.repository()
+        let home = repo.root.appendingPathComponent("home")
+        let keysFile = home.appendingPathComponent(".config/sops/age/keys.txt")
+        try FileManager.default.createDirectory(at: keysFile.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data("# created: today\r\n# public key: \(repo.age.recipient)\r\n\(repo.age.identity)\r\n".utf8).write(to: keysFile)
+        try await repo.sopsEncrypt("app.yaml", "password: laptop-secret-value\n")
+        let sopsOutput = try await SopsTool.run(["--decrypt", repo.root.appendingPathComponent("app.yaml").path], environment: ["HOME": home.path])
+        #expect(sopsOutput.contains("laptop-secret-value"), "sops finds the default key file")
+        let laptop = try await Self.run(repo.root, ["sops", "decrypt", "app.yaml"], environment: ["HOME": home.path])
+        #expect(laptop.status == 0, "\(laptop.allOutput)")
+        #expect(laptop.standardOutput == sopsOutput)
+        #expect(laptop.standardError.contains("Opened app.yaml with \(repo.age.recipient) (\(keysFile.path))"), "\(laptop.standardError)")
+
+        // The user's GnuPG home, used in place.
+        let gnupg = repo.root.appendingPathComponent("gnupg")
+        try FileManager.default.createDirectory(at: gnupg, withIntermediateDirectories: true)
+        chmod(gnupg.path, 0o700)
+        _ = try await GPGFixtures.gpg(gnupg, ["--passphrase", "", "--quick-gen-key", "Laptop <laptop@example.com>", "ed25519", "cert,sign", "never"])
+        let fingerprint = try #require(try await GPGFixtures.gpg(gnupg, ["--with-colons", "--list-keys"]).standardOutput.split(separator: "\n").first { $0.hasPrefix("fpr:") }.map { String($0.split(separator: ":", omittingEmptySubsequences: false)[9]) })
+        _ = try await GPGFixtures.gpg(gnupg, ["--passphrase", "", "--quick-add-key", fingerprint, "cv25519", "encr", "never"])
+        try repo.write("pgp.yaml", Data("password: pgp-secret-value\n".utf8))
+        _ = try await SopsTool.run(["--encrypt", "--in-place", "--pgp", fingerprint, repo.root.appendingPathComponent("pgp.yaml").path], environment: ["GNUPGHOME": gnupg.path])
+        let secretFiles = try FileManager.default.subpathsOfDirectory(atPath: gnupg.path).count
+        let viaKeyring = try await Self.run(repo.root, ["sops", "decrypt", "pgp.yaml"], environment: ["HOME": repo.root.path, "GNUPGHOME": gnupg.path])
+        #expect(viaKeyring.status == 0, "\(viaKeyring.allOutput)")
+        #expect(viaKeyring.standardOutput.contains("pgp-secret-value"))
+        #expect(viaKeyring.standardError.contains("your GnuPG keyring \(gnupg.path)"), "\(viaKeyring.standardError)")
+        #expect(try FileManager.default.subpathsOfDirectory(atPath: gnupg.path).count >= secretFiles)
+
+        // CI: keys from the environment; a file only .secrets/ could open is not opened.
+        try repo.write(".secrets/kind/local/age/age.agekey", Data("\(repo.other.identity)\n".utf8))
+        try await repo.sopsEncrypt("other.yaml", "password: other-secret-value\n", recipient: repo.other.recipient)
+        let ci = try await Self.run(repo.root, ["sops", "decrypt", "other.yaml"], environment: ["SOPS_AGE_KEY": repo.age.identity, "HOME": home.path])
+        #expect(ci.status != 0, "keys from the environment are the run's keys: .secrets/ is not merged in")
+        #expect(ci.standardError.contains("Key \(repo.age.recipient) from SOPS_AGE_KEY."))
+        // No key given: .secrets/ is read, and says so.
+        let local = try await Self.run(repo.root, ["sops", "decrypt", "other.yaml"], environment: ["HOME": repo.root.path])
+        #expect(local.status == 0, "\(local.allOutput)")
+        #expect(local.standardError.contains("Opened other.yaml with \(repo.other.recipient) (.secrets/kind/local/age/age.agekey)"), "\(local.standardError)")
+        // Nothing anywhere: the error says where it looked.
+        let elsewhere = try TestPaths.temporaryDirectory("fluxci-nokeys")
+        removeAtExit(elsewhere)
+        let empty = try await Self.run(elsewhere, ["sops", "decrypt", repo.root.appendingPathComponent("app.yaml").path], environment: ["HOME": elsewhere.path])
+        #expect(empty.status != 0)
+        #expect(empty.standardError.contains("title=No SOPS keys"))
+    }
 }

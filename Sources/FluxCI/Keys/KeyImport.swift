@@ -2,6 +2,7 @@ import Actions
 import Age
 import Foundation
 import GPG
+import SOPS
 
 /// The keys of a run, in their private keyring: PGP keys imported through gpgme, age
 /// identities kept in the keyring directory beside them.
@@ -9,6 +10,30 @@ struct ImportedKeys {
     var keyring: Keyring
     var pgp: [KeyInfo]
     var age: [X25519Identity]
+    /// Where each key came from ("SOPS_AGE_KEY", a key file, "your GnuPG keyring ~/.gnupg"), by
+    /// age recipient or PGP fingerprint, for saying which key opened a file.
+    var origins: [String: String] = [:]
+
+    /// One line per key: its recipient or fingerprint and where it came from.
+    var originLines: [String] {
+        (age.map(\.recipient.description) + pgp.map(\.fingerprint)).map { key in "Key \(key) from \(origins[key] ?? "the keyring")." }
+    }
+
+    /// Where the key that can open a file with these recipients came from, as sops tries them
+    /// (age first, then PGP), or nil.
+    func opener(of metadata: Metadata) -> String? {
+        let chain = self.chain
+        let held = metadata.allKeys.filter(chain.holds)
+        let first = held.first { if case .age = $0 { true } else { false } } ?? held.first
+        guard let first else { return nil }
+        switch first {
+        case .age(let recipient, _): return "\(recipient) (\(origins[recipient] ?? "the keyring"))"
+        case .pgp(let fingerprint, _):
+            let key = pgp.first { $0.fingerprint.uppercased().hasSuffix(fingerprint.uppercased()) || $0.subkeys.contains { $0.fingerprint.uppercased().hasSuffix(fingerprint.uppercased()) } }
+            return "pgp \(fingerprint) (\(key.flatMap { origins[$0.fingerprint] } ?? "the keyring"))"
+        case .other: return nil
+        }
+    }
 
     /// Environment variable naming the keyring for later steps (and `fluxci keys cleanup`).
     static let keyringVariable = "FLUXCI_KEYRING"
@@ -19,6 +44,10 @@ struct ImportedKeys {
     /// or revoked), and that the passphrase unlocks it.
     static func importing(_ sources: KeySources, into keyring: Keyring, reporter: Reporter) throws -> ImportedKeys {
         var fingerprints: [String] = []
+        var origins: [String: String] = [:]
+        for source in sources.age {
+            for entry in source.entries where origins[entry.identity.recipient.description] == nil { origins[entry.identity.recipient.description] = source.name }
+        }
         for source in sources.pgp {
             for (index, block) in source.material.blocks.enumerated() {
                 let name = source.material.blocks.count == 1
@@ -61,6 +90,7 @@ struct ImportedKeys {
                         }
                     }
                     fingerprints.append(fingerprint)
+                    origins[fingerprint] = source.name
                 }
             }
         }
@@ -70,7 +100,7 @@ struct ImportedKeys {
             for entry in source.entries where !identities.contains(entry.identity) { identities.append(entry.identity) }
         }
         if !identities.isEmpty { try storeAgeIdentities(identities, in: keyring) }
-        return ImportedKeys(keyring: keyring, pgp: pgp, age: try loadAgeIdentities(from: keyring))
+        return ImportedKeys(keyring: keyring, pgp: pgp, age: try loadAgeIdentities(from: keyring), origins: origins)
     }
 
     private static func located(_ annotation: Annotation, _ source: KeySources.PGPSource, _ block: KeyMaterial.Block) -> Annotation {
