@@ -64,7 +64,11 @@ public struct BootstrapCommand: ContextCommand {
     public func execute(in context: CommandContext) async throws {
         let pipeline = BootstrapPipeline(context: context)
         let root = repository.root(context)
-        try await KeyOptions.withKeys(context, keyring: keyring, repository: root, cloudEnv: (repository.cloud, repository.env)) { imported in
+        // SIGINT and SIGTERM remove the temporary keyring (age.agekey is in it), as e2e does.
+        let cleanup = Cleanup()
+        let signals = SignalCleanup.install(cleanup, reporter: context.reporter)
+        defer { signals.cancel() }
+        try await KeyOptions.withKeys(context, keyring: keyring, repository: root, cloudEnv: repository.cloudEnv, cleanup: cleanup, allowNone: plan) { imported in
             var prepared = try context.reporter.group("Read \(repository.path) at the branch under test") {
                 try pipeline.prepare(repository: repository, branch: source.branch, url: source.url, event: source.event, keys: imported, secretNames: .init())
             }

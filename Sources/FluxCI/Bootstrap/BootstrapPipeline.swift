@@ -47,33 +47,65 @@ struct BootstrapPipeline {
                 "Flux's GitRepository accepts only http(s):// and ssh:// URLs; \(resolved.url) would be refused by the API server.",
                 title: "URL Flux cannot use", fix: "Pass --url with the repository's https URL.")
         }
-        let source = try treeSource(repository, prefix: prefix, branch: resolved, credentials: credentials)
+        // Flux's paths are relative to the source's root, the git repository's top (issue 13
+        // item 10): the source is the whole commit; the cluster path is looked for in the folder
+        // fluxci was pointed at, then at the top.
+        let source = try treeSource(repository, prefix: "", branch: resolved, credentials: credentials)
+        let clusterPath = Self.clusterPath(options.path, prefix: prefix, source: source)
         var which: Set<DecryptionSecrets.Which> = []
         if !keys.pgp.isEmpty { which.insert(.gpg) }
         if !keys.age.isEmpty { which.insert(.age) }
-        let created = Set(which.map { $0 == .gpg ? secretNames.gpg : secretNames.age })
-        let tree = try ClusterTreeReader.read(
-            source, clusterPath: options.path, decryptionSecrets: created, tools: KustomizeTool(path: context.environment["PATH"]))
+        // Without keys (a plan of a fork's pull request) the checks assume both Secrets are created.
+        let created = which.isEmpty ? [secretNames.gpg, secretNames.age] : Set(which.map { $0 == .gpg ? secretNames.gpg : secretNames.age })
+        let decrypt = keys.pgp.isEmpty && keys.age.isEmpty ? nil : Self.decryptor(source, chain: keys.chain)
+        let tools = KustomizeTool(path: context.environment["PATH"])
+        let tree = try ClusterTreeReader.read(source, clusterPath: clusterPath, decryptionSecrets: created, tools: tools, decrypt: decrypt)
+        reporter.log("Built \(tree.builds.values.filter { $0 == .built }.count) of \(tree.kustomizations.count) Kustomizations with \(tree.buildTool).")
         for problem in tree.problems { reporter.annotate(problem) }
+        let errors = tree.problems.filter { $0.level == .error }
         // Published before the checks can fail, so a failed run's summary has it too.
         var table = StepSummary()
-        table.heading("Kustomizations of \(tree.clusterPath)", level: StepSummary.sectionLevel)
+        table.heading("Kustomizations of \(tree.clusterPath.isEmpty ? "." : tree.clusterPath)", level: StepSummary.sectionLevel)  // the root is "."
         table.table(
-            header: ["Kustomization", "Path", "Depends on", "Decryption", "Defined in", "SOPS files"],
+            header: ["Kustomization", "Source", "Path", "Depends on", "Decryption", "Defined in", "SOPS files", "Built"],
             rows: tree.kustomizations.map { k in
-                [k.id.description, k.writtenPath, k.dependsOn.map(\.description).joined(separator: ", "), k.decryptionSecret ?? "",
-                 k.location.map(reporter.sourceLink) ?? "", String(tree.sopsFiles[k.id]?.count ?? 0)]
+                let decryption = k.decryptionSecret ?? (k.decrypts ? "sops (no secretRef)" : "")
+                let built: String = switch tree.builds[k.id] {
+                case .built?: "yes"
+                case .notBuilt(let why)?: "no: \(why)"
+                case nil: "no: not reached"
+                }
+                return [k.id.description, k.source.description, k.writtenPath, k.dependsOn.map(\.description).joined(separator: ", "), decryption,
+                        k.location.map(reporter.sourceLink) ?? "", (tree.sopsFiles[k.id] ?? []).joined(separator: ", "), built]
             })
         reporter.publish(table)
-        let errors = tree.problems.filter { $0.level == .error }
         if !errors.isEmpty {
             throw Annotation.error(
-                "The Flux tree of \(options.path) at \(source.revisionDescription) has \(errors.count) problem\(errors.count == 1 ? "" : "s") (annotated above).",
+                "The Flux tree of \(tree.clusterPath.isEmpty ? "." : tree.clusterPath) at \(source.revisionDescription) has \(errors.count) problem\(errors.count == 1 ? "" : "s") (annotated above).",
                 title: "Flux tree checks failed", fix: "Fix them before any cluster is created.")
         }
         let plan = BootstrapPlan(tree: tree, url: resolved.url, revision: resolved.revision, token: credentials.token)
         let secrets = DecryptionSecrets(namespace: tree.gitRepository.namespace ?? "flux-system", names: secretNames)
         return Prepared(branch: resolved, tree: tree, source: source, plan: plan, secrets: secrets, which: which)
+    }
+
+    /// Decrypts a repository file with the run's keys (SOPS-encrypted substituteFrom Secrets).
+    static func decryptor(_ source: TreeSource, chain: KeyChain) -> ClusterTreeReader.Decrypt {
+        nonisolated(unsafe) let chain = chain
+        return { file in
+            let data = try source.read(file) ?? Data()
+            let sops = try SOPSFile(text: String(decoding: data, as: UTF8.self), path: file)
+            let documents = try SOPSDecryptor.decrypt(sops, with: chain)
+            return try TreeEmitter.yaml(documents.map(\.tree))
+        }
+    }
+
+    /// The cluster path relative to the repository's top: inside the folder fluxci was pointed
+    /// at when it is there, else as given.
+    static func clusterPath(_ path: String, prefix: String, source: TreeSource) -> String {
+        let inside = FluxKustomization.normalize(prefix.isEmpty ? path : "\(prefix)/\(path)")
+        if !prefix.isEmpty, (try? source.kind(inside)) == .directory { return inside }
+        return FluxKustomization.normalize(path)
     }
 
     /// The commit's tree: from the checkout when it holds the commit, else fetched into a
@@ -100,8 +132,12 @@ struct BootstrapPipeline {
     func preflight(_ prepared: Prepared, keys: ImportedKeys) async throws {
         let files = prepared.tree.decryptedSOPSFiles
         let source = prepared.source
+        if keys.pgp.isEmpty && keys.age.isEmpty {
+            SOPSPreflightNotRun.report(files, read: { try source.read($0) }, reporter: reporter)
+            return
+        }
         let verdicts = await SOPSVerifyCommand.verify(
-            files.map { name in (name, { () throws -> String in String(decoding: try source.read(name) ?? Data(), as: UTF8.self) }) }, keys: keys)
+            files.map { name in (name, { () throws -> Data in try source.read(name) ?? Data() }) }, keys: keys)
         let verifier = try SOPSVerifyCommand.parse([])
         for verdict in verdicts { verifier.report(verdict, imported: keys, reporter: reporter) }
         let failed = try SOPSVerifyCommand.summarize(verdicts, allowForeign: false, reporter: reporter)

@@ -132,14 +132,21 @@ public struct E2ECommand: ContextCommand {
             if let keyring { return try ImportedKeys.open(keyring, environment: context.environment) }
             let sources = try KeySources.read(
                 environment: context.environment, repository: root,
-                cloudEnv: FileManager.default.fileExists(atPath: root.appendingPathComponent(".secrets/\(repository.cloud)/\(repository.env)").path)
-                    ? (repository.cloud, repository.env) : nil,
+                cloudEnv: repository.cloudEnv.flatMap { FileManager.default.fileExists(atPath: root.appendingPathComponent(".secrets/\($0.cloud)/\($0.env)").path) ? $0 : nil },
                 localKeyring: [], reporter: reporter)
             let created: Keyring
-            do { created = try Keyring.create(passphrase: sources.passphrase, in: context.environment["TMPDIR"]) } catch {
+            // Under RUNNER_TEMP (the runner empties it after the job), and named in GITHUB_ENV the
+            // moment it exists: a runner that kills this process (SIGKILL on cancel or timeout)
+            // skips every cleanup here, and the action's `if: always()` step then finds it there.
+            let parent = [context.environment["RUNNER_TEMP"], context.environment["TMPDIR"]].compactMap { $0 }.first { !$0.isEmpty }
+            do { created = try Keyring.create(passphrase: sources.passphrase, in: parent) } catch {
                 throw KeyErrors.annotation(for: error, source: "the keyring")
             }
-            cleanup.add("Remove the keyring and stop its gpg-agent") { created.destroy() }
+            cleanup.add("Remove the keyring and stop its gpg-agent") {
+                created.destroy()
+                try? reporter.exportVariable(ImportedKeys.keyringVariable, "")  // empty: later steps see none
+            }
+            try reporter.exportVariable(ImportedKeys.keyringVariable, created.directory.path)
             let imported = try ImportedKeys.importing(sources, into: created, reporter: reporter)
             reporter.log("Imported \(imported.pgp.count) PGP key(s) and \(imported.age.count) age identity(ies).")
             try reporter.setOutput("fingerprint", imported.pgp.first?.fingerprint ?? "")
