@@ -100,7 +100,7 @@ let package = Package(
         // The test suite's fake API server as a program, for scripts/bench (a stand-in, not a product).
         .executableTarget(name: "fluxci-fake-apiserver", dependencies: ["TestSupport"], path: "Tests/FakeAPIServerMain"),
         // The wait-latency benchmark (scripts/bench): watch against 2 s polling on the fake API server.
-        .executableTarget(name: "fluxci-bench-wait", dependencies: ["Kube", "TestSupport"], path: "Tests/WaitLatencyBench"),
+        .executableTarget(name: "fluxci-bench-wait", dependencies: ["Kube", "Flux", "Actions", "TestSupport"], path: "Tests/WaitLatencyBench"),
         .testTarget(name: "ActionsTests", dependencies: ["Actions", "TestSupport"]),
         .testTarget(name: "AgeTests", dependencies: ["Age", "CZlib", "TestSupport"]),
         .testTarget(name: "GitTests", dependencies: ["Git", "TestSupport"]),

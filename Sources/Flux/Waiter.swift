@@ -119,7 +119,7 @@ public struct ReconciliationWaiter: Sendable {
     /// Watches every Kustomization at once (and the sources of those sourced elsewhere); each is
     /// reported as it becomes ready, dependencies first as Flux orders them. Returns every row,
     /// the Kustomizations' last seen objects (their inventories) included.
-    public func waitForKustomizations(_ kustomizations: [FluxKustomization], tree: ClusterTree) async throws -> [Row] {
+    public func waitForKustomizations(_ kustomizations: [FluxKustomization], tree: ClusterTree, since start: ContinuousClock.Instant = .now) async throws -> [Row] {
         let branchSource = ObjectReference(tree.gitRepository.json)
         var targets: [Target] = []
         var sources: [ObjectReference: Target] = [:]
@@ -139,14 +139,14 @@ public struct ReconciliationWaiter: Sendable {
                     parent: written.parent(of: source))
             }
         }
-        return try await wait(targets + sources.values.sorted { $0.reference < $1.reference }, what: "Kustomization")
+        return try await wait(targets + sources.values.sorted { $0.reference < $1.reference }, what: "Kustomization", since: start)
     }
 
     /// Watches every object of `targets` (one watch per kind) until all are ready by their
-    /// kind's rule, one fails, or the timeout passes.
-    public func wait(_ targets: [Target], what: String = "object") async throws -> [Row] {
+    /// kind's rule, one fails, or the timeout passes. Times to ready count from `start`.
+    public func wait(_ targets: [Target], what: String = "object", since start: ContinuousClock.Instant = .now) async throws -> [Row] {
         guard !targets.isEmpty else { return [] }
-        let state = WaitSet(targets, revision: revision, perObjectTimeout: perKustomizationTimeout, reporter: reporter)
+        let state = WaitSet(targets, revision: revision, perObjectTimeout: perKustomizationTimeout, reporter: reporter, start: start)
         var kinds: [FluxKinds.Key: [String]] = [:]
         for target in targets {
             let key = FluxKinds.Key(target.reference)
@@ -174,7 +174,11 @@ public struct ReconciliationWaiter: Sendable {
         } catch let error as KubeError {
             guard case .timeout = error else { throw error }
             let rows = state.rows()
-            let stuck = rows.filter { if case .ready = $0.readiness { false } else { true } }
+            // The ones not waiting on a dependency first: those are where to look.
+            let stuck = rows.filter { if case .ready = $0.readiness { false } else { true } }.sorted { a, b in
+                func blocked(_ row: Row) -> Bool { if case .pending("DependencyNotReady", _) = row.readiness { true } else { false } }
+                return !blocked(a) && blocked(b)
+            }
             let lines = stuck.map { row -> String in
                 if case .pending(let reason, let message) = row.readiness { return "\(row.reference): \(reason.isEmpty ? "pending" : reason) \(message)" }
                 return "\(row.reference)"
@@ -309,7 +313,7 @@ final class WaitSet: @unchecked Sendable {
     private let revision: Revision
     private let perObjectTimeout: Duration
     private let reporter: Reporter
-    private let start = ContinuousClock.now
+    private let start: ContinuousClock.Instant
     private var readiness: [ObjectReference: Readiness] = [:]
     private var live: [ObjectReference: JSONValue] = [:]
     private var readyAt: [ObjectReference: Duration] = [:]
@@ -318,8 +322,9 @@ final class WaitSet: @unchecked Sendable {
     /// When all of a target's dependencies were ready: its own clock starts then.
     private var unblockedAt: [ObjectReference: ContinuousClock.Instant] = [:]
 
-    init(_ targets: [ReconciliationWaiter.Target], revision: Revision, perObjectTimeout: Duration, reporter: Reporter) {
+    init(_ targets: [ReconciliationWaiter.Target], revision: Revision, perObjectTimeout: Duration, reporter: Reporter, start: ContinuousClock.Instant) {
         self.targets = targets
+        self.start = start
         var index: [ObjectReference: Int] = [:]
         for (position, target) in targets.enumerated() where index[target.reference] == nil { index[target.reference] = position }
         self.index = index

@@ -90,8 +90,11 @@ public struct BootstrapCommand: ContextCommand {
                 }
             }
             try await context.reporter.group("SOPS preflight") { try await pipeline.preflight(prepared, keys: imported) }
-            pipeline.describe(prepared, scope: waitFor)
-            if plan { return }
+            pipeline.describe(prepared)
+            if plan {
+                pipeline.drawPlan(prepared, scope: waitFor)
+                return
+            }
             let client = try cluster.client(context)
             do {
                 try await pipeline.run(

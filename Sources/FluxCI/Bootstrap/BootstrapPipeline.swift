@@ -149,12 +149,15 @@ struct BootstrapPipeline {
         reporter.log("All \(verdicts.count) SOPS files the cluster decrypts decrypt with the imported keys.")
     }
 
-    /// The plan, as a table of what would be applied, and the graph a run would wait for (every
-    /// node not reached).
-    func describe(_ prepared: Prepared, scope: WaitScope = .flux) {
+    /// `--plan`: the graph a run would wait for, every node not reached.
+    func drawPlan(_ prepared: Prepared, scope: WaitScope) {
         publish(ClusterGraph.plan(prepared.tree, scope: scope), heading: "What a run waits for (not reached)")
+    }
+
+    /// The plan, as a table of what would be applied.
+    func describe(_ prepared: Prepared) {
         var summary = StepSummary()
-        summary.heading("Objects to apply for \(prepared.plan.revision)", level: StepSummary.sectionLevel)
+        summary.heading("Objects to apply for \(ClusterGraph.shortRevision(prepared.plan.revision.description))", level: StepSummary.sectionLevel)
         let objects = prepared.plan.components + [prepared.plan.credentials, prepared.plan.gitRepository, prepared.plan.rootKustomization].compactMap { $0 }
         var counts: [String: Int] = [:]
         for object in prepared.plan.components { counts[object.kind, default: 0] += 1 }
@@ -222,6 +225,7 @@ struct BootstrapPipeline {
 
     private func wait(_ prepared: Prepared, client: KubeClient, timeout: Duration, perKustomization: Duration, artifacts: URL?, scope: WaitScope) async throws {
         let revision = prepared.plan.revision
+        // Every time to ready counts from here, whichever phase saw it.
         let start = ContinuousClock.now
         var graph = ClusterGraph.plan(prepared.tree, scope: scope)
         let branchSource = ObjectReference(prepared.plan.gitRepository.json)
@@ -238,14 +242,14 @@ struct BootstrapPipeline {
             }
             graph.mark(branchSource, .ready, elapsed: ContinuousClock.now - start, revision: revision.description)
             rows = try await reporter.group("Wait for \(prepared.tree.kustomizations.count) Kustomizations to apply \(revision.short)") {
-                try await waiter.waitForKustomizations(prepared.tree.kustomizations, tree: prepared.tree)
+                try await waiter.waitForKustomizations(prepared.tree.kustomizations, tree: prepared.tree, since: start)
             }
             graph.update(rows)
             reporter.log("All Kustomizations applied \(revision).")
             if scope != .kustomizations {
                 let targets = ReconciliationWaiter.appliedTargets(rows, tree: prepared.tree, scope: scope)
                 let applied = try await reporter.group("Wait for \(targets.count) \(scope == .all ? "objects" : "Flux objects") the Kustomizations applied") {
-                    try await waiter.wait(targets, what: scope == .all ? "applied object" : "Flux object")
+                    try await waiter.wait(targets, what: scope == .all ? "applied object" : "Flux object", since: start)
                 }
                 rows += applied
                 graph.update(applied)

@@ -157,8 +157,9 @@ public struct E2ECommand: ContextCommand {
             try pipeline.prepare(repository: repository, branch: source.branch, url: source.url, event: source.event, keys: keys, secretNames: try names())
         }
         try await run.step(.preflight) { try await pipeline.preflight(prepared, keys: keys) }
-        pipeline.describe(prepared, scope: waitFor)
+        pipeline.describe(prepared)
         if plan {
+            pipeline.drawPlan(prepared, scope: waitFor)
             reporter.log("Plan only: no cluster was touched.")
             return
         }
