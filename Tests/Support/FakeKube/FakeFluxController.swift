@@ -80,7 +80,7 @@ public final class FakeFluxController: @unchecked Sendable {
                 revisions["\(namespace)/\(name)"] = revision
                 continue
             }
-            let listing = (try? await git(["ls-remote", url, "refs/heads/\(branch)"])) ?? ""
+            let listing = (try? await git(["ls-remote", url, "refs/heads/\(branch)"], environment: credentials(repository))) ?? ""
             let status: JSONValue
             if let commit = listing.split(separator: "\t").first, !commit.isEmpty {
                 let revision = "\(branch)@sha1:\(commit)"
@@ -137,10 +137,10 @@ public final class FakeFluxController: @unchecked Sendable {
                         ("lastAppliedRevision", .string(stale)), ("lastAttemptedRevision", .string(stale)), ("observedGeneration", .integer(Int64(generation))),
                     ])
                 default:
-                    if let path = kustomization["spec", "path"]?.string, let url = server.objects(group: "source.toolkit.fluxcd.io", plural: "gitrepositories")
-                        .first(where: { $0["metadata", "name"]?.string == sourceName })?["spec", "url"]?.string
+                    if let path = kustomization["spec", "path"]?.string, let source = server.objects(group: "source.toolkit.fluxcd.io", plural: "gitrepositories")
+                        .first(where: { $0["metadata", "name"]?.string == sourceName }), let url = source["spec", "url"]?.string
                     {
-                        await applyChildren(path: path, url: url, revision: revision, key: "\(namespace)/\(name)@\(revision)")
+                        await applyChildren(path: path, url: url, credentials: credentials(source), revision: revision, key: "\(namespace)/\(name)@\(revision)")
                     }
                     status = .object([
                         ("conditions", .array([condition("True", "ReconciliationSucceeded", "Applied revision: \(revision)")])),
@@ -169,12 +169,24 @@ public final class FakeFluxController: @unchecked Sendable {
 
     /// What kustomize-controller does for the root: apply the Flux Kustomizations found under
     /// its path at the revision (flux-system ignored, as the bootstrap's GitRepository says).
-    private func applyChildren(path: String, url: String, revision: String, key: String) async {
+    /// As source-controller does with `spec.secretRef`: the Secret's `username` and `password`
+    /// as HTTP basic auth (given to git as a header, never on its command line).
+    private func credentials(_ repository: JSONValue) -> [String: String] {
+        guard let name = repository["spec", "secretRef", "name"]?.string,
+            let secret = server.object(group: "", plural: "secrets", namespace: repository["metadata", "namespace"]?.string ?? "", name: name),
+            let username = secret["data", "username"]?.string.flatMap({ Data(base64Encoded: $0) }),
+            let password = secret["data", "password"]?.string.flatMap({ Data(base64Encoded: $0) })
+        else { return ["GIT_TERMINAL_PROMPT": "0"] }
+        let basic = (username + Data(":".utf8) + password).base64EncodedString()
+        return ["GIT_CONFIG_PARAMETERS": "'http.extraHeader=Authorization: Basic \(basic)'", "GIT_TERMINAL_PROMPT": "0"]
+    }
+
+    private func applyChildren(path: String, url: String, credentials: [String: String], revision: String, key: String) async {
         guard lock.withLock({ appliedChildren.insert(key).inserted }) else { return }
         guard let branch = revision.split(separator: "@").first else { return }
         guard let checkout = try? TestPaths.temporaryDirectory("fluxci-controller") else { return }
         defer { try? FileManager.default.removeItem(at: checkout) }
-        guard (try? await git(["clone", "--quiet", "--branch", String(branch), url, checkout.path])) != nil else { return }
+        guard (try? await git(["clone", "--quiet", "--branch", String(branch), url, checkout.path], environment: credentials)) != nil else { return }
         let root = checkout.appendingPathComponent(path)
         guard let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil) else { return }
         for case let file as URL in walker {
