@@ -1,5 +1,6 @@
 import Actions
 import ArgumentParser
+import Flux
 import Foundation
 import GitServe
 
@@ -54,6 +55,9 @@ public struct BootstrapCommand: ContextCommand {
     @Option(help: "The keyring of an earlier `fluxci keys import` (default: FLUXCI_KEYRING; without one the keys are read as keys import reads them, .secrets/<cloud>/<env>/ included).")
     var keyring: String?
 
+    @Option(help: "What to wait for after the Kustomizations: kustomizations (only them), flux (every Flux object they applied: HelmReleases, sources, nested Kustomizations), all (also Deployments, StatefulSets, DaemonSets, Jobs).")
+    var waitFor: WaitScope = .flux
+
     @OptionGroup var cluster: ClusterOptions
 
     @OptionGroup var serve: ServeOptions
@@ -65,27 +69,31 @@ public struct BootstrapCommand: ContextCommand {
     }
 
     public func execute(in context: CommandContext) async throws {
-        // With --serve the run owns a listener: stopped at the end, also on SIGINT and SIGTERM.
-        let cleanup = Cleanup()
-        let signals = serve.serve ? SignalCleanup.install(cleanup, reporter: context.reporter) : nil
-        defer { signals?.cancel() }
-        do {
-            try await bootstrap(context, cleanup: cleanup)
-        } catch {
-            await cleanup.run(reporter: context.reporter)
-            throw error
-        }
-        await cleanup.run(reporter: context.reporter)
-    }
-
-    private func bootstrap(_ context: CommandContext, cleanup: Cleanup) async throws {
         let pipeline = BootstrapPipeline(context: context)
         let root = repository.root(context)
-        try await KeyOptions.withKeys(context, keyring: keyring, repository: root, cloudEnv: (repository.cloud, repository.env)) { imported in
+        // SIGINT and SIGTERM remove the temporary keyring (age.agekey is in it), as e2e does.
+        let cleanup = Cleanup()
+        let signals = SignalCleanup.install(cleanup, reporter: context.reporter)
+        defer { signals.cancel() }
+        // With --serve the run owns a listener and a private repository: gone at the end, also
+        // on SIGINT and SIGTERM (the signal's cleanup runs this one too).
+        let served = Cleanup()
+        cleanup.add("Stop serving") { await served.run(reporter: context.reporter) }
+        do {
+            try await bootstrap(context, pipeline: pipeline, root: root, cleanup: cleanup, served: served)
+        } catch {
+            await served.run(reporter: context.reporter)
+            throw error
+        }
+        await served.run(reporter: context.reporter)
+    }
+
+    private func bootstrap(_ context: CommandContext, pipeline: BootstrapPipeline, root: URL, cleanup: Cleanup, served serveCleanup: Cleanup) async throws {
+        try await KeyOptions.withKeys(context, keyring: keyring, repository: root, cloudEnv: repository.cloudEnv, cleanup: cleanup, allowNone: plan) { imported in
             var served: ServedRepository?
             if serve.serve {
                 let repository = try await ServeSession.make(serve, repository: self.repository, source: source, context: context)
-                cleanup.add("Remove the served repository") { repository.remove() }
+                serveCleanup.add("Remove the served repository") { repository.remove() }
                 served = repository
             }
             var prepared = try context.reporter.group("Read \(repository.path) at the branch under test") {
@@ -111,7 +119,7 @@ public struct BootstrapCommand: ContextCommand {
                 }
             }
             try await context.reporter.group("SOPS preflight") { try await pipeline.preflight(prepared, keys: imported) }
-            pipeline.describe(prepared)
+            pipeline.describe(prepared, scope: waitFor)
             if plan { return }
             let client = try cluster.client(context)
             if let served {
@@ -127,11 +135,17 @@ public struct BootstrapCommand: ContextCommand {
                 }
                 let server = try await ServeSession.start(
                     &prepared, served: served, options: serve, address: address, artifacts: Self.artifactsDirectory(artifacts, context: context), context: context)
-                cleanup.add("Stop serving the repository (\(server.url))") { await server.stop() }
+                serveCleanup.add("Stop serving the repository (\(server.url))") { await server.stop() }
             }
-            try await pipeline.run(
-                prepared, keys: imported, client: client, timeout: timeout.duration, perKustomization: kustomizationTimeout.duration,
-                artifacts: Self.artifactsDirectory(artifacts, context: context))
+            do {
+                try await pipeline.run(
+                    prepared, keys: imported, client: client, timeout: timeout.duration, perKustomization: kustomizationTimeout.duration,
+                    artifacts: Self.artifactsDirectory(artifacts, context: context), scope: waitFor)
+                pipeline.publishVerdict("fluxci bootstrap", fallback: (true, "Passed"))
+            } catch {
+                pipeline.publishVerdict("fluxci bootstrap", fallback: (false, "Failed: \((error as? Annotation)?.title ?? "\(error)")"))
+                throw error
+            }
         }
     }
 

@@ -44,10 +44,21 @@ struct ImportedKeys {
                             "The key \(fingerprint) from \(name) cannot decrypt SOPS files: \(problem).",
                             title: "Unusable SOPS key", fix: fixFor(key)), source, block)
                     }
-                    do {
-                        try keyring.verifyDecryption(with: fingerprint)
-                    } catch {
-                        throw located(KeyErrors.annotation(for: error, source: name), source, block)
+                    if let expiry = key.expiry {
+                        // gpg, sops and Flux decrypt with an expired key: warn, do not refuse. The
+                        // probe below encrypts to the key, which gpg refuses once it expired.
+                        var warning = Annotation.warning(
+                            "The key \(fingerprint) from \(name) still decrypts SOPS files, but \(expiry): nothing new can be encrypted to it (sops encrypt, updatekeys and rotate will fail).",
+                            title: "Expired SOPS key",
+                            fix: expiryFix(key))
+                        if let file = source.file { warning.location = SourceLocation(file: file, line: block.lines?.lowerBound) }
+                        reporter.annotate(warning)
+                    } else {
+                        do {
+                            try keyring.verifyDecryption(with: fingerprint)
+                        } catch {
+                            throw located(KeyErrors.annotation(for: error, source: name), source, block)
+                        }
                     }
                     fingerprints.append(fingerprint)
                 }
@@ -70,10 +81,13 @@ struct ImportedKeys {
         return annotation
     }
 
+    /// Extending what expired, with each expired subkey named, then exporting again.
+    static func expiryFix(_ key: KeyInfo) -> String {
+        let commands = key.extendExpiryCommands.map { "`\($0)`" }.joined(separator: " and ")
+        return "Extend it in the keyring that holds the secret key: \(commands), then export it again (`gpg --export-secret-keys --armor \(key.fingerprint)`) and store that in SOPS_GPG_KEY."
+    }
+
     private static func fixFor(_ key: KeyInfo) -> String {
-        if key.expired || key.subkeys.contains(where: { $0.canEncrypt && $0.expired }) {
-            return "Extend it: `gpg --quick-set-expire \(key.fingerprint) 1y '*'` and `gpg --quick-set-expire \(key.fingerprint) 1y`, then export the secret key again."
-        }
         if key.revoked { return "Use another key: a revoked key stays revoked. Re-encrypt the files for the new key with `sops updatekeys`." }
         return "Add an encryption subkey: `gpg --quick-add-key \(key.fingerprint) cv25519 encr`, export the secret key again, and re-encrypt with `sops updatekeys`."
     }
