@@ -2,6 +2,7 @@ import Actions
 import Flux
 import Foundation
 import Git
+import GitServe
 import Kube
 import SOPS
 
@@ -15,6 +16,8 @@ struct BootstrapPipeline {
         var plan: BootstrapPlan
         var secrets: DecryptionSecrets
         var which: Set<DecryptionSecrets.Which>
+        /// The commit is served by fluxci (`--serve`), not fetched from a remote.
+        var served = false
     }
 
     let context: CommandContext
@@ -22,30 +25,43 @@ struct BootstrapPipeline {
 
     /// Resolves the branch on the remote, reads the cluster's tree at that commit, and reports
     /// every problem of it as an annotation at its file and line; fails on errors.
+    /// With `served`, the branch and commit are the served repository's (no remote is asked)
+    /// and the URL is set once the listener runs. A URL Flux cannot use is an error in a
+    /// `fullRun` (before any cluster exists), a warning in a plan.
     func prepare(
-        repository options: RepositoryOptions, branch: String?, url: String?, event: String?, keys: ImportedKeys, secretNames: DecryptionSecrets.Names
+        repository options: RepositoryOptions, branch: String?, url: String?, event: String?, keys: ImportedKeys, secretNames: DecryptionSecrets.Names,
+        served: ServedRepository? = nil, fullRun: Bool = false
     ) throws -> Prepared {
-        let (repository, prefix) = try options.gitRepository(context)
+        var (repository, prefix) = try options.gitRepository(context)
         let token = context.environment["GITHUB_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         if let token { reporter.mask(token) }
         var credentials = GitCredentials.none
         var resolved: BranchUnderTest
-        do {
+        if let served {
+            resolved = BranchUnderTest(
+                branch: served.branch, url: "http://<this machine, as the cluster reaches it>/\(served.name)",
+                revision: Revision(branch: served.branch, commit: served.commit))
+            do { repository = try Repository.open(containing: served.gitDirectory.path) } catch {
+                throw Annotation.error("Cannot open the served repository: \(error).", title: "Serve failed")
+            }
+            prefix = ""
+        } else { do {
             resolved = try BranchUnderTest.resolve(
                 branch: branch, url: url, event: event, environment: context.environment, repository: repository, credentials: .none, reporter: reporter)
         } catch let annotation as Annotation where token != nil && annotation.message.contains("authentication") {
             credentials = GitCredentials(token: token)
             resolved = try BranchUnderTest.resolve(
                 branch: branch, url: url, event: event, environment: context.environment, repository: repository, credentials: credentials, reporter: reporter)
-        }
-        reporter.log("Testing \(resolved.revision) of \(resolved.url)")
+        } }
+        reporter.log("Testing \(resolved.revision) of \(served == nil ? resolved.url : "the served repository")")
         // The revision and the links to the tested commit hold from here on, also when a later step fails.
         try reporter.setOutput("revision", resolved.revision.description)
-        reporter.setSourceLinks(server: context.environment["GITHUB_SERVER_URL"], repository: context.environment["GITHUB_REPOSITORY"], commit: resolved.revision.commit)
-        if !["http://", "https://", "ssh://"].contains(where: resolved.url.hasPrefix) {
-            reporter.warning(
-                "Flux's GitRepository accepts only http(s):// and ssh:// URLs; \(resolved.url) would be refused by the API server.",
-                title: "URL Flux cannot use", fix: "Pass --url with the repository's https URL.")
+        if served == nil { reporter.setSourceLinks(server: context.environment["GITHUB_SERVER_URL"], repository: context.environment["GITHUB_REPOSITORY"], commit: resolved.revision.commit) }
+        if served == nil, !["http://", "https://", "ssh://"].contains(where: resolved.url.hasPrefix) {
+            let message = "Flux's GitRepository accepts only http(s):// and ssh:// URLs; \(resolved.url) would be refused by the API server."
+            let fix = "Pass --url with the repository's https URL, or let fluxci serve the branch to the cluster with --serve."
+            if fullRun { throw Annotation.error(message, title: "URL Flux cannot use", fix: fix) }
+            reporter.warning(message, title: "URL Flux cannot use", fix: fix)
         }
         // Flux's paths are relative to the source's root, the git repository's top (issue 13
         // item 10): the source is the whole commit; the cluster path is looked for in the folder
@@ -86,7 +102,7 @@ struct BootstrapPipeline {
         }
         let plan = BootstrapPlan(tree: tree, url: resolved.url, revision: resolved.revision, token: credentials.token)
         let secrets = DecryptionSecrets(namespace: tree.gitRepository.namespace ?? "flux-system", names: secretNames)
-        return Prepared(branch: resolved, tree: tree, source: source, plan: plan, secrets: secrets, which: which)
+        return Prepared(branch: resolved, tree: tree, source: source, plan: plan, secrets: secrets, which: which, served: served != nil)
     }
 
     /// Decrypts a repository file with the run's keys (SOPS-encrypted substituteFrom Secrets).
@@ -165,7 +181,7 @@ struct BootstrapPipeline {
         rows += prepared.which.sorted { $0.rawValue < $1.rawValue }.map {
             ["Secret \(prepared.secrets.namespace)/\($0 == .gpg ? prepared.secrets.names.gpg : prepared.secrets.names.age)", $0 == .gpg ? "sops.asc from the keyring" : "age.agekey from the keyring"]
         }
-        if let credentials = prepared.plan.credentials { rows.append(["\(credentials.reference)", "git credentials (GITHUB_TOKEN)"]) }
+        if let credentials = prepared.plan.credentials { rows.append(["\(credentials.reference)", prepared.served ? "the served repository's token" : "git credentials (GITHUB_TOKEN)"]) }
         rows.append(["\(prepared.plan.gitRepository.reference)", "\(prepared.plan.repositoryURL) at \(prepared.plan.revision.branch)"])
         rows.append(["\(prepared.plan.rootKustomization.reference)", prepared.tree.rootKustomization.writtenPath])
         summary.table(header: ["Object", "What"], rows: rows)

@@ -3,6 +3,8 @@ import ArgumentParser
 import Flux
 import Foundation
 import GPG
+import GitServe
+import Yams
 
 /// `fluxci e2e`: the whole job, in CI and on a laptop alike.
 public struct E2ECommand: ContextCommand {
@@ -30,6 +32,8 @@ public struct E2ECommand: ContextCommand {
     @OptionGroup var source: BranchOptions
 
     @OptionGroup var target: ClusterTarget
+
+    @OptionGroup var serve: ServeOptions
 
     @Option(help: "The kind node image.")
     var nodeImage: String?
@@ -97,7 +101,12 @@ public struct E2ECommand: ContextCommand {
         return names
     }
 
-    public func validate() throws { _ = try names() }
+    public func validate() throws {
+        _ = try names()
+        if serve.serve && target.provider == .existing && serve.serveAddress == nil {
+            throw ValidationError("--serve with --provider existing needs --serve-address: the address of this machine that the cluster reaches.")
+        }
+    }
 
     public func execute(in context: CommandContext) async throws {
         let reporter = context.reporter
@@ -153,8 +162,16 @@ public struct E2ECommand: ContextCommand {
             try reporter.setOutput("age-recipients", imported.age.map(\.recipient.description).joined(separator: ","))
             return imported
         }
-        let prepared = try await run.step(.tree) {
-            try pipeline.prepare(repository: repository, branch: source.branch, url: source.url, event: source.event, keys: keys, secretNames: try names())
+        var served: ServedRepository?
+        var prepared = try await run.step(.tree) {
+            if serve.serve {
+                let repository = try await ServeSession.make(serve, repository: self.repository, source: source, context: context)
+                cleanup.add("Remove the served repository") { repository.remove() }
+                served = repository
+            }
+            return try pipeline.prepare(
+                repository: repository, branch: source.branch, url: source.url, event: source.event, keys: keys, secretNames: try names(), served: served,
+                fullRun: !plan)
         }
         try await run.step(.preflight) { try await pipeline.preflight(prepared, keys: keys) }
         pipeline.describe(prepared)
@@ -168,6 +185,17 @@ public struct E2ECommand: ContextCommand {
             if handle.created && !keepCluster {
                 let target = self.target
                 cleanup.add("Delete the kind cluster \(target.name)") { try? await ClusterLifecycle.down(target, context: context) }
+            }
+            if let served {
+                // The cluster reaches this machine through its network, which exists now.
+                let address: ServeAddress
+                if let explicit = serve.serveAddress { address = try ServeAddress.explicit(explicit) } else {
+                    address = try await ServeAddress.kind(context, preferIPv6: kindConfigIPFamily(context) == "ipv6")
+                }
+                let server = try await ServeSession.start(
+                    &prepared, served: served, options: serve, address: address, artifacts: BootstrapCommand.artifactsDirectory(artifacts, context: context),
+                    context: context)
+                cleanup.add("Stop serving the repository (\(server.url))") { await server.stop() }
             }
             return handle
         }
@@ -185,6 +213,14 @@ public struct E2ECommand: ContextCommand {
             }
             throw error
         }
+    }
+}
+
+extension E2ECommand {
+    /// `networking.ipFamily` of the kind config (ipv4, ipv6, dual), when one is given.
+    func kindConfigIPFamily(_ context: CommandContext) -> String? {
+        guard let kindConfig, let text = try? String(contentsOf: context.url(for: kindConfig), encoding: .utf8) else { return nil }
+        return (try? Yams.compose(yaml: text))?["networking"]?["ipFamily"]?.string
     }
 }
 

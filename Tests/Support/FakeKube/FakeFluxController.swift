@@ -114,7 +114,7 @@ public final class FakeFluxController: @unchecked Sendable {
                 revisions["GitRepository/\(namespace)/\(name)"] = revision
                 continue
             }
-            let listing = (try? await git(["ls-remote", url, "refs/heads/\(branch)"])) ?? ""
+            let listing = (try? await git(["ls-remote", url, "refs/heads/\(branch)"], environment: credentials(repository))) ?? ""
             let status: JSONValue
             if let commit = listing.split(separator: "\t").first, !commit.isEmpty {
                 let revision = "\(branch)@sha1:\(commit)"
@@ -178,10 +178,10 @@ public final class FakeFluxController: @unchecked Sendable {
                 default:
                     let key = "\(namespace)/\(name)@\(revision)"
                     if sourceKind == "GitRepository", let path = kustomization["spec", "path"]?.string,
-                        let url = server.objects(group: "source.toolkit.fluxcd.io", plural: "gitrepositories")
-                            .first(where: { $0["metadata", "name"]?.string == sourceName })?["spec", "url"]?.string
+                        let source = server.objects(group: "source.toolkit.fluxcd.io", plural: "gitrepositories")
+                            .first(where: { $0["metadata", "name"]?.string == sourceName }), let url = source["spec", "url"]?.string
                     {
-                        await applyChildren(path: path, url: url, revision: revision, key: key)
+                        await applyChildren(path: path, url: url, credentials: credentials(source), revision: revision, key: key)
                     }
                     let entries = lock.withLock { inventories[key] } ?? []
                     status = .object([
@@ -312,16 +312,28 @@ public final class FakeFluxController: @unchecked Sendable {
 
     static let clusterScoped: Set<String> = ["Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"]
 
+    /// As source-controller does with `spec.secretRef`: the Secret's `username` and `password`
+    /// as HTTP basic auth (given to git as a header, never on its command line).
+    private func credentials(_ repository: JSONValue) -> [String: String] {
+        guard let name = repository["spec", "secretRef", "name"]?.string,
+            let secret = server.object(group: "", plural: "secrets", namespace: repository["metadata", "namespace"]?.string ?? "", name: name),
+            let username = secret["data", "username"]?.string.flatMap({ Data(base64Encoded: $0) }),
+            let password = secret["data", "password"]?.string.flatMap({ Data(base64Encoded: $0) })
+        else { return ["GIT_TERMINAL_PROMPT": "0"] }
+        let basic = (username + Data(":".utf8) + password).base64EncodedString()
+        return ["GIT_CONFIG_PARAMETERS": "'http.extraHeader=Authorization: Basic \(basic)'", "GIT_TERMINAL_PROMPT": "0"]
+    }
+
     /// What kustomize-controller does for a Kustomization of the branch: build its path at the
     /// revision (the root's flux-system ignored, as the bootstrap's GitRepository says), apply
     /// the Namespaces and Flux objects, and record every object of the build as an inventory
     /// entry (`<namespace>_<name>_<group>_<kind>`, `v` the version).
-    private func applyChildren(path: String, url: String, revision: String, key: String) async {
+    private func applyChildren(path: String, url: String, credentials: [String: String], revision: String, key: String) async {
         guard lock.withLock({ inventories[key] == nil }) else { return }
         guard let branch = revision.split(separator: "@").first else { return }
         guard let checkout = try? TestPaths.temporaryDirectory("fluxci-controller") else { return }
         defer { try? FileManager.default.removeItem(at: checkout) }
-        guard (try? await git(["clone", "--quiet", "--branch", String(branch), url, checkout.path])) != nil else { return }
+        guard (try? await git(["clone", "--quiet", "--branch", String(branch), url, checkout.path], environment: credentials)) != nil else { return }
         let root = checkout.appendingPathComponent(path)
         var objects: [KubeObject] = []
         if ["kustomization.yaml", "kustomization.yml", "Kustomization"].contains(where: { FileManager.default.fileExists(atPath: root.appendingPathComponent($0).path) }) {
