@@ -44,7 +44,6 @@ public final class FakeFluxController: @unchecked Sendable {
     private var sourceBehaviours: [String: SourceBehaviour] = [:]
     private var inventories: [String: [JSONValue]] = [:]
     private var subscription: UUID?
-    private var appliedChildren: Set<String> = []
     private let work = AsyncStream<Void>.makeStream()
     private var loop: Task<Void, Never>?
     private var ticker: Task<Void, Never>?
