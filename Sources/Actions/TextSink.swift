@@ -5,6 +5,12 @@ import Foundation
 /// both streams.
 public protocol TextSink: Sendable {
     func write(_ text: String)
+    /// Bytes as they are (a decrypted binary file need not be UTF-8).
+    func write(_ data: Data)
+}
+
+extension TextSink {
+    public func write(_ data: Data) { write(String(decoding: data, as: UTF8.self)) }
 }
 
 /// Writes to a file descriptor, unbuffered, so log lines and a subprocess's lines interleave in order.
@@ -15,8 +21,10 @@ public struct FileDescriptorSink: TextSink {
     public static let standardError = FileDescriptorSink(2)
     public static let standardOutput = FileDescriptorSink(1)
 
-    public func write(_ text: String) {
-        var bytes = Array(text.utf8)[...]
+    public func write(_ text: String) { write(Data(text.utf8)) }
+
+    public func write(_ data: Data) {
+        var bytes = Array(data)[...]
         while !bytes.isEmpty {
             let written = bytes.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress, $0.count) }
             if written < 0 {
@@ -31,8 +39,11 @@ public struct FileDescriptorSink: TextSink {
 /// Keeps everything written, for tests and for commands that print a reporter's text elsewhere.
 public final class CapturedText: TextSink, @unchecked Sendable {
     private let lock = NSLock()
-    private var buffer = ""
+    private var buffer = Data()
     public init() {}
-    public func write(_ text: String) { lock.withLock { buffer += text } }
-    public var text: String { lock.withLock { buffer } }
+    public func write(_ text: String) { lock.withLock { buffer.append(contentsOf: text.utf8) } }
+    public func write(_ data: Data) { lock.withLock { buffer.append(data) } }
+    public var text: String { lock.withLock { String(decoding: buffer, as: UTF8.self) } }
+    /// Everything written, as bytes.
+    public var data: Data { lock.withLock { buffer } }
 }

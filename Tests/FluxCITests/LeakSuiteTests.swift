@@ -67,7 +67,7 @@ import TestSupport
         #expect(leaked.isEmpty, "leaked: \(leaked.map { String($0.prefix(16)) + "…" })")
         #expect(everything.contains("::add-mask::"), "secrets were masked, not merely absent")
         #expect(FileManager.default.fileExists(atPath: runner.appendingPathComponent("fluxci-artifacts").path), "the failed run left its artifacts")
-        let keyrings = try FileManager.default.contentsOfDirectory(atPath: tmp.path).filter { $0.hasPrefix("fluxci.") }
+        let keyrings = try (FileManager.default.contentsOfDirectory(atPath: tmp.path) + FileManager.default.contentsOfDirectory(atPath: runner.path)).filter { $0.hasPrefix("fluxci.") }
         #expect(keyrings.isEmpty, "keyrings left: \(keyrings)")
     }
 }

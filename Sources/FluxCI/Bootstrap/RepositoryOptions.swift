@@ -4,13 +4,14 @@ import Flux
 import Foundation
 import Git
 
-/// The repository under test and the cluster in it: `clusters/<cloud>/<env>`.
+/// The repository under test and the cluster in it: `clusters/<cloud>/<env>`, or any layout's
+/// cluster path (`--cluster-path kubernetes/flux`, which needs no cloud or environment).
 struct RepositoryOptions: ParsableArguments {
-    @Option(help: "The cloud of clusters/<cloud>/<env>.")
-    var cloud: String
+    @Option(help: "The cloud of clusters/<cloud>/<env> (and of .secrets/<cloud>/<env>/).")
+    var cloud: String?
 
-    @Option(help: "The environment of clusters/<cloud>/<env>.")
-    var env: String
+    @Option(help: "The environment of clusters/<cloud>/<env> (and of .secrets/<cloud>/<env>/).")
+    var env: String?
 
     @Option(help: "The repository root (default: GITHUB_WORKSPACE, else the current directory).")
     var repository: String?
@@ -19,12 +20,21 @@ struct RepositoryOptions: ParsableArguments {
     var clusterPath: String?
 
     func validate() throws {
-        for value in [cloud, env] where value.isEmpty || value.contains("/") || value.hasPrefix(".") {
+        for value in [cloud, env].compactMap({ $0 }) where value.isEmpty || value.contains("/") || value.hasPrefix(".") {
             throw ValidationError("'\(value)' is not a cloud or environment name (no slashes, not starting with '.').")
         }
+        if (cloud == nil) != (env == nil) { throw ValidationError("--cloud and --env go together.") }
+        if cloud == nil && clusterPath == nil {
+            throw ValidationError("Name the cluster: --cloud and --env (clusters/<cloud>/<env>), or --cluster-path.")
+        }
+        if let clusterPath, clusterPath.isEmpty { throw ValidationError("--cluster-path is empty; use . for the repository root.") }
     }
 
-    var path: String { clusterPath ?? "clusters/\(cloud)/\(env)" }
+    /// The cluster path as given (`.` for the root), or `clusters/<cloud>/<env>`.
+    var path: String { clusterPath ?? "clusters/\(cloud ?? "")/\(env ?? "")" }
+
+    /// The cloud and environment, when given: they also name `.secrets/<cloud>/<env>/`.
+    var cloudEnv: (cloud: String, env: String)? { cloud.flatMap { cloud in env.map { (cloud, $0) } } }
 
     func root(_ context: CommandContext) -> URL {
         context.repositoryRoot(repository)

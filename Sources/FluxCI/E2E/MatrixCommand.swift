@@ -1,38 +1,104 @@
 import Actions
 import ArgumentParser
 import Foundation
+import Yams
 
 /// `fluxci matrix`: the repository's clusters as a GitHub Actions matrix.
 struct MatrixCommand: ContextCommand {
     static let configuration = CommandConfiguration(
         commandName: "matrix",
-        abstract: "Print the clusters/<cloud>/<env> paths that hold a flux-system as a JSON matrix (output: matrix).",
-        discussion: "Environment: GITHUB_WORKSPACE, GITHUB_ACTIONS, GITHUB_OUTPUT.")
+        abstract: "Print the repository's cluster paths (each flux-system folder with sync manifests) as a JSON matrix (output: matrix).",
+        discussion: """
+            A cluster is a flux-system folder (at any depth: <cluster>/flux-system, \
+            <cluster>/flux/flux-system) holding the sync manifests flux bootstrap writes: a \
+            GitRepository and a Kustomization sourced from it whose spec.path holds that folder. \
+            Its path is that spec.path, whatever the layout; clusters/<cloud>/<env> paths also get \
+            cloud and env. A flux-system folder without sync manifests is no cluster (bootstrap \
+            would fail on it). --under limits the search to a folder.
+
+            Environment: GITHUB_WORKSPACE, GITHUB_ACTIONS, GITHUB_OUTPUT.
+            """)
 
     @Option(help: "The repository root (default: GITHUB_WORKSPACE, else the current directory).")
     var repository: String?
 
+    @Option(help: "Search only below this folder of the repository (e.g. clusters, kubernetes).")
+    var under: String?
+
     init() {}
 
     func execute(in context: CommandContext) async throws {
-        let root = context.repositoryRoot(repository)
-        let clusters = root.appendingPathComponent("clusters")
-        var include: [[String: String]] = []
-        for cloud in ((try? FileManager.default.contentsOfDirectory(atPath: clusters.path)) ?? []).sorted() where !cloud.hasPrefix(".") {
-            for env in ((try? FileManager.default.contentsOfDirectory(atPath: clusters.appendingPathComponent(cloud).path)) ?? []).sorted() where !env.hasPrefix(".") {
-                let path = "clusters/\(cloud)/\(env)"
-                let direct = root.appendingPathComponent(path + "/flux-system").path
-                let hasFluxSystem = FileManager.default.fileExists(atPath: direct)
-                    || (FileManager.default.enumerator(atPath: root.appendingPathComponent(path).path)?.contains { ($0 as? String)?.hasSuffix("flux-system") == true } ?? false)
-                if hasFluxSystem { include.append(["cloud": cloud, "env": env, "path": path]) }
-            }
+        let root = context.repositoryRoot(repository).standardizedFileURL
+        let start = under.map { Self.normalize($0) } ?? ""
+        var paths: Set<String> = []
+        for folder in Self.fluxSystemFolders(root: root, under: start) {
+            if let path = Self.clusterPath(fluxSystem: folder, root: root) { paths.insert(path) }
         }
-        guard !include.isEmpty else {
-            throw Annotation.error("No clusters/<cloud>/<env> with a flux-system folder under \(root.path).", title: "No clusters", fix: "Run it at the repository root.")
+        guard !paths.isEmpty else {
+            throw Annotation.error(
+                "No flux-system folder with sync manifests (a GitRepository and the Kustomization of the cluster path) under \(root.appendingPathComponent(start).path).",
+                title: "No clusters", fix: "Run it at the repository root (or pass --repository), and bootstrap each cluster once so its flux-system holds gotk-sync.yaml.")
+        }
+        let include: [[String: String]] = paths.sorted().map { path in
+            let parts = path.split(separator: "/").map(String.init)
+            if parts.count == 3 && parts[0] == "clusters" { return ["cloud": parts[1], "env": parts[2], "path": path] }
+            return ["path": path.isEmpty ? "." : path]
         }
         let data = try JSONSerialization.data(withJSONObject: ["include": include], options: [.sortedKeys])
         let json = String(decoding: data, as: UTF8.self)
         try context.reporter.setOutput("matrix", json)
         context.standardOutput.write(json + "\n")
+    }
+
+    /// Every folder named flux-system below `under`, as repository-relative paths (hidden folders
+    /// and symbolic links are not followed).
+    static func fluxSystemFolders(root: URL, under: String) -> [String] {
+        var found: [String] = []
+        func walk(_ relative: String, depth: Int) {
+            guard depth < 12 else { return }
+            let url = relative.isEmpty ? root : root.appendingPathComponent(relative)
+            for name in ((try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []).sorted() where !name.hasPrefix(".") {
+                let path = relative.isEmpty ? name : "\(relative)/\(name)"
+                let values = try? root.appendingPathComponent(path).resourceValues(forKeys: [.isDirectoryKey, .isSymbolicLinkKey])
+                guard values?.isDirectory == true, values?.isSymbolicLink != true else { continue }
+                if name == "flux-system" { found.append(path) } else { walk(path, depth: depth + 1) }
+            }
+        }
+        walk(under, depth: 0)
+        return found
+    }
+
+    /// The cluster path a flux-system folder syncs: the spec.path of a Kustomization there whose
+    /// sourceRef is a GitRepository defined there and whose path holds the folder (the longest,
+    /// when several do); nil when the folder has no such pair.
+    static func clusterPath(fluxSystem folder: String, root: URL) -> String? {
+        var repositories: Set<String> = []
+        var kustomizations: [(source: String, path: String)] = []
+        let directory = root.appendingPathComponent(folder)
+        for name in ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).sorted()
+        where name.hasSuffix(".yaml") || name.hasSuffix(".yml") {
+            guard let text = try? String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8),
+                text.contains("toolkit.fluxcd.io"), let documents = try? Yams.load_all(yaml: text)
+            else { continue }
+            for case let object as [String: Any] in documents {
+                let apiVersion = object["apiVersion"] as? String ?? "", kind = object["kind"] as? String ?? ""
+                let metadata = object["metadata"] as? [String: Any], spec = object["spec"] as? [String: Any]
+                guard let name = metadata?["name"] as? String else { continue }
+                if kind == "GitRepository" && apiVersion.hasPrefix("source.toolkit.fluxcd.io/") { repositories.insert(name) }
+                if kind == "Kustomization" && apiVersion.hasPrefix("kustomize.toolkit.fluxcd.io/"),
+                    let sourceRef = spec?["sourceRef"] as? [String: Any], (sourceRef["kind"] as? String) == "GitRepository",
+                    let source = sourceRef["name"] as? String {
+                    kustomizations.append((source, normalize(spec?["path"] as? String ?? "./")))
+                }
+            }
+        }
+        return kustomizations
+            .filter { repositories.contains($0.source) && ($0.path.isEmpty || folder.hasPrefix($0.path + "/")) }
+            .map(\.path).max { $0.count < $1.count }
+    }
+
+    /// `./a/b/` → `a/b`; `.` → "".
+    static func normalize(_ path: String) -> String {
+        path.split(separator: "/").filter { $0 != "." && !$0.isEmpty }.joined(separator: "/")
     }
 }

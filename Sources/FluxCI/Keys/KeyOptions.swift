@@ -29,17 +29,32 @@ struct KeyOptions: ParsableArguments {
     }
 
     /// The same, for commands whose --cloud and --env also name the cluster.
+    /// With `allowNone`, no key at all is no error: `body` gets no keys. With `cleanup`, a temporary keyring is also registered there, so that a signal's cleanup
+    /// (SignalCleanup) removes it when the process is stopped before `body` returns.
     static func withKeys<T>(
-        _ context: CommandContext, keyring: String?, repository: URL, cloudEnv: (cloud: String, env: String)?, _ body: (ImportedKeys) async throws -> T
+        _ context: CommandContext, keyring: String?, repository: URL, cloudEnv: (cloud: String, env: String)?, cleanup: Cleanup? = nil,
+        allowNone: Bool = false, _ body: (ImportedKeys) async throws -> T
     ) async throws -> T {
         if keyring != nil || context.environment[ImportedKeys.keyringVariable].map({ !$0.isEmpty }) == true {
             return try await body(try ImportedKeys.open(keyring, environment: context.environment))
         }
+        let given = ["SOPS_GPG_KEY", "SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE"].contains { context.environment[$0].map { !$0.isEmpty } ?? false }
+        if !given && cloudEnv == nil {
+            return try await DefaultKeys.withKeys(context, repository: repository, body)
+        }
+        // Keys from the environment (CI): these and, only when --cloud/--env ask for it, that
+        // folder's — never .secrets/ merged in silently, so a laptop run holds CI's keys.
         let secretsFolder = cloudEnv.map { repository.appendingPathComponent(".secrets/\($0.cloud)/\($0.env)").path }
         let useSecrets = cloudEnv != nil && (secretsFolder.map { FileManager.default.fileExists(atPath: $0) } ?? false)
-        let sources = try KeySources.read(
-            environment: context.environment, repository: repository, cloudEnv: useSecrets ? cloudEnv : nil,
-            localKeyring: [], reporter: context.reporter)
+        let sources: KeySources
+        do {
+            sources = try KeySources.read(
+                environment: context.environment, repository: repository, cloudEnv: useSecrets ? cloudEnv : nil,
+                localKeyring: [], reporter: context.reporter)
+        } catch let annotation as Annotation where allowNone && annotation.title == "No SOPS keys" {
+            // Nothing given at all: the caller runs what needs no key (an empty keyring).
+            sources = KeySources()
+        }
         let temporary: Keyring
         do {
             temporary = try Keyring.create(passphrase: sources.passphrase, in: context.environment["TMPDIR"])
@@ -47,7 +62,9 @@ struct KeyOptions: ParsableArguments {
             throw KeyErrors.annotation(for: error, source: "the keyring")
         }
         defer { temporary.destroy() }
+        cleanup?.add("Remove the keyring and stop its gpg-agent") { temporary.destroy() }
         let imported = try ImportedKeys.importing(sources, into: temporary, reporter: context.reporter)
+        for line in imported.originLines { context.reporter.log(line) }
         return try await body(imported)
     }
 }

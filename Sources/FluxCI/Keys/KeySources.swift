@@ -51,8 +51,10 @@ struct KeySources {
         if let value = environment["SOPS_AGE_KEY"] {
             sources.age.append(AgeSource(name: "SOPS_AGE_KEY", file: nil, entries: try ageEntries(value, from: "SOPS_AGE_KEY", file: nil, reporter: reporter)))
         }
-        if let path = environment["SOPS_AGE_KEY_FILE"], !path.isEmpty {
-            let text = try readFile(path, relativeTo: repository, variable: "SOPS_AGE_KEY_FILE")
+        // Key files a git-crypt-locked checkout holds encrypted (`.secrets` is usually so kept).
+        var locked: [String] = []
+        if let path = environment["SOPS_AGE_KEY_FILE"], !path.isEmpty,
+            let text = try readFile(path, relativeTo: repository, variable: "SOPS_AGE_KEY_FILE", locked: &locked) {
             sources.age.append(AgeSource(name: path, file: path, entries: try ageEntries(text, from: path, file: path, reporter: reporter)))
         }
         if let (cloud, env) = cloudEnv {
@@ -66,12 +68,10 @@ struct KeySources {
                     title: "No keys for \(cloud)/\(env)",
                     fix: "Create them with `fluxci keys new --cloud \(cloud) --env \(env) --age` (or copy them from your team's secret store), or set SOPS_AGE_KEY / SOPS_GPG_KEY.")
             }
-            if ageExists {
-                let text = try readFile(ageURL.path, relativeTo: repository, variable: nil)
+            if ageExists, let text = try readFile(ageURL.path, relativeTo: repository, variable: nil, shownAs: paths.age, locked: &locked) {
                 sources.age.append(AgeSource(name: paths.age, file: paths.age, entries: try ageEntries(text, from: paths.age, file: paths.age, reporter: reporter)))
             }
-            if pgpExists {
-                let text = try readFile(pgpURL.path, relativeTo: repository, variable: nil)
+            if pgpExists, let text = try readFile(pgpURL.path, relativeTo: repository, variable: nil, shownAs: paths.pgp, locked: &locked) {
                 reporter.mask(text)
                 sources.pgp.append(PGPSource(name: paths.pgp, file: paths.pgp, material: try material(text, from: paths.pgp, reporter: reporter)))
             }
@@ -90,6 +90,19 @@ struct KeySources {
             reporter.mask(text)
             sources.pgp.append(PGPSource(name: "your keyring (\(localKeyring.joined(separator: ", ")))", file: nil, material: try material(text, from: home, reporter: reporter)))
         }
+        if !locked.isEmpty {
+            let unlock = "Run `git-crypt unlock` in the repository (with the key it was locked with), or pass the keys through SOPS_AGE_KEY / SOPS_GPG_KEY."
+            if sources.isEmpty {
+                throw Annotation.error(
+                    "\(locked.joined(separator: " and ")) \(locked.count == 1 ? "is" : "are") locked by git-crypt (\(locked.count == 1 ? "it starts" : "each starts") with git-crypt's header), and no other key was given.",
+                    title: "Key file locked by git-crypt", fix: unlock, at: SourceLocation(file: locked[0]))
+            }
+            for file in locked {
+                reporter.warning(
+                    "\(file) is locked by git-crypt: skipped; the other keys given are used.", title: "Key file locked by git-crypt", fix: unlock,
+                    at: SourceLocation(file: file))
+            }
+        }
         if sources.isEmpty {
             throw Annotation.error(
                 "No SOPS key was given.", title: "No SOPS keys",
@@ -98,13 +111,25 @@ struct KeySources {
         return sources
     }
 
-    private static func readFile(_ path: String, relativeTo repository: URL, variable: String?) throws -> String {
+    /// git-crypt's header: a file it holds locked starts with these 10 bytes.
+    static let gitCryptHeader = Data("\0GITCRYPT\0".utf8)
+
+    /// A key file's text; nil when git-crypt holds it locked (its name is added to `locked`).
+    private static func readFile(
+        _ path: String, relativeTo repository: URL, variable: String?, shownAs shown: String? = nil, locked: inout [String]
+    ) throws -> String? {
         let url = path.hasPrefix("/") ? URL(fileURLWithPath: path) : repository.appendingPathComponent(path)
         let via = variable.map { "\($0) points at \(path)" } ?? path
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw Annotation.error("\(via), which does not exist.", title: "Key file missing", fix: "Check the path (relative paths start at \(repository.path)).")
         }
-        guard let data = FileManager.default.contents(atPath: url.path), let text = String(data: data, encoding: .utf8) else {
+        if let data = FileManager.default.contents(atPath: url.path), data.starts(with: gitCryptHeader) {
+            locked.append(shown ?? path)
+            return nil
+        }
+        // String(decoding:), not String(data:encoding:): the latter drops a leading BOM, which
+        // age and sops refuse, so a key file would pass here and fail in the cluster.
+        guard let data = FileManager.default.contents(atPath: url.path), let text = Optional(String(decoding: data, as: UTF8.self)) else {
             throw Annotation.error("\(via), which cannot be read as text.", title: "Key file unreadable", fix: "Check its permissions and that it is a text key file.")
         }
         return text

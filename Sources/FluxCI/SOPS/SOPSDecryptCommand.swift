@@ -7,11 +7,15 @@ import SOPS
 struct SOPSDecryptCommand: ContextCommand {
     static let configuration = CommandConfiguration(
         commandName: "decrypt",
-        abstract: "Decrypt a SOPS file (YAML or JSON) to standard output or --output, checking its MAC.",
+        abstract: "Decrypt a SOPS file (YAML, JSON, dotenv, ini or binary) to standard output or --output, checking its MAC.",
         discussion: """
-            The plaintext has the same content as `sops -d` gives (comments are not kept). On \
-            GitHub every decrypted value is masked in the log first. With --output the file is \
-            written with mode 0600 through a temporary file, so a failure leaves nothing half-written.
+            The plaintext is what `sops -d` prints: the store is found from the file's content, \
+            the output format from its name as sops chooses it (a binary file gives its raw bytes, \
+            not sops's JSON wrapper). On GitHub every decrypted value of \(SOPSFiles.shortestMasked) \
+            characters or more is masked in the log first; shorter values (numbers such as 443, \
+            booleans, `on`) are not, because masking them would blank every such character \
+            sequence in the whole job log. With --output the file is written with mode 0600 \
+            through a temporary file, so a failure leaves nothing half-written.
 
             Environment: \(KeyOptions.environmentHelp), GITHUB_ACTIONS.
             """)
@@ -28,26 +32,31 @@ struct SOPSDecryptCommand: ContextCommand {
 
     func execute(in context: CommandContext) async throws {
         let url = context.url(for: file)
-        let text = try SOPSFiles.read(url, shownAs: file)
-        let sopsFile: SOPSFile
+        let bytes = try SOPSFiles.readBytes(url, shownAs: file)
+        let stored: StoredSOPSFile
         do {
-            sopsFile = try SOPSFile(text: text, path: file)
-        } catch {
+            guard let found = try StoredSOPSFile(bytes: bytes, path: file) else {
+                throw SOPSFiles.annotation(.notSOPS("it holds no sops metadata (no sops: block, sops_mac= line or [sops] section)"), file: file)
+            }
+            stored = found
+        } catch let error as DecryptionError {
             throw SOPSFiles.annotation(error, file: file)
         }
-        let plaintext: String = try await keys.withKeys(context, repository: context.workingDirectory) { imported in
-            let documents: [DecryptedDocument]
+        let plaintext: Data = try await keys.withKeys(context, repository: context.workingDirectory) { imported in
+            let decrypted: StoredSOPSFile.Decrypted
             do throws(DecryptionError) {
-                documents = try SOPSDecryptor.decrypt(sopsFile, with: imported.chain)
+                decrypted = try stored.decrypt(with: imported.chain)
             } catch {
                 throw SOPSFiles.annotation(error, file: file, keys: imported)
             }
-            SOPSFiles.maskSecrets(documents, reporter: context.reporter)
-            let trees = documents.map(\.tree)
-            return sopsFile.format == .json ? TreeEmitter.json(trees) : try TreeEmitter.yaml(trees)
+            SOPSFiles.maskSecrets(decrypted.secretValues, reporter: context.reporter)
+            if let opener = imported.opener(of: stored.metadata) { context.reporter.log("Opened \(file) with \(opener).") }
+            if let plaintext = decrypted.plaintext { return plaintext }
+            let trees = decrypted.documents.map(\.tree)
+            return Data((stored.output == .json ? TreeEmitter.json(trees) : try TreeEmitter.yaml(trees)).utf8)
         }
         if let output {
-            try SecureFile.write(Data(plaintext.utf8), to: context.url(for: output))
+            try SecureFile.write(plaintext, to: context.url(for: output))
             context.reporter.log("Decrypted \(file) to \(output).")
         } else {
             context.standardOutput.write(plaintext)

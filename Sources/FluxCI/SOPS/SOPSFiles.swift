@@ -9,20 +9,31 @@ enum SOPSFiles {
     static let maximumSize = 16 << 20
 
     static func read(_ url: URL, shownAs name: String) throws -> String {
+        let data = try readBytes(url, shownAs: name)
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw Annotation.error("\(name) cannot be read as UTF-8 text.", title: "Unreadable file", at: SourceLocation(file: name))
+        }
+        return text
+    }
+
+    /// The file's bytes, as sops reads them (a binary or ini file need not be UTF-8).
+    static func readBytes(_ url: URL, shownAs name: String) throws -> Data {
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: url.path) else {
             throw Annotation.error("\(name) does not exist.", title: "File not found", fix: "Check the path.")
         }
         if let size = attributes[.size] as? Int, size > maximumSize {
             throw Annotation.error("\(name) is \(size) bytes; SOPS files over \(maximumSize) bytes are not read.", title: "File too large", at: SourceLocation(file: name))
         }
-        guard let data = FileManager.default.contents(atPath: url.path), let text = String(data: data, encoding: .utf8) else {
-            throw Annotation.error("\(name) cannot be read as UTF-8 text.", title: "Unreadable file", at: SourceLocation(file: name))
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw Annotation.error("\(name) cannot be read.", title: "Unreadable file", fix: "Check its permissions.", at: SourceLocation(file: name))
         }
-        return text
+        return data
     }
 
-    /// Every YAML or JSON file under `paths` (files named directly are taken as they are),
-    /// skipping `.git` and `.secrets`, in a stable order.
+    /// Every regular file under `paths` (files named directly are taken as they are), skipping
+    /// `.git`, `.secrets` and `node_modules`, in a stable order. Every file, whatever its name:
+    /// whether it is a SOPS file is told by its content (dotenv, ini and binary SOPS files are
+    /// often named `*.env`, `*.ini`, `*.bin`, `*.txt` or have no extension).
     static func find(_ paths: [String], in context: CommandContext) throws -> [(name: String, url: URL)] {
         var found: [(String, URL)] = []
         for path in paths {
@@ -44,8 +55,6 @@ enum SOPSFiles {
                 }
                 let values = try? file.resourceValues(forKeys: [.isRegularFileKey, .isSymbolicLinkKey])
                 guard values?.isRegularFile == true, values?.isSymbolicLink != true else { continue }
-                let ext = file.pathExtension.lowercased()
-                guard ext == "yaml" || ext == "yml" || ext == "json" else { continue }
                 let relative = String(file.standardizedFileURL.path.dropFirst(url.standardizedFileURL.path.count)).drop { $0 == "/" }
                 found.append(((path == "." ? "" : path.hasSuffix("/") ? path : path + "/") + relative, file))
             }
@@ -86,10 +95,25 @@ enum SOPSFiles {
         return text.prefix(1).uppercased() + text.dropFirst() + (text.hasSuffix(".") ? "" : ".")
     }
 
+    /// Decrypted values shorter than this are not masked: a 1–3 character value (`3`, `443`,
+    /// `on`, `yes` — sops encrypts every value, numbers and booleans included) masked with
+    /// `::add-mask::` would turn every occurrence of those characters anywhere in the job's log
+    /// into `***`, hiding the log while protecting nothing (so short a value is guessed at once).
+    /// The help of `sops decrypt` and `sops verify` says so.
+    static let shortestMasked = 4
+
     /// Masks every value that was encrypted before anything could print it.
     static func maskSecrets(_ documents: [DecryptedDocument], reporter: Reporter) {
         for document in documents {
-            for value in document.secretValues where value.count >= 4 { reporter.mask(value) }
+            for value in document.secretValues where value.count >= shortestMasked { reporter.mask(value) }
+        }
+    }
+
+    /// The same for values as bytes (every store): each is masked in its text form.
+    static func maskSecrets(_ values: [[UInt8]], reporter: Reporter) {
+        for value in values {
+            let text = String(decoding: value, as: UTF8.self)
+            if text.count >= shortestMasked { reporter.mask(text) }
         }
     }
 }

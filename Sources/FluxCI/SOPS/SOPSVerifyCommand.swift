@@ -10,20 +10,27 @@ struct SOPSVerifyCommand: ContextCommand {
         commandName: "verify",
         abstract: "Prove that every SOPS file under the paths decrypts with the run's keys (MAC checked).",
         discussion: """
-            Finds the SOPS files (YAML and JSON with sops metadata) under each path, skipping .git \
-            and .secrets. For each it reports the recipients it is encrypted for, whether one of \
+            Finds the SOPS files under each path, skipping .git, .secrets and node_modules: every \
+            file whose content sops wrote (YAML, JSON, dotenv, ini or binary), whatever its name. \
+            A YAML Secret that a .sops.yaml creation rule covers but that is not encrypted is an \
+            error (a secret about to be published). A file named on the command line that is not \
+            a SOPS file is an error, and so is finding no SOPS file under paths that were named; \
+            with no path, the current directory is searched and finding nothing is a warning. \
+            For each file it reports the recipients it is encrypted for, whether one of \
             the imported keys is among them, and whether it decrypts with a valid MAC. Failures \
             are annotations at the file and line (of the value, or of the sops block); the step \
             summary gets a table of every file. A file encrypted only for keys that were not \
             imported is an error, unless --allow-foreign makes it a warning. Nothing decrypted is \
-            printed. Outputs: files, failed.
+            printed; on GitHub decrypted values of \(SOPSFiles.shortestMasked) characters or more \
+            are masked, shorter ones are not (masking `3` or `on` would blank the whole log). \
+            Outputs: files, failed.
 
             Environment: \(KeyOptions.environmentHelp), GITHUB_ACTIONS, GITHUB_OUTPUT, \
             GITHUB_STEP_SUMMARY, NO_COLOR.
             """)
 
     @Argument(help: "Files or folders to check (default: the current directory).")
-    var paths: [String] = ["."]
+    var paths: [String] = []
 
     @Flag(help: "Report files encrypted only for keys that were not imported as warnings, not errors.")
     var allowForeign = false
@@ -43,21 +50,39 @@ struct SOPSVerifyCommand: ContextCommand {
         var recipients: [String]
         var ours: Bool
         var outcome: Outcome
+        /// The key that opened it and where that key came from.
+        var opener: String? = nil
     }
 
     func execute(in context: CommandContext) async throws {
         let reporter = context.reporter
-        let files = try SOPSFiles.find(paths, in: context)
-        let verdicts: [Verdict] = try await keys.withKeys(context, repository: context.workingDirectory) { imported in
+        let named = !paths.isEmpty
+        let searched = named ? paths : ["."]
+        let files = try SOPSFiles.find(searched, in: context)
+        let namedFiles = Set(searched.filter { path in
+            var isDirectory: ObjCBool = false
+            return FileManager.default.fileExists(atPath: context.url(for: path).path, isDirectory: &isDirectory) && !isDirectory.boolValue
+        })
+        try await keys.withKeys(context, repository: context.workingDirectory) { imported in
+            // The group closes as failed (✗, "failed after") when a file failed: the verdict
+            // is decided inside it.
             try await reporter.group("Verify SOPS files") {
-                let verdicts = await Self.verify(files, keys: imported)
+                var verdicts = await Self.verify(files, keys: imported, root: context.workingDirectory, named: namedFiles)
+                verdicts.sort { $0.name < $1.name }
                 for verdict in verdicts { report(verdict, imported: imported, reporter: reporter) }
-                return verdicts
+                let failed = try Self.summarize(verdicts, allowForeign: allowForeign, reporter: reporter)
+                if verdicts.isEmpty {
+                    if named {
+                        reporter.error(
+                            "No SOPS file was found under \(searched.joined(separator: ", ")): nothing was verified.", title: "No SOPS files",
+                            fix: "Name the folders that hold the encrypted files, or run `fluxci sops verify` without a path to search the current directory.")
+                        throw ExitCode.failure
+                    }
+                    reporter.warning("No SOPS file was found under \(searched.joined(separator: ", ")).", title: "No SOPS files")
+                }
+                guard failed == 0 else { throw ExitCode.failure }
             }
         }
-        let failed = try Self.summarize(verdicts, allowForeign: allowForeign, reporter: reporter)
-        if verdicts.isEmpty { reporter.warning("No SOPS file was found under \(paths.joined(separator: ", ")).", title: "No SOPS files") }
-        guard failed == 0 else { throw ExitCode.failure }
     }
 
     /// The step summary table and the outputs; returns how many files failed.
@@ -82,7 +107,7 @@ struct SOPSVerifyCommand: ContextCommand {
     func report(_ verdict: Verdict, imported: ImportedKeys, reporter: Reporter) {
         switch verdict.outcome {
         case .verified:
-            reporter.log("✓ \(verdict.name)")
+            reporter.log("✓ \(verdict.name)" + (verdict.opener.map { " (opened with \($0))" } ?? ""))
         case .foreign:
             let ours = (imported.age.map(\.recipient.description) + imported.pgp.map { "pgp \($0.fingerprint)" }).joined(separator: ", ")
             let message = "\(verdict.name) is encrypted for \(verdict.recipients.joined(separator: ", ")); imported: \(ours.isEmpty ? "no key" : ours)."
@@ -100,12 +125,23 @@ struct SOPSVerifyCommand: ContextCommand {
     }
 
     /// Verifies files concurrently (age is CPU work; PGP goes through the keyring one at a time).
-    static func verify(_ files: [(name: String, url: URL)], keys: ImportedKeys) async -> [Verdict] {
-        await verify(files.map { file in (file.name, { try SOPSFiles.read(file.url, shownAs: file.name) }) }, keys: keys)
+    /// `named` are files the caller named: such a file that is not a SOPS file fails.
+    static func verify(_ files: [(name: String, url: URL)], keys: ImportedKeys, root: URL? = nil, named: Set<String> = []) async -> [Verdict] {
+        await verify(
+            files.map { file in (file.name, { try SOPSFiles.readBytes(file.url, shownAs: file.name) }) }, keys: keys,
+            plaintextRule: { name in
+                guard let root else { return nil }
+                let url = files.first { $0.name == name }?.url ?? root.appendingPathComponent(name)
+                return try? CreationRule.find(for: url, stopAt: root)
+            }, named: named)
     }
 
-    /// The same for files read any other way (from a git tree).
-    static func verify(_ files: [(name: String, read: @Sendable () throws -> String)], keys: ImportedKeys) async -> [Verdict] {
+    /// The same for files read any other way (from a git tree). `plaintextRule` gives the
+    /// `.sops.yaml` creation rule covering a file, for finding Secrets left in plaintext.
+    static func verify(
+        _ files: [(name: String, read: @Sendable () throws -> Data)], keys: ImportedKeys,
+        plaintextRule: @escaping @Sendable (String) -> CreationRule? = { _ in nil }, named: Set<String> = []
+    ) async -> [Verdict] {
         let chain = keys.chain
         let width = max(2, ProcessInfo.processInfo.activeProcessorCount)
         return await withTaskGroup(of: (Int, Verdict?).self) { group in
@@ -115,7 +151,9 @@ struct SOPSVerifyCommand: ContextCommand {
                 guard next < files.count else { return }
                 let index = next, file = files[index]
                 next += 1
-                group.addTask { (index, verify(file.name, file.read, chain: chain, keys: keys)) }
+                group.addTask {
+                    (index, verify(file.name, file.read, chain: chain, keys: keys, plaintextRule: plaintextRule, named: named.contains(file.name)))
+                }
             }
             for _ in 0..<width { start() }
             for await (index, verdict) in group {
@@ -126,30 +164,45 @@ struct SOPSVerifyCommand: ContextCommand {
         }
     }
 
-    /// nil for a file that is not a SOPS file (most YAML in a repository).
-    static func verify(_ name: String, _ read: () throws -> String, chain: KeyChain, keys: ImportedKeys) -> Verdict? {
-        let text: String
+    /// nil for a file that is not a SOPS file (most files in a repository), unless it was named
+    /// or is a plaintext Secret a creation rule covers.
+    static func verify(
+        _ name: String, _ read: () throws -> Data, chain: KeyChain, keys: ImportedKeys,
+        plaintextRule: (String) -> CreationRule? = { _ in nil }, named: Bool = false
+    ) -> Verdict? {
+        let bytes: Data
         do {
-            text = try read()
+            bytes = try read()
+        } catch let annotation as Annotation {
+            return Verdict(name: name, recipients: [], ours: false, outcome: .failed(annotation))
         } catch {
             return nil
         }
-        guard SOPSFile.looksLikeSOPS(text) else { return nil }
-        let file: SOPSFile
+        let file: StoredSOPSFile
         do {
-            file = try SOPSFile(text: text, path: name)
-        } catch .notSOPS {
-            return nil
+            guard let found = try StoredSOPSFile(bytes: bytes, path: name) else {
+                if let secret = PlaintextSecret.find(in: bytes, name: name, rule: plaintextRule) {
+                    return Verdict(name: name, recipients: [], ours: false, outcome: .failed(secret))
+                }
+                guard named else { return nil }
+                return Verdict(
+                    name: name, recipients: [], ours: false,
+                    outcome: .failed(.error(
+                        "\(name) is not a SOPS file: it holds no sops metadata (no sops: block, sops_mac= line or [sops] section).", title: "Not a SOPS file",
+                        fix: "Encrypt it with `fluxci sops encrypt --in-place \(name)`, or leave it out of the paths.", at: SourceLocation(file: name))))
+            }
+            file = found
         } catch {
+            // The content says sops wrote it: whatever fails to read is a failure, never a skip.
             return Verdict(name: name, recipients: [], ours: false, outcome: .failed(SOPSFiles.annotation(error, file: name, keys: keys)))
         }
-        let metadata = file.documents[0].metadata
+        let metadata = file.metadata
         let recipients = metadata.allKeys.map(\.description)
         let ours = metadata.allKeys.contains(where: chain.holds)
         guard ours else { return Verdict(name: name, recipients: recipients, ours: false, outcome: .foreign) }
         do {
-            let documents = try SOPSDecryptor.decrypt(file, with: chain)
-            return Verdict(name: name, recipients: recipients, ours: true, outcome: .verified(documents: documents.count))
+            let decrypted = try file.decrypt(with: chain)
+            return Verdict(name: name, recipients: recipients, ours: true, outcome: .verified(documents: decrypted.documentCount), opener: keys.opener(of: metadata))
         } catch {
             return Verdict(name: name, recipients: recipients, ours: true, outcome: .failed(SOPSFiles.annotation(error, file: name, keys: keys)))
         }
