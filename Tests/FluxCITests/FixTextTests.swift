@@ -39,7 +39,9 @@ import TestSupport
         while let url = walker?.nextObject() as? URL {
             guard url.pathExtension == "swift" else { continue }
             let text = try String(contentsOf: url, encoding: .utf8)
-            for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                // Interpolations become a placeholder first: their own quotes would end the literal.
+                let line = raw.replacing(/\\\([^)]*\)/, with: "X")
                 for match in line.matches(of: /fix: "((?:[^"\\]|\\.)*)"/) {
                     found.append((url.lastPathComponent, index + 1, String(match.output.1)))
                 }
