@@ -104,7 +104,7 @@ struct SOPSEncryptCommand: ContextCommand {
         case .noRecipients: .error("No recipient for \(file).", title: "No recipients", fix: "Pass --age or --pgp, add a creation rule to .sops.yaml, or pass --cloud and --env.", at: location)
         case .invalidAgeRecipient: .error("\(error).", title: "Invalid age recipient", fix: "An age recipient is age1 followed by 58 characters, as age-keygen -y prints it.", at: location)
         case .unknownPGPKey(let fingerprint):
-            .error("\(error).", title: "Unknown PGP key", fix: "Import its public key (gpg --import), or pass --pgp-key-file with the armored public key of \(fingerprint).", at: location)
+            .error("\(error).", title: "Unknown PGP key", fix: "Import its public key into your keyring (`gpg --import KEYFILE`), or pass --pgp-key-file KEYFILE with the armored public key of \(fingerprint).", at: location)
         default: .error("\(file): \(error).", title: "Cannot encrypt", at: location)
         }
     }

@@ -84,7 +84,7 @@ enum SOPSFiles {
         case .macUndecryptable, .macMismatch:
             return .error(
                 sentence(error), title: error.title,
-                fix: "If the change was intended, re-encrypt the file with sops (edit it through `sops \(file)`, not by hand); otherwise restore it from git.",
+                fix: "If the change was intended, open it with `sops edit --ignore-mac \(file)` and save a change so that sops writes a new MAC; otherwise restore it from git.",
                 at: location)
         }
     }
