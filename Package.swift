@@ -50,14 +50,24 @@ let package = Package(
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
-        .target(name: "Flux", dependencies: ["Actions", "Git", "Kube", "Processes", "Yams"]),
+        .target(name: "Flux", dependencies: ["Actions", "Git", "Kube", "Processes", "SOPS", "Yams"]),
+        // `--serve`: one commit served read-only over git's smart HTTP (git http-backend behind SwiftNIO).
+        .target(
+            name: "GitServe",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
         .target(
             name: "SOPS",
             dependencies: ["Age", "GPG", "Yams", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "FluxCI",
             dependencies: [
-                "Actions", "Age", "GPG", "SOPS", "Kube", "Git", "Flux", "Yams",
+                "Actions", "Age", "GPG", "SOPS", "Kube", "Git", "GitServe", "Flux", "Yams",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -90,15 +100,16 @@ let package = Package(
         // The test suite's fake API server as a program, for scripts/bench (a stand-in, not a product).
         .executableTarget(name: "fluxci-fake-apiserver", dependencies: ["TestSupport"], path: "Tests/FakeAPIServerMain"),
         // The wait-latency benchmark (scripts/bench): watch against 2 s polling on the fake API server.
-        .executableTarget(name: "fluxci-bench-wait", dependencies: ["Kube", "TestSupport"], path: "Tests/WaitLatencyBench"),
+        .executableTarget(name: "fluxci-bench-wait", dependencies: ["Kube", "Flux", "Actions", "TestSupport"], path: "Tests/WaitLatencyBench"),
         .testTarget(name: "ActionsTests", dependencies: ["Actions", "TestSupport"]),
         .testTarget(name: "AgeTests", dependencies: ["Age", "CZlib", "TestSupport"]),
         .testTarget(name: "GitTests", dependencies: ["Git", "TestSupport"]),
         .testTarget(name: "KubeTests", dependencies: ["Kube", "TestSupport"]),
+        .testTarget(name: "FluxTests", dependencies: ["Flux", "Kube", "Git", "Actions", "SOPS", "Age", "TestSupport"]),
         .testTarget(name: "SOPSTests", dependencies: ["SOPS", "Age", "GPG", "TestSupport"]),
         .testTarget(
             name: "FluxCITests",
-            dependencies: ["FluxCI", "GPG", "Kube", "Age", "SOPS", .product(name: "Subprocess", package: "swift-subprocess"), .product(name: "SystemPackage", package: "swift-system"), "fluxci", "fluxci-annotate", "fluxci-keys", "fluxci-sops", "fluxci-secret", "fluxci-bootstrap", "fluxci-cluster", "TestSupport"]),
+            dependencies: ["FluxCI", "GitServe", "GPG", "Kube", "Age", "SOPS", .product(name: "Subprocess", package: "swift-subprocess"), .product(name: "SystemPackage", package: "swift-system"), "fluxci", "fluxci-annotate", "fluxci-keys", "fluxci-sops", "fluxci-secret", "fluxci-bootstrap", "fluxci-cluster", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

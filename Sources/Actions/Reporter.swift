@@ -61,7 +61,7 @@ public final class Reporter: @unchecked Sendable {
     private var shownPerLevel: [Annotation.Level: Int] = [:]
     private var recorded: [Annotation] = []
     private var recordedOutputs: [(name: String, value: String)] = []
-    private var pendingSummary = StepSummary()
+    private var pendingSummary: [StepSummary.Section: StepSummary] = [:]
     private var finished = false
 
     public init(_ configuration: Configuration, log sink: TextSink = FileDescriptorSink.standardError) {
@@ -324,16 +324,17 @@ public final class Reporter: @unchecked Sendable {
 
     // MARK: Step summary
 
-    /// Adds to the step summary, which `finish()` writes.
-    public func summary(_ edit: (inout StepSummary) -> Void) {
-        lock.withLock { edit(&pendingSummary) }
+    /// Adds to a section of the step summary, which `finish()` writes.
+    public func summary(_ section: StepSummary.Section = .details, _ edit: (inout StepSummary) -> Void) {
+        lock.withLock { edit(&pendingSummary[section, default: StepSummary()]) }
     }
 
-    /// Shows a block in the log now and keeps it for the step summary. On a terminal, where the
-    /// summary is printed at the end, it is not repeated there.
-    public func publish(_ block: StepSummary) {
+    /// Shows a block in the log now and keeps it for the step summary's `section` (sections are
+    /// written in their order, whatever the order of the calls). On a terminal, where the summary
+    /// is printed at the end, it is not repeated there.
+    public func publish(_ block: StepSummary, section: StepSummary.Section = .tables) {
         log(block.plainText)
-        if isGitHub { summary { $0.append(block) } }
+        if isGitHub { summary(section) { $0.append(block) } }
     }
 
     /// Writes the step summary: what was added, then every annotation of the step (saying how
@@ -345,8 +346,9 @@ public final class Reporter: @unchecked Sendable {
             return !finished
         }) else { return }
         var summary: StepSummary = lock.withLock {
-            let summary = pendingSummary
-            pendingSummary = StepSummary()
+            var summary = StepSummary()
+            for section in StepSummary.Section.allCases { if let part = pendingSummary[section] { summary.append(part) } }
+            pendingSummary = [:]
             return summary
         }
         let all = annotations
@@ -354,14 +356,14 @@ public final class Reporter: @unchecked Sendable {
             total + max(0, all.filter { $0.level == level }.count - Self.annotationsShownPerLevel)
         }
         if !all.isEmpty && (isGitHub || folded > 0 || !summary.isEmpty) {
-            summary.heading("Problems (\(all.count))", level: 3)
+            summary.heading("Problems (\(all.count))", level: StepSummary.sectionLevel)
             if folded > 0 {
                 summary.paragraph(
                     "GitHub shows \(Self.annotationsShownPerLevel) annotations of each level per step: \(folded) more are listed here only.")
             }
             summary.table(
                 header: ["Level", "Where", "Message"],
-                rows: all.map { [$0.level.rawValue, $0.location?.description ?? "", [$0.title, $0.fullMessage].compactMap { $0 }.joined(separator: ": ")] })
+                rows: all.map { [$0.level.rawValue, $0.location.map { location in sourceLink(location) } ?? "", [$0.title, $0.fullMessage].compactMap { $0 }.joined(separator: ": ")] })
         }
         guard !summary.isEmpty else { return }
         if isGitHub {
@@ -374,6 +376,31 @@ public final class Reporter: @unchecked Sendable {
         } else {
             sink.write("\n" + Self.sanitizedForTerminal(redact(summary.plainText)))
         }
+    }
+
+    // MARK: Links
+
+    /// Where a repository file's lines are shown: `$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/blob/<commit>`.
+    /// Set once the tested commit is known; nil off GitHub, where nothing links.
+    public func setSourceLinks(server: String?, repository: String?, commit: String) {
+        guard let server, let repository, !server.isEmpty, !repository.isEmpty, !commit.isEmpty else { return }
+        lock.withLock { blobBase = "\(server.hasSuffix("/") ? String(server.dropLast()) : server)/\(repository)/blob/\(commit)" }
+    }
+
+    private var blobBase: String?
+
+    /// The URL of a location's line at the tested commit, when on GitHub with a commit known.
+    public func sourceURL(_ location: SourceLocation) -> String? {
+        guard isGitHub, let base = lock.withLock({ blobBase }) else { return nil }
+        let path = location.file.split(separator: "/").map { part in
+            String(part).addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "()<>\"' "))) ?? String(part)
+        }.joined(separator: "/")
+        return base + "/" + path + (location.line.map { "#L\($0)" } ?? "")
+    }
+
+    /// `file:line`, linked to that line at the tested commit when `sourceURL` has one.
+    public func sourceLink(_ location: SourceLocation) -> String {
+        sourceURL(location).map { StepSummary.link(location.description, $0) } ?? location.description
     }
 
     // MARK: Colour

@@ -10,6 +10,25 @@ public struct StepSummary: Sendable, Equatable {
         case table(header: [String], rows: [[String]])
         case details(summary: String, blocks: [Block])
         case code(String)
+        /// A Mermaid diagram (GitHub renders it); a terminal gets nothing for it.
+        case mermaid(String)
+    }
+
+    /// Where a block goes: a summary reads top-down as a user wants it, the verdict first, then
+    /// the picture, then the tables, then the rest (annotations folded out of the log last).
+    public enum Section: Int, Sendable, CaseIterable, Comparable {
+        case verdict, picture, tables, details
+        public static func < (a: Section, b: Section) -> Bool { a.rawValue < b.rawValue }
+    }
+
+    /// The heading level every section of a summary uses (one level, so none nests by accident).
+    public static let sectionLevel = 3
+
+    /// Cell or paragraph text that renders as a link in Markdown and as its text elsewhere. The
+    /// URL must be http(s) without spaces, quotes or angle brackets, else only the text is kept.
+    public static func link(_ text: String, _ url: String) -> String {
+        guard url.hasPrefix("https://") || url.hasPrefix("http://"), !url.contains(where: { " \"<>()\n\u{E000}\u{E001}\u{E002}".contains($0) }) else { return text }
+        return "\u{E000}" + text.filter { !"\u{E000}\u{E001}\u{E002}".contains($0) } + "\u{E001}" + url + "\u{E002}"
     }
 
     public private(set) var blocks: [Block] = []
@@ -23,6 +42,7 @@ public struct StepSummary: Sendable, Equatable {
     public mutating func table(header: [String], rows: [[String]]) { blocks.append(.table(header: header, rows: rows)) }
     public mutating func details(_ summary: String, _ blocks: [Block]) { self.blocks.append(.details(summary: summary, blocks: blocks)) }
     public mutating func code(_ text: String) { blocks.append(.code(text)) }
+    public mutating func mermaid(_ text: String) { blocks.append(.mermaid(text)) }
     public mutating func append(_ other: StepSummary) { blocks += other.blocks }
 
     /// GitHub refuses a step summary over 1 MiB.
@@ -58,7 +78,7 @@ public struct StepSummary: Sendable, Equatable {
     }
 
     /// Plain text for a terminal: tables as aligned columns, details expanded.
-    public var plainText: String { Self.plain(blocks, indent: "") }
+    public var plainText: String { Self.links(Self.plain(blocks.filter { if case .mermaid = $0 { false } else { true } }, indent: ""), markdown: false) }
 
     // MARK: Markdown
 
@@ -76,6 +96,9 @@ public struct StepSummary: Sendable, Equatable {
             case .code(let text):
                 let fence = String(repeating: "`", count: max(3, longestBacktickRun(text) + 1))
                 return fence + "\n" + text + (text.hasSuffix("\n") ? "" : "\n") + fence + "\n\n"
+            case .mermaid(let text):
+                let fence = String(repeating: "`", count: max(3, longestBacktickRun(text) + 1))
+                return fence + "mermaid\n" + text + (text.hasSuffix("\n") ? "" : "\n") + fence + "\n\n"
             }
         }.joined()
     }
@@ -104,11 +127,36 @@ public struct StepSummary: Sendable, Equatable {
     }
 
     private static func inline(_ text: String) -> String {
-        html(text).split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).joined(separator: "<br>")
+        links(text, markdown: true) { html($0).split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).joined(separator: "<br>") }
     }
 
     private static func cell(_ text: String) -> String {
-        inline(text).replacingOccurrences(of: "|", with: "\\|")
+        links(text, markdown: true) { inline($0).replacingOccurrences(of: "|", with: "\\|") }
+    }
+
+    /// Text with its `link` markers rendered: `[text](url)` in Markdown (the text escaped by
+    /// `escape` and for brackets), the text alone otherwise.
+    static func links(_ text: String, markdown: Bool, escape: (String) -> String = { $0 }) -> String {
+        guard text.unicodeScalars.contains("\u{E000}") else { return escape(text) }
+        var out = "", rest = Substring(text)
+        while let open = rest.firstIndex(of: "\u{E000}"), let middle = rest[open...].firstIndex(of: "\u{E001}"),
+            let close = rest[middle...].firstIndex(of: "\u{E002}")
+        {
+            out += escape(String(rest[..<open]))
+            let label = String(rest[rest.index(after: open)..<middle]), url = String(rest[rest.index(after: middle)..<close])
+            if markdown {
+                var escaped = ""
+                for character in escape(label) {
+                    if "[]\\`*_".contains(character) { escaped.append("\\") }
+                    escaped.append(character)
+                }
+                out += "[\(escaped)](\(url))"
+            } else {
+                out += label
+            }
+            rest = rest[rest.index(after: close)...]
+        }
+        return out + escape(String(rest))
     }
 
     private static func longestBacktickRun(_ text: String) -> Int {
@@ -127,7 +175,7 @@ public struct StepSummary: Sendable, Equatable {
             case .paragraph(let text):
                 return text.split(separator: "\n", omittingEmptySubsequences: false).map { indent + $0 }.joined(separator: "\n") + "\n"
             case .table(let header, let rows):
-                let all = [header] + rows.map { $0.map { $0.replacingOccurrences(of: "\n", with: " ") } }
+                let all = [header] + rows.map { $0.map { links($0, markdown: false).replacingOccurrences(of: "\n", with: " ") } }
                 let columns = all.map(\.count).max() ?? 0
                 var widths = Array(repeating: 0, count: columns)
                 for row in all { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
@@ -144,6 +192,8 @@ public struct StepSummary: Sendable, Equatable {
                 return indent + summary + "\n" + plain(inner, indent: indent + "  ")
             case .code(let text):
                 return text.split(separator: "\n", omittingEmptySubsequences: false).map { indent + "  " + $0 }.joined(separator: "\n") + "\n"
+            case .mermaid:
+                return ""
             }
         }.joined(separator: "\n")
     }

@@ -82,11 +82,30 @@ public enum AgeIdentityFile {
         public var description: String { "line \(line): \(error)" }
     }
 
+    /// Lines as age's `ParseIdentities` reads them (and sops, for SOPS_AGE_KEY and key files):
+    /// split at `\n` with one `\r` before it dropped (bufio.ScanLines, so CRLF files work), empty
+    /// lines and lines starting with `#` skipped, every other line exactly one identity. Spaces
+    /// or tabs around an identity are refused, as age 1.1 and sops 3.11 refuse them ("unknown
+    /// identity type"): a key file fluxci accepts is one Flux's kustomize-controller accepts.
     public static func parse(_ text: String) throws(LineError) -> [Entry] {
         var entries: [Entry] = []
-        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        // Bytes, not Characters: Swift reads "\r\n" as one Character, which `split("\n")` misses.
+        let lines = Array(text.utf8).split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        for (index, raw) in lines.enumerated() {
+            var bytes = raw
+            if bytes.last == UInt8(ascii: "\r") { bytes = bytes.dropLast() }
+            let line = String(decoding: bytes, as: UTF8.self)
             if line.isEmpty || line.hasPrefix("#") { continue }
+            let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
+            if trimmed != line, !trimmed.isEmpty, !trimmed.hasPrefix("#") {
+                throw LineError(line: index + 1, error: .malformed(reason: "it has spaces, tabs or a stray carriage return around the key, which age and sops refuse; remove them"))
+            }
+            if trimmed.isEmpty {
+                throw LineError(line: index + 1, error: .malformed(reason: "it holds only spaces or tabs, which age and sops refuse; make it empty"))
+            }
+            if trimmed.hasPrefix("#") {
+                throw LineError(line: index + 1, error: .malformed(reason: "it is a comment with spaces before the #, which age and sops refuse; start the line with #"))
+            }
             do {
                 entries.append(Entry(identity: try X25519Identity(parsing: line), line: index + 1))
             } catch {

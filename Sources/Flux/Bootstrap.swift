@@ -13,8 +13,8 @@ public struct BootstrapPlan: Sendable {
     public var credentials: KubeObject?
 
     /// The source Flux must fetch: what this run tests, not what `gotk-sync.yaml` says (that
-    /// points at the default branch). `clusters/**/flux-system/` is ignored in the cluster, so the
-    /// in-cluster sync does not undo the bootstrap.
+    /// points at the default branch). The flux-system folder found is ignored in the cluster, so
+    /// the in-cluster sync does not re-apply the repository's own gotk-sync.yaml.
     public init(tree: ClusterTree, url: String, revision: Revision, token: String?) {
         self.revision = revision
         repositoryURL = url
@@ -23,8 +23,7 @@ public struct BootstrapPlan: Sendable {
         var spec = repository.json["spec"] ?? .object([])
         spec.set("url", .string(url))
         spec.set("ref", .object([("branch", .string(revision.branch))]))
-        let ignore = spec["ignore"]?.string.map { $0.hasSuffix("\n") ? $0 : $0 + "\n" } ?? ""
-        if !ignore.contains("clusters/**/flux-system/") { spec.set("ignore", .string(ignore + "clusters/**/flux-system/\n")) }
+        spec.set("ignore", .string(Self.ignore(spec["ignore"]?.string, fluxSystemPath: tree.fluxSystemPath)))
         let secretName = spec["secretRef", "name"]?.string ?? "flux-system"
         if token == nil { spec.remove("secretRef") } else { spec.set("secretRef", .object([("name", .string(secretName))])) }
         repository.json.set("spec", spec)
@@ -40,6 +39,15 @@ public struct BootstrapPlan: Sendable {
                 ])),
             ]))
         }
+    }
+
+    /// The GitRepository's `spec.ignore` with the flux-system folder added, anchored at the
+    /// root (`/clusters/kind/local/flux-system/`, a gitignore line as source-controller reads it).
+    public static func ignore(_ existing: String?, fluxSystemPath: String) -> String {
+        let line = "/\(fluxSystemPath)/"
+        let ignore = existing.map { $0.isEmpty || $0.hasSuffix("\n") ? $0 : $0 + "\n" } ?? ""
+        if ignore.split(separator: "\n").contains(where: { $0.trimmingCharacters(in: .whitespaces) == line }) { return ignore }
+        return ignore + line + "\n"
     }
 
     /// In order: components, then the credentials, the GitRepository and the root Kustomization.

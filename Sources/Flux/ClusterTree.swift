@@ -2,31 +2,44 @@ import Actions
 import Foundation
 import Git
 import Kube
+import SOPS
+import Yams
 
-/// A cluster's Flux tree at one revision: the flux-system manifests, every Flux Kustomization
-/// reachable from the root one with where it is defined, the files each Kustomization reaches,
-/// and the problems found before touching a cluster.
+/// A cluster's Flux tree at one revision, as Flux builds it: the flux-system manifests, every
+/// Flux Kustomization reachable from the root one (each built with kustomize on the source
+/// artifact, postBuild applied), the objects and files each build reaches, and the problems
+/// found before touching a cluster.
 public struct ClusterTree: Sendable {
+    public enum BuildStatus: Sendable, Equatable {
+        case built
+        case notBuilt(String)
+    }
+
     public var clusterPath: String
     public var fluxSystemPath: String
     public var components: [KubeObject]
-    /// The GitRepository and root Kustomization of gotk-sync.yaml.
+    /// The GitRepository and root Kustomization (the pair whose path is the cluster path).
     public var gitRepository: KubeObject
     public var rootKustomization: FluxKustomization
     /// Every Kustomization, the root first, then in dependency order.
     public var kustomizations: [FluxKustomization]
-    /// Files each Kustomization's build reaches.
+    /// Files each Kustomization's build reaches (objects' origins, kustomization files,
+    /// generator inputs).
     public var files: [FluxKustomization.Reference: [String]]
     /// Files among them that are SOPS-encrypted.
     public var sopsFiles: [FluxKustomization.Reference: [String]]
     /// The objects each Kustomization's build gives, each with `file`/`line` set to where it is
     /// written in the repository (its origin): waits and annotations place objects with it.
     public var objects: [FluxKustomization.Reference: [KubeObject]] = [:]
+    /// Whether each Kustomization was built, and why not.
+    public var builds: [FluxKustomization.Reference: BuildStatus] = [:]
+    /// How the builds ran (`kubectl kustomize --load-restrictor LoadRestrictionsNone`).
+    public var buildTool: String = ""
     public var problems: [Annotation]
 
     /// The SOPS files of Kustomizations that decrypt: what the preflight must verify.
     public var decryptedSOPSFiles: [String] {
-        Array(Set(kustomizations.filter { $0.decryptionSecret != nil }.flatMap { sopsFiles[$0.id] ?? [] })).sorted()
+        Array(Set(kustomizations.filter(\.decrypts).flatMap { sopsFiles[$0.id] ?? [] })).sorted()
     }
 
     /// The names of the decryption Secrets the Kustomizations ask for.
@@ -34,133 +47,81 @@ public struct ClusterTree: Sendable {
 }
 
 public enum ClusterTreeReader {
-    static let kustomizationFiles = ["kustomization.yaml", "kustomization.yml", "Kustomization"]
+    /// Decrypts a repository file with the run's keys: the file's plaintext (YAML for a YAML or
+    /// JSON file). Used for SOPS-encrypted `substituteFrom` Secrets.
+    public typealias Decrypt = @Sendable (_ file: String) throws -> String
 
-    /// Reads the tree of `clusterPath` (e.g. `clusters/kind/local`). `decryptionSecrets` are the
-    /// Secret names the pipeline will create: a Kustomization asking for another is a problem.
+    /// Reads the tree of `clusterPath` (e.g. `clusters/kind/local`, relative to the source's
+    /// root). `decryptionSecrets` are the Secret names the pipeline creates (in the
+    /// GitRepository's namespace): a Kustomization asking for another is a problem. `tools` runs
+    /// the builds; `decrypt` is nil when no key was given.
     public static func read(
-        _ source: TreeSource, clusterPath: String, decryptionSecrets: Set<String>, tools: KustomizeTool? = nil
+        _ source: TreeSource, clusterPath: String, decryptionSecrets: Set<String>, tools: KustomizeTool?, decrypt: Decrypt? = nil
     ) throws(Annotation) -> ClusterTree {
         let cluster = FluxKustomization.normalize(clusterPath)
         guard (try? source.kind(cluster)) == .directory else {
             throw .error(
-                "The cluster path \(cluster) does not exist at \(source.revisionDescription).", title: "Cluster path not found",
-                fix: "Check --cloud and --env (the layout is clusters/<cloud>/<env>), and that the branch holds that folder.")
+                "The cluster path \(cluster.isEmpty ? "." : cluster) does not exist at \(source.revisionDescription).", title: "Cluster path not found",
+                fix: "Check --cloud and --env (the layout is clusters/<cloud>/<env>) or --cluster-path, and that the branch holds that folder.")
+        }
+        guard let tools else {
+            throw .error(
+                "Building the Kustomizations needs kustomize or kubectl (kubectl kustomize), and neither is on PATH.", title: "kubectl not found",
+                fix: "Install kubectl (scripts/setup does), or put kustomize on PATH.")
         }
         let fluxSystem = try findFluxSystem(source, cluster: cluster)
-        var reader = Walker(source: source, tools: tools)
-        let systemObjects = try reader.objects(in: fluxSystem)
-        let components = systemObjects.filter { !isSync($0) }
-        guard let repository = systemObjects.first(where: { $0.kind == "GitRepository" && $0.apiVersion.hasPrefix("source.toolkit.fluxcd.io/") }),
-            let rootObject = systemObjects.first(where: { FluxKustomization($0) != nil && $0.name == repository.name }),
-            let root = FluxKustomization(rootObject)
-        else {
-            throw .error(
-                "\(fluxSystem) has no GitRepository and Kustomization pair (the gotk-sync.yaml that flux bootstrap writes).",
-                title: "No Flux sync manifests", fix: "Run `flux bootstrap` once, or add gotk-sync.yaml to \(fluxSystem).",
-                at: SourceLocation(file: fluxSystem))
+        let artifact: SourceArtifact
+        do {
+            artifact = try SourceArtifact(source)
+        } catch {
+            throw .error("Cannot write the source artifact of \(source.revisionDescription): \(error).", title: "Source artifact failed", fix: "Check the free space and permissions of TMPDIR.")
         }
-        var kustomizations: [FluxKustomization] = [root]
-        var files: [FluxKustomization.Reference: [String]] = [:]
-        var objectsByKustomization: [FluxKustomization.Reference: [KubeObject]] = [:]
-        var problems = reader.problems
-        var queue = [root]
-        var walked: Set<String> = []
-        while !queue.isEmpty {
-            let current = queue.removeFirst()
-            guard current.sourceKind == "GitRepository", current.sourceName == repository.name else { continue }
-            if current.path.hasPrefix("..") {
-                problems.append(.error(
-                    "The Kustomization \(current.id) has spec.path \(current.writtenPath), which leaves the repository.",
-                    title: "Path outside the repository", fix: "Use a path inside the repository, relative to its root.", at: current.location))
-                continue
-            }
-            guard (try? source.kind(current.path)) == .directory else {
-                problems.append(.error(
-                    "The Kustomization \(current.id) has spec.path \(current.writtenPath), which does not exist at \(source.revisionDescription).",
-                    title: "Kustomization path not found", fix: "Create the folder, or correct spec.path (relative to the repository root).",
-                    at: current.location))
-                continue
-            }
-            var reached: [String] = []
-            let objects = try reader.objects(in: current.path, excluding: current.id == root.id ? fluxSystem : nil, reached: &reached)
-            files[current.id] = reached
-            objectsByKustomization[current.id] = objects
-            guard walked.insert(current.path + "|" + current.id.description).inserted else { continue }
-            for object in objects {
-                guard let child = FluxKustomization(object), !kustomizations.contains(where: { $0.id == child.id }) else { continue }
-                kustomizations.append(child)
-                queue.append(child)
-            }
-            problems += reader.problems
-            reader.problems = []
-        }
-        var sopsFiles: [FluxKustomization.Reference: [String]] = [:]
-        for (id, reached) in files {
-            sopsFiles[id] = reached.filter(reader.encrypted.contains)
-        }
-        problems += check(kustomizations, decryptionSecrets: decryptionSecrets, sopsFiles: sopsFiles)
-        return ClusterTree(
-            clusterPath: cluster, fluxSystemPath: fluxSystem, components: components, gitRepository: repository, rootKustomization: root,
-            kustomizations: dependencyOrder(kustomizations), files: files, sopsFiles: sopsFiles, objects: objectsByKustomization, problems: problems)
-    }
-
-    static func isSync(_ object: KubeObject) -> Bool {
-        (object.kind == "GitRepository" && object.apiVersion.hasPrefix("source.toolkit.fluxcd.io/")) || FluxKustomization(object) != nil
+        defer { artifact.remove() }
+        var reader = Reader(artifact: artifact, tool: tools, decrypt: decrypt)
+        defer { reader.finish() }
+        return try reader.read(cluster: cluster, fluxSystem: fluxSystem, decryptionSecrets: decryptionSecrets)
     }
 
     /// `<cluster>/flux-system`, or nested (`<cluster>/flux/flux-system`).
     static func findFluxSystem(_ source: TreeSource, cluster: String) throws(Annotation) -> String {
-        let direct = cluster + "/flux-system"
+        let direct = cluster.isEmpty ? "flux-system" : cluster + "/flux-system"
         if (try? source.kind(direct)) == .directory { return direct }
-        let nested = ((try? source.list(cluster)) ?? []).map(\.path).compactMap { path -> String? in
-            guard let range = path.range(of: "/flux-system/") else { return nil }
-            return String(path[..<range.lowerBound]) + "/flux-system"
+        let nested = ((try? source.list(cluster)) ?? []).compactMap { entry -> String? in
+            let components = entry.path.split(separator: "/")
+            guard let index = components.dropLast().firstIndex(of: "flux-system") else { return nil }
+            return components[...index].joined(separator: "/")
         }
-        if let found = Set(nested).sorted().first { return found }
+        if let found = Set(nested).sorted(by: { $0.count < $1.count || $0.count == $1.count && $0 < $1 }).first { return found }
         throw .error(
-            "No flux-system folder under \(cluster) at \(source.revisionDescription).", title: "flux-system not found",
-            fix: "flux bootstrap writes \(cluster)/flux-system/{gotk-components.yaml,gotk-sync.yaml,kustomization.yaml}; bootstrap the cluster once, or commit those files.",
-            at: SourceLocation(file: cluster))
+            "No flux-system folder under \(cluster.isEmpty ? "." : cluster) at \(source.revisionDescription).", title: "flux-system not found",
+            fix: "flux bootstrap writes \(direct)/{gotk-components.yaml,gotk-sync.yaml,kustomization.yaml}; bootstrap the cluster once, or commit those files.",
+            at: SourceLocation(file: cluster.isEmpty ? "." : cluster))
     }
 
     // MARK: Checks
 
-    static func check(_ kustomizations: [FluxKustomization], decryptionSecrets: Set<String>, sopsFiles: [FluxKustomization.Reference: [String]]) -> [Annotation] {
-        var problems: [Annotation] = []
-        let known = Set(kustomizations.map(\.id))
-        for kustomization in kustomizations {
-            for dependency in kustomization.dependsOn where !known.contains(dependency) {
-                problems.append(.error(
-                    "The Kustomization \(kustomization.id) depends on \(dependency), which no Kustomization of this cluster defines.",
-                    title: "Unknown dependency", fix: "Correct spec.dependsOn, or define \(dependency.name).", at: kustomization.location))
+    /// The Levenshtein-nearest of `candidates` to `name`, when it is close enough to be a typo.
+    static func nearest(_ name: String, in candidates: [String]) -> String? {
+        func distance(_ a: [Character], _ b: [Character]) -> Int {
+            var previous = Array(0...b.count)
+            for (i, x) in a.enumerated() {
+                var current = [i + 1]
+                for (j, y) in b.enumerated() { current.append(min(previous[j + 1] + 1, current[j] + 1, previous[j] + (x == y ? 0 : 1))) }
+                previous = current
             }
-            if let secret = kustomization.decryptionSecret, !decryptionSecrets.contains(secret) {
-                problems.append(.error(
-                    "The Kustomization \(kustomization.id) decrypts with the Secret \(secret), but the pipeline creates \(decryptionSecrets.isEmpty ? "no decryption Secret" : decryptionSecrets.sorted().joined(separator: " and ")).",
-                    title: "Decryption Secret mismatch",
-                    fix: secret.contains("age")
-                        ? "Import an age key (SOPS_AGE_KEY) so that \(secret) is created, or set spec.decryption.secretRef.name to one of: \(decryptionSecrets.sorted().joined(separator: ", "))."
-                        : "Import a PGP key (SOPS_GPG_KEY) so that \(secret) is created, or set spec.decryption.secretRef.name to one of: \(decryptionSecrets.sorted().joined(separator: ", ")).",
-                    at: kustomization.location))
-            }
-            if kustomization.decryptionSecret == nil, let encrypted = sopsFiles[kustomization.id], !encrypted.isEmpty {
-                problems.append(.warning(
-                    "The Kustomization \(kustomization.id) reaches SOPS-encrypted files (\(encrypted.prefix(3).joined(separator: ", "))) but has no spec.decryption: Flux would apply them encrypted.",
-                    title: "No decryption", fix: "Add spec.decryption (provider: sops, secretRef.name: sops-age or sops-gpg).", at: kustomization.location))
-            }
+            return previous[b.count]
         }
-        if let cycle = findCycle(kustomizations) {
-            let first = kustomizations.first { $0.id == cycle[0] }
-            problems.append(.error(
-                "The Kustomizations depend on each other in a cycle: \(cycle.map(\.description).joined(separator: " → ")) → \(cycle[0]).",
-                title: "Dependency cycle", fix: "Remove one of the dependsOn entries; Flux would wait forever.", at: first?.location))
+        var best: (name: String, score: Int)?
+        for candidate in candidates.sorted() {
+            let score = distance(Array(name), Array(candidate))
+            if best == nil || score < best!.score { best = (candidate, score) }
         }
-        return problems
+        guard let best, best.score <= max(2, name.count / 3) else { return nil }
+        return best.name
     }
 
     static func findCycle(_ kustomizations: [FluxKustomization]) -> [FluxKustomization.Reference]? {
-        let edges = Dictionary(uniqueKeysWithValues: kustomizations.map { ($0.id, $0.dependsOn) })
+        let edges = Dictionary(kustomizations.map { ($0.id, $0.dependsOn) }, uniquingKeysWith: { a, _ in a })
         var state: [FluxKustomization.Reference: Int] = [:]  // 1 visiting, 2 done
         var stack: [FluxKustomization.Reference] = []
         func visit(_ node: FluxKustomization.Reference) -> [FluxKustomization.Reference]? {
@@ -185,9 +146,10 @@ public enum ClusterTreeReader {
     static func dependencyOrder(_ kustomizations: [FluxKustomization]) -> [FluxKustomization] {
         var ordered: [FluxKustomization] = []
         var placed: Set<FluxKustomization.Reference> = []
+        let known = Set(kustomizations.map(\.id))
         var remaining = kustomizations
         while !remaining.isEmpty {
-            let ready = remaining.filter { $0.dependsOn.allSatisfy { placed.contains($0) || !kustomizations.map(\.id).contains($0) } }
+            let ready = remaining.filter { $0.dependsOn.allSatisfy { placed.contains($0) || !known.contains($0) } }
             let next = ready.isEmpty ? [remaining[0]] : ready
             for item in next {
                 ordered.append(item)

@@ -1,34 +1,66 @@
 import Actions
 import Kube
 
-/// A Flux Kustomization (kustomize.toolkit.fluxcd.io v1 or v1beta2) as the repository defines it.
+/// A Flux Kustomization (kustomize.toolkit.fluxcd.io v1beta1, v1beta2 or v1) as the build of its
+/// parent gives it: every transformer and postBuild substitution applied, `file`/`line` at the
+/// document that defines it in the repository.
 public struct FluxKustomization: Sendable, Equatable {
-    public struct Reference: Sendable, Hashable, CustomStringConvertible {
+    public struct Reference: Sendable, Hashable, CustomStringConvertible, Comparable {
         public var namespace: String
         public var name: String
+        public init(namespace: String, name: String) {
+            self.namespace = namespace
+            self.name = name
+        }
         public var description: String { "\(namespace)/\(name)" }
+        public static func < (lhs: Reference, rhs: Reference) -> Bool { lhs.description < rhs.description }
+    }
+
+    /// A source (`spec.sourceRef`): `Kind/namespace/name`.
+    public struct SourceReference: Sendable, Hashable, CustomStringConvertible {
+        public var kind: String
+        public var namespace: String
+        public var name: String
+        public var description: String { "\(kind)/\(namespace)/\(name)" }
     }
 
     public var id: Reference
-    /// Repository-relative, normalised (`kubernetes/apps`); "" for the root.
+    /// Relative to the source's root, normalised (`kubernetes/apps`); "" for the root folder.
     public var path: String
     /// As written (`./kubernetes/apps`), for messages.
     public var writtenPath: String
+    /// `spec.dependsOn`; a missing namespace is the Kustomization's own (kustomize-controller).
     public var dependsOn: [Reference]
+    /// `spec.decryption.secretRef.name`.
     public var decryptionSecret: String?
-    public var sourceKind: String
-    public var sourceName: String
+    /// Whether `spec.decryption` is set (provider sops), with or without a Secret.
+    public var decrypts: Bool
+    /// `spec.sourceRef`; its namespace defaults to the Kustomization's own.
+    public var source: SourceReference
+    public var suspended: Bool
+    /// Whether `metadata.namespace` was set (after the parent's transformers): kustomize-controller
+    /// refuses a namespaced object without one ("namespace not specified").
+    public var hasNamespace: Bool
     public var object: KubeObject
+
+    public var sourceKind: String { source.kind }
+    public var sourceName: String { source.name }
 
     public var location: SourceLocation? {
         object.file.map { SourceLocation(file: $0, line: object.line) }
     }
 
-    public static let apiVersions: Set<String> = ["kustomize.toolkit.fluxcd.io/v1", "kustomize.toolkit.fluxcd.io/v1beta2"]
+    /// The API group of the Kustomization kind; every version of it found in fleets is read.
+    public static let group = "kustomize.toolkit.fluxcd.io"
+    public static let apiVersions: Set<String> = ["\(group)/v1", "\(group)/v1beta2", "\(group)/v1beta1"]
+    public static let sourceGroup = "source.toolkit.fluxcd.io"
 
-    init?(_ object: KubeObject) {
+    /// nil when the object is not a Flux Kustomization. `defaultNamespace` is used for an object
+    /// without `metadata.namespace` (the flux-system manifests bootstrap applies).
+    public init?(_ object: KubeObject, defaultNamespace: String = "flux-system") {
         guard object.kind == "Kustomization", Self.apiVersions.contains(object.apiVersion) else { return nil }
-        let namespace = object.namespace ?? "flux-system"
+        let namespace = object.namespace ?? defaultNamespace
+        hasNamespace = object.namespace != nil
         id = Reference(namespace: namespace, name: object.name)
         writtenPath = object.json["spec", "path"]?.string ?? "./"
         path = FluxKustomization.normalize(writtenPath)
@@ -36,13 +68,17 @@ public struct FluxKustomization: Sendable, Equatable {
             item["name"]?.string.map { Reference(namespace: item["namespace"]?.string ?? namespace, name: $0) }
         }
         decryptionSecret = object.json["spec", "decryption", "secretRef", "name"]?.string
-        sourceKind = object.json["spec", "sourceRef", "kind"]?.string ?? "GitRepository"
-        sourceName = object.json["spec", "sourceRef", "name"]?.string ?? ""
+        decrypts = object.json["spec", "decryption"].map { $0 != .null } ?? false
+        source = SourceReference(
+            kind: object.json["spec", "sourceRef", "kind"]?.string ?? "GitRepository",
+            namespace: object.json["spec", "sourceRef", "namespace"]?.string ?? namespace,
+            name: object.json["spec", "sourceRef", "name"]?.string ?? "")
+        suspended = object.json["spec", "suspend"]?.bool ?? false
         self.object = object
     }
 
     /// `./a/b/` → `a/b`; a path leaving the repository keeps its `..` so it can be reported.
-    static func normalize(_ path: String) -> String {
+    public static func normalize(_ path: String) -> String {
         var parts: [Substring] = []
         for part in path.split(separator: "/") {
             if part == "." || part.isEmpty { continue }

@@ -49,17 +49,6 @@ public enum Readiness: Sendable, Equatable {
     /// A Kustomization: Ready=True, observedGeneration current, lastAppliedRevision the revision.
     /// Ready=False for another reason than waiting, on an attempt at this revision, is a failure.
     public static func kustomization(_ object: JSONValue, revision: Revision) -> Readiness {
-        let applied = object["status", "lastAppliedRevision"]?.string
-        let attempted = object["status", "lastAttemptedRevision"]?.string
-        guard let ready = readyCondition(object) else { return .pending(reason: "", message: "not reconciled yet") }
-        if ready.status == "True" {
-            guard isCurrent(object) else { return .pending(reason: "Progressing", message: "the new generation is not reconciled yet") }
-            return applied == revision.description
-                ? .ready : .pending(reason: "StaleRevision", message: "last applied \(applied ?? "nothing"), waiting for \(revision)")
-        }
-        if ready.status == "False", isCurrent(object), !waitingReasons.contains(ready.reason), attempted == nil || attempted == revision.description {
-            return .failed(reason: ready.reason, message: ready.message)
-        }
-        return .pending(reason: ready.reason, message: ready.message)
+        kustomization(object, expected: revision.description)
     }
 }

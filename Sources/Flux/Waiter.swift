@@ -3,21 +3,73 @@ import Foundation
 import Kube
 
 /// Waits, by watching, until the GitRepository has the branch's revision and every
-/// Kustomization of the cluster has applied it; or says which one failed, where it is defined,
-/// and why.
+/// Kustomization of the cluster has applied it, then until every Flux object (and, if asked,
+/// workload) they applied is ready; or says which one failed, where it is written, and why.
+///
+/// Each phase holds one watch per kind across all namespaces (never one per object, never a
+/// poll), so 200 HelmReleases cost one HelmRelease watch.
 public struct ReconciliationWaiter: Sendable {
+    /// One object waited for, as far as it got.
     public struct Row: Sendable {
-        public var kustomization: FluxKustomization
+        public var reference: ObjectReference
+        /// The Kustomization that applied it (nil for the root and its source).
+        public var parent: ObjectReference?
+        public var location: SourceLocation?
         public var readiness: Readiness
+        /// Applied revision, artifact revision or chart version.
         public var revision: String?
+        /// From the start of its phase to ready.
         public var elapsed: Duration?
+        /// The object as last seen (nil if never).
+        public var live: JSONValue?
     }
 
     public struct Failure: Error, Sendable {
         public var annotation: Annotation
         public var rows: [Row]
         /// The objects whose events are worth collecting.
-        public var failed: [FluxKustomization]
+        public var failed: [ObjectReference]
+
+        public init(annotation: Annotation, rows: [Row], failed: [ObjectReference]) {
+            self.annotation = annotation
+            self.rows = rows
+            self.failed = failed
+        }
+    }
+
+    /// What to wait for: an object, where it is written, what it waits on.
+    public struct Target: Sendable {
+        public enum Rule: Sendable {
+            /// A Kustomization of the branch's GitRepository: applied the branch's revision.
+            case branchKustomization
+            /// A Kustomization sourced elsewhere: applied its source's current revision.
+            case sourcedKustomization(source: ObjectReference)
+            /// By its kind's rule (`Readiness.of`).
+            case kind
+        }
+
+        public var reference: ObjectReference
+        /// The API version to watch its kind with (others are tried when it is not served).
+        public var apiVersion: String
+        public var location: SourceLocation?
+        public var parent: ObjectReference?
+        public var dependsOn: [ObjectReference]
+        public var rule: Rule
+        /// As written (`./kubernetes/apps`) for a Kustomization's messages.
+        public var writtenPath: String?
+
+        public init(
+            reference: ObjectReference, apiVersion: String, location: SourceLocation?, parent: ObjectReference? = nil, dependsOn: [ObjectReference] = [],
+            rule: Rule = .kind, writtenPath: String? = nil
+        ) {
+            self.reference = reference
+            self.apiVersion = apiVersion
+            self.location = location
+            self.parent = parent
+            self.dependsOn = dependsOn
+            self.rule = rule
+            self.writtenPath = writtenPath
+        }
     }
 
     public let client: KubeClient
@@ -64,31 +116,184 @@ public struct ReconciliationWaiter: Sendable {
         }
     }
 
-    /// Watches every Kustomization at once; each is reported as it becomes ready, dependencies
-    /// first as Flux orders them.
-    public func waitForKustomizations(_ kustomizations: [FluxKustomization]) async throws -> [Row] {
-        guard let first = kustomizations.first else { return [] }
-        let resource = try await client.resource(apiVersion: first.object.apiVersion, kind: "Kustomization")
-        let state = WaitState(kustomizations, revision: revision, perKustomizationTimeout: perKustomizationTimeout, reporter: reporter)
+    /// Watches every Kustomization at once (and the sources of those sourced elsewhere); each is
+    /// reported as it becomes ready, dependencies first as Flux orders them. Returns every row,
+    /// the Kustomizations' last seen objects (their inventories) included.
+    public func waitForKustomizations(_ kustomizations: [FluxKustomization], tree: ClusterTree, since start: ContinuousClock.Instant = .now) async throws -> [Row] {
+        let branchSource = ObjectReference(tree.gitRepository.json)
+        var targets: [Target] = []
+        var sources: [ObjectReference: Target] = [:]
+        let written = WrittenObjects(tree)
+        for kustomization in kustomizations {
+            let source = kustomization.sourceReference
+            let rule: Target.Rule = source == branchSource ? .branchKustomization : .sourcedKustomization(source: source)
+            targets.append(Target(
+                reference: ObjectReference(kustomization), apiVersion: kustomization.object.apiVersion, location: kustomization.location,
+                parent: written.parent(of: ObjectReference(kustomization)), dependsOn: kustomization.dependsOn.map {
+                    ObjectReference(group: "kustomize.toolkit.fluxcd.io", kind: "Kustomization", namespace: $0.namespace, name: $0.name)
+                }, rule: rule, writtenPath: kustomization.writtenPath))
+            if source != branchSource, sources[source] == nil {
+                let object = written.object(source)
+                sources[source] = Target(
+                    reference: source, apiVersion: object?.apiVersion ?? "source.toolkit.fluxcd.io/v1", location: object.flatMap(WrittenObjects.location),
+                    parent: written.parent(of: source))
+            }
+        }
+        return try await wait(targets + sources.values.sorted { $0.reference < $1.reference }, what: "Kustomization", since: start)
+    }
+
+    /// Watches every object of `targets` (one watch per kind) until all are ready by their
+    /// kind's rule, one fails, or the timeout passes. Times to ready count from `start`.
+    public func wait(_ targets: [Target], what: String = "object", since start: ContinuousClock.Instant = .now) async throws -> [Row] {
+        guard !targets.isEmpty else { return [] }
+        let state = WaitSet(targets, revision: revision, perObjectTimeout: perKustomizationTimeout, reporter: reporter, start: start)
+        var kinds: [FluxKinds.Key: [String]] = [:]
+        for target in targets {
+            let key = FluxKinds.Key(target.reference)
+            if !(kinds[key]?.contains(target.apiVersion) ?? false) { kinds[key, default: []].append(target.apiVersion) }
+        }
+        var resources: [APIResource] = []
+        for (key, versions) in kinds.sorted(by: { ($0.key.group, $0.key.kind) < ($1.key.group, $1.key.kind) }) {
+            resources.append(try await resource(key, versions: versions))
+        }
+        let client = self.client, timeout = self.timeout
         do {
-            return try await client.observe(resource, namespace: nil, timeout: timeout) { event -> [Row]? in
-                try state.observe(event)
+            return try await withThrowingTaskGroup(of: Void.self) { group in
+                for resource in resources {
+                    group.addTask {
+                        _ = try await client.observe(resource, namespace: nil, timeout: timeout) { event -> Bool? in
+                            try state.observe(event) ? true : nil
+                        }
+                    }
+                }
+                // A watch returns only once every target is ready: the others are not needed.
+                _ = try await group.next()
+                group.cancelAll()
+                return state.rows()
             }
         } catch let error as KubeError {
             guard case .timeout = error else { throw error }
             let rows = state.rows()
-            let stuck = rows.filter { if case .ready = $0.readiness { false } else { true } }
+            // The ones not waiting on a dependency first: those are where to look.
+            let stuck = rows.filter { if case .ready = $0.readiness { false } else { true } }.sorted { a, b in
+                func blocked(_ row: Row) -> Bool { if case .pending("DependencyNotReady", _) = row.readiness { true } else { false } }
+                return !blocked(a) && blocked(b)
+            }
             let lines = stuck.map { row -> String in
-                if case .pending(let reason, let message) = row.readiness { return "\(row.kustomization.id): \(reason.isEmpty ? "pending" : reason) \(message)" }
-                return "\(row.kustomization.id)"
+                if case .pending(let reason, let message) = row.readiness { return "\(row.reference): \(reason.isEmpty ? "pending" : reason) \(message)" }
+                return "\(row.reference)"
             }
             throw Failure(
                 annotation: .error(
-                    "Not every Kustomization applied \(revision) within \(timeout):\n" + lines.joined(separator: "\n"), title: "Timed out",
+                    (what == "Kustomization" ? "Not every Kustomization applied \(revision)" : "Not every \(what) became ready")
+                        + " within \(timeout):\n" + lines.joined(separator: "\n"),
+                    title: "Timed out",
                     fix: "Look at the first one that is not DependencyNotReady; raise --timeout if it is only slow.",
-                    at: stuck.first?.kustomization.location),
-                rows: rows, failed: stuck.map(\.kustomization))
+                    at: stuck.first?.location),
+                rows: rows, failed: stuck.map(\.reference))
         }
+    }
+
+    /// The kind's resource at the first served version of `versions`, then of the versions Flux
+    /// has served for it (a HelmRelease written as v2beta1 on a cluster that serves only v2).
+    private func resource(_ key: FluxKinds.Key, versions: [String]) async throws -> APIResource {
+        let fallbacks = ["v1", "v2", "v2beta2", "v1beta2", "v2beta1", "v1beta1"].map { key.group.isEmpty ? $0 : "\(key.group)/\($0)" }
+        var lastError: Error?
+        for apiVersion in versions + fallbacks.filter({ !versions.contains($0) }) {
+            do { return try await client.resource(apiVersion: apiVersion, kind: key.kind) } catch { lastError = error }
+        }
+        throw lastError ?? KubeError.malformedResponse("no served version of \(key.kind)")
+    }
+
+    /// After the Kustomizations: every object their inventories list that `scope` covers, placed
+    /// at the file and line where the repository writes it.
+    public func waitForApplied(_ kustomizationRows: [Row], tree: ClusterTree, scope: WaitScope) async throws -> [Row] {
+        let targets = Self.appliedTargets(kustomizationRows, tree: tree, scope: scope)
+        return try await wait(targets, what: scope == .all ? "applied object" : "Flux object")
+    }
+
+    /// The objects of the Kustomizations' inventories that `scope` covers (those already waited
+    /// for as Kustomizations or their sources left out).
+    public static func appliedTargets(_ kustomizationRows: [Row], tree: ClusterTree, scope: WaitScope) -> [Target] {
+        let written = WrittenObjects(tree)
+        let known = Set(kustomizationRows.map(\.reference))
+        var seen: Set<ObjectReference> = []
+        var targets: [Target] = []
+        for row in kustomizationRows where row.reference.kind == "Kustomization" {
+            for entry in InventoryEntry.entries(of: row.live ?? .null) where scope.covers(entry.reference) {
+                guard !known.contains(entry.reference), seen.insert(entry.reference).inserted else { continue }
+                let object = written.object(entry.reference, in: row.reference)
+                targets.append(Target(
+                    reference: entry.reference, apiVersion: entry.apiVersion, location: object.flatMap(WrittenObjects.location), parent: row.reference,
+                    dependsOn: WrittenObjects.dependsOn(object?.json, namespace: entry.reference.namespace, kind: entry.reference)))
+            }
+        }
+        return targets
+    }
+}
+
+/// The objects the repository writes (ClusterTree.objects), found by reference: where each is
+/// written and which Kustomization's build gives it.
+struct WrittenObjects {
+    private var byReference: [ObjectReference: (KubeObject, ObjectReference)] = [:]
+    private var byName: [String: [(KubeObject, ObjectReference)]] = [:]
+
+    init(_ tree: ClusterTree) {
+        let kustomizations = Dictionary(tree.kustomizations.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        for (id, objects) in tree.objects.sorted(by: { $0.key.description < $1.key.description }) {
+            guard let owner = kustomizations[id] else { continue }
+            let ownerReference = ObjectReference(owner)
+            for object in objects {
+                let reference = Self.reference(object, in: owner)
+                if byReference[reference] == nil { byReference[reference] = (object, ownerReference) }
+                byName["\(reference.group)|\(reference.kind)|\(reference.name)", default: []].append((object, ownerReference))
+            }
+        }
+        let system = ObjectReference(tree.gitRepository.json)
+        if byReference[system] == nil { byReference[system] = (tree.gitRepository, system) }
+    }
+
+    /// An object's reference as applied by `owner`: without a namespace of its own it lands in
+    /// the Kustomization's `spec.targetNamespace`, else in `default`.
+    static func reference(_ object: KubeObject, in owner: FluxKustomization) -> ObjectReference {
+        var reference = ObjectReference(object.json)
+        if reference.namespace.isEmpty, !clusterScoped.contains(reference.kind) {
+            reference.namespace = owner.object.json["spec", "targetNamespace"]?.string ?? "default"
+        }
+        return reference
+    }
+
+    static let clusterScoped: Set<String> = ["Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "Node", "PersistentVolume", "StorageClass"]
+
+    func object(_ reference: ObjectReference, in owner: ObjectReference? = nil) -> KubeObject? {
+        if let found = byReference[reference] { return found.0 }
+        let candidates = byName["\(reference.group)|\(reference.kind)|\(reference.name)"] ?? []
+        return (candidates.first { $0.1 == owner } ?? (candidates.count == 1 ? candidates.first : nil))?.0
+    }
+
+    func parent(of reference: ObjectReference) -> ObjectReference? {
+        guard let found = byReference[reference], found.1 != reference else { return nil }
+        return found.1
+    }
+
+    static func location(_ object: KubeObject) -> SourceLocation? {
+        object.file.map { SourceLocation(file: $0, line: object.line) }
+    }
+
+    /// `spec.dependsOn` of a HelmRelease or Kustomization (namespace defaulting to its own).
+    static func dependsOn(_ json: JSONValue?, namespace: String, kind: ObjectReference) -> [ObjectReference] {
+        (json?["spec", "dependsOn"]?.array ?? []).compactMap { item in
+            item["name"]?.string.map { ObjectReference(group: kind.group, kind: kind.kind, namespace: item["namespace"]?.string ?? namespace, name: $0) }
+        }
+    }
+}
+
+extension FluxKustomization {
+    /// `spec.sourceRef` (namespace defaulting to the Kustomization's own).
+    public var sourceReference: ObjectReference {
+        ObjectReference(
+            group: "source.toolkit.fluxcd.io", kind: sourceKind, namespace: object.json["spec", "sourceRef", "namespace"]?.string ?? id.namespace,
+            name: sourceName)
     }
 }
 
@@ -100,78 +305,141 @@ final class Latest: @unchecked Sendable {
     func set(_ value: Readiness) { lock.withLock { stored = value } }
 }
 
-/// Readiness of every Kustomization, as events arrive.
-final class WaitState: @unchecked Sendable {
+/// Readiness of every target, as events of their kinds arrive.
+final class WaitSet: @unchecked Sendable {
     private let lock = NSLock()
-    private let kustomizations: [FluxKustomization]
+    private let targets: [ReconciliationWaiter.Target]
+    private let index: [ObjectReference: Int]
     private let revision: Revision
-    private let perKustomizationTimeout: Duration
+    private let perObjectTimeout: Duration
     private let reporter: Reporter
-    private let start = ContinuousClock.now
-    private var readiness: [FluxKustomization.Reference: Readiness] = [:]
-    private var applied: [FluxKustomization.Reference: String] = [:]
-    private var readyAt: [FluxKustomization.Reference: Duration] = [:]
-    /// When all of a Kustomization's dependencies were ready: its own clock starts then.
-    private var unblockedAt: [FluxKustomization.Reference: ContinuousClock.Instant] = [:]
+    private let start: ContinuousClock.Instant
+    private var readiness: [ObjectReference: Readiness] = [:]
+    private var live: [ObjectReference: JSONValue] = [:]
+    private var readyAt: [ObjectReference: Duration] = [:]
+    /// The artifact revision of every source seen, for Kustomizations sourced elsewhere.
+    private var artifacts: [ObjectReference: String] = [:]
+    /// When all of a target's dependencies were ready: its own clock starts then.
+    private var unblockedAt: [ObjectReference: ContinuousClock.Instant] = [:]
 
-    init(_ kustomizations: [FluxKustomization], revision: Revision, perKustomizationTimeout: Duration, reporter: Reporter) {
-        self.kustomizations = kustomizations
+    init(_ targets: [ReconciliationWaiter.Target], revision: Revision, perObjectTimeout: Duration, reporter: Reporter, start: ContinuousClock.Instant) {
+        self.targets = targets
+        self.start = start
+        var index: [ObjectReference: Int] = [:]
+        for (position, target) in targets.enumerated() where index[target.reference] == nil { index[target.reference] = position }
+        self.index = index
         self.revision = revision
-        self.perKustomizationTimeout = perKustomizationTimeout
+        self.perObjectTimeout = perObjectTimeout
         self.reporter = reporter
     }
 
-    func observe(_ event: WatchEvent) throws -> [ReconciliationWaiter.Row]? {
-        let id = FluxKustomization.Reference(
-            namespace: event.object["metadata", "namespace"]?.string ?? "", name: event.object["metadata", "name"]?.string ?? "")
-        let result: (done: Bool, newlyReady: Bool, failure: ReconciliationWaiter.Failure?) = lock.withLock {
-            guard let kustomization = kustomizations.first(where: { $0.id == id }), event.kind != .deleted else { return (false, false, nil) }
-            let now = Readiness.kustomization(event.object, revision: revision)
-            let wasReady = readiness[id] == .ready
-            readiness[id] = now
-            applied[id] = event.object["status", "lastAppliedRevision"]?.string
-            var newlyReady = false
-            if now == .ready && !wasReady {
-                readyAt[id] = ContinuousClock.now - start
-                newlyReady = true
-            }
-            for candidate in kustomizations where unblockedAt[candidate.id] == nil {
-                if candidate.dependsOn.allSatisfy({ readiness[$0] == .ready || !kustomizations.map(\.id).contains($0) }) {
-                    unblockedAt[candidate.id] = ContinuousClock.now
-                }
-            }
-            if case .failed(let reason, let message) = now {
-                return (false, false, failure(kustomization, "\(reason): \(message)", title: "Kustomization failed: \(reason)"))
-            }
-            if now != .ready, let since = unblockedAt[id], ContinuousClock.now - since > perKustomizationTimeout {
-                let detail: String = if case .pending(let reason, let message) = now { "\(reason) \(message)" } else { "" }
-                return (false, false, failure(kustomization, "not ready within \(perKustomizationTimeout) of its dependencies being ready: \(detail)", title: "Kustomization timed out"))
-            }
-            return (kustomizations.allSatisfy { readiness[$0.id] == .ready }, newlyReady, nil)
+    private func evaluate(_ target: ReconciliationWaiter.Target, _ object: JSONValue) -> Readiness {
+        switch target.rule {
+        case .branchKustomization: Readiness.kustomization(object, revision: revision)
+        case .sourcedKustomization(let source): Readiness.kustomization(object, sourceRevision: artifacts[source])
+        case .kind: Readiness.of(object)
         }
-        if let failure = result.failure { throw failure }
-        if result.newlyReady, let kustomization = kustomizations.first(where: { $0.id == id }) {
-            reporter.log("✓ \(kustomization.id) applied \(revision.short) (\(Reporter.format(readyAt[id] ?? .zero)))")
-        }
-        return result.done ? rows() : nil
     }
 
-    private func failure(_ kustomization: FluxKustomization, _ detail: String, title: String) -> ReconciliationWaiter.Failure {
+    /// Takes one event; true once every target is ready. Throws the failure of a target.
+    func observe(_ event: WatchEvent) throws -> Bool {
+        let reference = ObjectReference(event.object)
+        var newlyReady: [ReconciliationWaiter.Target] = []
+        let result: (done: Bool, failure: ReconciliationWaiter.Failure?) = lock.withLock {
+            if FluxKinds.isSource(reference), event.kind != .deleted, let artifact = event.object["status", "artifact", "revision"]?.string {
+                artifacts[reference] = artifact
+            }
+            guard let position = index[reference], event.kind != .deleted else { return (false, nil) }
+            live[reference] = event.object
+            // A source's new artifact can make the Kustomizations that read it ready.
+            var changed = [targets[position]]
+            changed += targets.filter { if case .sourcedKustomization(let source) = $0.rule { source == reference } else { false } }
+            var failure: ReconciliationWaiter.Failure?
+            for target in changed {
+                guard let object = live[target.reference] else { continue }
+                let now = evaluate(target, object)
+                let wasReady = readiness[target.reference] == .ready
+                readiness[target.reference] = now
+                if now == .ready && !wasReady {
+                    readyAt[target.reference] = ContinuousClock.now - start
+                    newlyReady.append(target)
+                }
+                if failure == nil, case .failed(let reason, let message) = now {
+                    failure = self.failure(target, reason: reason, message: message)
+                }
+            }
+            for candidate in targets where unblockedAt[candidate.reference] == nil {
+                if candidate.dependsOn.allSatisfy({ readiness[$0] == .ready || index[$0] == nil }) {
+                    unblockedAt[candidate.reference] = ContinuousClock.now
+                }
+            }
+            if let failure { return (false, failure) }
+            let target = targets[position], now = readiness[reference] ?? .pending(reason: "", message: "")
+            if now != .ready, let since = unblockedAt[reference], ContinuousClock.now - since > perObjectTimeout {
+                let detail: String = if case .pending(let reason, let message) = now { "\(reason) \(message)" } else { "" }
+                return (false, timedOut(target, detail: detail))
+            }
+            return (targets.allSatisfy { readiness[$0.reference] == .ready }, nil)
+        }
+        for target in newlyReady { reporter.log(readyLine(target)) }
+        if let failure = result.failure { throw failure }
+        return result.done
+    }
+
+    private func readyLine(_ target: ReconciliationWaiter.Target) -> String {
+        let elapsed = Reporter.format(lock.withLock { readyAt[target.reference] } ?? .zero)
+        let object = lock.withLock { live[target.reference] }
+        switch target.rule {
+        case .branchKustomization:
+            return "✓ \(target.reference.namespace)/\(target.reference.name) applied \(revision.short) (\(elapsed))"
+        case .sourcedKustomization(let source):
+            return "✓ \(target.reference.namespace)/\(target.reference.name) applied \(object?["status", "lastAppliedRevision"]?.string ?? "?") of \(source) (\(elapsed))"
+        case .kind:
+            let at = object.flatMap(Readiness.revision).map { " at \($0)" } ?? ""
+            return "✓ \(target.reference) ready\(at) (\(elapsed))"
+        }
+    }
+
+    private func describe(_ target: ReconciliationWaiter.Target) -> String {
+        if let path = target.writtenPath { return "The Kustomization \(target.reference.namespace)/\(target.reference.name) (path \(path))" }
+        var text = "The \(target.reference.kind) \(target.reference.namespace.isEmpty ? "" : target.reference.namespace + "/")\(target.reference.name)"
+        if let parent = target.parent { text += " (applied by \(parent.namespace)/\(parent.name))" }
+        return text
+    }
+
+    private func failure(_ target: ReconciliationWaiter.Target, reason: String, message: String) -> ReconciliationWaiter.Failure {
+        let at: String
+        switch target.rule {
+        case .branchKustomization: at = " at \(revision)"
+        case .sourcedKustomization: at = live[target.reference]?["status", "lastAttemptedRevision"]?.string.map { " at \($0)" } ?? ""
+        case .kind: at = live[target.reference].flatMap { $0["status", "lastAttemptedRevision"]?.string }.map { " at \($0)" } ?? ""
+        }
+        let fix: String = switch (target.reference.kind, target.writtenPath) {
+        case (_, .some(let path)): "The message is the controller's; the objects' events are in the artifacts. Fix the manifests under \(path)."
+        case ("HelmRelease", _): "The message is helm-controller's; the events of the release and of its pods are in the artifacts. Fix the chart version or values where the HelmRelease is written."
+        default: "The message is the controller's; its events are in the artifacts. Fix the object where it is written (URL, reference, credentials)."
+        }
+        return ReconciliationWaiter.Failure(
+            annotation: .error("\(describe(target)) failed\(at): \(reason): \(message)", title: "\(target.reference.kind) failed: \(reason)", fix: fix, at: target.location),
+            rows: rowsUnlocked(), failed: [target.reference])
+    }
+
+    private func timedOut(_ target: ReconciliationWaiter.Target, detail: String) -> ReconciliationWaiter.Failure {
         ReconciliationWaiter.Failure(
             annotation: .error(
-                "The Kustomization \(kustomization.id) (path \(kustomization.writtenPath)) \(detail.hasPrefix("not ready") ? detail : "failed at \(revision): \(detail)")",
-                title: title, fix: "The message is the controller's; the objects' events are in the artifacts. Fix the manifests under \(kustomization.writtenPath).",
-                at: kustomization.location),
-            rows: rowsUnlocked(), failed: [kustomization])
+                "\(describe(target)) not ready within \(perObjectTimeout) of its dependencies being ready: \(detail)", title: "\(target.reference.kind) timed out",
+                fix: "The objects' events are in the artifacts; raise --kustomization-timeout if it is only slow.", at: target.location),
+            rows: rowsUnlocked(), failed: [target.reference])
     }
 
     func rows() -> [ReconciliationWaiter.Row] { lock.withLock { rowsUnlocked() } }
 
     private func rowsUnlocked() -> [ReconciliationWaiter.Row] {
-        kustomizations.map { kustomization in
+        targets.map { target in
             ReconciliationWaiter.Row(
-                kustomization: kustomization, readiness: readiness[kustomization.id] ?? .pending(reason: "", message: "not seen yet"),
-                revision: applied[kustomization.id], elapsed: readyAt[kustomization.id])
+                reference: target.reference, parent: target.parent, location: target.location,
+                readiness: readiness[target.reference] ?? .pending(reason: "", message: "not seen yet"),
+                revision: live[target.reference].flatMap(Readiness.revision), elapsed: readyAt[target.reference], live: live[target.reference])
         }
     }
 }

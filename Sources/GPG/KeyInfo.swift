@@ -34,7 +34,9 @@ public struct KeyInfo: Sendable, Equatable, Codable {
         }
 
         /// Usable to decrypt a SOPS data key.
-        public var decrypts: Bool { canEncrypt && hasSecret && !expired && !revoked && !disabled && !invalid }
+        /// Whether gpg decrypts with it. Expiry does not count: gpg (and so sops and Flux)
+        /// decrypts with an expired key; expiry only stops encrypting to it.
+        public var decrypts: Bool { canEncrypt && hasSecret && !revoked && !disabled && !invalid }
     }
 
     public var fingerprint: String
@@ -47,14 +49,11 @@ public struct KeyInfo: Sendable, Equatable, Codable {
 
     public var primaryUserID: UserID? { userIDs.first { !$0.revoked } ?? userIDs.first }
 
-    /// Why SOPS could not decrypt with this key, or nil when some subkey can.
+    /// Why SOPS could not decrypt with this key, or nil when some subkey can. An expired key or
+    /// subkey still decrypts (gpg's rule): that is `expiry`, a warning, not a problem.
     public var decryptionProblem: String? {
         if !hasSecret { return "the keyring holds only its public part" }
         if revoked { return "the key is revoked" }
-        if expired {
-            let date = subkeys.first?.expires.map { " on \(Self.day($0))" } ?? ""
-            return "the key expired\(date)"
-        }
         if subkeys.contains(where: \.decrypts) { return nil }
         let encrypting = subkeys.filter(\.canEncrypt)
         if encrypting.isEmpty { return "it has no encryption subkey (capabilities: \(subkeys.map(\.capabilities).joined(separator: ", ")))" }
@@ -65,6 +64,28 @@ public struct KeyInfo: Sendable, Equatable, Codable {
             return "\(subkey.keyID) is disabled or invalid"
         }
         return "no encryption subkey is usable: " + reasons.joined(separator: "; ")
+    }
+
+    /// What expired so that nothing can be encrypted to this key any more (the primary key, or
+    /// every encryption subkey), or nil. Files already encrypted to it still decrypt.
+    public var expiry: String? {
+        if expired || subkeys.first?.expired == true {
+            return "the key expired" + (subkeys.first?.expires.map { " on \(Self.day($0))" } ?? "")
+        }
+        let encrypting = subkeys.dropFirst().filter { $0.canEncrypt && !$0.revoked }
+        guard !encrypting.isEmpty, encrypting.allSatisfy(\.expired) else { return nil }
+        return encrypting.map { "its encryption subkey \($0.fingerprint) expired" + ($0.expires.map { " on \(Self.day($0))" } ?? "") }.joined(separator: "; ")
+    }
+
+    /// The gpg commands that extend what expired by a year, naming each expired subkey by its
+    /// fingerprint (`gpg --quick-set-expire FPR 1y '*'` would extend only unexpired subkeys, and
+    /// a bare `FPR 1y` only the primary key).
+    public var extendExpiryCommands: [String] {
+        var commands: [String] = []
+        if expired || subkeys.first?.expired == true { commands.append("gpg --quick-set-expire \(fingerprint) 1y") }
+        let expiredSubkeys = subkeys.dropFirst().filter { $0.expired && !$0.revoked }.map(\.fingerprint)
+        if !expiredSubkeys.isEmpty { commands.append("gpg --quick-set-expire \(fingerprint) 1y \(expiredSubkeys.joined(separator: " "))") }
+        return commands
     }
 
     /// A date as `2026-11-29`, for messages and tables.

@@ -63,6 +63,15 @@ public final class Repository: @unchecked Sendable {
         resolve("refs/heads/\(branch)") ?? resolve("refs/remotes/origin/\(branch)")
     }
 
+    /// How many commits `local` has that `upstream` lacks, and the other way round
+    /// (`git rev-list --left-right --count local...upstream`); nil when either is not here.
+    public func aheadBehind(_ local: String, _ upstream: String) -> (ahead: Int, behind: Int)? {
+        guard var localOid = try? Libgit2.oid(local), var upstreamOid = try? Libgit2.oid(upstream) else { return nil }
+        var ahead = 0, behind = 0
+        guard git_graph_ahead_behind(&ahead, &behind, pointer, &localOid, &upstreamOid) == 0 else { return nil }
+        return (ahead, behind)
+    }
+
     public func remoteURL(_ name: String = "origin") -> String? {
         var remote: OpaquePointer?
         guard git_remote_lookup(&remote, pointer, name) == 0 else { return nil }

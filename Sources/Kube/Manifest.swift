@@ -24,20 +24,41 @@ public struct KubeObject: Sendable, Equatable {
 public enum Manifest {
     /// The objects of a multi-document YAML (or JSON) manifest; empty documents are skipped and
     /// `List` kinds expanded. Plain scalars are typed as kubectl's YAML reader does (YAML 1.1:
-    /// `yes` and `on` are booleans).
+    /// `yes` and `on` are booleans). Anchors, aliases and merge keys (`<<`) are accepted, as
+    /// kustomize accepts them since v4.4 (go-yaml); alias expansion is bounded by
+    /// `maximumNodes` per document, so a billion-laughs document fails quickly.
     public static func objects(_ text: String, file: String? = nil) throws(KubeError) -> [KubeObject] {
-        if let line = anchorLine(text) {
-            throw .configuration("\(file ?? "the manifest"):\(line): YAML anchors and aliases are not supported (they allow documents that expand without bound).", fix: "Write the values out.")
-        }
-        return try parse(text, file: file, lineOffset: 0)
+        try parse(text, file: file, lineOffset: 0)
     }
 
-    nonisolated(unsafe) static let anchor = /(?m)(^|[ \t\[{,:-])&[A-Za-z0-9_.\/-]+([ \t]|$)/
+    /// The most nodes one document may expand to (aliases counted at every use). A large CRD has
+    /// some tens of thousands.
+    public static let maximumNodes = 1_000_000
 
-    /// The line of the first YAML anchor, if any.
+    /// The line of the first node that carries a YAML anchor (`&name`), as the parser sees it;
+    /// nil when there is none or the text is not YAML. A value such as `R &D` is no anchor.
     public static func anchorLine(_ text: String) -> Int? {
-        guard let match = text.firstMatch(of: anchor) else { return nil }
-        return text[..<match.range.lowerBound].reduce(1) { $1 == "\n" ? $0 + 1 : $0 }
+        guard var nodes = try? Yams.compose_all(yaml: text, .basic) else { return nil }
+        func first(_ node: Node, depth: Int) -> Int? {
+            guard depth < 200 else { return nil }
+            if node.anchor != nil { return node.mark?.line }
+            switch node {
+            case .mapping(let mapping):
+                for (key, value) in mapping {
+                    if let line = first(key, depth: depth + 1) ?? first(value, depth: depth + 1) { return line }
+                }
+            case .sequence(let sequence):
+                for item in sequence {
+                    if let line = first(item, depth: depth + 1) { return line }
+                }
+            default: break
+            }
+            return nil
+        }
+        while let node = nodes.next() {
+            if let line = first(node, depth: 0) { return line }
+        }
+        return nil
     }
 
     private static func parse(_ text: String, file: String?, lineOffset: Int) throws(KubeError) -> [KubeObject] {
@@ -47,7 +68,8 @@ public enum Manifest {
             var nodes = try Yams.compose_all(yaml: text, .basic)
             defer { _ = nodes }
             while let node = nodes.next() {
-                let json = try value(node, depth: 0)
+                var budget = maximumNodes
+                let json = try value(node, depth: 0, budget: &budget)
                 if case .null = json { continue }
                 let line = node.mark.map { $0.line + lineOffset }
                 guard case .object = json, json["kind"]?.string != nil, json["apiVersion"]?.string != nil else {
@@ -72,7 +94,20 @@ public enum Manifest {
     }
 
     static func value(_ node: Node, depth: Int) throws -> JSONValue {
+        var budget = maximumNodes
+        return try value(node, depth: depth, budget: &budget)
+    }
+
+    /// `budget` counts every node produced, so that aliases (which Yams resolves to the anchored
+    /// node) cannot expand without bound.
+    static func value(_ node: Node, depth: Int, budget: inout Int) throws -> JSONValue {
         guard depth < 200 else { throw KubeError.configuration("a manifest is nested deeper than 200 levels", fix: "Fix the YAML.") }
+        budget -= 1
+        guard budget >= 0 else {
+            throw KubeError.configuration(
+                "a document expands to more than \(maximumNodes) nodes through YAML aliases (an alias bomb)",
+                fix: "Write the values out, or use fewer nested aliases.")
+        }
         switch node {
         case .scalar(let scalar):
             guard scalar.style == .plain else { return .string(scalar.string) }
@@ -89,14 +124,32 @@ public enum Manifest {
                 return .string(text)
             }
         case .mapping(let mapping):
+            // Merge keys (`<<: *base` or `<<: [*a, *b]`), as go-yaml reads them: keys written in
+            // the mapping win over merged ones; among merged mappings the first wins.
             var pairs: [(key: String, value: JSONValue)] = []
-            for (key, value) in mapping { pairs.append((key.string ?? "", try self.value(value, depth: depth + 1))) }
+            var merged: [(key: String, value: JSONValue)] = []
+            for (key, value) in mapping {
+                if case .scalar(let scalar) = key, scalar.string == "<<", scalar.style == .plain {
+                    let sources: [Node] = if case .sequence(let list) = value { Array(list) } else { [value] }
+                    for source in sources {
+                        guard case .object(let entries) = try self.value(source, depth: depth + 1, budget: &budget) else {
+                            throw KubeError.configuration("a merge key (<<) names something that is not a mapping", fix: "Merge mappings only.")
+                        }
+                        for entry in entries where !merged.contains(where: { $0.key == entry.key }) { merged.append(entry) }
+                    }
+                    continue
+                }
+                pairs.append((key.string ?? "", try self.value(value, depth: depth + 1, budget: &budget)))
+            }
+            for entry in merged where !pairs.contains(where: { $0.key == entry.key }) { pairs.append(entry) }
             return .object(pairs)
         case .sequence(let sequence):
-            return .array(try sequence.map { try value($0, depth: depth + 1) })
+            var items: [JSONValue] = []
+            for item in sequence { items.append(try value(item, depth: depth + 1, budget: &budget)) }
+            return .array(items)
         case .alias:
-            throw KubeError.configuration("YAML aliases are not supported in manifests", fix: "Write the values out.")
+            // Yams resolves aliases while composing; an unresolved one is an undefined alias.
+            throw KubeError.configuration("a YAML alias names no anchor", fix: "Define the anchor before the alias.")
         }
     }
 }
-

@@ -255,7 +255,6 @@ import TestSupport
         BadInput(
             name: "signing-only key", environment: { keys in ["SOPS_GPG_KEY": keys.signingOnly.secretArmor] },
             expected: ["title=Unusable SOPS key", "no encryption subkey", "quick-add-key"]),
-        BadInput(name: "expired key", environment: { keys in ["SOPS_GPG_KEY": keys.expired.secretArmor] }, expected: ["title=Unusable SOPS key", "expired", "quick-set-expire"]),
         BadInput(
             name: "protected key without passphrase", environment: { keys in ["SOPS_GPG_KEY": keys.protected.secretArmor] },
             expected: ["title=Passphrase required", "SOPS_GPG_PASSPHRASE"]),
@@ -283,6 +282,19 @@ import TestSupport
             name: "age key file that does not exist", environment: { _ in ["SOPS_AGE_KEY_FILE": "/nonexistent/keys.txt"] },
             expected: ["title=Key file missing", "SOPS_AGE_KEY_FILE points at /nonexistent/keys.txt"]),
     ]
+
+    /// An expired key imports with a warning: gpg, sops and Flux decrypt with it (only encrypting
+    /// to it is refused). The fix names the expired subkey by fingerprint.
+    @Test func anExpiredKeyImportsWithAWarning() async throws {
+        let keys = try await GPGFixtures.shared()
+        let run = try await Self.run(["import"], ["SOPS_GPG_KEY": keys.expired.secretArmor])
+        #expect(run.result.status == 0, "\(run.result.allOutput)")
+        let warnings = run.result.standardError.split(separator: "\n").filter { $0.hasPrefix("::warning") }
+        #expect(warnings.contains { $0.contains("title=Expired SOPS key") && $0.contains("quick-set-expire \(keys.expired.fingerprint) 1y") })
+        #expect(!run.result.standardError.contains("'*'"))
+        Self.expectNoLeak(run, [keys.expired.secretArmor])
+        try await Self.cleanup(run)
+    }
 
     @Test(arguments: badInputs)
     func badInputFailsClearlyAndLeavesNothing(_ bad: BadInput) async throws {

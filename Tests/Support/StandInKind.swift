@@ -38,7 +38,19 @@ public struct StandInKind: Sendable {
             esac
             """
         try script.write(to: bin.appendingPathComponent("kind"), atomically: true, encoding: .utf8)
-        try "#!/bin/sh\n# Stand-in for docker (fluxci tests).\nexit 0\n".write(to: bin.appendingPathComponent("docker"), atomically: true, encoding: .utf8)
+        // docker: `network inspect kind` prints network.json when a test wrote one, else what
+        // docker prints for a network that does not exist.
+        try """
+            #!/bin/sh
+            # Stand-in for docker (fluxci tests).
+            dir='\(directory.path)'
+            echo "docker $*" >> "$dir/docker.log"
+            if [ "$1 $2 $3" = "network inspect kind" ]; then
+              if [ -f "$dir/network.json" ]; then cat "$dir/network.json"; exit 0; fi
+              echo "[]"; echo "Error response from daemon: network kind not found" >&2; exit 1
+            fi
+            exit 0
+            """.write(to: bin.appendingPathComponent("docker"), atomically: true, encoding: .utf8)
         chmod(bin.appendingPathComponent("kind").path, 0o755)
         chmod(bin.appendingPathComponent("docker").path, 0o755)
         return StandInKind(directory: directory)
@@ -48,4 +60,32 @@ public struct StandInKind: Sendable {
     public var calls: [String] { ((try? String(contentsOf: log, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init) }
     public var clusters: [String] { ((try? String(contentsOf: state, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init) }
     public func failCreate() throws { try Data().write(to: directory.appendingPathComponent("fail-create")) }
+
+    /// What the stand-in docker prints for `docker network inspect kind` (nil: no such network).
+    public func setNetwork(_ json: String?) throws {
+        let file = directory.appendingPathComponent("network.json")
+        if let json { try json.write(to: file, atomically: true, encoding: .utf8) } else { try? FileManager.default.removeItem(at: file) }
+    }
+
+    /// `docker network inspect kind` as docker prints it for a bridge network with these gateways.
+    public static func network(ipv4: String?, ipv6: String?) -> String {
+        var configs: [String] = []
+        if let ipv6 { configs.append(#"{"Subnet": "fc00:f853:ccd:e793::/64", "Gateway": "\#(ipv6)"}"#) }
+        if let ipv4 { configs.append(#"{"Subnet": "\#(ipv4.split(separator: ".").prefix(3).joined(separator: ".")).0/24", "Gateway": "\#(ipv4)"}"#) }
+        return """
+            [
+                {
+                    "Name": "kind",
+                    "Id": "5ba2b3f0c4f7a3d6e1c1f3a3c5d0f9e8b7a6c5d4e3f2a1b0c9d8e7f6a5b4c3d2",
+                    "Scope": "local",
+                    "Driver": "bridge",
+                    "EnableIPv6": \(ipv6 != nil),
+                    "IPAM": {"Driver": "default", "Options": {}, "Config": [\(configs.joined(separator: ", "))]},
+                    "Internal": false,
+                    "Options": {"com.docker.network.bridge.enable_ip_masquerade": "true", "com.docker.network.driver.mtu": "1500"},
+                    "Labels": {}
+                }
+            ]
+            """
+    }
 }

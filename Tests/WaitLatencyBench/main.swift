@@ -1,3 +1,5 @@
+import Actions
+import Flux
 import Foundation
 import Kube
 import TestSupport
@@ -13,6 +15,14 @@ try server.writeKubeconfig(to: kubeconfig)
 let client = try KubeClient(try Kubeconfig.load([kubeconfig.path], explicit: true).connection(context: nil))
 let secrets = try await client.resource(apiVersion: "v1", kind: "Secret")
 let rounds = Int(CommandLine.arguments.dropFirst().first ?? "7") ?? 7
+// `helmrelease`: the same measure through the waiter fluxci runs (ReconciliationWaiter, the
+// HelmRelease rule), the controller's Ready=True written as helm-controller writes it.
+let helmRelease = CommandLine.arguments.dropFirst(2).first == "helmrelease"
+if helmRelease {
+    try await measureHelmRelease()
+    await server.shutdown()
+    exit(0)
+}
 
 func object(_ name: String, ready: Bool) -> KubeObject {
     KubeObject(.object([
@@ -54,3 +64,61 @@ for round in 0..<rounds {
 print(String(format: "%.1f %.1f", median(watched), median(polled)))
 await server.shutdown()
 exit(0)
+
+func measureHelmRelease() async throws {
+    let components = try String(contentsOf: try TestPaths.shared("testdata/flux/gotk-components-v2.6.4.yaml"), encoding: .utf8)
+    for crd in try Manifest.objects(components) where crd.kind == "CustomResourceDefinition" && crd.name == "helmreleases.helm.toolkit.fluxcd.io" {
+        server.applyAsController(crd)
+    }
+    var served = false
+    for _ in 0..<100 where !served {
+        served = (try? await client.resource(apiVersion: "helm.toolkit.fluxcd.io/v2", kind: "HelmRelease")) != nil
+        if !served { try await Task.sleep(for: .milliseconds(50)) }
+    }
+    let releases = try await client.resource(apiVersion: "helm.toolkit.fluxcd.io/v2", kind: "HelmRelease")
+    let waiter = ReconciliationWaiter(
+        client: client, revision: Revision(branch: "main", commit: String(repeating: "0", count: 40)), timeout: .seconds(30),
+        perKustomizationTimeout: .seconds(30), reporter: Reporter(.init(mode: .terminal(color: false)), log: CapturedText()))
+    var watched: [Double] = [], polled: [Double] = []
+    func ready(_ json: JSONValue) -> Bool { Readiness.fluxObject(json) == .ready }
+    for round in 0..<rounds {
+        let name = "release-\(round)"
+        server.applyAsController(try Manifest.objects("""
+            apiVersion: helm.toolkit.fluxcd.io/v2
+            kind: HelmRelease
+            metadata: {name: \(name), namespace: default}
+            spec:
+              interval: 10m
+              chart: {spec: {chart: app, version: 1.0.0, sourceRef: {kind: HelmRepository, name: charts}}}
+            """)[0])
+        let target = ReconciliationWaiter.Target(
+            reference: ObjectReference(group: "helm.toolkit.fluxcd.io", kind: "HelmRelease", namespace: "default", name: name),
+            apiVersion: "helm.toolkit.fluxcd.io/v2", location: nil)
+        let delay = Duration.milliseconds(Int64.random(in: 200...2200))
+        let watcher = Task {
+            _ = try await waiter.wait([target])
+            return ContinuousClock.now
+        }
+        let poller = Task {
+            while true {
+                if let live = try await client.fetch(releases, namespace: "default", name: name), ready(live) { return ContinuousClock.now }
+                try await Task.sleep(for: .seconds(2))
+            }
+        }
+        try await Task.sleep(for: delay)
+        let readyAt = ContinuousClock.now
+        server.setStatus(group: "helm.toolkit.fluxcd.io", plural: "helmreleases", namespace: "default", name: name, .object([
+            ("conditions", .array([.object([
+                ("type", .string("Ready")), ("status", .string("True")), ("reason", .string("InstallSucceeded")),
+                ("message", .string("Helm install succeeded for release default/\(name).v1 with chart app@1.0.0")),
+            ])])),
+            ("history", .array([.object([("chartName", .string("app")), ("chartVersion", .string("1.0.0")), ("version", .integer(1))])])),
+            ("observedGeneration", .integer(1)),
+        ]))
+        let seenByWatch = try await watcher.value, seenByPoll = try await poller.value
+        func ms(_ d: Duration) -> Double { Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15 }
+        watched.append(ms(seenByWatch - readyAt))
+        polled.append(ms(seenByPoll - readyAt))
+    }
+    print(String(format: "%.1f %.1f", median(watched), median(polled)))
+}

@@ -1,6 +1,8 @@
 import Actions
 import ArgumentParser
+import Flux
 import Foundation
+import GitServe
 
 /// `fluxci bootstrap` (and `fluxci-bootstrap`): make a cluster reconcile a branch and wait
 /// until every Kustomization has applied its head commit.
@@ -53,9 +55,18 @@ public struct BootstrapCommand: ContextCommand {
     @Option(help: "The keyring of an earlier `fluxci keys import` (default: FLUXCI_KEYRING; without one the keys are read as keys import reads them, .secrets/<cloud>/<env>/ included).")
     var keyring: String?
 
+    @Option(help: "What to wait for after the Kustomizations: kustomizations (only them), flux (every Flux object they applied: HelmReleases, sources, nested Kustomizations), all (also Deployments, StatefulSets, DaemonSets, Jobs).")
+    var waitFor: WaitScope = .flux
+
     @OptionGroup var cluster: ClusterOptions
 
+    @OptionGroup var serve: ServeOptions
+
     public init() {}
+
+    public func validate() throws {
+        if serve.serve && push { throw ValidationError("--serve serves the commit to the cluster; --push pushes it to the remote: choose one.") }
+    }
 
     public func execute(in context: CommandContext) async throws {
         let pipeline = BootstrapPipeline(context: context)
@@ -64,9 +75,31 @@ public struct BootstrapCommand: ContextCommand {
         let cleanup = Cleanup()
         let signals = SignalCleanup.install(cleanup, reporter: context.reporter)
         defer { signals.cancel() }
+        // With --serve the run owns a listener and a private repository: gone at the end, also
+        // on SIGINT and SIGTERM (the signal's cleanup runs this one too).
+        let served = Cleanup()
+        cleanup.add("Stop serving") { await served.run(reporter: context.reporter) }
+        do {
+            try await bootstrap(context, pipeline: pipeline, root: root, cleanup: cleanup, served: served)
+        } catch {
+            await served.run(reporter: context.reporter)
+            throw error
+        }
+        await served.run(reporter: context.reporter)
+    }
+
+    private func bootstrap(_ context: CommandContext, pipeline: BootstrapPipeline, root: URL, cleanup: Cleanup, served serveCleanup: Cleanup) async throws {
         try await KeyOptions.withKeys(context, keyring: keyring, repository: root, cloudEnv: repository.cloudEnv, cleanup: cleanup, allowNone: plan) { imported in
+            var served: ServedRepository?
+            if serve.serve {
+                let repository = try await ServeSession.make(serve, repository: self.repository, source: source, context: context)
+                serveCleanup.add("Remove the served repository") { repository.remove() }
+                served = repository
+            }
             var prepared = try context.reporter.group("Read \(repository.path) at the branch under test") {
-                try pipeline.prepare(repository: repository, branch: source.branch, url: source.url, event: source.event, keys: imported, secretNames: .init())
+                try pipeline.prepare(
+                    repository: repository, branch: source.branch, url: source.url, event: source.event, keys: imported, secretNames: .init(), served: served,
+                    fullRun: !plan)
             }
             if push && !plan {
                 let (_, prefix) = try repository.gitRepository(context)
@@ -87,11 +120,35 @@ public struct BootstrapCommand: ContextCommand {
             }
             try await context.reporter.group("SOPS preflight") { try await pipeline.preflight(prepared, keys: imported) }
             pipeline.describe(prepared)
-            if plan { return }
+            if plan {
+                pipeline.drawPlan(prepared, scope: waitFor)
+                return
+            }
             let client = try cluster.client(context)
-            try await pipeline.run(
-                prepared, keys: imported, client: client, timeout: timeout.duration, perKustomization: kustomizationTimeout.duration,
-                artifacts: Self.artifactsDirectory(artifacts, context: context))
+            if let served {
+                let address: ServeAddress
+                if let explicit = serve.serveAddress {
+                    address = try ServeAddress.explicit(explicit)
+                } else if client.connection.contextName.hasPrefix("kind-") {
+                    address = try await ServeAddress.kind(context)
+                } else {
+                    throw Annotation.error(
+                        "--serve needs the address this machine has for the cluster; the context \(client.connection.contextName) is not a kind cluster's.",
+                        title: "Serve address unknown", fix: "Pass --serve-address with an address of this machine that the cluster's pods reach.")
+                }
+                let server = try await ServeSession.start(
+                    &prepared, served: served, options: serve, address: address, artifacts: Self.artifactsDirectory(artifacts, context: context), context: context)
+                serveCleanup.add("Stop serving the repository (\(server.url))") { await server.stop() }
+            }
+            do {
+                try await pipeline.run(
+                    prepared, keys: imported, client: client, timeout: timeout.duration, perKustomization: kustomizationTimeout.duration,
+                    artifacts: Self.artifactsDirectory(artifacts, context: context), scope: waitFor)
+                pipeline.publishVerdict("fluxci bootstrap", fallback: (true, "Passed"))
+            } catch {
+                pipeline.publishVerdict("fluxci bootstrap", fallback: (false, "Failed: \((error as? Annotation)?.title ?? "\(error)")"))
+                throw error
+            }
         }
     }
 

@@ -2,6 +2,7 @@ import Actions
 import Flux
 import Foundation
 import Git
+import GitServe
 import Kube
 import SOPS
 
@@ -15,6 +16,8 @@ struct BootstrapPipeline {
         var plan: BootstrapPlan
         var secrets: DecryptionSecrets
         var which: Set<DecryptionSecrets.Which>
+        /// The commit is served by fluxci (`--serve`), not fetched from a remote.
+        var served = false
     }
 
     let context: CommandContext
@@ -22,55 +25,103 @@ struct BootstrapPipeline {
 
     /// Resolves the branch on the remote, reads the cluster's tree at that commit, and reports
     /// every problem of it as an annotation at its file and line; fails on errors.
+    /// With `served`, the branch and commit are the served repository's (no remote is asked)
+    /// and the URL is set once the listener runs. A URL Flux cannot use is an error in a
+    /// `fullRun` (before any cluster exists), a warning in a plan.
     func prepare(
-        repository options: RepositoryOptions, branch: String?, url: String?, event: String?, keys: ImportedKeys, secretNames: DecryptionSecrets.Names
+        repository options: RepositoryOptions, branch: String?, url: String?, event: String?, keys: ImportedKeys, secretNames: DecryptionSecrets.Names,
+        served: ServedRepository? = nil, fullRun: Bool = false
     ) throws -> Prepared {
-        let (repository, prefix) = try options.gitRepository(context)
+        var (repository, prefix) = try options.gitRepository(context)
         let token = context.environment["GITHUB_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         if let token { reporter.mask(token) }
         var credentials = GitCredentials.none
         var resolved: BranchUnderTest
-        do {
+        if let served {
+            resolved = BranchUnderTest(
+                branch: served.branch, url: "http://<this machine, as the cluster reaches it>/\(served.name)",
+                revision: Revision(branch: served.branch, commit: served.commit))
+            do { repository = try Repository.open(containing: served.gitDirectory.path) } catch {
+                throw Annotation.error("Cannot open the served repository: \(error).", title: "Serve failed")
+            }
+            prefix = ""
+        } else { do {
             resolved = try BranchUnderTest.resolve(
                 branch: branch, url: url, event: event, environment: context.environment, repository: repository, credentials: .none, reporter: reporter)
         } catch let annotation as Annotation where token != nil && annotation.message.contains("authentication") {
             credentials = GitCredentials(token: token)
             resolved = try BranchUnderTest.resolve(
                 branch: branch, url: url, event: event, environment: context.environment, repository: repository, credentials: credentials, reporter: reporter)
+        } }
+        reporter.log("Testing \(resolved.revision) of \(served == nil ? resolved.url : "the served repository")")
+        // The revision and the links to the tested commit hold from here on, also when a later step fails.
+        try reporter.setOutput("revision", resolved.revision.description)
+        if served == nil { reporter.setSourceLinks(server: context.environment["GITHUB_SERVER_URL"], repository: context.environment["GITHUB_REPOSITORY"], commit: resolved.revision.commit) }
+        if served == nil, !["http://", "https://", "ssh://"].contains(where: resolved.url.hasPrefix) {
+            let message = "Flux's GitRepository accepts only http(s):// and ssh:// URLs; \(resolved.url) would be refused by the API server."
+            let fix = "Pass --url with the repository's https URL, or let fluxci serve the branch to the cluster with --serve."
+            if fullRun { throw Annotation.error(message, title: "URL Flux cannot use", fix: fix) }
+            reporter.warning(message, title: "URL Flux cannot use", fix: fix)
         }
-        reporter.log("Testing \(resolved.revision) of \(resolved.url)")
-        if !["http://", "https://", "ssh://"].contains(where: resolved.url.hasPrefix) {
-            reporter.warning(
-                "Flux's GitRepository accepts only http(s):// and ssh:// URLs; \(resolved.url) would be refused by the API server.",
-                title: "URL Flux cannot use", fix: "Pass --url with the repository's https URL.")
-        }
-        let source = try treeSource(repository, prefix: prefix, branch: resolved, credentials: credentials)
+        // Flux's paths are relative to the source's root, the git repository's top (issue 13
+        // item 10): the source is the whole commit; the cluster path is looked for in the folder
+        // fluxci was pointed at, then at the top.
+        let source = try treeSource(repository, prefix: "", branch: resolved, credentials: credentials)
+        let clusterPath = Self.clusterPath(options.path, prefix: prefix, source: source)
         var which: Set<DecryptionSecrets.Which> = []
         if !keys.pgp.isEmpty { which.insert(.gpg) }
         if !keys.age.isEmpty { which.insert(.age) }
         // Without keys (a plan of a fork's pull request) the checks assume both Secrets are created.
         let created = which.isEmpty ? [secretNames.gpg, secretNames.age] : Set(which.map { $0 == .gpg ? secretNames.gpg : secretNames.age })
-        let tree = try ClusterTreeReader.read(
-            source, clusterPath: options.path, decryptionSecrets: created, tools: KustomizeTool(path: context.environment["PATH"]))
+        let decrypt = keys.pgp.isEmpty && keys.age.isEmpty ? nil : Self.decryptor(source, chain: keys.chain)
+        let tools = KustomizeTool(path: context.environment["PATH"])
+        let tree = try ClusterTreeReader.read(source, clusterPath: clusterPath, decryptionSecrets: created, tools: tools, decrypt: decrypt)
+        reporter.log("Built \(tree.builds.values.filter { $0 == .built }.count) of \(tree.kustomizations.count) Kustomizations with \(tree.buildTool).")
         for problem in tree.problems { reporter.annotate(problem) }
         let errors = tree.problems.filter { $0.level == .error }
-        if !errors.isEmpty {
-            throw Annotation.error(
-                "The Flux tree of \(options.path) at \(source.revisionDescription) has \(errors.count) problem\(errors.count == 1 ? "" : "s") (annotated above).",
-                title: "Flux tree checks failed", fix: "Fix them before any cluster is created.")
-        }
+        // Published before the checks can fail, so a failed run's summary has it too.
         var table = StepSummary()
-        table.heading("Kustomizations of \(tree.clusterPath.isEmpty ? "." : tree.clusterPath)", level: 3)  // the root is "."
+        table.heading("Kustomizations of \(tree.clusterPath.isEmpty ? "." : tree.clusterPath)", level: StepSummary.sectionLevel)  // the root is "."
         table.table(
-            header: ["Kustomization", "Path", "Depends on", "Decryption", "Defined in", "SOPS files"],
+            header: ["Kustomization", "Source", "Path", "Depends on", "Decryption", "Defined in", "SOPS files", "Built"],
             rows: tree.kustomizations.map { k in
-                [k.id.description, k.writtenPath, k.dependsOn.map(\.description).joined(separator: ", "), k.decryptionSecret ?? "",
-                 k.location?.description ?? "", String(tree.sopsFiles[k.id]?.count ?? 0)]
+                let decryption = k.decryptionSecret ?? (k.decrypts ? "sops (no secretRef)" : "")
+                let built: String = switch tree.builds[k.id] {
+                case .built?: "yes"
+                case .notBuilt(let why)?: "no: \(why)"
+                case nil: "no: not reached"
+                }
+                return [k.id.description, k.source.description, k.writtenPath, k.dependsOn.map(\.description).joined(separator: ", "), decryption,
+                        k.location.map(reporter.sourceLink) ?? "", (tree.sopsFiles[k.id] ?? []).joined(separator: ", "), built]
             })
         reporter.publish(table)
+        if !errors.isEmpty {
+            throw Annotation.error(
+                "The Flux tree of \(tree.clusterPath.isEmpty ? "." : tree.clusterPath) at \(source.revisionDescription) has \(errors.count) problem\(errors.count == 1 ? "" : "s") (annotated above).",
+                title: "Flux tree checks failed", fix: "Fix them before any cluster is created.")
+        }
         let plan = BootstrapPlan(tree: tree, url: resolved.url, revision: resolved.revision, token: credentials.token)
         let secrets = DecryptionSecrets(namespace: tree.gitRepository.namespace ?? "flux-system", names: secretNames)
-        return Prepared(branch: resolved, tree: tree, source: source, plan: plan, secrets: secrets, which: which)
+        return Prepared(branch: resolved, tree: tree, source: source, plan: plan, secrets: secrets, which: which, served: served != nil)
+    }
+
+    /// Decrypts a repository file with the run's keys (SOPS-encrypted substituteFrom Secrets).
+    static func decryptor(_ source: TreeSource, chain: KeyChain) -> ClusterTreeReader.Decrypt {
+        nonisolated(unsafe) let chain = chain
+        return { file in
+            let data = try source.read(file) ?? Data()
+            let sops = try SOPSFile(text: String(decoding: data, as: UTF8.self), path: file)
+            let documents = try SOPSDecryptor.decrypt(sops, with: chain)
+            return try TreeEmitter.yaml(documents.map(\.tree))
+        }
+    }
+
+    /// The cluster path relative to the repository's top: inside the folder fluxci was pointed
+    /// at when it is there, else as given.
+    static func clusterPath(_ path: String, prefix: String, source: TreeSource) -> String {
+        let inside = FluxKustomization.normalize(prefix.isEmpty ? path : "\(prefix)/\(path)")
+        if !prefix.isEmpty, (try? source.kind(inside)) == .directory { return inside }
+        return FluxKustomization.normalize(path)
     }
 
     /// The commit's tree: from the checkout when it holds the commit, else fetched into a
@@ -114,10 +165,15 @@ struct BootstrapPipeline {
         reporter.log("All \(verdicts.count) SOPS files the cluster decrypts decrypt with the imported keys.")
     }
 
+    /// `--plan`: the graph a run would wait for, every node not reached.
+    func drawPlan(_ prepared: Prepared, scope: WaitScope) {
+        publish(ClusterGraph.plan(prepared.tree, scope: scope), heading: "What a run waits for (not reached)")
+    }
+
     /// The plan, as a table of what would be applied.
     func describe(_ prepared: Prepared) {
         var summary = StepSummary()
-        summary.heading("Objects to apply for \(prepared.plan.revision)", level: 3)
+        summary.heading("Objects to apply for \(ClusterGraph.shortRevision(prepared.plan.revision.description))", level: StepSummary.sectionLevel)
         let objects = prepared.plan.components + [prepared.plan.credentials, prepared.plan.gitRepository, prepared.plan.rootKustomization].compactMap { $0 }
         var counts: [String: Int] = [:]
         for object in prepared.plan.components { counts[object.kind, default: 0] += 1 }
@@ -125,7 +181,7 @@ struct BootstrapPipeline {
         rows += prepared.which.sorted { $0.rawValue < $1.rawValue }.map {
             ["Secret \(prepared.secrets.namespace)/\($0 == .gpg ? prepared.secrets.names.gpg : prepared.secrets.names.age)", $0 == .gpg ? "sops.asc from the keyring" : "age.agekey from the keyring"]
         }
-        if let credentials = prepared.plan.credentials { rows.append(["\(credentials.reference)", "git credentials (GITHUB_TOKEN)"]) }
+        if let credentials = prepared.plan.credentials { rows.append(["\(credentials.reference)", prepared.served ? "the served repository's token" : "git credentials (GITHUB_TOKEN)"]) }
         rows.append(["\(prepared.plan.gitRepository.reference)", "\(prepared.plan.repositoryURL) at \(prepared.plan.revision.branch)"])
         rows.append(["\(prepared.plan.rootKustomization.reference)", prepared.tree.rootKustomization.writtenPath])
         summary.table(header: ["Object", "What"], rows: rows)
@@ -133,12 +189,14 @@ struct BootstrapPipeline {
         reporter.log("\(objects.count + prepared.which.count) objects would be applied.")
     }
 
-    /// Applies the plan and the decryption Secrets, then waits for the source and every
-    /// Kustomization.
+    /// Applies the plan and the decryption Secrets, then waits for the source, every
+    /// Kustomization, and (by `scope`) what they applied; draws the graph and the tables and
+    /// records the verdict whether it passed or not.
     func run(
         _ prepared: Prepared, keys: ImportedKeys, client: KubeClient, timeout: Duration, perKustomization: Duration, artifacts: URL?,
-        onApplied: () -> Void = {}
+        scope: WaitScope = .flux, onApplied: () -> Void = {}
     ) async throws {
+        try reporter.setOutput("revision", prepared.plan.revision.description)
         let objects = try prepared.secrets.manifests(from: keys, which: prepared.which, reporter: reporter)
         try await reporter.group("Apply Flux and the decryption Secrets") {
             do {
@@ -168,54 +226,140 @@ struct BootstrapPipeline {
             }
         }
         onApplied()
-        let waiter = ReconciliationWaiter(client: client, revision: prepared.plan.revision, timeout: timeout, perKustomizationTimeout: perKustomization, reporter: reporter)
-        try await reporter.group("Wait for \(prepared.plan.gitRepository.reference) to fetch \(prepared.plan.revision.short)") {
-            try await waiter.waitForSource(prepared.plan.gitRepository)
-        }
+        try await wait(prepared, client: client, timeout: timeout, perKustomization: perKustomization, artifacts: artifacts, scope: scope)
+    }
+
+    /// The verdict of the wait, for the summary's first line.
+    final class Verdict: @unchecked Sendable {
+        private let lock = NSLock()
+        private var stored: (passed: Bool, text: String)?
+        var value: (passed: Bool, text: String)? { lock.withLock { stored } }
+        func set(passed: Bool, _ text: String) { lock.withLock { stored = (passed, text) } }
+    }
+
+    let verdict = Verdict()
+
+    private func wait(_ prepared: Prepared, client: KubeClient, timeout: Duration, perKustomization: Duration, artifacts: URL?, scope: WaitScope) async throws {
+        let revision = prepared.plan.revision
+        // Every time to ready counts from here, whichever phase saw it.
+        let start = ContinuousClock.now
+        var graph = ClusterGraph.plan(prepared.tree, scope: scope)
+        let branchSource = ObjectReference(prepared.plan.gitRepository.json)
+        var rows: [ReconciliationWaiter.Row] = []
+        let waiter = ReconciliationWaiter(client: client, revision: revision, timeout: timeout, perKustomizationTimeout: perKustomization, reporter: reporter)
         do {
-            let rows = try await reporter.group("Wait for \(prepared.tree.kustomizations.count) Kustomizations to apply \(prepared.plan.revision.short)") {
-                try await waiter.waitForKustomizations(prepared.tree.kustomizations)
+            do {
+                try await reporter.group("Wait for \(prepared.plan.gitRepository.reference) to fetch \(revision.short)") {
+                    try await waiter.waitForSource(prepared.plan.gitRepository)
+                }
+            } catch let annotation as Annotation {
+                graph.mark(branchSource, .failed, message: annotation.message)
+                throw ReconciliationWaiter.Failure(annotation: annotation, rows: [], failed: [branchSource])
             }
-            summarize(rows, revision: prepared.plan.revision)
-            reporter.log("All Kustomizations applied \(prepared.plan.revision).")
-            try reporter.setOutput("revision", prepared.plan.revision.description)
+            graph.mark(branchSource, .ready, elapsed: ContinuousClock.now - start, revision: revision.description)
+            rows = try await reporter.group("Wait for \(prepared.tree.kustomizations.count) Kustomizations to apply \(revision.short)") {
+                try await waiter.waitForKustomizations(prepared.tree.kustomizations, tree: prepared.tree, since: start)
+            }
+            graph.update(rows)
+            reporter.log("All Kustomizations applied \(revision).")
+            if scope != .kustomizations {
+                let targets = ReconciliationWaiter.appliedTargets(rows, tree: prepared.tree, scope: scope)
+                let applied = try await reporter.group("Wait for \(targets.count) \(scope == .all ? "objects" : "Flux objects") the Kustomizations applied") {
+                    try await waiter.wait(targets, what: scope == .all ? "applied object" : "Flux object", since: start)
+                }
+                rows += applied
+                graph.update(applied)
+            }
+            verdict.set(passed: true, "Passed: \(ClusterGraph.shortRevision(revision.description)) reconciled, \(rows.count) objects ready in \(Reporter.format(ContinuousClock.now - start))")
+            summarize(graph, rows: rows, revision: revision)
         } catch let failure as ReconciliationWaiter.Failure {
-            summarize(failure.rows, revision: prepared.plan.revision)
-            if let artifacts { await collectEvents(failure.failed, client: client, into: artifacts) }
+            rows = Self.merge(rows, failure.rows)
+            graph.update(failure.rows)
+            let failed = failure.failed.first.map { reference -> String in
+                let reason = graph.node(reference)?.message.map { ": \($0.prefix(120))" } ?? ""
+                return "\(reference)\(reason)"
+            } ?? failure.annotation.title ?? "the wait"
+            verdict.set(passed: false, "Failed: \(failed) at \(ClusterGraph.shortRevision(revision.description)), after \(Reporter.format(ContinuousClock.now - start))")
+            summarize(graph, rows: rows, revision: revision)
+            if let artifacts { await collectEvents(failure.failed, rows: rows, client: client, into: artifacts) }
             throw failure.annotation
         }
     }
 
-    func summarize(_ rows: [ReconciliationWaiter.Row], revision: Revision) {
+    /// Rows of a later phase replace those of an earlier one for the same object.
+    static func merge(_ earlier: [ReconciliationWaiter.Row], _ later: [ReconciliationWaiter.Row]) -> [ReconciliationWaiter.Row] {
+        let replaced = Set(later.map(\.reference))
+        return earlier.filter { !replaced.contains($0.reference) } + later
+    }
+
+    /// The graph (a Mermaid flowchart in the summary, a tree in the log).
+    func publish(_ graph: ClusterGraph, heading: String) {
+        reporter.log(graph.tree())
+        var picture = StepSummary()
+        picture.heading(heading, level: StepSummary.sectionLevel)
+        picture.mermaid(graph.mermaid(link: { reporter.sourceURL($0) }))
+        reporter.summary(.picture) { $0.append(picture) }
+    }
+
+    /// The verdict as the summary's first section.
+    func publishVerdict(_ command: String, fallback: (passed: Bool, text: String)) {
+        let (passed, text) = verdict.value ?? fallback
         var summary = StepSummary()
-        summary.heading("Kustomizations at \(revision)", level: 3)
-        summary.table(header: ["Name", "Path", "Revision", "Ready", "Time", "Message"], rows: rows.map { row in
+        summary.heading("\(passed ? "✅" : "❌") \(command): \(text)", level: StepSummary.sectionLevel)
+        reporter.summary(.verdict) { $0.append(summary) }
+    }
+
+    func summarize(_ graph: ClusterGraph, rows: [ReconciliationWaiter.Row], revision: Revision) {
+        publish(graph, heading: "Reconciliation of \(ClusterGraph.shortRevision(revision.description))")
+        var summary = StepSummary()
+        summary.heading("Objects waited for", level: StepSummary.sectionLevel)
+        summary.table(header: ["Object", "Written at", "Revision", "Ready", "Time", "Message"], rows: rows.map { row in
             let (ready, message): (String, String) = switch row.readiness {
             case .ready: ("True", "")
             case .pending(let reason, let message): ("False", [reason, message].filter { !$0.isEmpty }.joined(separator: ": "))
             case .failed(let reason, let message): ("False", "\(reason): \(message)")
             }
-            return [row.kustomization.id.description, row.kustomization.writtenPath, row.revision ?? "", ready, row.elapsed.map(Reporter.format) ?? "", message]
+            return [
+                row.reference.description, row.location.map(reporter.sourceLink) ?? "", row.revision.map(ClusterGraph.shortRevision) ?? "", ready,
+                row.elapsed.map(Reporter.format) ?? "", message,
+            ]
         })
-        reporter.publish(summary)
+        reporter.publish(summary, section: .tables)
     }
 
-    /// The events of failed objects, for the artifacts a workflow uploads.
-    func collectEvents(_ failed: [FluxKustomization], client: KubeClient, into directory: URL) async {
+    /// The events of failed objects, and of what they own (a HelmRelease's HelmChart and the
+    /// release's pods), with their status, for the artifacts a workflow uploads.
+    func collectEvents(_ failed: [ObjectReference], rows: [ReconciliationWaiter.Row], client: KubeClient, into directory: URL) async {
         try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        for kustomization in failed {
-            let path = "/api/v1/namespaces/\(kustomization.id.namespace)/events"
-            let events = (try? await client.send(.GET, path, query: [("fieldSelector", "involvedObject.name=\(kustomization.id.name)")]).json)?["items"]?.array ?? []
-            let lines = events.map { event in
-                "\(event["lastTimestamp"]?.string ?? event["eventTime"]?.string ?? "") \(event["type"]?.string ?? "") \(event["reason"]?.string ?? ""): \(event["message"]?.string ?? "")"
+        for reference in failed {
+            let live = rows.first { $0.reference == reference }?.live
+            var text = "# events of \(reference)\n" + (await events(of: reference.kind, reference.name, namespace: reference.namespace, client: client)) + "\n\n# status\n"
+                + (live?["status"]?.jsonText ?? "none") + "\n"
+            if reference.kind == "HelmRelease", let live {
+                // helm-controller names the HelmChart <namespace>-<name> in the chart source's namespace,
+                // and labels nothing itself; charts label their pods app.kubernetes.io/instance=<release>.
+                let chartNamespace = live["spec", "chart", "spec", "sourceRef", "namespace"]?.string ?? reference.namespace
+                text += "\n# events of HelmChart \(chartNamespace)/\(reference.namespace)-\(reference.name)\n"
+                    + (await events(of: "HelmChart", "\(reference.namespace)-\(reference.name)", namespace: chartNamespace, client: client)) + "\n"
+                let release = live["spec", "releaseName"]?.string ?? live["status", "history"]?.array?.first?["name"]?.string ?? reference.name
+                let target = live["spec", "targetNamespace"]?.string ?? reference.namespace
+                let pods = (try? await client.send(.GET, "/api/v1/namespaces/\(target)/pods", query: [("labelSelector", "app.kubernetes.io/instance=\(release)")]).json)?["items"]?.array ?? []
+                for pod in pods {
+                    let name = pod["metadata", "name"]?.string ?? ""
+                    text += "\n# events of Pod \(target)/\(name)\n" + (await events(of: "Pod", name, namespace: target, client: client)) + "\n"
+                }
             }
-            var object: JSONValue?
-            if let resource = try? await client.resource(apiVersion: kustomization.object.apiVersion, kind: "Kustomization") {
-                object = try? await client.fetch(resource, namespace: kustomization.id.namespace, name: kustomization.id.name)
-            }
-            let text = "# events of Kustomization \(kustomization.id)\n" + lines.joined(separator: "\n") + "\n\n# status\n" + (object?["status"]?.jsonText ?? "none") + "\n"
-            try? text.write(to: directory.appendingPathComponent("kustomization-\(kustomization.id.namespace)-\(kustomization.id.name).txt"), atomically: true, encoding: .utf8)
+            let file = "\(reference.kind.lowercased())-\(reference.namespace.isEmpty ? "cluster" : reference.namespace)-\(reference.name).txt"
+            try? text.write(to: directory.appendingPathComponent(file), atomically: true, encoding: .utf8)
         }
         reporter.log("Events of the failed objects are in \(directory.path).")
+    }
+
+    private func events(of kind: String, _ name: String, namespace: String, client: KubeClient) async -> String {
+        let path = namespace.isEmpty ? "/api/v1/events" : "/api/v1/namespaces/\(namespace)/events"
+        let events = (try? await client.send(.GET, path, query: [("fieldSelector", "involvedObject.name=\(name),involvedObject.kind=\(kind)")]).json)?["items"]?.array ?? []
+        return events.map { event in
+            "\(event["lastTimestamp"]?.string ?? event["eventTime"]?.string ?? "") \(event["type"]?.string ?? "") \(event["reason"]?.string ?? ""): \(event["message"]?.string ?? "")"
+        }.joined(separator: "\n")
     }
 }

@@ -61,12 +61,61 @@ struct BranchUnderTest {
         guard let commit = references["refs/heads/\(branch)"] else {
             throw Annotation.error(
                 "The branch \(branch) is not on \(url), so Flux could not fetch it.", title: "Branch not pushed",
-                fix: "Push it first (`git push origin \(branch)`), or pass --branch with a branch that exists there.")
+                fix: "Push it first (`git push origin \(branch)`), or let fluxci serve it to the cluster with --serve (add --include-worktree for uncommitted changes).")
         }
         if let local = repository.resolveBranch(branch), local != commit {
-            reporter.warning("The local \(branch) (\(local.prefix(7))) differs from \(url) (\(commit.prefix(7))); Flux will apply the remote commit.", title: "Local branch differs")
+            // Behind only: the remote has everything the local branch has, and more; Flux applies
+            // that. Ahead or apart: the remote lacks local commits, so a run would not test them.
+            switch repository.aheadBehind(local, commit) {
+            case .some((0, _)):
+                reporter.warning(
+                    "The local \(branch) (\(local.prefix(7))) is behind \(url) (\(commit.prefix(7))); Flux will apply the remote commit.",
+                    title: "Local branch behind")
+            case .some(let (ahead, behind)):
+                throw Annotation.error(
+                    "The local \(branch) (\(local.prefix(7))) is \(behind == 0 ? "\(ahead) commit\(ahead == 1 ? "" : "s") ahead of" : "apart from (\(ahead) ahead, \(behind) behind)") \(url) (\(commit.prefix(7))): Flux would apply the remote commit, not yours.",
+                    title: "Branch not pushed",
+                    fix: "Push it (`git push origin \(branch)`), or let fluxci serve the local commit to the cluster with --serve.")
+            case .none:
+                reporter.warning(
+                    "The local \(branch) (\(local.prefix(7))) differs from \(url) (\(commit.prefix(7))), whose commit is not here; Flux will apply the remote commit.",
+                    title: "Local branch differs", fix: "Fetch to compare (`git fetch origin`); push, or use --serve, to test the local commit.")
+            }
         }
         return BranchUnderTest(branch: branch, url: url, revision: Revision(branch: branch, commit: commit))
+    }
+
+    /// The branch name as `resolve` finds it, and the commit of this checkout that `--serve`
+    /// serves: the local branch's commit, or HEAD when HEAD is detached (a CI checkout of a pull
+    /// request: the merge commit the runner tests). With the work tree, HEAD must be the branch
+    /// (or detached): the work tree is what is checked out.
+    static func local(
+        branch explicit: String?, event: String?, environment: [String: String], repository: Repository, includeWorkTree: Bool
+    ) throws -> (branch: String, commit: String) {
+        let pull = try pullRequest(eventPath: event ?? environment["GITHUB_EVENT_PATH"])
+        let head = try? repository.head()
+        guard let branch = explicit ?? pull?.branch ?? environment["GITHUB_HEAD_REF"].flatMap({ $0.isEmpty ? nil : $0 })
+            ?? (environment["GITHUB_REF"]?.hasPrefix("refs/heads/") == true ? environment["GITHUB_REF_NAME"] : nil) ?? head?.branch
+        else {
+            throw Annotation.error(
+                "No branch to serve: HEAD is detached and no --branch, pull-request event or GITHUB_REF names one.", title: "No branch",
+                fix: "Pass --branch (any name: the cluster fetches the served commit under it).")
+        }
+        guard let head else {
+            throw Annotation.error("The checkout has no commit to serve.", title: "No commit", fix: "Commit first.")
+        }
+        if head.branch == nil || head.branch == branch { return (branch, head.commit) }
+        if includeWorkTree {
+            throw Annotation.error(
+                "--include-worktree serves the checked-out work tree, which is on \(head.branch ?? "?"), not \(branch).", title: "Work tree on another branch",
+                fix: "Check out \(branch) (`git switch \(branch)`), or leave out --branch.")
+        }
+        guard let commit = repository.resolve("refs/heads/\(branch)") else {
+            throw Annotation.error(
+                "The branch \(branch) is not in this repository, so there is nothing to serve.", title: "No such branch",
+                fix: "Pass --branch with a local branch (the checked-out one is \(head.branch ?? "detached")).")
+        }
+        return (branch, commit)
     }
 }
 

@@ -1,7 +1,10 @@
 import Actions
 import ArgumentParser
+import Flux
 import Foundation
 import GPG
+import GitServe
+import Yams
 
 /// `fluxci e2e`: the whole job, in CI and on a laptop alike.
 public struct E2ECommand: ContextCommand {
@@ -30,6 +33,8 @@ public struct E2ECommand: ContextCommand {
 
     @OptionGroup var target: ClusterTarget
 
+    @OptionGroup var serve: ServeOptions
+
     @Option(help: "The kind node image.")
     var nodeImage: String?
 
@@ -50,6 +55,9 @@ public struct E2ECommand: ContextCommand {
 
     @Option(help: "The keyring of an earlier `fluxci keys import` (default: import the keys here, and remove them at the end).")
     var keyring: String?
+
+    @Option(help: "What to wait for after the Kustomizations: kustomizations (only them), flux (every Flux object they applied: HelmReleases, sources, nested Kustomizations), all (also Deployments, StatefulSets, DaemonSets, Jobs).")
+    var waitFor: WaitScope = .flux
 
     @Flag(help: "Keep the kind cluster after the run.")
     var keepCluster = false
@@ -93,17 +101,23 @@ public struct E2ECommand: ContextCommand {
         return names
     }
 
-    public func validate() throws { _ = try names() }
+    public func validate() throws {
+        _ = try names()
+        if serve.serve && target.provider == .existing && serve.serveAddress == nil {
+            throw ValidationError("--serve with --provider existing needs --serve-address: the address of this machine that the cluster reaches.")
+        }
+    }
 
     public func execute(in context: CommandContext) async throws {
         let reporter = context.reporter
-        let run = E2ERun(reporter: reporter)
+        let pipeline = BootstrapPipeline(context: context)
+        let run = E2ERun(reporter: reporter, verdict: pipeline.verdict)
         let cleanup = Cleanup()
         // SIGINT and SIGTERM end the run through the same cleanup.
         let signals = SignalCleanup.install(cleanup, reporter: reporter)
         defer { signals.cancel() }
         do {
-            try await steps(context, run: run, cleanup: cleanup)
+            try await steps(context, pipeline: pipeline, run: run, cleanup: cleanup)
             run.finish(context: context)
             await cleanup.run(reporter: reporter)
         } catch {
@@ -120,9 +134,8 @@ public struct E2ECommand: ContextCommand {
         }
     }
 
-    private func steps(_ context: CommandContext, run: E2ERun, cleanup: Cleanup) async throws {
+    private func steps(_ context: CommandContext, pipeline: BootstrapPipeline, run: E2ERun, cleanup: Cleanup) async throws {
         let reporter = context.reporter
-        let pipeline = BootstrapPipeline(context: context)
         let root = repository.root(context)
         let keys: ImportedKeys = try await run.step(.keys) {
             if let keyring { return try ImportedKeys.open(keyring, environment: context.environment) }
@@ -149,13 +162,21 @@ public struct E2ECommand: ContextCommand {
             try reporter.setOutput("age-recipients", imported.age.map(\.recipient.description).joined(separator: ","))
             return imported
         }
-        let prepared = try await run.step(.tree) {
-            try pipeline.prepare(repository: repository, branch: source.branch, url: source.url, event: source.event, keys: keys, secretNames: try names())
+        var served: ServedRepository?
+        var prepared = try await run.step(.tree) {
+            if serve.serve {
+                let repository = try await ServeSession.make(serve, repository: self.repository, source: source, context: context)
+                cleanup.add("Remove the served repository") { repository.remove() }
+                served = repository
+            }
+            return try pipeline.prepare(
+                repository: repository, branch: source.branch, url: source.url, event: source.event, keys: keys, secretNames: try names(), served: served,
+                fullRun: !plan)
         }
-        try reporter.setOutput("revision", prepared.plan.revision.description)
         try await run.step(.preflight) { try await pipeline.preflight(prepared, keys: keys) }
         pipeline.describe(prepared)
         if plan {
+            pipeline.drawPlan(prepared, scope: waitFor)
             reporter.log("Plan only: no cluster was touched.")
             return
         }
@@ -165,6 +186,17 @@ public struct E2ECommand: ContextCommand {
                 let target = self.target
                 cleanup.add("Delete the kind cluster \(target.name)") { try? await ClusterLifecycle.down(target, context: context) }
             }
+            if let served {
+                // The cluster reaches this machine through its network, which exists now.
+                let address: ServeAddress
+                if let explicit = serve.serveAddress { address = try ServeAddress.explicit(explicit) } else {
+                    address = try await ServeAddress.kind(context, preferIPv6: kindConfigIPFamily(context) == "ipv6")
+                }
+                let server = try await ServeSession.start(
+                    &prepared, served: served, options: serve, address: address, artifacts: BootstrapCommand.artifactsDirectory(artifacts, context: context),
+                    context: context)
+                cleanup.add("Stop serving the repository (\(server.url))") { await server.stop() }
+            }
             return handle
         }
         let client = try ClusterOptions.parse(["--kubeconfig", handle.kubeconfig] + (handle.context.map { ["--context", $0] } ?? [])).client(context)
@@ -173,7 +205,7 @@ public struct E2ECommand: ContextCommand {
         do {
             try await pipeline.run(
                 prepared, keys: keys, client: client, timeout: timeout.duration, perKustomization: kustomizationTimeout.duration,
-                artifacts: artifactsDirectory, onApplied: { run.record(.apply, result: "done"); run.begin(.reconcile) })
+                artifacts: artifactsDirectory, scope: waitFor, onApplied: { run.record(.apply, result: "done"); run.begin(.reconcile) })
             run.record(.reconcile, result: "done")
         } catch {
             if target.provider == .kind, let kind = try? Kind.locate(context) {
@@ -184,15 +216,28 @@ public struct E2ECommand: ContextCommand {
     }
 }
 
+extension E2ECommand {
+    /// `networking.ipFamily` of the kind config (ipv4, ipv6, dual), when one is given.
+    func kindConfigIPFamily(_ context: CommandContext) -> String? {
+        guard let kindConfig, let text = try? String(contentsOf: context.url(for: kindConfig), encoding: .utf8) else { return nil }
+        return (try? Yams.compose(yaml: text))?["networking"]?["ipFamily"]?.string
+    }
+}
+
 /// The steps of one run, timed, for the log and the step summary.
 final class E2ERun: @unchecked Sendable {
     let reporter: Reporter
+    let verdict: BootstrapPipeline.Verdict
     private let lock = NSLock()
+    private let start = ContinuousClock.now
     private var rows: [(step: E2ECommand.Step, result: String, time: Duration?)] = []
     private var started: [E2ECommand.Step: ContinuousClock.Instant] = [:]
     private(set) var current: E2ECommand.Step?
 
-    init(reporter: Reporter) { self.reporter = reporter }
+    init(reporter: Reporter, verdict: BootstrapPipeline.Verdict) {
+        self.reporter = reporter
+        self.verdict = verdict
+    }
 
     func begin(_ step: E2ECommand.Step) {
         lock.withLock {
@@ -218,9 +263,21 @@ final class E2ERun: @unchecked Sendable {
     }
 
     func finish(context: CommandContext) {
-        var summary = StepSummary()
-        summary.heading("fluxci e2e", level: 2)
         let all = lock.withLock { rows }
+        // The verdict first: the wait's own when it got that far, else the step that failed.
+        let failedStep = all.first { $0.result == "failed" }?.step
+        let elapsed = Reporter.format(ContinuousClock.now - start)
+        var head = StepSummary()
+        if let failedStep, failedStep != .reconcile || verdict.value == nil {
+            head.heading("❌ fluxci e2e: Failed at \(failedStep.rawValue) (exit \(failedStep.exitCode)), after \(elapsed)", level: StepSummary.sectionLevel)
+        } else if let (passed, text) = verdict.value {
+            head.heading("\(passed ? "✅" : "❌") fluxci e2e: \(text)\(passed ? "" : " (exit \(E2ECommand.Step.reconcile.exitCode))")", level: StepSummary.sectionLevel)
+        } else {
+            head.heading("✅ fluxci e2e: Passed in \(elapsed)", level: StepSummary.sectionLevel)
+        }
+        reporter.summary(.verdict) { $0.append(head) }
+        var summary = StepSummary()
+        summary.heading("Steps", level: StepSummary.sectionLevel)
         summary.table(header: ["Step", "Result", "Time"], rows: E2ECommand.Step.allCases.map { step in
             let row = all.first { $0.step == step }
             return [step.rawValue, row?.result ?? "not run", row?.time.map(Reporter.format) ?? ""]

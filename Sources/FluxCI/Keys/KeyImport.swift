@@ -2,6 +2,7 @@ import Actions
 import Age
 import Foundation
 import GPG
+import SOPS
 
 /// The keys of a run, in their private keyring: PGP keys imported through gpgme, age
 /// identities kept in the keyring directory beside them.
@@ -9,6 +10,30 @@ struct ImportedKeys {
     var keyring: Keyring
     var pgp: [KeyInfo]
     var age: [X25519Identity]
+    /// Where each key came from ("SOPS_AGE_KEY", a key file, "your GnuPG keyring ~/.gnupg"), by
+    /// age recipient or PGP fingerprint, for saying which key opened a file.
+    var origins: [String: String] = [:]
+
+    /// One line per key: its recipient or fingerprint and where it came from.
+    var originLines: [String] {
+        (age.map(\.recipient.description) + pgp.map(\.fingerprint)).map { key in "Key \(key) from \(origins[key] ?? "the keyring")." }
+    }
+
+    /// Where the key that can open a file with these recipients came from, as sops tries them
+    /// (age first, then PGP), or nil.
+    func opener(of metadata: Metadata) -> String? {
+        let chain = self.chain
+        let held = metadata.allKeys.filter(chain.holds)
+        let first = held.first { if case .age = $0 { true } else { false } } ?? held.first
+        guard let first else { return nil }
+        switch first {
+        case .age(let recipient, _): return "\(recipient) (\(origins[recipient] ?? "the keyring"))"
+        case .pgp(let fingerprint, _):
+            let key = pgp.first { $0.fingerprint.uppercased().hasSuffix(fingerprint.uppercased()) || $0.subkeys.contains { $0.fingerprint.uppercased().hasSuffix(fingerprint.uppercased()) } }
+            return "pgp \(fingerprint) (\(key.flatMap { origins[$0.fingerprint] } ?? "the keyring"))"
+        case .other: return nil
+        }
+    }
 
     /// Environment variable naming the keyring for later steps (and `fluxci keys cleanup`).
     static let keyringVariable = "FLUXCI_KEYRING"
@@ -19,6 +44,10 @@ struct ImportedKeys {
     /// or revoked), and that the passphrase unlocks it.
     static func importing(_ sources: KeySources, into keyring: Keyring, reporter: Reporter) throws -> ImportedKeys {
         var fingerprints: [String] = []
+        var origins: [String: String] = [:]
+        for source in sources.age {
+            for entry in source.entries where origins[entry.identity.recipient.description] == nil { origins[entry.identity.recipient.description] = source.name }
+        }
         for source in sources.pgp {
             for (index, block) in source.material.blocks.enumerated() {
                 let name = source.material.blocks.count == 1
@@ -44,12 +73,24 @@ struct ImportedKeys {
                             "The key \(fingerprint) from \(name) cannot decrypt SOPS files: \(problem).",
                             title: "Unusable SOPS key", fix: fixFor(key)), source, block)
                     }
-                    do {
-                        try keyring.verifyDecryption(with: fingerprint)
-                    } catch {
-                        throw located(KeyErrors.annotation(for: error, source: name), source, block)
+                    if let expiry = key.expiry {
+                        // gpg, sops and Flux decrypt with an expired key: warn, do not refuse. The
+                        // probe below encrypts to the key, which gpg refuses once it expired.
+                        var warning = Annotation.warning(
+                            "The key \(fingerprint) from \(name) still decrypts SOPS files, but \(expiry): nothing new can be encrypted to it (sops encrypt, updatekeys and rotate will fail).",
+                            title: "Expired SOPS key",
+                            fix: expiryFix(key))
+                        if let file = source.file { warning.location = SourceLocation(file: file, line: block.lines?.lowerBound) }
+                        reporter.annotate(warning)
+                    } else {
+                        do {
+                            try keyring.verifyDecryption(with: fingerprint)
+                        } catch {
+                            throw located(KeyErrors.annotation(for: error, source: name), source, block)
+                        }
                     }
                     fingerprints.append(fingerprint)
+                    origins[fingerprint] = source.name
                 }
             }
         }
@@ -59,7 +100,7 @@ struct ImportedKeys {
             for entry in source.entries where !identities.contains(entry.identity) { identities.append(entry.identity) }
         }
         if !identities.isEmpty { try storeAgeIdentities(identities, in: keyring) }
-        return ImportedKeys(keyring: keyring, pgp: pgp, age: try loadAgeIdentities(from: keyring))
+        return ImportedKeys(keyring: keyring, pgp: pgp, age: try loadAgeIdentities(from: keyring), origins: origins)
     }
 
     private static func located(_ annotation: Annotation, _ source: KeySources.PGPSource, _ block: KeyMaterial.Block) -> Annotation {
@@ -70,10 +111,13 @@ struct ImportedKeys {
         return annotation
     }
 
+    /// Extending what expired, with each expired subkey named, then exporting again.
+    static func expiryFix(_ key: KeyInfo) -> String {
+        let commands = key.extendExpiryCommands.map { "`\($0)`" }.joined(separator: " and ")
+        return "Extend it in the keyring that holds the secret key: \(commands), then export it again (`gpg --export-secret-keys --armor \(key.fingerprint)`) and store that in SOPS_GPG_KEY."
+    }
+
     private static func fixFor(_ key: KeyInfo) -> String {
-        if key.expired || key.subkeys.contains(where: { $0.canEncrypt && $0.expired }) {
-            return "Extend it: `gpg --quick-set-expire \(key.fingerprint) 1y '*'` and `gpg --quick-set-expire \(key.fingerprint) 1y`, then export the secret key again."
-        }
         if key.revoked { return "Use another key: a revoked key stays revoked. Re-encrypt the files for the new key with `sops updatekeys`." }
         return "Add an encryption subkey: `gpg --quick-add-key \(key.fingerprint) cv25519 encr`, export the secret key again, and re-encrypt with `sops updatekeys`."
     }

@@ -38,6 +38,12 @@ struct KeyOptions: ParsableArguments {
         if keyring != nil || context.environment[ImportedKeys.keyringVariable].map({ !$0.isEmpty }) == true {
             return try await body(try ImportedKeys.open(keyring, environment: context.environment))
         }
+        let given = ["SOPS_GPG_KEY", "SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE"].contains { context.environment[$0].map { !$0.isEmpty } ?? false }
+        if !given && cloudEnv == nil {
+            return try await DefaultKeys.withKeys(context, repository: repository, body)
+        }
+        // Keys from the environment (CI): these and, only when --cloud/--env ask for it, that
+        // folder's — never .secrets/ merged in silently, so a laptop run holds CI's keys.
         let secretsFolder = cloudEnv.map { repository.appendingPathComponent(".secrets/\($0.cloud)/\($0.env)").path }
         let useSecrets = cloudEnv != nil && (secretsFolder.map { FileManager.default.fileExists(atPath: $0) } ?? false)
         let sources: KeySources
@@ -58,6 +64,7 @@ struct KeyOptions: ParsableArguments {
         defer { temporary.destroy() }
         cleanup?.add("Remove the keyring and stop its gpg-agent") { temporary.destroy() }
         let imported = try ImportedKeys.importing(sources, into: temporary, reporter: context.reporter)
+        for line in imported.originLines { context.reporter.log(line) }
         return try await body(imported)
     }
 }

@@ -127,7 +127,9 @@ struct KeySources {
             locked.append(shown ?? path)
             return nil
         }
-        guard let data = FileManager.default.contents(atPath: url.path), let text = String(data: data, encoding: .utf8) else {
+        // String(decoding:), not String(data:encoding:): the latter drops a leading BOM, which
+        // age and sops refuse, so a key file would pass here and fail in the cluster.
+        guard let data = FileManager.default.contents(atPath: url.path), let text = Optional(String(decoding: data, as: UTF8.self)) else {
             throw Annotation.error("\(via), which cannot be read as text.", title: "Key file unreadable", fix: "Check its permissions and that it is a text key file.")
         }
         return text

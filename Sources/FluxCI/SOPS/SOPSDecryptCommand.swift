@@ -50,6 +50,7 @@ struct SOPSDecryptCommand: ContextCommand {
                 throw SOPSFiles.annotation(error, file: file, keys: imported)
             }
             SOPSFiles.maskSecrets(decrypted.secretValues, reporter: context.reporter)
+            if let opener = imported.opener(of: stored.metadata) { context.reporter.log("Opened \(file) with \(opener).") }
             if let plaintext = decrypted.plaintext { return plaintext }
             let trees = decrypted.documents.map(\.tree)
             return Data((stored.output == .json ? TreeEmitter.json(trees) : try TreeEmitter.yaml(trees)).utf8)

@@ -73,6 +73,7 @@ struct SOPSEncryptCommand: ContextCommand {
         do {
             encrypted = try SOPSEncryptor.encrypt(text, format: format, recipients: recipients, rule: rule, keyring: keyring)
         } catch {
+            if case .pgp = error, let expired = Self.expiredRecipient(recipients, keyring: keyring) { throw expired }
             throw Self.annotation(error, file: file)
         }
         if inPlace {
@@ -81,6 +82,19 @@ struct SOPSEncryptCommand: ContextCommand {
         } else {
             context.standardOutput.write(encrypted)
         }
+    }
+
+    /// gpg refuses to encrypt to an expired key (it still decrypts with it): the fix names what
+    /// expired, subkeys by fingerprint.
+    static func expiredRecipient(_ recipients: Recipients, keyring: Keyring?) -> Annotation? {
+        for fingerprint in recipients.groups.flatMap(\.pgp) {
+            guard let key = try? keyring?.key(fingerprint, secret: false), let expiry = key.expiry else { continue }
+            return .error(
+                "Cannot encrypt to the PGP key \(fingerprint): \(expiry). Files already encrypted to it still decrypt.",
+                title: "Expired PGP key",
+                fix: "Extend it where its secret key is: \(key.extendExpiryCommands.map { "`\($0)`" }.joined(separator: " and ")), then publish the public key again (`gpg --export --armor \(key.fingerprint)`) and, for CI, export the secret key again.")
+        }
+        return nil
     }
 
     static func annotation(_ error: EncryptionError, file: String) -> Annotation {

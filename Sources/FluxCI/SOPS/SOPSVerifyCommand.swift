@@ -50,6 +50,8 @@ struct SOPSVerifyCommand: ContextCommand {
         var recipients: [String]
         var ours: Bool
         var outcome: Outcome
+        /// The key that opened it and where that key came from.
+        var opener: String? = nil
     }
 
     func execute(in context: CommandContext) async throws {
@@ -105,7 +107,7 @@ struct SOPSVerifyCommand: ContextCommand {
     func report(_ verdict: Verdict, imported: ImportedKeys, reporter: Reporter) {
         switch verdict.outcome {
         case .verified:
-            reporter.log("✓ \(verdict.name)")
+            reporter.log("✓ \(verdict.name)" + (verdict.opener.map { " (opened with \($0))" } ?? ""))
         case .foreign:
             let ours = (imported.age.map(\.recipient.description) + imported.pgp.map { "pgp \($0.fingerprint)" }).joined(separator: ", ")
             let message = "\(verdict.name) is encrypted for \(verdict.recipients.joined(separator: ", ")); imported: \(ours.isEmpty ? "no key" : ours)."
@@ -200,7 +202,7 @@ struct SOPSVerifyCommand: ContextCommand {
         guard ours else { return Verdict(name: name, recipients: recipients, ours: false, outcome: .foreign) }
         do {
             let decrypted = try file.decrypt(with: chain)
-            return Verdict(name: name, recipients: recipients, ours: true, outcome: .verified(documents: decrypted.documentCount))
+            return Verdict(name: name, recipients: recipients, ours: true, outcome: .verified(documents: decrypted.documentCount), opener: keys.opener(of: metadata))
         } catch {
             return Verdict(name: name, recipients: recipients, ours: true, outcome: .failed(SOPSFiles.annotation(error, file: name, keys: keys)))
         }

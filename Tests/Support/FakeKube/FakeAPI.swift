@@ -53,7 +53,9 @@ final class FakeAPI: @unchecked Sendable {
     var requests: [String] { lock.withLock { log } }
 
     func handle(_ request: Request) -> Reply {
-        lock.withLock { log.append("\(request.method) \(request.path)") }
+        // Watches are marked, so tests can count them apart from lists of the same path.
+        let watching = request.query["watch"] == "1" || request.query["watch"] == "true"
+        lock.withLock { log.append("\(request.method) \(request.path)\(watching ? " (watch)" : "")") }
         if let fault = lock.withLock({ () -> Reply? in
             guard let index = faults.firstIndex(where: { $0.remaining > 0 && $0.matches(request) }) else { return nil }
             faults[index].remaining -= 1

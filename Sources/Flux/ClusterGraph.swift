@@ -1,0 +1,252 @@
+import Actions
+import Foundation
+import Kube
+
+/// The picture of a cluster's reconciliation: its sources, Kustomizations (with dependsOn edges)
+/// and what each applied (HelmReleases and the other waited kinds), every node in a state with
+/// its time to ready. Drawn as a Mermaid flowchart for the step summary and as an indented tree,
+/// like `flux tree`, for a terminal.
+public struct ClusterGraph: Sendable {
+    public enum State: String, Sendable {
+        case ready, failed, waiting
+        case notReached = "not reached"
+    }
+
+    public struct Node: Sendable {
+        public var reference: ObjectReference
+        public var state: State = .notReached
+        public var elapsed: Duration?
+        public var revision: String?
+        public var message: String?
+        public var location: SourceLocation?
+        /// The Kustomization whose build applies it.
+        public var parent: ObjectReference?
+        /// `spec.sourceRef` (Kustomizations), the chart's source (HelmReleases).
+        public var source: ObjectReference?
+        public var dependsOn: [ObjectReference] = []
+    }
+
+    public private(set) var nodes: [Node] = []
+    private var positions: [ObjectReference: Int] = [:]
+
+    public init() {}
+
+    /// What a wait on `tree` covers before anything runs: every node not reached.
+    public static func plan(_ tree: ClusterTree, scope: WaitScope) -> ClusterGraph {
+        var graph = ClusterGraph()
+        let written = WrittenObjects(tree)
+        let repository = tree.gitRepository
+        graph.add(Node(reference: ObjectReference(repository.json), location: WrittenObjects.location(repository)))
+        for kustomization in tree.kustomizations {
+            let reference = ObjectReference(kustomization)
+            let source = kustomization.sourceReference
+            if graph.positions[source] == nil {
+                graph.add(Node(reference: source, location: written.object(source).flatMap(WrittenObjects.location), parent: written.parent(of: source)))
+            }
+            graph.add(Node(
+                reference: reference, location: kustomization.location, parent: written.parent(of: reference), source: source,
+                dependsOn: WrittenObjects.dependsOn(kustomization.object.json, namespace: kustomization.id.namespace, kind: reference)))
+        }
+        for kustomization in tree.kustomizations {
+            for object in tree.objects[kustomization.id] ?? [] {
+                let reference = WrittenObjects.reference(object, in: kustomization)
+                guard scope.covers(reference), graph.positions[reference] == nil else { continue }
+                graph.add(Node(
+                    reference: reference, location: WrittenObjects.location(object), parent: ObjectReference(kustomization),
+                    source: Self.chartSource(object.json, namespace: reference.namespace),
+                    dependsOn: WrittenObjects.dependsOn(object.json, namespace: reference.namespace, kind: reference)))
+            }
+        }
+        return graph
+    }
+
+    /// A HelmRelease's chart source: `spec.chart.spec.sourceRef` (HelmRepository, GitRepository,
+    /// Bucket) or `spec.chartRef` (OCIRepository, HelmChart); namespace defaulting to its own.
+    static func chartSource(_ json: JSONValue, namespace: String) -> ObjectReference? {
+        guard json["kind"]?.string == "HelmRelease" else { return nil }
+        guard let ref = json["spec", "chart", "spec", "sourceRef"] ?? json["spec", "chartRef"], let kind = ref["kind"]?.string, let name = ref["name"]?.string else {
+            return nil
+        }
+        return ObjectReference(group: "source.toolkit.fluxcd.io", kind: kind, namespace: ref["namespace"]?.string ?? namespace, name: name)
+    }
+
+    private mutating func add(_ node: Node) {
+        guard positions[node.reference] == nil else { return }
+        positions[node.reference] = nodes.count
+        nodes.append(node)
+    }
+
+    /// Takes what a wait saw: states, times, revisions, messages; objects the plan did not know
+    /// (found only in an inventory) are added under the Kustomization that applied them.
+    public mutating func update(_ rows: [ReconciliationWaiter.Row]) {
+        for row in rows {
+            if positions[row.reference] == nil {
+                add(Node(
+                    reference: row.reference, location: row.location, parent: row.parent,
+                    source: row.live.flatMap { Self.chartSource($0, namespace: row.reference.namespace) },
+                    dependsOn: WrittenObjects.dependsOn(row.live, namespace: row.reference.namespace, kind: row.reference)))
+            }
+            guard let position = positions[row.reference] else { continue }
+            var node = nodes[position]
+            switch row.readiness {
+            case .ready: node.state = .ready; node.message = nil
+            case .failed(let reason, let message): node.state = .failed; node.message = "\(reason): \(message)"
+            case .pending(let reason, let message):
+                node.state = row.live == nil ? .notReached : .waiting
+                node.message = [reason, message].filter { !$0.isEmpty }.joined(separator: ": ")
+            }
+            node.elapsed = row.elapsed
+            node.revision = row.revision ?? node.revision
+            if node.location == nil { node.location = row.location }
+            nodes[position] = node
+        }
+    }
+
+    /// Marks a node (e.g. the branch's GitRepository, waited for on its own).
+    public mutating func mark(_ reference: ObjectReference, _ state: State, elapsed: Duration? = nil, revision: String? = nil, message: String? = nil) {
+        guard let position = positions[reference] else { return }
+        nodes[position].state = state
+        nodes[position].elapsed = elapsed ?? nodes[position].elapsed
+        nodes[position].revision = revision ?? nodes[position].revision
+        nodes[position].message = message
+    }
+
+    public func node(_ reference: ObjectReference) -> Node? { positions[reference].map { nodes[$0] } }
+
+    // MARK: Mermaid
+
+    /// A node id Mermaid accepts whatever the name: kind initials, then every byte outside
+    /// `[A-Za-z0-9]` written as `_XX` (so `-`, `.`, `/` cannot end an id or start an edge).
+    public static func mermaidID(_ reference: ObjectReference) -> String {
+        var id = ""
+        for byte in "\(reference.kind)/\(reference.namespace)/\(reference.name)".utf8 {
+            if (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte) {
+                id.unicodeScalars.append(UnicodeScalar(byte))
+            } else {
+                id += "_" + String(format: "%02X", byte)
+            }
+        }
+        return id
+    }
+
+    /// Label text inside `["…"]`: quotes and angle brackets as Mermaid's entity codes, so no
+    /// name or message can close the label or open HTML.
+    static func mermaidText(_ text: String) -> String {
+        var out = ""
+        for character in text {
+            switch character {
+            case "\"": out += "#quot;"
+            case "<": out += "#lt;"
+            case ">": out += "#gt;"
+            case "#": out += "#35;"
+            case "\n", "\r": out += " "
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+
+    static func label(_ node: Node) -> String {
+        var lines = ["\(node.reference.kind)", node.reference.namespace.isEmpty ? node.reference.name : "\(node.reference.namespace)/\(node.reference.name)"]
+        var detail: [String] = []
+        if let revision = node.revision { detail.append(ClusterGraph.shortRevision(revision)) }
+        switch node.state {
+        case .ready: detail.append(node.elapsed.map { "ready in \(Reporter.format($0))" } ?? "ready")
+        case .failed: detail.append("failed")
+        case .waiting: detail.append("waiting")
+        case .notReached: detail.append("not reached")
+        }
+        lines.append(detail.joined(separator: " · "))
+        return lines.map(mermaidText).joined(separator: "<br/>")
+    }
+
+    /// The flowchart: sources on the left, Kustomizations with their dependsOn edges (dotted,
+    /// labelled `dependsOn`), what each applies under it; classes by state; failed nodes link to
+    /// where they are written (`link` gives the URL, nil for none).
+    public func mermaid(link: (SourceLocation) -> String? = { _ in nil }) -> String {
+        var lines = ["flowchart LR"]
+        for node in nodes {
+            lines.append("  \(Self.mermaidID(node.reference))[\"\(Self.label(node))\"]")
+        }
+        for node in nodes {
+            let id = Self.mermaidID(node.reference)
+            if let source = node.source, positions[source] != nil {
+                lines.append("  \(Self.mermaidID(source)) --> \(id)")
+            }
+            // What a Kustomization applies hangs under it (child Kustomizations are placed by
+            // their source and dependsOn edges instead, as Flux orders them).
+            if let parent = node.parent, positions[parent] != nil, node.reference.kind != "Kustomization" {
+                lines.append("  \(Self.mermaidID(parent)) --> \(id)")
+            }
+            for dependency in node.dependsOn where positions[dependency] != nil {
+                lines.append("  \(Self.mermaidID(dependency)) -. dependsOn .-> \(id)")
+            }
+        }
+        lines.append("  classDef ready fill:#d3f9d8,stroke:#2b8a3e,color:#1b4332")
+        lines.append("  classDef failed fill:#ffe3e3,stroke:#c92a2a,color:#7a1010")
+        lines.append("  classDef waiting fill:#fff3bf,stroke:#e67700,color:#5c3d00")
+        lines.append("  classDef notReached fill:#f1f3f5,stroke:#868e96,color:#495057,stroke-dasharray:4 3")
+        for state in [State.ready, .failed, .waiting, .notReached] {
+            let ids = nodes.filter { $0.state == state }.map { Self.mermaidID($0.reference) }
+            if !ids.isEmpty { lines.append("  class \(ids.joined(separator: ",")) \(state == .notReached ? "notReached" : state.rawValue)") }
+        }
+        for node in nodes where node.state == .failed {
+            if let location = node.location, let url = link(location), !url.contains("\"") {
+                lines.append("  click \(Self.mermaidID(node.reference)) href \"\(url)\" \"\(Self.mermaidText(location.description))\" _blank")
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    // MARK: Terminal
+
+    /// An indented tree like `flux tree`: each Kustomization with what it applies, from the
+    /// branch's source down; a mark for the state, the revision and time to ready.
+    public func tree() -> String {
+        var children: [ObjectReference: [Node]] = [:]
+        var roots: [Node] = []
+        for node in nodes {
+            if let parent = node.parent, positions[parent] != nil, parent != node.reference {
+                children[parent, default: []].append(node)
+            } else if let source = node.source, positions[source] != nil, node.reference.kind == "Kustomization" {
+                children[source, default: []].append(node)
+            } else {
+                roots.append(node)
+            }
+        }
+        var out = ""
+        var visited: Set<ObjectReference> = []
+        func line(_ node: Node) -> String {
+            let mark = switch node.state {
+            case .ready: "✓"
+            case .failed: "✗"
+            case .waiting: "…"
+            case .notReached: "○"
+            }
+            var text = "\(mark) \(node.reference)"
+            if let revision = node.revision { text += " \(ClusterGraph.shortRevision(revision))" }
+            if let elapsed = node.elapsed, node.state == .ready { text += " (\(Reporter.format(elapsed)))" }
+            if node.state == .failed || node.state == .waiting, let message = node.message, !message.isEmpty { text += " — \(message)" }
+            if node.state == .notReached { text += " (not reached)" }
+            return text
+        }
+        func walk(_ node: Node, prefix: String, last: Bool, top: Bool) {
+            guard visited.insert(node.reference).inserted else { return }
+            out += (top ? "" : prefix + (last ? "└── " : "├── ")) + line(node) + "\n"
+            let kids = children[node.reference] ?? []
+            for (index, child) in kids.enumerated() {
+                walk(child, prefix: top ? "" : prefix + (last ? "    " : "│   "), last: index == kids.count - 1, top: false)
+            }
+        }
+        for root in roots { walk(root, prefix: "", last: true, top: true) }
+        return out
+    }
+
+    /// `branch@sha1:<12 hex>` for a Git revision, `sha256:<12 hex>` for a digest; other text as is.
+    public static func shortRevision(_ revision: String) -> String {
+        guard let range = revision.range(of: "sha1:") ?? revision.range(of: "sha256:") else { return revision }
+        let digest = revision[range.upperBound...]
+        guard digest.count > 12, digest.allSatisfy(\.isHexDigit) else { return revision }
+        return String(revision[..<range.upperBound]) + digest.prefix(12)
+    }
+}

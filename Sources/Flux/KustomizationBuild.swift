@@ -1,0 +1,161 @@
+import Foundation
+import Kube
+import SOPS
+import Yams
+
+/// One Kustomization built as kustomize-controller builds it, on a private copy of the source
+/// artifact (hard links; the kustomization written for the build replaces its link, so parallel
+/// builds never see each other's): generate and write the kustomization
+/// (`KustomizationGenerator`), run kustomize on the whole artifact with load restrictions off,
+/// and find the SOPS files the build reaches as kustomize-controller's decryptor does.
+struct KustomizationBuild {
+    struct Request {
+        var kustomization: FluxKustomization
+        /// The artifact files this build sees (the source's ignore rules applied).
+        var files: Set<String>
+    }
+
+    struct Document {
+        /// The object's YAML as kustomize printed it (origin annotation still on).
+        var text: String
+        var object: JSONValue
+        var origin: String?
+    }
+
+    struct Output {
+        var documents: [Document]
+        var written: KustomizationGenerator.Written
+        /// Files the decryptor would decrypt before the build (secretGenerator `files:`/`envs:`,
+        /// patches with a path), and the other generator inputs (configMapGenerator): every file
+        /// a generator reads, repository-relative.
+        var generatorFiles: [(file: String, decrypted: Bool, declaredIn: String, line: Int?)]
+        /// Kustomization files of the build (the written one and those it reaches).
+        var kustomizationFiles: [String]
+    }
+
+    enum Failure: Error {
+        case notADirectory, missing(ignored: Bool), symbolicLink
+        case build(String)
+    }
+
+    let artifact: SourceArtifact
+    let tool: KustomizeTool
+    let scratch: URL
+
+    func run(_ request: Request, index: Int) -> Result<Output, Failure> {
+        let path = request.kustomization.path
+        let files = request.files
+        if !path.isEmpty, !files.contains(where: { $0.hasPrefix(path + "/") }) {
+            if files.contains(path) { return .failure(.notADirectory) }
+            if artifact.symbolicLinks.contains(path) { return .failure(.symbolicLink) }
+            return .failure(.missing(ignored: artifact.written.contains { $0.hasPrefix(path + "/") || $0 == path }))
+        }
+        let workspace = scratch.appendingPathComponent("build-\(index)")
+        defer { try? FileManager.default.removeItem(at: workspace) }
+        do {
+            try link(files, into: workspace)
+            let written = try KustomizationGenerator.write(request.kustomization, workspace: workspace, files: files)
+            let reached = decryptorVisit(workspace: workspace, directory: path, files: files.union([written.file]))
+            let directory = path.isEmpty ? workspace.path : workspace.appendingPathComponent(path).path
+            switch tool.build(directory) {
+            case .failure(let failure):
+                // Paths in kustomize's message are the workspace's: make them repository-relative.
+                let message = failure.message.replacingOccurrences(of: workspace.path + "/", with: "").replacingOccurrences(of: workspace.path, with: ".")
+                return .failure(.build(message))
+            case .success(let output):
+                return .success(Output(
+                    documents: try Self.documents(output), written: written, generatorFiles: reached.generatorFiles,
+                    kustomizationFiles: reached.kustomizationFiles))
+            }
+        } catch {
+            return .failure(.build("\(error)"))
+        }
+    }
+
+    /// Hard links of the artifact's files (a copy where linking is refused).
+    private func link(_ files: Set<String>, into workspace: URL) throws {
+        var folders: Set<String> = []
+        for file in files {
+            let target = workspace.appendingPathComponent(file)
+            let folder = target.deletingLastPathComponent().path
+            if folders.insert(folder).inserted { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+            let source = artifact.root.appendingPathComponent(file).path
+            if Foundation.link(source, target.path) != 0 { try FileManager.default.copyItem(atPath: source, toPath: target.path) }
+        }
+    }
+
+    /// kustomize's output split into objects.
+    static func documents(_ output: String) throws -> [Document] {
+        var chunks: [String] = []
+        var current: [Substring] = []
+        for line in output.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line == "---" {
+                chunks.append(current.joined(separator: "\n"))
+                current = []
+            } else {
+                current.append(line)
+            }
+        }
+        chunks.append(current.joined(separator: "\n"))
+        var documents: [Document] = []
+        for chunk in chunks where !chunk.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            for object in try Manifest.objects(chunk + "\n") {
+                documents.append(Document(text: chunk + "\n", object: object.json, origin: object.json["metadata", "annotations", Origins.annotation]?.string))
+            }
+        }
+        return documents
+    }
+
+    /// kustomize-controller's `DecryptSources` walk (internal/decryptor `recurseKustomizationFiles`
+    /// and `decryptKustomizationSources`): from the built folder's kustomization through every
+    /// local `resources` and `components` folder holding a kustomization, the files of each
+    /// `secretGenerator` (`files:` as `key=path` or `path`, `envs:`) and each patch `path`.
+    /// configMapGenerator inputs are listed too (not decrypted by Flux).
+    private func decryptorVisit(workspace: URL, directory: String, files: Set<String>)
+        -> (generatorFiles: [(file: String, decrypted: Bool, declaredIn: String, line: Int?)], kustomizationFiles: [String])
+    {
+        var visited: Set<String> = []
+        var generatorFiles: [(file: String, decrypted: Bool, declaredIn: String, line: Int?)] = []
+        var kustomizationFiles: [String] = []
+        func visit(_ folder: String) {
+            guard visited.insert(folder).inserted, visited.count < 10_000,
+                let file = KustomizationGenerator.kustomizationFile(in: folder, files: files),
+                let data = FileManager.default.contents(atPath: workspace.appendingPathComponent(file).path),
+                let node = try? Yams.compose(yaml: String(decoding: data, as: UTF8.self))
+            else { return }
+            kustomizationFiles.append(file)
+            let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+            func lineOf(_ text: String) -> Int? { lines.firstIndex { $0.contains(text) }.map { $0 + 1 } }
+            func add(_ reference: String, decrypted: Bool) {
+                guard !reference.contains("://") else { return }
+                let path = FluxKustomization.normalize(folder.isEmpty ? reference : "\(folder)/\(reference)")
+                guard !path.hasPrefix("..") else { return }
+                generatorFiles.append((path, decrypted, file, lineOf(reference)))
+            }
+            for (key, decrypted) in [("secretGenerator", true), ("configMapGenerator", false)] {
+                for generator in node[key]?.sequence ?? [] {
+                    for source in generator["files"]?.sequence ?? [] {
+                        guard let text = source.string else { continue }
+                        let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+                        add(parts.count > 1 ? parts[1] : parts[0], decrypted: decrypted)
+                    }
+                    for env in (generator["envs"]?.sequence.map(Array.init) ?? []) + [generator["env"]].compactMap({ $0 }) {
+                        if let text = env.string { add(text, decrypted: decrypted) }
+                    }
+                }
+            }
+            for patch in node["patches"]?.sequence ?? [] {
+                if let path = patch["path"]?.string { add(path, decrypted: true) }
+            }
+            for key in ["resources", "components", "bases"] {
+                for entry in node[key]?.sequence ?? [] {
+                    guard let text = entry.string, !text.contains("://") else { continue }
+                    let path = FluxKustomization.normalize(folder.isEmpty ? text : "\(folder)/\(text)")
+                    if !path.hasPrefix(".."), !files.contains(path) { visit(path) }
+                }
+            }
+        }
+        visit(directory)
+        return (generatorFiles, kustomizationFiles)
+    }
+}

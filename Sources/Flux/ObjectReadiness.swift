@@ -1,0 +1,260 @@
+import Kube
+
+/// An object in the cluster by kind and name: `HelmRelease/podinfo/podinfo`. The group tells
+/// apart kinds of the same name (a Flux `Kustomization` from kustomize's).
+public struct ObjectReference: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public var group: String
+    public var kind: String
+    /// "" for cluster-scoped objects.
+    public var namespace: String
+    public var name: String
+
+    public init(group: String, kind: String, namespace: String, name: String) {
+        self.group = group
+        self.kind = kind
+        self.namespace = namespace
+        self.name = name
+    }
+
+    public init(_ object: JSONValue) {
+        let apiVersion = object["apiVersion"]?.string ?? ""
+        group = apiVersion.contains("/") ? String(apiVersion.prefix { $0 != "/" }) : ""
+        kind = object["kind"]?.string ?? ""
+        namespace = object["metadata", "namespace"]?.string ?? ""
+        name = object["metadata", "name"]?.string ?? ""
+    }
+
+    public init(_ kustomization: FluxKustomization) {
+        self.init(group: "kustomize.toolkit.fluxcd.io", kind: "Kustomization", namespace: kustomization.id.namespace, name: kustomization.id.name)
+    }
+
+    /// `Kind/namespace/name` (`Kind/name` when cluster-scoped), as `flux tree` prints objects.
+    public var description: String { namespace.isEmpty ? "\(kind)/\(name)" : "\(kind)/\(namespace)/\(name)" }
+
+    public static func < (a: ObjectReference, b: ObjectReference) -> Bool {
+        (a.kind, a.namespace, a.name, a.group) < (b.kind, b.namespace, b.name, b.group)
+    }
+}
+
+/// One entry of a Kustomization's `status.inventory.entries`, as kustomize-controller writes it
+/// (fluxcd/pkg ssa `ObjMetadata` ids): `id` is `<namespace>_<name>_<group>_<kind>` (namespace
+/// empty for cluster-scoped objects, group empty for the core group), `v` the version.
+public struct InventoryEntry: Sendable, Hashable {
+    public var reference: ObjectReference
+    public var version: String
+
+    /// Parses an entry; nil when the id does not have its four fields. Names and namespaces are
+    /// RFC 1123 (no `_`) and groups are DNS names, so `_` separates unambiguously.
+    public init?(id: String, version: String) {
+        let fields = id.split(separator: "_", omittingEmptySubsequences: false).map(String.init)
+        guard fields.count == 4, !fields[1].isEmpty, !fields[3].isEmpty else { return nil }
+        reference = ObjectReference(group: fields[2], kind: fields[3], namespace: fields[0], name: fields[1])
+        self.version = version
+    }
+
+    public var apiVersion: String { reference.group.isEmpty ? version : "\(reference.group)/\(version)" }
+
+    /// The entries of a Kustomization object's status (none when it has not applied anything).
+    public static func entries(of kustomization: JSONValue) -> [InventoryEntry] {
+        (kustomization["status", "inventory", "entries"]?.array ?? []).compactMap { entry in
+            guard let id = entry["id"]?.string else { return nil }
+            return InventoryEntry(id: id, version: entry["v"]?.string ?? "")
+        }
+    }
+}
+
+/// Which kinds a wait covers after the Kustomizations (`--wait-for`).
+public enum WaitScope: String, Sendable, CaseIterable {
+    /// Only the Kustomizations (what fluxci did before 0.x).
+    case kustomizations
+    /// The Kustomizations, then every Flux object they applied.
+    case flux
+    /// Also the workloads they applied: Deployments, StatefulSets, DaemonSets, Jobs.
+    case all
+
+    /// Whether objects of `reference`'s kind are waited for in this scope.
+    public func covers(_ reference: ObjectReference) -> Bool {
+        switch self {
+        case .kustomizations: false
+        case .flux: FluxKinds.waited.contains(FluxKinds.Key(reference))
+        case .all: FluxKinds.waited.contains(FluxKinds.Key(reference)) || FluxKinds.workloads.contains(FluxKinds.Key(reference))
+        }
+    }
+}
+
+/// The kinds fluxci knows how to wait for.
+public enum FluxKinds {
+    struct Key: Hashable {
+        var group: String
+        var kind: String
+        init(group: String, kind: String) { self.group = group; self.kind = kind }
+        init(_ reference: ObjectReference) { self.init(group: reference.group, kind: reference.kind) }
+    }
+
+    static let waited: Set<Key> = [
+        Key(group: "helm.toolkit.fluxcd.io", kind: "HelmRelease"),
+        Key(group: "source.toolkit.fluxcd.io", kind: "HelmRepository"),
+        Key(group: "source.toolkit.fluxcd.io", kind: "HelmChart"),
+        Key(group: "source.toolkit.fluxcd.io", kind: "OCIRepository"),
+        Key(group: "source.toolkit.fluxcd.io", kind: "GitRepository"),
+        Key(group: "source.toolkit.fluxcd.io", kind: "Bucket"),
+        Key(group: "kustomize.toolkit.fluxcd.io", kind: "Kustomization"),
+    ]
+
+    static let workloads: Set<Key> = [
+        Key(group: "apps", kind: "Deployment"), Key(group: "apps", kind: "StatefulSet"), Key(group: "apps", kind: "DaemonSet"),
+        Key(group: "batch", kind: "Job"),
+    ]
+
+    public static func isSource(_ reference: ObjectReference) -> Bool {
+        reference.group == "source.toolkit.fluxcd.io" && reference.kind != "HelmChart"
+    }
+}
+
+extension Readiness {
+    /// Conditions of fluxcd/pkg's runtime (`meta.ReadyCondition`, `StalledCondition`,
+    /// `ReconcilingCondition`) as Flux's controllers set them.
+    static func condition(_ object: JSONValue, _ type: String) -> (status: String, reason: String, message: String)? {
+        guard let condition = (object["status", "conditions"]?.array ?? []).first(where: { $0["type"]?.string == type }) else { return nil }
+        return (condition["status"]?.string ?? "Unknown", condition["reason"]?.string ?? "", condition["message"]?.string ?? "")
+    }
+
+    /// A Flux object other than the branch's sources and Kustomizations: done when Ready=True and
+    /// `status.observedGeneration` is the current generation. `Stalled=True` (the controller gave
+    /// up: no retry) fails; Ready=False on the current generation with a reason that is not a
+    /// waiting one (`InstallFailed`, `UpgradeFailed`, `ArtifactFailed`, `ChartNotFound`,
+    /// `AuthenticationFailed`, …) fails; everything else is still in progress, as kstatus reads
+    /// Flux's conditions (Reconciling=True means in progress).
+    ///
+    /// Exceptions followed from the controllers: a suspended object is not reconciled, so it is
+    /// done as it is; a HelmRepository of `type: oci` is a static object source-controller no
+    /// longer reconciles (it has no Ready condition), so it is done once seen.
+    public static func fluxObject(_ object: JSONValue) -> Readiness {
+        let reference = ObjectReference(object)
+        if object["spec", "suspend"]?.bool == true { return .ready }
+        if reference.kind == "HelmRepository", object["spec", "type"]?.string == "oci" { return .ready }
+        if let stalled = condition(object, "Stalled"), stalled.status == "True", isCurrent(object) {
+            return .failed(reason: stalled.reason, message: stalled.message)
+        }
+        guard let ready = condition(object, "Ready") else { return .pending(reason: "", message: "not reconciled yet") }
+        if ready.status == "True" {
+            return isCurrent(object) ? .ready : .pending(reason: "Progressing", message: "the new generation is not reconciled yet")
+        }
+        if ready.status == "False", isCurrent(object), !waitingReasons.contains(ready.reason), !helmWaitingReasons.contains(ready.reason) {
+            return .failed(reason: ready.reason, message: ready.message)
+        }
+        return .pending(reason: ready.reason, message: ready.message)
+    }
+
+    /// helm-controller reasons that mean "waiting for something else": its chart's source is not
+    /// ready yet (the source's own failure is reported on the source).
+    static let helmWaitingReasons: Set<String> = ["HelmChartNotReady", "SourceNotReady", "ArtifactInStorage"]
+
+    /// A Kustomization sourced elsewhere than the branch's GitRepository: Ready=True, current, and
+    /// `lastAppliedRevision` the revision its own source has (`sourceRevision`; nil while the
+    /// source is not seen yet).
+    public static func kustomization(_ object: JSONValue, sourceRevision: String?) -> Readiness {
+        guard let sourceRevision else {
+            let state = fluxObject(object)
+            if case .failed = state { return state }
+            return .pending(reason: "SourceNotReady", message: "waiting for its source's revision")
+        }
+        return kustomization(object, expected: sourceRevision)
+    }
+
+    /// A Kustomization: Ready=True, observedGeneration current, lastAppliedRevision `expected`.
+    /// Ready=False for another reason than waiting, on an attempt at `expected`, is a failure.
+    static func kustomization(_ object: JSONValue, expected: String) -> Readiness {
+        let applied = object["status", "lastAppliedRevision"]?.string
+        let attempted = object["status", "lastAttemptedRevision"]?.string
+        guard let ready = readyCondition(object) else { return .pending(reason: "", message: "not reconciled yet") }
+        if ready.status == "True" {
+            guard isCurrent(object) else { return .pending(reason: "Progressing", message: "the new generation is not reconciled yet") }
+            return applied == expected ? .ready : .pending(reason: "StaleRevision", message: "last applied \(applied ?? "nothing"), waiting for \(expected)")
+        }
+        if ready.status == "False", isCurrent(object), !waitingReasons.contains(ready.reason), attempted == nil || attempted == expected {
+            return .failed(reason: ready.reason, message: ready.message)
+        }
+        return .pending(reason: ready.reason, message: ready.message)
+    }
+
+    /// The chart version a HelmRelease installed: `status.history[0].chartVersion` (v2 and
+    /// v2beta2 keep release snapshots, newest first), else v2beta1's `status.lastAppliedRevision`.
+    public static func chartVersion(_ object: JSONValue) -> String? {
+        if let latest = object["status", "history"]?.array?.first, let version = latest["chartVersion"]?.string {
+            let chart = latest["chartName"]?.string
+            return chart.map { "\($0)@\(version)" } ?? version
+        }
+        return object["status", "lastAppliedRevision"]?.string
+    }
+
+    /// What an object is at: a source's artifact revision, a Kustomization's applied revision, a
+    /// HelmRelease's chart version.
+    public static func revision(_ object: JSONValue) -> String? {
+        switch ObjectReference(object).kind {
+        case "HelmRelease": chartVersion(object)
+        case "Kustomization": object["status", "lastAppliedRevision"]?.string
+        default: object["status", "artifact", "revision"]?.string
+        }
+    }
+
+    /// Workloads by kstatus's rules (sigs.k8s.io/cli-utils `pkg/kstatus/status/core.go`):
+    /// Deployment: observedGeneration current, updated = available = status replicas = desired,
+    /// `Progressing` with reason `ProgressDeadlineExceeded` fails. StatefulSet: current, ready =
+    /// current = desired replicas and currentRevision = updateRevision (OnDelete: current once
+    /// observed). DaemonSet: current, desired = current = updated = available scheduled. Job:
+    /// `Complete=True` is done, `Failed=True` fails; a Job that is still running is in progress.
+    public static func workload(_ object: JSONValue) -> Readiness {
+        let kind = object["kind"]?.string ?? ""
+        func int(_ section: String, _ field: String) -> Int { object[section, field]?.int ?? 0 }
+        let observed = object["status", "observedGeneration"]?.int ?? 0
+        let generation = object["metadata", "generation"]?.int ?? 0
+        if kind != "Job" && observed < generation { return .pending(reason: "Progressing", message: "the new generation is not observed yet") }
+        switch kind {
+        case "Deployment":
+            if let progressing = condition(object, "Progressing"), progressing.reason == "ProgressDeadlineExceeded" {
+                return .failed(reason: "ProgressDeadlineExceeded", message: progressing.message)
+            }
+            let desired = object["spec", "replicas"]?.int ?? 1
+            let updated = int("status", "updatedReplicas"), available = int("status", "availableReplicas"), total = int("status", "replicas")
+            if updated < desired { return .pending(reason: "Progressing", message: "\(updated)/\(desired) replicas updated") }
+            if total > updated { return .pending(reason: "Progressing", message: "\(total - updated) old replicas pending termination") }
+            if available < updated { return .pending(reason: "Progressing", message: "\(available)/\(updated) replicas available") }
+            return .ready
+        case "StatefulSet":
+            if object["spec", "updateStrategy", "type"]?.string == "OnDelete" { return .ready }
+            let desired = object["spec", "replicas"]?.int ?? 1
+            let ready = int("status", "readyReplicas"), current = int("status", "currentReplicas")
+            if ready < desired { return .pending(reason: "Progressing", message: "\(ready)/\(desired) replicas ready") }
+            let partition = object["spec", "updateStrategy", "rollingUpdate", "partition"]?.int ?? 0
+            if partition > 0 {
+                return int("status", "updatedReplicas") < desired - partition ? .pending(reason: "Progressing", message: "partitioned roll-out in progress") : .ready
+            }
+            if current < desired { return .pending(reason: "Progressing", message: "\(current)/\(desired) replicas current") }
+            if object["status", "currentRevision"] != object["status", "updateRevision"] {
+                return .pending(reason: "Progressing", message: "waiting for the update revision to roll out")
+            }
+            return .ready
+        case "DaemonSet":
+            let desired = int("status", "desiredNumberScheduled")
+            if object["status", "desiredNumberScheduled"] == nil { return .pending(reason: "Progressing", message: "not scheduled yet") }
+            for (field, label) in [("currentNumberScheduled", "scheduled"), ("updatedNumberScheduled", "updated"), ("numberAvailable", "available")] {
+                let count = int("status", field)
+                if count < desired { return .pending(reason: "Progressing", message: "\(count)/\(desired) pods \(label)") }
+            }
+            return .ready
+        case "Job":
+            if let failed = condition(object, "Failed"), failed.status == "True" { return .failed(reason: failed.reason.isEmpty ? "JobFailed" : failed.reason, message: failed.message) }
+            if let complete = condition(object, "Complete"), complete.status == "True" { return .ready }
+            return .pending(reason: "Progressing", message: "\(int("status", "succeeded")) succeeded, \(int("status", "active")) active")
+        default:
+            return .ready
+        }
+    }
+
+    /// The rule for an object of any waited kind.
+    public static func of(_ object: JSONValue) -> Readiness {
+        let reference = ObjectReference(object)
+        return FluxKinds.workloads.contains(FluxKinds.Key(reference)) ? workload(object) : fluxObject(object)
+    }
+}

@@ -1,0 +1,478 @@
+import Actions
+import Foundation
+import Kube
+import SOPS
+import Yams
+
+/// The walk behind `ClusterTreeReader.read`: the flux-system folder, the root pair, then every
+/// Kustomization level by level (a level's builds in parallel), each build's output substituted
+/// and mapped to its origins before the child Kustomizations in it are read.
+struct Reader {
+    typealias Reference = FluxKustomization.Reference
+
+    let artifact: SourceArtifact
+    let tool: KustomizeTool
+    let decrypt: ClusterTreeReader.Decrypt?
+    let origins: Origins
+    let scratch: URL
+    var problems: [Annotation] = []
+    /// The document of each Kustomization in its file, for the lines of its fields.
+    var documents: [Reference: Node] = [:]
+    var objects: [Reference: [KubeObject]] = [:]
+    var files: [Reference: [String]] = [:]
+    var sopsFiles: [Reference: [String]] = [:]
+    var builds: [Reference: ClusterTree.BuildStatus] = [:]
+    /// Objects of every build so far (substitution sources, known sources).
+    var available: [KubeObject] = []
+
+    init(artifact: SourceArtifact, tool: KustomizeTool, decrypt: ClusterTreeReader.Decrypt?) {
+        self.artifact = artifact
+        self.tool = tool
+        self.decrypt = decrypt
+        origins = Origins(root: artifact.root)
+        var folder = Array((FileManager.default.temporaryDirectory.path + "/fluxci-builds-XXXXXX").utf8CString)
+        scratch = mkdtemp(&folder).map { URL(fileURLWithPath: String(cString: $0), isDirectory: true) } ?? FileManager.default.temporaryDirectory
+    }
+
+    func finish() {
+        if scratch.lastPathComponent.hasPrefix("fluxci-builds-") { try? FileManager.default.removeItem(at: scratch) }
+    }
+
+    // MARK: Locations
+
+    func location(_ kustomization: FluxKustomization, _ field: [Origins.FieldKey] = []) -> SourceLocation? {
+        guard let file = kustomization.object.file else { return nil }
+        return SourceLocation(file: file, line: Origins.line(of: field, in: documents[kustomization.id]) ?? kustomization.object.line)
+    }
+
+    // MARK: The walk
+
+    mutating func read(cluster: String, fluxSystem: String, decryptionSecrets: Set<String>) throws(Annotation) -> ClusterTree {
+        let builder = KustomizationBuild(artifact: artifact, tool: tool, scratch: scratch)
+        let plain = artifact.files(ignore: nil)
+        // flux-system as bootstrap applies it: built as it is, no Flux fields.
+        let system = FluxKustomization(KubeObject(.object([
+            ("apiVersion", .string("kustomize.toolkit.fluxcd.io/v1")), ("kind", .string("Kustomization")),
+            ("metadata", .object([("name", .string("flux-system")), ("namespace", .string("flux-system"))])),
+            ("spec", .object([("path", .string(fluxSystem))])),
+        ])))!
+        let systemOutput: KustomizationBuild.Output
+        switch builder.run(.init(kustomization: system, files: plain), index: 0) {
+        case .success(let output): systemOutput = output
+        case .failure(let failure):
+            throw .error(
+                "\(fluxSystem) does not build: \(describe(failure, path: fluxSystem))", title: "flux-system does not build",
+                fix: "Fix \(fluxSystem) so that `\(tool.description) \(fluxSystem)` succeeds.", at: SourceLocation(file: fluxSystem))
+        }
+        let systemObjects = systemOutput.documents.map { document in place(document.object, origin: document.origin, keepsOrigins: systemOutput.written.keepsOrigins, directory: fluxSystem, written: systemOutput.written).object }
+        let candidates = systemObjects.compactMap { FluxKustomization($0) }
+        // The root is the Kustomization whose path is the cluster path; else (a nested
+        // flux-system) the one whose path holds flux-system, the deepest first.
+        let root = candidates.first { $0.path == cluster && $0.source.kind == "GitRepository" }
+            ?? candidates.filter { $0.source.kind == "GitRepository" && (cluster.isEmpty || $0.path == cluster || $0.path.hasPrefix(cluster + "/")) && (fluxSystem.hasPrefix($0.path + "/") || $0.path.isEmpty) }
+                .max { $0.path.count < $1.path.count }
+        guard let root,
+            let repository = systemObjects.first(where: {
+                $0.kind == "GitRepository" && $0.apiVersion.hasPrefix(FluxKustomization.sourceGroup + "/") && $0.name == root.source.name
+                    && ($0.namespace ?? "flux-system") == root.source.namespace
+            })
+        else {
+            let found = candidates.map { "\($0.id) (path \($0.writtenPath))" }.joined(separator: ", ")
+            throw .error(
+                "\(fluxSystem) has no GitRepository and Kustomization pair whose Kustomization's path is \(cluster.isEmpty ? "." : cluster) (the gotk-sync.yaml that flux bootstrap writes)\(found.isEmpty ? "" : "; it has \(found)").",
+                title: "No Flux sync manifests", fix: "Run `flux bootstrap` once with --path=\(cluster.isEmpty ? "." : cluster), or add gotk-sync.yaml to \(fluxSystem).",
+                at: SourceLocation(file: fluxSystem))
+        }
+        for object in systemObjects where FluxKustomization(object) != nil {
+            if let node = origins.documents(object.file ?? "").first(where: { $0.kind == object.kind && $0.name == object.name })?.node {
+                documents[FluxKustomization(object)!.id] = node
+            }
+        }
+        let components = systemObjects.filter { !ClusterTreeReader.isSync($0) }
+        available = systemObjects
+        // What the GitRepository fluxci applies fetches: its own spec.ignore and the flux-system
+        // folder (BootstrapPlan), so the cluster's sync does not undo the bootstrap.
+        let rootFiles = artifact.files(ignore: BootstrapPlan.ignore(repository.json["spec", "ignore"]?.string, fluxSystemPath: fluxSystem))
+        let secretsNamespace = repository.namespace ?? "flux-system"
+        let rootSource = FluxKustomization.SourceReference(kind: "GitRepository", namespace: secretsNamespace, name: repository.name)
+
+        var all: [FluxKustomization] = [root]
+        var level = [root]
+        var pending: [(FluxKustomization, KustomizationBuild.Output)] = []
+        var index = 1
+        while !level.isEmpty || !pending.isEmpty {
+            var requests: [(FluxKustomization, Int)] = []
+            for kustomization in level {
+                if kustomization.source != rootSource {
+                    builds[kustomization.id] = .notBuilt("sourced from \(kustomization.source)")
+                } else if kustomization.suspended {
+                    builds[kustomization.id] = .notBuilt("suspended")
+                } else if kustomization.path.hasPrefix("..") {
+                    builds[kustomization.id] = .notBuilt("path outside the repository")
+                    problems.append(.error(
+                        "The Kustomization \(kustomization.id) has spec.path \(kustomization.writtenPath), which leaves the repository.",
+                        title: "Path outside the repository", fix: "Use a path inside the repository, relative to its root.",
+                        at: location(kustomization, ["spec", "path"])))
+                } else {
+                    requests.append((kustomization, index))
+                    index += 1
+                }
+            }
+            let results = Self.parallel(requests) { request in
+                builder.run(.init(kustomization: request.0, files: rootFiles), index: request.1)
+            }
+            for ((kustomization, _), result) in zip(requests, results) {
+                switch result {
+                case .success(let output): pending.append((kustomization, output))
+                case .failure(let failure): buildFailed(kustomization, failure)
+                }
+            }
+            level = []
+            // postBuild needs the ConfigMaps and Secrets it names: a Kustomization whose sources
+            // are not built yet waits for the next round, until no round makes progress.
+            var progress = true
+            while progress && !pending.isEmpty {
+                progress = false
+                var waiting: [(FluxKustomization, KustomizationBuild.Output)] = []
+                for (kustomization, output) in pending {
+                    guard let variables = variables(for: kustomization, final: false) else {
+                        waiting.append((kustomization, output))
+                        continue
+                    }
+                    progress = true
+                    level += process(kustomization, output, variables: variables, known: all.map(\.id) + level.map(\.id))
+                }
+                pending = waiting
+            }
+            if level.isEmpty, !pending.isEmpty {
+                for (kustomization, output) in pending {
+                    level += process(kustomization, output, variables: variables(for: kustomization, final: true) ?? Variables(), known: all.map(\.id) + level.map(\.id))
+                }
+                pending = []
+            }
+            all += level
+        }
+        check(all, decryptionSecrets: decryptionSecrets, secretsNamespace: secretsNamespace)
+        return ClusterTree(
+            clusterPath: cluster, fluxSystemPath: fluxSystem, components: components, gitRepository: repository, rootKustomization: all[0],
+            kustomizations: ClusterTreeReader.dependencyOrder(all), files: files, sopsFiles: sopsFiles, objects: objects, builds: builds,
+            buildTool: tool.description, problems: problems)
+    }
+
+    /// Runs `body` over `items` on up to the machine's cores at once, results in order.
+    static func parallel<T, R>(_ items: [T], _ body: @escaping @Sendable (T) -> R) -> [R] where T: Sendable, R: Sendable {
+        let box = ResultBox<R>(count: items.count)
+        DispatchQueue.concurrentPerform(iterations: items.count) { index in box.set(index, body(items[index])) }
+        return box.values
+    }
+
+    final class ResultBox<R>: @unchecked Sendable {
+        private let lock = NSLock()
+        private var stored: [R?]
+        init(count: Int) { stored = Array(repeating: nil, count: count) }
+        func set(_ index: Int, _ value: R) { lock.withLock { stored[index] = value } }
+        var values: [R] { lock.withLock { stored.map { $0! } } }
+    }
+
+    // MARK: One build's output
+
+    /// An object with its origin annotation taken off (unless the repository asked for it) and
+    /// `file`/`line` at its origin.
+    func place(_ json: JSONValue, origin: String?, keepsOrigins: Bool, directory: String, written: KustomizationGenerator.Written) -> (object: KubeObject, document: Node?) {
+        var json = json
+        if !keepsOrigins, case .object(var metadata)? = json["metadata"] {
+            if case .object(var annotations)? = json["metadata", "annotations"] {
+                annotations.removeAll { $0.key == Origins.annotation }
+                if annotations.isEmpty { metadata.removeAll { $0.key == "annotations" } } else {
+                    metadata = metadata.map { $0.key == "annotations" ? ("annotations", .object(annotations)) : $0 }
+                }
+            }
+            json.set("metadata", .object(metadata))
+        }
+        guard let origin else { return (KubeObject(json, file: written.file), nil) }
+        let located = origins.locate(json, origin: origin, directory: directory, kustomizationFile: written.file)
+        return (KubeObject(json, file: located.file, line: located.line), located.document)
+    }
+
+    /// Substitutes, places and records a build's objects; returns the new child Kustomizations.
+    mutating func process(_ kustomization: FluxKustomization, _ output: KustomizationBuild.Output, variables: Variables, known: [Reference]) -> [FluxKustomization] {
+        let id = kustomization.id
+        var placed: [KubeObject] = []
+        var unresolved: Set<String> = []
+        let invalid = variables.values.keys.filter { !PostBuild.validName($0) }.sorted()
+        if let failure = variables.failure {
+            builds[id] = .notBuilt(failure)
+            return []
+        }
+        if !invalid.isEmpty {
+            problems.append(.error(
+                "The Kustomization \(id) substitutes the variable '\(invalid[0])', whose name is invalid: kustomize-controller fails the build (names must match ^[_[:alpha:]][_[:alpha:][:digit:]]*$).",
+                title: "Invalid variable name", fix: "Rename the variable.", at: location(kustomization, ["spec", "postBuild"])))
+            builds[id] = .notBuilt("invalid variable name \(invalid[0])")
+            return []
+        }
+        var children: [FluxKustomization] = []
+        var reached: [String] = []
+        var encrypted: [String] = []
+        for document in output.documents {
+            var json = document.object
+            if !variables.values.isEmpty || !variables.locked.isEmpty, !PostBuild.isDisabled(json) {
+                do {
+                    let text = try PostBuild.substitute(document.text, variables: variables.values, unresolved: &unresolved)
+                    guard let object = try Manifest.objects(text).first else { continue }
+                    json = object.json
+                } catch {
+                    problems.append(.error(
+                        "The postBuild substitution of \(id) fails on \(document.object["kind"]?.string ?? "")/\(document.object["metadata", "name"]?.string ?? ""): \(error).",
+                        title: "Substitution failed", fix: "Fix the ${…} expression, or annotate the object kustomize.toolkit.fluxcd.io/substitute: disabled.",
+                        at: location(kustomization, ["spec", "postBuild"])))
+                    builds[id] = .notBuilt("substitution failed")
+                    return []
+                }
+            }
+            let (object, node) = place(json, origin: document.origin, keepsOrigins: output.written.keepsOrigins, directory: kustomization.path, written: output.written)
+            placed.append(object)
+            if let file = object.file, !(output.written.generated && file == output.written.file) { reached.append(file) }
+            if object.json["sops", "mac"] != nil, let file = object.file { encrypted.append(file) }
+            if object.apiVersion.contains(".toolkit.fluxcd.io/"), object.namespace == nil {
+                // kustomize-controller refuses a namespaced object without a namespace.
+                problems.append(.error(
+                    "\(object.kind) \(object.name) has no metadata.namespace, and nothing in the build of \(id) sets one: kustomize-controller fails \(id) with \"namespace not specified\".",
+                    title: "Namespace not specified", fix: "Add metadata.namespace, or set namespace: in the kustomization.yaml, or spec.targetNamespace on \(id).",
+                    at: object.file.map { SourceLocation(file: $0, line: object.line) }))
+                continue
+            }
+            if let child = FluxKustomization(object), child.id != id, !known.contains(child.id), !children.contains(where: { $0.id == child.id }) {
+                if let node { documents[child.id] = node }
+                children.append(child)
+            }
+        }
+        for generated in output.generatorFiles {
+            reached.append(generated.file)
+            guard let data = FileManager.default.contents(atPath: artifact.root.appendingPathComponent(generated.file).path) else { continue }
+            if data.starts(with: SourceArtifact.gitCryptMagic) {
+                problems.append(lockedFile(generated.file, reachedBy: id, at: SourceLocation(file: generated.declaredIn, line: generated.line)))
+            } else if SOPSFileFormat.encryptedStorage(of: data) != nil {
+                encrypted.append(generated.file)
+            }
+        }
+        reached += output.kustomizationFiles.filter { !(output.written.generated && $0 == output.written.file) }
+        if output.written.generated {
+            for link in artifact.symbolicLinks where (kustomization.path.isEmpty || link.hasPrefix(kustomization.path + "/")) && (link.hasSuffix(".yaml") || link.hasSuffix(".yml")) {
+                problems.append(.warning(
+                    "\(link) is a symbolic link: source-controller leaves links out of the artifact, so \(id) does not apply it.",
+                    title: "Symbolic link", fix: "Replace the link with the file it points to, or remove it.", at: SourceLocation(file: link)))
+            }
+        }
+        if !unresolved.isEmpty {
+            let locked = unresolved.intersection(variables.locked).sorted()
+            let unset = unresolved.subtracting(variables.locked).sorted()
+            if !locked.isEmpty {
+                problems.append(.warning(
+                    "The variables \(locked.joined(separator: ", ")) of \(id) come from a SOPS-encrypted Secret and could not be resolved without keys: the objects are read with them empty.",
+                    title: "Variables not resolved", fix: "Pass the keys (SOPS_AGE_KEY or SOPS_GPG_KEY) to resolve them.", at: location(kustomization, ["spec", "postBuild"])))
+            }
+            if !unset.isEmpty {
+                problems.append(.warning(
+                    "The build of \(id) uses the variables \(unset.joined(separator: ", ")), which neither postBuild.substitute nor substituteFrom defines: Flux substitutes an empty string.",
+                    title: "Variables not set", fix: "Define them in spec.postBuild, or give them a default (${name:=value}).", at: location(kustomization, ["spec", "postBuild"])))
+            }
+        }
+        objects[id] = placed
+        available += placed
+        files[id] = Array(Set(reached)).sorted()
+        sopsFiles[id] = Array(Set(encrypted)).sorted()
+        builds[id] = .built
+        return children
+    }
+
+    // MARK: postBuild variables
+
+    struct Variables {
+        var values: [String: String] = [:]
+        /// Names whose values sit in an encrypted Secret that could not be decrypted.
+        var locked: Set<String> = []
+        /// Why Flux would fail the build (a source that does not exist).
+        var failure: String?
+    }
+
+    /// The variables of `spec.postBuild`; nil while a non-optional source is not built yet
+    /// (unless `final`, when its absence is reported).
+    mutating func variables(for kustomization: FluxKustomization, final: Bool) -> Variables? {
+        var result = Variables()
+        let references = kustomization.object.json["spec", "postBuild", "substituteFrom"]?.array ?? []
+        for (index, reference) in references.enumerated() {
+            let kind = reference["kind"]?.string ?? ""
+            let name = reference["name"]?.string ?? ""
+            let optional = reference["optional"]?.bool ?? false
+            guard let object = available.last(where: { $0.kind == kind && $0.name == name && $0.namespace == kustomization.id.namespace && $0.apiVersion == "v1" }) else {
+                if optional { continue }
+                guard final else { return nil }
+                let names = available.filter { $0.kind == kind && $0.namespace == kustomization.id.namespace }.map(\.name)
+                let hint = ClusterTreeReader.nearest(name, in: names).map { " Did you mean \($0)?" } ?? ""
+                problems.append(.error(
+                    "The Kustomization \(kustomization.id) substitutes from \(kind) \(kustomization.id.namespace)/\(name), which no Kustomization of this cluster creates: kustomize-controller fails the build (\"substitute from '\(kind)/\(name)' error: not found\").\(hint)",
+                    title: "Unknown substituteFrom", fix: "Create the \(kind) in \(kustomization.id.namespace), correct the name, or mark the reference optional: true.",
+                    at: location(kustomization, ["spec", "postBuild", "substituteFrom", .index(index), "name"])))
+                result.failure = "substituteFrom \(kind)/\(name) not found"
+                return result
+            }
+            var data: [(String, String)] = []
+            if kind == "ConfigMap" {
+                data = (object.json["data"]?.object ?? []).compactMap { pair in pair.value.string.map { (pair.key, $0) } }
+            } else if object.json["sops"] != nil {
+                // SOPS-encrypted in the repository: decrypted with the run's keys.
+                if let decrypt, let file = object.file, let text = try? decrypt(file),
+                    let decrypted = try? Manifest.objects(text).first(where: { $0.kind == "Secret" && (name.contains($0.name) || $0.name == name) })
+                {
+                    data = Self.secretData(decrypted.json)
+                } else {
+                    for key in Self.secretKeys(object.json) { result.locked.insert(key) }
+                }
+            } else {
+                data = Self.secretData(object.json)
+            }
+            for (key, value) in data { result.values[key] = value.replacingOccurrences(of: "\n", with: "") }
+        }
+        for (key, value) in kustomization.object.json["spec", "postBuild", "substitute"]?.object ?? [] {
+            result.values[key] = (value.string ?? value.jsonText).replacingOccurrences(of: "\n", with: "")
+        }
+        return result
+    }
+
+    /// A Secret's values as the API server holds them: `data` decoded, `stringData` over it.
+    static func secretData(_ secret: JSONValue) -> [(String, String)] {
+        var values: [(String, String)] = (secret["data"]?.object ?? []).compactMap { pair in
+            pair.value.string.flatMap { Data(base64Encoded: $0) }.map { (pair.key, String(decoding: $0, as: UTF8.self)) }
+        }
+        for pair in secret["stringData"]?.object ?? [] {
+            guard let value = pair.value.string else { continue }
+            values.removeAll { $0.0 == pair.key }
+            values.append((pair.key, value))
+        }
+        return values
+    }
+
+    static func secretKeys(_ secret: JSONValue) -> [String] {
+        ((secret["data"]?.object ?? []) + (secret["stringData"]?.object ?? [])).map(\.key)
+    }
+
+    // MARK: Problems
+
+    func describe(_ failure: KustomizationBuild.Failure, path: String) -> String {
+        switch failure {
+        case .notADirectory: "\(path) is a file, not a directory"
+        case .symbolicLink: "\(path) is a symbolic link, which source-controller leaves out of the artifact"
+        case .missing(let ignored): ignored ? "\(path) is left out of the artifact by .sourceignore or spec.ignore" : "\(path) does not exist"
+        case .build(let message): message
+        }
+    }
+
+    func lockedFile(_ file: String, reachedBy id: Reference, at location: SourceLocation?) -> Annotation {
+        .error(
+            "\(file) is locked by git-crypt (it starts with \\0GITCRYPT\\0), and the build of \(id) reads it: Flux would read the encrypted bytes.",
+            title: "Locked file (git-crypt)", fix: "Run `git-crypt unlock` before fluxci, or keep the file out of what the Kustomization builds.",
+            at: location ?? SourceLocation(file: file))
+    }
+
+    mutating func buildFailed(_ kustomization: FluxKustomization, _ failure: KustomizationBuild.Failure) {
+        let id = kustomization.id
+        if case .build(let message) = failure,
+            let locked = artifact.locked.sorted().first(where: { message.contains($0) || (kustomization.path.isEmpty || $0.hasPrefix(kustomization.path + "/")) && message.contains(($0 as NSString).lastPathComponent) })
+        {
+            problems.append(lockedFile(locked, reachedBy: id, at: SourceLocation(file: locked)))
+            builds[id] = .notBuilt("\(locked) is locked by git-crypt")
+            return
+        }
+        switch failure {
+        case .build(let message):
+            let links = artifact.symbolicLinks.sorted().filter { message.contains($0) || message.contains(($0 as NSString).lastPathComponent) }
+            problems.append(.error(
+                "The Kustomization \(id) does not build (\(tool.description) \(kustomization.path.isEmpty ? "." : kustomization.path)): \(message)\(links.isEmpty ? "" : " (\(links.joined(separator: ", ")) is a symbolic link, which source-controller leaves out of the artifact)")",
+                title: "Kustomize build failed", fix: "Fix what kustomize names; kustomize-controller fails the same build.",
+                at: location(kustomization, ["spec", "path"])))
+            builds[id] = .notBuilt("kustomize build failed")
+        default:
+            let what = describe(failure, path: kustomization.writtenPath)
+            problems.append(.error(
+                "The Kustomization \(id) has spec.path \(kustomization.writtenPath), but \(what) at \(artifact.revisionDescription).",
+                title: "Kustomization path not found",
+                fix: "Point spec.path at a folder of the repository (relative to its root), or create it.", at: location(kustomization, ["spec", "path"])))
+            builds[id] = .notBuilt(what)
+        }
+    }
+
+    // MARK: Checks of the whole tree
+
+    mutating func check(_ kustomizations: [FluxKustomization], decryptionSecrets: Set<String>, secretsNamespace: String) {
+        let known = Set(kustomizations.map(\.id))
+        let suspended = Set(kustomizations.filter(\.suspended).map(\.id))
+        let sources = Set(available.filter { $0.apiVersion.hasPrefix(FluxKustomization.sourceGroup + "/") }.map { "\($0.kind)/\($0.namespace ?? "flux-system")/\($0.name)" })
+        for kustomization in kustomizations {
+            let id = kustomization.id
+            for (index, dependency) in kustomization.dependsOn.enumerated() {
+                if !known.contains(dependency) {
+                    let hint = ClusterTreeReader.nearest(dependency.description, in: known.map(\.description)).map { " Did you mean \($0)?" } ?? ""
+                    problems.append(.error(
+                        "The Kustomization \(id) depends on \(dependency), which no Kustomization of this cluster defines: Flux keeps \(id) waiting (DependencyNotReady).\(hint)",
+                        title: "Unknown dependency", fix: "Correct spec.dependsOn (a missing namespace is \(id.namespace)), or define \(dependency).",
+                        at: location(kustomization, ["spec", "dependsOn", .index(index)])))
+                } else if suspended.contains(dependency) {
+                    problems.append(.error(
+                        "The Kustomization \(id) depends on \(dependency), which is suspended: Flux never reconciles it, so \(id) waits forever.",
+                        title: "Depends on a suspended Kustomization", fix: "Resume \(dependency) (remove spec.suspend), or drop the dependency.",
+                        at: location(kustomization, ["spec", "dependsOn", .index(index)])))
+                }
+            }
+            if kustomization.suspended {
+                problems.append(.warning(
+                    "The Kustomization \(id) is suspended (spec.suspend: true): Flux never reconciles it, and nothing it defines is applied.",
+                    title: "Suspended Kustomization", fix: "Remove spec.suspend to have it applied.", at: location(kustomization, ["spec", "suspend"])))
+            }
+            if ["GitRepository", "OCIRepository", "Bucket"].contains(kustomization.source.kind), !sources.contains(kustomization.source.description) {
+                let candidates = sources.filter { $0.hasPrefix(kustomization.source.kind + "/") }.map { String($0.dropFirst(kustomization.source.kind.count + 1)) }
+                let hint = ClusterTreeReader.nearest("\(kustomization.source.namespace)/\(kustomization.source.name)", in: candidates).map { " Did you mean \($0)?" } ?? ""
+                problems.append(.error(
+                    "The Kustomization \(id) takes its source from \(kustomization.source), which no object of this cluster defines (a sourceRef without a namespace is in the Kustomization's own, \(id.namespace)): it never becomes Ready.\(hint)",
+                    title: "Unknown source", fix: "Set spec.sourceRef.namespace, or correct spec.sourceRef.name.",
+                    at: location(kustomization, ["spec", "sourceRef"])))
+            }
+            let encrypted = sopsFiles[id] ?? []
+            if let secret = kustomization.decryptionSecret, !decryptionSecrets.isEmpty,
+                !(decryptionSecrets.contains(secret) && id.namespace == secretsNamespace)
+            {
+                let created = decryptionSecrets.sorted().map { "\(secretsNamespace)/\($0)" }.joined(separator: " and ")
+                problems.append(.error(
+                    "The Kustomization \(id) decrypts with the Secret \(id.namespace)/\(secret) (kustomize-controller reads it from the Kustomization's namespace), but the pipeline creates \(created).",
+                    title: "Decryption Secret mismatch",
+                    fix: id.namespace == secretsNamespace
+                        ? "Pass --secret-names so that the pipeline creates \(secret), or set spec.decryption.secretRef.name to one of: \(decryptionSecrets.sorted().joined(separator: ", "))."
+                        : "Create \(id.namespace)/\(secret) in the repository (a SOPS-encrypted Secret), or move \(id) to \(secretsNamespace).",
+                    at: location(kustomization, ["spec", "decryption", "secretRef", "name"])))
+            }
+            if !kustomization.decrypts, !encrypted.isEmpty {
+                problems.append(.error(
+                    "The Kustomization \(id) reaches SOPS-encrypted files (\(encrypted.prefix(3).joined(separator: ", "))\(encrypted.count > 3 ? ", …" : "")) but has no spec.decryption: kustomize-controller refuses to apply them.",
+                    title: "No decryption", fix: "Add spec.decryption (provider: sops, secretRef.name: sops-age or sops-gpg).",
+                    at: location(kustomization, ["spec", "path"])))
+            }
+            if kustomization.decrypts, kustomization.decryptionSecret == nil, !encrypted.isEmpty {
+                problems.append(.warning(
+                    "The Kustomization \(id) decrypts with provider sops but names no secretRef: kustomize-controller decrypts only with keys it was started with, and the stock Flux components start with none.",
+                    title: "Decryption without a Secret", fix: "Add spec.decryption.secretRef.name (sops-age or sops-gpg).",
+                    at: location(kustomization, ["spec", "decryption"])))
+            }
+        }
+        if let cycle = ClusterTreeReader.findCycle(kustomizations), let first = kustomizations.first(where: { $0.id == cycle[0] }) {
+            problems.append(.error(
+                "The Kustomizations depend on each other in a cycle: \(cycle.map(\.description).joined(separator: " → ")) → \(cycle[0]).",
+                title: "Dependency cycle", fix: "Remove one of the dependsOn entries; Flux would wait forever.", at: location(first, ["spec", "dependsOn"])))
+        }
+    }
+}
+
+extension ClusterTreeReader {
+    static func isSync(_ object: KubeObject) -> Bool {
+        (object.kind == "GitRepository" && object.apiVersion.hasPrefix(FluxKustomization.sourceGroup + "/")) || FluxKustomization(object) != nil
+    }
+}

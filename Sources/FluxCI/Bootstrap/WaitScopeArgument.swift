@@ -1,0 +1,5 @@
+import ArgumentParser
+import Flux
+
+/// `--wait-for kustomizations|flux|all`.
+extension WaitScope: ExpressibleByArgument {}

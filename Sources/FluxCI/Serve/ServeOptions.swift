@@ -1,0 +1,93 @@
+import Actions
+import ArgumentParser
+import Flux
+import Foundation
+import Git
+import GitServe
+
+/// `--serve` and its companions: fluxci serves the commit under test to the cluster itself.
+struct ServeOptions: ParsableArguments {
+    @Flag(help: "Serve the commit under test to the cluster from fluxci (git smart HTTP, read-only, for the run only) instead of a remote: nothing needs to be pushed.")
+    var serve = false
+
+    @Flag(help: "With --serve: serve a commit of the work tree (tracked files as they are, untracked files unless ignored) on top of the branch.")
+    var includeWorktree = false
+
+    @Option(help: "With --serve: the address the cluster reaches this machine at, bound as given (default for kind: the kind network's gateway; host.docker.internal on Docker Desktop). Needed with --provider existing.")
+    var serveAddress: String?
+
+    @Flag(inversion: .prefixedNo, help: "With --serve: require a random token (HTTP basic auth, given to Flux as the GitRepository's secretRef), so other containers on the network cannot read the repository.")
+    var serveToken = true
+
+    func validate() throws {
+        if !serve && (includeWorktree || serveAddress != nil) {
+            throw ValidationError("--include-worktree and --serve-address go with --serve.")
+        }
+        if let serveAddress, ServeAddress.isWildcard(serveAddress) {
+            throw ValidationError(
+                "--serve-address \(serveAddress) is every interface of this machine: anyone who reaches it could read the repository. Pass the one address the cluster reaches this machine at.")
+        }
+    }
+}
+
+/// The served repository's life: made when the branch is read, listening once the cluster's
+/// address is known, stopped with the run.
+enum ServeSession {
+    /// The commit under test in a private repository (the branch's local commit, or HEAD in a
+    /// detached CI checkout; with the work tree on top when asked).
+    static func make(
+        _ options: ServeOptions, repository: RepositoryOptions, source: BranchOptions, context: CommandContext
+    ) async throws -> ServedRepository {
+        let (git, prefix) = try repository.gitRepository(context)
+        let local = try BranchUnderTest.local(
+            branch: source.branch, event: source.event, environment: context.environment, repository: git, includeWorkTree: options.includeWorktree)
+        let name = (repository.root(context).standardizedFileURL.lastPathComponent.filter { $0.isLetter || $0.isNumber || "-_.".contains($0) })
+        do {
+            let served = try await ServedRepository.make(
+                .init(
+                    gitDirectory: URL(fileURLWithPath: git.path), workTree: git.workTree.map { URL(fileURLWithPath: $0) }, commit: local.commit,
+                    prefix: prefix, includeWorkTree: options.includeWorktree),
+                branch: local.branch, name: (name.isEmpty || name.hasPrefix(".") ? "repository" : name) + ".git", environment: context.environment,
+                temporaryDirectory: context.environment["TMPDIR"])
+            let what = options.includeWorktree ? "the work tree on top of \(local.commit.prefix(7))" : "\(local.commit.prefix(7))"
+            context.reporter.log("Serving \(local.branch) (\(what)\(prefix.isEmpty ? "" : ", \(prefix) as the root")) as \(served.commit).")
+            return served
+        } catch {
+            throw Annotation.error(
+                "Cannot make the repository to serve: \(error)", title: "Serve failed",
+                fix: "Check that git is installed and the checkout is readable.")
+        }
+    }
+
+    /// Starts the listener at `address` and points the plan's GitRepository at it (with the
+    /// token's Secret as its secretRef). The token is masked before anything is printed.
+    static func start(
+        _ prepared: inout BootstrapPipeline.Prepared, served: ServedRepository, options: ServeOptions, address: ServeAddress, artifacts: URL,
+        context: CommandContext
+    ) async throws -> SmartHTTPServer {
+        var token: String?
+        if options.serveToken {
+            var generator = SystemRandomNumberGenerator()
+            let value = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+            context.reporter.mask(value)
+            context.reporter.mask(Data(value.utf8).base64EncodedString())
+            context.reporter.mask(Data("\(SmartHTTPServer.username):\(value)".utf8).base64EncodedString())
+            token = value
+        }
+        let log = artifacts.appendingPathComponent("git-serve-access.log")
+        let server: SmartHTTPServer
+        do {
+            server = try await SmartHTTPServer.start(
+                served, host: address.bind, advertisedHost: address.advertised, token: token, accessLog: log, environment: context.environment)
+        } catch {
+            throw Annotation.error(
+                "Cannot serve the repository on \(address.bind): \(error).", title: "Serve failed",
+                fix: "Pass --serve-address with an address of this machine that the cluster reaches.")
+        }
+        prepared.branch.url = server.url
+        prepared.plan = BootstrapPlan(tree: prepared.tree, url: server.url, revision: prepared.plan.revision, token: token)
+        context.reporter.log(
+            "Serving \(prepared.plan.revision) read-only at \(server.url)\(token == nil ? "" : " (basic auth, token in the Secret \(prepared.plan.credentials?.reference ?? ""))"); access log: \(log.path).")
+        return server
+    }
+}

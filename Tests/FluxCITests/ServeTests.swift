@@ -1,0 +1,187 @@
+import Foundation
+import Git
+import GitServe
+import Testing
+import TestSupport
+
+/// `--serve`'s git server: one commit in a private repository, answered by the real
+/// `git http-backend` behind the NIO front, fetched by the real git and by libgit2.
+@Suite(.serialized) struct ServeTests {
+    /// A repository with `main` (committed), `secret-branch` (another commit), an uncommitted
+    /// change, an untracked file and an ignored one.
+    static func repository() async throws -> (URL, main: String, other: String) {
+        let directory = try TestPaths.temporaryDirectory("fluxci-serve-src")
+        removeAtExit(directory)
+        try await git(["init", "--quiet", "--initial-branch=main", directory.path])
+        try "ignored.txt\n".write(to: directory.appendingPathComponent(".gitignore"), atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("fleet/apps"), withIntermediateDirectories: true)
+        try "one\n".write(to: directory.appendingPathComponent("fleet/apps/a.yaml"), atomically: true, encoding: .utf8)
+        try "top\n".write(to: directory.appendingPathComponent("top.txt"), atomically: true, encoding: .utf8)
+        try await git(["add", "-A"], in: directory)
+        try await git(["commit", "--quiet", "-m", "main"], in: directory)
+        let main = try await git(["rev-parse", "HEAD"], in: directory)
+        try await git(["checkout", "--quiet", "-b", "secret-branch"], in: directory)
+        try "secret\n".write(to: directory.appendingPathComponent("secret.txt"), atomically: true, encoding: .utf8)
+        try await git(["add", "-A"], in: directory)
+        try await git(["commit", "--quiet", "-m", "secret"], in: directory)
+        let other = try await git(["rev-parse", "HEAD"], in: directory)
+        try await git(["checkout", "--quiet", "main"], in: directory)
+        return (directory, main, other)
+    }
+
+    static func served(_ directory: URL, commit: String, prefix: String = "", workTree: Bool = false) async throws -> ServedRepository {
+        let repository = try await ServedRepository.make(
+            .init(gitDirectory: directory.appendingPathComponent(".git"), workTree: directory, commit: commit, prefix: prefix, includeWorkTree: workTree),
+            branch: "main", environment: ProcessInfo.processInfo.environment)
+        removeAtExit(repository.root)
+        return repository
+    }
+
+    static func auth(_ token: String) -> [String: String] {
+        ["GIT_CONFIG_PARAMETERS": "'http.extraHeader=Authorization: Basic \(Data("x-access-token:\(token)".utf8).base64EncodedString())'", "GIT_TERMINAL_PROMPT": "0"]
+    }
+
+    @Test func gitAndLibgit2FetchOnlyTheServedBranch() async throws {
+        let (source, main, other) = try await Self.repository()
+        let repository = try await Self.served(source, commit: main)
+        #expect(repository.commit == main, "the branch's commit is served as it is")
+        let log = source.deletingLastPathComponent().appendingPathComponent("access-\(UUID().uuidString.prefix(6)).log")
+        let token = "t" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
+        let server = try await SmartHTTPServer.start(repository, host: "127.0.0.1", token: token, accessLog: log, environment: ProcessInfo.processInfo.environment)
+        defer { Task { await server.stop() } }
+
+        // The real git: ls-remote advertises the one branch (and HEAD), nothing else.
+        let listing = try await git(["ls-remote", server.url], environment: Self.auth(token))
+        let refs = listing.split(separator: "\n").map { $0.split(separator: "\t").map(String.init) }
+        #expect(refs.map { $0[1] }.sorted() == ["HEAD", "refs/heads/main"], "\(listing)")
+        #expect(refs.allSatisfy { $0[0] == main })
+        #expect(!listing.contains(other))
+
+        // A clone has the commit and its files, and no other branch.
+        let clone = source.deletingLastPathComponent().appendingPathComponent("clone-\(UUID().uuidString.prefix(6))")
+        removeAtExit(clone)
+        try await git(["clone", "--quiet", server.url, clone.path], environment: Self.auth(token))
+        #expect(try await git(["rev-parse", "HEAD"], in: clone) == main)
+        #expect(try String(contentsOf: clone.appendingPathComponent("fleet/apps/a.yaml"), encoding: .utf8) == "one\n")
+        #expect(try await git(["branch", "-r"], in: clone).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.hasPrefix("origin/HEAD") } == ["origin/main"])
+        // The other commit cannot be fetched by its id either (upload-pack wants advertised tips).
+        await #expect(throws: GitFailed.self) {
+            try await git(["fetch", "--quiet", server.url, other], in: clone, environment: Self.auth(token))
+        }
+        // Protocol v0 (no Git-Protocol header) as older clients speak it.
+        let v0 = try await git(["-c", "protocol.version=0", "ls-remote", server.url], environment: Self.auth(token))
+        #expect(v0.contains("refs/heads/main") && !v0.contains("secret-branch"))
+
+        // libgit2, the library fluxci itself fetches with.
+        let remote = try Repository.listRemote(server.url, credentials: GitCredentials(token: token))
+        #expect(remote["refs/heads/main"] == main)
+        #expect(remote["refs/heads/secret-branch"] == nil)
+        let scratch = try TestPaths.temporaryDirectory("fluxci-serve-lg2")
+        removeAtExit(scratch)
+        let fetched = try Repository.initBare(at: scratch.path)
+        #expect(try fetched.fetch(server.url, branch: "main", credentials: GitCredentials(token: token)) == main)
+        #expect(try fetched.readFile(commit: main, path: "top.txt") == Data("top\n".utf8))
+
+        // No push: receive-pack is refused.
+        try "x\n".write(to: clone.appendingPathComponent("new.txt"), atomically: true, encoding: .utf8)
+        try await git(["add", "-A"], in: clone)
+        try await git(["commit", "--quiet", "-m", "push attempt"], in: clone)
+        await #expect(throws: GitFailed.self) { try await git(["push", "--quiet", server.url, "HEAD:main"], in: clone, environment: Self.auth(token)) }
+
+        // The access log has the requests, never the token.
+        let text = try String(contentsOf: log, encoding: .utf8)
+        #expect(text.contains("\"GET /fleet.git/info/refs?service=git-upload-pack\" 200"), "\(text)")
+        #expect(text.contains("\"POST /fleet.git/git-upload-pack\" 200"))
+        #expect(text.contains("git-receive-pack") && text.contains(" 403 "))
+        #expect(!text.contains(token) && !text.contains(Data("x-access-token:\(token)".utf8).base64EncodedString()))
+    }
+
+    @Test func aWrongOrMissingTokenIsRefused() async throws {
+        let (source, main, _) = try await Self.repository()
+        let repository = try await Self.served(source, commit: main)
+        let token = "right-" + UUID().uuidString
+        let server = try await SmartHTTPServer.start(repository, host: "127.0.0.1", token: token, accessLog: nil, environment: ProcessInfo.processInfo.environment)
+        defer { Task { await server.stop() } }
+        for environment in [Self.auth("wrong-" + UUID().uuidString), Self.auth(String(token.dropLast())), ["GIT_TERMINAL_PROMPT": "0"]] {
+            do {
+                try await git(["ls-remote", server.url], environment: environment)
+                Issue.record("ls-remote succeeded with \(environment)")
+            } catch let failed as GitFailed {
+                #expect(failed.output.contains("401") || failed.output.contains("Authentication failed") || failed.output.contains("could not read Username"), "\(failed.output)")
+            }
+        }
+        #expect(throws: GitError.self) { try Repository.listRemote(server.url, credentials: GitCredentials(token: "wrong")) }
+        #expect(try Repository.listRemote(server.url, credentials: GitCredentials(token: token))["refs/heads/main"] == main)
+        // Without a token the server asks for none.
+        let open = try await SmartHTTPServer.start(repository, host: "127.0.0.1", token: nil, accessLog: nil, environment: ProcessInfo.processInfo.environment)
+        defer { Task { await open.stop() } }
+        #expect(try await git(["ls-remote", open.url, "refs/heads/main"]).hasPrefix(main))
+    }
+
+    @Test func stoppingFreesThePortAndTheWildcardIsRefused() async throws {
+        let (source, main, _) = try await Self.repository()
+        let repository = try await Self.served(source, commit: main)
+        let server = try await SmartHTTPServer.start(repository, host: "127.0.0.1", token: nil, accessLog: nil, environment: ProcessInfo.processInfo.environment)
+        // A kept-alive connection stays open until stop() drops it.
+        _ = try await git(["ls-remote", server.url])
+        #expect(!PortProbe.canBind(server.port), "the server listens")
+        await server.stop()
+        #expect(PortProbe.canBind(server.port), "the port is free after stop")
+        await #expect(throws: GitFailed.self) { try await git(["ls-remote", server.url]) }
+        for wildcard in ["0.0.0.0", "::", "[::]"] {
+            await #expect(throws: SmartHTTPServer.StartError.self) {
+                _ = try await SmartHTTPServer.start(repository, host: wildcard, token: nil, accessLog: nil, environment: ProcessInfo.processInfo.environment)
+            }
+        }
+    }
+
+    @Test func aWorkTreeCommitHasTheChangeAndNotTheIgnoredFiles() async throws {
+        let (source, main, _) = try await Self.repository()
+        try "two\n".write(to: source.appendingPathComponent("fleet/apps/a.yaml"), atomically: true, encoding: .utf8)
+        try "new\n".write(to: source.appendingPathComponent("fleet/apps/b.yaml"), atomically: true, encoding: .utf8)
+        try "do not serve\n".write(to: source.appendingPathComponent("ignored.txt"), atomically: true, encoding: .utf8)
+        try FileManager.default.removeItem(at: source.appendingPathComponent("top.txt"))
+        let statusBefore = try await git(["status", "--porcelain"], in: source)
+        let refsBefore = try await git(["for-each-ref"], in: source)
+        let repository = try await Self.served(source, commit: main, workTree: true)
+        #expect(repository.commit != main)
+        let bare = ["--git-dir", repository.gitDirectory.path]
+        #expect(try await git(bare + ["rev-parse", "\(repository.commit)^"]) == main, "the work tree commit sits on the branch")
+        let files = try await git(bare + ["ls-tree", "-r", "--name-only", repository.commit]).split(separator: "\n").map(String.init)
+        #expect(files.sorted() == [".gitignore", "fleet/apps/a.yaml", "fleet/apps/b.yaml"], "\(files)")
+        #expect(try await git(bare + ["show", "\(repository.commit):fleet/apps/a.yaml"]) == "two")
+        // The user's repository is untouched: same status, same references, same index.
+        #expect(try await git(["status", "--porcelain"], in: source) == statusBefore)
+        #expect(try await git(["for-each-ref"], in: source) == refsBefore)
+        await #expect(throws: GitFailed.self) { try await git(["cat-file", "-e", repository.commit], in: source) }
+
+        // A folder as the served root: its tree at the root of a parentless commit.
+        let folder = try await Self.served(source, commit: main, prefix: "fleet", workTree: true)
+        let rootFiles = try await git(["--git-dir", folder.gitDirectory.path, "ls-tree", "-r", "--name-only", folder.commit]).split(separator: "\n").map(String.init)
+        #expect(rootFiles.sorted() == ["apps/a.yaml", "apps/b.yaml"])
+        await #expect(throws: GitFailed.self) { try await git(["--git-dir", folder.gitDirectory.path, "rev-parse", "--verify", "\(folder.commit)^"]) }
+        let server = try await SmartHTTPServer.start(folder, host: "127.0.0.1", token: nil, accessLog: nil, environment: ProcessInfo.processInfo.environment)
+        defer { Task { await server.stop() } }
+        let clone = source.deletingLastPathComponent().appendingPathComponent("clone-\(UUID().uuidString.prefix(6))")
+        removeAtExit(clone)
+        try await git(["clone", "--quiet", "--depth", "1", "--branch", "main", server.url, clone.path])
+        #expect(try String(contentsOf: clone.appendingPathComponent("apps/b.yaml"), encoding: .utf8) == "new\n")
+    }
+}
+
+/// Whether a TCP port on 127.0.0.1 can be bound (nothing listens there).
+enum PortProbe {
+    static func canBind(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var yes: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        return bound == 0 && listen(fd, 1) == 0
+    }
+}

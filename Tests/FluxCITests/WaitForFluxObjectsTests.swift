@@ -1,0 +1,237 @@
+import Foundation
+import Kube
+import Testing
+import TestSupport
+
+/// The wait after the Kustomizations (issue 15): HelmReleases and their sources, a Kustomization
+/// sourced from an OCIRepository, and the graph and summary drawn from it. Against the fake API
+/// server with the fake Flux controller (stand-ins: they only run against the fake; a real
+/// cluster would need a Helm repository and an OCI registry the test serves, which it does not).
+@Suite(.serialized) struct WaitForFluxObjectsTests {
+    /// The example fleet plus what the tests wait for: in the apps overlay a HelmRepository and
+    /// two HelmReleases (frontend depends on podinfo); at the cluster path an OCIRepository and a
+    /// Kustomization it sources.
+    static let helmYAML = """
+        apiVersion: source.toolkit.fluxcd.io/v1
+        kind: HelmRepository
+        metadata:
+          name: podinfo
+          namespace: flux-system
+        spec:
+          interval: 10m
+          url: https://stefanprodan.github.io/podinfo
+        ---
+        apiVersion: helm.toolkit.fluxcd.io/v2
+        kind: HelmRelease
+        metadata:
+          name: podinfo
+          namespace: apps
+        spec:
+          interval: 10m
+          chart:
+            spec:
+              chart: podinfo
+              version: 6.5.0
+              sourceRef:
+                kind: HelmRepository
+                name: podinfo
+                namespace: flux-system
+        ---
+        apiVersion: helm.toolkit.fluxcd.io/v2
+        kind: HelmRelease
+        metadata:
+          name: frontend
+          namespace: apps
+        spec:
+          interval: 10m
+          dependsOn:
+            - name: podinfo
+          chart:
+            spec:
+              chart: podinfo
+              version: 6.4.1
+              sourceRef:
+                kind: HelmRepository
+                name: podinfo
+                namespace: flux-system
+
+        """
+
+    static let ociYAML = """
+        apiVersion: source.toolkit.fluxcd.io/v1beta2
+        kind: OCIRepository
+        metadata:
+          name: manifests
+          namespace: flux-system
+        spec:
+          interval: 10m
+          url: oci://ghcr.io/example/manifests
+          ref:
+            tag: v1.2.3
+        ---
+        apiVersion: kustomize.toolkit.fluxcd.io/v1
+        kind: Kustomization
+        metadata:
+          name: oci-apps
+          namespace: flux-system
+        spec:
+          interval: 10m
+          path: ./
+          prune: true
+          sourceRef:
+            kind: OCIRepository
+            name: manifests
+
+        """
+
+    static func setup() async throws -> BootstrapTests.Setup {
+        try await BootstrapTests.setup { checkout in
+            let apps = checkout.appendingPathComponent("kubernetes/overlays/kind/local/apps")
+            try helmYAML.write(to: apps.appendingPathComponent("helm.yaml"), atomically: true, encoding: .utf8)
+            let kustomization = apps.appendingPathComponent("kustomization.yaml")
+            try (try String(contentsOf: kustomization, encoding: .utf8) + "  - helm.yaml\n").write(to: kustomization, atomically: true, encoding: .utf8)
+            try ociYAML.write(to: checkout.appendingPathComponent("clusters/kind/local/oci.yaml"), atomically: true, encoding: .utf8)
+        }
+    }
+
+    static let helmFile = "kubernetes/overlays/kind/local/apps/helm.yaml"
+    static let github = ["GITHUB_SERVER_URL": "https://github.example", "GITHUB_REPOSITORY": "acme/fleet"]
+
+    static func id(_ kind: String, _ namespace: String, _ name: String) -> String {
+        // As ClusterGraph.mermaidID escapes: every byte outside [A-Za-z0-9] as _XX.
+        "\(kind)/\(namespace)/\(name)".utf8.map { byte -> String in
+            (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
+                ? String(UnicodeScalar(byte)) : "_" + String(format: "%02X", byte)
+        }.joined()
+    }
+
+    static func mermaid(_ summary: String) -> [String] {
+        guard let start = summary.range(of: "```mermaid\n"), let end = summary[start.upperBound...].range(of: "```") else { return [] }
+        return summary[start.upperBound..<end.lowerBound].split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+    }
+
+    @Test func helmReleasesAndTheOCISourcedKustomizationBecomeReady() async throws {
+        let setup = try await Self.setup()
+        defer { Task { await setup.stop() } }
+        let commit = try await setup.fleet.head()
+        let (result, summary) = try await setup.run([], environment: Self.github)
+        #expect(result.status == 0, "\(result.allOutput)")
+        let log = result.standardError
+        #expect(log.contains("✓ HelmRelease/apps/podinfo ready at podinfo@6.5.0"), "\(log)")
+        #expect(log.contains("✓ HelmRelease/apps/frontend ready at podinfo@6.4.1"))
+        #expect(log.contains("✓ HelmRepository/flux-system/podinfo ready at sha256:"))
+        // The OCI-sourced Kustomization applied its own source's revision, not the branch's.
+        #expect(log.contains("✓ flux-system/oci-apps applied v1.2.3@sha256:"), "\(log)")
+        #expect(!log.contains("StaleRevision"))
+        // The terminal tree, like flux tree: the HelmRelease under the Kustomization that applied it.
+        #expect(log.contains("│   ├── ✓ HelmRelease/apps/podinfo podinfo@6.5.0") || log.contains("│   └── ✓ HelmRelease/apps/podinfo podinfo@6.5.0")
+            || log.contains("    ├── ✓ HelmRelease/apps/podinfo podinfo@6.5.0") || log.contains("    └── ✓ HelmRelease/apps/podinfo podinfo@6.5.0"), "\(log)")
+
+        // The summary reads verdict, graph, tables.
+        let verdict = try #require(summary.range(of: "### ✅ fluxci bootstrap: Passed: main@sha1:\(commit.prefix(12)) reconciled"))
+        let graph = try #require(summary.range(of: "```mermaid"))
+        let table = try #require(summary.range(of: "### Objects waited for"))
+        let kustomizations = try #require(summary.range(of: "### Kustomizations of clusters/kind/local"))
+        #expect(verdict.lowerBound < graph.lowerBound && graph.lowerBound < table.lowerBound && graph.lowerBound < kustomizations.lowerBound)
+        #expect(!summary.contains("\n## ") && !summary.contains("\n#### "), "one heading level")
+        #expect(summary.contains("| HelmRelease/apps/podinfo | [\(Self.helmFile):"), "\(summary)")
+        #expect(summary.contains("](https://github.example/acme/fleet/blob/\(commit)/\(Self.helmFile)#L"))
+        #expect(summary.contains("| podinfo@6.5.0 | True |"))
+        #expect(summary.contains("| main@sha1:\(commit.prefix(12)) | True |"))
+        #expect(!summary.contains("sha1:\(commit)"), "revisions are shortened in the summary")
+
+        // The graph, node by node and edge by edge.
+        let lines = Self.mermaid(summary)
+        let git = Self.id("GitRepository", "flux-system", "flux-system"), oci = Self.id("OCIRepository", "flux-system", "manifests")
+        let root = Self.id("Kustomization", "flux-system", "flux-system"), infrastructure = Self.id("Kustomization", "flux-system", "infrastructure")
+        let apps = Self.id("Kustomization", "flux-system", "apps"), ociApps = Self.id("Kustomization", "flux-system", "oci-apps")
+        let repository = Self.id("HelmRepository", "flux-system", "podinfo")
+        let podinfo = Self.id("HelmRelease", "apps", "podinfo"), frontend = Self.id("HelmRelease", "apps", "frontend")
+        #expect(lines.first == "flowchart LR")
+        #expect(git == "GitRepository_2Fflux_2Dsystem_2Fflux_2Dsystem", "ids escape - and /")
+        for node in [git, oci, root, infrastructure, apps, ociApps, repository, podinfo, frontend] {
+            #expect(lines.filter { $0.hasPrefix(node + "[\"") }.count == 1, "node \(node)")
+        }
+        #expect(lines.contains { $0.hasPrefix(podinfo + "[\"HelmRelease<br/>apps/podinfo<br/>podinfo@6.5.0 · ready in ") })
+        #expect(lines.contains { $0.hasPrefix(ociApps + "[\"Kustomization<br/>flux-system/oci-apps<br/>v1.2.3@sha256:") })
+        let edges = Set(lines.filter { $0.contains("-->") || $0.contains("-.") })
+        let expected: Set<String> = [
+            "\(git) --> \(root)", "\(git) --> \(infrastructure)", "\(git) --> \(apps)", "\(oci) --> \(ociApps)",
+            "\(infrastructure) -. dependsOn .-> \(apps)",
+            "\(root) --> \(oci)",
+            "\(apps) --> \(repository)", "\(repository) --> \(podinfo)", "\(apps) --> \(podinfo)", "\(repository) --> \(frontend)",
+            "\(apps) --> \(frontend)", "\(podinfo) -. dependsOn .-> \(frontend)",
+        ]
+        #expect(edges == expected, "extra: \(edges.subtracting(expected)), missing: \(expected.subtracting(edges))")
+        let readyClass = try #require(lines.first { $0.hasPrefix("class ") && $0.hasSuffix(" ready") })
+        for node in [git, oci, root, infrastructure, apps, ociApps, repository, podinfo, frontend] { #expect(readyClass.contains(node)) }
+    }
+
+    @Test func aHelmReleaseThatFailsToInstallIsAnnotatedWhereItIsWritten() async throws {
+        let setup = try await Self.setup()
+        defer { Task { await setup.stop() } }
+        let message = "Helm install failed for release apps/podinfo with chart podinfo@6.5.0: context deadline exceeded"
+        setup.controller.set(helmRelease: "podinfo", .installFailed(message: message))
+        let artifacts = setup.fleet.checkout.deletingLastPathComponent().appendingPathComponent("artifacts")
+        let (result, summary) = try await setup.run(["--artifacts", artifacts.path, "--timeout", "60s"], environment: Self.github)
+        #expect(result.status == 1)
+        let errors = result.standardError.split(separator: "\n").filter { $0.hasPrefix("::error") }
+        #expect(errors.contains { $0.hasPrefix("::error title=HelmRelease failed%3A InstallFailed,file=\(Self.helmFile),line=10::The HelmRelease apps/podinfo (applied by flux-system/apps) failed at 6.5.0: InstallFailed: \(message)") }, "\(errors)")
+        #expect(summary.contains("### ❌ fluxci bootstrap: Failed: HelmRelease/apps/podinfo: InstallFailed: Helm install failed"), "\(summary)")
+        let lines = Self.mermaid(summary)
+        let podinfo = Self.id("HelmRelease", "apps", "podinfo")
+        #expect(lines.contains { $0.hasPrefix("class ") && $0.hasSuffix(" failed") && $0.contains(podinfo) })
+        let commit = try await setup.fleet.head()
+        #expect(lines.contains("click \(podinfo) href \"https://github.example/acme/fleet/blob/\(commit)/\(Self.helmFile)#L10\" \"\(Self.helmFile):10\" _blank"), "\(lines)")
+        // frontend depends on podinfo: it was waiting, not failed.
+        #expect(lines.contains { $0.hasPrefix("class ") && $0.hasSuffix(" waiting") && $0.contains(Self.id("HelmRelease", "apps", "frontend")) })
+        let events = try String(contentsOf: artifacts.appendingPathComponent("helmrelease-apps-podinfo.txt"), encoding: .utf8)
+        #expect(events.contains("# events of HelmRelease/apps/podinfo") && events.contains("InstallFailed"))
+    }
+
+    @Test func aHelmRepositoryThatCannotBeFetchedFailsAtItsOwnLine() async throws {
+        let setup = try await Self.setup()
+        defer { Task { await setup.stop() } }
+        let message = "failed to fetch Helm repository index: failed to cache index to temporary file: failed to fetch https://stefanprodan.github.io/podinfo/index.yaml : 404 Not Found"
+        setup.controller.set(source: "podinfo", .fetchFailed(reason: "Failed", message: message))
+        let (result, _) = try await setup.run(["--timeout", "60s"])
+        #expect(result.status == 1)
+        #expect(result.standardError.contains("::error title=HelmRepository failed%3A Failed,file=\(Self.helmFile),line=1::The HelmRepository flux-system/podinfo (applied by flux-system/apps) failed: Failed: \(message)"), "\(result.standardError)")
+    }
+
+    @Test func aHelmReleaseWaitingOnItsDependencyTimesOutNamingBoth() async throws {
+        let setup = try await Self.setup()
+        defer { Task { await setup.stop() } }
+        setup.controller.set(helmRelease: "podinfo", .never)
+        let (result, _) = try await setup.run(["--timeout", "4s"])
+        #expect(result.status == 1)
+        let log = result.standardError
+        #expect(log.contains("::error title=Timed out,file=\(Self.helmFile),line=10::Not every Flux object became ready within 4.0 seconds"), "\(log)")
+        #expect(log.contains("HelmRelease/apps/frontend: DependencyNotReady dependency 'apps/podinfo' is not ready"))
+        #expect(log.contains("HelmRelease/apps/podinfo: pending not reconciled yet"))
+    }
+
+    @Test func waitForKustomizationsOnlyDoesNotWatchHelmReleases() async throws {
+        let setup = try await Self.setup()
+        defer { Task { await setup.stop() } }
+        setup.controller.set(helmRelease: "podinfo", .installFailed(message: "would fail"))
+        let (result, _) = try await setup.run(["--wait-for", "kustomizations"])
+        #expect(result.status == 0, "\(result.allOutput)")
+        #expect(!setup.api.requests.contains { $0.contains("helmreleases") && $0.hasSuffix("(watch)") })
+    }
+
+    @Test func planDrawsEveryNodeNotReached() async throws {
+        let setup = try await Self.setup()
+        defer { Task { await setup.stop() } }
+        let (result, summary) = try await setup.run(["--plan"])
+        #expect(result.status == 0, "\(result.allOutput)")
+        let lines = Self.mermaid(summary)
+        let nodes = lines.filter { $0.contains("[\"") }
+        #expect(nodes.count == 9, "\(nodes)")
+        #expect(nodes.allSatisfy { $0.hasSuffix("not reached\"]") })
+        let notReached = try #require(lines.first { $0.hasSuffix(" notReached") && $0.hasPrefix("class ") })
+        #expect(notReached.split(separator: ",").count == 9)
+        #expect(result.standardError.contains("○ HelmRelease/apps/podinfo (not reached)"))
+        #expect(!setup.api.requests.contains { $0.hasPrefix("PATCH") })
+    }
+}

@@ -1,0 +1,273 @@
+import Actions
+import Foundation
+import Kube
+import Testing
+import TestSupport
+
+@testable import Flux
+
+/// Issue 13's kinds of fault, each on a real git repository read through libgit2 and built with
+/// the real `kubectl kustomize`.
+@Suite struct TreeReaderTests {
+    static let deployment = """
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata:
+          name: web
+        spec:
+          template:
+            spec:
+              containers:
+                - name: web
+                  image: nginx:1.0
+        """
+
+    /// Item 1: an overlay reaching ../../base with a patch outside its folder builds; a broken
+    /// Kustomization is reported at its spec.path and the walk goes on to the next one.
+    @Test func overlaysReachTheWholeArtifactAndAFailureDoesNotEndTheWalk() async throws {
+        let fleet = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./kubernetes/overlays/prod/apps"),
+            "clusters/c/broken.yaml": kustomization("broken", path: "./kubernetes/broken"),
+            "clusters/c/later.yaml": kustomization("later", path: "./kubernetes/later", extra: "  dependsOn:\n    - name: apps-typo\n"),
+            "kubernetes/base/web/kustomization.yaml": "resources: [deployment.yaml]\n",
+            "kubernetes/base/web/deployment.yaml": Self.deployment,
+            "kubernetes/overlays/prod/apps/kustomization.yaml": "namespace: prod\nresources: [../../../base/web]\npatches: [{path: ../../../patches/replicas.yaml}]\n",
+            "kubernetes/patches/replicas.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {replicas: 3}\n",
+            "kubernetes/broken/kustomization.yaml": "resources: [missing.yaml]\n",
+            "kubernetes/later/cm.yaml": configMap("later", namespace: "default"),
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        let web = try #require(tree.objects[.init(namespace: "flux-system", name: "apps")]?.first { $0.kind == "Deployment" })
+        #expect(web.json["spec", "replicas"]?.int == 3)
+        #expect(web.namespace == "prod")
+        // Item 7: the object is placed where it is written.
+        #expect(web.file == "kubernetes/base/web/deployment.yaml" && web.line == 1)
+        let failed = try #require(tree.problem("Kustomize build failed"))
+        #expect(failed.location == SourceLocation(file: "clusters/c/broken.yaml", line: 8))
+        #expect(failed.message.contains("missing.yaml"))
+        #expect(tree.builds[.init(namespace: "flux-system", name: "broken")] == .notBuilt("kustomize build failed"))
+        // The walk went on: the later Kustomization was built and checked.
+        #expect(tree.builds[.init(namespace: "flux-system", name: "later")] == .built)
+        // Item 24: the typo is annotated at the dependsOn entry, with the nearest name.
+        let unknown = try #require(tree.problem("Unknown dependency"))
+        #expect(unknown.location == SourceLocation(file: "clusters/c/later.yaml", line: 15))
+        #expect(unknown.message.contains("Did you mean flux-system/apps?"))
+    }
+
+    /// Item 3 and 16: the kustomization's transformers and the Flux Kustomization's own fields
+    /// apply to the objects read, so a dependsOn on the transformed id is known.
+    @Test func transformersAndFluxFieldsApply() async throws {
+        let fleet = try await Fleet.make([
+            "clusters/c/tenants.yaml": kustomization("tenants", path: "./tenants", extra: """
+                  targetNamespace: team-a
+                  namePrefix: a-
+                  images:
+                    - name: nginx
+                      newTag: "2.0"
+                  components: [../components/labels]
+                  patches:
+                    - target: {kind: Kustomization}
+                      patch: |
+                        - op: add
+                          path: /spec/decryption
+                          value: {provider: sops, secretRef: {name: sops-age}}
+                """),
+            "tenants/kustomization.yaml": "resources: [apps.yaml, web.yaml]\n",
+            "tenants/apps.yaml": kustomization("apps", namespace: nil, path: "./apps") + "\n---\n" + kustomization("db", namespace: nil, path: "./apps", extra: "  dependsOn: [{name: a-apps}]\n"),
+            "tenants/web.yaml": Self.deployment,
+            "components/labels/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nlabels: [{pairs: {team: a}}]\n",
+            "apps/cm.yaml": configMap("x", namespace: "team-a"),
+        ])
+        defer { fleet.remove() }
+        // No keys given: the decryption Secret is not checked.
+        let tree = try fleet.read(secrets: [])
+        #expect(tree.errors.isEmpty, "\(tree.errors)")
+        let apps = try #require(tree.kustomization("team-a/a-apps"))
+        #expect(apps.decryptionSecret == "sops-age")
+        #expect(tree.kustomization("team-a/a-db")?.dependsOn == [.init(namespace: "team-a", name: "a-apps")])
+        let web = try #require(tree.objects[.init(namespace: "flux-system", name: "tenants")]?.first { $0.kind == "Deployment" })
+        #expect(web.name == "a-web")
+        #expect(web.json["spec", "template", "spec", "containers"]?.array?.first?["image"]?.string == "nginx:2.0")
+        #expect(web.json["metadata", "labels", "team"]?.string == "a")
+        // Item 17: the decryption Secret is read from team-a, which the pipeline does not fill.
+        let wrongNamespace = try fleet.read(secrets: ["sops-age"])
+        #expect(wrongNamespace.errors.map(\.title) == ["Decryption Secret mismatch", "Decryption Secret mismatch"])
+        let missingComponent = try await Fleet.make([
+            "clusters/c/x.yaml": kustomization("x", path: "./apps", extra: "  components: [../missing]\n"),
+            "apps/cm.yaml": configMap("x", namespace: "default"),
+        ])
+        defer { missingComponent.remove() }
+        #expect(try missingComponent.read().problem("Kustomize build failed") != nil)
+    }
+
+    /// Item 17 and 24: a Kustomization in team-a asking for sops-age needs team-a/sops-age.
+    @Test func decryptionSecretIsReadFromTheKustomizationsNamespace() async throws {
+        let fleet = try await Fleet.make([
+            "clusters/c/x.yaml": kustomization("x", namespace: "team-a", path: "./apps", extra: "  decryption:\n    provider: sops\n    secretRef:\n      name: sops-age\n"),
+            "apps/cm.yaml": configMap("x", namespace: "default"),
+        ])
+        defer { fleet.remove() }
+        let problem = try #require(try fleet.read().problem("Decryption Secret mismatch"))
+        #expect(problem.message.contains("team-a/sops-age"))
+        #expect(problem.location == SourceLocation(file: "clusters/c/x.yaml", line: 17))
+        let renamed = try await Fleet.make([
+            "clusters/c/x.yaml": kustomization("x", path: "./apps", extra: "  decryption:\n    provider: sops\n    secretRef:\n      name: cluster-keys\n"),
+            "apps/cm.yaml": configMap("x", namespace: "default"),
+        ])
+        defer { renamed.remove() }
+        #expect(try renamed.read().problem("Decryption Secret mismatch")?.fix?.contains("--secret-names") == true)
+    }
+
+    /// Item 4: anchors, aliases and merge keys build; the parser, not the text, finds anchors.
+    @Test func anchorsAreAcceptedAndBombsEndQuickly() async throws {
+        let fleet = try await Fleet.make([
+            "clusters/c/x.yaml": kustomization("x", path: "./apps"),
+            "apps/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: default}\ndata:\n  a: &v R &D\n  b: *v\n",
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        #expect(tree.errors.isEmpty, "\(tree.errors)")
+        let cm = try #require(tree.objects[.init(namespace: "flux-system", name: "x")]?.first)
+        #expect(cm.json["data", "b"]?.string == "R &D")
+        #expect(Manifest.anchorLine("a: R &D\nb: x\n") == nil)
+        #expect(Manifest.anchorLine("a: x\nb: &y z\n") == 2)
+        var bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for level in 1...9 { bomb += "a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        let started = ContinuousClock.now
+        #expect(throws: KubeError.self) { try Manifest.objects("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n" + bomb) }
+        #expect(ContinuousClock.now - started < .seconds(20))
+        let merged = try Manifest.objects("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: m}\nbase: &b {x: 1, y: 2}\ndata:\n  <<: *b\n  y: 3\n")
+        #expect(merged[0].json["data", "x"]?.int == 1 && merged[0].json["data", "y"]?.int == 3)
+    }
+
+    /// Items 5 and 6: .sourceignore at any level and spec.ignore leave files out; a generated
+    /// kustomization takes .yaml/.yml only.
+    @Test func sourceIgnoreAndGeneratedKustomization() async throws {
+        let fleet = try await Fleet.make([
+            "clusters/c/flux-system/gotk-sync.yaml": Fleet.sync.replacingOccurrences(of: "ref: {branch: main}", with: "ref: {branch: main}\n  ignore: |\n    /apps/ignored-by-spec.yaml\n"),
+            "clusters/c/flux-system/kustomization.yaml": "resources: [gotk-sync.yaml]\n",
+            "clusters/c/x.yaml": kustomization("x", path: "./apps"),
+            "apps/.sourceignore": "drafts/\n*.tmpl.yaml\n",
+            "apps/cm.yaml": configMap("kept", namespace: "default"),
+            "apps/cm.yml": configMap("kept-yml", namespace: "default"),
+            "apps/drafts/broken.yaml": "not: [valid",
+            "apps/x.tmpl.yaml": "{{ template }}",
+            "apps/ignored-by-spec.yaml": "also: [broken",
+            "apps/data.json": "{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": \"json\", \"namespace\": \"default\"}}",
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        #expect(tree.errors.isEmpty, "\(tree.errors)")
+        #expect(Set(tree.objects[.init(namespace: "flux-system", name: "x")]?.map(\.name) ?? []) == ["kept", "kept-yml"])
+        let matcher = SourceIgnore(repositoryPatterns: SourceIgnore.patterns(in: "a/**/z.yaml\n!keep.yaml\n*.yaml\n!/top.yaml\n", domain: []))
+        #expect(matcher.excludes("x/y.yaml") && !matcher.excludes("top.yaml") && !matcher.excludes("x/top.yaml") == false)
+        #expect(SourceIgnore(repositoryPatterns: []).excludes("img/logo.png"))
+        #expect(!SourceIgnore(repositoryPatterns: SourceIgnore.patterns(in: "x\n", domain: [])).excludes("img/logo.png"))
+        #expect(SourceIgnore(repositoryPatterns: []).excludes(".github/workflows/ci.yaml"))
+    }
+
+    /// Item 8 and 9: the root is the pair whose path is the cluster path; sourceRef.namespace
+    /// defaults to the Kustomization's own; other sources are listed, not built.
+    @Test func rootByPathAndSourceReferences() async throws {
+        let sync = """
+            apiVersion: source.toolkit.fluxcd.io/v1
+            kind: GitRepository
+            metadata: {name: flux-install, namespace: flux-system}
+            spec: {interval: 1h, url: https://github.com/fluxcd/flux2, ref: {tag: v2.6.4}}
+            ---
+            apiVersion: kustomize.toolkit.fluxcd.io/v1beta2
+            kind: Kustomization
+            metadata: {name: flux-install, namespace: flux-system}
+            spec: {interval: 1h, path: ./manifests/install, prune: true, sourceRef: {kind: GitRepository, name: flux-install}}
+            ---
+            """ + "\n" + Fleet.sync.replacingOccurrences(of: "source.toolkit.fluxcd.io/v1\n", with: "source.toolkit.fluxcd.io/v1beta2\n")
+        let fleet = try await Fleet.make([
+            "clusters/c/flux-system/gotk-sync.yaml": sync,
+            "clusters/c/flux-system/kustomization.yaml": "resources: [gotk-sync.yaml]\n",
+            "clusters/c/tenant.yaml": """
+                apiVersion: kustomize.toolkit.fluxcd.io/v1beta1
+                kind: Kustomization
+                metadata: {name: tenant, namespace: apps}
+                spec: {interval: 1m, path: ./apps, prune: true, sourceRef: {kind: GitRepository, name: flux-system}}
+                ---
+                apiVersion: kustomize.toolkit.fluxcd.io/v1
+                kind: Kustomization
+                metadata: {name: podinfo, namespace: flux-system}
+                spec: {interval: 1m, path: ./, prune: true, sourceRef: {kind: OCIRepository, name: podinfo}}
+                """,
+            "apps/cm.yaml": configMap("x", namespace: "apps"),
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        #expect(tree.rootKustomization.id.description == "flux-system/flux-system")
+        #expect(tree.gitRepository.name == "flux-system")
+        let tenant = try #require(tree.kustomization("apps/tenant"))
+        #expect(tenant.source.description == "GitRepository/apps/flux-system")
+        #expect(tree.builds[tenant.id] == .notBuilt("sourced from GitRepository/apps/flux-system"))
+        let unknown = try #require(tree.problems.first { $0.title == "Unknown source" && $0.message.contains("apps/tenant") })
+        #expect(unknown.location == SourceLocation(file: "clusters/c/tenant.yaml", line: 4))
+        #expect(tree.builds[.init(namespace: "flux-system", name: "podinfo")] == .notBuilt("sourced from OCIRepository/flux-system/podinfo"))
+        #expect(tree.problems.filter { $0.title == "Unknown source" }.count == 2)
+    }
+
+    /// Item 10 and 11: paths are relative to the source's root; the applied GitRepository ignores
+    /// the flux-system folder actually found (nested here).
+    @Test func pathsFromTheSourceRootAndTheIgnoredFluxSystem() async throws {
+        let fleet = try await Fleet.make([
+            "sub/clusters/c/flux/flux-system/gotk-sync.yaml": Fleet.sync.replacingOccurrences(of: "./clusters/c", with: "./sub/clusters/c"),
+            "sub/clusters/c/flux/flux-system/kustomization.yaml": "resources: [gotk-sync.yaml]\n",
+            "sub/clusters/c/x.yaml": kustomization("x", path: "./sub/apps"),
+            "sub/apps/cm.yaml": configMap("x", namespace: "default"),
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read(cluster: "sub/clusters/c")
+        #expect(tree.errors.isEmpty, "\(tree.errors)")
+        #expect(tree.fluxSystemPath == "sub/clusters/c/flux/flux-system")
+        #expect(tree.builds[.init(namespace: "flux-system", name: "x")] == .built)
+        let plan = BootstrapPlan(tree: tree, url: "https://example.com/f.git", revision: Revision(branch: "main", commit: fleet.commit), token: nil)
+        #expect(plan.gitRepository.json["spec", "ignore"]?.string == "/sub/clusters/c/flux/flux-system/\n")
+        // The ignore line excludes exactly that folder, as source-controller reads it.
+        let ignore = SourceIgnore(repositoryPatterns: SourceIgnore.patterns(in: "/sub/clusters/c/flux/flux-system/\n", domain: []))
+        #expect(ignore.excludes("sub/clusters/c/flux/flux-system/gotk-sync.yaml"))
+        #expect(!ignore.excludes("other/sub/clusters/c/flux/flux-system/gotk-sync.yaml"))
+    }
+
+    /// Item 18, 19, 20, 21, 22, and the locked manifest of item 12.
+    @Test func refusalsFluxMakes() async throws {
+        let encrypted = "apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: default}\nstringData:\n  v: ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]\nsops:\n  mac: ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]\n  version: 3.9.0\n"
+        let fleet = try await Fleet.make([
+            "clusters/c/ks.yaml": [
+                kustomization("nodecrypt", path: "./secret"),
+                kustomization("nosecretref", path: "./secret", extra: "  decryption: {provider: sops}\n").replacingOccurrences(of: "name: nosecretref", with: "name: nosecretref"),
+                kustomization("linked", path: "./linked"),
+                kustomization("file", path: "./secret/s.yaml"),
+                kustomization("dupes", path: "./dupes"),
+                kustomization("paused", path: "./secret", extra: "  suspend: true\n  decryption: {provider: sops, secretRef: {name: sops-age}}\n"),
+                kustomization("waiting", path: "./children", extra: "  dependsOn: [{name: paused}]\n"),
+                kustomization("locked", path: "./locked"),
+            ].joined(separator: "\n---\n"),
+            "secret/s.yaml": encrypted,
+            "linked/kustomization.yaml": "resources: [link.yaml]\n",
+            "real/cm.yaml": configMap("real", namespace: "default"),
+            "dupes/a.yaml": configMap("same", namespace: "default"),
+            "dupes/b.yaml": configMap("same", namespace: "default"),
+            "children/child.yaml": kustomization("child", namespace: nil, path: "./secret"),
+        ], links: ["linked/link.yaml": "../real/cm.yaml"], bytes: ["locked/cm.yaml": Data(SourceArtifact.gitCryptMagic + Array(repeating: 7, count: 40))])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        #expect(tree.problems.first { $0.title == "No decryption" }?.message.contains("flux-system/nodecrypt") == true)
+        #expect(tree.problems.first { $0.title == "Decryption without a Secret" }?.level == .warning)
+        #expect(tree.problems.contains { $0.title == "Kustomize build failed" && $0.message.contains("flux-system/linked") && $0.message.contains("symbolic link") })
+        #expect(tree.problems.contains { $0.title == "Kustomization path not found" && $0.message.contains("is a file, not a directory") })
+        #expect(tree.problems.contains { $0.title == "Kustomize build failed" && $0.message.contains("flux-system/dupes") && $0.message.contains("already registered id") })
+        #expect(tree.problems.first { $0.title == "Suspended Kustomization" }?.level == .warning)
+        #expect(tree.problems.contains { $0.title == "Depends on a suspended Kustomization" && $0.message.contains("flux-system/waiting") })
+        #expect(tree.builds[.init(namespace: "flux-system", name: "paused")] == .notBuilt("suspended"))
+        let namespace = try #require(tree.problem("Namespace not specified"))
+        #expect(namespace.location == SourceLocation(file: "children/child.yaml", line: 1))
+        let locked = try #require(tree.problem("Locked file (git-crypt)"))
+        #expect(locked.location?.file == "locked/cm.yaml" && locked.fix?.contains("git-crypt unlock") == true)
+        #expect(tree.sopsFiles[.init(namespace: "flux-system", name: "nodecrypt")] == ["secret/s.yaml"])
+    }
+}
