@@ -1,4 +1,5 @@
 import Foundation
+import FluxCI
 import Testing
 import TestSupport
 
@@ -76,7 +77,10 @@ import TestSupport
         for name in ["fluxci", "fluxci-annotate"] {
             let result = try await runProcess(TestPaths.executable(name), ["--version"])
             #expect(result.status == 0)
-            #expect(result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines).range(of: #"^\d+\.\d+\.\d+$"#, options: .regularExpression) != nil)
+            // A build from source (this one): the release, then how it was built (scripts/test-release
+            // checks the release archive's commit and "release archive").
+            #expect(result.standardOutput == "\(fluxciRelease) (commit unknown, built from source)\n", "\(result.allOutput)")
+            #expect(fluxciRelease.range(of: #"^\d+\.\d+\.\d+$"#, options: .regularExpression) != nil)
         }
     }
 }
