@@ -79,12 +79,10 @@ public struct ServedRepository: Sendable {
         let common = try await GitTool.run(sourceGit + ["rev-parse", "--path-format=absolute", "--git-common-dir"], environment: quiet)
         let sourceObjects = URL(fileURLWithPath: common).appendingPathComponent("objects").path
         try (sourceObjects + "\n").write(to: served.appendingPathComponent("objects/info/alternates"), atomically: true, encoding: .utf8)
-        // A shallow checkout (actions/checkout fetches one commit) lacks the parents: say so, as
-        // the source repository does, so upload-pack stops there.
-        let shallow = URL(fileURLWithPath: common).appendingPathComponent("shallow")
-        if FileManager.default.fileExists(atPath: shallow.path) {
-            try FileManager.default.copyItem(at: shallow, to: served.appendingPathComponent("shallow"))
-        }
+        // A shallow checkout (actions/checkout fetches one commit) lacks the parents. Served as
+        // it is, upload-pack would advertise the shallow boundary, which libgit2 1.5 cannot parse:
+        // its tree is served as a root commit instead, as for a folder.
+        let shallow = FileManager.default.fileExists(atPath: URL(fileURLWithPath: common).appendingPathComponent("shallow").path)
         let servedGit = ["--git-dir", served.path]
         for (key, value) in [
             ("http.receivepack", "false"), ("http.uploadpack", "true"), ("uploadpack.allowAnySHA1InWant", "false"),
@@ -123,11 +121,11 @@ public struct ServedRepository: Sendable {
         var reading = writing
         reading["GIT_DIR"] = source.gitDirectory.path
         let prefix = source.prefix.split(separator: "/").joined(separator: "/")
-        if !prefix.isEmpty {
+        if !prefix.isEmpty || shallow {
             // The served repository's root is the folder: a root commit of its tree.
-            let subtree = try await GitTool.run(["rev-parse", "--verify", "\(tree ?? source.commit)^{tree}:\(prefix)"], environment: reading)
+            let subtree = try await GitTool.run(["rev-parse", "--verify", "\(tree ?? source.commit)^{tree}\(prefix.isEmpty ? "" : ":\(prefix)")"], environment: reading)
             commit = try await GitTool.run(
-                ["commit-tree", subtree, "-m", "fluxci: \(prefix) of \(source.commit.prefix(12))\(source.includeWorkTree ? " with the work tree" : "")"],
+                ["commit-tree", subtree, "-m", "fluxci: \(prefix.isEmpty ? "the tree" : prefix) of \(source.commit.prefix(12))\(source.includeWorkTree ? " with the work tree" : "")"],
                 environment: reading)
         } else if let tree {
             commit = try await GitTool.run(

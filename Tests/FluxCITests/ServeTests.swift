@@ -169,6 +169,34 @@ import TestSupport
     }
 }
 
+extension ServeTests {
+    /// A CI checkout is shallow (one commit): its tree is served as a root commit (the shallow
+    /// boundary upload-pack would advertise is beyond libgit2 1.5), and real git and libgit2 fetch it.
+    @Test func aShallowCheckoutIsServed() async throws {
+        let (source, main, _) = try await Self.repository()
+        try "two\n".write(to: source.appendingPathComponent("top.txt"), atomically: true, encoding: .utf8)
+        try await git(["commit", "--quiet", "-am", "second"], in: source)
+        let head = try await git(["rev-parse", "HEAD"], in: source)
+        let shallow = source.deletingLastPathComponent().appendingPathComponent("shallow-\(UUID().uuidString.prefix(6))")
+        removeAtExit(shallow)
+        try await git(["clone", "--quiet", "--depth", "1", "--branch", "main", "file://\(source.path)", shallow.path])
+        #expect(FileManager.default.fileExists(atPath: shallow.appendingPathComponent(".git/shallow").path))
+        let repository = try await Self.served(shallow, commit: head)
+        let server = try await SmartHTTPServer.start(repository, host: "127.0.0.1", token: nil, accessLog: nil, environment: ProcessInfo.processInfo.environment)
+        defer { Task { await server.stop() } }
+        let clone = source.deletingLastPathComponent().appendingPathComponent("clone-\(UUID().uuidString.prefix(6))")
+        removeAtExit(clone)
+        try await git(["clone", "--quiet", server.url, clone.path])
+        #expect(repository.commit != head)
+        #expect(try await git(["rev-parse", "HEAD"], in: clone) == repository.commit)
+        #expect(try await git(["rev-parse", "HEAD^{tree}"], in: clone) == (try await git(["rev-parse", "HEAD^{tree}"], in: shallow)), "the same tree")
+        #expect(try await git(["rev-list", "--count", "HEAD"], in: clone) == "1", "no parent: \(main.prefix(7)) is not there")
+        let scratch = try TestPaths.temporaryDirectory("fluxci-serve-lg2")
+        removeAtExit(scratch)
+        #expect(try Repository.initBare(at: scratch.path).fetch(server.url, branch: "main") == repository.commit)
+    }
+}
+
 /// Whether a TCP port on 127.0.0.1 can be bound (nothing listens there).
 enum PortProbe {
     static func canBind(_ port: Int) -> Bool {

@@ -16,7 +16,10 @@ public struct E2ECommand: ContextCommand {
             Kustomization table. Cleanup always runs, also on failure, SIGINT and SIGTERM: the \
             keyring and its gpg-agent are removed, and a cluster this run created is deleted \
             unless --keep-cluster. --plan runs everything that needs no cluster (keys, branch, \
-            Flux tree checks, preflight) and prints what would be applied.
+            Flux tree checks, preflight) and prints what would be applied. --serve serves the \
+            commit under test (with --include-worktree: the work tree on top) to the cluster from \
+            fluxci itself, read-only over git's smart HTTP on the kind network's gateway, for the \
+            run only: nothing needs to be pushed.
 
             Exit codes: 0 success; 10 keys; 11 branch or Flux tree; 12 SOPS preflight; 13 cluster; \
             14 apply; 15 reconciliation (a Kustomization failed or timed out); 64 bad arguments.
