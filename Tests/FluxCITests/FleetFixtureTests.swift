@@ -130,7 +130,13 @@ struct FleetFixture {
 
     /// Fixture cases that fail because of the tree reader (issue 13, helper "tree") at the time
     /// of writing, with the item of the issue that covers each; empty when all pass.
-    static let knownIssues: [String: String] = [:]
+    static let knownIssues: [String: String] = [
+        // The tree reader leaves out the Kustomization `flux` that flux-system's flux-install.yaml
+        // defines (sourced from the GitRepository flux-manifests): Flux applies it with the root,
+        // so it belongs in the table as not built, and infrastructure's dependsOn on it is valid.
+        "nested-flux-system": "issue 13 items 8 and 9: a Kustomization in flux-system sourced from another GitRepository is dropped (false Unknown dependency)",
+        "nested-flux-system/no-namespace": "issue 13 items 8 and 9: the same dropped Kustomization adds a false Unknown dependency beside the expected problem",
+    ]
 
     static func knownIssue(_ fixtureCase: Case, _ body: () async throws -> Void) async throws {
         if let reason = knownIssues[fixtureCase.description] {
