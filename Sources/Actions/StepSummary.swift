@@ -145,12 +145,13 @@ public struct StepSummary: Sendable, Equatable {
             out += escape(String(rest[..<open]))
             let label = String(rest[rest.index(after: open)..<middle]), url = String(rest[rest.index(after: middle)..<close])
             if markdown {
+                // Markdown's own characters first, then the block's escaping (HTML, table pipes).
                 var escaped = ""
-                for character in escape(label) {
+                for character in label {
                     if "[]\\`*_".contains(character) { escaped.append("\\") }
                     escaped.append(character)
                 }
-                out += "[\(escaped)](\(url))"
+                out += "[\(escape(escaped))](\(url))"
             } else {
                 out += label
             }

@@ -22,6 +22,19 @@ public struct ReconciliationWaiter: Sendable {
         public var elapsed: Duration?
         /// The object as last seen (nil if never).
         public var live: JSONValue?
+
+        public init(
+            reference: ObjectReference, parent: ObjectReference?, location: SourceLocation?, readiness: Readiness, revision: String?, elapsed: Duration?,
+            live: JSONValue?
+        ) {
+            self.reference = reference
+            self.parent = parent
+            self.location = location
+            self.readiness = readiness
+            self.revision = revision
+            self.elapsed = elapsed
+            self.live = live
+        }
     }
 
     public struct Failure: Error, Sendable {

@@ -1,0 +1,111 @@
+import Actions
+import Flux
+import Foundation
+import Kube
+import Testing
+
+/// The rules for done per kind, inventory ids, Mermaid ids and summary links, on objects in the
+/// shapes the controllers write.
+struct ReadinessRulesTests {
+    static func json(_ text: String) throws -> JSONValue { try JSONValue.parse(Data(text.utf8)) }
+
+    @Test func inventoryIdsParseAsKustomizeControllerWritesThem() throws {
+        let kustomization = try Self.json("""
+            {"status":{"inventory":{"entries":[
+              {"id":"apps_podinfo_helm.toolkit.fluxcd.io_HelmRelease","v":"v2"},
+              {"id":"_apps__Namespace","v":"v1"},
+              {"id":"apps_web_apps_Deployment","v":"v1"},
+              {"id":"broken","v":"v1"}]}}}
+            """)
+        let entries = InventoryEntry.entries(of: kustomization)
+        #expect(entries.count == 3, "a malformed id is skipped")
+        #expect(entries[0].reference == ObjectReference(group: "helm.toolkit.fluxcd.io", kind: "HelmRelease", namespace: "apps", name: "podinfo"))
+        #expect(entries[0].apiVersion == "helm.toolkit.fluxcd.io/v2")
+        #expect(entries[1].reference == ObjectReference(group: "", kind: "Namespace", namespace: "", name: "apps"))
+        #expect(entries[1].apiVersion == "v1")
+        #expect(WaitScope.flux.covers(entries[0].reference) && !WaitScope.flux.covers(entries[2].reference))
+        #expect(WaitScope.all.covers(entries[2].reference) && !WaitScope.all.covers(entries[1].reference))
+        #expect(!WaitScope.kustomizations.covers(entries[0].reference))
+    }
+
+    @Test func helmReleaseRules() throws {
+        func release(_ status: String, generation: Int = 1, extra: String = "") throws -> JSONValue {
+            try Self.json(#"{"apiVersion":"helm.toolkit.fluxcd.io/v2","kind":"HelmRelease","metadata":{"name":"p","namespace":"a","generation":\#(generation)},"spec":{\#(extra)},"status":\#(status)}"#)
+        }
+        let ready = try release(#"{"observedGeneration":1,"conditions":[{"type":"Ready","status":"True","reason":"InstallSucceeded"}],"history":[{"chartName":"podinfo","chartVersion":"6.5.0"}]}"#)
+        #expect(Readiness.fluxObject(ready) == .ready)
+        #expect(Readiness.chartVersion(ready) == "podinfo@6.5.0")
+        // Ready for an older generation is not done.
+        #expect(Readiness.fluxObject(try release(#"{"observedGeneration":1,"conditions":[{"type":"Ready","status":"True"}]}"#, generation: 2)) != .ready)
+        #expect(Readiness.fluxObject(try release(#"{"observedGeneration":1,"conditions":[{"type":"Ready","status":"False","reason":"InstallFailed","message":"boom"}]}"#))
+            == .failed(reason: "InstallFailed", message: "boom"))
+        #expect(Readiness.fluxObject(try release(#"{"observedGeneration":1,"conditions":[{"type":"Ready","status":"False","reason":"UpgradeFailed","message":"x"}]}"#))
+            == .failed(reason: "UpgradeFailed", message: "x"))
+        // Waiting reasons: a dependency, the chart's source.
+        for reason in ["DependencyNotReady", "HelmChartNotReady", "Progressing"] {
+            #expect(Readiness.fluxObject(try release(#"{"observedGeneration":1,"conditions":[{"type":"Ready","status":"False","reason":"\#(reason)","message":"m"}]}"#))
+                == .pending(reason: reason, message: "m"))
+        }
+        // Stalled (retries exhausted) fails even while Ready is Unknown.
+        #expect(Readiness.fluxObject(try release(#"{"observedGeneration":1,"conditions":[{"type":"Ready","status":"Unknown","reason":"Progressing"},{"type":"Stalled","status":"True","reason":"RetriesExceeded","message":"gave up"}]}"#))
+            == .failed(reason: "RetriesExceeded", message: "gave up"))
+        // v2beta1 keeps the chart version in lastAppliedRevision.
+        #expect(Readiness.chartVersion(try release(#"{"lastAppliedRevision":"1.2.3"}"#)) == "1.2.3")
+        // Suspended: not reconciled, so done as it is.
+        #expect(Readiness.fluxObject(try release("{}", extra: #""suspend":true"#)) == .ready)
+    }
+
+    @Test func ociHelmRepositoryIsStatic() throws {
+        let oci = try Self.json(#"{"apiVersion":"source.toolkit.fluxcd.io/v1","kind":"HelmRepository","metadata":{"name":"r","namespace":"f","generation":1},"spec":{"type":"oci"}}"#)
+        #expect(Readiness.fluxObject(oci) == .ready)
+        var https = oci
+        https.set("spec", .object([]))
+        #expect(Readiness.fluxObject(https) == .pending(reason: "", message: "not reconciled yet"))
+    }
+
+    @Test func workloadRulesFollowKstatus() throws {
+        func deployment(_ status: String, replicas: Int = 2) throws -> JSONValue {
+            try Self.json(#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d","namespace":"a","generation":3},"spec":{"replicas":\#(replicas)},"status":\#(status)}"#)
+        }
+        #expect(Readiness.workload(try deployment(#"{"observedGeneration":3,"replicas":2,"updatedReplicas":2,"availableReplicas":2}"#)) == .ready)
+        #expect(Readiness.workload(try deployment(#"{"observedGeneration":2,"replicas":2,"updatedReplicas":2,"availableReplicas":2}"#)) != .ready)
+        #expect(Readiness.workload(try deployment(#"{"observedGeneration":3,"replicas":3,"updatedReplicas":2,"availableReplicas":2}"#)) != .ready, "an old replica is still terminating")
+        #expect(Readiness.workload(try deployment(#"{"observedGeneration":3,"replicas":2,"updatedReplicas":2,"availableReplicas":1}"#)) != .ready)
+        #expect(Readiness.workload(try deployment(#"{"observedGeneration":3,"conditions":[{"type":"Progressing","status":"False","reason":"ProgressDeadlineExceeded","message":"timed out"}]}"#))
+            == .failed(reason: "ProgressDeadlineExceeded", message: "timed out"))
+        let job = try Self.json(#"{"apiVersion":"batch/v1","kind":"Job","metadata":{"name":"j","namespace":"a"},"status":{"conditions":[{"type":"Failed","status":"True","reason":"BackoffLimitExceeded","message":"too many"}]}}"#)
+        #expect(Readiness.workload(job) == .failed(reason: "BackoffLimitExceeded", message: "too many"))
+        let daemonSet = try Self.json(#"{"apiVersion":"apps/v1","kind":"DaemonSet","metadata":{"name":"ds","namespace":"a","generation":1},"status":{"observedGeneration":1,"desiredNumberScheduled":3,"currentNumberScheduled":3,"updatedNumberScheduled":3,"numberAvailable":2}}"#)
+        #expect(Readiness.workload(daemonSet) == .pending(reason: "Progressing", message: "2/3 pods available"))
+        let statefulSet = try Self.json(#"{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"s","namespace":"a","generation":1},"spec":{"replicas":2},"status":{"observedGeneration":1,"readyReplicas":2,"currentReplicas":2,"currentRevision":"s-1","updateRevision":"s-2"}}"#)
+        #expect(Readiness.workload(statefulSet) != .ready, "the update revision has not rolled out")
+    }
+
+    @Test func mermaidIdsEscapeEveryNameAndLabelsCannotBreakOut() {
+        let odd = ObjectReference(group: "helm.toolkit.fluxcd.io", kind: "HelmRelease", namespace: "team-a.prod", name: "web.v2-canary")
+        let id = ClusterGraph.mermaidID(odd)
+        #expect(id == "HelmRelease_2Fteam_2Da_2Eprod_2Fweb_2Ev2_2Dcanary")
+        #expect(id.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" })
+        // Different names never share an id.
+        #expect(ClusterGraph.mermaidID(ObjectReference(group: "", kind: "K", namespace: "a-b", name: "c"))
+            != ClusterGraph.mermaidID(ObjectReference(group: "", kind: "K", namespace: "a", name: "b-c")))
+        var graph = ClusterGraph()
+        graph.update([ReconciliationWaiter.Row(
+            reference: odd, parent: nil, location: SourceLocation(file: "apps/web.yaml", line: 3),
+            readiness: .failed(reason: "InstallFailed", message: "x\"]; click evil"), revision: nil, elapsed: nil, live: .object([]))])
+        let text = graph.mermaid { "https://github.example/o/r/blob/c/\($0.file)#L\($0.line ?? 0)" }
+        #expect(text.contains("\(id)[\"HelmRelease<br/>team-a.prod/web.v2-canary<br/>failed\"]"), "\(text)")
+        #expect(text.contains("click \(id) href \"https://github.example/o/r/blob/c/apps/web.yaml#L3\" \"apps/web.yaml:3\" _blank"))
+        #expect(text.contains("class \(id) failed"))
+    }
+
+    @Test func summaryLinksRenderAsMarkdownAndAsTextInATerminal() {
+        var summary = StepSummary()
+        summary.table(header: ["Where"], rows: [[StepSummary.link("a|[b].yaml:3", "https://github.example/o/r/blob/c/a.yaml#L3")], [StepSummary.link("x", "javascript:alert(1)")]])
+        #expect(summary.markdown().contains("| [a\\|\\[b\\].yaml:3](https://github.example/o/r/blob/c/a.yaml#L3) |"), "\(summary.markdown())")
+        #expect(summary.markdown().contains("| x |"), "only http(s) links")
+        #expect(summary.plainText.contains("a|[b].yaml:3") && !summary.plainText.contains("https://"))
+        #expect(ClusterGraph.shortRevision("main@sha1:" + String(repeating: "ab", count: 20)) == "main@sha1:abababababab")
+        #expect(ClusterGraph.shortRevision("6.5.0") == "6.5.0")
+    }
+}
