@@ -80,7 +80,7 @@ struct Reader {
             let found = candidates.map { "\($0.id) (path \($0.writtenPath))" }.joined(separator: ", ")
             throw .error(
                 "\(fluxSystem) has no GitRepository and Kustomization pair whose Kustomization's path is \(cluster.isEmpty ? "." : cluster) (the gotk-sync.yaml that flux bootstrap writes)\(found.isEmpty ? "" : "; it has \(found)").",
-                title: "No Flux sync manifests", fix: "Run `flux bootstrap` once with --path=\(cluster.isEmpty ? "." : cluster), or add gotk-sync.yaml to \(fluxSystem).",
+                title: "No Flux sync manifests", fix: "Run `flux bootstrap` once for the path \(cluster.isEmpty ? "." : cluster), or add gotk-sync.yaml to \(fluxSystem).",
                 at: SourceLocation(file: fluxSystem))
         }
         for object in systemObjects where FluxKustomization(object) != nil {

@@ -131,7 +131,7 @@ import TestSupport
         let (result, _) = try await setup.run([], environment: ["SOPS_AGE_KEY_FILE": ""])
         #expect(result.status != 0)
         let errors = result.standardError.split(separator: "\n").filter { $0.hasPrefix("::error") }
-        #expect(errors.contains { $0.hasPrefix("::error title=Decryption Secret mismatch,file=clusters/kind/local/apps.yaml,line=18::") && $0.contains("decrypts with the Secret flux-system/sops-age") && $0.contains("the pipeline creates flux-system/sops-gpg") }, "\(errors)")
+        #expect(errors.contains { $0.hasPrefix("::error title=Decryption Secret mismatch,file=clusters/kind/local/apps.yaml,line=21::") && $0.contains("decrypts with the Secret flux-system/sops-age") && $0.contains("the pipeline creates flux-system/sops-gpg") }, "\(errors)")
         #expect(errors.contains { $0.hasPrefix("::error title=Unknown dependency,file=clusters/kind/local/apps.yaml,line=9::") && $0.contains("flux-system/infra") })
         #expect(errors.contains { $0.hasPrefix("::error title=Kustomization path not found,file=clusters/kind/local/infrastructure.yaml,line=8::") })
         #expect(!setup.api.requests.contains { $0.hasPrefix("PATCH") }, "nothing was applied")

@@ -89,7 +89,10 @@ import TestSupport
             let apps = checkout.appendingPathComponent("kubernetes/overlays/kind/local/apps")
             try helmYAML.write(to: apps.appendingPathComponent("helm.yaml"), atomically: true, encoding: .utf8)
             let kustomization = apps.appendingPathComponent("kustomization.yaml")
-            try (try String(contentsOf: kustomization, encoding: .utf8) + "  - helm.yaml\n").write(to: kustomization, atomically: true, encoding: .utf8)
+            // The test's own HelmReleases are the subject: the example's podinfo chart is left out
+            // so that every node and edge below is the test's.
+            let resources = try String(contentsOf: kustomization, encoding: .utf8).replacingOccurrences(of: "  - ../../../../base/podinfo-chart\n", with: "")
+            try (resources + "  - helm.yaml\n").write(to: kustomization, atomically: true, encoding: .utf8)
             try ociYAML.write(to: checkout.appendingPathComponent("clusters/kind/local/oci.yaml"), atomically: true, encoding: .utf8)
         }
     }
