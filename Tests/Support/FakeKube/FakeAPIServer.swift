@@ -183,6 +183,8 @@ final class FakeHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
     let api: FakeAPI
     private var head: HTTPRequestHead?
     private var body = ByteBuffer()
+    /// The resource versions a watch has written, so the replay and the live events never repeat one.
+    private var watchDelivered: Set<Int> = []
     private var watchSubscription: UUID?
 
     init(api: FakeAPI) { self.api = api }
@@ -215,6 +217,10 @@ final class FakeHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
         let request = FakeAPI.Request(
             method: head.method.rawValue, path: components?.percentEncodedPath.removingPercentEncoding ?? head.uri, query: query, headers: headers,
             body: Data(body.readableBytesView), hasClientCertificate: hasCertificate)
+        // A watch's history is read inside handle() and its subscription made after: events stored
+        // in between are replayed below (a real API server serves every event after the watch's
+        // resourceVersion), so a loaded machine cannot lose them.
+        let replaySince = Int(query["resourceVersion"] ?? "") ?? api.store.version
         switch api.handle(request) {
         case .drop:
             context.close(promise: nil)
@@ -242,16 +248,23 @@ final class FakeHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
             }
             let loop = context.eventLoop
             let bound = NIOLoopBound((self, context), eventLoop: loop)
+            watchDelivered = Set(initial.compactMap { Int($0["object", "metadata", "resourceVersion"]?.string ?? "") })
             watchSubscription = api.store.subscribe { event in
                 guard event.group == group, event.plural == plural, namespace == nil || event.namespace == namespace,
                     FakeAPI.matches(event.object, fieldSelector: selector)
                 else { return }
                 loop.execute {
                     let (handler, context) = bound.value
+                    guard handler.watchDelivered.insert(event.version).inserted else { return }
                     handler.writeEvent(FakeAPI.eventJSON(event), context: context)
                     context.flush()
                 }
             }
+            for event in api.store.events(after: replaySince, group: group, plural: plural, namespace: namespace) ?? []
+            where FakeAPI.matches(event.object, fieldSelector: selector) && watchDelivered.insert(event.version).inserted {
+                writeEvent(FakeAPI.eventJSON(event), context: context)
+            }
+            context.flush()
             let subscription = watchSubscription
             if bookmarks {
                 loop.scheduleRepeatedTask(initialDelay: .milliseconds(500), delay: .milliseconds(500)) { task in
