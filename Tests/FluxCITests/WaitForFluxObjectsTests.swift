@@ -206,10 +206,11 @@ import TestSupport
         let setup = try await Self.setup()
         defer { Task { await setup.stop() } }
         setup.controller.set(helmRelease: "podinfo", .never)
-        let (result, _) = try await setup.run(["--timeout", "4s"])
+        // Long enough for the Kustomizations on a loaded machine: the timeout must fall on the HelmReleases.
+        let (result, _) = try await setup.run(["--timeout", "20s"])
         #expect(result.status == 1)
         let log = result.standardError
-        #expect(log.contains("::error title=Timed out,file=\(Self.helmFile),line=10::Not every Flux object became ready within 4.0 seconds"), "\(log)")
+        #expect(log.contains("::error title=Timed out,file=\(Self.helmFile),line=10::Not every Flux object became ready within 20.0 seconds"), "\(log)")
         #expect(log.contains("HelmRelease/apps/frontend: DependencyNotReady dependency 'apps/podinfo' is not ready"))
         #expect(log.contains("HelmRelease/apps/podinfo: pending not reconciled yet"))
     }
