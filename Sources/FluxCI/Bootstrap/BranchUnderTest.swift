@@ -26,6 +26,13 @@ struct BranchUnderTest {
         return remote
     }
 
+    /// The branch under test, by precedence: `--branch`, the pull request's head branch (event or
+    /// GITHUB_HEAD_REF), a pushed branch (GITHUB_REF), the checked-out branch; nil when none names one.
+    private static func branchName(_ explicit: String?, pull: PullRequestEvent?, environment: [String: String], head: (branch: String?, commit: String)?) -> String? {
+        explicit ?? pull?.branch ?? environment["GITHUB_HEAD_REF"].flatMap({ $0.isEmpty ? nil : $0 })
+            ?? (environment["GITHUB_REF"]?.hasPrefix("refs/heads/") == true ? environment["GITHUB_REF_NAME"] : nil) ?? head?.branch
+    }
+
     /// Resolves the branch on the remote Flux will fetch: a pull request's head is the head
     /// branch's commit there, not the merge commit the runner checked out.
     static func resolve(
@@ -34,8 +41,7 @@ struct BranchUnderTest {
     ) throws -> BranchUnderTest {
         let pull = try pullRequest(eventPath: event ?? environment["GITHUB_EVENT_PATH"])
         let head = try? repository.head()
-        guard let branch = explicit ?? pull?.branch ?? environment["GITHUB_HEAD_REF"].flatMap({ $0.isEmpty ? nil : $0 })
-            ?? (environment["GITHUB_REF"]?.hasPrefix("refs/heads/") == true ? environment["GITHUB_REF_NAME"] : nil) ?? head?.branch
+        guard let branch = branchName(explicit, pull: pull, environment: environment, head: head)
         else {
             throw Annotation.error(
                 "No branch to test: HEAD is detached and no --branch, pull-request event or GITHUB_REF names one.", title: "No branch",
@@ -94,8 +100,7 @@ struct BranchUnderTest {
     ) throws -> (branch: String, commit: String) {
         let pull = try pullRequest(eventPath: event ?? environment["GITHUB_EVENT_PATH"])
         let head = try? repository.head()
-        guard let branch = explicit ?? pull?.branch ?? environment["GITHUB_HEAD_REF"].flatMap({ $0.isEmpty ? nil : $0 })
-            ?? (environment["GITHUB_REF"]?.hasPrefix("refs/heads/") == true ? environment["GITHUB_REF_NAME"] : nil) ?? head?.branch
+        guard let branch = branchName(explicit, pull: pull, environment: environment, head: head)
         else {
             throw Annotation.error(
                 "No branch to serve: HEAD is detached and no --branch, pull-request event or GITHUB_REF names one.", title: "No branch",
