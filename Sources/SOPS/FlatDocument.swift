@@ -58,7 +58,7 @@ public struct FlatDocument: Sendable {
                 guard let parsed else {
                     // sops: "Input string … does not match sops' data format"; a comment stays.
                     if item.isComment { out.append(item); continue }
-                    throw .malformedValue(path: pathText + ":", detail: "the value is not encrypted, but the file's sops metadata (\(rules.ruleDescription)) says it is: the metadata or the value was edited after encryption (`sops -d` fails: \"Could not decrypt value\")", line: item.line)
+                    throw .malformedValue(path: pathText + ":", detail: "it is not encrypted, but the file's sops metadata (\(rules.ruleDescription)) says it is: the metadata or the value was edited after encryption (`sops -d` fails: \"Could not decrypt value\")", line: item.line)
                 }
                 do {
                     plain.value = try parsed.decrypt(key: key, additionalBytes: pathBytes + [UInt8(ascii: ":")])

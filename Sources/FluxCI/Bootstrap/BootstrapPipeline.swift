@@ -155,14 +155,23 @@ struct BootstrapPipeline {
         let verdicts = await SOPSVerifyCommand.verify(
             files.map { name in (name, { () throws -> Data in try source.read(name) ?? Data() }) }, keys: keys)
         let verifier = try SOPSVerifyCommand.parse([])
-        for verdict in verdicts { verifier.report(verdict, imported: keys, reporter: reporter) }
+        for verdict in verdicts {
+            SOPSFiles.maskSecrets(verdict.secretValues, reporter: reporter)
+            verifier.report(verdict, imported: keys, reporter: reporter)
+        }
         let failed = try SOPSVerifyCommand.summarize(verdicts, allowForeign: false, reporter: reporter)
         guard failed == 0 else {
             throw Annotation.error(
-                "\(failed) of the \(verdicts.count) SOPS files the cluster decrypts would fail in the cluster (annotated above).", title: "SOPS preflight failed",
+                "\(failed) of the \(verdicts.count) SOPS files the cluster decrypts failed the check (annotated above, each with what `sops -d` and Flux do with it).", title: "SOPS preflight failed",
                 fix: "Fix them before any cluster is created.")
         }
         reporter.log("All \(verdicts.count) SOPS files the cluster decrypts decrypt with the imported keys.")
+        // A passphrase-protected key reaches Flux as a copy without the passphrase: made (and so
+        // proved possible) here, before any cluster exists.
+        if prepared.which.contains(.gpg), !keys.pgp.isEmpty, context.environment["SOPS_GPG_PASSPHRASE"].map({ !$0.isEmpty }) == true {
+            _ = try prepared.secrets.manifests(from: keys, which: [.gpg], reporter: reporter)
+            reporter.log("The protected PGP key goes to Flux as a copy without its passphrase (Flux cannot give one).")
+        }
     }
 
     /// `--plan`: the graph a run would wait for, every node not reached.

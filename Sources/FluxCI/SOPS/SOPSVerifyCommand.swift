@@ -21,9 +21,14 @@ struct SOPSVerifyCommand: ContextCommand {
             are annotations at the file and line (of the value, or of the sops block); the step \
             summary gets a table of every file. A file encrypted only for keys that were not \
             imported is an error, unless --allow-foreign makes it a warning. Nothing decrypted is \
-            printed; on GitHub decrypted values of \(SOPSFiles.shortestMasked) characters or more \
-            are masked, shorter ones are not (masking `3` or `on` would blank the whole log). \
-            Outputs: files, failed.
+            printed, and on GitHub every decrypted value of \(SOPSFiles.shortestMasked) characters \
+            or more is masked for the rest of the job (so that no later step, controller message \
+            or log shows it); values of 1 to \(SOPSFiles.shortestMasked - 1) characters are not: \
+            the runner masks any string it is given everywhere in the log, so masking `3`, `443` \
+            or `on` would blank every such character sequence while hiding nothing a guess would \
+            not find. Files named on the command line that all turn out to be encrypted for other \
+            keys (with --allow-foreign) are an error too: nothing was verified. Outputs: files, \
+            failed.
 
             Environment: \(KeyOptions.environmentHelp), GITHUB_ACTIONS, GITHUB_OUTPUT, \
             GITHUB_STEP_SUMMARY, NO_COLOR.
@@ -52,6 +57,8 @@ struct SOPSVerifyCommand: ContextCommand {
         var outcome: Outcome
         /// The key that opened it and where that key came from.
         var opener: String? = nil
+        /// Every value that was encrypted, decrypted: masked before anything is printed.
+        var secretValues: [[UInt8]] = []
     }
 
     func execute(in context: CommandContext) async throws {
@@ -69,7 +76,10 @@ struct SOPSVerifyCommand: ContextCommand {
             try await reporter.group("Verify SOPS files") {
                 var verdicts = await Self.verify(files, keys: imported, root: context.workingDirectory, named: namedFiles)
                 verdicts.sort { $0.name < $1.name }
-                for verdict in verdicts { report(verdict, imported: imported, reporter: reporter) }
+                for verdict in verdicts {
+                    SOPSFiles.maskSecrets(verdict.secretValues, reporter: reporter)
+                    report(verdict, imported: imported, reporter: reporter)
+                }
                 let failed = try Self.summarize(verdicts, allowForeign: allowForeign, reporter: reporter)
                 if verdicts.isEmpty {
                     if named {
@@ -81,6 +91,15 @@ struct SOPSVerifyCommand: ContextCommand {
                     reporter.warning("No SOPS file was found under \(searched.joined(separator: ", ")).", title: "No SOPS files")
                 }
                 guard failed == 0 else { throw ExitCode.failure }
+                // Files were found but none decrypted (every one foreign, allowed): for paths the
+                // caller named, that proves nothing.
+                if named, !verdicts.isEmpty, !verdicts.contains(where: { if case .verified = $0.outcome { true } else { false } }) {
+                    reporter.error(
+                        "None of the \(verdicts.count) SOPS files under \(searched.joined(separator: ", ")) is encrypted for the imported keys: nothing was verified.",
+                        title: "Nothing verified",
+                        fix: "Import the keys these files are encrypted for, or name the folders of this cluster's files.")
+                    throw ExitCode.failure
+                }
             }
         }
     }
@@ -202,7 +221,9 @@ struct SOPSVerifyCommand: ContextCommand {
         guard ours else { return Verdict(name: name, recipients: recipients, ours: false, outcome: .foreign) }
         do {
             let decrypted = try file.decrypt(with: chain)
-            return Verdict(name: name, recipients: recipients, ours: true, outcome: .verified(documents: decrypted.documentCount), opener: keys.opener(of: metadata))
+            return Verdict(
+                name: name, recipients: recipients, ours: true, outcome: .verified(documents: decrypted.documentCount), opener: keys.opener(of: metadata),
+                secretValues: decrypted.secretValues)
         } catch {
             return Verdict(name: name, recipients: recipients, ours: true, outcome: .failed(SOPSFiles.annotation(error, file: name, keys: keys)))
         }
