@@ -112,24 +112,14 @@ import TestSupport
         let setup = try await Self.setup()
         defer { Task { await setup.stop() } }
         setup.controller.set("infrastructure", .never)
-        var custom: [Subprocess.Environment.Key: String] = [:]
-        for (key, value) in setup.environment { custom[Subprocess.Environment.Key(stringLiteral: key)] = value }
-        custom["HOME"] = ProcessInfo.processInfo.environment["HOME"]
         let api = setup.api
-        let result = try await Subprocess.run(
-            .path(FilePath(TestPaths.executable("fluxci").path)), arguments: ["e2e", "--cloud", "kind", "--env", "local", "--serve", "--timeout", "120s"],
-            environment: .custom(custom), workingDirectory: FilePath(setup.fleet.checkout.path), input: .none, output: .string(limit: 1 << 20),
-            error: .string(limit: 1 << 20)
-        ) { execution in
-            // Wait until the GitRepository points at the listener and the source is fetched, then interrupt.
-            for _ in 0..<400 {
-                if api.object(group: "source.toolkit.fluxcd.io", plural: "gitrepositories", namespace: "flux-system", name: "flux-system")?["status", "artifact"] != nil { break }
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            try await Task.sleep(for: .seconds(1))
-            try execution.send(signal: .terminate)
-        }
-        if case .exited(let code) = result.terminationStatus { #expect(code == 143) } else { Issue.record("terminated by a signal: \(result.terminationStatus)") }
+        // Once the GitRepository points at the listener and the source is fetched, interrupt.
+        let run = try await runProcess(
+            TestPaths.executable("fluxci"), ["e2e", "--cloud", "kind", "--env", "local", "--serve", "--timeout", "120s"], environment: setup.environment,
+            workingDirectory: setup.fleet.checkout, signal: .terminate,
+            when: { api.object(group: "source.toolkit.fluxcd.io", plural: "gitrepositories", namespace: "flux-system", name: "flux-system")?["status", "artifact"] != nil },
+            settle: .seconds(1))
+        #expect(!run.endedBySignal && run.result.status == 143, "fluxci exits 143 after its cleanup: \(run.result.status)")
         let url = try #require(Self.servedURL(setup))
         #expect(PortProbe.canBind(try #require(Self.port(url))), "the port is free after SIGTERM")
         #expect(leftovers(setup).isEmpty, "\(leftovers(setup))")

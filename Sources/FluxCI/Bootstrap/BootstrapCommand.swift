@@ -92,7 +92,9 @@ public struct BootstrapCommand: ContextCommand {
         try await KeyOptions.withKeys(context, keyring: keyring, repository: root, cloudEnv: KeySources.clusterSecrets(repository.cloudEnv, environment: context.environment, repository: root, reporter: context.reporter), cleanup: cleanup, allowNone: plan) { imported in
             var served: ServedRepository?
             if serve.serve {
-                let repository = try await ServeSession.make(serve, repository: self.repository, source: source, context: context)
+                let repository = try await ServeSession.make(
+                    serve, repository: self.repository, source: source,
+                    excluding: [Self.artifactsDirectory(artifacts, context: context), imported.keyring.directory], context: context)
                 serveCleanup.add("Remove the served repository") { repository.remove() }
                 served = repository
             }
@@ -101,6 +103,7 @@ public struct BootstrapCommand: ContextCommand {
                     repository: repository, branch: source.branch, url: source.url, event: source.event, keys: imported, secretNames: .init(), served: served,
                     fullRun: !plan)
             }
+            if let served { ServeSession.plan(&prepared, served: served, options: serve) }
             if push && !plan {
                 let (_, prefix) = try repository.gitRepository(context)
                 let commit: String

@@ -169,7 +169,9 @@ public struct E2ECommand: ContextCommand {
         var served: ServedRepository?
         var prepared = try await run.step(.tree) {
             if serve.serve {
-                let repository = try await ServeSession.make(serve, repository: self.repository, source: source, context: context)
+                let repository = try await ServeSession.make(
+                    serve, repository: self.repository, source: source,
+                    excluding: [BootstrapCommand.artifactsDirectory(artifacts, context: context), keys.keyring.directory], context: context)
                 cleanup.add("Remove the served repository") { repository.remove() }
                 served = repository
             }
@@ -177,6 +179,7 @@ public struct E2ECommand: ContextCommand {
                 repository: repository, branch: source.branch, url: source.url, event: source.event, keys: keys, secretNames: try names(), served: served,
                 fullRun: !plan)
         }
+        if let served { ServeSession.plan(&prepared, served: served, options: serve) }
         try await run.step(.preflight) { try await pipeline.preflight(prepared, keys: keys) }
         pipeline.describe(prepared)
         if plan {
