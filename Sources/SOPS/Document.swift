@@ -32,7 +32,19 @@ public struct SOPSFile: Sendable {
                 throw .notSOPS("a document is not a mapping")
             }
             guard let sops = entries.first(where: { $0.key == "sops" }) else {
-                throw .notSOPS(trees.count > 1 ? "a document has no sops metadata" : "there is no sops metadata")
+                // sops reads a stream's metadata from its first document only (stores/yaml
+                // `LoadEncryptedFile`: `yaml.Unmarshal` decodes one document) and decrypts every
+                // document with it: a later plaintext document is walked by those rules.
+                if let first = documents.first {
+                    documents.append(SOPSDocument(tree: tree, metadata: first.metadata))
+                    continue
+                }
+                if trees.count > 1, let later = trees.dropFirst().firstIndex(where: { $0["sops"] != nil }) {
+                    throw .malformedMetadata(
+                        "sops metadata not found in the first document: sops reads a stream's metadata from its first document only, and `sops -d` fails with \"sops metadata not found\" (the sops block is in document \(later + 1))",
+                        line: trees[later]["sops"]?.position?.line ?? tree.position?.line)
+                }
+                throw .notSOPS("there is no sops metadata")
             }
             let metadata: Metadata
             do {
@@ -73,7 +85,7 @@ public enum SOPSDecryptor {
         var result: [DecryptedDocument] = []
         for document in file.documents {
             var secrets: [String] = []
-            let tree = try walk(document.tree, path: [], key: key, hash: &hash, macOnlyEncrypted: metadata.macOnlyEncrypted, secrets: &secrets)
+            let tree = try walk(document.tree, path: [], key: key, hash: &hash, rules: FlatRules(metadata), secrets: &secrets)
             result.append(DecryptedDocument(tree: tree, dataKey: dataKey, secretValues: secrets))
         }
         let computed = hash.finalize().map { String(format: "%02X", $0) }.joined()
@@ -92,32 +104,47 @@ public enum SOPSDecryptor {
     static let macOnlyEncryptedSeed: [UInt8] = Array(SHA256.hash(data: Array("sops".utf8)))
 
     private static func walk(
-        _ node: TreeNode, path: [String], key: SymmetricKey, hash: inout SHA512, macOnlyEncrypted: Bool, secrets: inout [String]
+        _ node: TreeNode, path: [String], key: SymmetricKey, hash: inout SHA512, rules: FlatRules, secrets: inout [String]
     ) throws(DecryptionError) -> TreeNode {
+        let macOnlyEncrypted = rules.metadata.macOnlyEncrypted
         switch node {
         case .mapping(let entries, let position):
             var out: [TreeNode.Entry] = []
             for entry in entries {
                 var entry = entry
-                entry.value = try walk(entry.value, path: path + [entry.key], key: key, hash: &hash, macOnlyEncrypted: macOnlyEncrypted, secrets: &secrets)
+                entry.value = try walk(entry.value, path: path + [entry.key], key: key, hash: &hash, rules: rules, secrets: &secrets)
                 out.append(entry)
             }
             return .mapping(out, position)
         case .sequence(let items, let position):
             var out: [TreeNode] = []
-            for item in items { out.append(try walk(item, path: path, key: key, hash: &hash, macOnlyEncrypted: macOnlyEncrypted, secrets: &secrets)) }
+            for item in items { out.append(try walk(item, path: path, key: key, hash: &hash, rules: rules, secrets: &secrets)) }
             return .sequence(out, position)
         case .scalar(let scalar):
             let pathText = path.joined(separator: ":") + ":"
             let line = scalar.position?.line
+            let parsed: Result<EncryptedValue?, EncryptedValue.ValueError> = Result { () throws(EncryptedValue.ValueError) in try EncryptedValue(parsing: scalar.text) }
+            let looksEncrypted = if case .success(.some) = parsed { true } else { false }
+            // sops `Tree.Decrypt`: the metadata's rules, not the value's look, say which leaves are
+            // encrypted. A leaf they select must decrypt (a plaintext one fails as "Could not
+            // decrypt value"; an empty string stays empty); any other leaf is hashed as it is, so
+            // a rule edited after encryption gives a MAC mismatch. Comment rules need the comments
+            // above a value, which this tree does not hold: then the value's look decides.
+            let selected = rules.usesCommentRules ? looksEncrypted : rules.shouldBeEncrypted(names: path)
             let encrypted: EncryptedValue?
             do {
-                encrypted = try EncryptedValue(parsing: scalar.text)
+                encrypted = selected ? try parsed.get() : nil
             } catch {
                 throw .malformedValue(path: pathText, detail: error.description, line: line)
             }
-            guard let encrypted else {
-                if !macOnlyEncrypted, let bytes = LeafBytes.of(scalar) { hash.update(data: bytes) }
+            if selected, encrypted == nil, !scalar.isNull, !scalar.text.isEmpty {
+                throw .malformedValue(
+                    path: pathText,
+                    detail: "the value is not encrypted, but the file's sops metadata (\(rules.ruleDescription)) says it is: the metadata or the value was edited after encryption (`sops -d` fails: \"Could not decrypt value\")",
+                    line: line)
+            }
+            guard selected, let encrypted else {
+                if !macOnlyEncrypted || selected, let bytes = LeafBytes.of(scalar) { hash.update(data: bytes) }
                 return node
             }
             let plaintext: [UInt8]

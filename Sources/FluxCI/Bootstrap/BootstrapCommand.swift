@@ -89,7 +89,7 @@ public struct BootstrapCommand: ContextCommand {
     }
 
     private func bootstrap(_ context: CommandContext, pipeline: BootstrapPipeline, root: URL, cleanup: Cleanup, served serveCleanup: Cleanup) async throws {
-        try await KeyOptions.withKeys(context, keyring: keyring, repository: root, cloudEnv: repository.cloudEnv, cleanup: cleanup, allowNone: plan) { imported in
+        try await KeyOptions.withKeys(context, keyring: keyring, repository: root, cloudEnv: KeySources.clusterSecrets(repository.cloudEnv, environment: context.environment, repository: root, reporter: context.reporter), cleanup: cleanup, allowNone: plan) { imported in
             var served: ServedRepository?
             if serve.serve {
                 let repository = try await ServeSession.make(

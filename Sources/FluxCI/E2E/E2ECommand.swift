@@ -144,7 +144,8 @@ public struct E2ECommand: ContextCommand {
             if let keyring { return try ImportedKeys.open(keyring, environment: context.environment) }
             let sources = try KeySources.read(
                 environment: context.environment, repository: root,
-                cloudEnv: repository.cloudEnv.flatMap { FileManager.default.fileExists(atPath: root.appendingPathComponent(".secrets/\($0.cloud)/\($0.env)").path) ? $0 : nil },
+                cloudEnv: KeySources.clusterSecrets(repository.cloudEnv, environment: context.environment, repository: root, reporter: reporter)
+                    .flatMap { FileManager.default.fileExists(atPath: root.appendingPathComponent(".secrets/\($0.cloud)/\($0.env)").path) ? $0 : nil },
                 localKeyring: [], reporter: reporter)
             let created: Keyring
             // Under RUNNER_TEMP (the runner empties it after the job), and named in GITHUB_ENV the

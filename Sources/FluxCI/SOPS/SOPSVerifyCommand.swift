@@ -132,7 +132,7 @@ struct SOPSVerifyCommand: ContextCommand {
             plaintextRule: { name in
                 guard let root else { return nil }
                 let url = files.first { $0.name == name }?.url ?? root.appendingPathComponent(name)
-                return try? CreationRule.find(for: url, stopAt: root)
+                return try? CreationRule.find(for: url, workingDirectory: root)
             }, named: named)
     }
 
