@@ -197,7 +197,7 @@ struct BootstrapPipeline {
         for object in prepared.plan.components { counts[object.kind, default: 0] += 1 }
         var rows = counts.sorted { $0.key < $1.key }.map { ["\($0.value) × \($0.key)", "Flux components (\(prepared.tree.fluxSystemPath))"] }
         rows += prepared.which.sorted { $0.rawValue < $1.rawValue }.map {
-            ["Secret \(prepared.secrets.namespace)/\($0 == .gpg ? prepared.secrets.names.gpg : prepared.secrets.names.age)", $0 == .gpg ? "sops.asc from the keyring" : "age.agekey from the keyring"]
+            ["Secret/\(prepared.secrets.namespace)/\($0 == .gpg ? prepared.secrets.names.gpg : prepared.secrets.names.age)", $0 == .gpg ? "sops.asc from the keyring" : "age.agekey from the keyring"]
         }
         if let credentials = prepared.plan.credentials { rows.append(["\(credentials.reference)", prepared.served ? "the served repository's token" : "git credentials (GITHUB_TOKEN)"]) }
         rows.append(["\(prepared.plan.gitRepository.reference)", "\(prepared.plan.repositoryURL) at \(prepared.plan.revision.branch)"])
