@@ -85,9 +85,9 @@ struct CreationRule {
                 recipients: Recipients(groups: groups, shamirThreshold: rule["shamir_threshold"]?.int), rule: encryption, configFile: configFile, line: line)
         }
         throw Annotation.error(
-            "No creation rule of \(config.path) matches \(relativePath) (sops fails the same way: \"no matching creation rules found\").",
+            "No creation rule of \(configFile) matches \(relativePath) (sops fails the same way: \"no matching creation rules found\").",
             title: "No creation rule",
             fix: "Add a rule whose path_regex matches \(relativePath) (matched against the path relative to the folder of .sops.yaml), or run from a folder whose nearest .sops.yaml covers it.",
-            at: SourceLocation(file: config.path))
+            at: SourceLocation(file: configFile))
     }
 }
