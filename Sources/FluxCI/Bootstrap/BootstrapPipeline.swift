@@ -164,10 +164,7 @@ struct BootstrapPipeline {
         let verdicts = await SOPSVerifyCommand.verify(
             files.map { name in (name, { () throws -> Data in try source.read(name) ?? Data() }) }, keys: keys)
         let verifier = try SOPSVerifyCommand.parse([])
-        for verdict in verdicts {
-            SOPSFiles.maskSecrets(verdict.secretValues, reporter: reporter)
-            verifier.report(verdict, imported: keys, reporter: reporter)
-        }
+        for verdict in verdicts { verifier.report(verdict, imported: keys, reporter: reporter) }
         let failed = try SOPSVerifyCommand.summarize(verdicts, allowForeign: false, reporter: reporter)
         guard failed == 0, plaintext.isEmpty else {
             throw Annotation.error(

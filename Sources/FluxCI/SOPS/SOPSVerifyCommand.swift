@@ -21,12 +21,10 @@ struct SOPSVerifyCommand: ContextCommand {
             are annotations at the file and line (of the value, or of the sops block); the step \
             summary gets a table of every file. A file encrypted only for keys that were not \
             imported is an error, unless --allow-foreign makes it a warning. Nothing decrypted is \
-            printed, and on GitHub every decrypted value of \(SOPSFiles.shortestMasked) characters \
-            or more is masked for the rest of the job (so that no later step, controller message \
-            or log shows it); values of 1 to \(SOPSFiles.shortestMasked - 1) characters are not: \
-            the runner masks any string it is given everywhere in the log, so masking `3`, `443` \
-            or `on` would blank every such character sequence while hiding nothing a guess would \
-            not find. Files named on the command line that all turn out to be encrypted for other \
+            printed, so no decrypted value is masked: the runner masks a string everywhere in the \
+            job's log, and a value such as a user name `podinfo` would blank every object, path \
+            and branch name holding it (`fluxci sops decrypt`, which prints values, masks every \
+            one of \(SOPSFiles.shortestMasked) characters or more). Files named on the command line that all turn out to be encrypted for other \
             keys (with --allow-foreign) are an error too: nothing was verified. Outputs: files, \
             failed.
 
@@ -57,8 +55,6 @@ struct SOPSVerifyCommand: ContextCommand {
         var outcome: Outcome
         /// The key that opened it and where that key came from.
         var opener: String? = nil
-        /// Every value that was encrypted, decrypted: masked before anything is printed.
-        var secretValues: [[UInt8]] = []
     }
 
     func execute(in context: CommandContext) async throws {
@@ -76,10 +72,7 @@ struct SOPSVerifyCommand: ContextCommand {
             try await reporter.group("Verify SOPS files") {
                 var verdicts = await Self.verify(files, keys: imported, root: context.workingDirectory, named: namedFiles)
                 verdicts.sort { $0.name < $1.name }
-                for verdict in verdicts {
-                    SOPSFiles.maskSecrets(verdict.secretValues, reporter: reporter)
-                    report(verdict, imported: imported, reporter: reporter)
-                }
+                for verdict in verdicts { report(verdict, imported: imported, reporter: reporter) }
                 let failed = try Self.summarize(verdicts, allowForeign: allowForeign, reporter: reporter)
                 if verdicts.isEmpty {
                     if named {
@@ -221,9 +214,7 @@ struct SOPSVerifyCommand: ContextCommand {
         guard ours else { return Verdict(name: name, recipients: recipients, ours: false, outcome: .foreign) }
         do {
             let decrypted = try file.decrypt(with: chain)
-            return Verdict(
-                name: name, recipients: recipients, ours: true, outcome: .verified(documents: decrypted.documentCount), opener: keys.opener(of: metadata),
-                secretValues: decrypted.secretValues)
+            return Verdict(name: name, recipients: recipients, ours: true, outcome: .verified(documents: decrypted.documentCount), opener: keys.opener(of: metadata))
         } catch {
             return Verdict(name: name, recipients: recipients, ours: true, outcome: .failed(SOPSFiles.annotation(error, file: name, keys: keys)))
         }
