@@ -39,7 +39,14 @@ import TestSupport
             try (readme[..<start.upperBound] + block + readme[stop.lowerBound...]).write(to: readmeURL, atomically: true, encoding: .utf8)
             return
         }
-        let written = String(readme[start.upperBound..<stop.lowerBound])
-        #expect(Self.masked(written) == Self.masked(block), "the README's example is not this run's summary: FLUXCI_UPDATE_README=1 swift test --filter ReadmeSummaryTests")
+        let written = Self.masked(String(readme[start.upperBound..<stop.lowerBound])).split(separator: "\n", omittingEmptySubsequences: false)
+        let generated = Self.masked(block).split(separator: "\n", omittingEmptySubsequences: false)
+        let differing = zip(written, generated).enumerated().first { $0.element.0 != $0.element.1 }
+        #expect(
+            written == generated,
+            """
+            the README's example is not this run's summary (FLUXCI_UPDATE_README=1 swift test --filter ReadmeSummaryTests rewrites it); \
+            first difference at line \(differing.map { "\($0.offset + 1):\nREADME: \($0.element.0)\nrun:    \($0.element.1)" } ?? "the end: \(written.count) against \(generated.count) lines")
+            """)
     }
 }
