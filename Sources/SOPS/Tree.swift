@@ -70,7 +70,8 @@ public enum TreeReader {
     nonisolated(unsafe) static let anchor = /(?m)(^|[ \t\[{,:-])&[A-Za-z0-9_.\/-]+([ \t]|$)/
 
     public static func refuseAnchors(_ text: String) throws(TreeError) {
-        guard let match = text.firstMatch(of: anchor) else { return }
+        // No `&`, no anchor: skips the regular expression (a tenth of a preflight's time).
+        guard text.utf8.contains(UInt8(ascii: "&")), let match = text.firstMatch(of: anchor) else { return }
         let line = text[..<match.range.lowerBound].reduce(1) { $1 == "\n" ? $0 + 1 : $0 }
         throw TreeError(message: "YAML anchors and aliases are not supported (they allow documents that expand without bound)", line: line)
     }
