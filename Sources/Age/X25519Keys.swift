@@ -24,6 +24,10 @@ public struct X25519Recipient: Sendable, Hashable, CustomStringConvertible {
 public struct X25519Identity: Sendable, Hashable, CustomStringConvertible {
     let secretKey: [UInt8]
     public let recipient: X25519Recipient
+    /// The key object, made once: swift-crypto derives the public key whenever one is made from
+    /// raw bytes (a scalar multiplication as costly as the key agreement itself), which per
+    /// file was a quarter of a preflight's time.
+    let privateKey: Curve25519.KeyAgreement.PrivateKey
 
     public init(secretKey: [UInt8]) throws(AgeKeyError) {
         guard secretKey.count == 32 else { throw .malformed(reason: "it holds \(secretKey.count) bytes, not 32") }
@@ -31,8 +35,12 @@ public struct X25519Identity: Sendable, Hashable, CustomStringConvertible {
             throw .malformed(reason: "it is not an X25519 scalar")
         }
         self.secretKey = secretKey
+        privateKey = key
         recipient = X25519Recipient(publicKey: Array(key.publicKey.rawRepresentation))
     }
+
+    public static func == (lhs: X25519Identity, rhs: X25519Identity) -> Bool { lhs.secretKey == rhs.secretKey }
+    public func hash(into hasher: inout Hasher) { hasher.combine(secretKey) }
 
     public init(parsing text: String) throws(AgeKeyError) {
         guard text.hasPrefix("AGE-SECRET-KEY-1") else {

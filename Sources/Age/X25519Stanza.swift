@@ -46,8 +46,7 @@ enum X25519Stanza {
     static let zeroNonce = [UInt8](repeating: 0, count: 12)
 
     private static func sharedSecret(identity: X25519Identity, share: [UInt8]) throws -> [UInt8] {
-        let key = try Curve25519.KeyAgreement.PrivateKey(rawRepresentation: identity.secretKey)
         let peer = try Curve25519.KeyAgreement.PublicKey(rawRepresentation: share)
-        return try key.sharedSecretFromKeyAgreement(with: peer).withUnsafeBytes { Array($0) }
+        return try identity.privateKey.sharedSecretFromKeyAgreement(with: peer).withUnsafeBytes { Array($0) }
     }
 }
