@@ -42,6 +42,27 @@ struct KustomizationBuild {
     let artifact: SourceArtifact
     let tool: KustomizeTool
     let scratch: URL
+    let workspaces = Workspaces()
+
+    /// Link farms free for the next build, each with the file set it holds.
+    final class Workspaces: @unchecked Sendable {
+        private let lock = NSLock()
+        private var free: [(files: Set<String>, url: URL)] = []
+        private var made = 0
+
+        /// A free workspace holding `files`, or a new empty folder's URL (`fresh`).
+        func take(_ files: Set<String>, in scratch: URL) -> (URL, fresh: Bool) {
+            lock.withLock {
+                if let index = free.firstIndex(where: { $0.files.count == files.count && $0.files == files }) {
+                    return (free.remove(at: index).url, false)
+                }
+                made += 1
+                return (scratch.appendingPathComponent("build-\(made)"), true)
+            }
+        }
+
+        func give(_ url: URL, files: Set<String>) { lock.withLock { free.append((files, url)) } }
+    }
 
     func run(_ request: Request, index: Int) -> Result<Output, Failure> {
         let path = request.kustomization.path
@@ -51,11 +72,25 @@ struct KustomizationBuild {
             if artifact.symbolicLinks.contains(path) { return .failure(.symbolicLink) }
             return .failure(.missing(ignored: artifact.written.contains { $0.hasPrefix(path + "/") || $0 == path }))
         }
-        let workspace = scratch.appendingPathComponent("build-\(index)")
-        defer { try? FileManager.default.removeItem(at: workspace) }
+        // A workspace (a link farm of the artifact) is reused by the next build that sees the same
+        // files: only the kustomization a build writes differs, and it is put back afterwards.
+        // Linking and removing hundreds of entries per build cost more than kustomize itself.
+        let (workspace, fresh) = workspaces.take(files, in: scratch)
+        var writtenFile: String?
+        var reusable = false
+        defer {
+            if let writtenFile {
+                let target = workspace.path + "/" + writtenFile
+                unlink(target)
+                if files.contains(writtenFile), Foundation.link(artifact.root.path + "/" + writtenFile, target) != 0 { reusable = false }
+            }
+            if reusable { workspaces.give(workspace, files: files) } else { Self.removeTree(workspace.path) }
+        }
         do {
-            try link(files, into: workspace)
+            if fresh { try link(files, into: workspace) }
+            reusable = true
             let written = try KustomizationGenerator.write(request.kustomization, workspace: workspace, files: files)
+            writtenFile = written.file
             let reached = decryptorVisit(workspace: workspace, directory: path, files: files.union([written.file]))
             let directory = path.isEmpty ? workspace.path : workspace.appendingPathComponent(path).path
             switch tool.build(directory) {
@@ -76,16 +111,42 @@ struct KustomizationBuild {
         }
     }
 
-    /// Hard links of the artifact's files (a copy where linking is refused).
+    /// Hard links of the artifact's files (a copy where linking is refused). Plain POSIX calls:
+    /// a plan makes one such folder per build, hundreds of entries each.
     private func link(_ files: Set<String>, into workspace: URL) throws {
-        var folders: Set<String> = []
-        for file in files {
-            let target = workspace.appendingPathComponent(file)
-            let folder = target.deletingLastPathComponent().path
-            if folders.insert(folder).inserted { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
-            let source = artifact.root.appendingPathComponent(file).path
-            if Foundation.link(source, target.path) != 0 { try FileManager.default.copyItem(atPath: source, toPath: target.path) }
+        var made: Set<String> = []
+        func folder(_ path: String) {
+            guard !path.isEmpty, !made.contains(path) else { return }
+            folder((path as NSString).deletingLastPathComponent)
+            mkdir(workspace.path + "/" + path, 0o700)
+            made.insert(path)
         }
+        mkdir(workspace.path, 0o700)
+        let root = artifact.root.path
+        for file in files {
+            folder((file as NSString).deletingLastPathComponent)
+            let source = root + "/" + file, target = workspace.path + "/" + file
+            if Foundation.link(source, target) != 0 { try FileManager.default.copyItem(atPath: source, toPath: target) }
+        }
+    }
+
+    /// Removes a folder and everything in it (no symbolic link is followed).
+    static func removeTree(_ path: String) {
+        if let directory = opendir(path) {
+            while let entry = readdir(directory) {
+                let name = withUnsafePointer(to: entry.pointee.d_name) { String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)) }
+                guard name != ".", name != ".." else { continue }
+                let child = path + "/" + name
+                var isDirectory = Int32(entry.pointee.d_type) == Int32(DT_DIR)
+                if Int32(entry.pointee.d_type) == Int32(DT_UNKNOWN) {
+                    var info = stat()
+                    isDirectory = lstat(child, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+                }
+                if isDirectory { removeTree(child) } else { unlink(child) }
+            }
+            closedir(directory)
+        }
+        rmdir(path)
     }
 
     /// kustomize's output split into objects.

@@ -2,15 +2,18 @@ import Actions
 import Flux
 import Foundation
 
-/// The plan's half of the plaintext-Secret check: every file the cluster's Kustomizations reach
-/// that is not SOPS-encrypted goes through the detector `sops verify` uses (`PlaintextSecret`),
+/// The plan's half of the plaintext-Secret check: every file a Secret the cluster's
+/// Kustomizations build comes from, unless SOPS-encrypted, goes through the detector `sops
+/// verify` uses (`PlaintextSecret`),
 /// with the `.sops.yaml` creation rule sops would apply to it, found the way sops finds it (the
 /// nearest `.sops.yaml` from the file's folder up to the repository's top) but read from the
 /// commit's tree. Needs no key, so a plan without keys reports it too.
 enum ReachedPlaintextSecrets {
     static func find(_ tree: ClusterTree, source: TreeSource) -> [Annotation] {
+        // The files a built Secret comes from (its origin): only they can hold one in plaintext.
         let encrypted = Set(tree.sopsFiles.values.joined())
-        let reached = Set(tree.files.values.joined()).subtracting(encrypted).sorted()
+        let reached = Set(tree.objects.values.joined().filter { $0.kind == "Secret" && $0.apiVersion == "v1" }.compactMap(\.file))
+            .subtracting(encrypted).sorted()
         var configs: [String: String?] = [:]
         func config(in folder: String) -> String? {
             if let cached = configs[folder] { return cached }
