@@ -140,7 +140,7 @@ public enum SOPSDecryptor {
             if selected, encrypted == nil, !scalar.isNull, !scalar.text.isEmpty {
                 throw .malformedValue(
                     path: pathText,
-                    detail: "the value is not encrypted, but the file's sops metadata (\(rules.ruleDescription)) says it is: the metadata or the value was edited after encryption (`sops -d` fails: \"Could not decrypt value\")",
+                    detail: "it is not encrypted, but the file's sops metadata (\(rules.ruleDescription)) says it is: the metadata or the value was edited after encryption (`sops -d` fails: \"Could not decrypt value\")",
                     line: line)
             }
             guard selected, let encrypted else {

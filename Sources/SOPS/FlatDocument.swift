@@ -58,7 +58,7 @@ public struct FlatDocument: Sendable {
                 guard let parsed else {
                     // sops: "Input string … does not match sops' data format"; a comment stays.
                     if item.isComment { out.append(item); continue }
-                    throw .malformedValue(path: pathText + ":", detail: "the value is not encrypted, but the file's sops metadata (\(rules.ruleDescription)) says it is: the metadata or the value was edited after encryption (`sops -d` fails: \"Could not decrypt value\")", line: item.line)
+                    throw .malformedValue(path: pathText + ":", detail: "it is not encrypted, but the file's sops metadata (\(rules.ruleDescription)) says it is: the metadata or the value was edited after encryption (`sops -d` fails: \"Could not decrypt value\")", line: item.line)
                 }
                 do {
                     plain.value = try parsed.decrypt(key: key, additionalBytes: pathBytes + [UInt8(ascii: ":")])
@@ -82,10 +82,17 @@ public struct FlatDocument: Sendable {
 /// `unencrypted_suffix: _unencrypted` only when the metadata sets no rule at all (`ToInternal`).
 /// Comment rules need the comments above a value, which the flat stores' files fluxci reads and
 /// the YAML tree do not carry: `usesCommentRules` tells the caller so.
-struct FlatRules {
+struct FlatRules: @unchecked Sendable {
     var metadata: Metadata
+    /// The rules' regular expressions, compiled once per file (not once per value).
+    private let unencryptedRegex: Regex<AnyRegexOutput>?
+    private let encryptedRegex: Regex<AnyRegexOutput>?
 
-    init(_ metadata: Metadata) { self.metadata = metadata }
+    init(_ metadata: Metadata) {
+        self.metadata = metadata
+        unencryptedRegex = metadata.unencryptedRegex.flatMap { $0.isEmpty ? nil : try? Regex($0) }
+        encryptedRegex = metadata.encryptedRegex.flatMap { $0.isEmpty ? nil : try? Regex($0) }
+    }
 
     var usesCommentRules: Bool { metadata.encryptedCommentRegex != nil || metadata.unencryptedCommentRegex != nil }
 
@@ -97,14 +104,14 @@ struct FlatRules {
         let noRule = [metadata.unencryptedSuffix, metadata.encryptedSuffix, metadata.unencryptedRegex, metadata.encryptedRegex,
             metadata.encryptedCommentRegex, metadata.unencryptedCommentRegex].allSatisfy { $0 == nil }
         func hasSuffix(_ name: String, _ suffix: String) -> Bool { Array(name.utf8).reversed().starts(with: Array(suffix.utf8).reversed()) }
-        func matches(_ pattern: String, _ name: String) -> Bool { (try? Regex(pattern)).map { name.firstMatch(of: $0) != nil } ?? false }
+        func matches(_ regex: Regex<AnyRegexOutput>?, _ name: String) -> Bool { regex.map { name.firstMatch(of: $0) != nil } ?? false }
         var encrypted = true
         if let suffix = metadata.unencryptedSuffix ?? (noRule ? "_unencrypted" : nil), !suffix.isEmpty, names.contains(where: { hasSuffix($0, suffix) }) {
             encrypted = false
         }
         if let suffix = metadata.encryptedSuffix, !suffix.isEmpty { encrypted = names.contains { hasSuffix($0, suffix) } }
-        if let pattern = metadata.unencryptedRegex, !pattern.isEmpty, names.contains(where: { matches(pattern, $0) }) { encrypted = false }
-        if let pattern = metadata.encryptedRegex, !pattern.isEmpty { encrypted = names.contains { matches(pattern, $0) } }
+        if let pattern = metadata.unencryptedRegex, !pattern.isEmpty, names.contains(where: { matches(unencryptedRegex, $0) }) { encrypted = false }
+        if let pattern = metadata.encryptedRegex, !pattern.isEmpty { encrypted = names.contains { matches(encryptedRegex, $0) } }
         return encrypted
     }
 }
