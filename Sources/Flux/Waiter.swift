@@ -112,7 +112,7 @@ public struct ReconciliationWaiter: Sendable {
                 case .pending: return nil
                 case .failed(let reason, let message):
                     throw Annotation.error(
-                        "The GitRepository \(repository.reference) failed to fetch \(revision): \(message)", title: "Source failed: \(reason)",
+                        "The GitRepository \(repository.namespace ?? "")/\(repository.name) failed to fetch \(revision): \(message)", title: "Source failed: \(reason)",
                         fix: "Check the repository URL and credentials (GITHUB_TOKEN for a private repository).",
                         at: repository.file.map { SourceLocation(file: $0, line: repository.line) })
                 }
@@ -121,7 +121,7 @@ public struct ReconciliationWaiter: Sendable {
             if case .timeout = error {
                 let detail: String = if case .pending(_, let message)? = last.value { message } else { "no status" }
                 throw Annotation.error(
-                    "The GitRepository \(repository.reference) did not get \(revision) within \(timeout): \(detail)", title: "Source timed out",
+                    "The GitRepository \(repository.namespace ?? "")/\(repository.name) did not get \(revision) within \(timeout): \(detail)", title: "Source timed out",
                     fix: "Check that source-controller runs and can reach the repository; raise --timeout if it is only slow.",
                     at: repository.file.map { SourceLocation(file: $0, line: repository.line) })
             }

@@ -277,7 +277,8 @@ import TestSupport
         let run = try await runProcess(
             TestPaths.executable("fluxci"), ["bootstrap", "--cloud", "kind", "--env", "local", "--kubeconfig", kubeconfig.path, "--timeout", "120s"],
             environment: ["GITHUB_ACTIONS": "true", "TMPDIR": tmp.path], workingDirectory: fleet.checkout, signal: signal,
-            when: { !keyrings().isEmpty && api.requests.contains { $0.hasPrefix("PATCH") && $0.contains("kustomizations") } }, settle: .milliseconds(500))
+            when: { !keyrings().isEmpty && api.requests.contains { $0.hasPrefix("PATCH") && $0.contains("kustomizations") } }, within: .seconds(90),
+            settle: .milliseconds(500))
         let result = run.result
         #expect(run.wasReady, "the keyring existed while bootstrap ran")
         #expect(!run.endedBySignal && result.status == 128 + number, "fluxci exits after its cleanup: \(result.status)")

@@ -103,14 +103,14 @@ import TestSupport
         let setup = try await Self.setup()
         defer { Task { await setup.stop() } }
         setup.controller.set("infrastructure", .never)
-        let (stuck, _) = try await setup.run(["--timeout", "3s"])
+        let (stuck, _) = try await setup.run(["--timeout", "20s"])
         #expect(stuck.status != 0)
         #expect(stuck.standardError.contains("::error title=Timed out"))
         #expect(stuck.standardError.contains("flux-system/apps: DependencyNotReady dependency 'flux-system/infrastructure' is not ready"))
 
         setup.controller.set("infrastructure", .succeed)
         setup.controller.set("apps", .staleRevision)
-        let (stale, _) = try await setup.run(["--timeout", "3s"])
+        let (stale, _) = try await setup.run(["--timeout", "20s"])
         #expect(stale.status != 0)
         #expect(stale.standardError.contains("flux-system/apps: StaleRevision last applied main@sha1:0000000000000000000000000000000000000000"))
     }

@@ -26,7 +26,7 @@ import TestSupport
         defer { Task { await setup.stop() } }
         setup.controller.set(helmRelease: "podinfo", .installFailed(message: "Helm install failed for release apps/podinfo with chart podinfo@6.5.0: context deadline exceeded"))
         let (result, summary) = try await setup.run(
-            ["--timeout", "60s"], environment: ["GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "acme/fleet"])
+            ["--timeout", "300s"], environment: ["GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "acme/fleet"])
         #expect(result.status == 1, "\(result.allOutput)")
         #expect(summary.hasPrefix("### ❌ fluxci bootstrap: Failed: HelmRelease/apps/podinfo"), "\(summary)")
 

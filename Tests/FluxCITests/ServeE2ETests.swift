@@ -147,7 +147,7 @@ import TestSupport
             TestPaths.executable("fluxci"), ["e2e", "--cloud", "kind", "--env", "local", "--serve", "--timeout", "120s"], environment: setup.environment,
             workingDirectory: setup.fleet.checkout, signal: .terminate,
             when: { api.object(group: "source.toolkit.fluxcd.io", plural: "gitrepositories", namespace: "flux-system", name: "flux-system")?["status", "artifact"] != nil },
-            settle: .seconds(1))
+            within: .seconds(90), settle: .seconds(1))
         #expect(!run.endedBySignal && run.result.status == 143, "fluxci exits 143 after its cleanup: \(run.result.status)")
         let url = try #require(Self.servedURL(setup))
         #expect(PortProbe.canBind(try #require(Self.port(url))), "the port is free after SIGTERM")

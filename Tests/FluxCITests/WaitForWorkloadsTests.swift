@@ -125,6 +125,7 @@ import TestSupport
         let log = result.standardError
         #expect(log.contains("::error title=Timed out,file=\(Self.deploymentFile),line=1::Not every applied object became ready within 20.0 seconds"), "\(log)")
         #expect(log.contains("Deployment/apps/podinfo: LessAvailable Available: 0/1"), "\(log)")
+        #expect(log.firstMatch(of: /\b(GitRepository|Kustomization|HelmRelease|Deployment|Secret) \1\//) == nil, "a kind named twice")
         // The others rolled out.
         #expect(log.contains("✓ StatefulSet/apps/cache ready"))
         #expect(summary.contains("### ❌ fluxci bootstrap: Failed: Deployment/apps/podinfo"), "\(summary)")

@@ -76,7 +76,7 @@ public struct E2ECommand: ContextCommand {
         case preflight = "SOPS preflight"
         case cluster = "Cluster"
         case apply = "Apply Flux and secrets"
-        case reconcile = "Wait for the Kustomizations"
+        case reconcile = "Wait for the reconciliation"
 
         var exitCode: Int32 {
             switch self {
