@@ -5,7 +5,9 @@ struct SecretMask: Sendable {
     /// armor checksum would blank out unrelated log text without protecting anything.
     static let shortestLine = 8
 
+    /// Longest first (a longer secret must be replaced before a shorter one inside it).
     private(set) var secrets: [String] = []
+    private var known: Set<String> = []
 
     /// Returns the forms newly registered, longest first.
     mutating func register(_ secret: String) -> [String] {
@@ -17,10 +19,20 @@ struct SecretMask: Sendable {
             let line = String(line).trimmingWhitespace
             if line.count >= Self.shortestLine, !line.hasPrefix("-----") { forms.append(line) }
         }
-        let new = forms.filter { !secrets.contains($0) }
-        secrets.append(contentsOf: new)
-        secrets.sort { $0.count > $1.count }
-        return Array(Set(new)).sorted { $0.count > $1.count }
+        // A set and a sorted insert: a preflight registers thousands of values, and re-sorting
+        // (with String.count, linear in the length) on every one was quadratic.
+        var new: [String] = []
+        for form in forms where known.insert(form).inserted {
+            new.append(form)
+            let length = form.count
+            var low = 0, high = secrets.count
+            while low < high {
+                let middle = (low + high) / 2
+                if secrets[middle].count >= length { low = middle + 1 } else { high = middle }
+            }
+            secrets.insert(form, at: low)
+        }
+        return new.sorted { $0.count > $1.count }
     }
 
     func redact(_ text: String) -> String {

@@ -36,6 +36,7 @@ struct KustomizationBuild {
     enum Failure: Error {
         case notADirectory, missing(ignored: Bool), symbolicLink
         case build(String)
+        case missingReference(MissingReference)
     }
 
     let artifact: SourceArtifact
@@ -59,6 +60,9 @@ struct KustomizationBuild {
             let directory = path.isEmpty ? workspace.path : workspace.appendingPathComponent(path).path
             switch tool.build(directory) {
             case .failure(let failure):
+                // A named file that is not in the artifact is the cause kustomize stops on: say
+                // which entry names it rather than kustomize's wording of it.
+                if let first = reached.missing.first { return .failure(.missingReference(first)) }
                 // Paths in kustomize's message are the workspace's: make them repository-relative.
                 let message = failure.message.replacingOccurrences(of: workspace.path + "/", with: "").replacingOccurrences(of: workspace.path, with: ".")
                 return .failure(.build(message))
@@ -106,17 +110,38 @@ struct KustomizationBuild {
         return documents
     }
 
+    /// A local file or folder a kustomization names that is not in the artifact: kustomize's
+    /// build fails on it, and the problem belongs at the entry that names it.
+    struct MissingReference: Equatable {
+        /// The kustomization file naming it, the entry's line, the field (`patches`,
+        /// `resources`, `secretGenerator`…), the entry as written and the path it resolves to.
+        var declaredIn: String
+        var line: Int?
+        var field: String
+        var reference: String
+        var path: String
+        /// The entry is not in the repository's file: Flux added it from the Kustomization's spec.
+        var fromSpec: Bool
+    }
+
     /// kustomize-controller's `DecryptSources` walk (internal/decryptor `recurseKustomizationFiles`
     /// and `decryptKustomizationSources`): from the built folder's kustomization through every
     /// local `resources` and `components` folder holding a kustomization, the files of each
     /// `secretGenerator` (`files:` as `key=path` or `path`, `envs:`) and each patch `path`.
-    /// configMapGenerator inputs are listed too (not decrypted by Flux).
-    private func decryptorVisit(workspace: URL, directory: String, files: Set<String>)
-        -> (generatorFiles: [(file: String, decrypted: Bool, declaredIn: String, line: Int?)], kustomizationFiles: [String])
+    /// configMapGenerator inputs are listed too (not decrypted by Flux). Local entries that name
+    /// nothing in the artifact are collected as missing, each at its entry's line.
+    func decryptorVisit(workspace: URL, directory: String, files: Set<String>)
+        -> (generatorFiles: [(file: String, decrypted: Bool, declaredIn: String, line: Int?)], kustomizationFiles: [String], missing: [MissingReference])
     {
         var visited: Set<String> = []
         var generatorFiles: [(file: String, decrypted: Bool, declaredIn: String, line: Int?)] = []
         var kustomizationFiles: [String] = []
+        var missing: [MissingReference] = []
+        let folders = Set(files.flatMap { file in
+            let parts = file.split(separator: "/").dropLast()
+            return parts.indices.map { parts[...$0].joined(separator: "/") }
+        })
+        func exists(_ path: String) -> Bool { files.contains(path) || folders.contains(path) || path.isEmpty }
         func visit(_ folder: String) {
             guard visited.insert(folder).inserted, visited.count < 10_000,
                 let file = KustomizationGenerator.kustomizationFile(in: folder, files: files),
@@ -124,38 +149,72 @@ struct KustomizationBuild {
                 let node = try? Yams.compose(yaml: String(decoding: data, as: UTF8.self))
             else { return }
             kustomizationFiles.append(file)
-            let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-            func lineOf(_ text: String) -> Int? { lines.firstIndex { $0.contains(text) }.map { $0 + 1 } }
-            func add(_ reference: String, decrypted: Bool) {
-                guard !reference.contains("://") else { return }
+            // Lines come from the repository's own file: the one in the workspace was rewritten
+            // (Flux's fields and buildMetadata added). An entry only the rewrite has came from the
+            // Flux Kustomization's spec.
+            var originalLines: [String: [String: Int]] = [:]
+            if let data = FileManager.default.contents(atPath: artifact.root.appendingPathComponent(file).path),
+                let original = try? Yams.compose(yaml: String(decoding: data, as: UTF8.self))
+            {
+                func collect(_ node: Node, into lines: inout [String: Int]) {
+                    switch node {
+                    case .scalar(let scalar): if lines[scalar.string] == nil, let line = node.mark?.line { lines[scalar.string] = line }
+                    case .sequence(let items): for item in items { collect(item, into: &lines) }
+                    case .mapping(let pairs): for pair in pairs { collect(pair.value, into: &lines) }
+                    default: break
+                    }
+                }
+                if case .mapping(let pairs) = original {
+                    for pair in pairs {
+                        guard let key = pair.key.string else { continue }
+                        collect(pair.value, into: &originalLines[key, default: [:]])
+                    }
+                }
+            }
+            func line(_ field: String, _ entry: Node) -> Int? { entry.string.flatMap { originalLines[field]?[$0] } }
+            func resolve(_ reference: String) -> String? {
+                guard !reference.contains("://") else { return nil }
                 let path = FluxKustomization.normalize(folder.isEmpty ? reference : "\(folder)/\(reference)")
-                guard !path.hasPrefix("..") else { return }
-                generatorFiles.append((path, decrypted, file, lineOf(reference)))
+                return path.hasPrefix("..") ? nil : path
+            }
+            func check(_ field: String, _ entry: Node, _ reference: String, _ path: String) {
+                guard !exists(path) else { return }
+                let at = line(field, entry)
+                missing.append(MissingReference(declaredIn: file, line: at, field: field, reference: reference, path: path, fromSpec: at == nil))
+            }
+            func add(_ field: String, _ entry: Node, _ reference: String, decrypted: Bool) {
+                guard let path = resolve(reference) else { return }
+                generatorFiles.append((path, decrypted, file, line(field, entry)))
+                check(field, entry, reference, path)
             }
             for (key, decrypted) in [("secretGenerator", true), ("configMapGenerator", false)] {
                 for generator in node[key]?.sequence ?? [] {
                     for source in generator["files"]?.sequence ?? [] {
                         guard let text = source.string else { continue }
                         let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
-                        add(parts.count > 1 ? parts[1] : parts[0], decrypted: decrypted)
+                        add(key, source, parts.count > 1 ? parts[1] : parts[0], decrypted: decrypted)
                     }
                     for env in (generator["envs"]?.sequence.map(Array.init) ?? []) + [generator["env"]].compactMap({ $0 }) {
-                        if let text = env.string { add(text, decrypted: decrypted) }
+                        if let text = env.string { add(key, env, text, decrypted: decrypted) }
                     }
                 }
             }
             for patch in node["patches"]?.sequence ?? [] {
-                if let path = patch["path"]?.string { add(path, decrypted: true) }
+                if let entry = patch["path"], let path = entry.string { add("patches", entry, path, decrypted: true) }
+            }
+            for patch in node["patchesStrategicMerge"]?.sequence ?? [] {
+                // An entry is a file path or an inline patch; only a one-line entry is a path.
+                if let text = patch.string, !text.contains("\n"), let path = resolve(text) { check("patchesStrategicMerge", patch, text, path) }
             }
             for key in ["resources", "components", "bases"] {
                 for entry in node[key]?.sequence ?? [] {
-                    guard let text = entry.string, !text.contains("://") else { continue }
-                    let path = FluxKustomization.normalize(folder.isEmpty ? text : "\(folder)/\(text)")
-                    if !path.hasPrefix(".."), !files.contains(path) { visit(path) }
+                    guard let text = entry.string, let path = resolve(text) else { continue }
+                    check(key, entry, text, path)
+                    if !files.contains(path) { visit(path) }
                 }
             }
         }
         visit(directory)
-        return (generatorFiles, kustomizationFiles)
+        return (generatorFiles, kustomizationFiles, missing)
     }
 }

@@ -198,55 +198,79 @@ extension Readiness {
         }
     }
 
-    /// Workloads by kstatus's rules (sigs.k8s.io/cli-utils `pkg/kstatus/status/core.go`):
-    /// Deployment: observedGeneration current, updated = available = status replicas = desired,
-    /// `Progressing` with reason `ProgressDeadlineExceeded` fails. StatefulSet: current, ready =
-    /// current = desired replicas and currentRevision = updateRevision (OnDelete: current once
-    /// observed). DaemonSet: current, desired = current = updated = available scheduled. Job:
-    /// `Complete=True` is done, `Failed=True` fails; a Job that is still running is in progress.
+    /// Workloads by the rules kustomize-controller's health checks use: kstatus's
+    /// (sigs.k8s.io/cli-utils `pkg/kstatus/status/core.go`) for Deployments, StatefulSets and
+    /// DaemonSets, and fluxcd/pkg's custom Job reader (`runtime/statusreaders`), which, unlike
+    /// kstatus, counts a running Job as in progress until it completes.
+    /// - Deployment: `Progressing` with reason `ProgressDeadlineExceeded` fails; then status
+    ///   replicas, updated, available and ready replicas must reach `spec.replicas` (default 1),
+    ///   with no old replicas left, `Progressing=True` with reason `NewReplicaSetAvailable` (when
+    ///   `spec.progressDeadlineSeconds` is set, as the API server defaults it) and `Available=True`.
+    /// - StatefulSet: `OnDelete` is done once observed; status and ready replicas reach the
+    ///   desired count, none extra; a partition needs its updated replicas only; else current
+    ///   replicas reach it and `currentRevision == updateRevision`.
+    /// - DaemonSet: `observedGeneration` must be set; scheduled, updated, available and ready
+    ///   pods reach `desiredNumberScheduled`.
+    /// - Job: suspended is done; `Failed=True` fails; `Complete=True` is done; else in progress.
+    /// Every kind but Job is in progress while `observedGeneration` is behind the generation.
     public static func workload(_ object: JSONValue) -> Readiness {
         let kind = object["kind"]?.string ?? ""
-        func int(_ section: String, _ field: String) -> Int { object[section, field]?.int ?? 0 }
+        func int(_ field: String, _ fallback: Int = 0) -> Int { object["status", field]?.int ?? fallback }
+        func pending(_ reason: String, _ message: String) -> Readiness { .pending(reason: reason, message: message) }
         let observed = object["status", "observedGeneration"]?.int ?? 0
         let generation = object["metadata", "generation"]?.int ?? 0
-        if kind != "Job" && observed < generation { return .pending(reason: "Progressing", message: "the new generation is not observed yet") }
+        if kind != "Job" && observed < generation { return pending("Progressing", "the new generation is not observed yet") }
+        let desired = object["spec", "replicas"]?.int ?? 1
         switch kind {
         case "Deployment":
-            if let progressing = condition(object, "Progressing"), progressing.reason == "ProgressDeadlineExceeded" {
-                return .failed(reason: "ProgressDeadlineExceeded", message: progressing.message)
+            var progressing = object["spec", "progressDeadlineSeconds"] == nil
+            if let condition = condition(object, "Progressing") {
+                if condition.reason == "ProgressDeadlineExceeded" { return .failed(reason: "ProgressDeadlineExceeded", message: condition.message) }
+                if condition.status == "True" && condition.reason == "NewReplicaSetAvailable" { progressing = true }
             }
-            let desired = object["spec", "replicas"]?.int ?? 1
-            let updated = int("status", "updatedReplicas"), available = int("status", "availableReplicas"), total = int("status", "replicas")
-            if updated < desired { return .pending(reason: "Progressing", message: "\(updated)/\(desired) replicas updated") }
-            if total > updated { return .pending(reason: "Progressing", message: "\(total - updated) old replicas pending termination") }
-            if available < updated { return .pending(reason: "Progressing", message: "\(available)/\(updated) replicas available") }
+            let total = int("replicas"), updated = int("updatedReplicas"), available = int("availableReplicas"), ready = int("readyReplicas")
+            if desired > total { return pending("LessReplicas", "Replicas: \(total)/\(desired)") }
+            if desired > updated { return pending("LessUpdated", "Updated: \(updated)/\(desired)") }
+            if total > desired { return pending("ExtraPods", "Pending termination: \(total - desired)") }
+            if updated > available { return pending("LessAvailable", "Available: \(available)/\(updated)") }
+            if desired > ready { return pending("LessReady", "Ready: \(ready)/\(desired)") }
+            if !progressing { return pending("ReplicaSetNotAvailable", "ReplicaSet not Available") }
+            if condition(object, "Available")?.status != "True" { return pending("DeploymentNotAvailable", "Deployment not Available") }
             return .ready
         case "StatefulSet":
             if object["spec", "updateStrategy", "type"]?.string == "OnDelete" { return .ready }
-            let desired = object["spec", "replicas"]?.int ?? 1
-            let ready = int("status", "readyReplicas"), current = int("status", "currentReplicas")
-            if ready < desired { return .pending(reason: "Progressing", message: "\(ready)/\(desired) replicas ready") }
-            let partition = object["spec", "updateStrategy", "rollingUpdate", "partition"]?.int ?? 0
-            if partition > 0 {
-                return int("status", "updatedReplicas") < desired - partition ? .pending(reason: "Progressing", message: "partitioned roll-out in progress") : .ready
+            let total = int("replicas"), ready = int("readyReplicas"), current = int("currentReplicas")
+            if desired > total { return pending("LessReplicas", "Replicas: \(total)/\(desired)") }
+            if desired > ready { return pending("LessReady", "Ready: \(ready)/\(desired)") }
+            if total > desired { return pending("ExtraPods", "Pending termination: \(total - desired)") }
+            if let partition = object["spec", "updateStrategy", "rollingUpdate", "partition"]?.int {
+                let updated = int("updatedReplicas")
+                return updated < desired - partition ? pending("PartitionRollout", "updated: \(updated)/\(desired - partition)") : .ready
             }
-            if current < desired { return .pending(reason: "Progressing", message: "\(current)/\(desired) replicas current") }
-            if object["status", "currentRevision"] != object["status", "updateRevision"] {
-                return .pending(reason: "Progressing", message: "waiting for the update revision to roll out")
+            if desired > current { return pending("LessCurrent", "current: \(current)/\(desired)") }
+            if object["status", "currentRevision"]?.string ?? "" != object["status", "updateRevision"]?.string ?? "" {
+                return pending("RevisionMismatch", "Waiting for updated revision to match current")
             }
             return .ready
         case "DaemonSet":
-            let desired = int("status", "desiredNumberScheduled")
-            if object["status", "desiredNumberScheduled"] == nil { return .pending(reason: "Progressing", message: "not scheduled yet") }
-            for (field, label) in [("currentNumberScheduled", "scheduled"), ("updatedNumberScheduled", "updated"), ("numberAvailable", "available")] {
-                let count = int("status", field)
-                if count < desired { return .pending(reason: "Progressing", message: "\(count)/\(desired) pods \(label)") }
+            if object["status", "observedGeneration"] == nil { return pending("NoObservedGeneration", "DaemonSet status.observedGeneration not found") }
+            guard let scheduled = object["status", "desiredNumberScheduled"]?.int else { return pending("NoDesiredNumber", "Missing .status.desiredNumberScheduled") }
+            for (field, reason, label) in [
+                ("currentNumberScheduled", "LessCurrent", "Current"), ("updatedNumberScheduled", "LessUpdated", "Updated"),
+                ("numberAvailable", "LessAvailable", "Available"), ("numberReady", "LessReady", "Ready"),
+            ] where scheduled > int(field) {
+                return pending(reason, "\(label): \(int(field))/\(scheduled)")
             }
             return .ready
         case "Job":
-            if let failed = condition(object, "Failed"), failed.status == "True" { return .failed(reason: failed.reason.isEmpty ? "JobFailed" : failed.reason, message: failed.message) }
+            if object["spec", "suspend"]?.bool == true { return .ready }
+            let completions = object["spec", "completions"]?.int ?? object["spec", "parallelism"]?.int ?? 1
+            if let failed = condition(object, "Failed"), failed.status == "True" {
+                return .failed(reason: "JobFailed", message: "Job Failed. failed: \(int("failed"))/\(completions)\(failed.message.isEmpty ? "" : " error: \(failed.message)")")
+            }
             if let complete = condition(object, "Complete"), complete.status == "True" { return .ready }
-            return .pending(reason: "Progressing", message: "\(int("status", "succeeded")) succeeded, \(int("status", "active")) active")
+            if object["status", "startTime"] == nil { return pending("JobNotStarted", "Job not started. active: 0/\(object["spec", "parallelism"]?.int ?? 1)") }
+            return pending("JobInProgress", "Job in progress. success:\(int("succeeded")), active: \(int("active")), failed: \(int("failed"))")
         default:
             return .ready
         }

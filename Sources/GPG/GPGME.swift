@@ -90,3 +90,26 @@ final class PassphraseSource: @unchecked Sendable {
         return gpgme_error(GPG_ERR_NO_ERROR)
     }
 }
+
+/// Passphrases given in order, then empty ones: what `gpg --passwd` asks through loopback
+/// pinentry (the old passphrase once, then a new one per key; empty means unprotected). A
+/// rejected answer stops it.
+final class PassphraseAnswers: @unchecked Sendable {
+    private var answers: [String]
+    private(set) var rejected = false
+
+    init(_ answers: [String]) { self.answers = answers }
+
+    static let callback: gpgme_passphrase_cb_t = { hook, _, _, previousWasBad, descriptor in
+        guard let hook else { return gpgme_error(GPG_ERR_CANCELED) }
+        let source = Unmanaged<PassphraseAnswers>.fromOpaque(hook).takeUnretainedValue()
+        if previousWasBad != 0 {
+            source.rejected = true
+            return gpgme_error(GPG_ERR_CANCELED)
+        }
+        let answer = source.answers.isEmpty ? "" : source.answers.removeFirst()
+        let line = Array((answer + "\n").utf8)
+        guard gpgme_io_writen(descriptor, line, line.count) == 0 else { return gpgme_error(GPG_ERR_CANCELED) }
+        return gpgme_error(GPG_ERR_NO_ERROR)
+    }
+}

@@ -207,6 +207,49 @@ public final class Keyring: @unchecked Sendable {
         try export(fingerprints, mode: gpgme_export_mode_t(GPGME_EXPORT_MODE_SECRET))
     }
 
+    /// The armored secret keys for a consumer that cannot give a passphrase (Flux's
+    /// kustomize-controller imports `sops.asc` with `gpg --import` and decrypts with no pinentry):
+    /// a copy whose passphrase protection is removed, made in a scratch private keyring beside
+    /// this one (`gpg --passwd` with an empty new passphrase, through loopback pinentry), never
+    /// in this keyring. Keys whose encryption subkey is already unprotected are exported as they
+    /// are. Throws when the protection cannot be removed (a subkey with another passphrase).
+    public func exportSecretKeysWithoutPassphrase(_ fingerprints: [String]) throws(KeyringError) -> Data {
+        let exported = try exportSecretKeys(fingerprints)
+        guard passphrase.passphrase != nil else { return exported }  // nothing here is protected: import proved it
+        let scratch = try Keyring.create(passphrase: nil, in: directory.deletingLastPathComponent().path)
+        defer { scratch.destroy() }
+        _ = try scratch.importKeys(exported)
+        for fingerprint in fingerprints {
+            if (try? scratch.verifyDecryption(with: fingerprint)) != nil { continue }
+            try scratch.removePassphrase(fingerprint, old: passphrase.passphrase ?? "")
+            do {
+                try scratch.verifyDecryption(with: fingerprint)
+            } catch {
+                throw .operationFailed("the passphrase of \(fingerprint) could not be removed in a copy for Flux: \(error)")
+            }
+        }
+        return try scratch.exportSecretKeys(fingerprints)
+    }
+
+    /// `gpg --passwd` with loopback answers: the old passphrase at the first prompt, then an
+    /// empty new one for every key (gpg-agent reuses the unlocked passphrase for the subkeys).
+    private func removePassphrase(_ fingerprint: String, old: String) throws(KeyringError) {
+        try withContext { context throws(KeyringError) in
+            var key: gpgme_key_t?
+            guard gpgme_err_code(gpgme_get_key(context, fingerprint, &key, 1)) == GPG_ERR_NO_ERROR, let key else {
+                throw .operationFailed("no secret key \(fingerprint) in \(directory.path)")
+            }
+            defer { gpgme_key_unref(key) }
+            let answers = PassphraseAnswers([old])
+            gpgme_set_passphrase_cb(context, PassphraseAnswers.callback, Unmanaged.passUnretained(answers).toOpaque())
+            defer { gpgme_set_passphrase_cb(context, PassphraseSource.callback, Unmanaged.passUnretained(passphrase).toOpaque()) }
+            let error = withExtendedLifetime(answers) { gpgme_op_passwd(context, key, 0) }
+            guard gpgme_err_code(error) == GPG_ERR_NO_ERROR else {
+                throw answers.rejected ? .badPassphrase(fingerprint: fingerprint) : .operationFailed("removing the passphrase of \(fingerprint): \(String(cString: gpgme_strerror(error)))")
+            }
+        }
+    }
+
     public func exportPublicKeys(_ fingerprints: [String]) throws(KeyringError) -> Data {
         try export(fingerprints, mode: 0)
     }

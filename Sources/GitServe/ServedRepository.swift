@@ -14,6 +14,9 @@ public struct ServedRepository: Sendable {
     /// The served commit: the branch's commit, a commit of the work tree on top of it, or (for a
     /// repository in a folder of another one) a root commit of that folder's tree.
     public let commit: String
+    /// The work tree's folders left out of a work tree commit (fluxci's own outputs), relative
+    /// to the work tree.
+    public let excluded: [String]
 
     public var gitDirectory: URL { root.appendingPathComponent(name) }
 
@@ -28,13 +31,18 @@ public struct ServedRepository: Sendable {
         public var prefix: String
         /// Commit the work tree's tracked and untracked, not ignored, files on top of `commit`.
         public var includeWorkTree: Bool
+        /// Files and folders never to put into a work tree commit: fluxci's own outputs (the
+        /// artifacts folder with the access log, a keyring), wherever they are; those outside
+        /// the work tree do not matter. The private repository's own folder is always left out.
+        public var excluding: [URL]
 
-        public init(gitDirectory: URL, workTree: URL?, commit: String, prefix: String, includeWorkTree: Bool) {
+        public init(gitDirectory: URL, workTree: URL?, commit: String, prefix: String, includeWorkTree: Bool, excluding: [URL] = []) {
             self.gitDirectory = gitDirectory
             self.workTree = workTree
             self.commit = commit
             self.prefix = prefix
             self.includeWorkTree = includeWorkTree
+            self.excluding = excluding
         }
     }
 
@@ -57,15 +65,31 @@ public struct ServedRepository: Sendable {
         }
         let root = URL(fileURLWithPath: String(cString: made))
         do {
-            let commit = try await populate(root: root, name: name, source: source, branch: branch, environment: environment)
-            return ServedRepository(root: root, name: name, branch: branch, commit: commit)
+            let excluded = source.includeWorkTree ? inside(source.workTree, source.excluding + [root]) : []
+            let commit = try await populate(root: root, name: name, source: source, excluded: excluded, branch: branch, environment: environment)
+            return ServedRepository(root: root, name: name, branch: branch, commit: commit, excluded: excluded)
         } catch {
             try? FileManager.default.removeItem(at: root)
             throw error
         }
     }
 
-    private static func populate(root: URL, name: String, source: Source, branch: String, environment: [String: String]) async throws -> String {
+    /// The paths of `urls` inside `workTree`, relative to it (symbolic links resolved: TMPDIR is
+    /// often a link); the work tree itself is never one of them.
+    static func inside(_ workTree: URL?, _ urls: [URL]) -> [String] {
+        guard let workTree else { return [] }
+        let top = workTree.resolvingSymlinksInPath().standardizedFileURL.path
+        var paths: [String] = []
+        for url in urls {
+            let path = url.resolvingSymlinksInPath().standardizedFileURL.path
+            guard path.hasPrefix(top + "/") else { continue }
+            let relative = String(path.dropFirst(top.count + 1))
+            if !relative.isEmpty, !paths.contains(relative) { paths.append(relative) }
+        }
+        return paths
+    }
+
+    private static func populate(root: URL, name: String, source: Source, excluded: [String], branch: String, environment: [String: String]) async throws -> String {
         let served = root.appendingPathComponent(name)
         // The user's and the system's git configuration play no part in what is served.
         var quiet = environment
@@ -114,7 +138,11 @@ public struct ServedRepository: Sendable {
             adding["GIT_DIR"] = source.gitDirectory.path
             adding["GIT_WORK_TREE"] = workTree.path
             adding["GIT_INDEX_FILE"] = index.path
-            try await GitTool.run(["add", "-A", "--", "."], environment: adding.filter { !$0.value.isEmpty }, directory: workTree)
+            // fluxci's own outputs stay out (git's `exclude` pathspec magic, `top` and `literal`
+            // so that the paths are taken from the work tree's root, as written): what is
+            // committed of them stays as committed, nothing of them is added.
+            let exclusions = excluded.map { ":(top,literal,exclude)\($0)" }
+            try await GitTool.run(["add", "-A", "--", "."] + exclusions, environment: adding.filter { !$0.value.isEmpty }, directory: workTree)
             tree = try await GitTool.run(["write-tree"], environment: adding.filter { !$0.value.isEmpty }, directory: workTree)
             try? FileManager.default.removeItem(at: index)
         }

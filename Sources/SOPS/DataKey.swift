@@ -3,22 +3,33 @@ import Crypto
 import Foundation
 import GPG
 
-/// The keys a run holds to recover SOPS data keys: age identities (native) and a gpgme keyring.
+/// The keys a run holds to recover SOPS data keys: age identities (native) and gpgme keyrings
+/// (the run's private one, and the user's own GnuPG home used in place beside it).
 public struct KeyChain: Sendable {
     public var ageIdentities: [X25519Identity]
     public var keyring: Keyring?
-    /// Fingerprints (primary and subkeys, upper case) of the keyring's secret keys.
+    /// Further keyrings whose secret keys are tried too (the user's GnuPG home beside the run's).
+    public var otherKeyrings: [Keyring]
+    /// Fingerprints (primary and subkeys, upper case) of the keyrings' secret keys.
     public var pgpFingerprints: Set<String>
+    /// The keyring holding each fingerprint of `pgpFingerprints`.
+    var holders: [String: Keyring]
 
-    public init(ageIdentities: [X25519Identity], keyring: Keyring?) {
+    public init(ageIdentities: [X25519Identity], keyring: Keyring?, otherKeyrings: [Keyring] = []) {
         self.ageIdentities = ageIdentities
         self.keyring = keyring
-        var fingerprints: Set<String> = []
-        for key in (try? keyring?.secretKeys()) ?? [] {
-            fingerprints.insert(key.fingerprint.uppercased())
-            for subkey in key.subkeys where subkey.hasSecret { fingerprints.insert(subkey.fingerprint.uppercased()) }
+        self.otherKeyrings = otherKeyrings
+        var holders: [String: Keyring] = [:]
+        for ring in ([keyring].compactMap { $0 } + otherKeyrings) {
+            for key in (try? ring.secretKeys()) ?? [] {
+                if holders[key.fingerprint.uppercased()] == nil { holders[key.fingerprint.uppercased()] = ring }
+                for subkey in key.subkeys where subkey.hasSecret && holders[subkey.fingerprint.uppercased()] == nil {
+                    holders[subkey.fingerprint.uppercased()] = ring
+                }
+            }
         }
-        pgpFingerprints = fingerprints
+        self.holders = holders
+        pgpFingerprints = Set(holders.keys)
     }
 
     public var ageRecipients: [String] { ageIdentities.map(\.recipient.description) }
@@ -32,9 +43,14 @@ public struct KeyChain: Sendable {
         }
     }
 
-    func holdsPGP(_ fingerprint: String) -> Bool {
+    func holdsPGP(_ fingerprint: String) -> Bool { holder(of: fingerprint) != nil }
+
+    /// The keyring with the secret key of a fingerprint (or of a key id, its last hex digits).
+    func holder(of fingerprint: String) -> Keyring? {
         let wanted = fingerprint.uppercased().replacingOccurrences(of: " ", with: "")
-        return pgpFingerprints.contains { $0 == wanted || $0.hasSuffix(wanted) }
+        guard !wanted.isEmpty else { return nil }
+        if let exact = holders[wanted] { return exact }
+        return holders.first { $0.key.hasSuffix(wanted) }?.value
     }
 }
 
@@ -93,7 +109,7 @@ enum DataKeyRecovery {
                     attempts.append(KeyAttempt(key: recipient, reason: "\(error)"))
                 }
             case .pgp(let fingerprint, let encryptedKey):
-                guard let keyring = keys.keyring, keys.holdsPGP(fingerprint) else {
+                guard let keyring = keys.holder(of: fingerprint) else {
                     attempts.append(KeyAttempt(key: "pgp \(fingerprint)", reason: "its secret key was not imported"))
                     continue
                 }

@@ -19,7 +19,7 @@ public enum DecryptionError: Error, Equatable, CustomStringConvertible {
         case .dataKeyNotRecoverable(let attempts, let opened, let needed):
             (needed > 1 ? "could not recover the data key (\(opened) of the \(needed) key groups needed were opened); " : "could not recover the data key; ")
                 + "keys tried: " + (attempts.isEmpty ? "none" : attempts.map(\.description).joined(separator: "; "))
-        case .malformedValue(let path, let detail, _): "\(path): \(detail)"
+        case .malformedValue(let path, let detail, _): "the value at \(path) is malformed: \(detail)"
         case .valueAuthenticationFailed(let path, _): "the value at \(path) failed authentication: it, its IV, tag or path was changed"
         case .macUndecryptable: "the MAC cannot be decrypted: sops.mac or sops.lastmodified was changed"
         case .macMismatch: "MAC mismatch: the file's values were changed after it was encrypted"

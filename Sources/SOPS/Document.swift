@@ -32,7 +32,19 @@ public struct SOPSFile: Sendable {
                 throw .notSOPS("a document is not a mapping")
             }
             guard let sops = entries.first(where: { $0.key == "sops" }) else {
-                throw .notSOPS(trees.count > 1 ? "a document has no sops metadata" : "there is no sops metadata")
+                // sops reads a stream's metadata from its first document only (stores/yaml
+                // `LoadEncryptedFile`: `yaml.Unmarshal` decodes one document) and decrypts every
+                // document with it: a later plaintext document is walked by those rules.
+                if let first = documents.first {
+                    documents.append(SOPSDocument(tree: tree, metadata: first.metadata))
+                    continue
+                }
+                if trees.count > 1, let later = trees.dropFirst().firstIndex(where: { $0["sops"] != nil }) {
+                    throw .malformedMetadata(
+                        "sops metadata not found in the first document: sops reads a stream's metadata from its first document only, and `sops -d` fails with \"sops metadata not found\" (the sops block is in document \(later + 1))",
+                        line: trees[later]["sops"]?.position?.line ?? tree.position?.line)
+                }
+                throw .notSOPS("there is no sops metadata")
             }
             let metadata: Metadata
             do {
@@ -71,7 +83,7 @@ public enum SOPSDecryptor {
         var hash = SHA512()
         if metadata.macOnlyEncrypted { hash.update(data: macOnlyEncryptedSeed) }
         var result: [DecryptedDocument] = []
-        var walk = Walk(key: key, hash: hash, selection: ValueSelection(metadata))
+        var walk = Walk(key: key, hash: hash, selection: ValueSelection(metadata), ruleDescription: FlatRules(metadata).ruleDescription)
         for document in file.documents {
             walk.secrets = []
             let tree = try walk.node(document.tree, path: [], stack: [])
@@ -101,6 +113,8 @@ public enum SOPSDecryptor {
         var key: SymmetricKey
         var hash: SHA512
         var selection: ValueSelection
+        /// The rule as the error for a plaintext value it selects names it.
+        var ruleDescription: String
         var secrets: [String] = []
 
         mutating func node(_ node: TreeNode, path: [String], stack: [[String]]) throws(DecryptionError) -> TreeNode {
@@ -154,12 +168,23 @@ public enum SOPSDecryptor {
             guard case .scalar(let scalar) = node else { return try self.node(node, path: path, stack: stack) }
             let pathText = path.joined(separator: ":") + ":"
             let line = scalar.position?.line
+            // sops `Tree.Decrypt`: the metadata's rules (with the comments above the value), not
+            // the value's look, say which leaves are encrypted. A leaf they select must decrypt
+            // (a plaintext one fails as "Could not decrypt value"; an empty string stays empty);
+            // any other leaf is hashed as it is, so a rule edited after encryption gives a MAC
+            // mismatch.
             let selected = selection.shouldBeEncrypted(path: path, comments: stack, isComment: false)
             let encrypted: EncryptedValue?
             do {
-                encrypted = scalar.isNull ? nil : try EncryptedValue(parsing: scalar.text)
+                encrypted = scalar.isNull || !selected ? nil : try EncryptedValue(parsing: scalar.text)
             } catch {
                 throw .malformedValue(path: pathText, detail: error.description, line: line)
+            }
+            if selected, encrypted == nil, !scalar.isNull, !scalar.text.isEmpty {
+                throw .malformedValue(
+                    path: pathText,
+                    detail: "it is not encrypted, but the file's sops metadata (\(ruleDescription)) says it is: the metadata or the value was edited after encryption (`sops -d` fails: \"Could not decrypt value\")",
+                    line: line)
             }
             var result = scalar
             if let encrypted {

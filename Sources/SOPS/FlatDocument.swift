@@ -58,7 +58,7 @@ public struct FlatDocument: Sendable {
                 guard let parsed else {
                     // sops: "Input string … does not match sops' data format"; a comment stays.
                     if item.isComment { out.append(item); continue }
-                    throw .malformedValue(path: pathText + ":", detail: "the value is not encrypted although the file's rules say it is (a plaintext value put into an encrypted file?)", line: item.line)
+                    throw .malformedValue(path: pathText + ":", detail: "it is not encrypted, but the file's sops metadata (\(rules.ruleDescription)) says it is: the metadata or the value was edited after encryption (`sops -d` fails: \"Could not decrypt value\")", line: item.line)
                 }
                 do {
                     plain.value = try parsed.decrypt(key: key, additionalBytes: pathBytes + [UInt8(ascii: ":")])
@@ -76,27 +76,42 @@ public struct FlatDocument: Sendable {
     }
 }
 
-/// sops's `shouldBeEncrypted` for a path, from the file's metadata (comment rules are not used by
-/// the flat stores' files fluxci reads: a comment follows its path like a value).
-struct FlatRules {
+/// sops's `shouldBeEncrypted` (getsops/sops `sops.go`) for a path, from the file's metadata: the
+/// rules applied in sops's order, suffixes compared as bytes (Go's `strings.HasSuffix`), an
+/// invalid regular expression matching nothing (sops ignores `regexp.Match`'s error), and
+/// `unencrypted_suffix: _unencrypted` only when the metadata sets no rule at all (`ToInternal`).
+/// Comment rules need the comments above a value, which the flat stores' files fluxci reads and
+/// the YAML tree do not carry: `usesCommentRules` tells the caller so.
+struct FlatRules: @unchecked Sendable {
     var metadata: Metadata
+    /// The rules' regular expressions, compiled once per file (not once per value).
+    private let unencryptedRegex: Regex<AnyRegexOutput>?
+    private let encryptedRegex: Regex<AnyRegexOutput>?
 
-    init(_ metadata: Metadata) { self.metadata = metadata }
+    init(_ metadata: Metadata) {
+        self.metadata = metadata
+        unencryptedRegex = metadata.unencryptedRegex.flatMap { $0.isEmpty ? nil : try? Regex($0) }
+        encryptedRegex = metadata.encryptedRegex.flatMap { $0.isEmpty ? nil : try? Regex($0) }
+    }
+
+    var usesCommentRules: Bool { metadata.encryptedCommentRegex != nil || metadata.unencryptedCommentRegex != nil }
 
     func shouldBeEncrypted(_ path: [[UInt8]]) -> Bool {
-        let names = path.map { String(decoding: $0, as: UTF8.self) }
+        shouldBeEncrypted(names: path.map { String(decoding: $0, as: UTF8.self) })
+    }
+
+    func shouldBeEncrypted(names: [String]) -> Bool {
+        let noRule = [metadata.unencryptedSuffix, metadata.encryptedSuffix, metadata.unencryptedRegex, metadata.encryptedRegex,
+            metadata.encryptedCommentRegex, metadata.unencryptedCommentRegex].allSatisfy { $0 == nil }
+        func hasSuffix(_ name: String, _ suffix: String) -> Bool { Array(name.utf8).reversed().starts(with: Array(suffix.utf8).reversed()) }
+        func matches(_ regex: Regex<AnyRegexOutput>?, _ name: String) -> Bool { regex.map { name.firstMatch(of: $0) != nil } ?? false }
         var encrypted = true
-        // An empty unencrypted_suffix is sops's default only when no other rule is set.
-        let unencryptedSuffix = metadata.unencryptedSuffix ?? (metadata.encryptedSuffix == nil && metadata.encryptedRegex == nil && metadata.unencryptedRegex == nil ? "_unencrypted" : nil)
-        if let suffix = unencryptedSuffix, !suffix.isEmpty, names.contains(where: { $0.hasSuffix(suffix) }) { encrypted = false }
-        if let suffix = metadata.encryptedSuffix, !suffix.isEmpty { encrypted = names.contains { $0.hasSuffix(suffix) } }
-        if let pattern = metadata.encryptedRegex, !pattern.isEmpty {
-            let regex = try? Regex(pattern)
-            encrypted = regex.map { regex in names.contains { $0.firstMatch(of: regex) != nil } } ?? false
-        }
-        if let pattern = metadata.unencryptedRegex, !pattern.isEmpty, let regex = try? Regex(pattern), names.contains(where: { $0.firstMatch(of: regex) != nil }) {
+        if let suffix = metadata.unencryptedSuffix ?? (noRule ? "_unencrypted" : nil), !suffix.isEmpty, names.contains(where: { hasSuffix($0, suffix) }) {
             encrypted = false
         }
+        if let suffix = metadata.encryptedSuffix, !suffix.isEmpty { encrypted = names.contains { hasSuffix($0, suffix) } }
+        if let pattern = metadata.unencryptedRegex, !pattern.isEmpty, names.contains(where: { matches(unencryptedRegex, $0) }) { encrypted = false }
+        if let pattern = metadata.encryptedRegex, !pattern.isEmpty { encrypted = names.contains { matches(encryptedRegex, $0) } }
         return encrypted
     }
 }
@@ -182,5 +197,16 @@ enum FlatMetadata {
         } catch {
             throw .malformedMetadata(error.message, line: error.line ?? line)
         }
+    }
+}
+
+extension FlatRules {
+    /// The rule the metadata sets, as the file writes it, for messages.
+    var ruleDescription: String {
+        let rules = [
+            ("encrypted_regex", metadata.encryptedRegex), ("unencrypted_regex", metadata.unencryptedRegex),
+            ("encrypted_suffix", metadata.encryptedSuffix), ("unencrypted_suffix", metadata.unencryptedSuffix),
+        ].compactMap { name, value in value.map { "\(name) '\($0)'" } }
+        return rules.isEmpty ? "no rule: every value but those under a key ending in _unencrypted" : rules.joined(separator: ", ")
     }
 }

@@ -237,27 +237,15 @@ import TestSupport
         try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
         let kubeconfig = tmp.appendingPathComponent("kubeconfig")
         try api.writeKubeconfig(to: kubeconfig)
-        func keyrings() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: tmp.path)) ?? []).filter { $0.hasPrefix("fluxci.") } }
-        var environment: [Subprocess.Environment.Key: String] = ["GITHUB_ACTIONS": "true", "TMPDIR": tmp.path]
-        for key in ["PATH", "HOME"] { environment[Subprocess.Environment.Key(stringLiteral: key)] = ProcessInfo.processInfo.environment[key] }
-        var sawKeyring = false
-        let result = try await Subprocess.run(
-            .path(FilePath(TestPaths.executable("fluxci").path)),
-            arguments: ["bootstrap", "--cloud", "kind", "--env", "local", "--kubeconfig", kubeconfig.path, "--timeout", "120s"],
-            environment: .custom(environment), workingDirectory: FilePath(fleet.checkout.path), input: .none, output: .string(limit: 1 << 20),
-            error: .string(limit: 1 << 20)
-        ) { execution in
-            // Wait until the keyring exists and the Kustomizations are applied (the wait is on),
-            // then stop the real process.
-            for _ in 0..<400 where keyrings().isEmpty || !api.requests.contains(where: { $0.hasPrefix("PATCH") && $0.contains("kustomizations") }) {
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            sawKeyring = !keyrings().isEmpty
-            try await Task.sleep(for: .milliseconds(500))
-            try execution.send(signal: signal)
-        }
-        #expect(sawKeyring, "the keyring existed while bootstrap ran")
-        if case .exited(let code) = result.terminationStatus { #expect(code == 128 + number) } else { Issue.record("ended by the signal itself: \(result.terminationStatus)") }
+        @Sendable func keyrings() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: tmp.path)) ?? []).filter { $0.hasPrefix("fluxci.") } }
+        // Once the keyring exists and the Kustomizations are applied (the wait is on), stop the real process.
+        let run = try await runProcess(
+            TestPaths.executable("fluxci"), ["bootstrap", "--cloud", "kind", "--env", "local", "--kubeconfig", kubeconfig.path, "--timeout", "120s"],
+            environment: ["GITHUB_ACTIONS": "true", "TMPDIR": tmp.path], workingDirectory: fleet.checkout, signal: signal,
+            when: { !keyrings().isEmpty && api.requests.contains { $0.hasPrefix("PATCH") && $0.contains("kustomizations") } }, settle: .milliseconds(500))
+        let result = run.result
+        #expect(run.wasReady, "the keyring existed while bootstrap ran")
+        #expect(!run.endedBySignal && result.status == 128 + number, "fluxci exits after its cleanup: \(result.status)")
         #expect(result.standardError.contains("Interrupted by signal"))
         #expect(keyrings().isEmpty, "the keyring is removed")
     }

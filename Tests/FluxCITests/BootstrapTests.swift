@@ -58,7 +58,8 @@ import TestSupport
         let repository = try #require(setup.api.object(group: "source.toolkit.fluxcd.io", plural: "gitrepositories", namespace: "flux-system", name: "flux-system"))
         #expect(repository["spec", "url"]?.string == setup.fleet.url)
         #expect(repository["spec", "ref", "branch"]?.string == "main")
-        #expect(repository["spec", "ignore"]?.string?.contains("/clusters/kind/local/flux-system/") == true)
+        #expect(repository["spec", "ignore"] == nil, "the repository's own spec.ignore only (it has none)")
+        #expect(repository["metadata", "annotations", "kustomize.toolkit.fluxcd.io/reconcile"]?.string == "disabled")
         #expect(repository["spec", "secretRef"] == nil, "a public repository needs no credentials")
         #expect(setup.api.object(group: "", plural: "secrets", namespace: "flux-system", name: "sops-age") != nil)
         // The age key never shows.

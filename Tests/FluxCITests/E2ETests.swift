@@ -101,21 +101,14 @@ import TestSupport
         let setup = try await Self.setup()
         defer { Task { await setup.stop() } }
         setup.controller.set("infrastructure", .never)
-        var custom: [Subprocess.Environment.Key: String] = [:]
-        for (key, value) in setup.environment { custom[Subprocess.Environment.Key(stringLiteral: key)] = value }
-        custom["HOME"] = ProcessInfo.processInfo.environment["HOME"]
         let kind = setup.kind
-        let result = try await Subprocess.run(
-            .path(FilePath(TestPaths.executable("fluxci").path)), arguments: ["e2e", "--cloud", "kind", "--env", "local", "--timeout", "120s"],
-            environment: .custom(custom), workingDirectory: FilePath(setup.fleet.checkout.path), input: .none, output: .string(limit: 1 << 20),
-            error: .string(limit: 1 << 20)
-        ) { execution in
-            // Wait until the run is waiting for the Kustomizations, then interrupt it.
-            for _ in 0..<200 where !kind.calls.contains(where: { $0.hasPrefix("create cluster") }) { try await Task.sleep(for: .milliseconds(50)) }
-            try await Task.sleep(for: .seconds(2))
-            try execution.send(signal: .terminate)
-        }
-        if case .exited(let code) = result.terminationStatus { #expect(code == 143) } else { Issue.record("terminated by a signal: \(result.terminationStatus)") }
+        // Once the cluster is created and the run waits for the Kustomizations, interrupt it.
+        let run = try await runProcess(
+            TestPaths.executable("fluxci"), ["e2e", "--cloud", "kind", "--env", "local", "--timeout", "120s"], environment: setup.environment,
+            workingDirectory: setup.fleet.checkout, signal: .terminate, when: { kind.calls.contains { $0.hasPrefix("create cluster") } }, within: .seconds(10),
+            settle: .seconds(2))
+        let result = run.result
+        #expect(!run.endedBySignal && result.status == 143, "fluxci exits 143 after its cleanup: \(result.status)")
         #expect(result.standardError.contains("Interrupted by signal"))
         #expect(setup.kind.calls.last == "delete cluster --name fluxci")
         #expect(setup.keyrings.isEmpty)

@@ -6,10 +6,13 @@ import TestSupport
 /// every `fluxci …` command in it is looked up in fluxci's own command tree (ArgumentParser's
 /// `--experimental-dump-help`) with its flags; every `sops …` and `gpg …` command's flags are
 /// looked up in the real tool's help; a bare `--flag` must be an option of some fluxci command.
+/// Help texts likewise: a flag a command's help names is that command's own.
 @Suite struct FixTextTests {
     struct Command {
         var options: Set<String>
         var subcommands: [String: Command]
+        /// The command's abstract and discussion and its arguments' help, as `--help` shows them.
+        var helpTexts: [String] = []
     }
 
     static func fluxciCommands() async throws -> Command {
@@ -26,7 +29,9 @@ import TestSupport
             for sub in object["subcommands"] as? [[String: Any]] ?? [] {
                 if let name = sub["commandName"] as? String { subcommands[name] = command(sub) }
             }
-            return Command(options: options, subcommands: subcommands)
+            let texts = [object["abstract"], object["discussion"]].compactMap { $0 as? String }
+                + (object["arguments"] as? [[String: Any]] ?? []).flatMap { [$0["abstract"], $0["discussion"]].compactMap { $0 as? String } }
+            return Command(options: options, subcommands: subcommands, helpTexts: texts)
         }
         return command(try #require(json["command"] as? [String: Any]))
     }
@@ -121,6 +126,44 @@ import TestSupport
         }
         #expect(checked > 20, "flags were checked")
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+
+    /// Issue 17 item 7: `bootstrap --help` named `--provider existing`, which only e2e and cluster
+    /// have. Every `--flag` outside backticks in a command's help is one of its own options
+    /// (`--no-x` for an inverted `--x`); a backticked `fluxci …` names a command and flags that exist.
+    @Test func everyFlagAHelpTextNamesIsTheCommandsOwn() async throws {
+        let root = try await Self.fluxciCommands()
+        var problems: [String] = []
+        var checked = 0
+        func visit(_ command: Command, _ path: [String]) {
+            for text in command.helpTexts {
+                for quoted in text.matches(of: /`([^`]+)`/).map({ String($0.output.1) }) {
+                    let words = quoted.split(separator: " ").map(String.init)
+                    guard words.first == "fluxci" else { continue }
+                    var node = root
+                    var index = 1
+                    while index < words.count, let sub = node.subcommands[words[index]] { node = sub; index += 1 }
+                    for word in words[index...] where word.hasPrefix("--") {
+                        checked += 1
+                        let flag = String(word.split(separator: "=").first ?? "")
+                        if !node.options.contains(flag) { problems.append("\(path.joined(separator: " ")) --help: `\(quoted)` has no \(flag)") }
+                    }
+                }
+                let outside = text.replacing(/`[^`]*`/, with: "")
+                for match in outside.matches(of: /(^|[^\w-])(--[a-z][a-z0-9-]+)/) {
+                    checked += 1
+                    let flag = String(match.output.2)
+                    let inverted = flag.hasPrefix("--no-") ? "--" + flag.dropFirst(5) : flag
+                    if !command.options.contains(flag) && !command.options.contains(inverted) {
+                        problems.append("\(path.joined(separator: " ")) --help names \(flag), which it does not have: \(text.prefix(120))")
+                    }
+                }
+            }
+            for (name, sub) in command.subcommands { visit(sub, path + [name]) }
+        }
+        visit(root, ["fluxci"])
+        #expect(checked > 30, "flags were checked")
+        #expect(problems.isEmpty, "\(problems.sorted().joined(separator: "\n"))")
     }
 
     static func allCommands(_ command: Command) -> [Command] {

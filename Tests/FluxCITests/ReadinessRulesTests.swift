@@ -64,21 +64,48 @@ struct ReadinessRulesTests {
     }
 
     @Test func workloadRulesFollowKstatus() throws {
-        func deployment(_ status: String, replicas: Int = 2) throws -> JSONValue {
-            try Self.json(#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d","namespace":"a","generation":3},"spec":{"replicas":\#(replicas)},"status":\#(status)}"#)
+        func deployment(_ status: String, replicas: Int = 2, deadline: Bool = false) throws -> JSONValue {
+            try Self.json(#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d","namespace":"a","generation":3},"spec":{"replicas":\#(replicas)\#(deadline ? #","progressDeadlineSeconds":600"# : "")},"status":\#(status)}"#)
         }
-        #expect(Readiness.workload(try deployment(#"{"observedGeneration":3,"replicas":2,"updatedReplicas":2,"availableReplicas":2}"#)) == .ready)
-        #expect(Readiness.workload(try deployment(#"{"observedGeneration":2,"replicas":2,"updatedReplicas":2,"availableReplicas":2}"#)) != .ready)
-        #expect(Readiness.workload(try deployment(#"{"observedGeneration":3,"replicas":3,"updatedReplicas":2,"availableReplicas":2}"#)) != .ready, "an old replica is still terminating")
-        #expect(Readiness.workload(try deployment(#"{"observedGeneration":3,"replicas":2,"updatedReplicas":2,"availableReplicas":1}"#)) != .ready)
+        let available = #"{"type":"Available","status":"True","reason":"MinimumReplicasAvailable"}"#
+        let progressed = #"{"type":"Progressing","status":"True","reason":"NewReplicaSetAvailable"}"#
+        let updating = #"{"type":"Progressing","status":"True","reason":"ReplicaSetUpdated"}"#
+        func counts(_ total: Int, _ updated: Int, _ availableCount: Int, _ ready: Int, generation: Int = 3, _ conditions: [String]) -> String {
+            #"{"observedGeneration":\#(generation),"replicas":\#(total),"updatedReplicas":\#(updated),"availableReplicas":\#(availableCount),"readyReplicas":\#(ready),"conditions":[\#(conditions.joined(separator: ","))]}"#
+        }
+        #expect(Readiness.workload(try deployment(counts(2, 2, 2, 2, [available, progressed]), deadline: true)) == .ready)
+        #expect(Readiness.workload(try deployment(counts(2, 2, 2, 2, [available, updating]), deadline: true)) == .pending(reason: "ReplicaSetNotAvailable", message: "ReplicaSet not Available"))
+        #expect(Readiness.workload(try deployment(counts(2, 2, 2, 2, [available, updating]))) == .ready, "without a progress deadline the controller sets no Progressing condition")
+        #expect(Readiness.workload(try deployment(counts(2, 2, 2, 2, [progressed]), deadline: true)) == .pending(reason: "DeploymentNotAvailable", message: "Deployment not Available"))
+        #expect(Readiness.workload(try deployment(counts(2, 2, 2, 2, generation: 2, [available, progressed]))) != .ready)
+        #expect(Readiness.workload(try deployment(counts(3, 2, 2, 2, [available, progressed]))) == .pending(reason: "ExtraPods", message: "Pending termination: 1"))
+        #expect(Readiness.workload(try deployment(counts(2, 2, 1, 1, [available, progressed]))) == .pending(reason: "LessAvailable", message: "Available: 1/2"))
+        #expect(Readiness.workload(try deployment(counts(2, 2, 2, 1, [available, progressed]))) == .pending(reason: "LessReady", message: "Ready: 1/2"))
         #expect(Readiness.workload(try deployment(#"{"observedGeneration":3,"conditions":[{"type":"Progressing","status":"False","reason":"ProgressDeadlineExceeded","message":"timed out"}]}"#))
             == .failed(reason: "ProgressDeadlineExceeded", message: "timed out"))
-        let job = try Self.json(#"{"apiVersion":"batch/v1","kind":"Job","metadata":{"name":"j","namespace":"a"},"status":{"conditions":[{"type":"Failed","status":"True","reason":"BackoffLimitExceeded","message":"too many"}]}}"#)
-        #expect(Readiness.workload(job) == .failed(reason: "BackoffLimitExceeded", message: "too many"))
-        let daemonSet = try Self.json(#"{"apiVersion":"apps/v1","kind":"DaemonSet","metadata":{"name":"ds","namespace":"a","generation":1},"status":{"observedGeneration":1,"desiredNumberScheduled":3,"currentNumberScheduled":3,"updatedNumberScheduled":3,"numberAvailable":2}}"#)
-        #expect(Readiness.workload(daemonSet) == .pending(reason: "Progressing", message: "2/3 pods available"))
-        let statefulSet = try Self.json(#"{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"s","namespace":"a","generation":1},"spec":{"replicas":2},"status":{"observedGeneration":1,"readyReplicas":2,"currentReplicas":2,"currentRevision":"s-1","updateRevision":"s-2"}}"#)
-        #expect(Readiness.workload(statefulSet) != .ready, "the update revision has not rolled out")
+        func job(_ status: String, spec: String = "{}") throws -> JSONValue {
+            try Self.json(#"{"apiVersion":"batch/v1","kind":"Job","metadata":{"name":"j","namespace":"a","generation":1},"spec":\#(spec),"status":\#(status)}"#)
+        }
+        #expect(Readiness.workload(try job(#"{"failed":7,"conditions":[{"type":"Failed","status":"True","reason":"BackoffLimitExceeded","message":"too many"}]}"#))
+            == .failed(reason: "JobFailed", message: "Job Failed. failed: 7/1 error: too many"))
+        #expect(Readiness.workload(try job(#"{"succeeded":1,"conditions":[{"type":"Complete","status":"True"}]}"#)) == .ready)
+        // Flux's Job reader, not plain kstatus: a running Job is not done.
+        #expect(Readiness.workload(try job(#"{"startTime":"2026-01-01T00:00:00Z","active":1}"#)) == .pending(reason: "JobInProgress", message: "Job in progress. success:0, active: 1, failed: 0"))
+        #expect(Readiness.workload(try job("{}")) == .pending(reason: "JobNotStarted", message: "Job not started. active: 0/1"))
+        #expect(Readiness.workload(try job("{}", spec: #"{"suspend":true}"#)) == .ready)
+        let daemonSet = try Self.json(#"{"apiVersion":"apps/v1","kind":"DaemonSet","metadata":{"name":"ds","namespace":"a","generation":1},"status":{"observedGeneration":1,"desiredNumberScheduled":3,"currentNumberScheduled":3,"updatedNumberScheduled":3,"numberAvailable":2,"numberReady":3}}"#)
+        #expect(Readiness.workload(daemonSet) == .pending(reason: "LessAvailable", message: "Available: 2/3"))
+        var unobserved = daemonSet
+        unobserved.set("status", .object([("desiredNumberScheduled", .integer(0))]))
+        #expect(Readiness.workload(unobserved) != .ready, "a DaemonSet its controller has not observed")
+        let statefulSet = try Self.json(#"{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"s","namespace":"a","generation":1},"spec":{"replicas":2},"status":{"observedGeneration":1,"replicas":2,"readyReplicas":2,"currentReplicas":2,"currentRevision":"s-1","updateRevision":"s-2"}}"#)
+        #expect(Readiness.workload(statefulSet) == .pending(reason: "RevisionMismatch", message: "Waiting for updated revision to match current"))
+        var rolledOut = statefulSet
+        rolledOut.set("status", .object([
+            ("observedGeneration", .integer(1)), ("replicas", .integer(2)), ("readyReplicas", .integer(2)), ("currentReplicas", .integer(2)),
+            ("currentRevision", .string("s-2")), ("updateRevision", .string("s-2")),
+        ]))
+        #expect(Readiness.workload(rolledOut) == .ready)
     }
 
     @Test func mermaidIdsEscapeEveryNameAndLabelsCannotBreakOut() {

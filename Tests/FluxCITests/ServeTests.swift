@@ -174,6 +174,39 @@ import TestSupport
         try await git(["clone", "--quiet", "--depth", "1", "--branch", "main", server.url, clone.path])
         #expect(try String(contentsOf: clone.appendingPathComponent("apps/b.yaml"), encoding: .utf8) == "new\n")
     }
+
+    /// Issue 17 item 5: what fluxci itself writes into a checkout (the default ./fluxci-artifacts
+    /// with the access log, a keyring or the private repository under a TMPDIR inside it) is
+    /// never part of the work tree commit; names are taken literally, not as patterns.
+    @Test func aWorkTreeCommitLeavesOutFluxcisOwnOutputs() async throws {
+        let (source, main, _) = try await Self.repository()
+        let artifacts = source.appendingPathComponent("fluxci-artifacts")
+        try FileManager.default.createDirectory(at: artifacts.appendingPathComponent("kind"), withIntermediateDirectories: true)
+        try "127.0.0.1 GET /fleet.git/info/refs\n".write(to: artifacts.appendingPathComponent("git-serve-access.log"), atomically: true, encoding: .utf8)
+        try "events\n".write(to: artifacts.appendingPathComponent("kind/kubelet.log"), atomically: true, encoding: .utf8)
+        let temporary = source.appendingPathComponent("tmp")
+        let keyring = temporary.appendingPathComponent("fluxci.Ab12Cd")
+        try FileManager.default.createDirectory(at: keyring, withIntermediateDirectories: true)
+        try "AGE-SECRET-KEY-1 not really\n".write(to: keyring.appendingPathComponent("age.agekey"), atomically: true, encoding: .utf8)
+        // A folder whose name is a glob that also matches a sibling: only the folder itself goes.
+        let odd = source.appendingPathComponent("out[12]")
+        try FileManager.default.createDirectory(at: odd, withIntermediateDirectories: true)
+        try "x\n".write(to: odd.appendingPathComponent("summary.md"), atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(at: source.appendingPathComponent("out1"), withIntermediateDirectories: true)
+        try "keep\n".write(to: source.appendingPathComponent("out1/c.txt"), atomically: true, encoding: .utf8)
+        try "new\n".write(to: source.appendingPathComponent("fleet/apps/b.yaml"), atomically: true, encoding: .utf8)
+
+        let repository = try await ServedRepository.make(
+            .init(
+                gitDirectory: source.appendingPathComponent(".git"), workTree: source, commit: main, prefix: "", includeWorkTree: true,
+                excluding: [artifacts, keyring, odd, URL(fileURLWithPath: "/elsewhere/fluxci-artifacts")]),
+            branch: "main", environment: ProcessInfo.processInfo.environment, temporaryDirectory: temporary.path)
+        removeAtExit(repository.root)
+        let files = try await git(["--git-dir", repository.gitDirectory.path, "ls-tree", "-r", "--name-only", repository.commit]).split(separator: "\n").map(String.init)
+        #expect(files.sorted() == [".gitignore", "fleet/apps/a.yaml", "fleet/apps/b.yaml", "out1/c.txt", "top.txt"], "\(files)")
+        #expect(Array(repository.excluded.prefix(3)) == ["fluxci-artifacts", "tmp/fluxci.Ab12Cd", "out[12]"])
+        #expect(repository.excluded.count == 4 && repository.excluded[3].hasPrefix("tmp/fluxci-serve."), "the private repository itself: \(repository.excluded)")
+    }
 }
 
 extension ServeTests {

@@ -6,7 +6,8 @@ import GPG
 /// The keys a laptop has when none was given, where sops finds them (getsops/sops age/keysource:
 /// `SOPS_AGE_KEY_FILE`, else `keys.txt` under `os.UserConfigDir()/sops/age`, which on Linux is
 /// `$XDG_CONFIG_HOME`, else `~/.config`; pgp/keysource: the GnuPG home, `GNUPGHOME` or
-/// `~/.gnupg`, through its agent), plus the repository's `.secrets/<cloud>/<env>/` age keys.
+/// `~/.gnupg`, through its agent), plus the repository's `.secrets/<cloud>/<env>/` keys (age
+/// identities and PGP secret keys, imported into a private keyring).
 ///
 /// The user's keyring is used in place through gpgme: its secret keys are never exported or
 /// copied. Every key found is logged with where it came from.
@@ -22,8 +23,11 @@ enum DefaultKeys {
 
     static func withKeys<T>(_ context: CommandContext, repository: URL, _ body: (ImportedKeys) async throws -> T) async throws -> T {
         let reporter = context.reporter
-        var identities: [X25519Identity] = []
-        var origins: [String: String] = [:]
+        var sources = KeySources()
+        if let passphrase = context.environment["SOPS_GPG_PASSPHRASE"], !passphrase.isEmpty {
+            reporter.mask(passphrase)
+            sources.passphrase = passphrase
+        }
         var looked: [String] = []
         func addAge(_ path: String, shownAs name: String) throws {
             looked.append(name)
@@ -39,50 +43,74 @@ enum DefaultKeys {
                     fix: "Copy the identity again exactly as age-keygen wrote it (AGE-SECRET-KEY-1 followed by 58 upper-case characters).",
                     at: SourceLocation(file: name, line: error.line))
             }
-            for entry in entries where !identities.contains(entry.identity) {
-                reporter.mask(entry.identity.encoded)
-                identities.append(entry.identity)
-                origins[entry.identity.recipient.description] = name
+            for entry in entries { reporter.mask(entry.identity.encoded) }
+            if !entries.isEmpty { sources.age.append(KeySources.AgeSource(name: name, file: name, entries: entries)) }
+        }
+        // The repository's PGP secret keys, as `keys import --cloud --env` reads them: imported
+        // into the private keyring below (never into the user's).
+        func addPGP(_ path: String, shownAs name: String) throws {
+            looked.append(name)
+            guard let data = FileManager.default.contents(atPath: path) else { return }
+            let text = String(decoding: data, as: UTF8.self)
+            reporter.mask(text)
+            let material: KeyMaterial
+            do {
+                material = try KeyMaterial(decoding: text)
+            } catch {
+                throw KeyErrors.annotation(for: error, source: name)
             }
+            if let decoded = material.decodedText { reporter.mask(decoded) }
+            for block in material.blocks { reporter.mask(String(decoding: block.data, as: UTF8.self)) }
+            sources.pgp.append(KeySources.PGPSource(name: name, file: name, material: material))
         }
         try addAge(ageKeyFile(context.environment), shownAs: ageKeyFile(context.environment))
         let secrets = repository.appendingPathComponent(".secrets")
         for cloud in ((try? FileManager.default.contentsOfDirectory(atPath: secrets.path)) ?? []).sorted() {
             for env in ((try? FileManager.default.contentsOfDirectory(atPath: secrets.appendingPathComponent(cloud).path)) ?? []).sorted() {
-                let relative = KeySources.secretsPaths(cloud: cloud, env: env).age
-                try addAge(repository.appendingPathComponent(relative).path, shownAs: relative)
+                let paths = KeySources.secretsPaths(cloud: cloud, env: env)
+                try addAge(repository.appendingPathComponent(paths.age).path, shownAs: paths.age)
+                try addPGP(repository.appendingPathComponent(paths.pgp).path, shownAs: paths.pgp)
             }
         }
         // The user's keyring, in place. Only opened when it exists: gpgme would create it.
         let home = gnupgHome(context.environment)
         looked.append(home)
         var userKeyring: Keyring?
-        var pgp: [KeyInfo] = []
+        var userKeys: [KeyInfo] = []
         if FileManager.default.fileExists(atPath: home) {
-            if let keyring = try? Keyring.userHome(URL(fileURLWithPath: home), passphrase: context.environment["SOPS_GPG_PASSPHRASE"]),
+            if let keyring = try? Keyring.userHome(URL(fileURLWithPath: home), passphrase: sources.passphrase),
                 let keys = try? keyring.secretKeys(), !keys.isEmpty
             {
                 userKeyring = keyring
-                pgp = keys
-                for key in keys { origins[key.fingerprint] = "your GnuPG keyring \(home)" }
+                userKeys = keys
             }
         }
-        guard !identities.isEmpty || !pgp.isEmpty else {
+        guard !sources.isEmpty || !userKeys.isEmpty else {
             throw Annotation.error(
                 "No SOPS key was given, and none is where sops looks (\(looked.joined(separator: ", "))).", title: "No SOPS keys",
                 fix: "Set SOPS_AGE_KEY_FILE or SOPS_AGE_KEY (AGE-SECRET-KEY-1… lines) or SOPS_GPG_KEY, put your age keys in \(ageKeyFile(context.environment)), or pass --cloud and --env to read .secrets/<cloud>/<env>/.")
         }
-        // Age identities live in a private keyring directory, as for imported keys; PGP goes
-        // through the user's own keyring when it has secret keys.
+        // Age identities and the repository's PGP keys live in a private keyring directory, as
+        // imported keys do; the user's own secret keys are used where they are.
         let temporary: Keyring
         do {
-            temporary = try Keyring.create(in: context.environment["TMPDIR"])
+            temporary = try Keyring.create(passphrase: sources.passphrase, in: context.environment["TMPDIR"])
         } catch {
             throw KeyErrors.annotation(for: error, source: "the keyring")
         }
         defer { temporary.destroy() }
-        if !identities.isEmpty { try ImportedKeys.storeAgeIdentities(identities, in: temporary) }
-        let imported = ImportedKeys(keyring: userKeyring ?? temporary, pgp: pgp, age: identities, origins: origins)
+        var imported = try ImportedKeys.importing(sources, into: temporary, reporter: reporter)
+        if let userKeyring {
+            if imported.pgp.isEmpty {
+                imported.keyring = userKeyring
+            } else {
+                imported.otherKeyrings = [userKeyring]
+            }
+            for key in userKeys where !imported.pgp.contains(where: { $0.fingerprint == key.fingerprint }) {
+                imported.pgp.append(key)
+                imported.origins[key.fingerprint] = "your GnuPG keyring \(home)"
+            }
+        }
         for line in imported.originLines { reporter.log(line) }
         return try await body(imported)
     }

@@ -13,6 +13,9 @@ struct ImportedKeys {
     /// Where each key came from ("SOPS_AGE_KEY", a key file, "your GnuPG keyring ~/.gnupg"), by
     /// age recipient or PGP fingerprint, for saying which key opened a file.
     var origins: [String: String] = [:]
+    /// Keyrings used in place beside `keyring` (the user's GnuPG home): their secret keys are in
+    /// `pgp` too, and decrypt from where they are.
+    var otherKeyrings: [Keyring] = []
 
     /// One line per key: its recipient or fingerprint and where it came from.
     var originLines: [String] {
@@ -150,7 +153,12 @@ struct ImportedKeys {
         } catch {
             throw KeyErrors.annotation(for: error, source: path)
         }
-        return ImportedKeys(keyring: keyring, pgp: try keyring.secretKeys(), age: try loadAgeIdentities(from: keyring))
+        let pgp = try keyring.secretKeys(), age = try loadAgeIdentities(from: keyring)
+        let origin = "the keyring \(keyring.directory.path) (of `fluxci keys import`)"
+        var origins: [String: String] = [:]
+        for key in pgp { origins[key.fingerprint] = origin }
+        for identity in age { origins[identity.recipient.description] = origin }
+        return ImportedKeys(keyring: keyring, pgp: pgp, age: age, origins: origins)
     }
 }
 

@@ -36,9 +36,11 @@ struct KeyOptions: ParsableArguments {
         allowNone: Bool = false, _ body: (ImportedKeys) async throws -> T
     ) async throws -> T {
         if keyring != nil || context.environment[ImportedKeys.keyringVariable].map({ !$0.isEmpty }) == true {
-            return try await body(try ImportedKeys.open(keyring, environment: context.environment))
+            let imported = try ImportedKeys.open(keyring, environment: context.environment)
+            for line in imported.originLines { context.reporter.log(line) }
+            return try await body(imported)
         }
-        let given = ["SOPS_GPG_KEY", "SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE"].contains { context.environment[$0].map { !$0.isEmpty } ?? false }
+        let given = KeySources.environmentGivesKeys(context.environment)
         if !given && cloudEnv == nil {
             return try await DefaultKeys.withKeys(context, repository: repository, body)
         }
@@ -70,5 +72,5 @@ struct KeyOptions: ParsableArguments {
 }
 
 extension ImportedKeys {
-    var chain: KeyChain { KeyChain(ageIdentities: age, keyring: pgp.isEmpty ? nil : keyring) }
+    var chain: KeyChain { KeyChain(ageIdentities: age, keyring: pgp.isEmpty ? nil : keyring, otherKeyrings: otherKeyrings) }
 }

@@ -26,6 +26,25 @@ struct KeySources {
 
     var isEmpty: Bool { pgp.isEmpty && age.isEmpty }
 
+    /// Whether the environment gives SOPS keys (as CI does): then `.secrets/` is read only when
+    /// a command is asked to (`keys import --cloud/--env`, `sops verify --cloud/--env`), never
+    /// merged in because a cluster's cloud and env happen to name a folder there.
+    static func environmentGivesKeys(_ environment: [String: String]) -> Bool {
+        ["SOPS_GPG_KEY", "SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE"].contains { environment[$0].map { !$0.isEmpty } ?? false }
+    }
+
+    /// The cloud and env whose `.secrets/<cloud>/<env>/` a run on that cluster may read: none
+    /// when the environment gives keys (and, when the folder is there, it says it is not read).
+    static func clusterSecrets(_ cloudEnv: (cloud: String, env: String)?, environment: [String: String], repository: URL, reporter: Reporter) -> (cloud: String, env: String)? {
+        guard let cloudEnv else { return nil }
+        guard environmentGivesKeys(environment) else { return cloudEnv }
+        let folder = ".secrets/\(cloudEnv.cloud)/\(cloudEnv.env)"
+        if FileManager.default.fileExists(atPath: repository.appendingPathComponent(folder).path) {
+            reporter.log("Keys from the environment (SOPS_GPG_KEY, SOPS_AGE_KEY, SOPS_AGE_KEY_FILE) only; \(folder) is not read (unset them to use it).")
+        }
+        return nil
+    }
+
     /// What a cloud/env's `.secrets` folder holds for local reproduction.
     static func secretsPaths(cloud: String, env: String) -> (age: String, pgp: String) {
         (".secrets/\(cloud)/\(env)/age/age.agekey", ".secrets/\(cloud)/\(env)/gpg/sops.asc")

@@ -15,10 +15,14 @@ struct KeysNewCommand: ContextCommand {
             --age writes .secrets/<cloud>/<env>/age/age.agekey (age's keys.txt form); --pgp creates \
             an ed25519 key with a cv25519 encryption subkey and no passphrase (for CI) with gpgme in \
             a temporary keyring, and writes .secrets/<cloud>/<env>/gpg/sops.asc (secret) and \
-            sops.pub.asc. Files are 0600, folders 0700; an existing key is kept unless --force, \
-            which moves it to a dated backup first. .secrets/ is added to .gitignore when missing; \
-            a key file tracked by git is a loud warning. Prints the .sops.yaml creation rule \
-            (--update-sops-yaml adds it) and how to hand the PGP key to CI (fluxci keys export-ci).
+            sops.pub.asc, and the public key to commit as clusters/<cloud>/<env>/.sops.pub.asc (as \
+            Flux's SOPS guide keeps it: `fluxci sops encrypt` in a teammate's fresh clone finds it \
+            there). Files are 0600, folders 0700. An existing key is an error unless \
+            --update-sops-yaml (the key is kept, its rule and public key are written) or --force \
+            (a new key; the old one is moved to a dated backup first). .secrets/ is added to \
+            .gitignore when missing; a key file tracked by git is a loud warning. Prints the \
+            .sops.yaml creation rule (--update-sops-yaml adds it, replacing an earlier rule for the \
+            same path) and how to hand the PGP key to CI (fluxci keys export-ci).
 
             Environment: GITHUB_WORKSPACE, NO_COLOR.
             """)
@@ -80,41 +84,70 @@ struct KeysNewCommand: ContextCommand {
         let folder = root.appendingPathComponent(".secrets/\(cloud)/\(env)")
         var recipients: (age: String?, pgp: String?) = (nil, nil)
         try KeyFiles.ensureIgnored(root: root, reporter: reporter)
+        // With --update-sops-yaml and no --force, a key that exists is kept and only its rule
+        // (and its committed public key) is written: the rule for keys made earlier.
+        let keepExisting = updateSopsYaml && !force
         if age {
             let file = folder.appendingPathComponent("age/age.agekey")
-            try KeyFiles.prepare(file, force: force, root: root, reporter: reporter)
-            let identity = X25519Identity.generate()
-            reporter.mask(identity.encoded)
-            let created = ISO8601DateFormatter().string(from: Date())
-            try SecureFile.write(Data("# created: \(created)\n# public key: \(identity.recipient)\n\(identity.encoded)\n".utf8), to: file)
-            reporter.log("Wrote \(KeyFiles.relative(file, to: root)) (age recipient \(identity.recipient)).")
-            recipients.age = identity.recipient.description
+            if keepExisting, let existing = try KeyFiles.existingAgeRecipient(file, root: root, reporter: reporter) {
+                reporter.log("Kept \(KeyFiles.relative(file, to: root)) (age recipient \(existing)).")
+                recipients.age = existing
+            } else {
+                try KeyFiles.prepare(file, force: force, root: root, reporter: reporter)
+                let identity = X25519Identity.generate()
+                reporter.mask(identity.encoded)
+                let created = ISO8601DateFormatter().string(from: Date())
+                try SecureFile.write(Data("# created: \(created)\n# public key: \(identity.recipient)\n\(identity.encoded)\n".utf8), to: file)
+                reporter.log("Wrote \(KeyFiles.relative(file, to: root)) (age recipient \(identity.recipient)).")
+                recipients.age = identity.recipient.description
+            }
         }
         if pgp {
             let secretFile = folder.appendingPathComponent("gpg/sops.asc"), publicFile = folder.appendingPathComponent("gpg/sops.pub.asc")
-            try KeyFiles.prepare(secretFile, force: force, root: root, reporter: reporter)
             let keyring: Keyring
             do { keyring = try Keyring.create(in: context.environment["TMPDIR"]) } catch { throw KeyErrors.annotation(for: error, source: "a temporary keyring") }
             defer { keyring.destroy() }
-            let userID = "\(name ?? "SOPS \(cloud)/\(env)") <\(email ?? "sops-\(cloud)-\(env)@fluxci.invalid")>"
             do {
-                let key = try keyring.createKey(userID: userID, expires: expire.flatMap(Self.seconds) ?? 0)
-                let secret = try keyring.exportSecretKeys([key.fingerprint])
-                reporter.mask(String(decoding: secret, as: UTF8.self))
-                try SecureFile.write(secret, to: secretFile)
-                try SecureFile.write(try keyring.exportPublicKeys([key.fingerprint]), to: publicFile)
-                chmod(publicFile.path, 0o644)
-                reporter.log("Wrote \(KeyFiles.relative(secretFile, to: root)) and sops.pub.asc: PGP key \(key.fingerprint) (\(userID)).")
-                recipients.pgp = key.fingerprint
-                try reporter.setOutput("fingerprint", key.fingerprint)
+                let fingerprint: String
+                if keepExisting, FileManager.default.fileExists(atPath: secretFile.path) {
+                    guard let armor = FileManager.default.contents(atPath: secretFile.path) else {
+                        throw Annotation.error("\(KeyFiles.relative(secretFile, to: root)) cannot be read.", title: "Key unreadable", fix: "Check its permissions.")
+                    }
+                    reporter.mask(String(decoding: armor, as: UTF8.self))
+                    guard let found = try keyring.importKeys(armor).fingerprints.first else {
+                        throw Annotation.error("\(KeyFiles.relative(secretFile, to: root)) holds no PGP key.", title: "No PGP key", fix: "Restore it, or replace it with `fluxci keys new --cloud \(cloud) --env \(env) --pgp --force`.")
+                    }
+                    fingerprint = found
+                    reporter.log("Kept \(KeyFiles.relative(secretFile, to: root)): PGP key \(fingerprint).")
+                } else {
+                    try KeyFiles.prepare(secretFile, force: force, root: root, reporter: reporter)
+                    let userID = "\(name ?? "SOPS \(cloud)/\(env)") <\(email ?? "sops-\(cloud)-\(env)@fluxci.invalid")>"
+                    let key = try keyring.createKey(userID: userID, expires: expire.flatMap(Self.seconds) ?? 0)
+                    let secret = try keyring.exportSecretKeys([key.fingerprint])
+                    reporter.mask(String(decoding: secret, as: UTF8.self))
+                    try SecureFile.write(secret, to: secretFile)
+                    try SecureFile.write(try keyring.exportPublicKeys([key.fingerprint]), to: publicFile)
+                    chmod(publicFile.path, 0o644)
+                    reporter.log("Wrote \(KeyFiles.relative(secretFile, to: root)) and sops.pub.asc: PGP key \(key.fingerprint) (\(userID)).")
+                    fingerprint = key.fingerprint
+                }
+                // The public key where it is committed, as Flux's SOPS guide keeps it
+                // (clusters/<cluster>/.sops.pub.asc): a teammate's fresh clone encrypts with it.
+                let committed = root.appendingPathComponent("clusters/\(cloud)/\(env)/.sops.pub.asc")
+                try FileManager.default.createDirectory(at: committed.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try keyring.exportPublicKeys([fingerprint]).write(to: committed, options: .atomic)
+                chmod(committed.path, 0o644)
+                reporter.log("Wrote \(KeyFiles.relative(committed, to: root)) (the public key, to commit: `fluxci sops encrypt` finds recipients there by their .sops.yaml fingerprint).")
+                recipients.pgp = fingerprint
+                try reporter.setOutput("fingerprint", fingerprint)
             } catch let error as KeyringError {
                 throw KeyErrors.annotation(for: error, source: "the new key")
             }
         }
         let rule = SOPSConfig.rule(cloud: cloud, env: env, age: recipients.age, pgp: recipients.pgp)
         if updateSopsYaml {
-            try SOPSConfig.add(rule, to: root.appendingPathComponent(".sops.yaml"))
-            reporter.log("Added the creation rule for kubernetes/overlays/\(cloud)/\(env) to .sops.yaml.")
+            let added = try SOPSConfig.add(rule, to: root.appendingPathComponent(".sops.yaml"))
+            reporter.log(added ? "Added the creation rule for kubernetes/overlays/\(cloud)/\(env) to .sops.yaml." : ".sops.yaml already has this creation rule for kubernetes/overlays/\(cloud)/\(env).")
         } else {
             reporter.log("Next: add this creation rule to .sops.yaml (or run again with --update-sops-yaml):\n\n" + rule)
         }
@@ -192,12 +225,25 @@ enum KeyFiles {
         guard force else {
             throw Annotation.error(
                 "\(relative(file, to: root)) exists; fluxci does not overwrite a key.", title: "Key exists",
-                fix: "Pass --force to replace it (the old key is kept as a dated backup), after re-encrypting the files it protects.")
+                fix: "To keep the key and add its creation rule to .sops.yaml, pass --update-sops-yaml (without --force). To replace the key, pass --force (the old key is kept as a dated backup), after re-encrypting the files it protects.")
         }
         let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
         let backup = file.appendingPathExtension("\(stamp).bak")
         try FileManager.default.moveItem(at: file, to: backup)
         reporter.warning("Moved the existing key to \(relative(backup, to: root)).", title: "Key replaced")
+    }
+
+    /// The recipient of an existing age key file, or nil when there is none.
+    static func existingAgeRecipient(_ file: URL, root: URL, reporter: Reporter) throws -> String? {
+        guard let data = FileManager.default.contents(atPath: file.path) else { return nil }
+        let text = String(decoding: data, as: UTF8.self)
+        for line in text.split(whereSeparator: \.isNewline) where !line.hasPrefix("#") { reporter.mask(String(line)) }
+        guard let entry = try? AgeIdentityFile.parse(text).first else {
+            throw Annotation.error(
+                "\(relative(file, to: root)) holds no age identity.", title: "Invalid age identity",
+                fix: "Restore it, or replace it with `fluxci keys new --force` (and re-encrypt the files it protects).", at: SourceLocation(file: relative(file, to: root)))
+        }
+        return entry.identity.recipient.description
     }
 
     /// `.secrets/` must never be committed: listed in .gitignore, and a loud warning when git tracks a file there.
@@ -230,15 +276,26 @@ enum SOPSConfig {
     }
 
     /// Inserts the rule first under `creation_rules:` (sops takes the first rule that matches, so
-    /// the specific one must come before catch-alls); the rest of the file is untouched.
-    static func add(_ rule: String, to file: URL) throws {
+    /// the specific one must come before catch-alls); the rest of the file is untouched. A rule
+    /// for the same path (from an earlier `keys new`) is replaced in place. Returns false when
+    /// the file already holds exactly this rule.
+    @discardableResult
+    static func add(_ rule: String, to file: URL) throws -> Bool {
         let text = (try? String(contentsOf: file, encoding: .utf8)) ?? ""
         var lines = text.components(separatedBy: "\n")
-        if let index = lines.firstIndex(where: { $0.hasPrefix("creation_rules:") }) {
-            lines.insert(contentsOf: rule.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init), at: index + 1)
+        let ruleLines = rule.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+        if let start = lines.firstIndex(of: ruleLines[0]) {
+            var end = start + 1
+            while end < lines.count, lines[end].hasPrefix("    ") { end += 1 }
+            if Array(lines[start..<end]) == ruleLines { return false }
+            lines.replaceSubrange(start..<end, with: ruleLines)
+            try lines.joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
+        } else if let index = lines.firstIndex(where: { $0.hasPrefix("creation_rules:") }) {
+            lines.insert(contentsOf: ruleLines, at: index + 1)
             try lines.joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
         } else {
             try (text + (text.isEmpty || text.hasSuffix("\n") ? "" : "\n") + "creation_rules:\n" + rule).write(to: file, atomically: true, encoding: .utf8)
         }
+        return true
     }
 }

@@ -12,9 +12,10 @@ struct SOPSDecryptCommand: ContextCommand {
             The plaintext is what `sops -d` prints, byte for byte, comments included: the store is found from the file's content, \
             the output format from its name as sops chooses it (a binary file gives its raw bytes, \
             not sops's JSON wrapper). On GitHub every decrypted value of \(SOPSFiles.shortestMasked) \
-            characters or more is masked in the log first; shorter values (numbers such as 443, \
-            booleans, `on`) are not, because masking them would blank every such character \
-            sequence in the whole job log. With --output the file is written with mode 0600 \
+            characters or more is masked in the log first; shorter values (1 to \(SOPSFiles.shortestMasked - 1) \
+            characters: numbers such as 443, booleans, `on`) are not: the runner masks any string \
+            it is given everywhere in the job's log, so masking them would blank every such \
+            character sequence while hiding nothing a guess would not find. With --output the file is written with mode 0600 \
             through a temporary file, so a failure leaves nothing half-written.
 
             Environment: \(KeyOptions.environmentHelp), GITHUB_ACTIONS.

@@ -12,13 +12,18 @@ struct SOPSEncryptCommand: ContextCommand {
         abstract: "Encrypt a YAML or JSON file (or standard input, '-') with SOPS: to standard output, or --in-place.",
         discussion: """
             Recipients and the encryption rule come from flags (--age, --pgp, --encrypted-regex), \
-            else from the first matching creation rule of the nearest .sops.yaml (path_regex, age, \
-            pgp, key_groups, shamir_threshold, encrypted_regex…), else with --cloud/--env from \
-            .secrets/<cloud>/<env>/ (age.agekey's recipient, sops.pub.asc's fingerprint). The \
-            default rule for Kubernetes manifests is encrypted_regex ^(data|stringData)$. PGP \
-            public keys come from FLUXCI_KEYRING's keyring, --pgp-key-file, .secrets' sops.pub.asc, \
-            or your GnuPG home. --in-place writes through a temporary file: a failure leaves the \
-            input untouched.
+            else from the first matching creation rule of .sops.yaml (path_regex, age, pgp, \
+            key_groups, shamir_threshold, encrypted_regex…), else with --cloud/--env from \
+            .secrets/<cloud>/<env>/ (age.agekey's recipient, sops.pub.asc's fingerprint). As with \
+            sops, .sops.yaml is the first one found from the current directory upwards, a rule's \
+            path_regex is matched against the file's path relative to that .sops.yaml's folder, \
+            and a .sops.yaml none of whose rules matches the file is an error. The default rule \
+            for Kubernetes manifests is encrypted_regex ^(data|stringData)$. The public key of \
+            each PGP fingerprint is taken from --pgp-key-file, .secrets' sops.pub.asc, the \
+            keyring of FLUXCI_KEYRING, your GnuPG keyring (GNUPGHOME or ~/.gnupg; public keys \
+            only), or a committed .sops.pub.asc anywhere in the repository (what `fluxci keys new \
+            --pgp` writes beside the cluster), and the output says which. --in-place writes \
+            through a temporary file: a failure leaves the input untouched.
 
             Environment: FLUXCI_KEYRING, GNUPGHOME, GITHUB_WORKSPACE.
             """)
@@ -68,7 +73,7 @@ struct SOPSEncryptCommand: ContextCommand {
         }
         let format: SOPSFile.Format = file.lowercased().hasSuffix(".json") || text.drop(while: \.isWhitespace).hasPrefix("{") ? .json : .yaml
         let (recipients, rule, keyring) = try await resolve(for: url, text: text, root: root, context: context)
-        defer { if keyring?.isPrivate == true { keyring?.destroy() } }
+        defer { keyring?.destroy() }
         let encrypted: String
         do {
             encrypted = try SOPSEncryptor.encrypt(text, format: format, recipients: recipients, rule: rule, keyring: keyring)
@@ -104,7 +109,7 @@ struct SOPSEncryptCommand: ContextCommand {
         case .noRecipients: .error("No recipient for \(file).", title: "No recipients", fix: "Pass --age or --pgp, add a creation rule to .sops.yaml, or pass --cloud and --env.", at: location)
         case .invalidAgeRecipient: .error("\(error).", title: "Invalid age recipient", fix: "An age recipient is age1 followed by 58 characters, as age-keygen -y prints it.", at: location)
         case .unknownPGPKey(let fingerprint):
-            .error("\(error).", title: "Unknown PGP key", fix: "Import its public key into your keyring (`gpg --import KEYFILE`), or pass --pgp-key-file KEYFILE with the armored public key of \(fingerprint).", at: location)
+            .error("\(error).", title: "Unknown PGP key", fix: "Commit its public key beside the cluster (`gpg --export --armor \(fingerprint) > clusters/CLOUD/ENV/.sops.pub.asc`, which `fluxci keys new --pgp` writes), import it into your keyring (`gpg --import KEYFILE`), or pass --pgp-key-file KEYFILE with the armored public key of \(fingerprint).", at: location)
         default: .error("\(file): \(error).", title: "Cannot encrypt", at: location)
         }
     }
@@ -114,13 +119,17 @@ struct SOPSEncryptCommand: ContextCommand {
         var ages = age.flatMap { $0.split(separator: ",").map(String.init) }
         var fingerprints = pgp.flatMap { $0.split(separator: ",").map(String.init) }
         var recipients: Recipients?
-        var rule = encryptedRegex.map(EncryptionRule.encryptedRegex)
-        var publicKeys: [Data] = []
+        // sops reads the config for every file it encrypts, found from the working directory
+        // upwards (flags win over its keys and rule; no rule for the file is an error). Standard
+        // input has no path to match.
+        let creation = file == "-" ? nil : try CreationRule.find(for: url, workingDirectory: context.workingDirectory, reporter: context.reporter)
+        var rule = encryptedRegex.map(EncryptionRule.encryptedRegex) ?? creation?.rule
+        var keyFiles: [(name: String, data: Data)] = []
         if let pgpKeyFile {
             guard let data = FileManager.default.contents(atPath: context.url(for: pgpKeyFile).path) else {
                 throw Annotation.error("\(pgpKeyFile) cannot be read.", title: "Key file not found")
             }
-            publicKeys.append(data)
+            keyFiles.append((pgpKeyFile, data))
         }
         if ages.isEmpty && fingerprints.isEmpty {
             if let cloud, let env {
@@ -130,33 +139,33 @@ struct SOPSEncryptCommand: ContextCommand {
                 {
                     ages = entries
                 }
-                if let key = FileManager.default.contents(atPath: folder.appendingPathComponent("gpg/sops.pub.asc").path) { publicKeys.append(key) }
+                let publicKey = ".secrets/\(cloud)/\(env)/gpg/sops.pub.asc"
+                if let key = FileManager.default.contents(atPath: root.appendingPathComponent(publicKey).path) { keyFiles.append((publicKey, key)) }
             }
-            if let creation = try CreationRule.find(for: url, stopAt: root) {
+            if let creation {
                 recipients = creation.recipients
                 rule = rule ?? creation.rule
             }
         }
         let kubernetes = text.contains("apiVersion:") && text.contains("kind:") || text.contains("\"apiVersion\"")
         let finalRule = rule ?? (kubernetes ? .encryptedRegex("^(data|stringData)$") : .unencryptedSuffix("_unencrypted"))
-        // PGP public keys: the run's keyring, else a private one with the given key files, else the
-        // user's home. No keyring (and no gpg process) when no PGP key is involved.
-        let wantsPGP = !publicKeys.isEmpty || !fingerprints.isEmpty || (recipients?.groups.contains { !$0.pgp.isEmpty } ?? false)
-        var keyring: Keyring?
-        if !wantsPGP {
-            keyring = nil
-        } else if let path = context.environment[ImportedKeys.keyringVariable], !path.isEmpty, Keyring.isKeyring(URL(fileURLWithPath: path)) {
-            keyring = try? Keyring.open(URL(fileURLWithPath: path))
-        } else if !publicKeys.isEmpty {
-            keyring = try? Keyring.create(in: context.environment["TMPDIR"])
-        } else {
-            let home = context.environment["GNUPGHOME"].flatMap { $0.isEmpty ? nil : $0 } ?? ((context.environment["HOME"] ?? NSHomeDirectory()) + "/.gnupg")
-            keyring = try? Keyring.userHome(URL(fileURLWithPath: home))
+        // No keyring (and no gpg process) when no PGP key is involved.
+        let wantsPGP = !keyFiles.isEmpty || !fingerprints.isEmpty || (recipients?.groups.contains { !$0.pgp.isEmpty } ?? false)
+        guard wantsPGP else { return (recipients ?? Recipients(groups: [.init(age: ages, pgp: [])]), finalRule, nil) }
+        let keyring: Keyring
+        do {
+            keyring = try Keyring.create(in: context.environment["TMPDIR"])
+        } catch {
+            throw KeyErrors.annotation(for: error, source: "a temporary keyring")
         }
-        for key in publicKeys {
-            if let result = try? keyring?.importKeys(key), fingerprints.isEmpty && recipients == nil { fingerprints += result.fingerprints }
+        // Key files given or found in .secrets: their keys are the recipients when nothing else names one.
+        for (name, data) in keyFiles {
+            guard let result = try? keyring.importKeys(data) else { continue }
+            if fingerprints.isEmpty && recipients == nil { fingerprints += result.fingerprints }
+            for fingerprint in result.fingerprints { context.reporter.log("PGP public key \(fingerprint) from \(name).") }
         }
         let final = recipients ?? Recipients(groups: [.init(age: ages, pgp: fingerprints)])
+        try PublicKeyFinder.gather(final.groups.flatMap(\.pgp), into: keyring, root: creation.map { URL(fileURLWithPath: $0.configFile).deletingLastPathComponent() } ?? root, context: context)
         return (final, finalRule, keyring)
     }
 }

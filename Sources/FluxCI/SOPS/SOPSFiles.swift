@@ -80,10 +80,15 @@ enum SOPSFiles {
                 fix: "Import a key the file is encrypted for, or re-encrypt it for this cluster's key with `sops updatekeys \(file)` after adding the key to .sops.yaml.",
                 at: location)
         case .malformedValue, .valueAuthenticationFailed:
-            return .error(sentence(error), title: error.title, fix: "Restore the value from git, or set it again with `sops \(file)`.", at: location)
-        case .macUndecryptable, .macMismatch:
             return .error(
-                sentence(error), title: error.title,
+                sentence(error) + " `sops -d` fails on it, and so would Flux's kustomize-controller (\"error decrypting sops tree\").", title: error.title,
+                fix: "Restore the value from git, or set it again with `sops \(file)`.", at: location)
+        case .macUndecryptable, .macMismatch:
+            // kustomize-controller's decryptor leaves the MAC check off (`checkSopsMac` is false:
+            // "arbitrary data gets injected into most resources"), so Flux applies such a file.
+            return .error(
+                sentence(error) + " `sops -d` refuses it; Flux's kustomize-controller does not check the MAC and would apply the values as they are now, unverified.",
+                title: error.title,
                 fix: "If the change was intended, open it with `sops edit --ignore-mac \(file)` and save a change so that sops writes a new MAC; otherwise restore it from git.",
                 at: location)
         }

@@ -44,19 +44,31 @@ struct SOPSUpdateKeysCommand: ContextCommand {
 
     func execute(in context: CommandContext) async throws {
         try await SOPSRekey.run(file: file, keys: keys, context: context) { metadata, url in
-            guard let rule = try CreationRule.find(for: url, stopAt: context.repositoryRoot(nil)) else {
-                throw Annotation.error("No .sops.yaml creation rule matches \(file).", title: "No creation rule", fix: "Add a rule whose path_regex matches the file.")
+            // sops updatekeys reads the config found from the working directory upwards.
+            guard let rule = try CreationRule.find(for: url, workingDirectory: context.workingDirectory, reporter: context.reporter) else {
+                throw Annotation.error(
+                    "No .sops.yaml with creation rules in \(context.workingDirectory.path) or a folder above it (sops updatekeys fails the same way: \"config file not found\").",
+                    title: "No creation rule", fix: "Run it from the repository, where .sops.yaml is, or add a .sops.yaml with a rule whose path_regex matches \(file).")
             }
-            let before = Set(metadata.allKeys.map(\.description))
-            let after = Set(rule.recipients.groups.flatMap { $0.age + $0.pgp.map { "pgp \($0)" } })
-            let added = after.subtracting(before).sorted(), removed = before.subtracting(after).sorted()
-            let change = added.isEmpty && removed.isEmpty ? "no recipient changed" : "added \(added.joined(separator: ", ")); removed \(removed.joined(separator: ", "))"
-            return (rule.recipients, "Updated the keys of \(file): \(change).")
+            return (rule.recipients, "Updated the keys of \(file): \(SOPSRekey.change(from: metadata, to: rule.recipients)).")
         }
     }
 }
 
 enum SOPSRekey {
+    /// What updatekeys changes, naming only what there is: "added age1…", "removed pgp FP",
+    /// both joined by "; ", or "no recipient changed". Fingerprints compare without case or spaces.
+    static func change(from metadata: Metadata, to recipients: Recipients) -> String {
+        func normalized(_ name: String) -> String { name.hasPrefix("pgp ") ? "pgp " + name.dropFirst(4).uppercased().replacingOccurrences(of: " ", with: "") : name }
+        let before = metadata.allKeys.map { normalized($0.description) }
+        let after = recipients.groups.flatMap { $0.age + $0.pgp.map { "pgp \($0)" } }.map(normalized).filter { !$0.isEmpty && $0 != "pgp " }
+        var added: [String] = [], removed: [String] = []
+        for name in after where !before.contains(name) && !added.contains(name) { added.append(name) }
+        for name in before where !after.contains(name) && !removed.contains(name) { removed.append(name) }
+        let parts = [added.isEmpty ? nil : "added " + added.joined(separator: ", "), removed.isEmpty ? nil : "removed " + removed.joined(separator: ", ")].compactMap { $0 }
+        return parts.isEmpty ? "no recipient changed" : parts.joined(separator: "; ")
+    }
+
     static func recipients(of metadata: Metadata, file: String) throws -> Recipients {
         var groups: [Recipients.Group] = []
         for group in metadata.keyGroups {

@@ -21,9 +21,12 @@ struct SOPSVerifyCommand: ContextCommand {
             are annotations at the file and line (of the value, or of the sops block); the step \
             summary gets a table of every file. A file encrypted only for keys that were not \
             imported is an error, unless --allow-foreign makes it a warning. Nothing decrypted is \
-            printed; on GitHub decrypted values of \(SOPSFiles.shortestMasked) characters or more \
-            are masked, shorter ones are not (masking `3` or `on` would blank the whole log). \
-            Outputs: files, failed.
+            printed, so no decrypted value is masked: the runner masks a string everywhere in the \
+            job's log, and a value such as a user name `podinfo` would blank every object, path \
+            and branch name holding it (`fluxci sops decrypt`, which prints values, masks every \
+            one of \(SOPSFiles.shortestMasked) characters or more). Files named on the command line that all turn out to be encrypted for other \
+            keys (with --allow-foreign) are an error too: nothing was verified. Outputs: files, \
+            failed.
 
             Environment: \(KeyOptions.environmentHelp), GITHUB_ACTIONS, GITHUB_OUTPUT, \
             GITHUB_STEP_SUMMARY, NO_COLOR.
@@ -81,6 +84,15 @@ struct SOPSVerifyCommand: ContextCommand {
                     reporter.warning("No SOPS file was found under \(searched.joined(separator: ", ")).", title: "No SOPS files")
                 }
                 guard failed == 0 else { throw ExitCode.failure }
+                // Files were found but none decrypted (every one foreign, allowed): for paths the
+                // caller named, that proves nothing.
+                if named, !verdicts.isEmpty, !verdicts.contains(where: { if case .verified = $0.outcome { true } else { false } }) {
+                    reporter.error(
+                        "None of the \(verdicts.count) SOPS files under \(searched.joined(separator: ", ")) is encrypted for the imported keys: nothing was verified.",
+                        title: "Nothing verified",
+                        fix: "Import the keys these files are encrypted for, or name the folders of this cluster's files.")
+                    throw ExitCode.failure
+                }
             }
         }
     }
@@ -132,7 +144,7 @@ struct SOPSVerifyCommand: ContextCommand {
             plaintextRule: { name in
                 guard let root else { return nil }
                 let url = files.first { $0.name == name }?.url ?? root.appendingPathComponent(name)
-                return try? CreationRule.find(for: url, stopAt: root)
+                return try? CreationRule.find(for: url, workingDirectory: root)
             }, named: named)
     }
 

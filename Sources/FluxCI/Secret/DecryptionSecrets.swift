@@ -31,7 +31,9 @@ struct DecryptionSecrets {
             }
             let armor: String
             do {
-                armor = String(decoding: try keys.keyring.exportSecretKeys(keys.pgp.map(\.fingerprint)), as: UTF8.self)
+                // Flux cannot give a passphrase: a protected key goes to it as a copy without one,
+                // made in a scratch keyring (the run's keyring keeps it protected).
+                armor = String(decoding: try keys.keyring.exportSecretKeysWithoutPassphrase(keys.pgp.map(\.fingerprint)), as: UTF8.self)
             } catch {
                 throw KeyErrors.annotation(for: error, source: "the keyring")
             }

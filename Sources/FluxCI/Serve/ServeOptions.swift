@@ -13,7 +13,7 @@ struct ServeOptions: ParsableArguments {
     @Flag(help: "With --serve: serve a commit of the work tree (tracked files as they are, untracked files unless ignored) on top of the branch.")
     var includeWorktree = false
 
-    @Option(help: "With --serve: the address the cluster reaches this machine at, bound as given (default for kind: the kind network's gateway; host.docker.internal on Docker Desktop). Needed with --provider existing.")
+    @Option(help: "With --serve: the address the cluster reaches this machine at, bound as given (default for kind: the kind network's gateway; host.docker.internal on Docker Desktop). Needed for a cluster that is not kind's.")
     var serveAddress: String?
 
     @Flag(inversion: .prefixedNo, help: "With --serve: require a random token (HTTP basic auth, given to Flux as the GitRepository's secretRef), so other containers on the network cannot read the repository.")
@@ -34,9 +34,10 @@ struct ServeOptions: ParsableArguments {
 /// address is known, stopped with the run.
 enum ServeSession {
     /// The commit under test in a private repository (the branch's local commit, or HEAD in a
-    /// detached CI checkout; with the work tree on top when asked).
+    /// detached CI checkout; with the work tree on top when asked, less fluxci's own outputs:
+    /// `excluding` names the run's artifacts folder and keyring, wherever they are).
     static func make(
-        _ options: ServeOptions, repository: RepositoryOptions, source: BranchOptions, context: CommandContext
+        _ options: ServeOptions, repository: RepositoryOptions, source: BranchOptions, excluding: [URL], context: CommandContext
     ) async throws -> ServedRepository {
         let (git, prefix) = try repository.gitRepository(context)
         let local = try BranchUnderTest.local(
@@ -46,10 +47,11 @@ enum ServeSession {
             let served = try await ServedRepository.make(
                 .init(
                     gitDirectory: URL(fileURLWithPath: git.path), workTree: git.workTree.map { URL(fileURLWithPath: $0) }, commit: local.commit,
-                    prefix: prefix, includeWorkTree: options.includeWorktree),
+                    prefix: prefix, includeWorkTree: options.includeWorktree, excluding: excluding),
                 branch: local.branch, name: (name.isEmpty || name.hasPrefix(".") ? "repository" : name) + ".git", environment: context.environment,
                 temporaryDirectory: context.environment["TMPDIR"])
-            let what = options.includeWorktree ? "the work tree on top of \(local.commit.prefix(7))" : "\(local.commit.prefix(7))"
+            let left = served.excluded.isEmpty ? "" : ", leaving out fluxci's own \(served.excluded.map { $0 + "/" }.joined(separator: ", "))"
+            let what = options.includeWorktree ? "the work tree on top of \(local.commit.prefix(7))\(left)" : "\(local.commit.prefix(7))"
             context.reporter.log("Serving \(local.branch) (\(what)\(prefix.isEmpty ? "" : ", \(prefix) as the root")) as \(served.commit).")
             return served
         } catch {
@@ -57,6 +59,28 @@ enum ServeSession {
                 "Cannot make the repository to serve: \(error)", title: "Serve failed",
                 fix: "Check that git is installed and the checkout is readable.")
         }
+    }
+
+    /// What a plan shows of the served source, as far as it is known before the listener runs:
+    /// the URL (the host of `--serve-address`, else the kind network's gateway, read when the
+    /// cluster exists; the port is chosen when serving) and, with the token, the credentials
+    /// Secret the run creates, by name (its value exists only once the run serves).
+    static func plan(_ prepared: inout BootstrapPipeline.Prepared, served: ServedRepository, options: ServeOptions) {
+        var host: String
+        if let given = options.serveAddress, let address = try? ServeAddress.explicit(given) {
+            host = address.advertised
+        } else {
+            #if os(macOS) || os(Windows)
+            host = "host.docker.internal"
+            #else
+            host = "<the kind network's gateway>"
+            #endif
+        }
+        if host.contains(":") && !host.hasPrefix("<") { host = "[\(host)]" }
+        let url = "http://\(host):<a free port, chosen when serving>/\(served.name)"
+        prepared.branch.url = url
+        prepared.plan = BootstrapPlan(
+            tree: prepared.tree, url: url, revision: prepared.plan.revision, token: options.serveToken ? "<made when serving>" : nil)
     }
 
     /// Starts the listener at `address` and points the plan's GitRepository at it (with the
@@ -87,7 +111,7 @@ enum ServeSession {
         prepared.branch.url = server.url
         prepared.plan = BootstrapPlan(tree: prepared.tree, url: server.url, revision: prepared.plan.revision, token: token)
         context.reporter.log(
-            "Serving \(prepared.plan.revision) read-only at \(server.url)\(token == nil ? "" : " (basic auth, token in the Secret \(prepared.plan.credentials?.reference ?? ""))"); access log: \(log.path).")
+            "Serving \(prepared.plan.revision) read-only at \(server.url)\(token == nil ? "" : " (basic auth, token in \(prepared.plan.credentials?.reference ?? "a Secret"))"); access log: \(log.path).")
         return server
     }
 }

@@ -10,8 +10,9 @@ import Kube
 /// and records all of it in `status.inventory` as kustomize-controller does. HelmRepositories,
 /// OCIRepositories and Buckets get an artifact (or fail, when told); HelmReleases wait for their
 /// chart's source and their dependsOn, then install the chart version they ask for (or fail).
-/// No Helm chart is really installed and no workload runs: Deployments and the like are not
-/// applied.
+/// The build's Deployments, StatefulSets, DaemonSets and Jobs are applied too, and `workloads`
+/// (the stand-in for kube-controller-manager) gives them the status their controllers write:
+/// rolled out, or stuck as told. No Helm chart is really installed and no pod runs.
 public final class FakeFluxController: @unchecked Sendable {
     public enum Behaviour: Sendable {
         case succeed
@@ -48,7 +49,16 @@ public final class FakeFluxController: @unchecked Sendable {
     private var loop: Task<Void, Never>?
     private var ticker: Task<Void, Never>?
 
-    public init(server: FakeAPIServer) { self.server = server }
+    /// The workload controllers behind the applied Deployments, StatefulSets, DaemonSets, Jobs.
+    public let workloads: FakeWorkloadControllers
+
+    public init(server: FakeAPIServer) {
+        self.server = server
+        workloads = FakeWorkloadControllers(server: server)
+    }
+
+    /// How the workload `name` rolls out (default: it does).
+    public func set(workload name: String, _ behaviour: FakeWorkloadControllers.Behaviour) { workloads.set(name, behaviour) }
 
     /// How the Kustomization `name` reconciles (default: it succeeds).
     public func set(_ name: String, _ behaviour: Behaviour) {
@@ -67,6 +77,7 @@ public final class FakeFluxController: @unchecked Sendable {
     }
 
     public func start() {
+        workloads.start()
         subscription = server.api.store.subscribe { [weak self] event in
             guard event.group.hasSuffix("toolkit.fluxcd.io") else { return }
             self?.work.continuation.yield()
@@ -89,6 +100,7 @@ public final class FakeFluxController: @unchecked Sendable {
     }
 
     public func stop() {
+        workloads.stop()
         if let subscription { server.api.store.unsubscribe(subscription) }
         work.continuation.finish()
         loop?.cancel()
@@ -309,6 +321,8 @@ public final class FakeFluxController: @unchecked Sendable {
         return (0..<4).map { String(format: "%016llx", hash &* UInt64($0 + 1)) }.joined()
     }
 
+    static let workloadKinds: Set<String> = Set(FakeWorkloadControllers.kinds.map(\.kind))
+
     static let clusterScoped: Set<String> = ["Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"]
 
     /// As source-controller does with `spec.secretRef`: the Secret's `username` and `password`
@@ -349,7 +363,9 @@ public final class FakeFluxController: @unchecked Sendable {
             }
         }
         for object in objects where object.kind == "Namespace" { server.applyAsController(object) }
-        for object in objects where object.apiVersion.contains("toolkit.fluxcd.io/") { server.applyAsController(object) }
+        for object in objects where object.apiVersion.contains("toolkit.fluxcd.io/") || Self.workloadKinds.contains(object.kind) {
+            server.applyAsController(object)
+        }
         let entries: [JSONValue] = objects.map { object in
             let parts = object.apiVersion.split(separator: "/").map(String.init)
             let (group, version) = parts.count == 2 ? (parts[0], parts[1]) : ("", parts[0])

@@ -15,7 +15,7 @@ final class FakeStore: @unchecked Sendable {
         var apiVersion: String { group.isEmpty ? version : "\(group)/\(version)" }
         /// How error messages name the kind: `Secret`, `GitRepository.source.toolkit.fluxcd.io`.
         var qualifiedKind: String { group.isEmpty || !group.contains(".") || Self.builtinGroups.contains(group) ? kind : "\(kind).\(group)" }
-        static let builtinGroups: Set<String> = ["apps", "rbac.authorization.k8s.io", "networking.k8s.io", "apiextensions.k8s.io"]
+        static let builtinGroups: Set<String> = ["apps", "batch", "rbac.authorization.k8s.io", "networking.k8s.io", "apiextensions.k8s.io"]
     }
 
     struct Key: Hashable {
@@ -45,6 +45,9 @@ final class FakeStore: @unchecked Sendable {
         Kind(group: "", version: "v1", kind: "Node", plural: "nodes", namespaced: false),
         Kind(group: "", version: "v1", kind: "Pod", plural: "pods", namespaced: true),
         Kind(group: "apps", version: "v1", kind: "Deployment", plural: "deployments", namespaced: true),
+        Kind(group: "apps", version: "v1", kind: "StatefulSet", plural: "statefulsets", namespaced: true),
+        Kind(group: "apps", version: "v1", kind: "DaemonSet", plural: "daemonsets", namespaced: true),
+        Kind(group: "batch", version: "v1", kind: "Job", plural: "jobs", namespaced: true),
         Kind(group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRole", plural: "clusterroles", namespaced: false),
         Kind(group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRoleBinding", plural: "clusterrolebindings", namespaced: false),
         Kind(group: "rbac.authorization.k8s.io", version: "v1", kind: "Role", plural: "roles", namespaced: true),
