@@ -77,8 +77,21 @@ public struct StepSummary: Sendable, Equatable {
         return text + "\n_The summary was cut to stay under GitHub's 1 MiB limit: \(dropped) more rows or blocks are in the job log._\n"
     }
 
-    /// Plain text for a terminal: tables as aligned columns, details expanded.
-    public var plainText: String { Self.links(Self.plain(blocks.filter { if case .mermaid = $0 { false } else { true } }, indent: ""), markdown: false) }
+    /// Plain text for a terminal: tables as aligned columns, details expanded. A Mermaid diagram
+    /// is left out, and so is a heading that titles nothing else (the terminal got the graph as
+    /// a tree in the log).
+    public var plainText: String {
+        var kept: [Block] = []
+        for (index, block) in blocks.enumerated() {
+            if case .mermaid = block { continue }
+            if case .heading = block {
+                let rest = blocks[(index + 1)...].prefix { if case .heading = $0 { false } else { true } }
+                if !rest.isEmpty, rest.allSatisfy({ if case .mermaid = $0 { true } else { false } }) { continue }
+            }
+            kept.append(block)
+        }
+        return Self.links(Self.plain(kept, indent: ""), markdown: false)
+    }
 
     // MARK: Markdown
 

@@ -13,22 +13,26 @@ public struct BootstrapPlan: Sendable {
     public var credentials: KubeObject?
 
     /// The source Flux must fetch: what this run tests, not what `gotk-sync.yaml` says (that
-    /// points at the default branch). The flux-system folder found is ignored in the cluster, so
-    /// the in-cluster sync does not re-apply the repository's own gotk-sync.yaml.
+    /// points at the default branch). The repository's own `spec.ignore` is kept, so the cluster
+    /// builds exactly what the plan built. The root Kustomization applies the flux-system folder,
+    /// gotk-sync.yaml included: the GitRepository and root Kustomization fluxci applies carry
+    /// `kustomize.toolkit.fluxcd.io/reconcile: disabled`, which kustomize-controller reads on
+    /// the in-cluster object (fluxcd/pkg ssa `shouldSkipApply`: an object whose in-cluster
+    /// metadata matches the exclusion selector is skipped), so the sync never re-applies the
+    /// repository's own branch and URL over the branch under test.
     public init(tree: ClusterTree, url: String, revision: Revision, token: String?) {
         self.revision = revision
         repositoryURL = url
         components = tree.components
-        var repository = tree.gitRepository
+        var repository = Self.disablingReconcile(tree.gitRepository)
         var spec = repository.json["spec"] ?? .object([])
         spec.set("url", .string(url))
         spec.set("ref", .object([("branch", .string(revision.branch))]))
-        spec.set("ignore", .string(Self.ignore(spec["ignore"]?.string, fluxSystemPath: tree.fluxSystemPath)))
         let secretName = spec["secretRef", "name"]?.string ?? "flux-system"
         if token == nil { spec.remove("secretRef") } else { spec.set("secretRef", .object([("name", .string(secretName))])) }
         repository.json.set("spec", spec)
         gitRepository = repository
-        rootKustomization = tree.rootKustomization.object
+        rootKustomization = Self.disablingReconcile(tree.rootKustomization.object)
         credentials = token.map { token in
             KubeObject(.object([
                 ("apiVersion", .string("v1")), ("kind", .string("Secret")),
@@ -41,13 +45,23 @@ public struct BootstrapPlan: Sendable {
         }
     }
 
-    /// The GitRepository's `spec.ignore` with the flux-system folder added, anchored at the
-    /// root (`/clusters/kind/local/flux-system/`, a gitignore line as source-controller reads it).
-    public static func ignore(_ existing: String?, fluxSystemPath: String) -> String {
-        let line = "/\(fluxSystemPath)/"
-        let ignore = existing.map { $0.isEmpty || $0.hasSuffix("\n") ? $0 : $0 + "\n" } ?? ""
-        if ignore.split(separator: "\n").contains(where: { $0.trimmingCharacters(in: .whitespaces) == line }) { return ignore }
-        return ignore + line + "\n"
+    /// kustomize-controller's annotation that makes it skip an object in the cluster.
+    public static let reconcileAnnotation = "kustomize.toolkit.fluxcd.io/reconcile"
+
+    /// The object with `kustomize.toolkit.fluxcd.io/reconcile: disabled` added to its annotations.
+    static func disablingReconcile(_ object: KubeObject) -> KubeObject {
+        var object = object
+        var metadata = object.json["metadata"]?.object ?? []
+        var annotations = object.json["metadata", "annotations"]?.object ?? []
+        annotations.removeAll { $0.key == reconcileAnnotation }
+        annotations.append((reconcileAnnotation, .string("disabled")))
+        if let index = metadata.firstIndex(where: { $0.key == "annotations" }) {
+            metadata[index] = ("annotations", .object(annotations))
+        } else {
+            metadata.append(("annotations", .object(annotations)))
+        }
+        object.json.set("metadata", .object(metadata))
+        return object
     }
 
     /// In order: components, then the credentials, the GitRepository and the root Kustomization.

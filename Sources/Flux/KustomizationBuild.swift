@@ -36,11 +36,33 @@ struct KustomizationBuild {
     enum Failure: Error {
         case notADirectory, missing(ignored: Bool), symbolicLink
         case build(String)
+        case missingReference(MissingReference)
     }
 
     let artifact: SourceArtifact
     let tool: KustomizeTool
     let scratch: URL
+    let workspaces = Workspaces()
+
+    /// Link farms free for the next build, each with the file set it holds.
+    final class Workspaces: @unchecked Sendable {
+        private let lock = NSLock()
+        private var free: [(files: Set<String>, url: URL)] = []
+        private var made = 0
+
+        /// A free workspace holding `files`, or a new empty folder's URL (`fresh`).
+        func take(_ files: Set<String>, in scratch: URL) -> (URL, fresh: Bool) {
+            lock.withLock {
+                if let index = free.firstIndex(where: { $0.files.count == files.count && $0.files == files }) {
+                    return (free.remove(at: index).url, false)
+                }
+                made += 1
+                return (scratch.appendingPathComponent("build-\(made)"), true)
+            }
+        }
+
+        func give(_ url: URL, files: Set<String>) { lock.withLock { free.append((files, url)) } }
+    }
 
     func run(_ request: Request, index: Int) -> Result<Output, Failure> {
         let path = request.kustomization.path
@@ -50,15 +72,32 @@ struct KustomizationBuild {
             if artifact.symbolicLinks.contains(path) { return .failure(.symbolicLink) }
             return .failure(.missing(ignored: artifact.written.contains { $0.hasPrefix(path + "/") || $0 == path }))
         }
-        let workspace = scratch.appendingPathComponent("build-\(index)")
-        defer { try? FileManager.default.removeItem(at: workspace) }
+        // A workspace (a link farm of the artifact) is reused by the next build that sees the same
+        // files: only the kustomization a build writes differs, and it is put back afterwards.
+        // Linking and removing hundreds of entries per build cost more than kustomize itself.
+        let (workspace, fresh) = workspaces.take(files, in: scratch)
+        var writtenFile: String?
+        var reusable = false
+        defer {
+            if let writtenFile {
+                let target = workspace.path + "/" + writtenFile
+                unlink(target)
+                if files.contains(writtenFile), Foundation.link(artifact.root.path + "/" + writtenFile, target) != 0 { reusable = false }
+            }
+            if reusable { workspaces.give(workspace, files: files) } else { Self.removeTree(workspace.path) }
+        }
         do {
-            try link(files, into: workspace)
+            if fresh { try link(files, into: workspace) }
+            reusable = true
             let written = try KustomizationGenerator.write(request.kustomization, workspace: workspace, files: files)
+            writtenFile = written.file
             let reached = decryptorVisit(workspace: workspace, directory: path, files: files.union([written.file]))
             let directory = path.isEmpty ? workspace.path : workspace.appendingPathComponent(path).path
             switch tool.build(directory) {
             case .failure(let failure):
+                // A named file that is not in the artifact is the cause kustomize stops on: say
+                // which entry names it rather than kustomize's wording of it.
+                if let first = reached.missing.first { return .failure(.missingReference(first)) }
                 // Paths in kustomize's message are the workspace's: make them repository-relative.
                 let message = failure.message.replacingOccurrences(of: workspace.path + "/", with: "").replacingOccurrences(of: workspace.path, with: ".")
                 return .failure(.build(message))
@@ -72,16 +111,42 @@ struct KustomizationBuild {
         }
     }
 
-    /// Hard links of the artifact's files (a copy where linking is refused).
+    /// Hard links of the artifact's files (a copy where linking is refused). Plain POSIX calls:
+    /// a plan makes one such folder per build, hundreds of entries each.
     private func link(_ files: Set<String>, into workspace: URL) throws {
-        var folders: Set<String> = []
-        for file in files {
-            let target = workspace.appendingPathComponent(file)
-            let folder = target.deletingLastPathComponent().path
-            if folders.insert(folder).inserted { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
-            let source = artifact.root.appendingPathComponent(file).path
-            if Foundation.link(source, target.path) != 0 { try FileManager.default.copyItem(atPath: source, toPath: target.path) }
+        var made: Set<String> = []
+        func folder(_ path: String) {
+            guard !path.isEmpty, !made.contains(path) else { return }
+            folder((path as NSString).deletingLastPathComponent)
+            mkdir(workspace.path + "/" + path, 0o700)
+            made.insert(path)
         }
+        mkdir(workspace.path, 0o700)
+        let root = artifact.root.path
+        for file in files {
+            folder((file as NSString).deletingLastPathComponent)
+            let source = root + "/" + file, target = workspace.path + "/" + file
+            if Foundation.link(source, target) != 0 { try FileManager.default.copyItem(atPath: source, toPath: target) }
+        }
+    }
+
+    /// Removes a folder and everything in it (no symbolic link is followed).
+    static func removeTree(_ path: String) {
+        if let directory = opendir(path) {
+            while let entry = readdir(directory) {
+                let name = withUnsafePointer(to: entry.pointee.d_name) { String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)) }
+                guard name != ".", name != ".." else { continue }
+                let child = path + "/" + name
+                var isDirectory = Int32(entry.pointee.d_type) == Int32(DT_DIR)
+                if Int32(entry.pointee.d_type) == Int32(DT_UNKNOWN) {
+                    var info = stat()
+                    isDirectory = lstat(child, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+                }
+                if isDirectory { removeTree(child) } else { unlink(child) }
+            }
+            closedir(directory)
+        }
+        rmdir(path)
     }
 
     /// kustomize's output split into objects.
@@ -106,17 +171,38 @@ struct KustomizationBuild {
         return documents
     }
 
+    /// A local file or folder a kustomization names that is not in the artifact: kustomize's
+    /// build fails on it, and the problem belongs at the entry that names it.
+    struct MissingReference: Equatable {
+        /// The kustomization file naming it, the entry's line, the field (`patches`,
+        /// `resources`, `secretGenerator`…), the entry as written and the path it resolves to.
+        var declaredIn: String
+        var line: Int?
+        var field: String
+        var reference: String
+        var path: String
+        /// The entry is not in the repository's file: Flux added it from the Kustomization's spec.
+        var fromSpec: Bool
+    }
+
     /// kustomize-controller's `DecryptSources` walk (internal/decryptor `recurseKustomizationFiles`
     /// and `decryptKustomizationSources`): from the built folder's kustomization through every
     /// local `resources` and `components` folder holding a kustomization, the files of each
     /// `secretGenerator` (`files:` as `key=path` or `path`, `envs:`) and each patch `path`.
-    /// configMapGenerator inputs are listed too (not decrypted by Flux).
-    private func decryptorVisit(workspace: URL, directory: String, files: Set<String>)
-        -> (generatorFiles: [(file: String, decrypted: Bool, declaredIn: String, line: Int?)], kustomizationFiles: [String])
+    /// configMapGenerator inputs are listed too (not decrypted by Flux). Local entries that name
+    /// nothing in the artifact are collected as missing, each at its entry's line.
+    func decryptorVisit(workspace: URL, directory: String, files: Set<String>)
+        -> (generatorFiles: [(file: String, decrypted: Bool, declaredIn: String, line: Int?)], kustomizationFiles: [String], missing: [MissingReference])
     {
         var visited: Set<String> = []
         var generatorFiles: [(file: String, decrypted: Bool, declaredIn: String, line: Int?)] = []
         var kustomizationFiles: [String] = []
+        var missing: [MissingReference] = []
+        let folders = Set(files.flatMap { file in
+            let parts = file.split(separator: "/").dropLast()
+            return parts.indices.map { parts[...$0].joined(separator: "/") }
+        })
+        func exists(_ path: String) -> Bool { files.contains(path) || folders.contains(path) || path.isEmpty }
         func visit(_ folder: String) {
             guard visited.insert(folder).inserted, visited.count < 10_000,
                 let file = KustomizationGenerator.kustomizationFile(in: folder, files: files),
@@ -124,38 +210,72 @@ struct KustomizationBuild {
                 let node = try? Yams.compose(yaml: String(decoding: data, as: UTF8.self))
             else { return }
             kustomizationFiles.append(file)
-            let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-            func lineOf(_ text: String) -> Int? { lines.firstIndex { $0.contains(text) }.map { $0 + 1 } }
-            func add(_ reference: String, decrypted: Bool) {
-                guard !reference.contains("://") else { return }
+            // Lines come from the repository's own file: the one in the workspace was rewritten
+            // (Flux's fields and buildMetadata added). An entry only the rewrite has came from the
+            // Flux Kustomization's spec.
+            var originalLines: [String: [String: Int]] = [:]
+            if let data = FileManager.default.contents(atPath: artifact.root.appendingPathComponent(file).path),
+                let original = try? Yams.compose(yaml: String(decoding: data, as: UTF8.self))
+            {
+                func collect(_ node: Node, into lines: inout [String: Int]) {
+                    switch node {
+                    case .scalar(let scalar): if lines[scalar.string] == nil, let line = node.mark?.line { lines[scalar.string] = line }
+                    case .sequence(let items): for item in items { collect(item, into: &lines) }
+                    case .mapping(let pairs): for pair in pairs { collect(pair.value, into: &lines) }
+                    default: break
+                    }
+                }
+                if case .mapping(let pairs) = original {
+                    for pair in pairs {
+                        guard let key = pair.key.string else { continue }
+                        collect(pair.value, into: &originalLines[key, default: [:]])
+                    }
+                }
+            }
+            func line(_ field: String, _ entry: Node) -> Int? { entry.string.flatMap { originalLines[field]?[$0] } }
+            func resolve(_ reference: String) -> String? {
+                guard !reference.contains("://") else { return nil }
                 let path = FluxKustomization.normalize(folder.isEmpty ? reference : "\(folder)/\(reference)")
-                guard !path.hasPrefix("..") else { return }
-                generatorFiles.append((path, decrypted, file, lineOf(reference)))
+                return path.hasPrefix("..") ? nil : path
+            }
+            func check(_ field: String, _ entry: Node, _ reference: String, _ path: String) {
+                guard !exists(path) else { return }
+                let at = line(field, entry)
+                missing.append(MissingReference(declaredIn: file, line: at, field: field, reference: reference, path: path, fromSpec: at == nil))
+            }
+            func add(_ field: String, _ entry: Node, _ reference: String, decrypted: Bool) {
+                guard let path = resolve(reference) else { return }
+                generatorFiles.append((path, decrypted, file, line(field, entry)))
+                check(field, entry, reference, path)
             }
             for (key, decrypted) in [("secretGenerator", true), ("configMapGenerator", false)] {
                 for generator in node[key]?.sequence ?? [] {
                     for source in generator["files"]?.sequence ?? [] {
                         guard let text = source.string else { continue }
                         let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
-                        add(parts.count > 1 ? parts[1] : parts[0], decrypted: decrypted)
+                        add(key, source, parts.count > 1 ? parts[1] : parts[0], decrypted: decrypted)
                     }
                     for env in (generator["envs"]?.sequence.map(Array.init) ?? []) + [generator["env"]].compactMap({ $0 }) {
-                        if let text = env.string { add(text, decrypted: decrypted) }
+                        if let text = env.string { add(key, env, text, decrypted: decrypted) }
                     }
                 }
             }
             for patch in node["patches"]?.sequence ?? [] {
-                if let path = patch["path"]?.string { add(path, decrypted: true) }
+                if let entry = patch["path"], let path = entry.string { add("patches", entry, path, decrypted: true) }
+            }
+            for patch in node["patchesStrategicMerge"]?.sequence ?? [] {
+                // An entry is a file path or an inline patch; only a one-line entry is a path.
+                if let text = patch.string, !text.contains("\n"), let path = resolve(text) { check("patchesStrategicMerge", patch, text, path) }
             }
             for key in ["resources", "components", "bases"] {
                 for entry in node[key]?.sequence ?? [] {
-                    guard let text = entry.string, !text.contains("://") else { continue }
-                    let path = FluxKustomization.normalize(folder.isEmpty ? text : "\(folder)/\(text)")
-                    if !path.hasPrefix(".."), !files.contains(path) { visit(path) }
+                    guard let text = entry.string, let path = resolve(text) else { continue }
+                    check(key, entry, text, path)
+                    if !files.contains(path) { visit(path) }
                 }
             }
         }
         visit(directory)
-        return (generatorFiles, kustomizationFiles)
+        return (generatorFiles, kustomizationFiles, missing)
     }
 }

@@ -24,6 +24,9 @@ struct Reader {
     var builds: [Reference: ClusterTree.BuildStatus] = [:]
     /// Objects of every build so far (substitution sources, known sources).
     var available: [KubeObject] = []
+    /// Whether kustomize-controller runs with `StrictPostBuildSubstitutions` (read from the
+    /// flux-system components).
+    var strictSubstitution = false
 
     init(artifact: SourceArtifact, tool: KustomizeTool, decrypt: ClusterTreeReader.Decrypt?) {
         self.artifact = artifact
@@ -89,10 +92,14 @@ struct Reader {
             }
         }
         let components = systemObjects.filter { !ClusterTreeReader.isSync($0) }
+        strictSubstitution = PostBuild.strictSubstitutions(in: components)
         available = systemObjects
-        // What the GitRepository fluxci applies fetches: its own spec.ignore and the flux-system
-        // folder (BootstrapPlan), so the cluster's sync does not undo the bootstrap.
-        let rootFiles = artifact.files(ignore: BootstrapPlan.ignore(repository.json["spec", "ignore"]?.string, fluxSystemPath: fluxSystem))
+        // What the cluster's GitRepository fetches: the repository's own spec.ignore, nothing
+        // more. The GitRepository fluxci applies keeps it (BootstrapPlan stops the in-cluster
+        // sync from re-applying gotk-sync.yaml with an annotation, not with an ignore), so a
+        // cluster kustomization.yaml that lists flux-system builds here as in the cluster, and
+        // flux-system's other Kustomizations are children of the root.
+        let rootFiles = artifact.files(ignore: repository.json["spec", "ignore"]?.string)
         let secretsNamespace = repository.namespace ?? "flux-system"
         let rootSource = FluxKustomization.SourceReference(kind: "GitRepository", namespace: secretsNamespace, name: repository.name)
 
@@ -218,13 +225,23 @@ struct Reader {
             var json = document.object
             if !variables.values.isEmpty || !variables.locked.isEmpty, !PostBuild.isDisabled(json) {
                 do {
-                    let text = try PostBuild.substitute(document.text, variables: variables.values, unresolved: &unresolved)
+                    var found: Set<String> = []
+                    let text = try PostBuild.substitute(document.text, variables: variables.values, unresolved: &found)
+                    // Strict mode fails on an unset variable; one whose value sits in a Secret
+                    // fluxci could not decrypt is set in the cluster.
+                    if strictSubstitution, let name = found.subtracting(variables.locked).sorted().first {
+                        throw PostBuild.Failure(description: "variable substitution failed: variable not set (strict mode): \"\(name)\"")
+                    }
+                    unresolved.formUnion(found)
                     guard let object = try Manifest.objects(text).first else { continue }
                     json = object.json
                 } catch {
                     problems.append(.error(
                         "The postBuild substitution of \(id) fails on \(document.object["kind"]?.string ?? "")/\(document.object["metadata", "name"]?.string ?? ""): \(error).",
-                        title: "Substitution failed", fix: "Fix the ${…} expression, or annotate the object kustomize.toolkit.fluxcd.io/substitute: disabled.",
+                        title: "Substitution failed",
+                        fix: strictSubstitution && "\(error)".contains("strict mode")
+                            ? "Define the variable in spec.postBuild (substitute or substituteFrom) or give it a default (${name:=value}); kustomize-controller runs with --feature-gates=\(PostBuild.strictFeatureGate)=true."
+                            : "Fix the ${…} expression, or annotate the object kustomize.toolkit.fluxcd.io/substitute: disabled.",
                         at: location(kustomization, ["spec", "postBuild"])))
                     builds[id] = .notBuilt("substitution failed")
                     return []
@@ -365,7 +382,20 @@ struct Reader {
         case .symbolicLink: "\(path) is a symbolic link, which source-controller leaves out of the artifact"
         case .missing(let ignored): ignored ? "\(path) is left out of the artifact by .sourceignore or spec.ignore" : "\(path) does not exist"
         case .build(let message): message
+        case .missingReference(let missing):
+            missing.fromSpec || !artifact.written.contains(missing.declaredIn)
+                ? "its spec.\(missing.field) names \(missing.reference), but \(absence(of: missing.path))"
+                : "\(missing.declaredIn)\(missing.line.map { ":\($0)" } ?? "") names \(missing.reference) in \(missing.field), but \(absence(of: missing.path))"
         }
+    }
+
+    /// Why a path the build names is not in the artifact.
+    func absence(of path: String) -> String {
+        if artifact.symbolicLinks.contains(path) { return "\(path) is a symbolic link, which source-controller leaves out of the artifact" }
+        if artifact.written.contains(path) || artifact.written.contains(where: { $0.hasPrefix(path + "/") }) {
+            return "\(path) is left out of the artifact by .sourceignore or spec.ignore"
+        }
+        return "\(path) does not exist at \(artifact.revisionDescription)"
     }
 
     func lockedFile(_ file: String, reachedBy id: Reference, at location: SourceLocation?) -> Annotation {
@@ -385,6 +415,15 @@ struct Reader {
             return
         }
         switch failure {
+        case .missingReference(let missing):
+            // kustomize stops on the first entry naming nothing: the problem is that entry's line.
+            problems.append(.error(
+                "The Kustomization \(id) does not build: \(describe(failure, path: kustomization.writtenPath)). kustomize-controller fails the build (BuildFailed).",
+                title: "Kustomize build failed",
+                fix: "Correct the \(missing.field) entry, or add \(missing.path) to the repository.",
+                at: missing.fromSpec || !artifact.written.contains(missing.declaredIn)
+                    ? location(kustomization, ["spec", .key(missing.field)]) : SourceLocation(file: missing.declaredIn, line: missing.line)))
+            builds[id] = .notBuilt("\(missing.path) not found")
         case .build(let message):
             let links = artifact.symbolicLinks.sorted().filter { message.contains($0) || message.contains(($0 as NSString).lastPathComponent) }
             problems.append(.error(

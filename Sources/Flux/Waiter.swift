@@ -112,7 +112,7 @@ public struct ReconciliationWaiter: Sendable {
                 case .pending: return nil
                 case .failed(let reason, let message):
                     throw Annotation.error(
-                        "The GitRepository \(repository.reference) failed to fetch \(revision): \(message)", title: "Source failed: \(reason)",
+                        "The GitRepository \(repository.namespace ?? "")/\(repository.name) failed to fetch \(revision): \(message)", title: "Source failed: \(reason)",
                         fix: "Check the repository URL and credentials (GITHUB_TOKEN for a private repository).",
                         at: repository.file.map { SourceLocation(file: $0, line: repository.line) })
                 }
@@ -121,7 +121,7 @@ public struct ReconciliationWaiter: Sendable {
             if case .timeout = error {
                 let detail: String = if case .pending(_, let message)? = last.value { message } else { "no status" }
                 throw Annotation.error(
-                    "The GitRepository \(repository.reference) did not get \(revision) within \(timeout): \(detail)", title: "Source timed out",
+                    "The GitRepository \(repository.namespace ?? "")/\(repository.name) did not get \(revision) within \(timeout): \(detail)", title: "Source timed out",
                     fix: "Check that source-controller runs and can reach the repository; raise --timeout if it is only slow.",
                     at: repository.file.map { SourceLocation(file: $0, line: repository.line) })
             }
@@ -184,8 +184,13 @@ public struct ReconciliationWaiter: Sendable {
                 group.cancelAll()
                 return state.rows()
             }
+        } catch var failure as Failure {
+            await settle(state, resources)
+            failure.rows = state.rows()
+            throw failure
         } catch let error as KubeError {
             guard case .timeout = error else { throw error }
+            await settle(state, resources)
             let rows = state.rows()
             // The ones not waiting on a dependency first: those are where to look.
             let stuck = rows.filter { if case .ready = $0.readiness { false } else { true } }.sorted { a, b in
@@ -204,6 +209,16 @@ public struct ReconciliationWaiter: Sendable {
                     fix: "Look at the first one that is not DependencyNotReady; raise --timeout if it is only slow.",
                     at: stuck.first?.location),
                 rows: rows, failed: stuck.map(\.reference))
+        }
+    }
+
+    /// Once the wait has ended (a failure, the timeout): every target as the cluster has it now,
+    /// one list of each kind, so that the summary does not show an object as waiting because its
+    /// kind's watch was a moment behind the one that failed.
+    private func settle(_ state: WaitSet, _ resources: [APIResource]) async {
+        for resource in resources {
+            guard let list = try? await client.send(.GET, resource.path(namespace: nil)).json else { continue }
+            for item in list["items"]?.array ?? [] { state.settle(resource.typed(item)) }
         }
     }
 
@@ -354,8 +369,11 @@ final class WaitSet: @unchecked Sendable {
         }
     }
 
+    /// Takes an object's current state after the wait ended: recorded, nothing decided or logged.
+    func settle(_ object: JSONValue) { _ = try? observe(WatchEvent(kind: .modified, object: object), quiet: true) }
+
     /// Takes one event; true once every target is ready. Throws the failure of a target.
-    func observe(_ event: WatchEvent) throws -> Bool {
+    func observe(_ event: WatchEvent, quiet: Bool = false) throws -> Bool {
         let reference = ObjectReference(event.object)
         var newlyReady: [ReconciliationWaiter.Target] = []
         let result: (done: Bool, failure: ReconciliationWaiter.Failure?) = lock.withLock {
@@ -394,7 +412,7 @@ final class WaitSet: @unchecked Sendable {
             }
             return (targets.allSatisfy { readiness[$0.reference] == .ready }, nil)
         }
-        for target in newlyReady { reporter.log(readyLine(target)) }
+        if !quiet { for target in newlyReady { reporter.log(readyLine(target)) } }
         if let failure = result.failure { throw failure }
         return result.done
     }

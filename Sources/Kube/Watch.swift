@@ -6,6 +6,23 @@ public struct WatchEvent: Sendable {
     public enum Kind: String, Sendable { case added = "ADDED", modified = "MODIFIED", deleted = "DELETED", bookmark = "BOOKMARK", error = "ERROR" }
     public var kind: Kind
     public var object: JSONValue
+
+    public init(kind: Kind, object: JSONValue) {
+        self.kind = kind
+        self.object = object
+    }
+}
+
+extension APIResource {
+    /// A list item with its apiVersion and kind: the API server's lists of built-in kinds
+    /// (Deployments, Jobs, …) leave them out of each item (only custom resources' items carry
+    /// them), while watch events carry them always.
+    public func typed(_ item: JSONValue) -> JSONValue {
+        var item = item
+        if item["kind"] == nil { item.set("kind", .string(kind)) }
+        if item["apiVersion"] == nil { item.set("apiVersion", .string(apiVersion)) }
+        return item
+    }
 }
 
 extension KubeClient {
@@ -43,8 +60,8 @@ extension KubeClient {
         let selector: [(String, String)] = fieldSelector.map { [("fieldSelector", $0)] } ?? []
         relist: while true {
             let list = try await send(.GET, path, query: selector).json
-            for item in list["items"]?.array ?? [] {
-                if let value = try decide(WatchEvent(kind: .added, object: item)) { return value }
+            for listed in list["items"]?.array ?? [] {
+                if let value = try decide(WatchEvent(kind: .added, object: resource.typed(listed))) { return value }
             }
             var version = list["metadata", "resourceVersion"]?.string ?? ""
             var failures = 0

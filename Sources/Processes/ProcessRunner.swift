@@ -4,7 +4,8 @@ import Foundation
 /// Foundation.Process: spawned with a clean signal mask, since a child of a test runner otherwise
 /// inherits blocked signals and may never stop.
 public enum ProcessRunner {
-    public static func run(_ path: String, _ arguments: [String]) -> (status: Int32, output: String, errors: String) {
+    /// `extraEnvironment` is set over the inherited environment (for example `GOGC` for a Go tool).
+    public static func run(_ path: String, _ arguments: [String], extraEnvironment: [String: String] = [:]) -> (status: Int32, output: String, errors: String) {
         var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
         guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else { return (-1, "", "cannot create a pipe") }
         var attributes = posix_spawnattr_t()
@@ -28,7 +29,22 @@ public enum ProcessRunner {
         let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
         defer { for arg in argv { free(arg) } }
         var pid = pid_t()
-        let spawned = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
+        var environment: [UnsafeMutablePointer<CChar>?] = []
+        if !extraEnvironment.isEmpty {
+            var index = 0
+            while let entry = environ[index] {
+                let text = String(cString: entry)
+                let name = text.split(separator: "=", maxSplits: 1).first.map(String.init) ?? text
+                if extraEnvironment[name] == nil { environment.append(strdup(text)) }
+                index += 1
+            }
+            for (name, value) in extraEnvironment.sorted(by: { $0.key < $1.key }) { environment.append(strdup("\(name)=\(value)")) }
+            environment.append(nil)
+        }
+        defer { for entry in environment { free(entry) } }
+        let spawned = extraEnvironment.isEmpty
+            ? posix_spawn(&pid, path, &actions, &attributes, argv, environ)
+            : posix_spawn(&pid, path, &actions, &attributes, argv, environment)
         close(outPipe[1])
         close(errPipe[1])
         guard spawned == 0 else {

@@ -32,19 +32,7 @@ public struct SOPSFile: Sendable {
                 throw .notSOPS("a document is not a mapping")
             }
             guard let sops = entries.first(where: { $0.key == "sops" }) else {
-                // sops reads a stream's metadata from its first document only (stores/yaml
-                // `LoadEncryptedFile`: `yaml.Unmarshal` decodes one document) and decrypts every
-                // document with it: a later plaintext document is walked by those rules.
-                if let first = documents.first {
-                    documents.append(SOPSDocument(tree: tree, metadata: first.metadata))
-                    continue
-                }
-                if trees.count > 1, let later = trees.dropFirst().firstIndex(where: { $0["sops"] != nil }) {
-                    throw .malformedMetadata(
-                        "sops metadata not found in the first document: sops reads a stream's metadata from its first document only, and `sops -d` fails with \"sops metadata not found\" (the sops block is in document \(later + 1))",
-                        line: trees[later]["sops"]?.position?.line ?? tree.position?.line)
-                }
-                throw .notSOPS("there is no sops metadata")
+                throw .notSOPS(trees.count > 1 ? "a document has no sops metadata" : "there is no sops metadata")
             }
             let metadata: Metadata
             do {
@@ -83,11 +71,13 @@ public enum SOPSDecryptor {
         var hash = SHA512()
         if metadata.macOnlyEncrypted { hash.update(data: macOnlyEncryptedSeed) }
         var result: [DecryptedDocument] = []
+        var walk = Walk(key: key, hash: hash, selection: ValueSelection(metadata))
         for document in file.documents {
-            var secrets: [String] = []
-            let tree = try walk(document.tree, path: [], key: key, hash: &hash, rules: FlatRules(metadata), secrets: &secrets)
-            result.append(DecryptedDocument(tree: tree, dataKey: dataKey, secretValues: secrets))
+            walk.secrets = []
+            let tree = try walk.node(document.tree, path: [], stack: [])
+            result.append(DecryptedDocument(tree: tree, dataKey: dataKey, secretValues: walk.secrets))
         }
+        hash = walk.hash
         let computed = hash.finalize().map { String(format: "%02X", $0) }.joined()
         let storedMAC: [UInt8]
         do {
@@ -103,80 +93,137 @@ public enum SOPSDecryptor {
     /// SHA-256("sops"): what a `mac_only_encrypted` MAC starts from, so it differs from a full one.
     static let macOnlyEncryptedSeed: [UInt8] = Array(SHA256.hash(data: Array("sops".utf8)))
 
-    private static func walk(
-        _ node: TreeNode, path: [String], key: SymmetricKey, hash: inout SHA512, rules: FlatRules, secrets: inout [String]
-    ) throws(DecryptionError) -> TreeNode {
-        let macOnlyEncrypted = rules.metadata.macOnlyEncrypted
-        switch node {
-        case .mapping(let entries, let position):
-            var out: [TreeNode.Entry] = []
-            for entry in entries {
-                var entry = entry
-                entry.value = try walk(entry.value, path: path + [entry.key], key: key, hash: &hash, rules: rules, secrets: &secrets)
-                out.append(entry)
+    /// sops's decrypt walk (`sops.go` `Tree.Decrypt` over `walkBranch`/`walkSlice`): every leaf
+    /// the rules select is decrypted (a comment that does not decrypt is kept as it is, as sops
+    /// keeps comments of older files); the MAC hashes each non-comment leaf's Go value as
+    /// `ToBytes` writes it, only the encrypted ones with `mac_only_encrypted`.
+    struct Walk {
+        var key: SymmetricKey
+        var hash: SHA512
+        var selection: ValueSelection
+        var secrets: [String] = []
+
+        mutating func node(_ node: TreeNode, path: [String], stack: [[String]]) throws(DecryptionError) -> TreeNode {
+            switch node {
+            case .mapping(let entries, let position):
+                var stack = stack + [[]]
+                var out: [TreeNode.Entry] = []
+                for entry in entries {
+                    if case .comment(let text) = entry.value {
+                        stack[stack.count - 1].append(text)
+                        out.append(.comment(try comment(text, path: path, stack: stack), position: entry.position))
+                        continue
+                    }
+                    var entry = entry
+                    entry.value = try value(entry.value, path: path + [entry.key], stack: stack)
+                    out.append(entry)
+                    stack[stack.count - 1] = []
+                }
+                return .mapping(out, position)
+            case .sequence(let items, let position):
+                var stack = stack + [[]]
+                var out: [TreeNode] = []
+                for item in items {
+                    if case .comment(let text) = item {
+                        stack[stack.count - 1].append(text)
+                        out.append(.comment(try comment(text, path: path, stack: stack)))
+                        continue
+                    }
+                    out.append(try value(item, path: path, stack: stack))
+                    stack[stack.count - 1] = []
+                }
+                return .sequence(out, position)
+            case .comment(let text):
+                return .comment(try comment(text, path: path, stack: stack))
+            case .scalar:
+                return try value(node, path: path, stack: stack)
             }
-            return .mapping(out, position)
-        case .sequence(let items, let position):
-            var out: [TreeNode] = []
-            for item in items { out.append(try walk(item, path: path, key: key, hash: &hash, rules: rules, secrets: &secrets)) }
-            return .sequence(out, position)
-        case .scalar(let scalar):
+        }
+
+        mutating func comment(_ text: String, path: [String], stack: [[String]]) throws(DecryptionError) -> String {
+            guard selection.shouldBeEncrypted(path: path, comments: stack, isComment: true),
+                let encrypted = try? EncryptedValue(parsing: text),
+                let plaintext = try? encrypted.decrypt(key: key, additionalData: path.joined(separator: ":") + ":")
+            else { return text }
+            let result = String(decoding: plaintext, as: UTF8.self)
+            secrets.append(result)
+            return result
+        }
+
+        mutating func value(_ node: TreeNode, path: [String], stack: [[String]]) throws(DecryptionError) -> TreeNode {
+            guard case .scalar(let scalar) = node else { return try self.node(node, path: path, stack: stack) }
             let pathText = path.joined(separator: ":") + ":"
             let line = scalar.position?.line
-            let parsed: Result<EncryptedValue?, EncryptedValue.ValueError> = Result { () throws(EncryptedValue.ValueError) in try EncryptedValue(parsing: scalar.text) }
-            let looksEncrypted = if case .success(.some) = parsed { true } else { false }
+            let selected = selection.shouldBeEncrypted(path: path, comments: stack, isComment: false)
             // sops `Tree.Decrypt`: the metadata's rules, not the value's look, say which leaves are
             // encrypted. A leaf they select must decrypt (a plaintext one fails as "Could not
-            // decrypt value"; an empty string stays empty); any other leaf is hashed as it is, so
-            // a rule edited after encryption gives a MAC mismatch. Comment rules need the comments
-            // above a value, which this tree does not hold: then the value's look decides.
-            let selected = rules.usesCommentRules ? looksEncrypted : rules.shouldBeEncrypted(names: path)
-            let encrypted: EncryptedValue?
-            do {
-                encrypted = selected ? try parsed.get() : nil
-            } catch {
-                throw .malformedValue(path: pathText, detail: error.description, line: line)
+            // decrypt value"; an empty string stays empty); any other leaf is hashed as it is,
+            // ENC[…] text included, so a rule edited after encryption is a MAC mismatch.
+            var encrypted: EncryptedValue?
+            if selected, !scalar.isNull {
+                do {
+                    encrypted = try EncryptedValue(parsing: scalar.text)
+                } catch {
+                    throw .malformedValue(path: pathText, detail: error.description, line: line)
+                }
+                if encrypted == nil, !scalar.text.isEmpty {
+                    throw .malformedValue(
+                        path: pathText,
+                        detail: "it is not encrypted, but the file's sops metadata (\(selection.ruleDescription)) says it is: the metadata or the value was edited after encryption (`sops -d` fails: \"Could not decrypt value\")",
+                        line: line)
+                }
             }
-            if selected, encrypted == nil, !scalar.isNull, !scalar.text.isEmpty {
-                throw .malformedValue(
-                    path: pathText,
-                    detail: "it is not encrypted, but the file's sops metadata (\(rules.ruleDescription)) says it is: the metadata or the value was edited after encryption (`sops -d` fails: \"Could not decrypt value\")",
-                    line: line)
+            var result = scalar
+            if let encrypted {
+                let plaintext: [UInt8]
+                do {
+                    plaintext = try encrypted.decrypt(key: key, additionalData: pathText)
+                } catch {
+                    throw .valueAuthenticationFailed(path: pathText, line: line)
+                }
+                secrets.append(String(decoding: plaintext, as: UTF8.self))
+                // A `type:comment` value is a comment again (sops's cipher returns a `Comment`,
+                // which `walkSlice` keeps and the MAC skips): how sops stores an encrypted
+                // comment inside a sequence.
+                if encrypted.type == .comment { return .comment(String(decoding: plaintext, as: UTF8.self)) }
+                result = try SOPSDecryptor.typed(plaintext, encrypted.type, path: pathText, position: scalar.position)
             }
-            guard selected, let encrypted else {
-                if !macOnlyEncrypted || selected, let bytes = LeafBytes.of(scalar) { hash.update(data: bytes) }
-                return node
+            if scalar.isNull { return node }
+            if !selection.macOnlyEncrypted || selected {
+                let value = result.value
+                if case .uint = value {
+                    throw .malformedValue(path: pathText, detail: "the integer \(scalar.text) is beyond what sops can hash (it fails on it too)", line: line)
+                }
+                if let bytes = value.macBytes { hash.update(data: bytes) }
             }
-            let plaintext: [UInt8]
-            do {
-                plaintext = try encrypted.decrypt(key: key, additionalData: pathText)
-            } catch {
-                throw .valueAuthenticationFailed(path: pathText, line: line)
-            }
-            if encrypted.type != .comment { hash.update(data: plaintext) }
-            secrets.append(String(decoding: plaintext, as: UTF8.self))
-            return .scalar(try typed(plaintext, encrypted.type, path: pathText, position: scalar.position))
+            return .scalar(result)
         }
     }
 
-    /// A decrypted value as a scalar that emits with its type: strings quoted where needed,
-    /// numbers and booleans plain.
-    private static func typed(_ bytes: [UInt8], _ type: EncryptedValue.ValueType, path: String, position: TreeNode.Position?) throws(DecryptionError) -> TreeNode.Scalar {
+    /// A decrypted value with the Go type sops gives it (`stores` cipher: `strconv.Atoi`,
+    /// `ParseFloat`, `ParseBool`, `time.Parse(time.RFC3339, …)`).
+    static func typed(_ bytes: [UInt8], _ type: EncryptedValue.ValueType, path: String, position: TreeNode.Position?) throws(DecryptionError) -> TreeNode.Scalar {
         let text = String(decoding: bytes, as: UTF8.self)
+        func scalar(_ value: GoValue) -> TreeNode.Scalar { TreeNode.Scalar(text, isPlain: false, position: position, typed: value) }
         switch type {
         case .str, .bytes, .comment:
-            return TreeNode.Scalar(text, isPlain: false, position: position)
+            return scalar(.string(text))
         case .int:
-            guard let value = Int(text) else { throw .malformedValue(path: path, detail: "the int value is not an integer", line: position?.line) }
-            return TreeNode.Scalar(String(value), isPlain: true, position: position)
+            guard let value = Int64(text.hasPrefix("+") ? String(text.dropFirst()) : text) else { throw .malformedValue(path: path, detail: "the int value is not an integer", line: position?.line) }
+            return scalar(.int(value))
         case .float:
-            guard let value = Double(text) else { throw .malformedValue(path: path, detail: "the float value is not a number", line: position?.line) }
-            return TreeNode.Scalar(LeafBytes.goFloatG(value), isPlain: true, position: position)
+            let special: [String: Double] = ["+inf": .infinity, "inf": .infinity, "-inf": -.infinity, "nan": .nan, "+infinity": .infinity, "infinity": .infinity, "-infinity": -.infinity]
+            guard let value = special[text.lowercased()] ?? Double(text) else { throw .malformedValue(path: path, detail: "the float value is not a number", line: position?.line) }
+            return scalar(.float(value))
         case .bool:
-            guard let value = LeafBytes.bool(text) else { throw .malformedValue(path: path, detail: "the bool value is not True or False", line: position?.line) }
-            return TreeNode.Scalar(value ? "true" : "false", isPlain: true, position: position)
+            switch text {
+            case "1", "t", "T", "TRUE", "true", "True": return scalar(.bool(true))
+            case "0", "f", "F", "FALSE", "false", "False": return scalar(.bool(false))
+            default: throw .malformedValue(path: path, detail: "the bool value is not True or False", line: position?.line)
+            }
         case .time:
-            return TreeNode.Scalar(text, isPlain: true, position: position)
+            guard let time = GoTime.rfc3339(text) else { throw .malformedValue(path: path, detail: "the time value is not RFC 3339", line: position?.line) }
+            return scalar(.time(time))
         }
     }
 }

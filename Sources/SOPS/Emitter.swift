@@ -1,45 +1,12 @@
 import Foundation
-import Yams
 
 /// Writes decrypted documents back as YAML or JSON, as `sops -d` prints them: keys in their
 /// order, strings quoted where their plain form would read as another type.
 public enum TreeEmitter {
+    /// YAML as `sops -d` prints it: see `YAMLEmitter`.
     public static func yaml(_ documents: [TreeNode]) throws -> String {
-        var out = ""
-        for (index, document) in documents.enumerated() {
-            if index > 0 { out += "---\n" }
-            out += try Yams.serialize(node: node(document), indent: 4, width: -1, allowUnicode: true)
-        }
-        return out
+        YAMLEmitter.emit(documents)
     }
-
-    static func node(_ tree: TreeNode) -> Node {
-        switch tree {
-        case .scalar(let scalar):
-            if scalar.isPlain { return .scalar(.init(scalar.text)) }
-            let style: Node.Scalar.Style =
-                scalar.text.contains("\n") ? .literal : readsAsAnotherType(scalar.text) ? .doubleQuoted : .any
-            return .scalar(.init(scalar.text, Tag(.str), style))
-        case .mapping(let entries, _):
-            return .mapping(.init(entries.map { (Node.scalar(.init($0.key, Tag(.str))), node($0.value)) }))
-        case .sequence(let items, _):
-            return .sequence(.init(items.map(node)))
-        }
-    }
-
-    /// Whether a string written plain would be read back as something else by a YAML 1.1 or 1.2
-    /// reader (`yes`, `true`, `1.0`, `null`, a date, an empty value), and so must be quoted.
-    static func readsAsAnotherType(_ text: String) -> Bool {
-        if text.isEmpty || TreeNode.Scalar(text, isPlain: true).isNull { return true }
-        let yaml11Booleans: Set<String> = ["y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF"]
-        if yaml11Booleans.contains(text) || LeafBytes.bool(text) != nil { return true }
-        if LeafBytes.integer(text) != nil || LeafBytes.float(text) != nil { return true }
-        if text.wholeMatch(of: timestamp) != nil || text.wholeMatch(of: sexagesimal) != nil { return true }
-        return false
-    }
-
-    nonisolated(unsafe) static let timestamp = /[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([Tt ].*)?/
-    nonisolated(unsafe) static let sexagesimal = /[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?/
 
     public static func json(_ documents: [TreeNode]) -> String {
         documents.map { json($0, indent: "") + "\n" }.joined()
@@ -49,16 +16,26 @@ public enum TreeEmitter {
         let inner = indent + "\t"
         switch tree {
         case .scalar(let scalar):
-            if scalar.isPlain {
-                if scalar.isNull { return "null" }
-                if let bool = LeafBytes.bool(scalar.text) { return bool ? "true" : "false" }
-                if LeafBytes.integer(scalar.text) != nil || LeafBytes.float(scalar.text)?.isFinite == true { return scalar.text }
+            if scalar.isPlain || scalar.typed != nil {
+                switch scalar.value {
+                case .null: return "null"
+                case .bool(let bool): return bool ? "true" : "false"
+                case .int(let value): return String(value)
+                case .uint(let value): return String(value)
+                case .float(let value) where value.isFinite: return scalar.typed == nil ? scalar.text : LeafBytes.goFloat(value)
+                case .time(let text): return quote(text)
+                default: break
+                }
             }
             return quote(scalar.text)
+        case .comment:
+            return "null"
         case .mapping(let entries, _):
+            let entries = entries.filter { !$0.isComment }
             if entries.isEmpty { return "{}" }
             return "{\n" + entries.map { inner + quote($0.key) + ": " + json($0.value, indent: inner) }.joined(separator: ",\n") + "\n" + indent + "}"
         case .sequence(let items, _):
+            let items = items.filter { if case .comment = $0 { false } else { true } }
             if items.isEmpty { return "[]" }
             return "[\n" + items.map { inner + json($0, indent: inner) }.joined(separator: ",\n") + "\n" + indent + "]"
         }

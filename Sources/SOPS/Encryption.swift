@@ -30,6 +30,8 @@ public enum EncryptionRule: Sendable, Equatable {
     case unencryptedRegex(String)
     case encryptedSuffix(String)
     case unencryptedSuffix(String)
+    case encryptedCommentRegex(String)
+    case unencryptedCommentRegex(String)
 
     /// What sops writes for a rule in the metadata.
     var metadata: (key: String, value: String) {
@@ -38,20 +40,8 @@ public enum EncryptionRule: Sendable, Equatable {
         case .unencryptedRegex(let value): ("unencrypted_regex", value)
         case .encryptedSuffix(let value): ("encrypted_suffix", value)
         case .unencryptedSuffix(let value): ("unencrypted_suffix", value)
-        }
-    }
-
-    /// Whether a value under these keys is encrypted (once a key decides, everything below it follows).
-    func encrypts(_ path: [String]) -> Bool {
-        switch self {
-        case .encryptedRegex(let pattern):
-            guard let regex = try? Regex(pattern) else { return false }
-            return path.contains { $0.firstMatch(of: regex) != nil }
-        case .unencryptedRegex(let pattern):
-            guard let regex = try? Regex(pattern) else { return true }
-            return !path.contains { $0.firstMatch(of: regex) != nil }
-        case .encryptedSuffix(let suffix): return path.contains { $0.hasSuffix(suffix) }
-        case .unencryptedSuffix(let suffix): return !path.contains { $0.hasSuffix(suffix) }
+        case .encryptedCommentRegex(let value): ("encrypted_comment_regex", value)
+        case .unencryptedCommentRegex(let value): ("unencrypted_comment_regex", value)
         }
     }
 }
@@ -82,11 +72,11 @@ public enum EncryptionError: Error, Equatable, CustomStringConvertible {
 
 public enum SOPSEncryptor {
     /// sops writes its version into the metadata; this is the format fluxci writes.
-    public static let version = "3.9.0"
+    public static let version = "3.11.0"
 
     /// Encrypts plaintext documents into a SOPS file's text (YAML or JSON).
     public static func encrypt(
-        _ text: String, format: SOPSFile.Format, recipients: Recipients, rule: EncryptionRule, keyring: Keyring?, now: Date = Date()
+        _ text: String, format: SOPSFile.Format, recipients: Recipients, rule: EncryptionRule, macOnlyEncrypted: Bool = false, keyring: Keyring?, now: Date = Date()
     ) throws(EncryptionError) -> String {
         let documents: [TreeNode]
         do { documents = try TreeReader.documents(text) } catch { throw .malformed(error.message, line: error.line) }
@@ -94,21 +84,22 @@ public enum SOPSEncryptor {
             guard case .mapping(let entries, _) = document else { throw .notAMapping(document: index + 1) }
             if entries.contains(where: { $0.key == "sops" }) { throw .alreadyEncrypted }
         }
-        return try encrypt(documents, format: format, recipients: recipients, rule: rule, keyring: keyring, now: now)
+        return try encrypt(documents, format: format, recipients: recipients, rule: rule, macOnlyEncrypted: macOnlyEncrypted, keyring: keyring, now: now)
     }
 
     public static func encrypt(
-        _ documents: [TreeNode], format: SOPSFile.Format, recipients: Recipients, rule: EncryptionRule, keyring: Keyring?, now: Date = Date(),
+        _ documents: [TreeNode], format: SOPSFile.Format, recipients: Recipients, rule: EncryptionRule, macOnlyEncrypted: Bool = false, keyring: Keyring?, now: Date = Date(),
         dataKey: [UInt8] = (0..<32).map { _ in UInt8.random(in: 0...255) }
     ) throws(EncryptionError) -> String {
         guard recipients.groups.contains(where: { !$0.isEmpty }) else { throw .noRecipients }
         if case .encryptedRegex(let pattern) = rule, (try? Regex(pattern)) == nil { throw .invalidRule("encrypted_regex '\(pattern)' is not a valid regular expression") }
         if case .unencryptedRegex(let pattern) = rule, (try? Regex(pattern)) == nil { throw .invalidRule("unencrypted_regex '\(pattern)' is not a valid regular expression") }
         let key = SymmetricKey(data: dataKey)
-        var hash = SHA512()
+        var walk = Walk(key: key, selection: ValueSelection(rule, macOnlyEncrypted: macOnlyEncrypted))
+        if macOnlyEncrypted { walk.hash.update(data: SOPSDecryptor.macOnlyEncryptedSeed) }
         var encrypted: [TreeNode] = []
-        for document in documents { encrypted.append(try walk(document, path: [], rule: rule, key: key, hash: &hash)) }
-        let mac = hash.finalize().map { String(format: "%02X", $0) }.joined()
+        for document in documents { encrypted.append(try walk.node(document, path: [], stack: [])) }
+        let mac = walk.hash.finalize().map { String(format: "%02X", $0) }.joined()
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime]
         let lastModified = formatter.string(from: now)
@@ -118,57 +109,100 @@ public enum SOPSEncryptor {
         } catch {
             throw .pgp("cannot encrypt the MAC: \(error)")
         }
-        let metadata = try metadataNode(recipients: recipients, dataKey: dataKey, keyring: keyring, lastModified: lastModified, mac: encryptedMAC, rule: rule, now: now)
+        let metadata = try metadataNode(recipients: recipients, dataKey: dataKey, keyring: keyring, lastModified: lastModified, mac: encryptedMAC, rule: rule, macOnlyEncrypted: macOnlyEncrypted, now: now)
         let withMetadata = encrypted.map { document -> TreeNode in
             guard case .mapping(let entries, let position) = document else { return document }
             return .mapping(entries + [TreeNode.Entry(key: "sops", value: metadata, position: nil)], position)
         }
         if format == .json { return TreeEmitter.json(withMetadata) }
-        do { return try TreeEmitter.yaml(withMetadata) } catch { throw .malformed("cannot write YAML: \(error)", line: nil) }
+        return YAMLEmitter.emit(withMetadata)
     }
 
-    private static func walk(_ node: TreeNode, path: [String], rule: EncryptionRule, key: SymmetricKey, hash: inout SHA512) throws(EncryptionError) -> TreeNode {
-        switch node {
-        case .mapping(let entries, let position):
-            var out: [TreeNode.Entry] = []
-            for entry in entries {
-                var entry = entry
-                entry.value = try walk(entry.value, path: path + [entry.key], rule: rule, key: key, hash: &hash)
-                out.append(entry)
+    /// sops's encrypt walk (`sops.go` `Tree.Encrypt`): the rules (and the comments before a
+    /// value) select the leaves to encrypt; each non-comment leaf's Go value goes into the MAC
+    /// (`ToBytes`), only the selected ones with `mac_only_encrypted`; nulls are skipped and empty
+    /// strings stay empty, as sops's cipher leaves them.
+    struct Walk {
+        var key: SymmetricKey
+        var hash = SHA512()
+        var selection: ValueSelection
+
+        mutating func node(_ node: TreeNode, path: [String], stack: [[String]]) throws(EncryptionError) -> TreeNode {
+            switch node {
+            case .mapping(let entries, let position):
+                var stack = stack + [[]]
+                var out: [TreeNode.Entry] = []
+                for entry in entries {
+                    if case .comment(let text) = entry.value {
+                        stack[stack.count - 1].append(text)
+                        out.append(.comment(try comment(text, path: path, stack: stack), position: entry.position))
+                        continue
+                    }
+                    var entry = entry
+                    entry.value = try value(entry.value, path: path + [entry.key], stack: stack)
+                    out.append(entry)
+                    stack[stack.count - 1] = []
+                }
+                return .mapping(out, position)
+            case .sequence(let items, let position):
+                var stack = stack + [[]]
+                var out: [TreeNode] = []
+                for item in items {
+                    if case .comment(let text) = item {
+                        stack[stack.count - 1].append(text)
+                        // sops's `walkSlice` puts what its cipher returns in the comment's place:
+                        // an encrypted comment is then a string item (`- ENC[…,type:comment]`, and
+                        // `- ""` for an empty one, which the cipher leaves empty); only a clear
+                        // one stays a comment.
+                        if selection.shouldBeEncrypted(path: path, comments: stack, isComment: true) {
+                            out.append(.scalar(TreeNode.Scalar(try comment(text, path: path, stack: stack))))
+                        } else {
+                            out.append(.comment(text))
+                        }
+                        continue
+                    }
+                    out.append(try value(item, path: path, stack: stack))
+                    stack[stack.count - 1] = []
+                }
+                return .sequence(out, position)
+            case .comment(let text):
+                return .comment(try comment(text, path: path, stack: stack))
+            case .scalar:
+                return try value(node, path: path, stack: stack)
             }
-            return .mapping(out, position)
-        case .sequence(let items, let position):
-            var out: [TreeNode] = []
-            for item in items { out.append(try walk(item, path: path, rule: rule, key: key, hash: &hash)) }
-            return .sequence(out, position)
-        case .scalar(let scalar):
-            guard rule.encrypts(path), !scalar.isNull, !(scalar.text.isEmpty && !scalar.isPlain) else {
-                if let bytes = LeafBytes.of(scalar) { hash.update(data: bytes) }
-                return node
-            }
-            let (plaintext, type) = typed(scalar)
-            hash.update(data: plaintext)
+        }
+
+        func comment(_ text: String, path: [String], stack: [[String]]) throws(EncryptionError) -> String {
+            guard !text.isEmpty, selection.shouldBeEncrypted(path: path, comments: stack, isComment: true) else { return text }
             do {
-                let value = try EncryptedValue.encrypt(plaintext, type: type, key: key, additionalData: path.joined(separator: ":") + ":")
-                return .scalar(TreeNode.Scalar(value.encoded, isPlain: false, position: scalar.position))
+                return try EncryptedValue.encrypt(Array(text.utf8), type: .comment, key: key, additionalData: path.joined(separator: ":") + ":").encoded
+            } catch {
+                throw .malformed("cannot encrypt a comment: \(error)", line: nil)
+            }
+        }
+
+        mutating func value(_ node: TreeNode, path: [String], stack: [[String]]) throws(EncryptionError) -> TreeNode {
+            guard case .scalar(let scalar) = node else { return try self.node(node, path: path, stack: stack) }
+            let value = scalar.value
+            if value == .null { return node }
+            if case .uint = value {
+                throw .malformed("\(path.joined(separator: ".")): the integer \(scalar.text) is beyond int64; sops cannot encrypt it either (quote it to keep it a string)", line: scalar.position?.line)
+            }
+            let selected = selection.shouldBeEncrypted(path: path, comments: stack, isComment: false)
+            let bytes = value.macBytes ?? []
+            if !selection.macOnlyEncrypted || selected { hash.update(data: bytes) }
+            guard selected, value != .string("") else { return node }
+            do {
+                let encrypted = try EncryptedValue.encrypt(bytes, type: value.sopsType, key: key, additionalData: path.joined(separator: ":") + ":")
+                return .scalar(TreeNode.Scalar(encrypted.encoded, isPlain: false, position: scalar.position))
             } catch {
                 throw .malformed("cannot encrypt \(path.joined(separator: ".")): \(error)", line: scalar.position?.line)
             }
         }
     }
 
-    /// A value's bytes and sops type, as sops types a YAML value before encrypting it.
-    static func typed(_ scalar: TreeNode.Scalar) -> ([UInt8], EncryptedValue.ValueType) {
-        guard scalar.isPlain else { return (Array(scalar.text.utf8), .str) }
-        if let bool = LeafBytes.bool(scalar.text) { return (Array((bool ? "True" : "False").utf8), .bool) }
-        if let int = LeafBytes.integer(scalar.text) { return (Array(String(int).utf8), .int) }
-        if let float = LeafBytes.float(scalar.text) { return (Array(LeafBytes.goFloat(float).utf8), .float) }
-        if let time = LeafBytes.timestamp(scalar.text) { return (Array(time.utf8), .time) }
-        return (Array(scalar.text.utf8), .str)
-    }
-
     private static func metadataNode(
-        recipients: Recipients, dataKey: [UInt8], keyring: Keyring?, lastModified: String, mac: String, rule: EncryptionRule, now: Date
+        recipients: Recipients, dataKey: [UInt8], keyring: Keyring?, lastModified: String, mac: String, rule: EncryptionRule, macOnlyEncrypted: Bool, now: Date
     ) throws(EncryptionError) -> TreeNode {
         let groups = recipients.groups.filter { !$0.isEmpty }
         let secrets: [[UInt8]]
@@ -223,6 +257,7 @@ public enum SOPSEncryptor {
         metadata.append(TreeNode.Entry(key: "lastmodified", value: scalar(lastModified), position: nil))
         metadata.append(TreeNode.Entry(key: "mac", value: scalar(mac), position: nil))
         metadata.append(TreeNode.Entry(key: rule.metadata.key, value: scalar(rule.metadata.value), position: nil))
+        if macOnlyEncrypted { metadata.append(TreeNode.Entry(key: "mac_only_encrypted", value: scalar("true", plain: true), position: nil)) }
         metadata.append(TreeNode.Entry(key: "version", value: scalar(version), position: nil))
         return .mapping(metadata, nil)
     }

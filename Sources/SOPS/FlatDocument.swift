@@ -82,16 +82,13 @@ public struct FlatDocument: Sendable {
 /// `unencrypted_suffix: _unencrypted` only when the metadata sets no rule at all (`ToInternal`).
 /// Comment rules need the comments above a value, which the flat stores' files fluxci reads and
 /// the YAML tree do not carry: `usesCommentRules` tells the caller so.
-struct FlatRules: @unchecked Sendable {
+struct FlatRules: Sendable {
     var metadata: Metadata
-    /// The rules' regular expressions, compiled once per file (not once per value).
-    private let unencryptedRegex: Regex<AnyRegexOutput>?
-    private let encryptedRegex: Regex<AnyRegexOutput>?
+    private let selection: ValueSelection
 
     init(_ metadata: Metadata) {
         self.metadata = metadata
-        unencryptedRegex = metadata.unencryptedRegex.flatMap(RegexCache.shared.regex)
-        encryptedRegex = metadata.encryptedRegex.flatMap(RegexCache.shared.regex)
+        selection = ValueSelection(metadata)
     }
 
     var usesCommentRules: Bool { metadata.encryptedCommentRegex != nil || metadata.unencryptedCommentRegex != nil }
@@ -101,19 +98,11 @@ struct FlatRules: @unchecked Sendable {
     }
 
     func shouldBeEncrypted(names: [String]) -> Bool {
-        let noRule = [metadata.unencryptedSuffix, metadata.encryptedSuffix, metadata.unencryptedRegex, metadata.encryptedRegex,
-            metadata.encryptedCommentRegex, metadata.unencryptedCommentRegex].allSatisfy { $0 == nil }
-        func hasSuffix(_ name: String, _ suffix: String) -> Bool { Array(name.utf8).reversed().starts(with: Array(suffix.utf8).reversed()) }
-        func matches(_ regex: Regex<AnyRegexOutput>?, _ name: String) -> Bool { regex.map { name.firstMatch(of: $0) != nil } ?? false }
-        var encrypted = true
-        if let suffix = metadata.unencryptedSuffix ?? (noRule ? "_unencrypted" : nil), !suffix.isEmpty, names.contains(where: { hasSuffix($0, suffix) }) {
-            encrypted = false
-        }
-        if let suffix = metadata.encryptedSuffix, !suffix.isEmpty { encrypted = names.contains { hasSuffix($0, suffix) } }
-        if let pattern = metadata.unencryptedRegex, !pattern.isEmpty, names.contains(where: { matches(unencryptedRegex, $0) }) { encrypted = false }
-        if let pattern = metadata.encryptedRegex, !pattern.isEmpty { encrypted = names.contains { matches(encryptedRegex, $0) } }
-        return encrypted
+        selection.shouldBeEncrypted(path: names, comments: [], isComment: false)
     }
+
+    /// The rule the metadata sets, as the file writes it, for messages.
+    var ruleDescription: String { selection.ruleDescription }
 }
 
 extension SOPSDecryptor {
@@ -200,32 +189,3 @@ enum FlatMetadata {
     }
 }
 
-extension FlatRules {
-    /// The rule the metadata sets, as the file writes it, for messages.
-    var ruleDescription: String {
-        let rules = [
-            ("encrypted_regex", metadata.encryptedRegex), ("unencrypted_regex", metadata.unencryptedRegex),
-            ("encrypted_suffix", metadata.encryptedSuffix), ("unencrypted_suffix", metadata.unencryptedSuffix),
-        ].compactMap { name, value in value.map { "\(name) '\($0)'" } }
-        return rules.isEmpty ? "no rule: every value but those under a key ending in _unencrypted" : rules.joined(separator: ", ")
-    }
-}
-
-/// Compiled rule patterns by their text: a preflight reads hundreds of files with the same
-/// `encrypted_regex`, and compiling it was a twentieth of the time.
-final class RegexCache: @unchecked Sendable {
-    static let shared = RegexCache()
-    private let lock = NSLock()
-    private var compiled: [String: Regex<AnyRegexOutput>?] = [:]
-
-    /// nil for an empty or invalid pattern (sops ignores `regexp.Match`'s error: no match).
-    func regex(_ pattern: String) -> Regex<AnyRegexOutput>? {
-        guard !pattern.isEmpty else { return nil }
-        lock.lock()
-        defer { lock.unlock() }
-        if let known = compiled[pattern] { return known }
-        let made = try? Regex(pattern)
-        compiled[pattern] = made
-        return made
-    }
-}

@@ -5,12 +5,7 @@ import Foundation
 enum LeafBytes {
     /// nil for a null leaf, which the MAC skips.
     static func of(_ scalar: TreeNode.Scalar) -> [UInt8]? {
-        guard scalar.isPlain else { return Array(scalar.text.utf8) }
-        if scalar.isNull { return nil }
-        if let bool = bool(scalar.text) { return Array((bool ? "True" : "False").utf8) }
-        if let int = integer(scalar.text) { return Array(String(int).utf8) }
-        if let float = float(scalar.text) { return Array(goFloat(float).utf8) }
-        return Array(scalar.text.utf8)
+        scalar.value.macBytes
     }
 
     nonisolated(unsafe) static let timestampPattern =
@@ -96,7 +91,7 @@ enum LeafBytes {
         if value.isNaN { return ".nan" }
         if value.isInfinite { return value < 0 ? "-.inf" : ".inf" }
         let (digits, point) = shortestDigits(abs(value))
-        let sign = value < 0 ? "-" : ""
+        let sign = value.sign == .minus ? "-" : ""
         if digits.isEmpty { return sign + "0" }
         let exponent = point - 1
         if exponent < -4 || exponent >= 6 {

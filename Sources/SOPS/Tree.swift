@@ -1,5 +1,4 @@
 import Foundation
-import Yams
 
 /// A document as SOPS sees it: mappings keep their order, scalars keep their text, style and
 /// position (for annotations at the value's line).
@@ -11,45 +10,89 @@ public indirect enum TreeNode: Sendable, Equatable {
 
     public struct Scalar: Sendable, Equatable {
         public var text: String
-        /// Quoted or block scalars are strings whatever they say; plain ones are typed by the
-        /// YAML 1.2 core schema.
+        /// Quoted or block scalars are strings whatever they say; plain ones are typed as
+        /// go-yaml v3 types them (`GoValue.resolvePlain`).
         public var isPlain: Bool
         public var position: Position?
+        /// The Go value sops holds, when it is not what the text resolves to (a decrypted value,
+        /// typed by its `type:`).
+        public var typed: GoValue?
+        /// The value as sops holds it.
+        public var value: GoValue { typed ?? (isPlain ? GoValue.resolvePlain(text) : .string(text)) }
         /// A YAML `null` (or an absent value).
-        public var isNull: Bool { isPlain && (text.isEmpty || text == "~" || text == "null" || text == "Null" || text == "NULL") }
+        public var isNull: Bool { value == .null }
 
-        public init(_ text: String, isPlain: Bool = false, position: Position? = nil) {
+        public init(_ text: String, isPlain: Bool = false, position: Position? = nil, typed: GoValue? = nil) {
             self.text = text
             self.isPlain = isPlain
             self.position = position
+            self.typed = typed
+        }
+
+        public static func == (lhs: Scalar, rhs: Scalar) -> Bool {
+            Array(lhs.text.utf8) == Array(rhs.text.utf8) && lhs.isPlain == rhs.isPlain && lhs.position == rhs.position && lhs.typed == rhs.typed
         }
     }
 
+    /// A mapping entry, or a comment between entries (sops's `TreeItem` with a `Comment` key):
+    /// then `value` is `.comment` and `key` is empty.
     public struct Entry: Sendable, Equatable {
         public var key: String
         public var value: TreeNode
         public var position: Position?
+
+        public init(key: String, value: TreeNode, position: Position?) {
+            self.key = key
+            self.value = value
+            self.position = position
+        }
+
+        public static func comment(_ text: String, position: Position? = nil) -> Entry {
+            Entry(key: "", value: .comment(text), position: position)
+        }
+
+        public var isComment: Bool { if case .comment = value { true } else { false } }
+
+        public static func == (lhs: Entry, rhs: Entry) -> Bool {
+            Array(lhs.key.utf8) == Array(rhs.key.utf8) && lhs.value == rhs.value && lhs.position == rhs.position
+        }
     }
 
     case scalar(Scalar)
     case mapping([Entry], Position?)
     case sequence([TreeNode], Position?)
+    /// A comment line as sops keeps it (its text after `#`), in a mapping or a sequence.
+    case comment(String)
 
     public var position: Position? {
         switch self {
         case .scalar(let scalar): scalar.position
         case .mapping(_, let position), .sequence(_, let position): position
+        case .comment: nil
         }
     }
 
+    /// The value under `key` (compared as bytes, as Go compares map keys).
     public subscript(key: String) -> TreeNode? {
         guard case .mapping(let entries, _) = self else { return nil }
-        return entries.first { $0.key == key }?.value
+        let bytes = Array(key.utf8)
+        return entries.first { !$0.isComment && Array($0.key.utf8) == bytes }?.value
     }
 
     public var scalarText: String? {
         guard case .scalar(let scalar) = self else { return nil }
         return scalar.text
+    }
+
+    /// The tree without its comments.
+    public var withoutComments: TreeNode {
+        switch self {
+        case .mapping(let entries, let position):
+            .mapping(entries.filter { !$0.isComment }.map { Entry(key: $0.key, value: $0.value.withoutComments, position: $0.position) }, position)
+        case .sequence(let items, let position):
+            .sequence(items.filter { if case .comment = $0 { false } else { true } }.map(\.withoutComments), position)
+        default: self
+        }
     }
 }
 
@@ -65,84 +108,10 @@ public enum TreeReader {
     /// hostile file must stay bounded.
     public static let maximumDepth = 200
 
-    /// YAML anchors (`&name`) make aliases possible, and aliases make "billion laughs" bombs
-    /// possible (the parser expands them while composing): a file with an anchor is refused.
-    nonisolated(unsafe) static let anchor = /(?m)(^|[ \t\[{,:-])&[A-Za-z0-9_.\/-]+([ \t]|$)/
-
-    public static func refuseAnchors(_ text: String) throws(TreeError) {
-        // No `&`, no anchor: skips the regular expression (a tenth of a preflight's time).
-        guard text.utf8.contains(UInt8(ascii: "&")), let match = text.firstMatch(of: anchor) else { return }
-        let line = text[..<match.range.lowerBound].reduce(1) { $1 == "\n" ? $0 + 1 : $0 }
-        throw TreeError(message: "YAML anchors and aliases are not supported (they allow documents that expand without bound)", line: line)
-    }
-
-    /// Reads every document of a YAML (or JSON) file.
+    /// Reads every document of a YAML (or JSON) file as go-yaml v3 gives it to sops: values,
+    /// styles and positions from libyaml (`YAMLComposer`), comments placed as sops places them
+    /// (`YAMLComments`), aliases expanded under go-yaml's excessive-aliasing rule.
     public static func documents(_ text: String) throws(TreeError) -> [TreeNode] {
-        try refuseAnchors(text)
-        var result: [TreeNode] = []
-        do {
-            // compose_all stops quietly at a parse error; its `error` says so.
-            var nodes = try Yams.compose_all(yaml: text, .basic)
-            while let node = nodes.next() { result.append(try convert(node, depth: 0)) }
-            if let error = nodes.error { throw error }
-        } catch let error as TreeError {
-            throw error
-        } catch let error as YamlError {
-            throw TreeError(message: "not valid YAML: \(Self.describe(error))", line: Self.line(error))
-        } catch {
-            throw TreeError(message: "not valid YAML: \(error)", line: nil)
-        }
-        return result
-    }
-
-    private static func describe(_ error: YamlError) -> String {
-        switch error {
-        case .scanner(let context, let problem, _, _), .parser(let context, let problem, _, _):
-            return [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
-        case .composer(let context, let problem, _, _):
-            return [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
-        default:
-            return "\(error)"
-        }
-    }
-
-    private static func line(_ error: YamlError) -> Int? {
-        switch error {
-        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): mark.line
-        default: nil
-        }
-    }
-
-    private static func position(_ mark: Mark?) -> TreeNode.Position? {
-        mark.map { TreeNode.Position(line: $0.line, column: $0.column) }
-    }
-
-    static func convert(_ node: Node, depth: Int) throws(TreeError) -> TreeNode {
-        guard depth < maximumDepth else {
-            throw TreeError(message: "nesting deeper than \(maximumDepth) levels", line: node.mark?.line)
-        }
-        switch node {
-        case .scalar(let scalar):
-            return .scalar(.init(scalar.string, isPlain: scalar.style == .plain, position: position(scalar.mark)))
-        case .mapping(let mapping):
-            var entries: [TreeNode.Entry] = []
-            var seen: Set<String> = []
-            for (key, value) in mapping {
-                guard case .scalar(let keyScalar) = key else {
-                    throw TreeError(message: "a mapping key is not a string", line: key.mark?.line)
-                }
-                guard seen.insert(keyScalar.string).inserted else {
-                    throw TreeError(message: "the key '\(keyScalar.string)' appears twice in one mapping", line: keyScalar.mark?.line)
-                }
-                entries.append(.init(key: keyScalar.string, value: try convert(value, depth: depth + 1), position: position(keyScalar.mark)))
-            }
-            return .mapping(entries, position(mapping.mark))
-        case .sequence(let sequence):
-            var items: [TreeNode] = []
-            for item in sequence { items.append(try convert(item, depth: depth + 1)) }
-            return .sequence(items, position(sequence.mark))
-        case .alias(let alias):
-            throw TreeError(message: "YAML aliases are not supported in SOPS files", line: alias.mark?.line)
-        }
+        YAMLComments.attach(to: try YAMLComposer.documents(text), in: text)
     }
 }

@@ -35,6 +35,21 @@ import Testing
         #expect(markdown.contains("The summary was cut"))
     }
 
+    /// A terminal gets no Mermaid, and no heading left titling nothing (seen at the end of
+    /// `e2e --plan`: an empty "What a run waits for" section).
+    @Test func plainTextLeavesOutTheGraphAndItsHeading() {
+        var summary = StepSummary()
+        summary.heading("What a run waits for", level: 3)
+        summary.mermaid("flowchart LR\n  a --> b")
+        summary.heading("Objects", level: 3)
+        summary.mermaid("flowchart LR\n  c --> d")
+        summary.paragraph("kept")
+        let text = summary.plainText
+        #expect(!text.contains("What a run waits for") && !text.contains("flowchart"), "\(text)")
+        #expect(text.contains("Objects") && text.contains("kept"), "a heading over more than a graph stays: \(text)")
+        #expect(summary.markdown().contains("What a run waits for") && summary.markdown().contains("```mermaid"), "GitHub gets both")
+    }
+
     @Test func plainTextAlignsColumns() {
         var summary = StepSummary()
         summary.table(header: ["Name", "Ready"], rows: [["apps", "True"], ["infrastructure", "False"]])

@@ -115,6 +115,41 @@ import TestSupport
         #expect(half.standardError.contains("--cloud and --env go together"))
     }
 
+    /// Item 10: a fleet in a folder of its repository (`fleet/`), planned with `--repository
+    /// fleet` from the top and from inside the folder: Flux reads spec.path from the source's
+    /// root, the repository's top, so `./fleet/kubernetes/…` resolves and nothing is looked for
+    /// at `fleet/fleet/…`.
+    @Test(arguments: [true, false])
+    func aFleetInASubfolderResolvesPathsFromTheRepositorysTop(_ fromInside: Bool) async throws {
+        let fleet = try await ExampleFleet.make { checkout in
+            let manager = FileManager.default
+            let inner = checkout.appendingPathComponent("fleet")
+            let entries = try manager.contentsOfDirectory(atPath: checkout.path)
+            try manager.createDirectory(at: inner, withIntermediateDirectories: true)
+            for name in entries { try manager.moveItem(at: checkout.appendingPathComponent(name), to: inner.appendingPathComponent(name)) }
+            let clusters = inner.appendingPathComponent("clusters/kind/local")
+            for file in try manager.subpathsOfDirectory(atPath: clusters.path) where file.hasSuffix(".yaml") {
+                let url = clusters.appendingPathComponent(file)
+                let text = try String(contentsOf: url, encoding: .utf8)
+                try text.replacingOccurrences(of: "path: ./", with: "path: ./fleet/").write(to: url, atomically: true, encoding: .utf8)
+            }
+        }
+        defer { fleet.server.stop() }
+        let summary = fleet.checkout.deletingLastPathComponent().appendingPathComponent("summary.md")
+        let result = try await runProcess(
+            TestPaths.executable("fluxci"), ["bootstrap", "--plan", "--cluster-path", "clusters/kind/local"] + (fromInside ? [] : ["--repository", "fleet"]),
+            environment: [
+                "SOPS_AGE_KEY_FILE": Self.exampleKey.path, "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": summary.path,
+                "TMPDIR": fleet.checkout.deletingLastPathComponent().path,
+            ], workingDirectory: fromInside ? fleet.checkout.appendingPathComponent("fleet") : fleet.checkout)
+        #expect(result.status == 0, "\(result.allOutput)")
+        #expect(result.standardError.contains("All 2 SOPS files the cluster decrypts decrypt with the imported keys."), "\(result.allOutput)")
+        let text = (try? String(contentsOf: summary, encoding: .utf8)) ?? ""
+        #expect(text.contains("### Kustomizations of fleet/clusters/kind/local"), "\(text)")
+        #expect(text.contains("| ./fleet/kubernetes/overlays/kind/local/apps |"), "\(text)")
+        #expect(!text.contains("no: "), "every Kustomization built: \(text)")
+    }
+
     @Test func theRootAsClusterPathHasATableTitle() async throws {
         let fleet = try await ExampleFleet.make { checkout in
             // A single-cluster repository synced from its root: flux-system/ at the top, path "./".
@@ -242,7 +277,8 @@ import TestSupport
         let run = try await runProcess(
             TestPaths.executable("fluxci"), ["bootstrap", "--cloud", "kind", "--env", "local", "--kubeconfig", kubeconfig.path, "--timeout", "120s"],
             environment: ["GITHUB_ACTIONS": "true", "TMPDIR": tmp.path], workingDirectory: fleet.checkout, signal: signal,
-            when: { !keyrings().isEmpty && api.requests.contains { $0.hasPrefix("PATCH") && $0.contains("kustomizations") } }, settle: .milliseconds(500))
+            when: { !keyrings().isEmpty && api.requests.contains { $0.hasPrefix("PATCH") && $0.contains("kustomizations") } }, within: .seconds(90),
+            settle: .milliseconds(500))
         let result = run.result
         #expect(run.wasReady, "the keyring existed while bootstrap ran")
         #expect(!run.endedBySignal && result.status == 128 + number, "fluxci exits after its cleanup: \(result.status)")

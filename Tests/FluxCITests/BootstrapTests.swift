@@ -58,7 +58,8 @@ import TestSupport
         let repository = try #require(setup.api.object(group: "source.toolkit.fluxcd.io", plural: "gitrepositories", namespace: "flux-system", name: "flux-system"))
         #expect(repository["spec", "url"]?.string == setup.fleet.url)
         #expect(repository["spec", "ref", "branch"]?.string == "main")
-        #expect(repository["spec", "ignore"]?.string?.contains("/clusters/kind/local/flux-system/") == true)
+        #expect(repository["spec", "ignore"] == nil, "the repository's own spec.ignore only (it has none)")
+        #expect(repository["metadata", "annotations", "kustomize.toolkit.fluxcd.io/reconcile"]?.string == "disabled")
         #expect(repository["spec", "secretRef"] == nil, "a public repository needs no credentials")
         #expect(setup.api.object(group: "", plural: "secrets", namespace: "flux-system", name: "sops-age") != nil)
         // The age key never shows.
@@ -102,14 +103,14 @@ import TestSupport
         let setup = try await Self.setup()
         defer { Task { await setup.stop() } }
         setup.controller.set("infrastructure", .never)
-        let (stuck, _) = try await setup.run(["--timeout", "3s"])
+        let (stuck, _) = try await setup.run(["--timeout", "20s"])
         #expect(stuck.status != 0)
         #expect(stuck.standardError.contains("::error title=Timed out"))
         #expect(stuck.standardError.contains("flux-system/apps: DependencyNotReady dependency 'flux-system/infrastructure' is not ready"))
 
         setup.controller.set("infrastructure", .succeed)
         setup.controller.set("apps", .staleRevision)
-        let (stale, _) = try await setup.run(["--timeout", "3s"])
+        let (stale, _) = try await setup.run(["--timeout", "20s"])
         #expect(stale.status != 0)
         #expect(stale.standardError.contains("flux-system/apps: StaleRevision last applied main@sha1:0000000000000000000000000000000000000000"))
     }

@@ -105,7 +105,7 @@ import TestSupport
         // Once the cluster is created and the run waits for the Kustomizations, interrupt it.
         let run = try await runProcess(
             TestPaths.executable("fluxci"), ["e2e", "--cloud", "kind", "--env", "local", "--timeout", "120s"], environment: setup.environment,
-            workingDirectory: setup.fleet.checkout, signal: .terminate, when: { kind.calls.contains { $0.hasPrefix("create cluster") } }, within: .seconds(10),
+            workingDirectory: setup.fleet.checkout, signal: .terminate, when: { kind.calls.contains { $0.hasPrefix("create cluster") } }, within: .seconds(90),
             settle: .seconds(2))
         let result = run.result
         #expect(!run.endedBySignal && result.status == 143, "fluxci exits 143 after its cleanup: \(result.status)")

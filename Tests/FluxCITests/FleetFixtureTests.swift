@@ -16,23 +16,21 @@ import TestSupport
     func planMatchesWhatFluxDoes(_ fixtureCase: FleetFixture.Case) async throws {
         let fixture = try FleetFixture.load(fixtureCase.fixture)
         let run = try await fixture.plan(variant: fixtureCase.variant)
-        try await FleetFixture.knownIssue(fixtureCase) {
-            if let variant = fixtureCase.variant {
-                let expected = try #require(fixture.expected.variants[variant])
-                let wanted = Set(expected.problems)
-                #expect(run.problems == wanted, "\(fixtureCase): \(expected.why)\n\(run.result.standardError)")
-                if wanted.contains(where: { $0.level == "error" }) { #expect(run.result.status != 0) }
-            } else {
-                #expect(run.result.status == 0, "\(run.result.allOutput)")
-                #expect(run.problems.isEmpty, "\(fixtureCase): no problem expected, got \(run.problems)")
-                let table = try #require(
-                    FleetFixture.table(in: run.summary, heading: "Kustomizations of \(fixture.expected.cluster)"),
-                    "no Kustomization table in the step summary:\n\(run.summary)")
-                #expect(Set(table.map(\.id)) == Set(fixture.expected.kustomizations.map(\.id)), "Kustomizations of \(fixtureCase)")
-                for row in fixture.expected.kustomizations {
-                    guard let actual = table.first(where: { $0.id == row.id }) else { continue }
-                    #expect(actual.comparable == row.comparable, "row \(row.id) of \(fixtureCase)")
-                }
+        if let variant = fixtureCase.variant {
+            let expected = try #require(fixture.expected.variants[variant])
+            let wanted = Set(expected.problems)
+            #expect(run.problems == wanted, "\(fixtureCase): \(expected.why)\n\(run.result.standardError)")
+            if wanted.contains(where: { $0.level == "error" }) { #expect(run.result.status != 0) }
+        } else {
+            #expect(run.result.status == 0, "\(run.result.allOutput)")
+            #expect(run.problems.isEmpty, "\(fixtureCase): no problem expected, got \(run.problems)")
+            let table = try #require(
+                FleetFixture.table(in: run.summary, heading: "Kustomizations of \(fixture.expected.cluster)"),
+                "no Kustomization table in the step summary:\n\(run.summary)")
+            #expect(Set(table.map(\.id)) == Set(fixture.expected.kustomizations.map(\.id)), "Kustomizations of \(fixtureCase)")
+            for row in fixture.expected.kustomizations {
+                guard let actual = table.first(where: { $0.id == row.id }) else { continue }
+                #expect(actual.comparable == row.comparable, "row \(row.id) of \(fixtureCase)")
             }
         }
         // The plan decrypts in memory only: no test value reaches the output.
@@ -127,24 +125,6 @@ struct FleetFixture {
     static let ageKey = TestPaths.packageRoot.appendingPathComponent("Examples/fleet/.secrets/kind/local/age/age.agekey")
     /// The test values scripts/make-fixtures encrypts: none may show in any output.
     static let plaintexts = ["staging-password-not-secret", "example.invalid", "token-not-secret", "jellyfin-key-not-secret"]
-
-    /// Fixture cases that fail because of the tree reader (issue 13, helper "tree") at the time
-    /// of writing, with the item of the issue that covers each; empty when all pass.
-    static let knownIssues: [String: String] = [
-        // The tree reader leaves out the Kustomization `flux` that flux-system's flux-install.yaml
-        // defines (sourced from the GitRepository flux-manifests): Flux applies it with the root,
-        // so it belongs in the table as not built, and infrastructure's dependsOn on it is valid.
-        "nested-flux-system": "issue 13 items 8 and 9: a Kustomization in flux-system sourced from another GitRepository is dropped (false Unknown dependency)",
-        "nested-flux-system/no-namespace": "issue 13 items 8 and 9: the same dropped Kustomization adds a false Unknown dependency beside the expected problem",
-    ]
-
-    static func knownIssue(_ fixtureCase: Case, _ body: () async throws -> Void) async throws {
-        if let reason = knownIssues[fixtureCase.description] {
-            await withKnownIssue(Comment(rawValue: reason)) { try await body() }
-        } else {
-            try await body()
-        }
-    }
 
     let name: String
     let directory: URL

@@ -85,6 +85,29 @@ import TestSupport
         #expect(try await canonicalJSON(decrypted) == canonicalJSON(Self.plain))
     }
 
+    /// Comments (in mappings and inside sequences, encrypted or not) and `mac_only_encrypted`
+    /// survive a rotate: `sops -d` of the rotated file is byte for byte `sops -d` of the original.
+    @Test func rotateKeepsCommentsAndMacOnlyEncrypted() async throws {
+        let directory = try TestPaths.temporaryDirectory("fluxci-rekey")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let age = try await AgeKeyPair.generate()
+        let file = directory.appendingPathComponent("s.yaml")
+        let plain = "# top\nkind: Secret # kind\nstringData:\n    # the password\n    password: rotate-me\n    hosts:\n        # first host\n        - one\n        # second host\n        - two\n    mode: 0644\nport: 5432\n# end\n"
+        try plain.write(to: file, atomically: true, encoding: .utf8)
+        try "creation_rules:\n  - path_regex: s\\.yaml$\n    encrypted_regex: ^(data|stringData)$\n    mac_only_encrypted: true\n    age: \(age.recipient)\n"
+            .write(to: directory.appendingPathComponent(".sops.yaml"), atomically: true, encoding: .utf8)
+        _ = try await SopsTool.run(["--encrypt", "--in-place", file.path], environment: ["SOPS_AGE_KEY": age.identity], workingDirectory: directory)
+        let original = try await SopsTool.run(["--decrypt", file.path], environment: ["SOPS_AGE_KEY": age.identity])
+        let before = try String(contentsOf: file, encoding: .utf8)
+        let result = try await runProcess(TestPaths.executable("fluxci"), ["sops", "rotate", "s.yaml"], environment: ["SOPS_AGE_KEY": age.identity, "TMPDIR": "/tmp"], workingDirectory: directory)
+        #expect(result.status == 0, "\(result.allOutput)")
+        let after = try String(contentsOf: file, encoding: .utf8)
+        #expect(after != before && after.contains("mac_only_encrypted: true"))
+        let decrypted = try await SopsTool.run(["--decrypt", file.path], environment: ["SOPS_AGE_KEY": age.identity])
+        #expect(decrypted == original)
+        #expect(decrypted.contains("# first host") && decrypted.contains("# second host") && !decrypted.contains("- ' first host'"))
+    }
+
     @Test func updatekeysFollowsSopsYaml() async throws {
         let directory = try TestPaths.temporaryDirectory("fluxci-rekey")
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -52,6 +52,35 @@ import TestSupport
         #expect(leftovers(setup).isEmpty, "\(leftovers(setup))")
     }
 
+    /// Issue 17 items 5 and 6: a plan names the credentials Secret the run would create (never a
+    /// value) and the URL with the address given; the work tree commit leaves out the artifacts
+    /// folder an earlier run left in the checkout.
+    @Test func aPlanShowsTheTokenSecretAndTheURLAndLeavesOutTheArtifacts() async throws {
+        let setup = try await Self.setup()
+        defer { Task { await setup.stop() } }
+        let artifacts = setup.fleet.checkout.appendingPathComponent("fluxci-artifacts")
+        try FileManager.default.createDirectory(at: artifacts, withIntermediateDirectories: true)
+        try "10.1.2.3 - GET /fleet.git/info/refs 200\n".write(to: artifacts.appendingPathComponent("git-serve-access.log"), atomically: true, encoding: .utf8)
+        let result = try await setup.run(["--serve", "--include-worktree", "--plan", "--serve-address", "10.1.2.3", "--artifacts", "fluxci-artifacts"])
+        #expect(result.status == 0, "\(result.allOutput)")
+        let log = result.standardError
+        #expect(log.contains("the work tree on top of \(try await setup.fleet.head().prefix(7)), leaving out fluxci's own fluxci-artifacts/"), "\(log)")
+        func row(_ text: String, _ object: String) -> String? {
+            text.split(separator: "\n").first { $0.hasPrefix(object + " ") }.map { $0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().joined(separator: " ") }
+        }
+        #expect(row(log, "Secret/flux-system/flux-system") == "the served repository's token", "\(log)")
+        #expect(row(log, "GitRepository/flux-system/flux-system") == "http://10.1.2.3:<a free port, chosen when serving>/fleet.git at main", "\(log)")
+        #expect(!log.contains("Secret Secret") && !log.contains("<this machine"))
+        // Without an address: the kind network's gateway, read once the cluster exists.
+        let kind = try await setup.run(["--serve", "--plan"])
+        #expect(row(kind.standardError, "GitRepository/flux-system/flux-system") == "http://<the kind network's gateway>:<a free port, chosen when serving>/fleet.git at main", "\(kind.standardError)")
+        // --no-serve-token: no Secret.
+        let open = try await setup.run(["--serve", "--plan", "--no-serve-token"])
+        #expect(open.status == 0 && row(open.standardError, "Secret/flux-system/flux-system") == nil, "\(open.standardError)")
+        #expect(row(open.standardError, "Secret/flux-system/sops-age") == "age.agekey from the keyring", "one way of naming objects")
+        #expect(setup.kind.calls.isEmpty)
+    }
+
     @Test func theWholeRunServesTheWorkTreeAndStopsServing() async throws {
         let setup = try await Self.setup()
         defer { Task { await setup.stop() } }
@@ -118,7 +147,7 @@ import TestSupport
             TestPaths.executable("fluxci"), ["e2e", "--cloud", "kind", "--env", "local", "--serve", "--timeout", "120s"], environment: setup.environment,
             workingDirectory: setup.fleet.checkout, signal: .terminate,
             when: { api.object(group: "source.toolkit.fluxcd.io", plural: "gitrepositories", namespace: "flux-system", name: "flux-system")?["status", "artifact"] != nil },
-            settle: .seconds(1))
+            within: .seconds(90), settle: .seconds(1))
         #expect(!run.endedBySignal && run.result.status == 143, "fluxci exits 143 after its cleanup: \(run.result.status)")
         let url = try #require(Self.servedURL(setup))
         #expect(PortProbe.canBind(try #require(Self.port(url))), "the port is free after SIGTERM")

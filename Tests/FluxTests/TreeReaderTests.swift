@@ -23,7 +23,8 @@ import TestSupport
         """
 
     /// Item 1: an overlay reaching ../../base with a patch outside its folder builds; a broken
-    /// Kustomization is reported at its spec.path and the walk goes on to the next one.
+    /// Kustomization is reported (at the entry naming the missing file) and the walk goes on to
+    /// the next one.
     @Test func overlaysReachTheWholeArtifactAndAFailureDoesNotEndTheWalk() async throws {
         let fleet = try await Fleet.make([
             "clusters/c/apps.yaml": kustomization("apps", path: "./kubernetes/overlays/prod/apps"),
@@ -44,15 +45,54 @@ import TestSupport
         // Item 7: the object is placed where it is written.
         #expect(web.file == "kubernetes/base/web/deployment.yaml" && web.line == 1)
         let failed = try #require(tree.problem("Kustomize build failed"))
-        #expect(failed.location == SourceLocation(file: "clusters/c/broken.yaml", line: 8))
-        #expect(failed.message.contains("missing.yaml"))
-        #expect(tree.builds[.init(namespace: "flux-system", name: "broken")] == .notBuilt("kustomize build failed"))
+        // Item 5: a file the kustomization names that is not there is reported at its entry.
+        #expect(failed.location == SourceLocation(file: "kubernetes/broken/kustomization.yaml", line: 1))
+        #expect(failed.message.contains("names missing.yaml in resources, but kubernetes/broken/missing.yaml does not exist"), "\(failed.message)")
+        #expect(tree.builds[.init(namespace: "flux-system", name: "broken")] == .notBuilt("kubernetes/broken/missing.yaml not found"))
         // The walk went on: the later Kustomization was built and checked.
         #expect(tree.builds[.init(namespace: "flux-system", name: "later")] == .built)
         // Item 24: the typo is annotated at the dependsOn entry, with the nearest name.
         let unknown = try #require(tree.problem("Unknown dependency"))
         #expect(unknown.location == SourceLocation(file: "clusters/c/later.yaml", line: 15))
         #expect(unknown.message.contains("Did you mean flux-system/apps?"))
+    }
+
+    /// Item 5: kubectl logs kustomize's error through klog (`E1130 08:03:01.879293 14017
+    /// run.go:72] "command failed" err=<` …); the message keeps kustomize's words only. A missing
+    /// patch file is reported at its `patches` entry; one Flux adds from spec.patches at the
+    /// Kustomization's field.
+    @Test func buildFailuresSayKustomizesWordsAtTheEntry() async throws {
+        let klog = "E1130 08:03:01.879293   14017 run.go:72] \"command failed\" err=<\n\ttrouble configuring builtin PatchTransformer with config: `\n\tpath: nope.yaml\n\t`: failed to get the patch file from path(nope.yaml): open /tmp/o/nope.yaml: no such file or directory\n >\n"
+        #expect(KustomizeTool.message(klog) == "trouble configuring builtin PatchTransformer with config: `path: nope.yaml`: failed to get the patch file from path(nope.yaml): open /tmp/o/nope.yaml: no such file or directory")
+        #expect(KustomizeTool.message("E1130 08:03:01.879293   14017 run.go:72] \"command failed\" err=\"accumulating resources: x\"\n") == "accumulating resources: x")
+        #expect(KustomizeTool.message("Error: accumulating resources: x\n") == "accumulating resources: x")
+        let fleet = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./overlay"),
+            "clusters/c/dupes.yaml": kustomization("dupes", path: "./dupes"),
+            "clusters/c/specpatch.yaml": kustomization("specpatch", path: "./dupes-free", extra: "  components:\n    - ../nowhere\n"),
+            "base/cm.yaml": configMap("base", namespace: "default"),
+            "base/kustomization.yaml": "resources: [cm.yaml]\n",
+            "overlay/kustomization.yaml": "# the overlay\nresources:\n  - ../base\npatches:\n  - path: replicas.yaml\n  - path: ../patches/missing.yaml\n",
+            "overlay/replicas.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: base}\ndata: {a: c}\n",
+            "dupes/kustomization.yaml": "resources: [a.yaml, b.yaml]\n",
+            "dupes/a.yaml": configMap("same", namespace: "default"),
+            "dupes/b.yaml": configMap("same", namespace: "default"),
+            "dupes-free/cm.yaml": configMap("free", namespace: "default"),
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        let failures = tree.problems.filter { $0.title == "Kustomize build failed" }
+        let missing = try #require(failures.first { $0.message.contains("flux-system/apps") })
+        #expect(missing.location == SourceLocation(file: "overlay/kustomization.yaml", line: 6))
+        #expect(missing.message.contains("overlay/kustomization.yaml:6 names ../patches/missing.yaml in patches, but patches/missing.yaml does not exist"), "\(missing.message)")
+        let fromSpec = try #require(failures.first { $0.message.contains("flux-system/specpatch") })
+        #expect(fromSpec.location == SourceLocation(file: "clusters/c/specpatch.yaml", line: 15))
+        #expect(fromSpec.message.contains("its spec.components names ../nowhere"), "\(fromSpec.message)")
+        let dupes = try #require(failures.first { $0.message.contains("flux-system/dupes") })
+        #expect(dupes.message.contains("already registered id"))
+        for failure in failures {
+            #expect(failure.message.firstMatch(of: /[IWEF]\d{4} \d\d:\d\d:\d\d/) == nil && !failure.message.contains("command failed"), "\(failure.message)")
+        }
     }
 
     /// Item 3 and 16: the kustomization's transformers and the Flux Kustomization's own fields
@@ -167,6 +207,44 @@ import TestSupport
         #expect(SourceIgnore(repositoryPatterns: []).excludes(".github/workflows/ci.yaml"))
     }
 
+    /// source-controller's default exclusions (fluxcd/pkg sourceignore `NewDefaultMatcher`,
+    /// `storage.SourceIgnoreFilter`): with no pattern of the repository's own, `.sops.yaml`,
+    /// images and CI folders stay out of the artifact; any `.sourceignore` (at any level) or a
+    /// `spec.ignore` replaces the defaults, and only the VCS patterns stay. A generated
+    /// kustomization then lists the `.sops.yaml`, and the build fails as kustomize-controller's does.
+    @Test(arguments: ["none", "sourceignore", "spec.ignore"])
+    func defaultExclusionsGiveWayToTheRepositorysPatterns(_ patterns: String) async throws {
+        var files = [
+            "clusters/c/x.yaml": kustomization("x", path: "./apps"),
+            "apps/cm.yaml": configMap("kept", namespace: "default"),
+            "apps/.sops.yaml": "creation_rules:\n  - path_regex: .*\\.sops\\.yaml$\n    age: age1example\n",
+            "apps/.gitignore": "*.tmp\n",
+        ]
+        if patterns == "sourceignore" { files["docs/deep/.sourceignore"] = "*.md\n" }
+        if patterns == "spec.ignore" {
+            files["clusters/c/flux-system/gotk-sync.yaml"] = Fleet.sync.replacingOccurrences(of: "ref: {branch: main}", with: "ref: {branch: main}\n  ignore: |\n    *.md\n")
+            files["clusters/c/flux-system/kustomization.yaml"] = "resources: [gotk-sync.yaml]\n"
+        }
+        let fleet = try await Fleet.make(files, bytes: ["apps/logo.png": Data([0x89, 0x50, 0x4E, 0x47])])
+        defer { fleet.remove() }
+        let artifact = try SourceArtifact(fleet.source)
+        defer { artifact.remove() }
+        let kept = artifact.files(ignore: patterns == "spec.ignore" ? "*.md\n" : nil)
+        #expect(!kept.contains("apps/.gitignore"), "the VCS patterns always apply")
+        #expect(kept.contains("apps/.sops.yaml") == (patterns != "none"))
+        #expect(kept.contains("apps/logo.png") == (patterns != "none"))
+        let tree = try fleet.read()
+        let id = FluxKustomization.Reference(namespace: "flux-system", name: "x")
+        if patterns == "none" {
+            #expect(tree.errors.isEmpty, "\(tree.errors)")
+            #expect(tree.builds[id] == .built)
+        } else {
+            let failed = try #require(tree.problem("Kustomize build failed"))
+            #expect(failed.message.contains(".sops.yaml"), "\(failed.message)")
+            #expect(tree.builds[id] == .notBuilt("kustomize build failed"))
+        }
+    }
+
     /// Item 8 and 9: the root is the pair whose path is the cluster path; sourceRef.namespace
     /// defaults to the Kustomization's own; other sources are listed, not built.
     @Test func rootByPathAndSourceReferences() async throws {
@@ -211,11 +289,15 @@ import TestSupport
         #expect(tree.problems.filter { $0.title == "Unknown source" }.count == 2)
     }
 
-    /// Item 10 and 11: paths are relative to the source's root; the applied GitRepository ignores
-    /// the flux-system folder actually found (nested here).
-    @Test func pathsFromTheSourceRootAndTheIgnoredFluxSystem() async throws {
+    /// Item 10 and 11: paths are relative to the source's root; the applied GitRepository keeps
+    /// the repository's spec.ignore (the cluster builds what the plan built), and the objects
+    /// fluxci applies carry kustomize-controller's reconcile-disabled annotation, so the
+    /// in-cluster sync of the flux-system folder (nested here) does not re-apply gotk-sync.yaml.
+    @Test func pathsFromTheSourceRootAndTheSyncKeptFromReapplying() async throws {
+        let sync = Fleet.sync.replacingOccurrences(of: "./clusters/c", with: "./sub/clusters/c")
+            .replacingOccurrences(of: "  ref:", with: "  ignore: |\n    /docs/\n  ref:")
         let fleet = try await Fleet.make([
-            "sub/clusters/c/flux/flux-system/gotk-sync.yaml": Fleet.sync.replacingOccurrences(of: "./clusters/c", with: "./sub/clusters/c"),
+            "sub/clusters/c/flux/flux-system/gotk-sync.yaml": sync,
             "sub/clusters/c/flux/flux-system/kustomization.yaml": "resources: [gotk-sync.yaml]\n",
             "sub/clusters/c/x.yaml": kustomization("x", path: "./sub/apps"),
             "sub/apps/cm.yaml": configMap("x", namespace: "default"),
@@ -225,12 +307,14 @@ import TestSupport
         #expect(tree.errors.isEmpty, "\(tree.errors)")
         #expect(tree.fluxSystemPath == "sub/clusters/c/flux/flux-system")
         #expect(tree.builds[.init(namespace: "flux-system", name: "x")] == .built)
+        // The root's build holds the flux-system folder, as the cluster's build does.
+        #expect(tree.objects[tree.rootKustomization.id]?.contains { $0.kind == "GitRepository" && $0.file == "sub/clusters/c/flux/flux-system/gotk-sync.yaml" } == true)
         let plan = BootstrapPlan(tree: tree, url: "https://example.com/f.git", revision: Revision(branch: "main", commit: fleet.commit), token: nil)
-        #expect(plan.gitRepository.json["spec", "ignore"]?.string == "/sub/clusters/c/flux/flux-system/\n")
-        // The ignore line excludes exactly that folder, as source-controller reads it.
-        let ignore = SourceIgnore(repositoryPatterns: SourceIgnore.patterns(in: "/sub/clusters/c/flux/flux-system/\n", domain: []))
-        #expect(ignore.excludes("sub/clusters/c/flux/flux-system/gotk-sync.yaml"))
-        #expect(!ignore.excludes("other/sub/clusters/c/flux/flux-system/gotk-sync.yaml"))
+        #expect(plan.gitRepository.json["spec", "ignore"]?.string == "/docs/\n")
+        #expect(plan.gitRepository.json["spec", "ref", "branch"]?.string == "main")
+        for object in [plan.gitRepository, plan.rootKustomization] {
+            #expect(object.json["metadata", "annotations", "kustomize.toolkit.fluxcd.io/reconcile"]?.string == "disabled", "\(object.kind)")
+        }
     }
 
     /// Item 18, 19, 20, 21, 22, and the locked manifest of item 12.

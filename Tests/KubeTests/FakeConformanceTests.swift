@@ -24,7 +24,7 @@ import TestSupport
         Data(#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"\#(name)","namespace":"\#(namespace)"},"stringData":{"age.agekey":"AGE-SECRET-KEY-EXAMPLE"}}"#.utf8)
     }
 
-    @Test(.enabled(if: TestCluster.usesFake)) func statusBodiesMatchTheRecording() async throws {
+    @Test(.enabled(if: TestCluster.usesFake, "compares the fake with the recording (FLUXCI_TEST_KUBECONFIG is set: the real cluster is not the fake)")) func statusBodiesMatchTheRecording() async throws {
         let cluster = try await TestCluster.start()
         defer { Task { await cluster.stop() } }
         let fake = try #require(cluster.fake)
@@ -49,7 +49,7 @@ import TestSupport
         try Self.expectSame(try await KubeClient(anonymous).sendRaw(.GET, "/api/v1/namespaces/flux-system/secrets"), "status-403-anonymous.txt")
     }
 
-    @Test(.enabled(if: TestCluster.usesFake)) func serverSideApplyMatchesTheRecording() async throws {
+    @Test(.enabled(if: TestCluster.usesFake, "compares the fake with the recording (FLUXCI_TEST_KUBECONFIG is set: the real cluster is not the fake)")) func serverSideApplyMatchesTheRecording() async throws {
         let cluster = try await TestCluster.start()
         defer { Task { await cluster.stop() } }
         let client = try cluster.client()
@@ -78,7 +78,7 @@ import TestSupport
         try Self.expectSame(conflict, "ssa-409-conflict.txt")
     }
 
-    @Test(.enabled(if: TestCluster.usesFake)) func discoveryAndWatchFraming() async throws {
+    @Test(.enabled(if: TestCluster.usesFake, "compares the fake with the recording (FLUXCI_TEST_KUBECONFIG is set: the real cluster is not the fake)")) func discoveryAndWatchFraming() async throws {
         let cluster = try await TestCluster.start()
         defer { Task { await cluster.stop() } }
         let client = try cluster.client()

@@ -9,6 +9,20 @@ import TestSupport
 @Suite(.serialized) struct KubeClientTests {
     static let onlyFake = Testing.ConditionTrait.enabled(if: TestCluster.usesFake, "needs the fake API server's controls (FLUXCI_TEST_KUBECONFIG is set)")
 
+    /// Says, in every run without FLUXCI_TEST_KUBECONFIG, that no real cluster was used (this
+    /// machine has none); with it, proves the cluster is a real one before the cases run there.
+    @Test(.enabled(
+        if: !TestCluster.usesFake,
+        "FLUXCI_TEST_KUBECONFIG is not set: KubeClientTests and SecretCommandTests ran against the fake API server only; set it to a kubeconfig to run them against a real cluster (README: Testing against a real cluster)"))
+    func theRealClusterIsReal() async throws {
+        let cluster = try await TestCluster.start()
+        #expect(cluster.fake == nil)
+        let client = try cluster.client(retryDeadline: .seconds(30))
+        #expect(try await client.version().hasPrefix("v1."))
+        // A real API server serves more than the fake's few built-in kinds.
+        _ = try await client.resource(apiVersion: "v1", kind: "PersistentVolumeClaim")
+    }
+
     static func namespace(_ client: KubeClient, _ name: String) async throws {
         _ = try await client.apply(KubeObject(.object([("apiVersion", .string("v1")), ("kind", .string("Namespace")), ("metadata", .object([("name", .string(name))]))])))
     }

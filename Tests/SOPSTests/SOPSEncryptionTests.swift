@@ -23,6 +23,8 @@ import TestSupport
         case .unencryptedRegex(let value): ["--unencrypted-regex", value]
         case .encryptedSuffix(let value): ["--encrypted-suffix", value]
         case .unencryptedSuffix(let value): ["--unencrypted-suffix", value]
+        case .encryptedCommentRegex(let value): ["--encrypted-comment-regex", value]
+        case .unencryptedCommentRegex(let value): ["--unencrypted-comment-regex", value]
         }
         let reference = try await setup.sopsDecrypt(name, try await setup.sopsEncrypt("ref-" + name, text, ["--age", setup.age.recipient] + ruleFlag))
         #expect(try await canonicalJSON(theirs) == canonicalJSON(reference), "sops -d of fluxci's file:\n\(theirs)\nof sops's:\n\(reference)")
@@ -113,10 +115,13 @@ import TestSupport
     static func strip(_ node: TreeNode) -> String {
         switch node {
         case .scalar(let scalar):
-            if scalar.isPlain, let bool = LeafBytes.bool(scalar.text) { return "b:\(bool)" }
-            if scalar.isPlain, let int = LeafBytes.integer(scalar.text) { return "n:\(Double(int))" }
-            if scalar.isPlain, let float = LeafBytes.float(scalar.text) { return "n:\(float)" }
-            return "s:\(scalar.text)"
+            switch scalar.value {
+            case .bool(let bool): return "b:\(bool)"
+            case .int(let int): return "n:\(Double(int))"
+            case .float(let float): return "n:\(float)"
+            default: return "\(scalar.value)"
+            }
+        case .comment(let text): return "#\(text)"
         case .mapping(let entries, _): return "{" + entries.map { "\($0.key)=\(strip($0.value))" }.joined(separator: ",") + "}"
         case .sequence(let items, _): return "[" + items.map(strip).joined(separator: ",") + "]"
         }

@@ -18,7 +18,9 @@ public struct BootstrapCommand: ContextCommand {
             Then applies the Flux components, the decryption Secrets, the GitRepository (the branch, \
             clusters/**/flux-system/ ignored) and the root Kustomization, and watches: the \
             GitRepository until its artifact is <branch>@sha1:<commit>, each Kustomization until \
-            Ready with that lastAppliedRevision. --plan stops before the cluster.
+            Ready with that lastAppliedRevision, then what they applied (--wait-for: the Flux \
+            objects, or also the workloads). With --serve fluxci serves the commit itself instead \
+            of a remote (a kind-* context, or --serve-address). --plan stops before the cluster.
 
             Environment: GITHUB_TOKEN (private repositories), GITHUB_EVENT_PATH, GITHUB_HEAD_REF, \
             GITHUB_REF, GITHUB_REF_NAME, GITHUB_WORKSPACE, \(KeyOptions.environmentHelp), \
@@ -31,7 +33,7 @@ public struct BootstrapCommand: ContextCommand {
 
     @OptionGroup var source: BranchOptions
 
-    @Option(help: "How long to wait in all.")
+    @Option(help: "How long each wait may take: for the source, for the Kustomizations, for what they applied.")
     var timeout = DurationArgument(.seconds(600), text: "10m")
 
     @Option(help: "How long one Kustomization may take once its dependencies are ready.")

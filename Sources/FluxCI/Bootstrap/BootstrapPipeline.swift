@@ -148,8 +148,17 @@ struct BootstrapPipeline {
     func preflight(_ prepared: Prepared, keys: ImportedKeys) async throws {
         let files = prepared.tree.decryptedSOPSFiles
         let source = prepared.source
+        // Secrets the cluster would apply in plaintext although .sops.yaml says encrypt: the
+        // detector `sops verify` runs, over what the Kustomizations reach (no key needed).
+        let plaintext = ReachedPlaintextSecrets.find(prepared.tree, source: source)
+        for problem in plaintext { reporter.annotate(problem) }
         if keys.pgp.isEmpty && keys.age.isEmpty {
             SOPSPreflightNotRun.report(files, read: { try source.read($0) }, reporter: reporter)
+            guard plaintext.isEmpty else {
+                throw Annotation.error(
+                    "\(plaintext.count) Secret file\(plaintext.count == 1 ? "" : "s") the cluster applies \(plaintext.count == 1 ? "is" : "are") not encrypted (annotated above).",
+                    title: "SOPS preflight failed", fix: "Encrypt them before any cluster is created.")
+            }
             return
         }
         let verdicts = await SOPSVerifyCommand.verify(
@@ -157,9 +166,9 @@ struct BootstrapPipeline {
         let verifier = try SOPSVerifyCommand.parse([])
         for verdict in verdicts { verifier.report(verdict, imported: keys, reporter: reporter) }
         let failed = try SOPSVerifyCommand.summarize(verdicts, allowForeign: false, reporter: reporter)
-        guard failed == 0 else {
+        guard failed == 0, plaintext.isEmpty else {
             throw Annotation.error(
-                "\(failed) of the \(verdicts.count) SOPS files the cluster decrypts failed the check (annotated above, each with what `sops -d` and Flux do with it).", title: "SOPS preflight failed",
+                "\(failed) of the \(verdicts.count) SOPS files the cluster decrypts failed the check\(plaintext.isEmpty ? "" : ", and \(plaintext.count) Secret file\(plaintext.count == 1 ? "" : "s") it applies \(plaintext.count == 1 ? "is" : "are") not encrypted") (annotated above, each with what `sops -d` and Flux do with it).", title: "SOPS preflight failed",
                 fix: "Fix them before any cluster is created.")
         }
         reporter.log("All \(verdicts.count) SOPS files the cluster decrypts decrypt with the imported keys.")
@@ -185,7 +194,7 @@ struct BootstrapPipeline {
         for object in prepared.plan.components { counts[object.kind, default: 0] += 1 }
         var rows = counts.sorted { $0.key < $1.key }.map { ["\($0.value) × \($0.key)", "Flux components (\(prepared.tree.fluxSystemPath))"] }
         rows += prepared.which.sorted { $0.rawValue < $1.rawValue }.map {
-            ["Secret \(prepared.secrets.namespace)/\($0 == .gpg ? prepared.secrets.names.gpg : prepared.secrets.names.age)", $0 == .gpg ? "sops.asc from the keyring" : "age.agekey from the keyring"]
+            ["Secret/\(prepared.secrets.namespace)/\($0 == .gpg ? prepared.secrets.names.gpg : prepared.secrets.names.age)", $0 == .gpg ? "sops.asc from the keyring" : "age.agekey from the keyring"]
         }
         if let credentials = prepared.plan.credentials { rows.append(["\(credentials.reference)", prepared.served ? "the served repository's token" : "git credentials (GITHUB_TOKEN)"]) }
         rows.append(["\(prepared.plan.gitRepository.reference)", "\(prepared.plan.repositoryURL) at \(prepared.plan.revision.branch)"])

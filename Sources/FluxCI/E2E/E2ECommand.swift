@@ -22,7 +22,7 @@ public struct E2ECommand: ContextCommand {
             run only: nothing needs to be pushed.
 
             Exit codes: 0 success; 10 keys; 11 branch or Flux tree; 12 SOPS preflight; 13 cluster; \
-            14 apply; 15 reconciliation (a Kustomization failed or timed out); 64 bad arguments.
+            14 apply; 15 reconciliation (a Kustomization, or an object one applied, failed or timed out); 64 bad arguments.
 
             Environment: SOPS_GPG_KEY, SOPS_GPG_PASSPHRASE, SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, \
             FLUXCI_KEYRING, GITHUB_TOKEN, GITHUB_EVENT_PATH, GITHUB_HEAD_REF, GITHUB_REF, \
@@ -44,13 +44,13 @@ public struct E2ECommand: ContextCommand {
     @Option(help: "A kind config file (e.g. hack/kind/kind-config.yaml).")
     var kindConfig: String?
 
-    @Option(help: "How long to wait for the Kustomizations in all.")
+    @Option(help: "How long each wait may take: for the source, for the Kustomizations, for what they applied.")
     var timeout = DurationArgument(.seconds(900), text: "15m")
 
     @Option(help: "How long one Kustomization may take once its dependencies are ready.")
     var kustomizationTimeout = DurationArgument(.seconds(300), text: "5m")
 
-    @Option(help: "Secret names as gpg=NAME,age=NAME (default: gpg=sops-gpg,age=sops-age).")
+    @Option(help: "The decryption Secrets' names, as gpg=NAME,age=NAME.")
     var secretNames = "gpg=sops-gpg,age=sops-age"
 
     @Option(help: "Where to put events and cluster logs on failure (default: $RUNNER_TEMP/fluxci-artifacts or ./fluxci-artifacts).")
@@ -76,7 +76,7 @@ public struct E2ECommand: ContextCommand {
         case preflight = "SOPS preflight"
         case cluster = "Cluster"
         case apply = "Apply Flux and secrets"
-        case reconcile = "Wait for the Kustomizations"
+        case reconcile = "Wait for the reconciliation"
 
         var exitCode: Int32 {
             switch self {

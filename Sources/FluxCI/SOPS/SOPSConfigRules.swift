@@ -48,16 +48,21 @@ struct CreationRule {
 
     static func match(config: URL, relativePath: String) throws -> CreationRule? {
         guard let text = try? String(contentsOf: config, encoding: .utf8) else { return nil }
+        return try match(text: text, configFile: config.path, relativePath: relativePath)
+    }
+
+    /// The same for a `.sops.yaml` read any other way (from a git tree); `configFile` names it.
+    static func match(text: String, configFile: String, relativePath: String) throws -> CreationRule? {
         let root: Node?
         do { root = try Yams.compose(yaml: text) } catch {
-            throw Annotation.error("\(config.path) is not valid YAML: \(error).", title: "Invalid .sops.yaml", at: SourceLocation(file: config.path))
+            throw Annotation.error("\(configFile) is not valid YAML: \(error).", title: "Invalid .sops.yaml", at: SourceLocation(file: configFile))
         }
         guard let rules = root?["creation_rules"]?.sequence else { return nil }
         for rule in rules {
             let line = rule.mark?.line
             if let pattern = rule["path_regex"]?.string {
                 guard let regex = try? Regex(pattern) else {
-                    throw Annotation.error("path_regex '\(pattern)' is not a valid regular expression.", title: "Invalid .sops.yaml", at: SourceLocation(file: config.path, line: line))
+                    throw Annotation.error("path_regex '\(pattern)' is not a valid regular expression.", title: "Invalid .sops.yaml", at: SourceLocation(file: configFile, line: line))
                 }
                 guard relativePath.firstMatch(of: regex) != nil else { continue }
             }
@@ -77,12 +82,12 @@ struct CreationRule {
             if let value = rule["encrypted_suffix"]?.string { encryption = .encryptedSuffix(value) }
             if let value = rule["unencrypted_suffix"]?.string { encryption = .unencryptedSuffix(value) }
             return CreationRule(
-                recipients: Recipients(groups: groups, shamirThreshold: rule["shamir_threshold"]?.int), rule: encryption, configFile: config.path, line: line)
+                recipients: Recipients(groups: groups, shamirThreshold: rule["shamir_threshold"]?.int), rule: encryption, configFile: configFile, line: line)
         }
         throw Annotation.error(
-            "No creation rule of \(config.path) matches \(relativePath) (sops fails the same way: \"no matching creation rules found\").",
+            "No creation rule of \(configFile) matches \(relativePath) (sops fails the same way: \"no matching creation rules found\").",
             title: "No creation rule",
             fix: "Add a rule whose path_regex matches \(relativePath) (matched against the path relative to the folder of .sops.yaml), or run from a folder whose nearest .sops.yaml covers it.",
-            at: SourceLocation(file: config.path))
+            at: SourceLocation(file: configFile))
     }
 }

@@ -9,7 +9,7 @@ struct SOPSDecryptCommand: ContextCommand {
         commandName: "decrypt",
         abstract: "Decrypt a SOPS file (YAML, JSON, dotenv, ini or binary) to standard output or --output, checking its MAC.",
         discussion: """
-            The plaintext is what `sops -d` prints: the store is found from the file's content, \
+            The plaintext is what `sops -d` prints, byte for byte, comments included: the store is found from the file's content, \
             the output format from its name as sops chooses it (a binary file gives its raw bytes, \
             not sops's JSON wrapper). On GitHub every decrypted value of \(SOPSFiles.shortestMasked) \
             characters or more is masked in the log first; shorter values (1 to \(SOPSFiles.shortestMasked - 1) \

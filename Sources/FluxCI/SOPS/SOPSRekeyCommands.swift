@@ -12,7 +12,7 @@ struct SOPSRotateCommand: ContextCommand {
         discussion: """
             Decrypts with the run's keys (MAC checked), then encrypts the same values again with a \
             fresh data key, the same key groups and the same encryption rule, through a temporary \
-            file. Comments are not kept. Environment: \(KeyOptions.environmentHelp), GNUPGHOME.
+            file, comments and `mac_only_encrypted` kept as sops keeps them. Environment: \(KeyOptions.environmentHelp), GNUPGHOME.
             """)
 
     @Argument(help: "The SOPS file.")
@@ -92,6 +92,8 @@ enum SOPSRekey {
         if let value = metadata.encryptedRegex { return .encryptedRegex(value) }
         if let value = metadata.unencryptedRegex { return .unencryptedRegex(value) }
         if let value = metadata.encryptedSuffix { return .encryptedSuffix(value) }
+        if let value = metadata.encryptedCommentRegex { return .encryptedCommentRegex(value) }
+        if let value = metadata.unencryptedCommentRegex { return .unencryptedCommentRegex(value) }
         return .unencryptedSuffix(metadata.unencryptedSuffix ?? "_unencrypted")
     }
 
@@ -103,9 +105,6 @@ enum SOPSRekey {
         let sopsFile: SOPSFile
         do { sopsFile = try SOPSFile(text: text, path: file) } catch { throw SOPSFiles.annotation(error, file: file) }
         let metadata = sopsFile.documents[0].metadata
-        if metadata.macOnlyEncrypted {
-            throw Annotation.error("\(file) uses mac_only_encrypted, which fluxci does not write yet.", title: "Not supported", fix: "Use `sops rotate` for this file.")
-        }
         let (target, message) = try recipients(metadata, url)
         try await keys.withKeys(context, repository: context.repositoryRoot(nil)) { imported in
             let documents: [DecryptedDocument]
@@ -119,7 +118,9 @@ enum SOPSRekey {
             let keyring = wantsPGP ? imported.keyring : nil
             let encrypted: String
             do throws(EncryptionError) {
-                encrypted = try SOPSEncryptor.encrypt(documents.map(\.tree), format: sopsFile.format, recipients: target, rule: rule(of: metadata), keyring: keyring)
+                encrypted = try SOPSEncryptor.encrypt(
+                    documents.map(\.tree), format: sopsFile.format, recipients: target, rule: rule(of: metadata), macOnlyEncrypted: metadata.macOnlyEncrypted,
+                    keyring: keyring)
             } catch {
                 throw SOPSEncryptCommand.annotation(error, file: file)
             }

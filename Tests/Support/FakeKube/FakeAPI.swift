@@ -147,7 +147,12 @@ final class FakeAPI: @unchecked Sendable {
 
     private func list(_ target: Target, _ request: Request) -> Reply {
         let (items, version) = store.list(group: target.kind.group, plural: target.kind.plural, namespace: target.namespace)
-        let selected = items.filter { Self.matches($0, fieldSelector: request.query["fieldSelector"]) }
+        var selected = items.filter { Self.matches($0, fieldSelector: request.query["fieldSelector"]) }
+        // As kube-apiserver: a built-in kind's list items have no apiVersion and kind (a custom
+        // resource's list is unstructured and keeps them).
+        if FakeStore.builtins.contains(target.kind) {
+            selected = selected.map { var item = $0; item.remove("apiVersion"); item.remove("kind"); return item }
+        }
         return .json(200, .object([
             ("kind", .string(target.kind.kind + "List")), ("apiVersion", .string(target.kind.apiVersion)),
             ("metadata", .object([("resourceVersion", .string(String(version)))])), ("items", .array(selected)),

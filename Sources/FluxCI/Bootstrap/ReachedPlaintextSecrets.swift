@@ -1,0 +1,41 @@
+import Actions
+import Flux
+import Foundation
+
+/// The plan's half of the plaintext-Secret check: every file a Secret the cluster's
+/// Kustomizations build comes from, unless SOPS-encrypted, goes through the detector `sops
+/// verify` uses (`PlaintextSecret`),
+/// with the `.sops.yaml` creation rule sops would apply to it, found the way sops finds it (the
+/// nearest `.sops.yaml` from the file's folder up to the repository's top) but read from the
+/// commit's tree. Needs no key, so a plan without keys reports it too.
+enum ReachedPlaintextSecrets {
+    static func find(_ tree: ClusterTree, source: TreeSource) -> [Annotation] {
+        // The files a built Secret comes from (its origin): only they can hold one in plaintext.
+        let encrypted = Set(tree.sopsFiles.values.joined())
+        let reached = Set(tree.objects.values.joined().filter { $0.kind == "Secret" && $0.apiVersion == "v1" }.compactMap(\.file))
+            .subtracting(encrypted).sorted()
+        var configs: [String: String?] = [:]
+        func config(in folder: String) -> String? {
+            if let cached = configs[folder] { return cached }
+            let path = folder.isEmpty ? ".sops.yaml" : "\(folder)/.sops.yaml"
+            let text = ((try? source.read(path)) ?? nil).map { String(decoding: $0, as: UTF8.self) }
+            configs[folder] = text
+            return text
+        }
+        func rule(for file: String) -> CreationRule? {
+            var folder = (file as NSString).deletingLastPathComponent
+            while true {
+                if let text = config(in: folder) {
+                    let relative = folder.isEmpty ? file : String(file.dropFirst(folder.count + 1))
+                    return try? CreationRule.match(text: text, configFile: folder.isEmpty ? ".sops.yaml" : "\(folder)/.sops.yaml", relativePath: relative)
+                }
+                if folder.isEmpty { return nil }
+                folder = (folder as NSString).deletingLastPathComponent
+            }
+        }
+        return reached.compactMap { name in
+            guard let bytes = (try? source.read(name)) ?? nil else { return nil }
+            return PlaintextSecret.find(in: bytes, name: name, rule: rule)
+        }
+    }
+}

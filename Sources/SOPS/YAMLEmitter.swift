@@ -1,0 +1,332 @@
+import Foundation
+
+/// Writes SOPS trees as `sops -d` and `sops -e` write YAML: go-yaml v3's encoder with
+/// `SetIndent(4)` (getsops/sops `stores/yaml/store.go`, `EmitPlainFile`/`EmitEncryptedFile`),
+/// over nodes that sops builds afresh, so every collection is in block style (empty ones `{}` and
+/// `[]`) and every comment is a head comment of the next node or a foot comment of the last.
+///
+/// Own code rather than Yams: libyaml (under Yams) neither writes comments nor indents
+/// sequences as go-yaml v3 does. What is followed, from go-yaml v3 `emitterc.go`:
+/// `yaml_emitter_analyze_scalar` (which styles a string may take), `select_scalar_style`,
+/// the double-quoted escapes (`write_double_quoted_scalar`, including its `is_bom` test, which
+/// looks at the start of the value, not at the current character), block scalar hints, and the
+/// layout of go-yaml's compact sequences: a sequence's dashes 4 columns in from its mapping, a
+/// mapping that is a sequence item starting after `- ` with its children 4 columns in from the
+/// dash. Long lines are not folded (go-yaml v3 sets no width).
+public enum YAMLEmitter {
+    static let indentStep = 4
+
+    public static func emit(_ documents: [TreeNode]) -> String {
+        var out = ""
+        for (index, document) in documents.enumerated() {
+            if index > 0 { out += "---\n" }
+            var writer = Writer()
+            switch document {
+            case .mapping(let entries, _):
+                if entries.allSatisfy(\.isComment) && !entries.isEmpty {
+                    for entry in entries { if case .comment(let text) = entry.value { writer.line(0, "#" + text) } }
+                    writer.line(0, "{}")
+                } else if entries.isEmpty {
+                    writer.line(0, "{}")
+                } else {
+                    writer.mapping(entries, indent: 0, keyColumn: 0, inline: false)
+                }
+            default:
+                writer.value(document, indent: 0, afterKey: false)
+            }
+            out += writer.out
+        }
+        return out
+    }
+
+    struct Writer {
+        var out = ""
+        /// Whether the current line has content (a key or dash waiting for its value).
+        var lineOpen = false
+
+        mutating func line(_ column: Int, _ text: String) {
+            if lineOpen { out += "\n"; lineOpen = false }
+            out += String(repeating: " ", count: column) + text + "\n"
+        }
+
+        mutating func start(_ column: Int, _ text: String) {
+            if lineOpen { out += "\n" }
+            out += String(repeating: " ", count: column) + text
+            lineOpen = true
+        }
+
+        mutating func finish(_ text: String) {
+            out += text + "\n"
+            lineOpen = false
+        }
+
+        /// A mapping whose children are indented from `indent`, keys at `keyColumn`; `inline`:
+        /// the first key goes on the open line (after `- `).
+        mutating func mapping(_ entries: [TreeNode.Entry], indent: Int, keyColumn: Int, inline: Bool) {
+            var first = inline
+            for entry in entries {
+                if case .comment(let text) = entry.value {
+                    // A comment before the first key of an inline mapping goes above the dash.
+                    line(first ? max(keyColumn - 2, 0) : keyColumn, "#" + text)
+                    continue
+                }
+                let key = YAMLScalarWriter.key(entry.key)
+                if first {
+                    out += key + ":"
+                    lineOpen = true
+                    first = false
+                } else {
+                    start(keyColumn, key + ":")
+                }
+                value(entry.value, indent: indent, afterKey: true)
+            }
+        }
+
+        /// A value after `key:` (afterKey) or after `- `; `indent` is the parent's indent.
+        mutating func value(_ node: TreeNode, indent: Int, afterKey: Bool) {
+            switch node {
+            case .comment(let text):
+                finish(" #" + text)
+            case .scalar(let scalar):
+                let written = YAMLScalarWriter.value(scalar, blockIndent: afterKey ? indent + indentStep : indent + 2)
+                let text = (afterKey ? " " : "") + written
+                if text.hasSuffix("\n") {
+                    out += text
+                    lineOpen = false
+                } else {
+                    finish(text)
+                }
+            case .mapping(let entries, _):
+                if entries.isEmpty || entries.allSatisfy(\.isComment) {
+                    finish(afterKey ? " {}" : "{}")
+                    return
+                }
+                if afterKey {
+                    finish("")
+                    mapping(entries, indent: indent + indentStep, keyColumn: indent + indentStep, inline: false)
+                } else {
+                    // A sequence item: keys after the dash, children 4 in from the dash.
+                    mapping(entries, indent: indent, keyColumn: indent + 2, inline: true)
+                }
+            case .sequence(let items, _):
+                if items.isEmpty || items.allSatisfy({ if case .comment = $0 { true } else { false } }) {
+                    finish(afterKey ? " []" : "[]")
+                    return
+                }
+                let dash = afterKey ? indent + indentStep : indent + 2
+                var first = !afterKey
+                if afterKey { finish("") }
+                for item in items {
+                    if case .comment(let text) = item {
+                        line(dash, "#" + text)
+                        continue
+                    }
+                    // A mapping item's leading comments are its head comment, which go-yaml's
+                    // emitter writes above the dash (sops keeps `- k: v # c` so).
+                    var item = item
+                    if case .mapping(let entries, let position) = item, let firstKey = entries.firstIndex(where: { !$0.isComment }), firstKey > 0 {
+                        for entry in entries[..<firstKey] {
+                            if case .comment(let text) = entry.value { line(dash, "#" + text) }
+                        }
+                        first = false
+                        item = .mapping(Array(entries[firstKey...]), position)
+                    }
+                    if first {
+                        out += "- "
+                        first = false
+                    } else {
+                        start(dash, "- ")
+                    }
+                    lineOpen = true
+                    value(item, indent: dash, afterKey: false)
+                }
+            }
+        }
+    }
+}
+
+/// One scalar as go-yaml v3 writes it (`encode.go` for the style it asks for, `emitterc.go` for
+/// what the emitter then allows).
+enum YAMLScalarWriter {
+    enum Style { case plain, single, double, literal }
+
+    static func key(_ text: String) -> String {
+        render(text, requested: requestedStyle(text), simpleKey: true, blockIndent: 0)
+    }
+
+    static func value(_ scalar: TreeNode.Scalar, blockIndent: Int) -> String {
+        switch scalar.value {
+        case .string(let text): render(text, requested: requestedStyle(text), simpleKey: false, blockIndent: blockIndent)
+        case .int(let value): String(value)
+        case .uint(let value): String(value)
+        case .float(let value): LeafBytes.goFloatG(value)
+        case .bool(let value): value ? "true" : "false"
+        case .null: "null"
+        case .time(let text): text
+        }
+    }
+
+    /// `encode.go` `stringv`: literal for multi-line text, double quotes for text that would
+    /// read as another type, else plain.
+    static func requestedStyle(_ text: String) -> Style {
+        if text.utf8.contains(UInt8(ascii: "\n")) { return .literal }
+        return GoValue.needsQuotes(text) ? .double : .plain
+    }
+
+    struct Analysis {
+        var multiline = false, blockPlainAllowed = true, singleQuotedAllowed = true, blockAllowed = true
+    }
+
+    static func isBreak(_ s: Unicode.Scalar) -> Bool { s == "\r" || s == "\n" || s.value == 0x85 || s.value == 0x2028 || s.value == 0x2029 }
+    static func isBlankOrEnd(_ s: Unicode.Scalar?) -> Bool { s == nil || s == " " || s == "\t" || isBreak(s!) || s == "\0" }
+
+    /// go-yaml's `is_printable`: note that it leaves out everything beyond the BMP.
+    static func isPrintable(_ s: Unicode.Scalar) -> Bool {
+        let v = s.value
+        if v == 0x0A || (0x20...0x7E).contains(v) { return true }
+        if (0xA0...0xD7FF).contains(v) { return true }
+        if (0xE000...0xFFFD).contains(v) { return v != 0xFEFF }
+        return false
+    }
+
+    static func analyze(_ text: String) -> Analysis {
+        var a = Analysis()
+        let scalars = Array(text.unicodeScalars)
+        if scalars.isEmpty {
+            a.blockPlainAllowed = true; a.singleQuotedAllowed = true; a.blockAllowed = false
+            return a
+        }
+        var blockIndicators = false, lineBreaks = false, special = false, tabs = false
+        var leadingSpace = false, leadingBreak = false, trailingSpace = false, trailingBreak = false, breakSpace = false, spaceBreak = false
+        var previousSpace = false, previousBreak = false
+        if text.hasPrefix("---") || text.hasPrefix("...") { blockIndicators = true }
+        var precededByWhitespace = true
+        for (i, c) in scalars.enumerated() {
+            let next: Unicode.Scalar? = i + 1 < scalars.count ? scalars[i + 1] : nil
+            let followedByWhitespace = next == nil || next == " " || next == "\t"
+            if i == 0 {
+                switch c {
+                case "#", ",", "[", "]", "{", "}", "&", "*", "!", "|", ">", "'", "\"", "%", "@", "`": blockIndicators = true
+                case "?", ":": if followedByWhitespace { blockIndicators = true }
+                case "-": if followedByWhitespace { blockIndicators = true }
+                default: break
+                }
+            } else {
+                switch c {
+                case ":": if followedByWhitespace { blockIndicators = true }
+                case "#": if precededByWhitespace { blockIndicators = true }
+                default: break
+                }
+            }
+            if c == "\t" { tabs = true } else if !isPrintable(c) { special = true }
+            if c == " " {
+                if i == 0 { leadingSpace = true }
+                if i == scalars.count - 1 { trailingSpace = true }
+                if previousBreak { breakSpace = true }
+                previousSpace = true; previousBreak = false
+            } else if isBreak(c) {
+                lineBreaks = true
+                if i == 0 { leadingBreak = true }
+                if i == scalars.count - 1 { trailingBreak = true }
+                if previousSpace { spaceBreak = true }
+                previousSpace = false; previousBreak = true
+            } else {
+                previousSpace = false; previousBreak = false
+            }
+            precededByWhitespace = isBlankOrEnd(c)
+        }
+        a.multiline = lineBreaks
+        if leadingSpace || leadingBreak || trailingSpace || trailingBreak { a.blockPlainAllowed = false }
+        if trailingSpace { a.blockAllowed = false }
+        if breakSpace { a.blockPlainAllowed = false; a.singleQuotedAllowed = false }
+        if spaceBreak || tabs || special { a.blockPlainAllowed = false; a.singleQuotedAllowed = false }
+        if spaceBreak || special { a.blockAllowed = false }
+        if lineBreaks { a.blockPlainAllowed = false }
+        if blockIndicators { a.blockPlainAllowed = false }
+        return a
+    }
+
+    static func render(_ text: String, requested: Style, simpleKey: Bool, blockIndent: Int) -> String {
+        let a = analyze(text)
+        var style = requested
+        if simpleKey && a.multiline { style = .double }
+        if style == .plain {
+            if !a.blockPlainAllowed { style = .single }
+            if text.isEmpty && simpleKey { style = .single }
+        }
+        if style == .single && !a.singleQuotedAllowed { style = .double }
+        if style == .literal && (!a.blockAllowed || simpleKey) { style = .double }
+        switch style {
+        case .plain: return text
+        case .single: return "'" + text.replacingOccurrences(of: "'", with: "''") + "'"
+        case .double: return doubleQuoted(text)
+        case .literal: return literal(text, indent: blockIndent)
+        }
+    }
+
+    static func doubleQuoted(_ text: String) -> String {
+        var out = "\""
+        let startsWithBOM = text.unicodeScalars.first?.value == 0xFEFF
+        for c in text.unicodeScalars {
+            guard !isPrintable(c) || startsWithBOM || isBreak(c) || c == "\"" || c == "\\" else {
+                out.unicodeScalars.append(c)
+                continue
+            }
+            out += "\\"
+            switch c.value {
+            case 0x00: out += "0"
+            case 0x07: out += "a"
+            case 0x08: out += "b"
+            case 0x09: out += "t"
+            case 0x0A: out += "n"
+            case 0x0B: out += "v"
+            case 0x0C: out += "f"
+            case 0x0D: out += "r"
+            case 0x1B: out += "e"
+            case 0x22: out += "\""
+            case 0x5C: out += "\\"
+            case 0x85: out += "N"
+            case 0xA0: out += "_"
+            case 0x2028: out += "L"
+            case 0x2029: out += "P"
+            default:
+                let (prefix, width) = c.value <= 0xFF ? ("x", 2) : c.value <= 0xFFFF ? ("u", 4) : ("U", 8)
+                let hex = String(c.value, radix: 16, uppercase: true)
+                out += prefix + String(repeating: "0", count: width - hex.count) + hex
+            }
+        }
+        return out + "\""
+    }
+
+    /// `|` with go-yaml's hints: an indentation indicator when the text starts with a space or a
+    /// break, `-` without a final break, `+` with more than one (or only a break).
+    static func literal(_ text: String, indent: Int) -> String {
+        var header = "|"
+        let scalars = Array(text.unicodeScalars)
+        if let first = scalars.first, first == " " || isBreak(first) { header += String(YAMLEmitter.indentStep) }
+        if let last = scalars.last {
+            if !isBreak(last) {
+                header += "-"
+            } else if scalars.count == 1 || isBreak(scalars[scalars.count - 2]) {
+                header += "+"
+            }
+        } else {
+            header += "-"
+        }
+        // The header's line break, then each line indented; empty lines stay empty. When the
+        // text ends with a break the result ends with it (the caller adds no other).
+        var out = header + "\n"
+        let pad = String(repeating: " ", count: indent)
+        var breaks = true
+        for c in scalars {
+            if isBreak(c) {
+                out.unicodeScalars.append(c)
+                breaks = true
+            } else {
+                if breaks { out += pad; breaks = false }
+                out.unicodeScalars.append(c)
+            }
+        }
+        return out
+    }
+}
