@@ -32,7 +32,19 @@ public struct SOPSFile: Sendable {
                 throw .notSOPS("a document is not a mapping")
             }
             guard let sops = entries.first(where: { $0.key == "sops" }) else {
-                throw .notSOPS(trees.count > 1 ? "a document has no sops metadata" : "there is no sops metadata")
+                // sops reads a stream's metadata from its first document only (stores/yaml
+                // `LoadEncryptedFile`: `yaml.Unmarshal` decodes one document) and decrypts every
+                // document with it: a later plaintext document is walked by those rules.
+                if let first = documents.first {
+                    documents.append(SOPSDocument(tree: tree, metadata: first.metadata))
+                    continue
+                }
+                if trees.count > 1, let later = trees.dropFirst().firstIndex(where: { $0["sops"] != nil }) {
+                    throw .malformedMetadata(
+                        "sops metadata not found in the first document: sops reads a stream's metadata from its first document only, and `sops -d` fails with \"sops metadata not found\" (the sops block is in document \(later + 1))",
+                        line: trees[later]["sops"]?.position?.line ?? tree.position?.line)
+                }
+                throw .notSOPS("there is no sops metadata")
             }
             let metadata: Metadata
             do {
