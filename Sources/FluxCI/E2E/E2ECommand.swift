@@ -157,6 +157,14 @@ public struct E2ECommand: ContextCommand {
             // moment it exists: a runner that kills this process (SIGKILL on cancel or timeout)
             // skips every cleanup here, and the action's `if: always()` step then finds it there.
             let parent = [context.environment["RUNNER_TEMP"], context.environment["TMPDIR"]].compactMap { $0 }.first { !$0.isEmpty }
+            var isFolder: ObjCBool = false
+            if let runnerTemp = context.environment["RUNNER_TEMP"], !runnerTemp.isEmpty,
+                !FileManager.default.fileExists(atPath: runnerTemp, isDirectory: &isFolder) || !isFolder.boolValue
+            {
+                throw Annotation.error(
+                    "RUNNER_TEMP is \(runnerTemp), which is not a folder: the keyring is made there.", title: "RUNNER_TEMP is not a folder",
+                    fix: "Create \(runnerTemp), or unset RUNNER_TEMP (fluxci then uses TMPDIR, else /tmp). On a GitHub runner it always exists.")
+            }
             do { created = try Keyring.create(passphrase: sources.passphrase, in: parent) } catch {
                 throw KeyErrors.annotation(for: error, source: "the keyring")
             }
