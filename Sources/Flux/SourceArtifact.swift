@@ -69,7 +69,46 @@ public final class SourceArtifact: @unchecked Sendable {
             for (x, y) in zip(a.domain, b.domain) where x != y { return Array(x.utf8).lexicographicallyPrecedes(Array(y.utf8)) }
             return a.domain.count < b.domain.count
         }
-        sourceIgnorePatterns = ignoreFiles.flatMap { SourceIgnore.patterns(in: $0.text, domain: $0.domain) }
+        sourceIgnorePatterns = ignoreFiles.flatMap { SourceIgnore.patterns(in: $0.text, domain: $0.domain, file: ($0.domain + [".sourceignore"]).joined(separator: "/")) }
+    }
+
+    /// Why a written file is not in the artifact of a GitRepository with this `spec.ignore`: the
+    /// exact rule, and a change that keeps the file. nil when the artifact holds it.
+    public func exclusion(of path: String, ignore: String?) -> (rule: String, fix: String)? {
+        let patterns = sourceIgnorePatterns + (ignore.map { SourceIgnore.patterns(in: $0, domain: []) } ?? [])
+        let matcher = SourceIgnore(repositoryPatterns: patterns)
+        // A folder above the file may be what is excluded (source-controller skips the folder's files).
+        let components = path.split(separator: "/").map(String.init)
+        var found: SourceIgnorePattern?
+        for depth in 1...max(1, components.count) {
+            if let pattern = matcher.exclusion(of: components.prefix(depth).joined(separator: "/"), isDirectory: depth < components.count) {
+                found = pattern
+                break
+            }
+        }
+        guard let found else { return nil }
+        switch found.origin {
+        case .vcs(let text):
+            return ("source-controller's VCS exclusion `\(text)` (always applied)", "rename it: source-controller never puts \(text) into an artifact")
+        case .defaultExclusion(let text):
+            return (
+                "source-controller's default exclusion `\(text)` (applied because the repository has no .sourceignore and its GitRepository no spec.ignore)",
+                "add a .sourceignore at the repository root: source-controller then applies its patterns instead of every default exclusion (list there the defaults you still want, e.g. .github/)")
+        case .repository(let file, let line, let text):
+            let place = file.isEmpty ? "line \(line) of the GitRepository's spec.ignore" : "\(file):\(line)"
+            return ("\(place) (`\(text)`)", "remove or narrow that line, or add `!/\(path)` after it")
+        }
+    }
+
+    /// The default exclusion that would leave `path` out had the repository no pattern of its own
+    /// (storage.SourceIgnoreFilter applies the defaults only then), or nil.
+    public func defaultExclusion(of path: String) -> String? {
+        let defaults = SourceIgnore(repositoryPatterns: [])
+        let components = path.split(separator: "/").map(String.init)
+        for depth in 1...max(1, components.count) {
+            if case .defaultExclusion(let text)? = defaults.exclusion(of: components.prefix(depth).joined(separator: "/"), isDirectory: depth < components.count)?.origin { return text }
+        }
+        return nil
     }
 
     /// The files of the artifact a GitRepository with this `spec.ignore` gets.

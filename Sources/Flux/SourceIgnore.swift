@@ -14,6 +14,18 @@ public struct SourceIgnorePattern: Sendable, Equatable {
     let inclusion: Bool
     let directoryOnly: Bool
     let isGlob: Bool
+    /// Where the pattern comes from, for messages: `clusters/.sourceignore:3`, `spec.ignore line 2`,
+    /// or source-controller's default or VCS exclusion.
+    public internal(set) var origin: Origin = .repository(file: "", line: 0, text: "")
+
+    public enum Origin: Sendable, Equatable {
+        /// fluxcd/pkg sourceignore `ExcludeVCS`: always applied.
+        case vcs(String)
+        /// `ExcludeExt`, `ExcludeCI`, `ExcludeExtra`: applied only when the repository gives no pattern.
+        case defaultExclusion(String)
+        /// A line of a `.sourceignore` file (its repository path) or of the GitRepository's `spec.ignore` (file "").
+        case repository(file: String, line: Int, text: String)
+    }
 
     /// `gitignore.ParsePattern`: `!` negates; trailing spaces are dropped unless escaped (`\ `);
     /// a trailing `/` restricts to folders; a pattern holding `/` is matched component by
@@ -116,12 +128,15 @@ public struct SourceIgnore: Sendable {
         "**/.goreleaser.yml", "**/.sops.yaml", "**/.flux.yaml",
     ]
 
-    /// `sourceignore.ReadPatterns`: one pattern a line, `#` lines and blank lines skipped.
-    public static func patterns(in text: String, domain: [String]) -> [SourceIgnorePattern] {
-        text.split(separator: "\n", omittingEmptySubsequences: false).compactMap { raw in
+    /// `sourceignore.ReadPatterns`: one pattern a line, `#` lines and blank lines skipped. `file`
+    /// names the `.sourceignore` for messages ("" for `spec.ignore`).
+    public static func patterns(in text: String, domain: [String], file: String = "") -> [SourceIgnorePattern] {
+        text.split(separator: "\n", omittingEmptySubsequences: false).enumerated().compactMap { index, raw in
             let line = raw.hasSuffix("\r") ? String(raw.dropLast()) : String(raw)
             guard !line.hasPrefix("#"), !line.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
-            return SourceIgnorePattern(line, domain: domain)
+            var pattern = SourceIgnorePattern(line, domain: domain)
+            pattern.origin = .repository(file: file, line: index + 1, text: line)
+            return pattern
         }
     }
 
@@ -129,20 +144,32 @@ public struct SourceIgnore: Sendable {
     /// `spec.ignore`) after the VCS ones, or, when the repository gives none, the VCS and default
     /// patterns.
     public init(repositoryPatterns: [SourceIgnorePattern]) {
-        let vcs = Self.vcs.map { SourceIgnorePattern($0, domain: []) }
-        patterns = repositoryPatterns.isEmpty ? vcs + Self.defaults.map { SourceIgnorePattern($0, domain: []) } : vcs + repositoryPatterns
+        func make(_ text: String, _ origin: SourceIgnorePattern.Origin) -> SourceIgnorePattern {
+            var pattern = SourceIgnorePattern(text, domain: [])
+            pattern.origin = origin
+            return pattern
+        }
+        let vcs = Self.vcs.map { make($0, .vcs($0)) }
+        patterns = repositoryPatterns.isEmpty ? vcs + Self.defaults.map { make($0, .defaultExclusion($0)) } : vcs + repositoryPatterns
     }
 
     public func excludes(_ path: String, isDirectory: Bool = false) -> Bool {
+        exclusion(of: path, isDirectory: isDirectory) != nil
+    }
+
+    /// The pattern that leaves `path` out, or nil when the artifact keeps it. As source-controller's
+    /// archive walk (storage.Archive), a file is filtered on its own path, and every folder above
+    /// it on the folder's path: an excluded folder leaves out everything below it.
+    public func exclusion(of path: String, isDirectory: Bool = false) -> SourceIgnorePattern? {
         let components = path.split(separator: "/").map(String.init)
         for pattern in patterns.reversed() {
             switch pattern.match(components, isDirectory: isDirectory) {
             case .noMatch: continue
-            case .exclude: return true
-            case .include: return false
+            case .exclude: return pattern
+            case .include: return nil
             }
         }
-        return false
+        return nil
     }
 }
 

@@ -11,6 +11,8 @@ struct Reader {
     typealias Reference = FluxKustomization.Reference
 
     let artifact: SourceArtifact
+    /// The root GitRepository's `spec.ignore`, for naming the rule that leaves a file out.
+    var rootIgnore: String?
     let tool: KustomizeTool
     let decrypt: ClusterTreeReader.Decrypt?
     let origins: Origins
@@ -99,7 +101,8 @@ struct Reader {
         // sync from re-applying gotk-sync.yaml with an annotation, not with an ignore), so a
         // cluster kustomization.yaml that lists flux-system builds here as in the cluster, and
         // flux-system's other Kustomizations are children of the root.
-        let rootFiles = artifact.files(ignore: repository.json["spec", "ignore"]?.string)
+        rootIgnore = repository.json["spec", "ignore"]?.string
+        let rootFiles = artifact.files(ignore: rootIgnore)
         let secretsNamespace = repository.namespace ?? "flux-system"
         let rootSource = FluxKustomization.SourceReference(kind: "GitRepository", namespace: secretsNamespace, name: repository.name)
 
@@ -153,13 +156,14 @@ struct Reader {
             }
             if level.isEmpty, !pending.isEmpty {
                 for (kustomization, output) in pending {
-                    level += process(kustomization, output, variables: variables(for: kustomization, final: true) ?? Variables(), known: all.map(\.id) + level.map(\.id))
+                    level += process(kustomization, output, variables: variables(for: kustomization, final: true, own: output) ?? Variables(), known: all.map(\.id) + level.map(\.id))
                 }
                 pending = []
             }
             all += level
         }
         check(all, decryptionSecrets: decryptionSecrets, secretsNamespace: secretsNamespace)
+        problems += SharedObjects.problems(objects, order: all.map(\.id))
         return ClusterTree(
             clusterPath: cluster, fluxSystemPath: fluxSystem, components: components, gitRepository: repository, rootKustomization: all[0],
             kustomizations: ClusterTreeReader.dependencyOrder(all), files: files, sopsFiles: sopsFiles, objects: objects, builds: builds,
@@ -315,7 +319,8 @@ struct Reader {
 
     /// The variables of `spec.postBuild`; nil while a non-optional source is not built yet
     /// (unless `final`, when its absence is reported).
-    mutating func variables(for kustomization: FluxKustomization, final: Bool) -> Variables? {
+    /// `own` is the Kustomization's own build, for saying that it creates a source itself.
+    mutating func variables(for kustomization: FluxKustomization, final: Bool, own: KustomizationBuild.Output? = nil) -> Variables? {
         var result = Variables()
         let references = kustomization.object.json["spec", "postBuild", "substituteFrom"]?.array ?? []
         for (index, reference) in references.enumerated() {
@@ -327,6 +332,27 @@ struct Reader {
                 guard final else { return nil }
                 let names = available.filter { $0.kind == kind && $0.namespace == kustomization.id.namespace }.map(\.name)
                 let hint = ClusterTreeReader.nearest(name, in: names).map { " Did you mean \($0)?" } ?? ""
+                let notFound = "kustomize-controller fails the build (\"substitute from '\(kind)/\(name)' error: not found\")"
+                // Its own build creates it: it does not exist yet when the substitution of that
+                // build runs (kustomize-controller substitutes before it applies).
+                if let own, own.documents.contains(where: { $0.object["kind"]?.string == kind && $0.object["metadata", "name"]?.string == name && ($0.object["metadata", "namespace"]?.string ?? kustomization.id.namespace) == kustomization.id.namespace }) {
+                    problems.append(.error(
+                        "The Kustomization \(kustomization.id) substitutes from \(kind) \(kustomization.id.namespace)/\(name), which is created by this same Kustomization, so it does not exist when its substitution runs: \(notFound) at the first reconcile.",
+                        title: "substituteFrom created by itself", fix: "Create the \(kind) in a Kustomization this one dependsOn, or mark the reference optional: true.",
+                        at: location(kustomization, ["spec", "postBuild", "substituteFrom", .index(index), "name"])))
+                    result.failure = "substituteFrom \(kind)/\(name) is created by the same Kustomization"
+                    return result
+                }
+                // A dependency that does not build may be what creates it: say that, not "no one creates it".
+                let unbuilt = kustomization.dependsOn.filter { if case .notBuilt? = builds[$0] { return true } else { return false } }
+                if !unbuilt.isEmpty {
+                    problems.append(.error(
+                        "The Kustomization \(kustomization.id) substitutes from \(kind) \(kustomization.id.namespace)/\(name), which no built Kustomization creates; \(unbuilt.map(\.description).joined(separator: ", ")), which it depends on, does not build (reported above), and may be what creates it.",
+                        title: "substituteFrom not checked", fix: "Fix the build of \(unbuilt.map(\.description).joined(separator: ", ")) first.",
+                        at: location(kustomization, ["spec", "postBuild", "substituteFrom", .index(index), "name"])))
+                    result.failure = "dependency \(unbuilt[0]) does not build"
+                    return result
+                }
                 problems.append(.error(
                     "The Kustomization \(kustomization.id) substitutes from \(kind) \(kustomization.id.namespace)/\(name), which no Kustomization of this cluster creates: kustomize-controller fails the build (\"substitute from '\(kind)/\(name)' error: not found\").\(hint)",
                     title: "Unknown substituteFrom", fix: "Create the \(kind) in \(kustomization.id.namespace), correct the name, or mark the reference optional: true.",
@@ -380,7 +406,7 @@ struct Reader {
         switch failure {
         case .notADirectory: "\(path) is a file, not a directory"
         case .symbolicLink: "\(path) is a symbolic link, which source-controller leaves out of the artifact"
-        case .missing(let ignored): ignored ? "\(path) is left out of the artifact by .sourceignore or spec.ignore" : "\(path) does not exist"
+        case .missing(let ignored): ignored ? absence(of: path) : "\(path) does not exist"
         case .build(let message): message
         case .missingReference(let missing):
             missing.fromSpec || !artifact.written.contains(missing.declaredIn)
@@ -392,6 +418,9 @@ struct Reader {
     /// Why a path the build names is not in the artifact.
     func absence(of path: String) -> String {
         if artifact.symbolicLinks.contains(path) { return "\(path) is a symbolic link, which source-controller leaves out of the artifact" }
+        if let excluded = artifact.exclusion(of: artifact.written.contains(path) ? path : artifact.written.sorted().first { $0.hasPrefix(path + "/") } ?? path, ignore: rootIgnore) {
+            return "\(path) is left out of the artifact by \(excluded.rule)"
+        }
         if artifact.written.contains(path) || artifact.written.contains(where: { $0.hasPrefix(path + "/") }) {
             return "\(path) is left out of the artifact by .sourceignore or spec.ignore"
         }
@@ -420,14 +449,23 @@ struct Reader {
             problems.append(.error(
                 "The Kustomization \(id) does not build: \(describe(failure, path: kustomization.writtenPath)). kustomize-controller fails the build (BuildFailed).",
                 title: "Kustomize build failed",
-                fix: "Correct the \(missing.field) entry, or add \(missing.path) to the repository.",
+                fix: artifact.written.contains(missing.path)
+                    ? "Correct the \(missing.field) entry, or keep \(missing.path) in the artifact: \(artifact.exclusion(of: missing.path, ignore: rootIgnore)?.fix ?? "change the ignore rule that leaves it out")."
+                    : "Correct the \(missing.field) entry, or add \(missing.path) to the repository.",
                 at: missing.fromSpec || !artifact.written.contains(missing.declaredIn)
                     ? location(kustomization, ["spec", .key(missing.field)]) : SourceLocation(file: missing.declaredIn, line: missing.line)))
             builds[id] = .notBuilt("\(missing.path) not found")
         case .build(let message):
             let links = artifact.symbolicLinks.sorted().filter { message.contains($0) || message.contains(($0 as NSString).lastPathComponent) }
+            // A file source-controller's defaults would leave out (.github/, *.png, …) is in the
+            // artifact when the repository has a .sourceignore or spec.ignore: those replace the
+            // defaults (storage.SourceIgnoreFilter), so kustomize-controller reads it too.
+            let undefaulted = artifact.written.sorted().compactMap { file in
+                message.contains(file) ? artifact.defaultExclusion(of: file).map { (file, $0) } : nil
+            }.first
+            let undefaultedHint = undefaulted.map { " (\($0.0) is in the artifact: source-controller's default exclusion `\($0.1)` applies only to a repository without .sourceignore and spec.ignore, and this one has patterns of its own, which replace the defaults; add `\($0.1)` to its .sourceignore)" } ?? ""
             problems.append(.error(
-                "The Kustomization \(id) does not build (\(tool.description) \(kustomization.path.isEmpty ? "." : kustomization.path)): \(message)\(links.isEmpty ? "" : " (\(links.joined(separator: ", ")) is a symbolic link, which source-controller leaves out of the artifact)")",
+                "The Kustomization \(id) does not build (\(tool.description) \(kustomization.path.isEmpty ? "." : kustomization.path)): \(message)\(links.isEmpty ? "" : " (\(links.joined(separator: ", ")) is a symbolic link, which source-controller leaves out of the artifact)")\(undefaultedHint)",
                 title: "Kustomize build failed", fix: "Fix what kustomize names; kustomize-controller fails the same build.",
                 at: location(kustomization, ["spec", "path"])))
             builds[id] = .notBuilt("kustomize build failed")
@@ -474,7 +512,8 @@ struct Reader {
                 problems.append(.error(
                     "The Kustomization \(id) takes its source from \(kustomization.source), which no object of this cluster defines (a sourceRef without a namespace is in the Kustomization's own, \(id.namespace)): it never becomes Ready.\(hint)",
                     title: "Unknown source", fix: "Set spec.sourceRef.namespace, or correct spec.sourceRef.name.",
-                    at: location(kustomization, ["spec", "sourceRef"])))
+                    // At the field to change: a written namespace when a source of that name exists elsewhere, else the name.
+                    at: location(kustomization, ["spec", "sourceRef", kustomization.object.json["spec", "sourceRef", "namespace"] != nil && candidates.contains { $0.hasSuffix("/" + kustomization.source.name) } ? "namespace" : "name"])))
             }
             let encrypted = sopsFiles[id] ?? []
             if let secret = kustomization.decryptionSecret, !decryptionSecrets.isEmpty,

@@ -91,7 +91,7 @@ public final class Keyring: @unchecked Sendable {
         let base = parent.flatMap { $0.isEmpty || $0.utf8.count > 60 ? nil : $0 } ?? "/tmp"
         var template = Array("\(base.hasSuffix("/") ? String(base.dropLast()) : base)/fluxci.XXXXXX".utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw .unavailable("cannot create a directory under /tmp: \(String(cString: strerror(errno)))")
+            throw .unavailable("cannot create a directory under \(base): \(String(cString: strerror(errno)))")
         }
         let directory = URL(fileURLWithPath: String(cString: made))
         do {

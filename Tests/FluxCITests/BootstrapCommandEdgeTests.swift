@@ -91,6 +91,27 @@ import TestSupport
         #expect(!result.standardError.contains("No SOPS keys"))
     }
 
+    /// A laptop with no key anywhere (no SOPS_* variables, no .secrets/, an empty HOME): a plan by
+    /// --cluster-path (the default-key lookup) and an e2e plan still run every tree check.
+    @Test func aPlanWithNoKeyAnywhereRunsTheTreeChecks() async throws {
+        let fleet = try await ExampleFleet.make()
+        defer { fleet.server.stop() }
+        try FileManager.default.removeItem(at: fleet.checkout.appendingPathComponent(".secrets"))
+        let home = fleet.checkout.deletingLastPathComponent().appendingPathComponent("empty-home")
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        let environment = ["HOME": home.path, "TMPDIR": fleet.checkout.deletingLastPathComponent().path]
+        let byPath = try await runProcess(
+            TestPaths.executable("fluxci"), ["bootstrap", "--plan", "--cluster-path", "clusters/kind/local"],
+            environment: environment, workingDirectory: fleet.checkout)
+        #expect(byPath.status == 0, "\(byPath.allOutput)")
+        #expect(byPath.allOutput.contains("SOPS preflight not run") && !byPath.allOutput.contains("No SOPS keys"), "\(byPath.allOutput)")
+        let e2e = try await runProcess(
+            TestPaths.executable("fluxci"), ["e2e", "--plan", "--cloud", "kind", "--env", "local"],
+            environment: environment, workingDirectory: fleet.checkout)
+        #expect(e2e.status == 0, "\(e2e.allOutput)")
+        #expect(e2e.allOutput.contains("SOPS preflight not run"), "\(e2e.allOutput)")
+    }
+
     // MARK: 14 and 23 — --cluster-path alone, and the root as the cluster path
 
     @Test func clusterPathNeedsNoCloudOrEnv() async throws {

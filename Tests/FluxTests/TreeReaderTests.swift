@@ -245,6 +245,97 @@ import TestSupport
         }
     }
 
+    /// A file the build names but the artifact leaves out is reported with the exact rule that
+    /// leaves it out (a default exclusion, a `.sourceignore` file:line, a spec.ignore line) and a
+    /// fix that keeps it; a file that is in the repository is never told to be added to it.
+    @Test(arguments: ["default", "sourceignore", "spec.ignore"])
+    func anExcludedFileNamesTheRuleThatExcludesIt(_ rule: String) async throws {
+        var files = [
+            "clusters/c/x.yaml": kustomization("x", path: "./apps"),
+            "apps/kustomization.yaml": "configMapGenerator:\n  - name: logo\n    namespace: default\n    files: [logo.png]\n",
+        ]
+        if rule == "sourceignore" { files["apps/.sourceignore"] = "# images\n*.png\n" }
+        if rule == "spec.ignore" {
+            files["clusters/c/flux-system/gotk-sync.yaml"] = Fleet.sync.replacingOccurrences(of: "ref: {branch: main}", with: "ref: {branch: main}\n  ignore: |\n    *.md\n    /apps/*.png\n")
+            files["clusters/c/flux-system/kustomization.yaml"] = "resources: [gotk-sync.yaml]\n"
+        }
+        let fleet = try await Fleet.make(files, bytes: ["apps/logo.png": Data([0x89, 0x50, 0x4E, 0x47])])
+        defer { fleet.remove() }
+        let failed = try #require(try fleet.read().problem("Kustomize build failed"))
+        let expected = switch rule {
+        case "default": "default exclusion `*.png`"
+        case "sourceignore": "apps/.sourceignore:2 (`*.png`)"
+        default: "line 2 of the GitRepository's spec.ignore (`/apps/*.png`)"
+        }
+        #expect(failed.message.contains(expected), "\(failed.message)")
+        #expect(!(failed.fix ?? "").contains("add apps/logo.png to the repository"), "\(failed.fix ?? "")")
+        #expect((failed.fix ?? "").contains(rule == "default" ? "add a .sourceignore" : "!/apps/logo.png"), "\(failed.fix ?? "")")
+    }
+
+    /// A repository with patterns of its own gets no default exclusion (storage.SourceIgnoreFilter),
+    /// at any depth: a CI file under the cluster folder is then built, and the error says why.
+    @Test(arguments: [".gitlab-ci.yml", ".github/ci.yaml", "sub/.circleci/config.yml", "cloudbuild.yaml", ".travis.yml"])
+    func aDefaultExclusionReplacedByTheRepositorysPatternsIsNamed(_ file: String) async throws {
+        for own in [false, true] {
+            var files = [
+                "clusters/c/x.yaml": kustomization("x", path: "./apps"),
+                "apps/cm.yaml": configMap("kept", namespace: "default"),
+                "apps/\(file)": "stages: [build]\n",
+            ]
+            if own { files[".sourceignore"] = "*.md\n" }
+            let fleet = try await Fleet.make(files)
+            defer { fleet.remove() }
+            let tree = try fleet.read()
+            if own {
+                let failed = try #require(tree.problem("Kustomize build failed"))
+                #expect(failed.message.contains("apps/\(file) is in the artifact: source-controller's default exclusion"), "\(failed.message)")
+            } else {
+                #expect(tree.errors.isEmpty, "without patterns of its own the defaults leave apps/\(file) out at any depth: \(tree.errors)")
+            }
+        }
+    }
+
+    /// One object applied by two Kustomizations: an error at both definitions when they differ
+    /// (they overwrite each other on every reconcile), a warning when identical (pruning by the
+    /// last owner deletes it); a Flux Kustomization defined twice the same way.
+    @Test(arguments: [false, true])
+    func anObjectAppliedByTwoKustomizationsIsReportedAtBothDefinitions(_ identical: Bool) async throws {
+        let fleet = try await Fleet.make([
+            "clusters/c/x.yaml": kustomization("x", path: "./a"),
+            "clusters/c/y.yaml": kustomization("y", path: "./b"),
+            "a/cm.yaml": configMap("shared", namespace: "default"),
+            "b/cm.yaml": configMap("shared", namespace: "default", data: identical ? "a: b" : "a: c"),
+            "a/z.yaml": kustomization("z", path: "./c"),
+            "b/z.yaml": kustomization("z", path: identical ? "./c" : "./d"),
+            "c/cm.yaml": configMap("from-c", namespace: "default"),
+            "d/cm.yaml": configMap("from-d", namespace: "default"),
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        let title = identical ? "Object applied twice" : "Object defined twice"
+        let shared = tree.problems.filter { $0.title == title && $0.message.hasPrefix("ConfigMap/default/shared ") }
+        #expect(Set(shared.compactMap { $0.location?.file }) == ["a/cm.yaml", "b/cm.yaml"], "\(tree.problems)")
+        #expect(shared.allSatisfy { $0.level == (identical ? .warning : .error) })
+        let twice = tree.problems.filter { $0.title == title && $0.message.hasPrefix("Kustomization/flux-system/z ") }
+        #expect(Set(twice.compactMap { $0.location?.file }) == ["a/z.yaml", "b/z.yaml"], "\(tree.problems)")
+    }
+
+    /// A sourceRef whose namespace is wrong (the source exists in another) is reported at its
+    /// `namespace:` line; one whose name is wrong at its `name:` line.
+    @Test func anUnknownSourceIsReportedAtTheFieldToChange() async throws {
+        let fleet = try await Fleet.make([
+            "clusters/c/x.yaml": kustomization("x", path: "./a").replacingOccurrences(of: "    namespace: flux-system\n", with: "    namespace: default\n"),
+            "clusters/c/y.yaml": kustomization("y", path: "./a").replacingOccurrences(of: "    name: flux-system\n", with: "    name: flux-sytem\n"),
+            "a/cm.yaml": configMap("x", namespace: "default"),
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        let x = try #require(tree.problems.first { $0.title == "Unknown source" && $0.message.contains("flux-system/x") }, "\(tree.problems)")
+        let y = try #require(tree.problems.first { $0.title == "Unknown source" && $0.message.contains("flux-system/y") }, "\(tree.problems)")
+        #expect(x.location == SourceLocation(file: "clusters/c/x.yaml", line: 13))
+        #expect(y.location == SourceLocation(file: "clusters/c/y.yaml", line: 12))
+    }
+
     /// Item 8 and 9: the root is the pair whose path is the cluster path; sourceRef.namespace
     /// defaults to the Kustomization's own; other sources are listed, not built.
     @Test func rootByPathAndSourceReferences() async throws {

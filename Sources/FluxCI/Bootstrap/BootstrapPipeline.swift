@@ -291,14 +291,33 @@ struct BootstrapPipeline {
             rows = Self.merge(rows, failure.rows)
             graph.update(failure.rows)
             let failed = failure.failed.first.map { reference -> String in
-                let reason = graph.node(reference)?.message.map { ": \($0.prefix(120))" } ?? ""
-                return "\(reference)\(reason)"
+                Self.verdictReason(reference: "\(reference)", message: graph.node(reference)?.message)
             } ?? failure.annotation.title ?? "the wait"
             verdict.set(passed: false, "Failed: \(failed) at \(ClusterGraph.shortRevision(revision.description)), after \(Reporter.format(ContinuousClock.now - start))")
             summarize(graph, rows: rows, revision: revision)
             if let artifacts { await collectEvents(failure.failed, rows: rows, client: client, into: artifacts) }
             throw failure.annotation
         }
+    }
+
+    /// The verdict's object and reason: a message that starts by naming the object ("The
+    /// GitRepository GitRepository/ns/name did not get …") does not name it twice, and a long one
+    /// is cut at a word, marked with an ellipsis.
+    static func verdictReason(reference: String, message: String?) -> String {
+        guard var text = message, !text.isEmpty else { return reference }
+        let kind = reference.split(separator: "/").first.map(String.init) ?? ""
+        var separator = ": "
+        for prefix in ["The \(kind) \(reference) ", "\(reference) "] where text.hasPrefix(prefix) {
+            text = String(text.dropFirst(prefix.count))
+            separator = " "
+            break
+        }
+        let limit = 160
+        if text.count > limit {
+            let cut = text.prefix(limit)
+            text = String(cut.lastIndex(of: " ").map { cut[..<$0] } ?? cut) + "…"
+        }
+        return reference + separator + text
     }
 
     /// Rows of a later phase replace those of an earlier one for the same object.

@@ -62,7 +62,7 @@ struct BranchUnderTest {
         } catch {
             throw Annotation.error(
                 "Cannot list the branches of \(url): \(error).", title: "Repository unreachable",
-                fix: "Check the URL; for a private repository set GITHUB_TOKEN (or pass --url with a reachable one).")
+                fix: "Check the URL; for a private repository set GITHUB_TOKEN (or pass --url with a reachable one); or let fluxci serve the commit to the cluster itself with --serve.")
         }
         guard let commit = references["refs/heads/\(branch)"] else {
             throw Annotation.error(

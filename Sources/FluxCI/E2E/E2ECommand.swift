@@ -142,16 +142,29 @@ public struct E2ECommand: ContextCommand {
         let root = repository.root(context)
         let keys: ImportedKeys = try await run.step(.keys) {
             if let keyring { return try ImportedKeys.open(keyring, environment: context.environment) }
-            let sources = try KeySources.read(
-                environment: context.environment, repository: root,
-                cloudEnv: KeySources.clusterSecrets(repository.cloudEnv, environment: context.environment, repository: root, reporter: reporter)
-                    .flatMap { FileManager.default.fileExists(atPath: root.appendingPathComponent(".secrets/\($0.cloud)/\($0.env)").path) ? $0 : nil },
-                localKeyring: [], reporter: reporter)
+            let sources: KeySources
+            do {
+                sources = try KeySources.read(
+                    environment: context.environment, repository: root,
+                    cloudEnv: KeySources.clusterSecrets(repository.cloudEnv, environment: context.environment, repository: root, reporter: reporter)
+                        .flatMap { FileManager.default.fileExists(atPath: root.appendingPathComponent(".secrets/\($0.cloud)/\($0.env)").path) ? $0 : nil },
+                    localKeyring: [], reporter: reporter)
+            } catch let annotation as Annotation where plan && annotation.title == "No SOPS keys" {
+                sources = KeySources()  // a plan without keys runs every tree check; the preflight reports itself not run
+            }
             let created: Keyring
             // Under RUNNER_TEMP (the runner empties it after the job), and named in GITHUB_ENV the
             // moment it exists: a runner that kills this process (SIGKILL on cancel or timeout)
             // skips every cleanup here, and the action's `if: always()` step then finds it there.
             let parent = [context.environment["RUNNER_TEMP"], context.environment["TMPDIR"]].compactMap { $0 }.first { !$0.isEmpty }
+            var isFolder: ObjCBool = false
+            if let runnerTemp = context.environment["RUNNER_TEMP"], !runnerTemp.isEmpty,
+                !FileManager.default.fileExists(atPath: runnerTemp, isDirectory: &isFolder) || !isFolder.boolValue
+            {
+                throw Annotation.error(
+                    "RUNNER_TEMP is \(runnerTemp), which is not a folder: the keyring is made there.", title: "RUNNER_TEMP is not a folder",
+                    fix: "Create \(runnerTemp), or unset RUNNER_TEMP (fluxci then uses TMPDIR, else /tmp). On a GitHub runner it always exists.")
+            }
             do { created = try Keyring.create(passphrase: sources.passphrase, in: parent) } catch {
                 throw KeyErrors.annotation(for: error, source: "the keyring")
             }

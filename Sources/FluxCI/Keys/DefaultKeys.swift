@@ -21,7 +21,8 @@ enum DefaultKeys {
         environment["GNUPGHOME"].flatMap { $0.isEmpty ? nil : $0 } ?? ((environment["HOME"] ?? NSHomeDirectory()) + "/.gnupg")
     }
 
-    static func withKeys<T>(_ context: CommandContext, repository: URL, _ body: (ImportedKeys) async throws -> T) async throws -> T {
+    /// With `allowNone` (a plan), finding no key at all is no error: `body` gets an empty keyring.
+    static func withKeys<T>(_ context: CommandContext, repository: URL, allowNone: Bool = false, _ body: (ImportedKeys) async throws -> T) async throws -> T {
         let reporter = context.reporter
         var sources = KeySources()
         if let passphrase = context.environment["SOPS_GPG_PASSPHRASE"], !passphrase.isEmpty {
@@ -85,7 +86,7 @@ enum DefaultKeys {
                 userKeys = keys
             }
         }
-        guard !sources.isEmpty || !userKeys.isEmpty else {
+        guard allowNone || !sources.isEmpty || !userKeys.isEmpty else {
             throw Annotation.error(
                 "No SOPS key was given, and none is where sops looks (\(looked.joined(separator: ", "))).", title: "No SOPS keys",
                 fix: "Set SOPS_AGE_KEY_FILE or SOPS_AGE_KEY (AGE-SECRET-KEY-1… lines) or SOPS_GPG_KEY, put your age keys in \(ageKeyFile(context.environment)), or pass --cloud and --env to read .secrets/<cloud>/<env>/.")

@@ -42,7 +42,7 @@ struct KeyOptions: ParsableArguments {
         }
         let given = KeySources.environmentGivesKeys(context.environment)
         if !given && cloudEnv == nil {
-            return try await DefaultKeys.withKeys(context, repository: repository, body)
+            return try await DefaultKeys.withKeys(context, repository: repository, allowNone: allowNone, body)
         }
         // Keys from the environment (CI): these and, only when --cloud/--env ask for it, that
         // folder's — never .secrets/ merged in silently, so a laptop run holds CI's keys.

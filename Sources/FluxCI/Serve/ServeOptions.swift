@@ -4,6 +4,7 @@ import Flux
 import Foundation
 import Git
 import GitServe
+import Processes
 
 /// `--serve` and its companions: fluxci serves the commit under test to the cluster itself.
 struct ServeOptions: ParsableArguments {
@@ -53,12 +54,28 @@ enum ServeSession {
             let left = served.excluded.isEmpty ? "" : ", leaving out fluxci's own \(served.excluded.map { $0 + "/" }.joined(separator: ", "))"
             let what = options.includeWorktree ? "the work tree on top of \(local.commit.prefix(7))\(left)" : "\(local.commit.prefix(7))"
             context.reporter.log("Serving \(local.branch) (\(what)\(prefix.isEmpty ? "" : ", \(prefix) as the root")) as \(served.commit).")
+            if !options.includeWorktree, let workTree = git.workTree { noticeUncommitted(workTree: workTree, prefix: prefix, commit: String(local.commit.prefix(7)), context: context) }
             return served
         } catch {
             throw Annotation.error(
                 "Cannot make the repository to serve: \(error)", title: "Serve failed",
                 fix: "Check that git is installed and the checkout is readable.")
         }
+    }
+
+    /// --serve without --include-worktree serves the commit only: uncommitted changes of the
+    /// served folder (tracked or untracked, not ignored: `git status --porcelain`) are named in a
+    /// notice, so a run does not silently test something else than the work tree.
+    static func noticeUncommitted(workTree: String, prefix: String, commit: String, context: CommandContext) {
+        let git = (context.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":").map { "\($0)/git" }
+            .first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let git else { return }
+        let status = ProcessRunner.run(git, ["-C", workTree, "status", "--porcelain", "--", prefix.isEmpty ? "." : prefix])
+        let changed = status.output.split(separator: "\n").filter { !$0.isEmpty }
+        guard status.status == 0, !changed.isEmpty else { return }
+        context.reporter.notice(
+            "The work tree has \(changed.count) uncommitted change\(changed.count == 1 ? "" : "s"); --serve serves the commit \(commit) without \(changed.count == 1 ? "it" : "them"). Add --include-worktree to serve the work tree as it is.",
+            title: "Uncommitted changes not served")
     }
 
     /// What a plan shows of the served source, as far as it is known before the listener runs:
