@@ -117,14 +117,14 @@ struct KustomizationBuild {
         var made: Set<String> = []
         func folder(_ path: String) {
             guard !path.isEmpty, !made.contains(path) else { return }
-            folder((path as NSString).deletingLastPathComponent)
+            folder(RepositoryPath.parent(path))
             mkdir(workspace.path + "/" + path, 0o700)
             made.insert(path)
         }
         mkdir(workspace.path, 0o700)
         let root = artifact.root.path
         for file in files {
-            folder((file as NSString).deletingLastPathComponent)
+            folder(RepositoryPath.parent(file))
             let source = root + "/" + file, target = workspace.path + "/" + file
             if Foundation.link(source, target) != 0 { try FileManager.default.copyItem(atPath: source, toPath: target) }
         }

@@ -23,14 +23,14 @@ enum ReachedPlaintextSecrets {
             return text
         }
         func rule(for file: String) -> CreationRule? {
-            var folder = (file as NSString).deletingLastPathComponent
+            var folder = RepositoryPath.parent(file)
             while true {
                 if let text = config(in: folder) {
                     let relative = folder.isEmpty ? file : String(file.dropFirst(folder.count + 1))
                     return try? CreationRule.match(text: text, configFile: folder.isEmpty ? ".sops.yaml" : "\(folder)/.sops.yaml", relativePath: relative)
                 }
                 if folder.isEmpty { return nil }
-                folder = (folder as NSString).deletingLastPathComponent
+                folder = RepositoryPath.parent(folder)
             }
         }
         return reached.compactMap { name in
