@@ -100,6 +100,12 @@ public enum TreeReader {
             return [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
         case .composer(let context, let problem, _, _):
             return [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
+        // Yams's own description of these two quotes the input (the whole mapping, or the line),
+        // which is the plaintext of a secret: name the key and the line only.
+        case .duplicatedKeysInMapping(let duplicates, _):
+            return "the key \(duplicates.sorted().map { "'\($0)'" }.joined(separator: ", ")) appears twice in one mapping"
+        case .reader(let problem, _, _, _):
+            return problem
         default:
             return "\(error)"
         }
@@ -108,6 +114,7 @@ public enum TreeReader {
     private static func line(_ error: YamlError) -> Int? {
         switch error {
         case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): mark.line
+        case .duplicatedKeysInMapping(_, let context): context.mark.line
         default: nil
         }
     }
