@@ -12,8 +12,8 @@ struct SOPSDecryptCommand: ContextCommand {
             The plaintext is what `sops -d` prints: the store is found from the file's content, \
             the output format from its name as sops chooses it (a binary file gives its raw bytes, \
             not sops's JSON wrapper). On GitHub every decrypted value of \(SOPSFiles.shortestMasked) \
-            characters or more, and each such line of a multi-line value (the runner masks line by \
-            line), is masked in the log first; shorter values (1 to \(SOPSFiles.shortestMasked - 1) \
+            characters or more is masked in the log first (and each such line of a multi-line value: \
+            the runner masks line by line); shorter values (1 to \(SOPSFiles.shortestMasked - 1) \
             characters: numbers such as 443, booleans, `on`) are not: the runner masks any string \
             it is given everywhere in the job's log, so masking them would blank every such \
             character sequence while hiding nothing a guess would not find. In a terminal nothing is \
