@@ -50,6 +50,34 @@ import TestSupport
         #expect(try String(contentsOf: keyFile, encoding: .utf8) != text)
     }
 
+    /// An earlier rule for the same path keeps its recipients and settings; the new key joins
+    /// it. The real sops reads the merged rule: its file names both age recipients and keeps
+    /// mac_only_encrypted.
+    @Test func updateSopsYamlMergesIntoTheExistingRule() async throws {
+        let repo = try TestPaths.temporaryDirectory("fluxci-newkeys")
+        defer { try? FileManager.default.removeItem(at: repo) }
+        try await git(["init", "--quiet", repo.path])
+        let other = try await AgeKeyPair.generate()
+        let config = "creation_rules:\n  - path_regex: kubernetes/overlays/kind/local/.*\\.ya?ml$\n    encrypted_regex: ^(data|stringData)$\n    age: \(other.recipient)\n    pgp: 052CAE57503E7DFD561F7B45FC793E738F1A861A\n    mac_only_encrypted: true\n"
+        try config.write(to: repo.appendingPathComponent(".sops.yaml"), atomically: true, encoding: .utf8)
+        let result = try await Self.fluxci(["keys", "new", "--cloud", "kind", "--env", "local", "--age", "--update-sops-yaml"], in: repo)
+        #expect(result.status == 0, "\(result.allOutput)")
+        let recipient = try await runTool("age-keygen", ["-y", repo.appendingPathComponent(".secrets/kind/local/age/age.agekey").path]).standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        let sops = try String(contentsOf: repo.appendingPathComponent(".sops.yaml"), encoding: .utf8)
+        #expect(sops.contains("    age: \(other.recipient),\(recipient)\n"), "\(sops)")
+        #expect(sops.contains("    pgp: 052CAE57503E7DFD561F7B45FC793E738F1A861A\n") && sops.contains("    mac_only_encrypted: true\n"), "\(sops)")
+        // Without the PGP entry (whose public key this machine lacks), the real sops reads the rule.
+        try sops.replacingOccurrences(of: "    pgp: 052CAE57503E7DFD561F7B45FC793E738F1A861A\n", with: "").write(to: repo.appendingPathComponent(".sops.yaml"), atomically: true, encoding: .utf8)
+        let path = "kubernetes/overlays/kind/local/s.yaml"
+        try FileManager.default.createDirectory(at: repo.appendingPathComponent("kubernetes/overlays/kind/local"), withIntermediateDirectories: true)
+        try "stringData:\n  a: b\n".write(to: repo.appendingPathComponent(path), atomically: true, encoding: .utf8)
+        let encrypted = try await SopsTool.run(["--encrypt", path], workingDirectory: repo)
+        #expect(encrypted.contains(other.recipient) && encrypted.contains(recipient) && encrypted.contains("mac_only_encrypted: true"), "\(encrypted)")
+        // Again: nothing to add, nothing changed.
+        let again = try await Self.fluxci(["keys", "new", "--cloud", "kind", "--env", "local", "--age", "--update-sops-yaml"], in: repo)
+        #expect(again.status == 0 && again.allOutput.contains("already has"), "\(again.allOutput)")
+    }
+
     @Test func pgpKeyImportsDecryptsWhatSopsEncryptsAndGoesToCIOnlyThroughAPipe() async throws {
         let repo = try TestPaths.temporaryDirectory("fluxci-newkeys")
         defer { try? FileManager.default.removeItem(at: repo) }

@@ -114,6 +114,52 @@ import TestSupport
         #expect(try await canonicalJSON(repo.read("plain.yaml")) == canonicalJSON(theirs))
     }
 
+    /// The runner masks line by line: each line of a multi-line value is its own mask (else
+    /// `admin` printed alone shows). In a terminal nothing is masked, so fluxci's messages keep
+    /// their paths (the real sops's output is the reference for the plaintext).
+    @Test func multiLineValuesAreMaskedPerLineOnGitHubAndPathsStayWholeInATerminal() async throws {
+        let repo = try await Self.repository()
+        let text = "stringData:\n    login: |\n        admin\n        s3cr3t!\n    user: admin-user\n"
+        try await repo.encrypt("secret.yaml", for: repo.ours.recipient, text: text)
+        let theirs = try await SopsTool.run(["--decrypt", repo.root.appendingPathComponent("secret.yaml").path], environment: ["SOPS_AGE_KEY": repo.ours.identity])
+        let (github, _) = try await run(repo, ["decrypt", "secret.yaml"])
+        #expect(github.status == 0 && github.standardOutput == theirs)
+        for line in ["admin", "s3cr3t!"] { #expect(github.standardError.contains("::add-mask::\(line)\n"), "\(github.standardError)") }
+        try FileManager.default.createDirectory(at: repo.root.appendingPathComponent("admin-user"), withIntermediateDirectories: true)
+        let (local, _) = try await run(repo, ["decrypt", "secret.yaml", "--output", "admin-user/plain.yaml"], github: false)
+        #expect(local.status == 0 && local.standardError.contains("to admin-user/plain.yaml"), "\(local.standardError)")
+        #expect(try repo.read("admin-user/plain.yaml") == theirs)
+    }
+
+    /// A link to a SOPS file is read through by `sops -d` (and kustomize): a folder scan that
+    /// skipped it passed a file the real sops fails on.
+    @Test func verifyFollowsLinksToFilesInAFolderScan() async throws {
+        let repo = try await Self.repository()
+        try await repo.encrypt("node_modules/bad.yaml", for: repo.theirs.recipient)
+        try await repo.encrypt("sub/good.yaml", for: repo.ours.recipient)
+        try FileManager.default.createSymbolicLink(atPath: repo.root.appendingPathComponent("sub/link2.yaml").path, withDestinationPath: "../node_modules/bad.yaml")
+        await #expect(throws: (any Error).self) {
+            _ = try await SopsTool.run(["--decrypt", "sub/link2.yaml"], environment: ["SOPS_AGE_KEY": repo.ours.identity], workingDirectory: repo.root)
+        }
+        let (result, _) = try await run(repo, ["verify", "sub"])
+        #expect(result.status != 0, "\(result.allOutput)")
+        #expect(result.allOutput.contains("sub/link2.yaml"), "\(result.allOutput)")
+    }
+
+    /// sops tries every stanza with every identity, whatever its `recipient:` says: with the
+    /// recipient string edited, `sops -d` still decrypts, and verify says what decrypt says.
+    @Test func verifyDecidesAsDecryptWhenARecipientStringWasEdited() async throws {
+        let repo = try await Self.repository()
+        try await repo.encrypt("secret.yaml", for: repo.ours.recipient)
+        try repo.write("secret.yaml", try repo.read("secret.yaml").replacingOccurrences(of: repo.ours.recipient, with: repo.theirs.recipient))
+        _ = try await SopsTool.run(["--decrypt", "secret.yaml"], environment: ["SOPS_AGE_KEY": repo.ours.identity], workingDirectory: repo.root)
+        let (decrypt, _) = try await run(repo, ["decrypt", "secret.yaml"])
+        #expect(decrypt.status == 0, "\(decrypt.allOutput)")
+        let (verify, _) = try await run(repo, ["verify", "secret.yaml"])
+        #expect(verify.status == 0, "\(verify.allOutput)")
+        #expect(!verify.allOutput.contains("Not encrypted for the imported keys"), "\(verify.allOutput)")
+    }
+
     @Test func decryptWithoutTheKeySaysWhichKeysWereTried() async throws {
         let repo = try await Self.repository()
         try await repo.encrypt("secret.yaml", for: repo.theirs.recipient)

@@ -85,7 +85,7 @@ struct KeysImportCommand: ContextCommand {
         let directory = imported.keyring.directory.path
         var rows: [[String]] = imported.pgp.map { key in
             let subkeys = key.subkeys.map { subkey in
-                "\(subkey.keyID) \(subkey.algorithm) [\(subkey.capabilities)]" + (subkey.expires.map { " expires \(KeyInfo.day($0))" } ?? "")
+                "\(subkey.keyID) \(subkey.algorithm) [\(subkey.capabilities)]" + (subkey.expires.map { " \(subkey.expired ? "expired" : "expires") \(KeyInfo.day($0))" } ?? "")
             }
             return ["pgp", key.fingerprint, key.primaryUserID?.uid ?? "", subkeys.joined(separator: ", ")]
         }

@@ -21,8 +21,8 @@ struct KeysNewCommand: ContextCommand {
             --update-sops-yaml (the key is kept, its rule and public key are written) or --force \
             (a new key; the old one is moved to a dated backup first). .secrets/ is added to \
             .gitignore when missing; a key file tracked by git is a loud warning. Prints the \
-            .sops.yaml creation rule (--update-sops-yaml adds it, replacing an earlier rule for the \
-            same path) and how to hand the PGP key to CI (fluxci keys export-ci).
+            .sops.yaml creation rule (--update-sops-yaml adds it; an earlier rule for the same path \
+            keeps its recipients and settings and gains the new key) and how to hand the PGP key to CI (fluxci keys export-ci).
 
             Environment: GITHUB_WORKSPACE, NO_COLOR.
             """)
@@ -277,8 +277,11 @@ enum SOPSConfig {
 
     /// Inserts the rule first under `creation_rules:` (sops takes the first rule that matches, so
     /// the specific one must come before catch-alls); the rest of the file is untouched. A rule
-    /// for the same path (from an earlier `keys new`) is replaced in place. Returns false when
-    /// the file already holds exactly this rule.
+    /// for the same path (from an earlier `keys new`, or written by hand) is merged, never
+    /// replaced: its other recipients, settings (mac_only_encrypted, its own encrypted_regex…)
+    /// and comments stay, and the new key is added to its `age:`/`pgp:` list. A rule with
+    /// key_groups is refused (which group the key joins is the team's decision). Returns false
+    /// when the rule already names the keys.
     @discardableResult
     static func add(_ rule: String, to file: URL) throws -> Bool {
         let text = (try? String(contentsOf: file, encoding: .utf8)) ?? ""
@@ -287,8 +290,14 @@ enum SOPSConfig {
         if let start = lines.firstIndex(of: ruleLines[0]) {
             var end = start + 1
             while end < lines.count, lines[end].hasPrefix("    ") { end += 1 }
-            if Array(lines[start..<end]) == ruleLines { return false }
-            lines.replaceSubrange(start..<end, with: ruleLines)
+            var block = Array(lines[start..<end])
+            for line in ruleLines.dropFirst() {
+                for kind in ["age", "pgp"] where line.hasPrefix("    \(kind): ") {
+                    try merge(kind, String(line.dropFirst(kind.count + 6)), into: &block, file: file)
+                }
+            }
+            if block == Array(lines[start..<end]) { return false }
+            lines.replaceSubrange(start..<end, with: block)
             try lines.joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
         } else if let index = lines.firstIndex(where: { $0.hasPrefix("creation_rules:") }) {
             lines.insert(contentsOf: ruleLines, at: index + 1)
@@ -297,5 +306,32 @@ enum SOPSConfig {
             try (text + (text.isEmpty || text.hasSuffix("\n") ? "" : "\n") + "creation_rules:\n" + rule).write(to: file, atomically: true, encoding: .utf8)
         }
         return true
+    }
+
+    /// Adds `key` to the rule's `age:`/`pgp:` entry, in whichever form sops reads it: a
+    /// comma-separated string, or a list (sops's config takes both).
+    static func merge(_ kind: String, _ key: String, into block: inout [String], file: URL) throws {
+        if block.contains(where: { $0.hasPrefix("    key_groups:") }) {
+            throw Annotation.error(
+                "The creation rule for \(block[0].dropFirst(4)) in \(file.path) has key_groups; fluxci does not choose a group for the new \(kind) key \(key).",
+                title: "Rule not changed", fix: "Add \(key) to the right group of that rule in .sops.yaml by hand.")
+        }
+        guard let index = block.firstIndex(where: { $0.hasPrefix("    \(kind):") }) else {
+            block.append("    \(kind): \(key)")
+            return
+        }
+        let value = block[index].dropFirst(kind.count + 5).trimmingCharacters(in: .whitespaces)
+        if value.isEmpty {
+            // A list: `    age:` then `      - age1…` items.
+            var end = index + 1
+            var items: [String] = []
+            while end < block.count, block[end].trimmingCharacters(in: .whitespaces).hasPrefix("- ") {
+                items.append(block[end].trimmingCharacters(in: .whitespaces).dropFirst(2).trimmingCharacters(in: .whitespaces))
+                end += 1
+            }
+            if !items.contains(key) { block.insert("      - \(key)", at: end) }
+        } else if !value.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }).contains(key) {
+            block[index] = "    \(kind): \(value),\(key)"
+        }
     }
 }

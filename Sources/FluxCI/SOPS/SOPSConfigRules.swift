@@ -15,6 +15,9 @@ struct CreationRule {
     var rule: EncryptionRule?
     var configFile: String
     var line: Int?
+    /// Settings of the rule that sops applies on encryption and fluxci's encrypter does not
+    /// (`mac_only_encrypted`, the comment regexes): encrypt refuses rather than drop them.
+    var unsupported: [String] = []
 
     /// The config sops uses when started in `workingDirectory`, and sops's warning about a
     /// `.sops.yml` it ignored on the way.
@@ -81,8 +84,14 @@ struct CreationRule {
             if let value = rule["unencrypted_regex"]?.string { encryption = .unencryptedRegex(value) }
             if let value = rule["encrypted_suffix"]?.string { encryption = .encryptedSuffix(value) }
             if let value = rule["unencrypted_suffix"]?.string { encryption = .unencryptedSuffix(value) }
+            // getsops/sops config.go reads these into the file's metadata as well.
+            let unsupported = ["mac_only_encrypted", "encrypted_comment_regex", "unencrypted_comment_regex"].filter { key in
+                guard let value = rule[key] else { return false }
+                return key != "mac_only_encrypted" || value.bool == true
+            }
             return CreationRule(
-                recipients: Recipients(groups: groups, shamirThreshold: rule["shamir_threshold"]?.int), rule: encryption, configFile: configFile, line: line)
+                recipients: Recipients(groups: groups, shamirThreshold: rule["shamir_threshold"]?.int), rule: encryption, configFile: configFile, line: line,
+                unsupported: unsupported)
         }
         throw Annotation.error(
             "No creation rule of \(configFile) matches \(relativePath) (sops fails the same way: \"no matching creation rules found\").",

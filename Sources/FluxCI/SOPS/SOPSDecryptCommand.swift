@@ -12,10 +12,12 @@ struct SOPSDecryptCommand: ContextCommand {
             The plaintext is what `sops -d` prints, byte for byte, comments included: the store is found from the file's content, \
             the output format from its name as sops chooses it (a binary file gives its raw bytes, \
             not sops's JSON wrapper). On GitHub every decrypted value of \(SOPSFiles.shortestMasked) \
-            characters or more is masked in the log first; shorter values (1 to \(SOPSFiles.shortestMasked - 1) \
+            characters or more is masked in the log first (and each such line of a multi-line value: \
+            the runner masks line by line); shorter values (1 to \(SOPSFiles.shortestMasked - 1) \
             characters: numbers such as 443, booleans, `on`) are not: the runner masks any string \
             it is given everywhere in the job's log, so masking them would blank every such \
-            character sequence while hiding nothing a guess would not find. With --output the file is written with mode 0600 \
+            character sequence while hiding nothing a guess would not find. In a terminal nothing is \
+            masked: the plaintext is the output, and fluxci's messages never quote a value. With --output the file is written with mode 0600 \
             through a temporary file, so a failure leaves nothing half-written.
 
             Environment: \(KeyOptions.environmentHelp), GITHUB_ACTIONS.

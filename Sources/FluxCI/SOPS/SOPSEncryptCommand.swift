@@ -17,12 +17,15 @@ struct SOPSEncryptCommand: ContextCommand {
             .secrets/<cloud>/<env>/ (age.agekey's recipient, sops.pub.asc's fingerprint). As with \
             sops, .sops.yaml is the first one found from the current directory upwards, a rule's \
             path_regex is matched against the file's path relative to that .sops.yaml's folder, \
-            and a .sops.yaml none of whose rules matches the file is an error. The default rule \
-            for Kubernetes manifests is encrypted_regex ^(data|stringData)$. The public key of \
+            and a .sops.yaml none of whose rules matches the file is an error. Without an \
+            encryption selector every value is encrypted (unencrypted_suffix _unencrypted), as \
+            sops does, Kubernetes manifests included. The public key of \
             each PGP fingerprint is taken from --pgp-key-file, .secrets' sops.pub.asc, the \
             keyring of FLUXCI_KEYRING, your GnuPG keyring (GNUPGHOME or ~/.gnupg; public keys \
             only), or a committed .sops.pub.asc anywhere in the repository (what `fluxci keys new \
-            --pgp` writes beside the cluster), and the output says which. --in-place writes \
+            --pgp` writes beside the cluster), and the output says which. A rule setting fluxci cannot apply \
+            (mac_only_encrypted, encrypted_comment_regex, unencrypted_comment_regex) is an error, \
+            not dropped: use sops for such files. --in-place writes \
             through a temporary file: a failure leaves the input untouched.
 
             Environment: FLUXCI_KEYRING, GNUPGHOME, GITHUB_WORKSPACE.
@@ -65,6 +68,15 @@ struct SOPSEncryptCommand: ContextCommand {
     func execute(in context: CommandContext) async throws {
         let root = context.repositoryRoot(repository)
         let url = file == "-" ? root.appendingPathComponent("stdin.yaml") : context.url(for: file)
+        // sops picks the store by extension: .env is dotenv, .ini is ini, any other name not
+        // YAML or JSON is binary. fluxci's encrypter writes YAML and JSON only.
+        let ext = url.pathExtension.lowercased()
+        if file != "-", !["yaml", "yml", "json"].contains(ext) {
+            throw Annotation.error(
+                "\(file): fluxci encrypts YAML and JSON files; sops would encrypt this one as \(ext == "env" ? "dotenv" : ext == "ini" ? "ini" : "binary") (by its name).",
+                title: "Format not supported by fluxci encrypt", fix: "Encrypt it with `sops encrypt --in-place \(file)`; fluxci decrypts and verifies it.",
+                at: SourceLocation(file: file))
+        }
         let text: String
         if file == "-" {
             text = String(decoding: context.readStandardInput(), as: UTF8.self)
@@ -147,8 +159,16 @@ struct SOPSEncryptCommand: ContextCommand {
                 rule = rule ?? creation.rule
             }
         }
-        let kubernetes = text.contains("apiVersion:") && text.contains("kind:") || text.contains("\"apiVersion\"")
-        let finalRule = rule ?? (kubernetes ? .encryptedRegex("^(data|stringData)$") : .unencryptedSuffix("_unencrypted"))
+        if let creation, !creation.unsupported.isEmpty {
+            throw Annotation.error(
+                "The creation rule of \(creation.configFile) for \(file) sets \(creation.unsupported.joined(separator: ", ")), which fluxci's encrypt does not apply (it would drop it silently).",
+                title: "Rule setting not supported", fix: "Encrypt this file with `sops encrypt --in-place \(file)`; fluxci decrypts, verifies, rotates and updates it.",
+                at: SourceLocation(file: creation.configFile, line: creation.line))
+        }
+        // A rule (or flags) without a selector encrypts every value, as sops does (its default
+        // is unencrypted_suffix _unencrypted, written into the metadata); sops has no special
+        // rule for Kubernetes manifests, so neither has fluxci.
+        let finalRule = rule ?? .unencryptedSuffix("_unencrypted")
         // No keyring (and no gpg process) when no PGP key is involved.
         let wantsPGP = !keyFiles.isEmpty || !fingerprints.isEmpty || (recipients?.groups.contains { !$0.pgp.isEmpty } ?? false)
         guard wantsPGP else { return (recipients ?? Recipients(groups: [.init(age: ages, pgp: [])]), finalRule, nil) }

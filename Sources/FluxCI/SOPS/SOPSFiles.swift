@@ -30,7 +30,7 @@ enum SOPSFiles {
         return data
     }
 
-    /// Every regular file under `paths` (files named directly are taken as they are), skipping
+    /// Every regular file under `paths`, and every link to one (files named directly are taken as they are), skipping
     /// `.git`, `.secrets` and `node_modules`, in a stable order. Every file, whatever its name:
     /// whether it is a SOPS file is told by its content (dotenv, ini and binary SOPS files are
     /// often named `*.env`, `*.ini`, `*.bin`, `*.txt` or have no extension).
@@ -54,7 +54,15 @@ enum SOPSFiles {
                     continue
                 }
                 let values = try? file.resourceValues(forKeys: [.isRegularFileKey, .isSymbolicLinkKey])
-                guard values?.isRegularFile == true, values?.isSymbolicLink != true else { continue }
+                if values?.isSymbolicLink == true {
+                    // A link to a file is verified as the file it points to: `sops -d link` and
+                    // kustomize read through it, so a proof that skipped it would be false. A link
+                    // to a folder is not followed (it may loop); a dangling one has no content.
+                    var targetIsFolder: ObjCBool = false
+                    guard FileManager.default.fileExists(atPath: file.path, isDirectory: &targetIsFolder), !targetIsFolder.boolValue else { continue }
+                } else if values?.isRegularFile != true {
+                    continue
+                }
                 let relative = String(file.standardizedFileURL.path.dropFirst(url.standardizedFileURL.path.count)).drop { $0 == "/" }
                 found.append(((path == "." ? "" : path.hasSuffix("/") ? path : path + "/") + relative, file))
             }
@@ -107,18 +115,25 @@ enum SOPSFiles {
     /// The help of `sops decrypt` and `sops verify` says so.
     static let shortestMasked = 4
 
-    /// Masks every value that was encrypted before anything could print it.
+    /// Masks every value that was encrypted before anything could print it, on GitHub only.
+    /// The runner masks line by line, so each line of a multi-line value of the masked length is
+    /// its own mask too (`admin` of "admin\ns3cr3t!\n" printed alone is hidden). In a terminal
+    /// nothing is registered: fluxci's own messages never print a decrypted value (errors name
+    /// keys and lines), decrypt's standard output is the plaintext by design, and masking there
+    /// only rewrote paths and words that happen to equal a value (`/work/***er/...`).
     static func maskSecrets(_ documents: [DecryptedDocument], reporter: Reporter) {
-        for document in documents {
-            for value in document.secretValues where value.count >= shortestMasked { reporter.mask(value) }
-        }
+        maskSecrets(documents.flatMap { $0.secretValues.map { Array($0.utf8) } }, reporter: reporter)
     }
 
     /// The same for values as bytes (every store): each is masked in its text form.
     static func maskSecrets(_ values: [[UInt8]], reporter: Reporter) {
+        guard reporter.configuration.mode == .github else { return }
         for value in values {
             let text = String(decoding: value, as: UTF8.self)
             if text.count >= shortestMasked { reporter.mask(text) }
+            for line in text.split(whereSeparator: \.isNewline) where line.count >= shortestMasked && line.count < text.count {
+                reporter.mask(String(line))
+            }
         }
     }
 }

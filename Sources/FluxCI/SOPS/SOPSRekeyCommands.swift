@@ -23,7 +23,7 @@ struct SOPSRotateCommand: ContextCommand {
     init() {}
 
     func execute(in context: CommandContext) async throws {
-        try await SOPSRekey.run(file: file, keys: keys, context: context) { metadata, _ in
+        try await SOPSRekey.run(file: file, keys: keys, context: context, sopsCommand: "sops rotate --in-place \(file)") { metadata, _ in
             (try SOPSRekey.recipients(of: metadata, file: file), "Rotated the data key of \(file).")
         }
     }
@@ -43,7 +43,7 @@ struct SOPSUpdateKeysCommand: ContextCommand {
     init() {}
 
     func execute(in context: CommandContext) async throws {
-        try await SOPSRekey.run(file: file, keys: keys, context: context) { metadata, url in
+        try await SOPSRekey.run(file: file, keys: keys, context: context, sopsCommand: "sops updatekeys \(file)") { metadata, url in
             // sops updatekeys reads the config found from the working directory upwards.
             guard let rule = try CreationRule.find(for: url, workingDirectory: context.workingDirectory, reporter: context.reporter) else {
                 throw Annotation.error(
@@ -98,7 +98,7 @@ enum SOPSRekey {
     }
 
     static func run(
-        file: String, keys: KeyOptions, context: CommandContext, recipients: (Metadata, URL) throws -> (Recipients, String)
+        file: String, keys: KeyOptions, context: CommandContext, sopsCommand: String, recipients: (Metadata, URL) throws -> (Recipients, String)
     ) async throws {
         let url = context.url(for: file)
         let text = try SOPSFiles.read(url, shownAs: file)

@@ -210,12 +210,16 @@ struct SOPSVerifyCommand: ContextCommand {
         }
         let metadata = file.metadata
         let recipients = metadata.allKeys.map(\.description)
+        // Decided as decrypt decides (one code path): sops tries every key stanza with every
+        // identity, whatever its `recipient:` text says, so a file whose recipient string was
+        // edited still opens. "Not ours" is only what the data key could not be recovered from
+        // while no stanza names a key we hold.
         let ours = metadata.allKeys.contains(where: chain.holds)
-        guard ours else { return Verdict(name: name, recipients: recipients, ours: false, outcome: .foreign) }
         do {
             let decrypted = try file.decrypt(with: chain)
             return Verdict(name: name, recipients: recipients, ours: true, outcome: .verified(documents: decrypted.documentCount), opener: keys.opener(of: metadata))
         } catch {
+            if !ours, case .dataKeyNotRecoverable = error { return Verdict(name: name, recipients: recipients, ours: false, outcome: .foreign) }
             return Verdict(name: name, recipients: recipients, ours: true, outcome: .failed(SOPSFiles.annotation(error, file: name, keys: keys)))
         }
     }
