@@ -512,8 +512,7 @@ struct Reader {
                 problems.append(.error(
                     "The Kustomization \(id) takes its source from \(kustomization.source), which no object of this cluster defines (a sourceRef without a namespace is in the Kustomization's own, \(id.namespace)): it never becomes Ready.\(hint)",
                     title: "Unknown source", fix: "Set spec.sourceRef.namespace, or correct spec.sourceRef.name.",
-                    // At the field to change: a written namespace when a source of that name exists elsewhere, else the name.
-                    at: location(kustomization, ["spec", "sourceRef", kustomization.object.json["spec", "sourceRef", "namespace"] != nil && candidates.contains { $0.hasSuffix("/" + kustomization.source.name) } ? "namespace" : "name"])))
+                    at: location(kustomization, ["spec", "sourceRef"])))
             }
             let encrypted = sopsFiles[id] ?? []
             if let secret = kustomization.decryptionSecret, !decryptionSecrets.isEmpty,

@@ -112,6 +112,35 @@ import TestSupport
         #expect(e2e.allOutput.contains("SOPS preflight not run"), "\(e2e.allOutput)")
     }
 
+    /// A RUNNER_TEMP that is no folder is named as the cause (exit 10), not "GnuPG unavailable".
+    @Test func aMissingRunnerTempIsNamed() async throws {
+        let fleet = try await ExampleFleet.make()
+        defer { fleet.server.stop() }
+        let missing = fleet.checkout.deletingLastPathComponent().appendingPathComponent("no-such-runner-temp").path
+        let result = try await runProcess(
+            TestPaths.executable("fluxci"), ["e2e", "--plan", "--cloud", "kind", "--env", "local"],
+            environment: ["RUNNER_TEMP": missing, "TMPDIR": fleet.checkout.deletingLastPathComponent().path], workingDirectory: fleet.checkout)
+        #expect(result.status == 10, "\(result.allOutput)")
+        #expect(result.allOutput.contains("RUNNER_TEMP is \(missing), which is not a folder"), "\(result.allOutput)")
+        #expect(!result.allOutput.contains("GnuPG unavailable"))
+    }
+
+    /// --serve without --include-worktree on a dirty work tree says that it serves the commit only.
+    @Test func servingADirtyWorkTreeWithoutIncludeWorktreeSaysSo() async throws {
+        let fleet = try await ExampleFleet.make()
+        defer { fleet.server.stop() }
+        let environment = ["SOPS_AGE_KEY_FILE": Self.exampleKey.path, "TMPDIR": fleet.checkout.deletingLastPathComponent().path]
+        let clean = try await runProcess(
+            TestPaths.executable("fluxci"), ["bootstrap", "--plan", "--serve", "--cluster-path", "clusters/kind/local"], environment: environment, workingDirectory: fleet.checkout)
+        #expect(clean.status == 0, "\(clean.allOutput)")
+        #expect(!clean.allOutput.contains("Uncommitted changes not served"), "\(clean.allOutput)")
+        try "# edited\n".write(to: fleet.checkout.appendingPathComponent("clusters/kind/local/new.yaml"), atomically: true, encoding: .utf8)
+        let dirty = try await runProcess(
+            TestPaths.executable("fluxci"), ["bootstrap", "--plan", "--serve", "--cluster-path", "clusters/kind/local"], environment: environment, workingDirectory: fleet.checkout)
+        #expect(dirty.status == 0, "\(dirty.allOutput)")
+        #expect(dirty.allOutput.contains("Uncommitted changes not served") && dirty.allOutput.contains("--include-worktree"), "\(dirty.allOutput)")
+    }
+
     // MARK: 14 and 23 — --cluster-path alone, and the root as the cluster path
 
     @Test func clusterPathNeedsNoCloudOrEnv() async throws {

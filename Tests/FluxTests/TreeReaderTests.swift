@@ -320,22 +320,6 @@ import TestSupport
         #expect(Set(twice.compactMap { $0.location?.file }) == ["a/z.yaml", "b/z.yaml"], "\(tree.problems)")
     }
 
-    /// A sourceRef whose namespace is wrong (the source exists in another) is reported at its
-    /// `namespace:` line; one whose name is wrong at its `name:` line.
-    @Test func anUnknownSourceIsReportedAtTheFieldToChange() async throws {
-        let fleet = try await Fleet.make([
-            "clusters/c/x.yaml": kustomization("x", path: "./a").replacingOccurrences(of: "    namespace: flux-system\n", with: "    namespace: default\n"),
-            "clusters/c/y.yaml": kustomization("y", path: "./a").replacingOccurrences(of: "    name: flux-system\n", with: "    name: flux-sytem\n"),
-            "a/cm.yaml": configMap("x", namespace: "default"),
-        ])
-        defer { fleet.remove() }
-        let tree = try fleet.read()
-        let x = try #require(tree.problems.first { $0.title == "Unknown source" && $0.message.contains("flux-system/x") }, "\(tree.problems)")
-        let y = try #require(tree.problems.first { $0.title == "Unknown source" && $0.message.contains("flux-system/y") }, "\(tree.problems)")
-        #expect(x.location == SourceLocation(file: "clusters/c/x.yaml", line: 13))
-        #expect(y.location == SourceLocation(file: "clusters/c/y.yaml", line: 12))
-    }
-
     /// Item 8 and 9: the root is the pair whose path is the cluster path; sourceRef.namespace
     /// defaults to the Kustomization's own; other sources are listed, not built.
     @Test func rootByPathAndSourceReferences() async throws {
