@@ -81,7 +81,7 @@ import TestSupport
             try SOPSEncryptor.encrypt("- a\n- b\n", format: .yaml, recipients: recipients, rule: .unencryptedSuffix("_u"), keyring: nil)
         }
         #expect { try SOPSEncryptor.encrypt("a: 1\na: 2\n", format: .yaml, recipients: recipients, rule: .unencryptedSuffix("_u"), keyring: nil) } throws: { error in
-            "\(error)".contains("duplicated key")
+            "\(error)".contains("mapping key \"a\" already defined at line 1")
         }
     }
 
