@@ -165,9 +165,7 @@ public struct E2ECommand: ContextCommand {
                     "RUNNER_TEMP is \(runnerTemp), which is not a folder: the keyring is made there.", title: "RUNNER_TEMP is not a folder",
                     fix: "Create \(runnerTemp), or unset RUNNER_TEMP (fluxci then uses TMPDIR, else /tmp). On a GitHub runner it always exists.")
             }
-            do { created = try Keyring.create(passphrase: sources.passphrase, in: parent) } catch {
-                throw KeyErrors.annotation(for: error, source: "the keyring")
-            }
+            created = try KeyErrors.createKeyring(for: sources, in: parent)
             cleanup.add("Remove the keyring and stop its gpg-agent") {
                 created.destroy()
                 try? reporter.exportVariable(ImportedKeys.keyringVariable, "")  // empty: later steps see none

@@ -93,12 +93,7 @@ enum DefaultKeys {
         }
         // Age identities and the repository's PGP keys live in a private keyring directory, as
         // imported keys do; the user's own secret keys are used where they are.
-        let temporary: Keyring
-        do {
-            temporary = try Keyring.create(passphrase: sources.passphrase, in: context.environment["TMPDIR"])
-        } catch {
-            throw KeyErrors.annotation(for: error, source: "the keyring")
-        }
+        let temporary = try KeyErrors.createKeyring(for: sources, in: context.environment["TMPDIR"])
         defer { temporary.destroy() }
         var imported = try ImportedKeys.importing(sources, into: temporary, reporter: reporter)
         if let userKeyring {

@@ -3,6 +3,14 @@ import GPG
 
 /// Turns key errors into annotations that say what is wrong and how to fix it.
 enum KeyErrors {
+    /// A new private keyring for `sources` under `parent` (nil: the system's temporary folder);
+    /// its failure is the annotation every key command gives for "the keyring".
+    static func createKeyring(for sources: KeySources, in parent: String?) throws -> Keyring {
+        do { return try Keyring.create(passphrase: sources.passphrase, in: parent) } catch {
+            throw annotation(for: error, source: "the keyring")
+        }
+    }
+
     static func annotation(for error: Error, source: String) -> Annotation {
         if let annotation = error as? Annotation { return annotation }
         if let failure = error as? KeyMaterial.Failure {

@@ -57,12 +57,7 @@ struct KeyOptions: ParsableArguments {
             // Nothing given at all: the caller runs what needs no key (an empty keyring).
             sources = KeySources()
         }
-        let temporary: Keyring
-        do {
-            temporary = try Keyring.create(passphrase: sources.passphrase, in: context.environment["TMPDIR"])
-        } catch {
-            throw KeyErrors.annotation(for: error, source: "the keyring")
-        }
+        let temporary = try KeyErrors.createKeyring(for: sources, in: context.environment["TMPDIR"])
         defer { temporary.destroy() }
         cleanup?.add("Remove the keyring and stop its gpg-agent") { temporary.destroy() }
         let imported = try ImportedKeys.importing(sources, into: temporary, reporter: context.reporter)

@@ -61,12 +61,12 @@ struct KeysImportCommand: ContextCommand {
             let existing = context.environment[ImportedKeys.keyringVariable].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
             let reusing = existing.map(Keyring.isKeyring) ?? false
             let keyring: Keyring
-            do {
-                keyring = reusing
-                    ? try Keyring.open(existing!, passphrase: sources.passphrase)
-                    : try Keyring.create(passphrase: sources.passphrase, in: context.environment["TMPDIR"])
-            } catch {
-                throw KeyErrors.annotation(for: error, source: "the keyring")
+            if reusing {
+                do { keyring = try Keyring.open(existing!, passphrase: sources.passphrase) } catch {
+                    throw KeyErrors.annotation(for: error, source: "the keyring")
+                }
+            } else {
+                keyring = try KeyErrors.createKeyring(for: sources, in: context.environment["TMPDIR"])
             }
             do {
                 let imported = try ImportedKeys.importing(sources, into: keyring, reporter: reporter)
