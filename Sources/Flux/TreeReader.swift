@@ -333,32 +333,34 @@ struct Reader {
                 let names = available.filter { $0.kind == kind && $0.namespace == kustomization.id.namespace }.map(\.name)
                 let hint = ClusterTreeReader.nearest(name, in: names).map { " Did you mean \($0)?" } ?? ""
                 let notFound = "kustomize-controller fails the build (\"substitute from '\(kind)/\(name)' error: not found\")"
+                let subject = "The Kustomization \(kustomization.id) substitutes from \(kind) \(kustomization.id.namespace)/\(name)"
+                func fail(_ message: String, title: String, fix: String, failure: String) -> Variables {
+                    problems.append(.error(
+                        "\(subject), \(message)", title: title, fix: fix,
+                        at: location(kustomization, ["spec", "postBuild", "substituteFrom", .index(index), "name"])))
+                    result.failure = failure
+                    return result
+                }
                 // Its own build creates it: it does not exist yet when the substitution of that
                 // build runs (kustomize-controller substitutes before it applies).
                 if let own, own.documents.contains(where: { $0.object["kind"]?.string == kind && $0.object["metadata", "name"]?.string == name && ($0.object["metadata", "namespace"]?.string ?? kustomization.id.namespace) == kustomization.id.namespace }) {
-                    problems.append(.error(
-                        "The Kustomization \(kustomization.id) substitutes from \(kind) \(kustomization.id.namespace)/\(name), which is created by this same Kustomization, so it does not exist when its substitution runs: \(notFound) at the first reconcile.",
+                    return fail(
+                        "which is created by this same Kustomization, so it does not exist when its substitution runs: \(notFound) at the first reconcile.",
                         title: "substituteFrom created by itself", fix: "Create the \(kind) in a Kustomization this one dependsOn, or mark the reference optional: true.",
-                        at: location(kustomization, ["spec", "postBuild", "substituteFrom", .index(index), "name"])))
-                    result.failure = "substituteFrom \(kind)/\(name) is created by the same Kustomization"
-                    return result
+                        failure: "substituteFrom \(kind)/\(name) is created by the same Kustomization")
                 }
                 // A dependency that does not build may be what creates it: say that, not "no one creates it".
                 let unbuilt = kustomization.dependsOn.filter { if case .notBuilt? = builds[$0] { return true } else { return false } }
                 if !unbuilt.isEmpty {
-                    problems.append(.error(
-                        "The Kustomization \(kustomization.id) substitutes from \(kind) \(kustomization.id.namespace)/\(name), which no built Kustomization creates; \(unbuilt.map(\.description).joined(separator: ", ")), which it depends on, does not build (reported above), and may be what creates it.",
+                    return fail(
+                        "which no built Kustomization creates; \(unbuilt.map(\.description).joined(separator: ", ")), which it depends on, does not build (reported above), and may be what creates it.",
                         title: "substituteFrom not checked", fix: "Fix the build of \(unbuilt.map(\.description).joined(separator: ", ")) first.",
-                        at: location(kustomization, ["spec", "postBuild", "substituteFrom", .index(index), "name"])))
-                    result.failure = "dependency \(unbuilt[0]) does not build"
-                    return result
+                        failure: "dependency \(unbuilt[0]) does not build")
                 }
-                problems.append(.error(
-                    "The Kustomization \(kustomization.id) substitutes from \(kind) \(kustomization.id.namespace)/\(name), which no Kustomization of this cluster creates: kustomize-controller fails the build (\"substitute from '\(kind)/\(name)' error: not found\").\(hint)",
+                return fail(
+                    "which no Kustomization of this cluster creates: \(notFound).\(hint)",
                     title: "Unknown substituteFrom", fix: "Create the \(kind) in \(kustomization.id.namespace), correct the name, or mark the reference optional: true.",
-                    at: location(kustomization, ["spec", "postBuild", "substituteFrom", .index(index), "name"])))
-                result.failure = "substituteFrom \(kind)/\(name) not found"
-                return result
+                    failure: "substituteFrom \(kind)/\(name) not found")
             }
             var data: [(String, String)] = []
             if kind == "ConfigMap" {
