@@ -127,12 +127,6 @@ struct Reader {
                     builds[kustomization.id] = .notBuilt("sourced from \(kustomization.source)")
                 } else if kustomization.suspended {
                     builds[kustomization.id] = .notBuilt("suspended")
-                } else if kustomization.path.hasPrefix("..") {
-                    builds[kustomization.id] = .notBuilt("path outside the repository")
-                    problems.append(.error(
-                        "The Kustomization \(kustomization.id) has spec.path \(kustomization.writtenPath), which leaves the repository.",
-                        title: "Path outside the repository", fix: "Use a path inside the repository, relative to its root.",
-                        at: location(kustomization, ["spec", "path"])))
                 } else {
                     requests.append((kustomization, index))
                     index += 1
@@ -293,6 +287,12 @@ struct Reader {
             }
         }
         reached += output.kustomizationFiles.filter { !(output.written.generated && $0 == output.written.file) }
+        for field in output.written.droppedFields {
+            problems.append(.warning(
+                "\(output.written.file) has the field \(field.name), which kustomize's Kustomization does not have: kustomize-controller reads the file leniently and drops it, so \(id) builds without it (kubectl kustomize would fail on it).",
+                title: "Unknown kustomization field", fix: "Correct the field's name (a typo?) or remove it.",
+                at: SourceLocation(file: output.written.file, line: field.line)))
+        }
         if output.written.generated {
             for link in artifact.symbolicLinks where (kustomization.path.isEmpty || link.hasPrefix(kustomization.path + "/")) && (link.hasSuffix(".yaml") || link.hasSuffix(".yml")) {
                 problems.append(.warning(
@@ -560,6 +560,18 @@ struct Reader {
                         title: "Depends on a suspended Kustomization", fix: "Resume \(dependency) (remove spec.suspend), or drop the dependency.",
                         at: location(kustomization, ["spec", "dependsOn", .index(index)])))
                 }
+            }
+            for field in ["patchesStrategicMerge", "patchesJson6902"] where kustomization.object.json["spec", field] != nil {
+                problems.append(.warning(
+                    "The Kustomization \(id) sets spec.\(field), which the Kustomization v1 API does not have: the API server stores Kustomizations as v1 and prunes the field, so kustomize-controller never applies these patches.",
+                    title: "Field pruned by the API server", fix: "Move the patches to spec.patches (each entry: patch, and target).",
+                    at: location(kustomization, ["spec", .key(field)])))
+            }
+            if kustomization.climbsAboveRoot {
+                problems.append(.warning(
+                    "The Kustomization \(id) has spec.path \(kustomization.writtenPath), which climbs above the source's root: kustomize-controller holds it at the root (securejoin), so it builds ./\(kustomization.path).",
+                    title: "Path above the repository's root", fix: "Write the path from the repository's root: ./\(kustomization.path).",
+                    at: location(kustomization, ["spec", "path"])))
             }
             if kustomization.suspended {
                 problems.append(.warning(
