@@ -616,8 +616,22 @@ struct Reader {
                     at: location(kustomization, ["spec", "decryption", "secretRef", "name"])))
             }
             if !kustomization.decrypts, !encrypted.isEmpty {
+                // kustomize-controller refuses only an object that still carries sops metadata
+                // (decryptor.IsEncryptedSecret, at apply: "configuring decryption is required");
+                // a generator reads an encrypted file as data, and that is applied as it is.
+                let manifests = Set((objects[id] ?? []).filter { $0.json["sops", "mac"] != nil }.compactMap(\.file))
+                let asManifests = encrypted.filter(manifests.contains)
+                let asData = encrypted.filter { !manifests.contains($0) }
+                func list(_ files: [String]) -> String { files.prefix(3).joined(separator: ", ") + (files.count > 3 ? ", …" : "") }
+                var what: [String] = []
+                if !asManifests.isEmpty {
+                    what.append("SOPS-encrypted objects (\(list(asManifests))), which kustomize-controller refuses to apply (\"configuring decryption is required\")")
+                }
+                if !asData.isEmpty {
+                    what.append("SOPS-encrypted files as generator data (\(list(asData))), which kustomize-controller does not decrypt: it applies the ciphertext (ENC[…] values, sops_* keys) as the generated objects' data")
+                }
                 problems.append(.error(
-                    "The Kustomization \(id) reaches SOPS-encrypted files (\(encrypted.prefix(3).joined(separator: ", "))\(encrypted.count > 3 ? ", …" : "")) but has no spec.decryption: kustomize-controller refuses to apply them.",
+                    "The Kustomization \(id) has no spec.decryption but reaches \(what.joined(separator: ", and ")).",
                     title: "No decryption", fix: "Add spec.decryption (provider: sops, secretRef.name: sops-age or sops-gpg).",
                     at: location(kustomization, ["spec", "path"])))
             }
