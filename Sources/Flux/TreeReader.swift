@@ -29,6 +29,8 @@ struct Reader {
     /// Whether kustomize-controller runs with `StrictPostBuildSubstitutions` (read from the
     /// flux-system components).
     var strictSubstitution = false
+    /// The cluster's root Kustomization (the one gotk-sync.yaml defines).
+    var rootID: Reference?
 
     init(artifact: SourceArtifact, tool: KustomizeTool, decrypt: ClusterTreeReader.Decrypt?) {
         self.artifact = artifact
@@ -48,6 +50,13 @@ struct Reader {
     func location(_ kustomization: FluxKustomization, _ field: [Origins.FieldKey] = []) -> SourceLocation? {
         guard let file = kustomization.object.file else { return nil }
         return SourceLocation(file: file, line: Origins.line(of: field, in: documents[kustomization.id]) ?? kustomization.object.line)
+    }
+
+    /// The line of the field's key (`sourceRef:`), for a problem about a field that is not written
+    /// below it (a defaulted namespace).
+    func keyLocation(_ kustomization: FluxKustomization, _ field: [Origins.FieldKey]) -> SourceLocation? {
+        guard let file = kustomization.object.file else { return nil }
+        return SourceLocation(file: file, line: Origins.keyLine(of: field, in: documents[kustomization.id]) ?? kustomization.object.line)
     }
 
     // MARK: The walk
@@ -106,6 +115,7 @@ struct Reader {
         let secretsNamespace = repository.namespace ?? "flux-system"
         let rootSource = FluxKustomization.SourceReference(kind: "GitRepository", namespace: secretsNamespace, name: repository.name)
 
+        rootID = root.id
         var all: [FluxKustomization] = [root]
         var level = [root]
         var pending: [(FluxKustomization, KustomizationBuild.Output)] = []
@@ -128,7 +138,7 @@ struct Reader {
             for ((kustomization, _), result) in zip(requests, results) {
                 switch result {
                 case .success(let output): pending.append((kustomization, output))
-                case .failure(let failure): buildFailed(kustomization, failure)
+                case .failure(let failure): buildFailed(kustomization, failure, files: rootFiles)
                 }
             }
             level = []
@@ -223,16 +233,20 @@ struct Reader {
         var children: [FluxKustomization] = []
         var reached: [String] = []
         var encrypted: [String] = []
+        // The files of the objects that read each unset variable, in the build's order.
+        var readers: [String: [String]] = [:]
         for document in output.documents {
             var json = document.object
+            var found: Set<String> = []
             if !variables.values.isEmpty || !variables.locked.isEmpty, !PostBuild.isDisabled(json) {
                 do {
-                    var found: Set<String> = []
                     let text = try PostBuild.substitute(document.text, variables: variables.values, unresolved: &found)
                     // Strict mode fails on an unset variable; one whose value sits in a Secret
                     // fluxci could not decrypt is set in the cluster.
                     if strictSubstitution, let name = found.subtracting(variables.locked).sorted().first {
-                        throw PostBuild.Failure(description: "variable substitution failed: variable not set (strict mode): \"\(name)\"")
+                        let file = place(document.object, origin: document.origin, keepsOrigins: true, directory: kustomization.path, written: output.written).object.file
+                        let uses = variableUses(name, files: file.map { [$0] } ?? [])
+                        throw PostBuild.Failure(description: "variable substitution failed: variable not set (strict mode): \"\(name)\"\(uses.first.map { " (read at \($0))" } ?? "")")
                     }
                     unresolved.formUnion(found)
                     guard let object = try Manifest.objects(text).first else { continue }
@@ -251,6 +265,7 @@ struct Reader {
             }
             let (object, node) = place(json, origin: document.origin, keepsOrigins: output.written.keepsOrigins, directory: kustomization.path, written: output.written)
             placed.append(object)
+            if let file = object.file { for name in found { readers[name, default: []].append(file) } }
             if let file = object.file, !(output.written.generated && file == output.written.file) { reached.append(file) }
             if object.json["sops", "mac"] != nil, let file = object.file { encrypted.append(file) }
             if object.apiVersion.contains(".toolkit.fluxcd.io/"), object.namespace == nil {
@@ -298,8 +313,15 @@ struct Reader {
                     title: "Variables not resolved", fix: "Pass the keys (SOPS_AGE_KEY or SOPS_GPG_KEY) to resolve them.", at: location(kustomization, ["spec", "postBuild"])))
             }
             if !unset.isEmpty {
+                // Each variable's first use (the objects' files first, then the build's
+                // kustomization files, where a patch may read it), and how many more there are.
+                let described = unset.map { name -> String in
+                    let uses = variableUses(name, files: (readers[name] ?? []) + reached.sorted())
+                    guard let first = uses.first else { return name }
+                    return "\(name) (read at \(first)\(uses.count > 1 ? " and \(uses.count - 1) more place\(uses.count == 2 ? "" : "s")" : ""))"
+                }
                 problems.append(.warning(
-                    "The build of \(id) uses the variables \(unset.joined(separator: ", ")), which neither postBuild.substitute nor substituteFrom defines: Flux substitutes an empty string.",
+                    "The build of \(id) uses the variable\(unset.count == 1 ? "" : "s") \(described.joined(separator: ", ")), which neither postBuild.substitute nor substituteFrom defines: Flux substitutes an empty string.",
                     title: "Variables not set", fix: "Define them in spec.postBuild, or give them a default (${name:=value}).", at: location(kustomization, ["spec", "postBuild"])))
             }
         }
@@ -312,6 +334,17 @@ struct Reader {
     }
 
     // MARK: postBuild variables
+
+    /// Every place the repository files `files` (each once, in the order given) read `${name}`.
+    func variableUses(_ name: String, files: [String]) -> [SourceLocation] {
+        var seen: Set<String> = []
+        var uses: [SourceLocation] = []
+        for file in files where seen.insert(file).inserted {
+            guard let data = FileManager.default.contents(atPath: artifact.root.appendingPathComponent(file).path) else { continue }
+            uses += PostBuild.uses(of: name, in: String(decoding: data, as: UTF8.self)).map { SourceLocation(file: file, line: $0) }
+        }
+        return uses
+    }
 
     struct Variables {
         var values: [String: String] = [:]
@@ -440,8 +473,9 @@ struct Reader {
             at: location ?? SourceLocation(file: file))
     }
 
-    mutating func buildFailed(_ kustomization: FluxKustomization, _ failure: KustomizationBuild.Failure) {
+    mutating func buildFailed(_ kustomization: FluxKustomization, _ failure: KustomizationBuild.Failure, files: Set<String>) {
         let id = kustomization.id
+        if case .build(let message) = failure, duplicateDefinitions(kustomization, message: message, files: files) { return }
         if case .build(let message) = failure,
             let locked = artifact.locked.sorted().first(where: { message.contains($0) || (kustomization.path.isEmpty || $0.hasPrefix(kustomization.path + "/")) && message.contains(($0 as NSString).lastPathComponent) })
         {
@@ -485,6 +519,30 @@ struct Reader {
         }
     }
 
+    /// A build kustomize refused because two documents it reads have one id (issue 13 item 20,
+    /// and item 24 for a Kustomization defined twice in the cluster's folder): an error at each
+    /// definition's `metadata.name` line with kustomize's sentence, not its accumulation
+    /// context. False when the definitions cannot be found (the message is then reported as
+    /// kustomize gave it).
+    mutating func duplicateDefinitions(_ kustomization: FluxKustomization, message: String, files: Set<String>) -> Bool {
+        guard let refusal = RegisteredIds.refusal(in: message) else { return false }
+        let components = (kustomization.object.json["spec", "components"]?.array ?? []).compactMap(\.string)
+        let definitions = RegisteredIds.definitions(of: refusal.id, building: kustomization.path, extraComponents: components, files: files, origins: origins)
+        guard definitions.count >= 2 else { return false }
+        let id = kustomization.id
+        let listed = definitions.map { definition in definition.line.map { "\(definition.file):\($0)" } ?? definition.file }
+        let what = id == rootID ? "nothing of it, and so nothing of the cluster" : "nothing of it"
+        for definition in definitions {
+            problems.append(.error(
+                "\(refusal.id.description) is defined \(definitions.count) times in what the Kustomization \(id) builds (\(listed.joined(separator: " and "))): kustomize refuses the second (\"\(refusal.sentence)\"), so kustomize-controller fails the build of \(id) (BuildFailed) and applies \(what).",
+                title: "Kustomize build failed",
+                fix: "Keep one definition of \(refusal.id.description): remove the other\(definitions.count > 2 ? "s" : ""), or give each its own name or namespace; to change an object a base defines, patch it instead.",
+                at: SourceLocation(file: definition.file, line: definition.line)))
+        }
+        builds[id] = .notBuilt("\(refusal.id.description) defined twice")
+        return true
+    }
+
     // MARK: Checks of the whole tree
 
     mutating func check(_ kustomizations: [FluxKustomization], decryptionSecrets: Set<String>, secretsNamespace: String) {
@@ -526,11 +584,27 @@ struct Reader {
             }
             if ["GitRepository", "OCIRepository", "Bucket"].contains(kustomization.source.kind), !sources.contains(kustomization.source.description) {
                 let candidates = sources.filter { $0.hasPrefix(kustomization.source.kind + "/") }.map { String($0.dropFirst(kustomization.source.kind.count + 1)) }
-                let hint = ClusterTreeReader.nearest("\(kustomization.source.namespace)/\(kustomization.source.name)", in: candidates).map { " Did you mean \($0)?" } ?? ""
+                // A source of that name in another namespace is what was meant, however far apart the namespaces are spelt.
+                let sameName = candidates.filter { $0.hasSuffix("/" + kustomization.source.name) }.sorted()
+                let hint = (sameName.first ?? ClusterTreeReader.nearest("\(kustomization.source.namespace)/\(kustomization.source.name)", in: candidates)).map { " Did you mean \($0)?" } ?? ""
+                // At the field to change (item 24): a source of that name elsewhere makes the
+                // namespace the problem, at its `namespace:` line when written, else at the
+                // `sourceRef:` line (kustomize-controller took the Kustomization's own); no source
+                // of that name anywhere makes it the `name:` line.
+                let namedElsewhere = !sameName.isEmpty
+                let writtenNamespace = kustomization.object.json["spec", "sourceRef", "namespace"]?.string != nil
+                let at: SourceLocation? = switch (namedElsewhere, writtenNamespace) {
+                case (true, true): location(kustomization, ["spec", "sourceRef", "namespace"])
+                case (true, false): keyLocation(kustomization, ["spec", "sourceRef"])
+                case (false, _): location(kustomization, ["spec", "sourceRef", "name"])
+                }
                 problems.append(.error(
-                    "The Kustomization \(id) takes its source from \(kustomization.source), which no object of this cluster defines (a sourceRef without a namespace is in the Kustomization's own, \(id.namespace)): it never becomes Ready.\(hint)",
-                    title: "Unknown source", fix: "Set spec.sourceRef.namespace, or correct spec.sourceRef.name.",
-                    at: location(kustomization, ["spec", "sourceRef"])))
+                    "The Kustomization \(id) takes its source from \(kustomization.source), which no object of this cluster defines\(writtenNamespace ? "" : " (a sourceRef without a namespace is in the Kustomization's own, \(id.namespace))"): it never becomes Ready.\(hint)",
+                    title: "Unknown source",
+                    fix: namedElsewhere
+                        ? (writtenNamespace ? "Correct spec.sourceRef.namespace." : "Set spec.sourceRef.namespace to the source's namespace.")
+                        : "Correct spec.sourceRef.name (or define the \(kustomization.source.kind) it names).",
+                    at: at))
             }
             let encrypted = sopsFiles[id] ?? []
             if let secret = kustomization.decryptionSecret, !decryptionSecrets.isEmpty,

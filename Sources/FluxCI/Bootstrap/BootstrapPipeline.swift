@@ -56,7 +56,12 @@ struct BootstrapPipeline {
         reporter.log("Testing \(resolved.revision) of \(served == nil ? resolved.url : "the served repository")")
         // The revision and the links to the tested commit hold from here on, also when a later step fails.
         try reporter.setOutput("revision", resolved.revision.description)
-        if served == nil { reporter.setSourceLinks(server: context.environment["GITHUB_SERVER_URL"], repository: context.environment["GITHUB_REPOSITORY"], commit: resolved.revision.commit) }
+        // A served commit is fluxci's own (a work tree commit, a folder's root commit), not on the
+        // forge: links go to the commit it was made from, a served folder's paths under that
+        // folder, and the files the served work tree changed stay plain text.
+        reporter.setSourceLinks(
+            server: context.environment["GITHUB_SERVER_URL"], repository: context.environment["GITHUB_REPOSITORY"],
+            commit: served?.sourceCommit ?? resolved.revision.commit, pathPrefix: served?.prefix ?? "", unlinked: served?.changedFiles ?? [])
         if served == nil, !["http://", "https://", "ssh://"].contains(where: resolved.url.hasPrefix) {
             let message = "Flux's GitRepository accepts only http(s):// and ssh:// URLs; \(resolved.url) would be refused by the API server."
             let fix = "Pass --url with the repository's https URL, or let fluxci serve the branch to the cluster with --serve."
