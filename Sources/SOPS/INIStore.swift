@@ -60,6 +60,8 @@ public enum INIStore {
             sopsSection.keys.map { (String(decoding: $0.name, as: UTF8.self), String(decoding: $0.value, as: UTF8.self), $0.line) }, line: sopsSection.line)
         var items: [FlatDocument.Item] = []
         for (index, section) in sections.enumerated() where index != sopsIndex {
+            // Every section is an item of sops's tree (`treeItemFromSection`), an empty one too.
+            items.append(.init(path: [section.name], value: [], isComment: false, line: section.line, isSection: true))
             if !section.comment.isEmpty {
                 items.append(.init(path: [section.name], value: stripCommentChar(section.comment), isComment: true, line: section.line))
             }
@@ -93,6 +95,7 @@ public enum INIStore {
                 firstInSection = true
                 lastKey = nil
             }
+            if item.isSection { continue }
             if item.isComment {
                 if firstInSection { sections[current].comment = item.value } else if let lastKey { sections[lastKey.section].keys[lastKey.key].comment = item.value }
             } else {
