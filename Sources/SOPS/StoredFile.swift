@@ -41,19 +41,23 @@ public struct StoredSOPSFile: Sendable {
         } catch {
             let compatible = storage == byName || (byName == .yaml && storage == .json) || (byName == .binary && storage == .json)
             guard !compatible else { throw error }
-            let readAs = byName == .binary ? "binary (sops's JSON wrapper)" : byName.rawValue
-            let detail = "sops reads \(path) as \(readAs) because of its name, but it is stored as \(storage.rawValue), so `sops -d` fails on it too (\(error.description)). Rename it to end in \(Self.suffix(storage)), or have sops read it with --input-type \(storage.rawValue)"
-            throw .malformedMetadata(detail, line: error.line ?? 1)
+            let detail: String
+            switch error {
+            case .malformedMetadata(let text, _), .notSOPS(let text): detail = text
+            default: detail = error.description
+            }
+            throw .wrongStore(readAs: byName, storedAs: storage, detail: detail, line: error.line ?? 1)
         }
     }
 
-    static func suffix(_ format: SOPSFileFormat) -> String {
+    /// The ending of a file name that makes sops read `format` (any other for binary).
+    public static func suffix(_ format: SOPSFileFormat) -> String {
         switch format {
         case .yaml: ".yaml"
         case .json: ".json"
         case .dotenv: ".env"
         case .ini: ".ini"
-        case .binary: "anything else"
+        case .binary: ".bin"
         }
     }
 
