@@ -15,10 +15,15 @@ public struct SOPSFile: Sendable {
     public var format: Format
     public var documents: [SOPSDocument]
 
-    /// Reads a SOPS file. JSON is chosen by the `.json` extension, or content starting with `{`.
+    /// Reads a SOPS file in the store sops picks by its name (`SOPSFileFormat(path:)`): JSON for
+    /// `.json` (read as Go's encoding/json reads it, `JSONStore`), else YAML, which also reads a
+    /// JSON file named `.yaml`, as sops does.
     public init(text: String, path: String) throws(DecryptionError) {
-        let trimmed = text.drop { $0.isWhitespace }
-        format = path.lowercased().hasSuffix(".json") || trimmed.hasPrefix("{") ? .json : .yaml
+        if SOPSFileFormat(path: path) == .json {
+            self = try JSONStore.sopsFile(Array(text.utf8))
+            return
+        }
+        format = .yaml
         let trees: [TreeNode]
         do {
             trees = try TreeReader.documents(text)

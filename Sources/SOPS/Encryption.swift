@@ -79,7 +79,12 @@ public enum SOPSEncryptor {
         _ text: String, format: SOPSFile.Format, recipients: Recipients, rule: EncryptionRule, macOnlyEncrypted: Bool = false, keyring: Keyring?, now: Date = Date()
     ) throws(EncryptionError) -> String {
         let documents: [TreeNode]
-        do { documents = try TreeReader.documents(text) } catch { throw .malformed(error.message, line: error.line) }
+        if format == .json {
+            // sops's JSON store: Go's encoding/json, every number a float64 (`JSONStore`).
+            do { documents = [try JSONStore.read(Array(text.utf8))] } catch { throw .malformed("not JSON as sops reads it: \(error.message)", line: error.line) }
+        } else {
+            do { documents = try TreeReader.documents(text) } catch { throw .malformed(error.message, line: error.line) }
+        }
         for (index, document) in documents.enumerated() {
             guard case .mapping(let entries, _) = document else { throw .notAMapping(document: index + 1) }
             if entries.contains(where: { $0.key == "sops" }) { throw .alreadyEncrypted }
@@ -201,7 +206,7 @@ public enum SOPSEncryptor {
         }
     }
 
-    private static func metadataNode(
+    static func metadataNode(
         recipients: Recipients, dataKey: [UInt8], keyring: Keyring?, lastModified: String, mac: String, rule: EncryptionRule, macOnlyEncrypted: Bool, now: Date
     ) throws(EncryptionError) -> TreeNode {
         let groups = recipients.groups.filter { !$0.isEmpty }

@@ -61,8 +61,15 @@ import TestSupport
         let age = try await AgeKeyPair.generate()
         let inputs = [
             "dup.yaml": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: x\nstringData:\n  password: TopSecretPassword123\n  password: AnotherSecretValue456\n",
-            "dup.json": "{\n  \"stringData\": {\n    \"password\": \"TopSecretPassword123\",\n    \"password\": \"AnotherSecretValue456\"\n  }\n}\n",
         ]
+        // JSON is another matter: sops's JSON store reads token by token and keeps both keys, in
+        // order, so fluxci encrypts such a file as sops does (and prints no plaintext).
+        let json = "{\n  \"stringData\": {\n    \"password\": \"TopSecretPassword123\",\n    \"password\": \"AnotherSecretValue456\"\n  }\n}\n"
+        try json.write(to: directory.appendingPathComponent("dup.json"), atomically: true, encoding: .utf8)
+        let kept = try await Self.fluxci(["sops", "encrypt", "--age", age.recipient, "dup.json"], in: directory)
+        #expect(kept.status == 0, "\(kept.allOutput)")
+        #expect(kept.standardOutput.components(separatedBy: "\"password\": \"ENC[").count == 3, "\(kept.standardOutput)")
+        #expect(!kept.allOutput.contains("TopSecretPassword123") && !kept.allOutput.contains("AnotherSecretValue456"))
         for (name, text) in inputs {
             try text.write(to: directory.appendingPathComponent(name), atomically: true, encoding: .utf8)
             for github in [true, false] {

@@ -9,9 +9,11 @@ import Age
 struct SOPSEncryptCommand: ContextCommand {
     static let configuration = CommandConfiguration(
         commandName: "encrypt",
-        abstract: "Encrypt a YAML or JSON file (or standard input, '-') with SOPS: to standard output, or --in-place.",
+        abstract: "Encrypt a YAML, JSON, dotenv, ini or binary file (or standard input, '-') with SOPS: to standard output, or --in-place.",
         discussion: """
-            Recipients and the encryption rule come from flags (--age, --pgp, --encrypted-regex), \
+            The store is chosen by the file's name, as sops chooses it: .yaml/.yml, .json, .env \
+            (dotenv), .ini, any other name binary (the bytes as they are, in sops's JSON wrapper, \
+            always encrypted whatever the rule). Recipients and the encryption rule come from flags (--age, --pgp, --encrypted-regex), \
             else from the first matching creation rule of .sops.yaml (path_regex, age, pgp, \
             key_groups, shamir_threshold, encrypted_regex…), else with --cloud/--env from \
             .secrets/<cloud>/<env>/ (age.agekey's recipient, sops.pub.asc's fingerprint). As with \
@@ -68,33 +70,26 @@ struct SOPSEncryptCommand: ContextCommand {
     func execute(in context: CommandContext) async throws {
         let root = context.repositoryRoot(repository)
         let url = file == "-" ? root.appendingPathComponent("stdin.yaml") : context.url(for: file)
-        // sops picks the store by extension: .env is dotenv, .ini is ini, any other name not
-        // YAML or JSON is binary. fluxci's encrypter writes YAML and JSON only.
-        let ext = url.pathExtension.lowercased()
-        if file != "-", !["yaml", "yml", "json"].contains(ext) {
-            throw Annotation.error(
-                "\(file): fluxci encrypts YAML and JSON files; sops would encrypt this one as \(ext == "env" ? "dotenv" : ext == "ini" ? "ini" : "binary") (by its name).",
-                title: "Format not supported by fluxci encrypt", fix: "Encrypt it with `sops encrypt --in-place \(file)`; fluxci decrypts and verifies it.",
-                at: SourceLocation(file: file))
+        // sops picks the store by the file's name (`formats.FormatForPath`): .yaml/.yml, .json,
+        // .env (dotenv), .ini, anything else binary. Standard input has no name: JSON when it
+        // starts with `{`, else YAML.
+        let bytes: Data = file == "-" ? context.readStandardInput() : try SOPSFiles.readBytes(url, shownAs: file)
+        let text = String(decoding: bytes, as: UTF8.self)
+        if file != "-", SOPSFileFormat(path: url.lastPathComponent) == .yaml, String(data: bytes, encoding: .utf8) == nil {
+            throw Annotation.error("\(file) cannot be read as UTF-8 text, and sops's YAML reader refuses it too.", title: "Unreadable file", at: SourceLocation(file: file))
         }
-        let text: String
-        if file == "-" {
-            text = String(decoding: context.readStandardInput(), as: UTF8.self)
-        } else {
-            text = try SOPSFiles.read(url, shownAs: file)
-        }
-        let format: SOPSFile.Format = file.lowercased().hasSuffix(".json") || text.drop(while: \.isWhitespace).hasPrefix("{") ? .json : .yaml
+        let format: SOPSFileFormat = file == "-" ? (text.drop(while: \.isWhitespace).hasPrefix("{") ? .json : .yaml) : SOPSFileFormat(path: url.lastPathComponent)
         let (recipients, rule, keyring) = try await resolve(for: url, text: text, root: root, context: context)
         defer { keyring?.destroy() }
-        let encrypted: String
+        let encrypted: Data
         do {
-            encrypted = try SOPSEncryptor.encrypt(text, format: format, recipients: recipients, rule: rule, keyring: keyring)
+            encrypted = Data(try FlatEncryption.encrypt(Array(bytes), format: format, recipients: recipients, rule: rule, keyring: keyring))
         } catch {
             if case .pgp = error, let expired = Self.expiredRecipient(recipients, keyring: keyring) { throw expired }
             throw Self.annotation(error, file: file)
         }
         if inPlace {
-            try SecureFile.write(Data(encrypted.utf8), to: url)
+            try SecureFile.write(encrypted, to: url)
             context.reporter.log("Encrypted \(file) in place.")
         } else {
             context.standardOutput.write(encrypted)
