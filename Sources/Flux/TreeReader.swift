@@ -495,6 +495,15 @@ struct Reader {
                 at: missing.fromSpec || !artifact.written.contains(missing.declaredIn)
                     ? location(kustomization, ["spec", .key(missing.field)]) : SourceLocation(file: missing.declaredIn, line: missing.line)))
             builds[id] = .notBuilt("\(missing.path) not found")
+        case .build(let message) where Self.isRemoteFetchFailure(message):
+            // kustomize-controller fetches remote bases from inside the cluster, with its own
+            // network and none of this machine's git configuration (`--no-remote-bases` is false
+            // in the stock components): a fetch that fails here says nothing about Flux's build.
+            problems.append(.warning(
+                "The Kustomization \(id) reaches a remote resource that this machine could not fetch, so fluxci could not build it: \(message)",
+                title: "Remote resource not fetched", fix: "Give this runner network access to the remote, or vendor the resource into the repository; kustomize-controller fetches it from the cluster.",
+                at: location(kustomization, ["spec", "path"])))
+            builds[id] = .notBuilt("remote resource not fetched here")
         case .build(let message):
             let links = artifact.symbolicLinks.sorted().filter { message.contains($0) || message.contains(($0 as NSString).lastPathComponent) }
             // A file source-controller's defaults would leave out (.github/, *.png, …) is in the
@@ -543,6 +552,14 @@ struct Reader {
         return true
     }
 
+    /// Whether kustomize failed fetching a remote resource (git or HTTP), not on the repository.
+    static func isRemoteFetchFailure(_ message: String) -> Bool {
+        let fetching = ["git fetch", "git clone", "failed to run '", "git cmd", "unable to fetch", "HTTP request"]
+        let network = ["dial tcp", "no such host", "Could not resolve host", "connection refused", "i/o timeout", "TLS handshake", "does not appear to be a git repository", "Could not read from remote repository", "timed out", "network is unreachable"]
+        return fetching.contains(where: message.contains) && network.contains(where: message.contains)
+            || message.contains("dial tcp") && message.contains("http")
+    }
+
     // MARK: Checks of the whole tree
 
     mutating func check(_ kustomizations: [FluxKustomization], decryptionSecrets: Set<String>, secretsNamespace: String) {
@@ -569,7 +586,7 @@ struct Reader {
                 problems.append(.warning(
                     "The Kustomization \(id) sets spec.\(field), which the Kustomization v1 API does not have: the API server stores Kustomizations as v1 and prunes the field, so kustomize-controller never applies these patches.",
                     title: "Field pruned by the API server", fix: "Move the patches to spec.patches (each entry: patch, and target).",
-                    at: location(kustomization, ["spec", .key(field)])))
+                    at: keyLocation(kustomization, ["spec", .key(field)])))
             }
             if kustomization.climbsAboveRoot {
                 problems.append(.warning(

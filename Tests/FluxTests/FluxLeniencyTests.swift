@@ -79,4 +79,19 @@ import TestSupport
         #expect(warning.message.contains("builds ./apps/prod"))
         #expect(tree.errors.isEmpty, "\(tree.errors)")
     }
+
+    /// A remote base is fetched by kustomize-controller from the cluster: one this machine cannot
+    /// reach is a warning (not checked here), not a build failure blamed on Flux.
+    @Test func aRemoteBaseThisMachineCannotFetchIsNotBlamedOnFlux() async throws {
+        let fleet = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps"),
+            "apps/kustomization.yaml": "resources:\n- https://127.0.0.1:1/org/repo//kustomize?ref=v1\n",
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        #expect(tree.errors.isEmpty, "\(tree.errors)")
+        let warning = try #require(tree.problem("Remote resource not fetched"), "\(tree.problems)")
+        #expect(warning.location == SourceLocation(file: "clusters/c/apps.yaml", line: 8))
+        #expect(tree.builds[.init(namespace: "flux-system", name: "apps")] == .notBuilt("remote resource not fetched here"))
+    }
 }
