@@ -381,18 +381,29 @@ public final class Reporter: @unchecked Sendable {
     // MARK: Links
 
     /// Where a repository file's lines are shown: `$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/blob/<commit>`.
-    /// Set once the tested commit is known; nil off GitHub, where nothing links.
-    public func setSourceLinks(server: String?, repository: String?, commit: String) {
+    /// Set once the tested commit is known; nil off GitHub, where nothing links. `pathPrefix` is
+    /// the folder the locations are relative to (a served subfolder), `unlinked` the
+    /// repository-relative files whose lines at `commit` are not the tested ones (a served work
+    /// tree's changes): those stay plain text rather than point at other lines.
+    public func setSourceLinks(server: String?, repository: String?, commit: String, pathPrefix: String = "", unlinked: Set<String> = []) {
         guard let server, let repository, !server.isEmpty, !repository.isEmpty, !commit.isEmpty else { return }
-        lock.withLock { blobBase = "\(server.hasSuffix("/") ? String(server.dropLast()) : server)/\(repository)/blob/\(commit)" }
+        lock.withLock {
+            blobBase = "\(server.hasSuffix("/") ? String(server.dropLast()) : server)/\(repository)/blob/\(commit)"
+            linkPrefix = pathPrefix
+            unlinkedFiles = unlinked
+        }
     }
 
     private var blobBase: String?
+    private var linkPrefix = ""
+    private var unlinkedFiles: Set<String> = []
 
     /// The URL of a location's line at the tested commit, when on GitHub with a commit known.
     public func sourceURL(_ location: SourceLocation) -> String? {
-        guard isGitHub, let base = lock.withLock({ blobBase }) else { return nil }
-        let path = location.file.split(separator: "/").map { part in
+        guard isGitHub, let (base, prefix, unlinked) = lock.withLock({ blobBase.map { ($0, linkPrefix, unlinkedFiles) } }) else { return nil }
+        let file = prefix.isEmpty ? location.file : prefix + "/" + location.file
+        guard !unlinked.contains(file) else { return nil }
+        let path = file.split(separator: "/").map { part in
             String(part).addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "()<>\"' "))) ?? String(part)
         }.joined(separator: "/")
         return base + "/" + path + (location.line.map { "#L\($0)" } ?? "")

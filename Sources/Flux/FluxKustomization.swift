@@ -26,7 +26,11 @@ public struct FluxKustomization: Sendable, Equatable {
 
     public var id: Reference
     /// Relative to the source's root, normalised (`kubernetes/apps`); "" for the root folder.
+    /// A `..` that climbs above the root stays at the root, as kustomize-controller's
+    /// `securejoin.SecureJoin(artifactDir, spec.path)` keeps it (`./../../apps` builds `apps`).
     public var path: String
+    /// Whether `spec.path` climbs above the source's root (and was held there).
+    public var climbsAboveRoot: Bool
     /// As written (`./kubernetes/apps`), for messages.
     public var writtenPath: String
     /// `spec.dependsOn`; a missing namespace is the Kustomization's own (kustomize-controller).
@@ -63,7 +67,9 @@ public struct FluxKustomization: Sendable, Equatable {
         hasNamespace = object.namespace != nil
         id = Reference(namespace: namespace, name: object.name)
         writtenPath = object.json["spec", "path"]?.string ?? "./"
-        path = FluxKustomization.normalize(writtenPath)
+        let normalized = FluxKustomization.normalize(writtenPath)
+        climbsAboveRoot = normalized == ".." || normalized.hasPrefix("../")
+        path = normalized.split(separator: "/").drop { $0 == ".." }.joined(separator: "/")
         dependsOn = (object.json["spec", "dependsOn"]?.array ?? []).compactMap { item in
             item["name"]?.string.map { Reference(namespace: item["namespace"]?.string ?? namespace, name: $0) }
         }

@@ -9,10 +9,10 @@ import Yams
 ///   `Kustomization`), one is generated listing, in the order of Go's `filepath.Walk`, every
 ///   `.yaml`/`.yml` file below (any other extension, `.json` included, is left out) and every
 ///   subfolder holding its own kustomization file as a whole (not descended into);
-/// - then the Kustomization's own fields are written into it: `spec.targetNamespace` as
-///   `namespace`, `spec.namePrefix`/`spec.nameSuffix`, `spec.patches` (and the v1beta
-///   `patchesStrategicMerge`/`patchesJson6902`) appended, `spec.images` replacing the entry of
-///   the same name or appended, `spec.components` appended.
+/// - then the Kustomization's own fields, as the v1 API stores them, are written into it:
+///   `spec.targetNamespace` as `namespace`, `spec.namePrefix`/`spec.nameSuffix`, `spec.patches`
+///   appended, `spec.images` replacing the entry of the same name or appended,
+///   `spec.components` appended.
 ///
 /// fluxci adds `buildMetadata: [originAnnotations]`, so that kustomize records where each object
 /// comes from; the annotation is taken off the objects afterwards (unless the repository asked
@@ -28,8 +28,26 @@ enum KustomizationGenerator {
         /// Whether the repository's kustomization already asked for origin annotations.
         var keepsOrigins: Bool
         /// The resources a generated kustomization lists (repository-relative).
-        var generatedResources: [String]
+        var generatedResources: [String] = []
+        /// Top-level fields of the repository's kustomization that kustomize's Kustomization
+        /// type does not have, with their lines: Flux drops them (see `knownFields`).
+        var droppedFields: [(name: String, line: Int)] = []
     }
+
+    /// The JSON names of kustomize's `types.Kustomization` (api/types/kustomization.go, with
+    /// its inline TypeMeta). kustomize-controller's generator reads the repository's
+    /// kustomization with sigs.k8s.io/yaml's `Unmarshal`, which is not strict, and writes it back
+    /// (`Generator.WriteFile`): a field the type lacks (`commonLabel:`, a typo) is dropped, where
+    /// `kubectl kustomize` on the file as written fails ("json: unknown field"). Go's decoder
+    /// matches names ignoring ASCII case. Unknown fields deeper down are not dropped here, so
+    /// kubectl still fails on those where Flux would drop them.
+    static let knownFields: Set<String> = Set([
+        "apiVersion", "kind", "metadata", "openapi", "namePrefix", "nameSuffix", "namespace", "commonLabels", "labels",
+        "commonAnnotations", "patchesStrategicMerge", "patchesJson6902", "patches", "images", "imageTags", "replacements",
+        "replicas", "vars", "sortOptions", "resources", "components", "crds", "bases", "configMapGenerator", "secretGenerator",
+        "helmGlobals", "helmCharts", "helmChartInflationGenerator", "generatorOptions", "configurations", "generators",
+        "transformers", "validators", "buildMetadata",
+    ].map { $0.lowercased() })
 
     /// The kustomization file of a folder among `files`, if any.
     static func kustomizationFile(in directory: String, files: Set<String>) -> String? {
@@ -91,6 +109,14 @@ enum KustomizationGenerator {
         }
         guard case .mapping(let mapping) = node else { throw SourceArtifact.ArtifactError(message: "unreachable") }
         var pairs = Array(mapping).map { ($0.key, $0.value) }
+        var dropped: [(name: String, line: Int)] = []
+        if !generated {
+            pairs.removeAll { pair in
+                guard let name = pair.0.string, !knownFields.contains(name.lowercased()) else { return false }
+                dropped.append((name, (pair.0.mark?.line ?? 0)))
+                return true
+            }
+        }
         func set(_ key: String, _ value: Node) {
             if let index = pairs.firstIndex(where: { $0.0.string == key }) { pairs[index].1 = value } else { pairs.append((Node(key), value)) }
         }
@@ -107,14 +133,10 @@ enum KustomizationGenerator {
         if let prefix = spec["namePrefix"]?.string { set("namePrefix", Node(prefix, .implicit, .doubleQuoted)) }
         if let suffix = spec["nameSuffix"]?.string { set("nameSuffix", Node(suffix, .implicit, .doubleQuoted)) }
         append("patches", (spec["patches"]?.array ?? []).compactMap(Self.node(from:)))
-        append("patchesStrategicMerge", (spec["patchesStrategicMerge"]?.array ?? []).compactMap(Self.node(from:)))
-        append("patchesJson6902", (spec["patchesJson6902"]?.array ?? []).compactMap { patch -> Node? in
-            // The generator writes the JSON 6902 operations as a JSON string.
-            var entry = JSONValue.object([])
-            if let target = patch["target"] { entry.set("target", target) }
-            entry.set("patch", .string((patch["patch"] ?? .array([])).jsonText))
-            return Self.node(from: entry)
-        })
+        // Not `patchesStrategicMerge`/`patchesJson6902` of a v1beta1/v1beta2 object: the API server
+        // stores Kustomizations as v1 (conversion strategy None), and its schema-coercing converter
+        // prunes the fields the v1 schema lacks, so kustomize-controller never sees them
+        // (`ClusterTreeReader.check` warns where they are written).
         if let images = spec["images"]?.array, !images.isEmpty {
             var list: [Node] = []
             if let index = pairs.firstIndex(where: { $0.0.string == "images" }), case .sequence(let existing) = pairs[index].1 { list = Array(existing) }
@@ -135,7 +157,9 @@ enum KustomizationGenerator {
         guard FileManager.default.createFile(atPath: target.path, contents: Data(text.utf8)) else {
             throw SourceArtifact.ArtifactError(message: "cannot write \(file) into the build folder")
         }
-        return Written(file: file, generated: generated, keepsOrigins: keepsOrigins, generatedResources: resources.map { FluxKustomization.normalize(directory + "/" + $0) })
+        return Written(
+            file: file, generated: generated, keepsOrigins: keepsOrigins,
+            generatedResources: resources.map { FluxKustomization.normalize(directory + "/" + $0) }, droppedFields: dropped)
     }
 
     /// The fields of `spec` the generated kustomization is made from (the rest, postBuild

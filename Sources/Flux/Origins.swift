@@ -112,6 +112,27 @@ final class Origins: @unchecked Sendable {
         return node.mark?.line ?? line
     }
 
+    /// The line of the last key of `path` itself (`sourceRef:`), where `line(of:in:)` gives its
+    /// value's first line (the first key of a block mapping under it); the nearest written
+    /// parent's when it is not written.
+    static func keyLine(of path: [FieldKey], in document: Node?) -> Int? {
+        guard case .key(let last)? = path.last else { return line(of: path, in: document) }
+        let parent = Array(path.dropLast())
+        guard var node = document else { return nil }
+        for key in parent {
+            switch key {
+            case .key(let name):
+                guard case .mapping(let mapping) = node, let value = mapping.first(where: { $0.key.string == name })?.value else { return line(of: parent, in: document) }
+                node = value
+            case .index(let index):
+                guard case .sequence(let sequence) = node, index < sequence.count else { return line(of: parent, in: document) }
+                node = sequence[index]
+            }
+        }
+        guard case .mapping(let mapping) = node, let pair = mapping.first(where: { $0.key.string == last }) else { return line(of: parent, in: document) }
+        return pair.key.mark?.line ?? line(of: parent, in: document)
+    }
+
     enum FieldKey: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral {
         case key(String), index(Int)
         init(stringLiteral value: String) { self = .key(value) }

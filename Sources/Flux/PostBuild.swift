@@ -46,6 +46,32 @@ enum PostBuild {
         }
     }
 
+    /// The lines of `text` (1-based, one per use) that read the variable `name`: `${name…}` or
+    /// `${#name}`, not escaped (`$${name}` is the text `${name}`: a `$` preceded by an odd run of
+    /// `$` opens nothing), the name followed by no name character.
+    static func uses(of name: String, in text: String) -> [Int] {
+        let bytes = Array(text.utf8)
+        let wanted = Array(name.utf8)
+        func isNameByte(_ byte: UInt8) -> Bool { byte == UInt8(ascii: "_") || (byte >= 0x30 && byte <= 0x39) || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7A) }
+        var lines: [Int] = []
+        var line = 1
+        var dollars = 0
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\n") { line += 1 }
+            if byte == UInt8(ascii: "{"), dollars % 2 == 1 {
+                var start = index + 1
+                if start < bytes.count, bytes[start] == UInt8(ascii: "#") { start += 1 }
+                let end = start + wanted.count
+                if end <= bytes.count, Array(bytes[start..<end]) == wanted, end == bytes.count || !isNameByte(bytes[end]) { lines.append(line) }
+            }
+            dollars = byte == UInt8(ascii: "$") ? dollars + 1 : 0
+            index += 1
+        }
+        return lines
+    }
+
     /// The feature gate that makes kustomize-controller fail a build that reads an unset variable.
     static let strictFeatureGate = "StrictPostBuildSubstitutions"
 

@@ -40,11 +40,17 @@ enum SharedObjects {
             }.joined(separator: " and ")
             let identical = all.dropFirst().allSatisfy { $0.1.json == all[0].1.json }
             let isKustomization = FluxKustomization(all[0].1) != nil
+            let each = all.count == 2 ? "both own it" : "all \(all.count) own it"
+            let others = all.count == 2 ? "the other still declares it" : "the others still declare it"
+            // One annotation per place it is written: owners that build the same file share one
+            // (GitHub shows a limited number of annotations per step; repeats waste them).
+            var annotated: Set<SourceLocation?> = []
             for owner in all {
                 let location = owner.1.file.map { SourceLocation(file: $0, line: owner.1.line) }
+                guard annotated.insert(location).inserted else { continue }
                 if identical {
                     problems.append(.warning(
-                        "\(name) is applied by \(all.count) Kustomizations (\(listed)), identically: both own it, and kustomize-controller labels it with whichever applied last; when that one stops applying it, its pruning deletes it although the other still declares it.",
+                        "\(name) is applied by \(all.count) Kustomizations (\(listed)), identically: \(each), and kustomize-controller labels it with whichever applied last; when that one stops applying it, its pruning deletes it although \(others).",
                         title: "Object applied twice", fix: "Keep one definition, in the Kustomization that should own it; let the other dependOn that one.", at: location))
                 } else {
                     problems.append(.error(

@@ -5,8 +5,9 @@ import SOPS
 import Yams
 
 /// The walk behind `ClusterTreeReader.read`: the flux-system folder, the root pair, then every
-/// Kustomization level by level (a level's builds in parallel), each build's output substituted
-/// and mapped to its origins before the child Kustomizations in it are read.
+/// Kustomization level by level (each build started as soon as its Kustomization is found, on up
+/// to the cores at once), each build's output substituted and mapped to its origins before the
+/// child Kustomizations in it are read.
 struct Reader {
     typealias Reference = FluxKustomization.Reference
 
@@ -29,6 +30,8 @@ struct Reader {
     /// Whether kustomize-controller runs with `StrictPostBuildSubstitutions` (read from the
     /// flux-system components).
     var strictSubstitution = false
+    /// The cluster's root Kustomization (the one gotk-sync.yaml defines).
+    var rootID: Reference?
 
     init(artifact: SourceArtifact, tool: KustomizeTool, decrypt: ClusterTreeReader.Decrypt?) {
         self.artifact = artifact
@@ -48,6 +51,13 @@ struct Reader {
     func location(_ kustomization: FluxKustomization, _ field: [Origins.FieldKey] = []) -> SourceLocation? {
         guard let file = kustomization.object.file else { return nil }
         return SourceLocation(file: file, line: Origins.line(of: field, in: documents[kustomization.id]) ?? kustomization.object.line)
+    }
+
+    /// The line of the field's key (`sourceRef:`), for a problem about a field that is not written
+    /// below it (a defaulted namespace).
+    func keyLocation(_ kustomization: FluxKustomization, _ field: [Origins.FieldKey]) -> SourceLocation? {
+        guard let file = kustomization.object.file else { return nil }
+        return SourceLocation(file: file, line: Origins.keyLine(of: field, in: documents[kustomization.id]) ?? kustomization.object.line)
     }
 
     // MARK: The walk
@@ -120,12 +130,13 @@ struct Reader {
         let secretsNamespace = repository.namespace ?? "flux-system"
         let rootSource = FluxKustomization.SourceReference(kind: "GitRepository", namespace: secretsNamespace, name: repository.name)
 
+        rootID = root.id
         typealias Ticket = BuildQueue.Ticket<Result<KustomizationBuild.Output, KustomizationBuild.Failure>>
         var index = 1
         // A build starts as soon as its Kustomization is found (the walk below reads the results
         // in the order it found them, so the outcome is that of building level by level).
         func start(_ kustomization: FluxKustomization, started: (request: KustomizationBuild.Request, ticket: Ticket)? = nil) -> Ticket? {
-            guard kustomization.source == rootSource, !kustomization.suspended, !kustomization.path.hasPrefix("..") else { return nil }
+            guard kustomization.source == rootSource, !kustomization.suspended else { return nil }
             let request = KustomizationBuild.Request(kustomization: kustomization, files: rootFiles)
             if let started, started.request.buildsAlike(request) { return started.ticket }
             let at = index
@@ -142,12 +153,6 @@ struct Reader {
                     builds[kustomization.id] = .notBuilt("sourced from \(kustomization.source)")
                 } else if kustomization.suspended {
                     builds[kustomization.id] = .notBuilt("suspended")
-                } else if kustomization.path.hasPrefix("..") {
-                    builds[kustomization.id] = .notBuilt("path outside the repository")
-                    problems.append(.error(
-                        "The Kustomization \(kustomization.id) has spec.path \(kustomization.writtenPath), which leaves the repository.",
-                        title: "Path outside the repository", fix: "Use a path inside the repository, relative to its root.",
-                        at: location(kustomization, ["spec", "path"])))
                 } else if let ticket {
                     requests.append((kustomization, ticket))
                 }
@@ -177,7 +182,7 @@ struct Reader {
                 case .success(let output): round(kustomization, output)
                 case .failure(let failure):
                     let before = problems.count
-                    buildFailed(kustomization, failure)
+                    buildFailed(kustomization, failure, files: rootFiles)
                     failures += problems[before...]
                     problems.removeSubrange(before...)
                 }
@@ -201,6 +206,10 @@ struct Reader {
         }
         check(all, decryptionSecrets: decryptionSecrets, secretsNamespace: secretsNamespace)
         problems += SharedObjects.problems(objects, order: all.map(\.id))
+        let origins = self.origins
+        problems += HelmReleaseReferences.problems(objects, order: all.map(\.id)) { object, field in
+            Origins.line(of: field, in: object.file.flatMap { file in origins.documents(file).first { $0.line == object.line }?.node })
+        }
         return ClusterTree(
             clusterPath: cluster, fluxSystemPath: fluxSystem, components: components, gitRepository: repository, rootKustomization: all[0],
             kustomizations: ClusterTreeReader.dependencyOrder(all), files: files, sopsFiles: sopsFiles, objects: objects, builds: builds,
@@ -247,16 +256,20 @@ struct Reader {
         var children: [FluxKustomization] = []
         var reached: [String] = []
         var encrypted: [String] = []
+        // The files of the objects that read each unset variable, in the build's order.
+        var readers: [String: [String]] = [:]
         for document in output.documents {
             var json = document.object
+            var found: Set<String> = []
             if !variables.values.isEmpty || !variables.locked.isEmpty, !PostBuild.isDisabled(json) {
                 do {
-                    var found: Set<String> = []
                     let text = try PostBuild.substitute(document.text, variables: variables.values, unresolved: &found)
                     // Strict mode fails on an unset variable; one whose value sits in a Secret
                     // fluxci could not decrypt is set in the cluster.
                     if strictSubstitution, let name = found.subtracting(variables.locked).sorted().first {
-                        throw PostBuild.Failure(description: "variable substitution failed: variable not set (strict mode): \"\(name)\"")
+                        let file = place(document.object, origin: document.origin, keepsOrigins: true, directory: kustomization.path, written: output.written).object.file
+                        let uses = variableUses(name, files: file.map { [$0] } ?? [])
+                        throw PostBuild.Failure(description: "variable substitution failed: variable not set (strict mode): \"\(name)\"\(uses.first.map { " (read at \($0))" } ?? "")")
                     }
                     unresolved.formUnion(found)
                     guard let object = try Manifest.objects(text).first else { continue }
@@ -275,6 +288,7 @@ struct Reader {
             }
             let (object, node) = place(json, origin: document.origin, keepsOrigins: output.written.keepsOrigins, directory: kustomization.path, written: output.written)
             placed.append(object)
+            if let file = object.file { for name in found { readers[name, default: []].append(file) } }
             if let file = object.file, !(output.written.generated && file == output.written.file) { reached.append(file) }
             if object.json["sops", "mac"] != nil, let file = object.file { encrypted.append(file) }
             if object.apiVersion.contains(".toolkit.fluxcd.io/"), object.namespace == nil {
@@ -300,6 +314,12 @@ struct Reader {
             }
         }
         reached += output.kustomizationFiles.filter { !(output.written.generated && $0 == output.written.file) }
+        for field in output.written.droppedFields {
+            problems.append(.warning(
+                "\(output.written.file) has the field \(field.name), which kustomize's Kustomization does not have: kustomize-controller reads the file leniently and drops it, so \(id) builds without it (kubectl kustomize would fail on it).",
+                title: "Unknown kustomization field", fix: "Correct the field's name (a typo?) or remove it.",
+                at: SourceLocation(file: output.written.file, line: field.line)))
+        }
         if output.written.generated {
             for link in artifact.symbolicLinks where (kustomization.path.isEmpty || link.hasPrefix(kustomization.path + "/")) && (link.hasSuffix(".yaml") || link.hasSuffix(".yml")) {
                 problems.append(.warning(
@@ -316,8 +336,15 @@ struct Reader {
                     title: "Variables not resolved", fix: "Pass the keys (SOPS_AGE_KEY or SOPS_GPG_KEY) to resolve them.", at: location(kustomization, ["spec", "postBuild"])))
             }
             if !unset.isEmpty {
+                // Each variable's first use (the objects' files first, then the build's
+                // kustomization files, where a patch may read it), and how many more there are.
+                let described = unset.map { name -> String in
+                    let uses = variableUses(name, files: (readers[name] ?? []) + reached.sorted())
+                    guard let first = uses.first else { return name }
+                    return "\(name) (read at \(first)\(uses.count > 1 ? " and \(uses.count - 1) more place\(uses.count == 2 ? "" : "s")" : ""))"
+                }
                 problems.append(.warning(
-                    "The build of \(id) uses the variables \(unset.joined(separator: ", ")), which neither postBuild.substitute nor substituteFrom defines: Flux substitutes an empty string.",
+                    "The build of \(id) uses the variable\(unset.count == 1 ? "" : "s") \(described.joined(separator: ", ")), which neither postBuild.substitute nor substituteFrom defines: Flux substitutes an empty string.",
                     title: "Variables not set", fix: "Define them in spec.postBuild, or give them a default (${name:=value}).", at: location(kustomization, ["spec", "postBuild"])))
             }
         }
@@ -330,6 +357,17 @@ struct Reader {
     }
 
     // MARK: postBuild variables
+
+    /// Every place the repository files `files` (each once, in the order given) read `${name}`.
+    func variableUses(_ name: String, files: [String]) -> [SourceLocation] {
+        var seen: Set<String> = []
+        var uses: [SourceLocation] = []
+        for file in files where seen.insert(file).inserted {
+            guard let data = FileManager.default.contents(atPath: artifact.root.appendingPathComponent(file).path) else { continue }
+            uses += PostBuild.uses(of: name, in: String(decoding: data, as: UTF8.self)).map { SourceLocation(file: file, line: $0) }
+        }
+        return uses
+    }
 
     struct Variables {
         var values: [String: String] = [:]
@@ -458,8 +496,9 @@ struct Reader {
             at: location ?? SourceLocation(file: file))
     }
 
-    mutating func buildFailed(_ kustomization: FluxKustomization, _ failure: KustomizationBuild.Failure) {
+    mutating func buildFailed(_ kustomization: FluxKustomization, _ failure: KustomizationBuild.Failure, files: Set<String>) {
         let id = kustomization.id
+        if case .build(let message) = failure, duplicateDefinitions(kustomization, message: message, files: files) { return }
         if case .build(let message) = failure,
             let locked = artifact.locked.sorted().first(where: { message.contains($0) || (kustomization.path.isEmpty || $0.hasPrefix(kustomization.path + "/")) && message.contains(($0 as NSString).lastPathComponent) })
         {
@@ -503,6 +542,30 @@ struct Reader {
         }
     }
 
+    /// A build kustomize refused because two documents it reads have one id (issue 13 item 20,
+    /// and item 24 for a Kustomization defined twice in the cluster's folder): an error at each
+    /// definition's `metadata.name` line with kustomize's sentence, not its accumulation
+    /// context. False when the definitions cannot be found (the message is then reported as
+    /// kustomize gave it).
+    mutating func duplicateDefinitions(_ kustomization: FluxKustomization, message: String, files: Set<String>) -> Bool {
+        guard let refusal = RegisteredIds.refusal(in: message) else { return false }
+        let components = (kustomization.object.json["spec", "components"]?.array ?? []).compactMap(\.string)
+        let definitions = RegisteredIds.definitions(of: refusal.id, building: kustomization.path, extraComponents: components, files: files, origins: origins)
+        guard definitions.count >= 2 else { return false }
+        let id = kustomization.id
+        let listed = definitions.map { definition in definition.line.map { "\(definition.file):\($0)" } ?? definition.file }
+        let what = id == rootID ? "nothing of it, and so nothing of the cluster" : "nothing of it"
+        for definition in definitions {
+            problems.append(.error(
+                "\(refusal.id.description) is defined \(definitions.count) times in what the Kustomization \(id) builds (\(listed.joined(separator: " and "))): kustomize refuses the second (\"\(refusal.sentence)\"), so kustomize-controller fails the build of \(id) (BuildFailed) and applies \(what).",
+                title: "Kustomize build failed",
+                fix: "Keep one definition of \(refusal.id.description): remove the other\(definitions.count > 2 ? "s" : ""), or give each its own name or namespace; to change an object a base defines, patch it instead.",
+                at: SourceLocation(file: definition.file, line: definition.line)))
+        }
+        builds[id] = .notBuilt("\(refusal.id.description) defined twice")
+        return true
+    }
+
     // MARK: Checks of the whole tree
 
     mutating func check(_ kustomizations: [FluxKustomization], decryptionSecrets: Set<String>, secretsNamespace: String) {
@@ -525,6 +588,18 @@ struct Reader {
                         at: location(kustomization, ["spec", "dependsOn", .index(index)])))
                 }
             }
+            for field in ["patchesStrategicMerge", "patchesJson6902"] where kustomization.object.json["spec", field] != nil {
+                problems.append(.warning(
+                    "The Kustomization \(id) sets spec.\(field), which the Kustomization v1 API does not have: the API server stores Kustomizations as v1 and prunes the field, so kustomize-controller never applies these patches.",
+                    title: "Field pruned by the API server", fix: "Move the patches to spec.patches (each entry: patch, and target).",
+                    at: location(kustomization, ["spec", .key(field)])))
+            }
+            if kustomization.climbsAboveRoot {
+                problems.append(.warning(
+                    "The Kustomization \(id) has spec.path \(kustomization.writtenPath), which climbs above the source's root: kustomize-controller holds it at the root (securejoin), so it builds ./\(kustomization.path).",
+                    title: "Path above the repository's root", fix: "Write the path from the repository's root: ./\(kustomization.path).",
+                    at: location(kustomization, ["spec", "path"])))
+            }
             if kustomization.suspended {
                 problems.append(.warning(
                     "The Kustomization \(id) is suspended (spec.suspend: true): Flux never reconciles it, and nothing it defines is applied.",
@@ -532,11 +607,27 @@ struct Reader {
             }
             if ["GitRepository", "OCIRepository", "Bucket"].contains(kustomization.source.kind), !sources.contains(kustomization.source.description) {
                 let candidates = sources.filter { $0.hasPrefix(kustomization.source.kind + "/") }.map { String($0.dropFirst(kustomization.source.kind.count + 1)) }
-                let hint = ClusterTreeReader.nearest("\(kustomization.source.namespace)/\(kustomization.source.name)", in: candidates).map { " Did you mean \($0)?" } ?? ""
+                // A source of that name in another namespace is what was meant, however far apart the namespaces are spelt.
+                let sameName = candidates.filter { $0.hasSuffix("/" + kustomization.source.name) }.sorted()
+                let hint = (sameName.first ?? ClusterTreeReader.nearest("\(kustomization.source.namespace)/\(kustomization.source.name)", in: candidates)).map { " Did you mean \($0)?" } ?? ""
+                // At the field to change (item 24): a source of that name elsewhere makes the
+                // namespace the problem, at its `namespace:` line when written, else at the
+                // `sourceRef:` line (kustomize-controller took the Kustomization's own); no source
+                // of that name anywhere makes it the `name:` line.
+                let namedElsewhere = !sameName.isEmpty
+                let writtenNamespace = kustomization.object.json["spec", "sourceRef", "namespace"]?.string != nil
+                let at: SourceLocation? = switch (namedElsewhere, writtenNamespace) {
+                case (true, true): location(kustomization, ["spec", "sourceRef", "namespace"])
+                case (true, false): keyLocation(kustomization, ["spec", "sourceRef"])
+                case (false, _): location(kustomization, ["spec", "sourceRef", "name"])
+                }
                 problems.append(.error(
-                    "The Kustomization \(id) takes its source from \(kustomization.source), which no object of this cluster defines (a sourceRef without a namespace is in the Kustomization's own, \(id.namespace)): it never becomes Ready.\(hint)",
-                    title: "Unknown source", fix: "Set spec.sourceRef.namespace, or correct spec.sourceRef.name.",
-                    at: location(kustomization, ["spec", "sourceRef"])))
+                    "The Kustomization \(id) takes its source from \(kustomization.source), which no object of this cluster defines\(writtenNamespace ? "" : " (a sourceRef without a namespace is in the Kustomization's own, \(id.namespace))"): it never becomes Ready.\(hint)",
+                    title: "Unknown source",
+                    fix: namedElsewhere
+                        ? (writtenNamespace ? "Correct spec.sourceRef.namespace." : "Set spec.sourceRef.namespace to the source's namespace.")
+                        : "Correct spec.sourceRef.name (or define the \(kustomization.source.kind) it names).",
+                    at: at))
             }
             let encrypted = sopsFiles[id] ?? []
             if let secret = kustomization.decryptionSecret, !decryptionSecrets.isEmpty,
@@ -552,8 +643,22 @@ struct Reader {
                     at: location(kustomization, ["spec", "decryption", "secretRef", "name"])))
             }
             if !kustomization.decrypts, !encrypted.isEmpty {
+                // kustomize-controller refuses only an object that still carries sops metadata
+                // (decryptor.IsEncryptedSecret, at apply: "configuring decryption is required");
+                // a generator reads an encrypted file as data, and that is applied as it is.
+                let manifests = Set((objects[id] ?? []).filter { $0.json["sops", "mac"] != nil }.compactMap(\.file))
+                let asManifests = encrypted.filter(manifests.contains)
+                let asData = encrypted.filter { !manifests.contains($0) }
+                func list(_ files: [String]) -> String { files.prefix(3).joined(separator: ", ") + (files.count > 3 ? ", …" : "") }
+                var what: [String] = []
+                if !asManifests.isEmpty {
+                    what.append("SOPS-encrypted objects (\(list(asManifests))), which kustomize-controller refuses to apply (\"configuring decryption is required\")")
+                }
+                if !asData.isEmpty {
+                    what.append("SOPS-encrypted files as generator data (\(list(asData))), which kustomize-controller does not decrypt: it applies the ciphertext (ENC[…] values, sops_* keys) as the generated objects' data")
+                }
                 problems.append(.error(
-                    "The Kustomization \(id) reaches SOPS-encrypted files (\(encrypted.prefix(3).joined(separator: ", "))\(encrypted.count > 3 ? ", …" : "")) but has no spec.decryption: kustomize-controller refuses to apply them.",
+                    "The Kustomization \(id) has no spec.decryption but reaches \(what.joined(separator: ", and ")).",
                     title: "No decryption", fix: "Add spec.decryption (provider: sops, secretRef.name: sops-age or sops-gpg).",
                     at: location(kustomization, ["spec", "path"])))
             }

@@ -17,6 +17,14 @@ public struct ServedRepository: Sendable {
     /// The work tree's folders left out of a work tree commit (fluxci's own outputs), relative
     /// to the work tree.
     public let excluded: [String]
+    /// The commit the served one is made from (the branch's commit or HEAD): the one a forge
+    /// that has the repository shows. With the work tree served, `changedFiles` are the files
+    /// whose content at that commit differs from what is served (repository-relative).
+    public let sourceCommit: String
+    public let changedFiles: Set<String>
+    /// The folder of the repository that is the served root ("" for all of it): served paths are
+    /// relative to it.
+    public let prefix: String
 
     public var gitDirectory: URL { root.appendingPathComponent(name) }
 
@@ -66,8 +74,10 @@ public struct ServedRepository: Sendable {
         let root = URL(fileURLWithPath: String(cString: made))
         do {
             let excluded = source.includeWorkTree ? inside(source.workTree, source.excluding + [root]) : []
-            let commit = try await populate(root: root, name: name, source: source, excluded: excluded, branch: branch, environment: environment)
-            return ServedRepository(root: root, name: name, branch: branch, commit: commit, excluded: excluded)
+            let (commit, changed) = try await populate(root: root, name: name, source: source, excluded: excluded, branch: branch, environment: environment)
+            return ServedRepository(
+                root: root, name: name, branch: branch, commit: commit, excluded: excluded, sourceCommit: source.commit, changedFiles: changed,
+                prefix: source.prefix.split(separator: "/").joined(separator: "/"))
         } catch {
             try? FileManager.default.removeItem(at: root)
             throw error
@@ -89,7 +99,9 @@ public struct ServedRepository: Sendable {
         return paths
     }
 
-    private static func populate(root: URL, name: String, source: Source, excluded: [String], branch: String, environment: [String: String]) async throws -> String {
+    private static func populate(
+        root: URL, name: String, source: Source, excluded: [String], branch: String, environment: [String: String]
+    ) async throws -> (commit: String, changed: Set<String>) {
         let served = root.appendingPathComponent(name)
         // The user's and the system's git configuration play no part in what is served.
         var quiet = environment
@@ -146,6 +158,15 @@ public struct ServedRepository: Sendable {
             tree = try await GitTool.run(["write-tree"], environment: adding.filter { !$0.value.isEmpty }, directory: workTree)
             try? FileManager.default.removeItem(at: index)
         }
+        var changed: Set<String> = []
+        if let tree {
+            // What the work tree changed against the commit (added, modified, renamed: no rename
+            // detection, so both names), for the links that must not point at the commit's lines.
+            var reading = writing
+            reading["GIT_DIR"] = source.gitDirectory.path
+            let names = try await GitTool.run(["diff-tree", "-r", "--name-only", "--no-renames", "-z", "\(source.commit)^{tree}", tree], environment: reading)
+            changed = Set(names.split(separator: "\0").map(String.init).filter { !$0.isEmpty })
+        }
         var reading = writing
         reading["GIT_DIR"] = source.gitDirectory.path
         let prefix = source.prefix.split(separator: "/").joined(separator: "/")
@@ -169,7 +190,7 @@ public struct ServedRepository: Sendable {
         try await GitTool.run(servedGit + ["repack", "-a", "-d", "-q"], environment: quiet)
         try FileManager.default.removeItem(at: served.appendingPathComponent("objects/info/alternates"))
         try await GitTool.run(servedGit + ["prune", "--expire=now"], environment: quiet)
-        return commit
+        return (commit, changed)
     }
 
     /// Removes the private repository (the source repository is untouched).

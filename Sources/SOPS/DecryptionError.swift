@@ -11,6 +11,9 @@ public enum DecryptionError: Error, Equatable, CustomStringConvertible {
     case macUndecryptable(line: Int?)
     /// The MAC decrypts but does not match the values: a value was changed, added, removed or moved.
     case macMismatch(line: Int?)
+    /// Encrypted (found by content), but stored in another syntax than the one its name makes
+    /// sops (and kustomize-controller) read it with, which fails on it: `detail` is that reader's error.
+    case wrongStore(readAs: SOPSFileFormat, storedAs: SOPSFileFormat, detail: String, line: Int?)
 
     public var description: String {
         switch self {
@@ -23,6 +26,8 @@ public enum DecryptionError: Error, Equatable, CustomStringConvertible {
         case .valueAuthenticationFailed(let path, _): "the value at \(path) failed authentication: it, its IV, tag or path was changed"
         case .macUndecryptable: "the MAC cannot be decrypted: sops.mac or sops.lastmodified was changed"
         case .macMismatch: "MAC mismatch: the file's values were changed after it was encrypted"
+        case .wrongStore(let readAs, let storedAs, let detail, _):
+            "sops reads this file as \(readAs == .binary ? "binary" : readAs.rawValue) because of its name, but it is \(storedAs.rawValue), so `sops -d` fails on it too (\(detail))"
         }
     }
 
@@ -31,7 +36,7 @@ public enum DecryptionError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .notSOPS, .dataKeyNotRecoverable: nil
         case .malformedMetadata(_, let line), .malformedValue(_, _, let line), .valueAuthenticationFailed(_, let line),
-            .macUndecryptable(let line), .macMismatch(let line):
+            .macUndecryptable(let line), .macMismatch(let line), .wrongStore(_, _, _, let line):
             line
         }
     }
@@ -46,6 +51,7 @@ public enum DecryptionError: Error, Equatable, CustomStringConvertible {
         case .valueAuthenticationFailed: "Value failed authentication"
         case .macUndecryptable: "MAC cannot be decrypted"
         case .macMismatch: "MAC mismatch"
+        case .wrongStore: "Format chosen by the file name"
         }
     }
 }

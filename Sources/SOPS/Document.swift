@@ -15,10 +15,15 @@ public struct SOPSFile: Sendable {
     public var format: Format
     public var documents: [SOPSDocument]
 
-    /// Reads a SOPS file. JSON is chosen by the `.json` extension, or content starting with `{`.
+    /// Reads a SOPS file in the store sops picks by its name (`SOPSFileFormat(path:)`): JSON for
+    /// `.json` (read as Go's encoding/json reads it, `JSONStore`), else YAML, which also reads a
+    /// JSON file named `.yaml`, as sops does.
     public init(text: String, path: String) throws(DecryptionError) {
-        let trimmed = text.drop { $0.isWhitespace }
-        format = path.lowercased().hasSuffix(".json") || trimmed.hasPrefix("{") ? .json : .yaml
+        if SOPSFileFormat(path: path) == .json {
+            self = try JSONStore.sopsFile(Array(text.utf8))
+            return
+        }
+        format = .yaml
         let trees: [TreeNode]
         do {
             trees = try TreeReader.documents(text)
@@ -105,65 +110,41 @@ public enum SOPSDecryptor {
     /// SHA-256("sops"): what a `mac_only_encrypted` MAC starts from, so it differs from a full one.
     static let macOnlyEncryptedSeed: [UInt8] = Array(SHA256.hash(data: Array("sops".utf8)))
 
-    /// sops's decrypt walk (`sops.go` `Tree.Decrypt` over `walkBranch`/`walkSlice`): every leaf
-    /// the rules select is decrypted (a comment that does not decrypt is kept as it is, as sops
-    /// keeps comments of older files); the MAC hashes each non-comment leaf's Go value as
-    /// `ToBytes` writes it, only the encrypted ones with `mac_only_encrypted`.
-    struct Walk {
+    /// sops's decrypt callback (`sops.go` `Tree.Decrypt`, walked by `TreeWalk`): every leaf the
+    /// rules select is decrypted; the MAC hashes each non-comment result's Go value as `ToBytes`
+    /// writes it, only the encrypted ones with `mac_only_encrypted`.
+    struct Walk: TreeLeafVisitor {
         var key: SymmetricKey
         var hash: SHA512
         var selection: ValueSelection
         var secrets: [String] = []
 
         mutating func node(_ node: TreeNode, path: [String], stack: [[String]]) throws(DecryptionError) -> TreeNode {
-            switch node {
-            case .mapping(let entries, let position):
-                var stack = stack + [[]]
-                var out: [TreeNode.Entry] = []
-                for entry in entries {
-                    if case .comment(let text) = entry.value {
-                        stack[stack.count - 1].append(text)
-                        out.append(.comment(try comment(text, path: path, stack: stack), position: entry.position))
-                        continue
-                    }
-                    var entry = entry
-                    entry.value = try value(entry.value, path: path + [entry.key], stack: stack)
-                    out.append(entry)
-                    stack[stack.count - 1] = []
-                }
-                return .mapping(out, position)
-            case .sequence(let items, let position):
-                var stack = stack + [[]]
-                var out: [TreeNode] = []
-                for item in items {
-                    if case .comment(let text) = item {
-                        stack[stack.count - 1].append(text)
-                        out.append(.comment(try comment(text, path: path, stack: stack)))
-                        continue
-                    }
-                    out.append(try value(item, path: path, stack: stack))
-                    stack[stack.count - 1] = []
-                }
-                return .sequence(out, position)
-            case .comment(let text):
-                return .comment(try comment(text, path: path, stack: stack))
-            case .scalar:
-                return try value(node, path: path, stack: stack)
-            }
+            try TreeWalk.walk(node, path: path, comments: stack, &self)
         }
 
-        mutating func comment(_ text: String, path: [String], stack: [[String]]) throws(DecryptionError) -> String {
-            guard selection.shouldBeEncrypted(path: path, comments: stack, isComment: true),
-                let encrypted = try? EncryptedValue(parsing: text),
-                let plaintext = try? encrypted.decrypt(key: key, additionalData: path.joined(separator: ":") + ":")
-            else { return text }
-            let result = String(decoding: plaintext, as: UTF8.self)
-            secrets.append(result)
-            return result
+        /// A comment the rules select goes through the cipher, and what comes back takes its
+        /// place (`TreeWalk.CommentResult`): a `type:comment` value is a comment again; an empty
+        /// comment is the empty string (`aes.Cipher.Decrypt` returns `""` for empty text
+        /// before parsing), which in a sequence is the item `- ""` that `sops -d` prints; a
+        /// comment that does not decrypt is kept as it is (sops warns "possibly unencrypted
+        /// comment", as written by older versions). A value other than a comment is hashed.
+        mutating func comment(_ text: String, path: [String], comments: [[String]]) throws(DecryptionError) -> TreeWalk.CommentResult {
+            guard selection.shouldBeEncrypted(path: path, comments: comments, isComment: true) else { return .comment(text) }
+            if text.isEmpty { return .value(TreeNode.Scalar("")) }
+            let pathText = path.joined(separator: ":") + ":"
+            guard let encrypted = try? EncryptedValue(parsing: text),
+                let plaintext = try? encrypted.decrypt(key: key, additionalData: pathText)
+            else { return .comment(text) }
+            secrets.append(String(decoding: plaintext, as: UTF8.self))
+            if encrypted.type == .comment { return .comment(String(decoding: plaintext, as: UTF8.self)) }
+            let scalar = try SOPSDecryptor.typed(plaintext, encrypted.type, path: pathText, position: nil)
+            if let bytes = scalar.value.macBytes { hash.update(data: bytes) }
+            return .value(scalar)
         }
 
-        mutating func value(_ node: TreeNode, path: [String], stack: [[String]]) throws(DecryptionError) -> TreeNode {
-            guard case .scalar(let scalar) = node else { return try self.node(node, path: path, stack: stack) }
+        mutating func leaf(_ scalar: TreeNode.Scalar, path: [String], comments stack: [[String]]) throws(DecryptionError) -> TreeNode {
+            let node = TreeNode.scalar(scalar)
             let pathText = path.joined(separator: ":") + ":"
             let line = scalar.position?.line
             let selected = selection.shouldBeEncrypted(path: path, comments: stack, isComment: false)

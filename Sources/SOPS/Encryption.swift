@@ -79,7 +79,12 @@ public enum SOPSEncryptor {
         _ text: String, format: SOPSFile.Format, recipients: Recipients, rule: EncryptionRule, macOnlyEncrypted: Bool = false, keyring: Keyring?, now: Date = Date()
     ) throws(EncryptionError) -> String {
         let documents: [TreeNode]
-        do { documents = try TreeReader.documents(text) } catch { throw .malformed(error.message, line: error.line) }
+        if format == .json {
+            // sops's JSON store: Go's encoding/json, every number a float64 (`JSONStore`).
+            do { documents = [try JSONStore.read(Array(text.utf8))] } catch { throw .malformed("not JSON as sops reads it: \(error.message)", line: error.line) }
+        } else {
+            do { documents = try TreeReader.documents(text) } catch { throw .malformed(error.message, line: error.line) }
+        }
         for (index, document) in documents.enumerated() {
             guard case .mapping(let entries, _) = document else { throw .notAMapping(document: index + 1) }
             if entries.contains(where: { $0.key == "sops" }) { throw .alreadyEncrypted }
@@ -118,71 +123,36 @@ public enum SOPSEncryptor {
         return YAMLEmitter.emit(withMetadata)
     }
 
-    /// sops's encrypt walk (`sops.go` `Tree.Encrypt`): the rules (and the comments before a
-    /// value) select the leaves to encrypt; each non-comment leaf's Go value goes into the MAC
-    /// (`ToBytes`), only the selected ones with `mac_only_encrypted`; nulls are skipped and empty
-    /// strings stay empty, as sops's cipher leaves them.
-    struct Walk {
+    /// sops's encrypt callback (`sops.go` `Tree.Encrypt`, walked by `TreeWalk`): the rules (and
+    /// the comments before a value) select the leaves to encrypt; each non-comment leaf's Go value
+    /// goes into the MAC (`ToBytes`), only the selected ones with `mac_only_encrypted`; nulls are
+    /// skipped and empty strings stay empty, as sops's cipher leaves them.
+    struct Walk: TreeLeafVisitor {
         var key: SymmetricKey
         var hash = SHA512()
         var selection: ValueSelection
 
         mutating func node(_ node: TreeNode, path: [String], stack: [[String]]) throws(EncryptionError) -> TreeNode {
-            switch node {
-            case .mapping(let entries, let position):
-                var stack = stack + [[]]
-                var out: [TreeNode.Entry] = []
-                for entry in entries {
-                    if case .comment(let text) = entry.value {
-                        stack[stack.count - 1].append(text)
-                        out.append(.comment(try comment(text, path: path, stack: stack), position: entry.position))
-                        continue
-                    }
-                    var entry = entry
-                    entry.value = try value(entry.value, path: path + [entry.key], stack: stack)
-                    out.append(entry)
-                    stack[stack.count - 1] = []
-                }
-                return .mapping(out, position)
-            case .sequence(let items, let position):
-                var stack = stack + [[]]
-                var out: [TreeNode] = []
-                for item in items {
-                    if case .comment(let text) = item {
-                        stack[stack.count - 1].append(text)
-                        // sops's `walkSlice` puts what its cipher returns in the comment's place:
-                        // an encrypted comment is then a string item (`- ENC[…,type:comment]`, and
-                        // `- ""` for an empty one, which the cipher leaves empty); only a clear
-                        // one stays a comment.
-                        if selection.shouldBeEncrypted(path: path, comments: stack, isComment: true) {
-                            out.append(.scalar(TreeNode.Scalar(try comment(text, path: path, stack: stack))))
-                        } else {
-                            out.append(.comment(text))
-                        }
-                        continue
-                    }
-                    out.append(try value(item, path: path, stack: stack))
-                    stack[stack.count - 1] = []
-                }
-                return .sequence(out, position)
-            case .comment(let text):
-                return .comment(try comment(text, path: path, stack: stack))
-            case .scalar:
-                return try value(node, path: path, stack: stack)
-            }
+            try TreeWalk.walk(node, path: path, comments: stack, &self)
         }
 
-        func comment(_ text: String, path: [String], stack: [[String]]) throws(EncryptionError) -> String {
-            guard !text.isEmpty, selection.shouldBeEncrypted(path: path, comments: stack, isComment: true) else { return text }
+        /// A selected comment becomes what `aes.Cipher.Encrypt` returns for a `Comment`: an
+        /// `ENC[…,type:comment]` string, or `""` for an empty one. In a mapping that is the
+        /// comment's new text (`#ENC[…]`); in a sequence it replaces the comment as an item
+        /// (`- ENC[…]`, `- ""`). Comments are never hashed.
+        mutating func comment(_ text: String, path: [String], comments: [[String]]) throws(EncryptionError) -> TreeWalk.CommentResult {
+            guard selection.shouldBeEncrypted(path: path, comments: comments, isComment: true) else { return .comment(text) }
+            guard !text.isEmpty else { return .value(TreeNode.Scalar("")) }
             do {
-                return try EncryptedValue.encrypt(Array(text.utf8), type: .comment, key: key, additionalData: path.joined(separator: ":") + ":").encoded
+                let encrypted = try EncryptedValue.encrypt(Array(text.utf8), type: .comment, key: key, additionalData: path.joined(separator: ":") + ":").encoded
+                return .value(TreeNode.Scalar(encrypted))
             } catch {
                 throw .malformed("cannot encrypt a comment: \(error)", line: nil)
             }
         }
 
-        mutating func value(_ node: TreeNode, path: [String], stack: [[String]]) throws(EncryptionError) -> TreeNode {
-            guard case .scalar(let scalar) = node else { return try self.node(node, path: path, stack: stack) }
+        mutating func leaf(_ scalar: TreeNode.Scalar, path: [String], comments stack: [[String]]) throws(EncryptionError) -> TreeNode {
+            let node = TreeNode.scalar(scalar)
             let value = scalar.value
             if value == .null { return node }
             if case .uint = value {
@@ -201,7 +171,7 @@ public enum SOPSEncryptor {
         }
     }
 
-    private static func metadataNode(
+    static func metadataNode(
         recipients: Recipients, dataKey: [UInt8], keyring: Keyring?, lastModified: String, mac: String, rule: EncryptionRule, macOnlyEncrypted: Bool, now: Date
     ) throws(EncryptionError) -> TreeNode {
         let groups = recipients.groups.filter { !$0.isEmpty }

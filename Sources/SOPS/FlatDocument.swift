@@ -17,6 +17,9 @@ public struct FlatDocument: Sendable {
         public var isComment: Bool
         /// 1-based line of the item in the file.
         public var line: Int
+        /// An ini section itself (`path` is its name): sops keeps every section in its tree, an
+        /// empty one too, and writes it back; it holds no value and is not hashed.
+        public var isSection = false
     }
 
     public var items: [Item]
@@ -42,6 +45,10 @@ public struct FlatDocument: Sendable {
         var secrets: [[UInt8]] = []
         let rules = FlatRules(metadata)
         for item in items {
+            if item.isSection {
+                out.append(item)
+                continue
+            }
             let pathBytes = Array(item.path.joined(separator: [UInt8(ascii: ":")]))
             let pathText = String(decoding: pathBytes, as: UTF8.self)
             let encrypted = rules.shouldBeEncrypted(item.path)

@@ -10,7 +10,8 @@ import Foundation
 ///   (a key may be quoted with `"`, `"""` or a backtick); a value is trimmed, may be quoted with
 ///   `"""` or a backtick (and then span lines), continued by a trailing `\`, cut at the first `#` or
 ///   `;` (an inline comment, joined to the key's comment), and loses one pair of surrounding `"` or
-///   `'`; a repeated key keeps its place and takes the new value. Keys before any header are in
+///   `'`; a repeated key keeps its place and takes the new value; a repeated section header opens
+///   another section of the same name (sops 3.11 writes both back). Keys before any header are in
 ///   `DEFAULT`.
 /// - the tree (`treeItemFromSection`): each section with its comment first, then each key followed
 ///   by its comment; comments lose their leading `;`/`#` and spaces. The `[sops]` section is the
@@ -60,6 +61,8 @@ public enum INIStore {
             sopsSection.keys.map { (String(decoding: $0.name, as: UTF8.self), String(decoding: $0.value, as: UTF8.self), $0.line) }, line: sopsSection.line)
         var items: [FlatDocument.Item] = []
         for (index, section) in sections.enumerated() where index != sopsIndex {
+            // Every section is an item of sops's tree (`treeItemFromSection`), an empty one too.
+            items.append(.init(path: [section.name], value: [], isComment: false, line: section.line, isSection: true))
             if !section.comment.isEmpty {
                 items.append(.init(path: [section.name], value: stripCommentChar(section.comment), isComment: true, line: section.line))
             }
@@ -77,13 +80,29 @@ public enum INIStore {
     public static func emit(_ items: [FlatDocument.Item]) -> Data {
         // encodeTree: sections in first-seen order (DEFAULT always first), the first item's
         // comment is the section's, a later comment belongs to the key before it.
+        // A section item opens its section (a repeated name is another section, as sops keeps
+        // it); the first DEFAULT item is the DEFAULT section go-ini always has.
         var sections: [Section] = [Section(name: defaultSection, comment: [], keys: [], line: 0)]
         var lastKey: (section: Int, key: Int)?
         var current = -1
         var previousSection: [UInt8]?
         var firstInSection = true
+        var defaultOpened = false
         for item in items {
             let name = item.path.first ?? defaultSection
+            if item.isSection {
+                if name == defaultSection && !defaultOpened {
+                    defaultOpened = true
+                    current = 0
+                } else {
+                    sections.append(Section(name: name, comment: [], keys: [], line: 0))
+                    current = sections.count - 1
+                }
+                previousSection = name
+                firstInSection = true
+                lastKey = nil
+                continue
+            }
             if name != previousSection {
                 previousSection = name
                 if let found = sections.firstIndex(where: { $0.name == name }) { current = found } else {
@@ -215,10 +234,10 @@ public enum INIStore {
                 guard let close = line.lastIndex(of: UInt8(ascii: "]")) else { throw Failure(message: "line \(number) opens a section that is never closed with ]", line: number) }
                 let name = Array(line[(line.startIndex + 1)..<close])
                 guard !name.isEmpty else { throw Failure(message: "line \(number) has an empty section name", line: number) }
-                if let existing = sections.firstIndex(where: { $0.name == name }) { current = existing } else {
-                    sections.append(Section(name: name, comment: [], keys: [], line: number))
-                    current = sections.count - 1
-                }
+                // A repeated header opens another section of that name: sops 3.11 keeps them
+                // apart, in order (its tree holds both, and it writes both back).
+                sections.append(Section(name: name, comment: [], keys: [], line: number))
+                current = sections.count - 1
                 let rest = line[(close + 1)...]
                 if let hash = rest.firstIndex(where: { $0 == UInt8(ascii: "#") || $0 == UInt8(ascii: ";") }) { comment += rest[hash...] }
                 sections[current].comment = trimSpace(comment)

@@ -44,7 +44,8 @@ public enum SOPSFileFormat: String, Sendable, CaseIterable {
         }
         let first = bytes.first { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }
         if first == UInt8(ascii: "{") {
-            if let object = try? JSONSerialization.jsonObject(with: bytes) as? [String: Any], let sops = object["sops"] as? [String: Any], sops["mac"] != nil {
+            // Read as sops reads it (Go's encoding/json, `JSONStore`).
+            if let tree = try? JSONStore.read(Array(bytes)), let sops = tree["sops"], case .mapping = sops, sops["mac"] != nil {
                 return .json
             }
             return nil

@@ -1,7 +1,8 @@
 import Foundation
 
-/// A SOPS file in whichever store sops wrote it (YAML, JSON, dotenv, ini, binary), found from its
-/// bytes (`SOPSFileFormat.encryptedStorage(of:)`), whatever its name.
+/// A SOPS file in whichever store sops wrote it (YAML, JSON, dotenv, ini, binary): found to be
+/// encrypted from its bytes (`SOPSFileFormat.encryptedStorage(of:)`), whatever its name, and
+/// read in the store its name selects, as sops reads it.
 public struct StoredSOPSFile: Sendable {
     public enum Content: Sendable {
         /// YAML or JSON documents (a binary file's JSON wrapper too).
@@ -10,28 +11,53 @@ public struct StoredSOPSFile: Sendable {
     }
 
     public var content: Content
-    /// The syntax the file is stored in.
+    /// The syntax the file is stored in, found from its bytes.
     public var storage: SOPSFileFormat
-    /// The format `sops -d` prints it in: chosen by name, as sops does, except that a file whose
-    /// storage is not the one its name says is printed in its storage (sops would refuse it
-    /// without `--input-type`).
+    /// The store sops reads it with and the format `sops -d` prints: chosen by its name
+    /// (`formats.FormatForPath`), as sops and kustomize-controller choose it, never by content.
     public var output: SOPSFileFormat
 
-    /// nil when the bytes carry no sops metadata.
+    /// nil when the bytes carry no sops metadata. A file that is encrypted (found by content)
+    /// but stored in a syntax other than the one its name tells sops to read fails here as
+    /// `sops -d` fails on it, at the line sops's reader stops, with the storage named. (A JSON
+    /// file named `.yaml` is read, as sops reads it, by the YAML store.)
     public init?(bytes: Data, path: String) throws(DecryptionError) {
         guard let storage = SOPSFileFormat.encryptedStorage(of: bytes) else { return nil }
         self.storage = storage
         let byName = SOPSFileFormat(path: path)
-        switch storage {
-        case .yaml, .json, .binary:
-            content = .tree(try SOPSFile(text: String(decoding: bytes, as: UTF8.self), path: storage == .yaml ? "file.yaml" : "file.json"))
-            output = storage == .json && byName == .binary ? .binary : storage
-        case .dotenv:
-            content = .flat(try DotenvStore.read(Array(bytes)))
-            output = .dotenv
-        case .ini:
-            content = .flat(try INIStore.read(Array(bytes)))
-            output = .ini
+        output = byName
+        do {
+            switch byName {
+            case .yaml:
+                content = .tree(try SOPSFile(text: String(decoding: bytes, as: UTF8.self), path: "file.yaml"))
+            case .json, .binary:
+                // A binary file is stored as JSON (`{"data": "ENC[…]", "sops": {…}}`).
+                content = .tree(try JSONStore.sopsFile(Array(bytes)))
+            case .dotenv:
+                content = .flat(try DotenvStore.read(Array(bytes)))
+            case .ini:
+                content = .flat(try INIStore.read(Array(bytes)))
+            }
+        } catch {
+            let compatible = storage == byName || (byName == .yaml && storage == .json) || (byName == .binary && storage == .json)
+            guard !compatible else { throw error }
+            let detail: String
+            switch error {
+            case .malformedMetadata(let text, _), .notSOPS(let text): detail = text
+            default: detail = error.description
+            }
+            throw .wrongStore(readAs: byName, storedAs: storage, detail: detail, line: error.line ?? 1)
+        }
+    }
+
+    /// The ending of a file name that makes sops read `format` (any other for binary).
+    public static func suffix(_ format: SOPSFileFormat) -> String {
+        switch format {
+        case .yaml: ".yaml"
+        case .json: ".json"
+        case .dotenv: ".env"
+        case .ini: ".ini"
+        case .binary: ".bin"
         }
     }
 

@@ -121,8 +121,10 @@ public enum YAMLEmitter {
                         line(dash, "#" + text)
                         continue
                     }
-                    // A mapping item's leading comments are its head comment, which go-yaml's
-                    // emitter writes above the dash (sops keeps `- k: v # c` so).
+                    // A collection item's leading comments are its head comment (sops's
+                    // `appendTreeBranch`/`appendSequence` give comments before the first entry to
+                    // the mapping or sequence node), which go-yaml's emitter writes above the
+                    // dash: `- k: v # c` and `- - a # c` come back so.
                     var item = item
                     if case .mapping(let entries, let position) = item, let firstKey = entries.firstIndex(where: { !$0.isComment }), firstKey > 0 {
                         for entry in entries[..<firstKey] {
@@ -130,6 +132,13 @@ public enum YAMLEmitter {
                         }
                         first = false
                         item = .mapping(Array(entries[firstKey...]), position)
+                    }
+                    if case .sequence(let elements, let position) = item, let firstValue = elements.firstIndex(where: { if case .comment = $0 { false } else { true } }), firstValue > 0 {
+                        for element in elements[..<firstValue] {
+                            if case .comment(let text) = element { line(dash, "#" + text) }
+                        }
+                        first = false
+                        item = .sequence(Array(elements[firstValue...]), position)
                     }
                     if first {
                         out += "- "

@@ -33,8 +33,8 @@ import TestSupport
         }
     }
 
-    static func setup() async throws -> Setup {
-        let fleet = try await ExampleFleet.make()
+    static func setup(_ change: (URL) throws -> Void = { _ in }) async throws -> Setup {
+        let fleet = try await ExampleFleet.make(change)
         let api = try await FakeAPIServer.start()
         let kubeconfig = fleet.checkout.deletingLastPathComponent().appendingPathComponent("fake.kubeconfig")
         try api.writeKubeconfig(to: kubeconfig)
@@ -95,6 +95,44 @@ import TestSupport
             TestPaths.executable("fluxci"), ["e2e", "--cloud", "kind", "--env", "local", "--plan"],
             environment: setup.environment.merging(["SOPS_AGE_KEY": "AGE-SECRET-KEY-1INVALID"]) { $1 }, workingDirectory: setup.fleet.checkout)
         #expect(badKeys.status == 10)
+    }
+
+    /// Keys are needed only by a cluster that decrypts: the example without its SOPS files runs
+    /// to the end with no key at all (no decryption Secret is made); the example as it is, without
+    /// its .secrets/ and no key in the environment, fails at the preflight before any cluster.
+    @Test func aRunNeedsKeysOnlyWhenTheClusterDecrypts() async throws {
+        let plain = try await Self.setup { checkout in
+            let files = FileManager.default
+            try files.removeItem(at: checkout.appendingPathComponent(".secrets"))
+            for overlay in ["apps/podinfo-auth.sops.yaml", "infrastructure/registry-credentials.sops.yaml"] {
+                let file = checkout.appendingPathComponent("kubernetes/overlays/kind/local/\(overlay)")
+                try files.removeItem(at: file)
+                let kustomization = file.deletingLastPathComponent().appendingPathComponent("kustomization.yaml")
+                let text = try String(contentsOf: kustomization, encoding: .utf8)
+                try text.replacingOccurrences(of: "  - \(file.lastPathComponent)\n", with: "").write(to: kustomization, atomically: true, encoding: .utf8)
+            }
+            for name in ["apps.yaml", "infrastructure.yaml"] {
+                let file = checkout.appendingPathComponent("clusters/kind/local/\(name)")
+                let text = try String(contentsOf: file, encoding: .utf8)
+                let kept = text.components(separatedBy: "  decryption:\n")[0]
+                #expect(kept != text, "\(name) had a decryption block")
+                try kept.write(to: file, atomically: true, encoding: .utf8)
+            }
+        }
+        defer { Task { await plain.stop() } }
+        let passed = try await plain.run([])
+        #expect(passed.status == 0, "\(passed.allOutput)")
+        #expect(passed.standardError.contains("No SOPS key was given, and none is needed"))
+        let secrets = plain.api.objects(group: "", plural: "secrets", namespace: "flux-system").compactMap { $0["metadata", "name"]?.string }
+        #expect(!secrets.contains("sops-age") && !secrets.contains("sops-gpg"), "\(secrets)")
+
+        let encrypted = try await Self.setup { checkout in try FileManager.default.removeItem(at: checkout.appendingPathComponent(".secrets")) }
+        defer { Task { await encrypted.stop() } }
+        let failed = try await encrypted.run([])
+        #expect(failed.status == 12, "\(failed.allOutput)")
+        #expect(failed.standardError.contains("::error title=No SOPS keys::No SOPS key was given, but the cluster decrypts 2 SOPS files"), "\(failed.allOutput)")
+        #expect(encrypted.kind.calls.isEmpty, "no cluster was created")
+        #expect(encrypted.keyrings.isEmpty)
     }
 
     @Test func sigtermRunsTheCleanup() async throws {

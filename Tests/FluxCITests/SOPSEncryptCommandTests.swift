@@ -61,8 +61,15 @@ import TestSupport
         let age = try await AgeKeyPair.generate()
         let inputs = [
             "dup.yaml": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: x\nstringData:\n  password: TopSecretPassword123\n  password: AnotherSecretValue456\n",
-            "dup.json": "{\n  \"stringData\": {\n    \"password\": \"TopSecretPassword123\",\n    \"password\": \"AnotherSecretValue456\"\n  }\n}\n",
         ]
+        // JSON is another matter: sops's JSON store reads token by token and keeps both keys, in
+        // order, so fluxci encrypts such a file as sops does (and prints no plaintext).
+        let json = "{\n  \"stringData\": {\n    \"password\": \"TopSecretPassword123\",\n    \"password\": \"AnotherSecretValue456\"\n  }\n}\n"
+        try json.write(to: directory.appendingPathComponent("dup.json"), atomically: true, encoding: .utf8)
+        let kept = try await Self.fluxci(["sops", "encrypt", "--age", age.recipient, "dup.json"], in: directory)
+        #expect(kept.status == 0, "\(kept.allOutput)")
+        #expect(kept.standardOutput.components(separatedBy: "\"password\": \"ENC[").count == 3, "\(kept.standardOutput)")
+        #expect(!kept.allOutput.contains("TopSecretPassword123") && !kept.allOutput.contains("AnotherSecretValue456"))
         for (name, text) in inputs {
             try text.write(to: directory.appendingPathComponent(name), atomically: true, encoding: .utf8)
             for github in [true, false] {
@@ -86,27 +93,58 @@ import TestSupport
         }.filter { !["    lastmodified", "    mac", "    version"].contains($0) }
     }
 
+    /// An encrypted file with what is random in it masked: each ENC value's data, IV and tag
+    /// (its type stays), the age blob, `lastmodified`.
+    static func masked(_ text: String) -> String {
+        var out = text.replacing(/ENC\[AES256_GCM,data:[^,]*,iv:[^,]*,tag:[^,]*,type:([a-z]+)\]/) { "ENC[\($0.output.1)]" }
+        out = out.replacing(/-----BEGIN AGE ENCRYPTED FILE-----[\s\S]*?-----END AGE ENCRYPTED FILE-----/) { _ in "AGE" }
+        return out.replacing(/lastmodified: "[^"]*"/) { _ in "lastmodified: T" }
+    }
+
     /// Same rule, same input, as the real sops: a rule without a selector encrypts every value
-    /// (Kubernetes manifests included); a setting fluxci cannot apply is refused, never dropped.
+    /// (Kubernetes manifests included); `mac_only_encrypted`, `encrypted_comment_regex` and
+    /// `unencrypted_comment_regex` are applied as sops applies them (`sops -d` of fluxci's file
+    /// equals `sops -d` of sops's own, and the files are equal but for their random parts); a rule
+    /// with two selectors is refused as sops refuses it, the file untouched.
     @Test func creationRuleSettingsAsSopsAppliesThem() async throws {
         let directory = try TestPaths.temporaryDirectory("fluxci-encrypt")
         defer { try? FileManager.default.removeItem(at: directory) }
         let age = try await AgeKeyPair.generate()
-        let plain = "apiVersion: v1\nkind: Secret\nmetadata:\n    name: x\nstringData:\n    token: abc\n"
-        try "creation_rules:\n  - path_regex: plain/.*\n    age: \(age.recipient)\n  - path_regex: maconly/.*\n    age: \(age.recipient)\n    mac_only_encrypted: true\n"
+        let plain = "apiVersion: v1\nkind: Secret\nmetadata:\n    name: x\n    # keep the next one\n    namespace: apps\n    # enc next\n    labels:\n        # enc\n        app: db\nstringData:\n    token: abc\n    # keep\n    port: 5432\n    hosts:\n        # enc next\n        - a\n        # keep\n        - b\n"
+        let rules: [(folder: String, settings: String)] = [
+            ("plain", ""),
+            ("maconly", "    encrypted_regex: ^(data|stringData)$\n    mac_only_encrypted: true\n"),
+            ("enccomment", "    encrypted_comment_regex: enc\n"),
+            ("unenccomment", "    unencrypted_comment_regex: keep\n"),
+            ("unenccomment-maconly", "    unencrypted_comment_regex: keep\n    mac_only_encrypted: true\n"),
+            ("conflict", "    encrypted_regex: ^data$\n    encrypted_comment_regex: enc\n"),
+        ]
+        try ("creation_rules:\n" + rules.map { "  - path_regex: ^\($0.folder)/.*\n    age: \(age.recipient)\n" + $0.settings }.joined())
             .write(to: directory.appendingPathComponent(".sops.yaml"), atomically: true, encoding: .utf8)
-        for folder in ["plain", "maconly"] {
-            try FileManager.default.createDirectory(at: directory.appendingPathComponent(folder), withIntermediateDirectories: true)
-            try plain.write(to: directory.appendingPathComponent("\(folder)/s.yaml"), atomically: true, encoding: .utf8)
+        for rule in rules {
+            try FileManager.default.createDirectory(at: directory.appendingPathComponent(rule.folder), withIntermediateDirectories: true)
+            try plain.write(to: directory.appendingPathComponent("\(rule.folder)/s.yaml"), atomically: true, encoding: .utf8)
         }
-        let theirs = try await SopsTool.run(["--encrypt", "plain/s.yaml"], workingDirectory: directory)
-        let ours = try await Self.fluxci(["sops", "encrypt", "plain/s.yaml"], in: directory)
-        #expect(ours.status == 0, "\(ours.allOutput)")
-        #expect(Self.shape(ours.standardOutput) == Self.shape(theirs), "\(ours.standardOutput)\n---\n\(theirs)")
-        #expect(ours.standardOutput.contains("apiVersion: ENC["))
-        let maconly = try await Self.fluxci(["sops", "encrypt", "--in-place", "maconly/s.yaml"], in: directory, environment: ["GITHUB_ACTIONS": "true"])
-        #expect(maconly.status != 0 && maconly.standardError.contains("mac_only_encrypted"), "\(maconly.allOutput)")
-        #expect(try String(contentsOf: directory.appendingPathComponent("maconly/s.yaml"), encoding: .utf8) == plain)
+        let keys = ["SOPS_AGE_KEY": age.identity]
+        for rule in rules where rule.folder != "conflict" {
+            let theirs = try await SopsTool.run(["--encrypt", "\(rule.folder)/s.yaml"], workingDirectory: directory)
+            let ours = try await Self.fluxci(["sops", "encrypt", "\(rule.folder)/s.yaml"], in: directory)
+            #expect(ours.status == 0, "\(rule.folder): \(ours.allOutput)")
+            #expect(Self.masked(ours.standardOutput) == Self.masked(theirs), "\(rule.folder):\n\(Self.masked(ours.standardOutput))\n---\n\(Self.masked(theirs))")
+            let oursFile = directory.appendingPathComponent("\(rule.folder)/ours.yaml")
+            let theirsFile = directory.appendingPathComponent("\(rule.folder)/theirs.yaml")
+            try ours.standardOutput.write(to: oursFile, atomically: true, encoding: .utf8)
+            try theirs.write(to: theirsFile, atomically: true, encoding: .utf8)
+            let oursDecrypted = try await SopsTool.run(["--decrypt", oursFile.path], environment: keys)
+            let theirsDecrypted = try await SopsTool.run(["--decrypt", theirsFile.path], environment: keys)
+            #expect(oursDecrypted == theirsDecrypted, "\(rule.folder):\n\(oursDecrypted)\n---\n\(theirsDecrypted)")
+        }
+        #expect(try await SopsTool.run(["--encrypt", "plain/s.yaml"], workingDirectory: directory).contains("apiVersion: ENC["))
+        #expect(try await SopsTool.run(["--encrypt", "maconly/s.yaml"], workingDirectory: directory).contains("mac_only_encrypted: true"))
+        let conflict = try await Self.fluxci(["sops", "encrypt", "--in-place", "conflict/s.yaml"], in: directory, environment: ["GITHUB_ACTIONS": "true"])
+        #expect(conflict.status != 0 && conflict.standardError.contains("more than one of"), "\(conflict.allOutput)")
+        #expect(try String(contentsOf: directory.appendingPathComponent("conflict/s.yaml"), encoding: .utf8) == plain)
+        await #expect(throws: (any Error).self) { try await SopsTool.run(["--encrypt", "conflict/s.yaml"], workingDirectory: directory) }
     }
 
     @Test func noRecipientsOrABadOneIsAClearError() async throws {

@@ -46,27 +46,37 @@ import TestSupport
 
     @Test func verifyFindsEveryStoreByContentWhateverItsName() async throws {
         let repo = try await Self.repository()
-        try await repo.sopsEncrypt("app.env", "PASSWORD=hunter2-long\nUSER=admin\n", storedAs: "config/app-secrets")
-        try await repo.sopsEncrypt("db.ini", "[db]\npassword = s3cret-value\n", storedAs: "config/db.conf")
+        try await repo.sopsEncrypt("app.env", "PASSWORD=hunter2-long\nUSER=admin\n", storedAs: "config/app-secrets.env")
+        try await repo.sopsEncrypt("db.ini", "[db]\npassword = s3cret-value\n", storedAs: "config/db.ini")
         try await repo.sopsEncrypt("cert.bin", "-----BEGIN KEY-----\nbinary\u{0}payload\n", storedAs: "config/tls.key")
+        try await repo.sopsEncrypt("settings.json", "{\"token\": \"abcdefgh\", \"port\": 443}", storedAs: "config/settings.json")
         try await repo.sopsEncrypt("values.yaml", "token: abcdefgh\n")
         try repo.write("README.md", Data("# not a secret\n".utf8))
         let environment = ["SOPS_AGE_KEY": repo.age.identity]
         let passed = try await Self.run(repo.root, ["sops", "verify"], environment: environment)
         #expect(passed.status == 0, "\(passed.allOutput)")
-        for name in ["config/app-secrets", "config/db.conf", "config/tls.key", "values.yaml"] {
+        for name in ["config/app-secrets.env", "config/db.ini", "config/tls.key", "config/settings.json", "values.yaml"] {
             #expect(passed.standardError.contains("✓ \(name)"), "\(name) verified: \(passed.standardError)")
         }
         #expect(!passed.standardError.contains("README.md"))
 
+        // Found by content whatever the name, and read as sops reads it, by the name: a dotenv
+        // file named without .env is read by sops (and by kustomize-controller for a generator)
+        // as binary and fails, so it is an error, never skipped and never a pass.
+        try await repo.sopsEncrypt("misnamed.env", "PASSWORD=hunter2-long\n", storedAs: "misnamed/app-secrets")
+        let misnamed = try await Self.run(repo.root, ["sops", "verify", "misnamed"], environment: environment)
+        #expect(misnamed.status != 0)
+        #expect(misnamed.standardError.contains("title=Format chosen by the file name,file=misnamed/app-secrets,line=1"), "\(misnamed.standardError)")
+        #expect(misnamed.standardError.contains("--input-type dotenv"), "\(misnamed.standardError)")
+
         // A tampered dotenv value fails verify (it was skipped before: a false pass).
-        let url = repo.root.appendingPathComponent("config/app-secrets")
+        let url = repo.root.appendingPathComponent("config/app-secrets.env")
         var text = try String(contentsOf: url, encoding: .utf8)
         text = text.replacingOccurrences(of: "USER=ENC", with: "USERX=ENC")
         try text.write(to: url, atomically: true, encoding: .utf8)
         let failed = try await Self.run(repo.root, ["sops", "verify", "config"], environment: environment)
         #expect(failed.status != 0)
-        #expect(failed.standardError.contains("title=Value failed authentication,file=config/app-secrets,line=2"), "\(failed.standardError)")
+        #expect(failed.standardError.contains("title=Value failed authentication,file=config/app-secrets.env,line=2"), "\(failed.standardError)")
     }
 
     @Test func decryptPrintsTheRawBytesOfABinaryFileAndMasks() async throws {
@@ -81,8 +91,15 @@ import TestSupport
         #expect(binary.standardOutput == expected && expected == payload, "raw bytes, as sops -d")
         #expect(binary.standardError.contains("::add-mask::line-one-secret"))
 
-        // A dotenv file named .txt: sops would call it binary; fluxci reads what the content is.
-        let dotenv = try await Self.run(repo.root, ["sops", "decrypt", "app.txt"], environment: environment)
+        // A dotenv file named .txt: sops reads it as binary (by its name) and fails; so does
+        // fluxci, saying what the file is and how to fix it, and printing nothing of it.
+        let misnamed = try await Self.run(repo.root, ["sops", "decrypt", "app.txt"], environment: environment)
+        #expect(misnamed.status != 0)
+        #expect(misnamed.standardOutput.isEmpty)
+        #expect(misnamed.standardError.contains("title=Format chosen by the file name") && misnamed.standardError.contains("Rename it to end in .env"), "\(misnamed.standardError)")
+        #expect(!misnamed.allOutput.contains("a-long-secret-value"))
+        try FileManager.default.moveItem(at: repo.root.appendingPathComponent("app.txt"), to: repo.root.appendingPathComponent("app.env"))
+        let dotenv = try await Self.run(repo.root, ["sops", "decrypt", "app.env"], environment: environment)
         #expect(dotenv.status == 0, "\(dotenv.allOutput)")
         #expect(dotenv.standardOutput == "LONG_SECRET=a-long-secret-value\nSHORT=ab\n")
         #expect(dotenv.standardError.contains("::add-mask::a-long-secret-value"))

@@ -81,6 +81,40 @@ import TestSupport
         #expect(setup.kind.calls.isEmpty)
     }
 
+    /// The step summary's file:line cells link to the tested lines with --serve too: at the
+    /// commit the served one is made from (the served commit is fluxci's own, not on GitHub);
+    /// with --include-worktree the files the work tree changed stay plain text, since their lines
+    /// at that commit are not the tested ones.
+    @Test func theSummaryLinksToTheCommitTheServedOneIsMadeFrom() async throws {
+        let setup = try await Self.setup()
+        defer { Task { await setup.stop() } }
+        let head = try await setup.fleet.head()
+        let summary = setup.tmp.appendingPathComponent("summary.md")
+        func plan(_ arguments: [String]) async throws -> String {
+            try? FileManager.default.removeItem(at: summary)
+            var environment = setup.environment
+            environment["GITHUB_SERVER_URL"] = "https://github.example"
+            environment["GITHUB_REPOSITORY"] = "acme/fleet"
+            environment["GITHUB_STEP_SUMMARY"] = summary.path
+            let result = try await runProcess(
+                TestPaths.executable("fluxci"), ["e2e", "--cloud", "kind", "--env", "local", "--serve", "--plan"] + arguments, environment: environment,
+                workingDirectory: setup.fleet.checkout)
+            #expect(result.status == 0, "\(result.allOutput)")
+            return (try? String(contentsOf: summary, encoding: .utf8)) ?? ""
+        }
+        let base = "https://github.example/acme/fleet/blob/\(head)/"
+        func commits(_ text: String) -> Set<String> { Set(text.matches(of: /\/blob\/([0-9a-f]{40})\//).map { String($0.1) }) }
+        let served = try await plan([])
+        #expect(served.contains("| [clusters/kind/local/apps.yaml:1](\(base)clusters/kind/local/apps.yaml#L1) |"), "\(served)")
+        #expect(commits(served) == [head])
+        let apps = setup.fleet.checkout.appendingPathComponent("clusters/kind/local/apps.yaml")
+        try ("# changed in the work tree\n" + String(contentsOf: apps, encoding: .utf8)).write(to: apps, atomically: true, encoding: .utf8)
+        let worktree = try await plan(["--include-worktree"])
+        #expect(worktree.contains("| clusters/kind/local/apps.yaml:2 |"), "\(worktree)")
+        #expect(worktree.contains("| [clusters/kind/local/infrastructure.yaml:1](\(base)clusters/kind/local/infrastructure.yaml#L1) |"), "\(worktree)")
+        #expect(commits(worktree) == [head])
+    }
+
     @Test func theWholeRunServesTheWorkTreeAndStopsServing() async throws {
         let setup = try await Self.setup()
         defer { Task { await setup.stop() } }

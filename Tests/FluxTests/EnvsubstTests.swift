@@ -105,12 +105,13 @@ import TestSupport
         let id = FluxKustomization.Reference(namespace: "flux-system", name: "apps")
         if strict {
             let failed = try #require(tree.problem("Substitution failed"))
-            #expect(failed.message.contains("variable not set (strict mode): \"UNSET_VALUE\""), "\(failed.message)")
+            #expect(failed.message.contains("variable not set (strict mode): \"UNSET_VALUE\" (read at apps/cm.yaml:8)"), "\(failed.message)")
             #expect(failed.location == SourceLocation(file: "clusters/c/apps.yaml", line: 15), "spec.postBuild's first line")
             #expect(tree.builds[id] == .notBuilt("substitution failed"))
         } else {
             #expect(tree.errors.isEmpty, "\(tree.errors)")
-            #expect(tree.problem("Variables not set")?.message.contains("UNSET_VALUE") == true)
+            let unset = try #require(tree.problem("Variables not set"))
+            #expect(unset.message.contains("uses the variable UNSET_VALUE (read at apps/cm.yaml:8), which"), "\(unset.message)")
             #expect(tree.builds[id] == .built)
         }
     }

@@ -50,6 +50,32 @@ import SOPS
         #expect(unresolved == ["X"])
     }
 
+    /// An unset variable's warning names where it is read: its first use (the object's own
+    /// file first), and how many more there are, a patch in the kustomization.yaml included;
+    /// `$${NAME}` (an escape) and `${NAME_2}` (another name) are no use of NAME.
+    @Test func anUnsetVariableIsNamedAtItsFirstUse() async throws {
+        let fleet = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps", extra: "  postBuild:\n    substitute: {SET: x}\n"),
+            "apps/kustomization.yaml": """
+                resources: [cm.yaml, deploy.yaml]
+                patches:
+                  - target: {kind: Deployment}
+                    patch: |
+                      - op: add
+                        path: /metadata/labels
+                        value: {domain: "${DOMAIN}"}
+                """,
+            "apps/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: default}\ndata:\n  escaped: $${DOMAIN}\n  other: ${DOMAIN_2:=x}\n  host: www.${DOMAIN}\n  length: '${#DOMAIN}'\n  set: ${SET}\n",
+            "apps/deploy.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, namespace: default}\nspec: {replicas: 1}\n",
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        let unset = try #require(tree.problem("Variables not set"), "\(tree.problems)")
+        #expect(unset.message.contains("uses the variable DOMAIN (read at apps/cm.yaml:7 and 2 more places), which"), "\(unset.message)")
+        #expect(unset.location == SourceLocation(file: "clusters/c/apps.yaml", line: 15))
+        #expect(PostBuild.uses(of: "A", in: "x: ${A}\ny: $${A}\nz: $$${A}\nw: ${AB} ${A_}\nv: ${#A} ${A:=1} ${A/b/c}\n") == [1, 3, 5, 5, 5])
+    }
+
     /// A missing substituteFrom source is Flux's build failure, at the reference's line.
     @Test func missingSubstituteFromIsReported() async throws {
         let fleet = try await Fleet.make([

@@ -100,20 +100,6 @@ import TestSupport
             }
             return strip(ours) == strip(theirs)
         }
-
-        /// Known and not yet fixed (seed 0x5EED50F5, files 4, 62, 96): where sops's YAML store
-        /// prints an empty comment inside a sequence as `#` and where as the item `- ""` is not
-        /// yet worked out; fluxci always prints `#`. Only a mismatch whose every differing line is
-        /// one of these two counts.
-        var differsOnlyInAnEmptySequenceComment: Bool {
-            func strip(_ text: String) -> [Substring] {
-                text.split(separator: "\n", omittingEmptySubsequences: false).filter { line in
-                    let trimmed = line.drop { $0 == " " }
-                    return trimmed != "#" && trimmed != "- \"\""
-                }
-            }
-            return !differsOnlyInCommentPlacement && strip(ours) == strip(theirs)
-        }
     }
 
     /// Runs the three comparisons for one file; returns what differs.
@@ -181,6 +167,21 @@ import TestSupport
         ("foot-comments-stepping-left", "a:\n  k:\n    x: 1\n    # a\n  # b\n# c\nb: 1\n", 0),
         // An empty comment inside a sequence, encrypted: sops's cipher leaves it empty and writes `- ""`.
         ("empty-comment-in-sequence", "list:\n  #\n  - a\n", 0),
+        // An empty comment that reaches a sequence (here `- a: 1 #`, which sops keeps before the
+        // item) decrypts to the item `- ""` when the rules select it: sops's AES cipher returns
+        // "" for empty text and `walkSlice` stores that in the comment's place (seed 0x5EED50F5
+        // files 4, 62, 96: fluxci printed `#`). Not selected (setting 4), it stays `#`.
+        ("empty-trailing-comment-on-sequence-mapping", "list:\n  - a: 1 #\n  - b\n", 0),
+        ("empty-trailing-comment-on-sequence-mapping-not-selected", "list:\n  - a: 1 #\n  - b\n", 4),
+        ("empty-comments-first-middle-last", "list:\n  #\n  - a\n  - b\n  #\n  - c\n  #\n", 0),
+        ("empty-comments-first-middle-last-keep", "list:\n  #\n  - a\n  - b\n  #\n  - c\n  #\n", 3),
+        ("empty-comments-first-middle-last-not-selected", "list:\n  #\n  - a\n  - b\n  #\n  - c\n  #\n", 4),
+        ("empty-comments-nested-sequence-in-mapping-in-sequence", "outer:\n  - name: x\n    items:\n      - 1 #\n      #\n      - 2\n  - y #\n", 0),
+        ("empty-comments-nested-sequence-in-mapping-in-sequence-not-selected", "outer:\n  - name: x\n    items:\n      - 1 #\n      #\n      - 2\n  - y #\n", 4),
+        ("empty-comments-mapping-and-sequence-of-sequences", "map:\n  #\n  k: v #\n  #\n  j: w\nlist:\n  - - a #\n    #\n    - b\n  - k: v\n    #\n    j: w\n", 0),
+        ("empty-comments-mapping-and-sequence-of-sequences-not-selected", "map:\n  #\n  k: v #\n  #\n  j: w\nlist:\n  - - a #\n    #\n    - b\n  - k: v\n    #\n    j: w\n", 4),
+        ("empty-comment-after-sequence-mapping", "a:\n  - x: 1\n    #\n  - y\nb:\n  - z #\nc: 1\n", 0),
+        ("empty-comment-after-sequence-mapping-not-selected", "a:\n  - x: 1\n    #\n  - y\nb:\n  - z #\nc: 1\n", 4),
         // A trailing comment after `- key: value` belongs to the item's mapping.
         ("trailing-comment-on-sequence-mapping", "no:\n  - k: v # c\n    j: w\n", 0),
         ("foot-comment-of-sequence-item", "k1:\n    - on: x\n      # inner\n#top\nnested: 1\n", 3),
@@ -196,6 +197,48 @@ import TestSupport
         #expect(mismatches.isEmpty, "\(entry.name):\n\(mismatches.map(\.description).joined(separator: "\n\n"))")
     }
 
+    /// Known and not yet fixed, in the encrypt direction only: go-yaml v3 decides token by token
+    /// whether a comment block is the foot of the token before it or the head of the one after
+    /// (`scannerc.go` `yaml_parser_scan_comments`: right after content it is a foot of the prior
+    /// token until a blank line, or a line left of the current block indentation that starts at
+    /// another column), and its parser and decoder move feet between a value, its key and the
+    /// collection's end (`parserc.go` tail comments, `yaml.go` `mapping`/`sequence`); sops then
+    /// keeps an item's foot after it in its sequence and a key's foot after the pair
+    /// (`stores/yaml/store.go`). `YAMLComments` places comments by column instead, and these
+    /// minimal cases (from seed 0x5EED50F5) still land one level off — in the first one also when
+    /// fluxci decrypts sops's file, whose `#ENC[…]` sops -d reads back into the sequence and
+    /// prints undecrypted. Each must differ in comment lines only; it is recorded as a known issue
+    /// so that a fix shows up as a failure to update.
+    static let footCommentCases: [(name: String, text: String, setting: Int)] = [
+        // Right after the last item of a nested sequence, a line at column 0 and one at column 2:
+        // the first is split off as the foot of `y` (kept in `list`), the second is the foot of
+        // the `k4` mapping (after `list`); fluxci puts both in the outer sequence.
+        ("foot-dedented-after-nested-sequence", "top:\n- k4: 1\n  list:\n    - x\n    - y\n# c\n  # d\n\n- k5: 2\n", 0),
+        // After the last item of an indentless sequence (dashes at its mapping's column), then a
+        // dedent: the sequence's foot to sops; fluxci gives it to the mapping.
+        ("foot-of-indentless-sequence-before-dedent", "top:\n- a: 1\n  k5:\n  - x\n  - y\n  # c\n- b: 2\n", 0),
+        // The same at the end of the document.
+        ("foot-of-indentless-sequence-at-end", "plain:\n- a\n- b\n# c\n", 0),
+    ]
+
+    @Test(arguments: 0..<footCommentCases.count) func footCommentPlacementKnownIssue(_ index: Int) async throws {
+        let context = try await Self.context()
+        let entry = Self.footCommentCases[index]
+        let mismatches = try await compare(context, name: entry.name + ".yaml", text: entry.text, setting: Self.settings[entry.setting], format: .yaml)
+        // Either direction (sops -d itself reads its own foot comments back by these rules):
+        // equal once comment lines are removed, or a real fault.
+        func withoutComments(_ text: String) -> [Substring] {
+            text.split(separator: "\n", omittingEmptySubsequences: false).filter { line in
+                let trimmed = line.drop { $0 == " " }
+                return !trimmed.hasPrefix("#") && trimmed != "- ENC[comment]"
+            }
+        }
+        #expect(mismatches.allSatisfy { withoutComments($0.ours) == withoutComments($0.theirs) }, "\(entry.name):\n\(mismatches.map(\.description).joined(separator: "\n\n"))")
+        withKnownIssue("encrypt direction: foot comment placement differs from go-yaml v3") {
+            #expect(mismatches.isEmpty, "\(entry.name):\n\(mismatches.map(\.description).joined(separator: "\n\n"))")
+        }
+    }
+
     @Test func generatedYAMLMatchesSopsByteForByte() async throws {
         let context = try await Self.context()
         var generator = SOPSDocumentGenerator(seed: Self.seed)
@@ -209,7 +252,7 @@ import TestSupport
             mismatches += try await compare(context, name: "f\(file).yaml", text: text, setting: setting, format: .yaml)
             documents += perFile
             file += 1
-            if mismatches.filter({ !$0.differsOnlyInCommentPlacement && !$0.differsOnlyInAnEmptySequenceComment }).count >= 5 { break }
+            if mismatches.filter({ !$0.differsOnlyInCommentPlacement }).count >= 5 { break }
         }
         if let dump = ProcessInfo.processInfo.environment["SOPS_DIFFERENTIAL_DUMP"] {
             for (index, mismatch) in mismatches.enumerated() {
@@ -224,17 +267,11 @@ import TestSupport
         // recorded as a known issue only when the two outputs are equal once comment lines are
         // removed; anything else (a value, a key, quoting, indentation, the MAC) fails.
         let commentOnly = mismatches.filter { $0.differsOnlyInCommentPlacement }
-        let emptyComment = mismatches.filter { $0.differsOnlyInAnEmptySequenceComment }
-        let real = mismatches.filter { !$0.differsOnlyInCommentPlacement && !$0.differsOnlyInAnEmptySequenceComment }
-        print("SOPS differential: seed \(Self.seed), \(file) files, \(documents) documents, \(real.count) mismatches, \(commentOnly.count) comment placements off (known), \(emptyComment.count) empty sequence comments (known), \(Self.sopsOwnFailures.withLock { $0 }) files sops could not read back")
+        let real = mismatches.filter { !$0.differsOnlyInCommentPlacement }
+        print("SOPS differential: seed \(Self.seed), \(file) files, \(documents) documents, \(real.count) mismatches, \(commentOnly.count) comment placements off (known), \(Self.sopsOwnFailures.withLock { $0 }) files sops could not read back")
         if !commentOnly.isEmpty {
             withKnownIssue("encrypt direction: foot comment placement differs from go-yaml v3") {
                 Issue.record("\(commentOnly[0])")
-            }
-        }
-        if !emptyComment.isEmpty {
-            withKnownIssue("an empty comment inside a sequence: sops -d prints `#` or `- \"\"`, fluxci always `#`") {
-                Issue.record("\(emptyComment[0])")
             }
         }
         #expect(real.isEmpty, "seed \(Self.seed), \(file) files, \(documents) documents:\n\(real.prefix(3).map(\.description).joined(separator: "\n\n"))")

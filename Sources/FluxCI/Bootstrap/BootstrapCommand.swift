@@ -91,7 +91,7 @@ public struct BootstrapCommand: ContextCommand {
     }
 
     private func bootstrap(_ context: CommandContext, pipeline: BootstrapPipeline, root: URL, cleanup: Cleanup, served serveCleanup: Cleanup) async throws {
-        try await KeyOptions.withKeys(context, keyring: keyring, repository: root, cloudEnv: KeySources.clusterSecrets(repository.cloudEnv, environment: context.environment, repository: root, reporter: context.reporter), cleanup: cleanup, allowNone: plan) { imported in
+        try await KeyOptions.withKeys(context, keyring: keyring, repository: root, cloudEnv: KeySources.clusterSecrets(repository.cloudEnv, environment: context.environment, repository: root, reporter: context.reporter), cleanup: cleanup, allowNone: true) { imported in
             var served: ServedRepository?
             if serve.serve {
                 let repository = try await ServeSession.make(
@@ -123,7 +123,7 @@ public struct BootstrapCommand: ContextCommand {
                     context.reporter.log("The sync manifests of \(prepared.branch.branch) are up to date: nothing pushed.")
                 }
             }
-            try await context.reporter.group("SOPS preflight") { try await pipeline.preflight(prepared, keys: imported) }
+            try await context.reporter.group("SOPS preflight") { try await pipeline.preflight(prepared, keys: imported, requireKeys: !plan) }
             pipeline.describe(prepared)
             if plan {
                 pipeline.drawPlan(prepared, scope: waitFor)

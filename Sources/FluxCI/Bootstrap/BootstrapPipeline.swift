@@ -56,7 +56,12 @@ struct BootstrapPipeline {
         reporter.log("Testing \(resolved.revision) of \(served == nil ? resolved.url : "the served repository")")
         // The revision and the links to the tested commit hold from here on, also when a later step fails.
         try reporter.setOutput("revision", resolved.revision.description)
-        if served == nil { reporter.setSourceLinks(server: context.environment["GITHUB_SERVER_URL"], repository: context.environment["GITHUB_REPOSITORY"], commit: resolved.revision.commit) }
+        // A served commit is fluxci's own (a work tree commit, a folder's root commit), not on the
+        // forge: links go to the commit it was made from, a served folder's paths under that
+        // folder, and the files the served work tree changed stay plain text.
+        reporter.setSourceLinks(
+            server: context.environment["GITHUB_SERVER_URL"], repository: context.environment["GITHUB_REPOSITORY"],
+            commit: served?.sourceCommit ?? resolved.revision.commit, pathPrefix: served?.prefix ?? "", unlinked: served?.changedFiles ?? [])
         if served == nil, !["http://", "https://", "ssh://"].contains(where: resolved.url.hasPrefix) {
             let message = "Flux's GitRepository accepts only http(s):// and ssh:// URLs; \(resolved.url) would be refused by the API server."
             let fix = "Pass --url with the repository's https URL, or let fluxci serve the branch to the cluster with --serve."
@@ -145,7 +150,9 @@ struct BootstrapPipeline {
     }
 
     /// Every SOPS file the cluster will decrypt must decrypt with the run's keys, MAC checked.
-    func preflight(_ prepared: Prepared, keys: ImportedKeys) async throws {
+    /// `requireKeys` (a full run): without keys, a cluster that decrypts something fails here,
+    /// before any cluster exists; one that decrypts nothing needs none and goes on.
+    func preflight(_ prepared: Prepared, keys: ImportedKeys, requireKeys: Bool = false) async throws {
         let files = prepared.tree.decryptedSOPSFiles
         let source = prepared.source
         // Secrets the cluster would apply in plaintext although .sops.yaml says encrypt: the
@@ -153,6 +160,23 @@ struct BootstrapPipeline {
         let plaintext = ReachedPlaintextSecrets.find(prepared.tree, source: source)
         for problem in plaintext { reporter.annotate(problem) }
         if keys.pgp.isEmpty && keys.age.isEmpty {
+            if requireKeys {
+                // kustomize-controller fails a Kustomization whose decryption Secret is missing
+                // even when it reaches no SOPS file, so a named Secret needs keys too.
+                let pipelineSecrets: Set<String> = [prepared.secrets.names.gpg, prepared.secrets.names.age]
+                let naming = prepared.tree.kustomizations.filter { $0.decryptionSecret.map(pipelineSecrets.contains) ?? false }
+                if !files.isEmpty || !naming.isEmpty {
+                    var needs: [String] = []
+                    if !files.isEmpty { needs.append("decrypts \(files.count) SOPS file\(files.count == 1 ? "" : "s") (\(files.prefix(3).joined(separator: ", "))\(files.count > 3 ? ", …" : ""))") }
+                    if !naming.isEmpty {
+                        needs.append("has Kustomizations that decrypt with a Secret the pipeline makes from the keys (\(naming.prefix(3).map { "\($0.id) → \($0.decryptionSecret ?? "")" }.joined(separator: ", "))\(naming.count > 3 ? ", …" : ""))")
+                    }
+                    throw Annotation.error(
+                        "No SOPS key was given, but the cluster \(needs.joined(separator: " and ")): Flux could not decrypt.", title: "No SOPS keys",
+                        fix: "Set SOPS_AGE_KEY (AGE-SECRET-KEY-1… lines) and/or SOPS_GPG_KEY (an armored secret key, or its base64) from repository secrets, or keep the keys in .secrets/<cloud>/<env>/ and pass --cloud and --env.")
+                }
+                reporter.log("No SOPS key was given, and none is needed: the cluster decrypts no SOPS file and no Kustomization names a decryption Secret.")
+            }
             SOPSPreflightNotRun.report(files, read: { try source.read($0) }, reporter: reporter)
             guard plaintext.isEmpty else {
                 throw Annotation.error(

@@ -149,8 +149,10 @@ public struct E2ECommand: ContextCommand {
                     cloudEnv: KeySources.clusterSecrets(repository.cloudEnv, environment: context.environment, repository: root, reporter: reporter)
                         .flatMap { FileManager.default.fileExists(atPath: root.appendingPathComponent(".secrets/\($0.cloud)/\($0.env)").path) ? $0 : nil },
                     localKeyring: [], reporter: reporter)
-            } catch let annotation as Annotation where plan && annotation.title == "No SOPS keys" {
-                sources = KeySources()  // a plan without keys runs every tree check; the preflight reports itself not run
+            } catch let annotation as Annotation where annotation.title == "No SOPS keys" {
+                // A plan without keys runs every tree check and reports the preflight not run; a
+                // full run needs keys only when the cluster decrypts something (the preflight says).
+                sources = KeySources()
             }
             let created: Keyring
             // Under RUNNER_TEMP (the runner empties it after the job), and named in GITHUB_ENV the
@@ -191,7 +193,7 @@ public struct E2ECommand: ContextCommand {
                 fullRun: !plan)
         }
         if let served { ServeSession.plan(&prepared, served: served, options: serve) }
-        try await run.step(.preflight) { try await pipeline.preflight(prepared, keys: keys) }
+        try await run.step(.preflight) { try await pipeline.preflight(prepared, keys: keys, requireKeys: !plan) }
         pipeline.describe(prepared)
         if plan {
             pipeline.drawPlan(prepared, scope: waitFor)

@@ -15,9 +15,8 @@ struct CreationRule {
     var rule: EncryptionRule?
     var configFile: String
     var line: Int?
-    /// Settings of the rule that sops applies on encryption and fluxci's encrypter does not
-    /// (`mac_only_encrypted`, the comment regexes): encrypt refuses rather than drop them.
-    var unsupported: [String] = []
+    /// `mac_only_encrypted: true`: the MAC covers only the values that end up encrypted.
+    var macOnlyEncrypted = false
 
     /// The config sops uses when started in `workingDirectory`, and sops's warning about a
     /// `.sops.yml` it ignored on the way.
@@ -79,19 +78,22 @@ struct CreationRule {
             } else {
                 groups = [Recipients.Group(age: list(rule["age"]), pgp: list(rule["pgp"]))]
             }
-            var encryption: EncryptionRule?
-            if let value = rule["encrypted_regex"]?.string { encryption = .encryptedRegex(value) }
-            if let value = rule["unencrypted_regex"]?.string { encryption = .unencryptedRegex(value) }
-            if let value = rule["encrypted_suffix"]?.string { encryption = .encryptedSuffix(value) }
-            if let value = rule["unencrypted_suffix"]?.string { encryption = .unencryptedSuffix(value) }
-            // getsops/sops config.go reads these into the file's metadata as well.
-            let unsupported = ["mac_only_encrypted", "encrypted_comment_regex", "unencrypted_comment_regex"].filter { key in
-                guard let value = rule[key] else { return false }
-                return key != "mac_only_encrypted" || value.bool == true
+            // getsops/sops config.go `configFromRule`: at most one of the six selectors (an empty
+            // one does not count), and `mac_only_encrypted` beside it; all go into the metadata.
+            let selectors: [(key: String, make: (String) -> EncryptionRule)] = [
+                ("unencrypted_suffix", EncryptionRule.unencryptedSuffix), ("encrypted_suffix", EncryptionRule.encryptedSuffix),
+                ("unencrypted_regex", EncryptionRule.unencryptedRegex), ("encrypted_regex", EncryptionRule.encryptedRegex),
+                ("unencrypted_comment_regex", EncryptionRule.unencryptedCommentRegex), ("encrypted_comment_regex", EncryptionRule.encryptedCommentRegex),
+            ]
+            let set = selectors.compactMap { selector in rule[selector.key]?.string.flatMap { $0.isEmpty ? nil : selector.make($0) } }
+            guard set.count <= 1 else {
+                throw Annotation.error(
+                    "A creation rule of \(configFile) sets more than one of encrypted_suffix, unencrypted_suffix, encrypted_regex, unencrypted_regex, encrypted_comment_regex and unencrypted_comment_regex (sops fails the same way: \"cannot use more than one of … for the same rule\").",
+                    title: "Invalid .sops.yaml", fix: "Keep one of them in the rule.", at: SourceLocation(file: configFile, line: line))
             }
             return CreationRule(
-                recipients: Recipients(groups: groups, shamirThreshold: rule["shamir_threshold"]?.int), rule: encryption, configFile: configFile, line: line,
-                unsupported: unsupported)
+                recipients: Recipients(groups: groups, shamirThreshold: rule["shamir_threshold"]?.int), rule: set.first, configFile: configFile, line: line,
+                macOnlyEncrypted: rule["mac_only_encrypted"]?.bool == true)
         }
         throw Annotation.error(
             "No creation rule of \(configFile) matches \(relativePath) (sops fails the same way: \"no matching creation rules found\").",

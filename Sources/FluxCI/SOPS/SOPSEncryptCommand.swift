@@ -9,9 +9,11 @@ import Age
 struct SOPSEncryptCommand: ContextCommand {
     static let configuration = CommandConfiguration(
         commandName: "encrypt",
-        abstract: "Encrypt a YAML or JSON file (or standard input, '-') with SOPS: to standard output, or --in-place.",
+        abstract: "Encrypt a YAML, JSON, dotenv, ini or binary file (or standard input, '-') with SOPS: to standard output, or --in-place.",
         discussion: """
-            Recipients and the encryption rule come from flags (--age, --pgp, --encrypted-regex), \
+            The store is chosen by the file's name, as sops chooses it: .yaml/.yml, .json, .env \
+            (dotenv), .ini, any other name binary (the bytes as they are, in sops's JSON wrapper, \
+            always encrypted whatever the rule). Recipients and the encryption rule come from flags (--age, --pgp, --encrypted-regex), \
             else from the first matching creation rule of .sops.yaml (path_regex, age, pgp, \
             key_groups, shamir_threshold, encrypted_regex…), else with --cloud/--env from \
             .secrets/<cloud>/<env>/ (age.agekey's recipient, sops.pub.asc's fingerprint). As with \
@@ -23,9 +25,9 @@ struct SOPSEncryptCommand: ContextCommand {
             each PGP fingerprint is taken from --pgp-key-file, .secrets' sops.pub.asc, the \
             keyring of FLUXCI_KEYRING, your GnuPG keyring (GNUPGHOME or ~/.gnupg; public keys \
             only), or a committed .sops.pub.asc anywhere in the repository (what `fluxci keys new \
-            --pgp` writes beside the cluster), and the output says which. A rule setting fluxci cannot apply \
-            (mac_only_encrypted, encrypted_comment_regex, unencrypted_comment_regex) is an error, \
-            not dropped: use sops for such files. --in-place writes \
+            --pgp` writes beside the cluster), and the output says which. A rule's \
+            mac_only_encrypted, encrypted_comment_regex and unencrypted_comment_regex are applied \
+            as sops applies them. --in-place writes \
             through a temporary file: a failure leaves the input untouched.
 
             Environment: FLUXCI_KEYRING, GNUPGHOME, GITHUB_WORKSPACE.
@@ -68,33 +70,26 @@ struct SOPSEncryptCommand: ContextCommand {
     func execute(in context: CommandContext) async throws {
         let root = context.repositoryRoot(repository)
         let url = file == "-" ? root.appendingPathComponent("stdin.yaml") : context.url(for: file)
-        // sops picks the store by extension: .env is dotenv, .ini is ini, any other name not
-        // YAML or JSON is binary. fluxci's encrypter writes YAML and JSON only.
-        let ext = url.pathExtension.lowercased()
-        if file != "-", !["yaml", "yml", "json"].contains(ext) {
-            throw Annotation.error(
-                "\(file): fluxci encrypts YAML and JSON files; sops would encrypt this one as \(ext == "env" ? "dotenv" : ext == "ini" ? "ini" : "binary") (by its name).",
-                title: "Format not supported by fluxci encrypt", fix: "Encrypt it with `sops encrypt --in-place \(file)`; fluxci decrypts and verifies it.",
-                at: SourceLocation(file: file))
+        // sops picks the store by the file's name (`formats.FormatForPath`): .yaml/.yml, .json,
+        // .env (dotenv), .ini, anything else binary. Standard input has no name: JSON when it
+        // starts with `{`, else YAML.
+        let bytes: Data = file == "-" ? context.readStandardInput() : try SOPSFiles.readBytes(url, shownAs: file)
+        let text = String(decoding: bytes, as: UTF8.self)
+        if file != "-", SOPSFileFormat(path: url.lastPathComponent) == .yaml, String(data: bytes, encoding: .utf8) == nil {
+            throw Annotation.error("\(file) cannot be read as UTF-8 text, and sops's YAML reader refuses it too.", title: "Unreadable file", at: SourceLocation(file: file))
         }
-        let text: String
-        if file == "-" {
-            text = String(decoding: context.readStandardInput(), as: UTF8.self)
-        } else {
-            text = try SOPSFiles.read(url, shownAs: file)
-        }
-        let format: SOPSFile.Format = file.lowercased().hasSuffix(".json") || text.drop(while: \.isWhitespace).hasPrefix("{") ? .json : .yaml
-        let (recipients, rule, keyring) = try await resolve(for: url, text: text, root: root, context: context)
+        let format: SOPSFileFormat = file == "-" ? (text.drop(while: \.isWhitespace).hasPrefix("{") ? .json : .yaml) : SOPSFileFormat(path: url.lastPathComponent)
+        let (recipients, rule, keyring, macOnlyEncrypted) = try await resolve(for: url, text: text, root: root, context: context)
         defer { keyring?.destroy() }
-        let encrypted: String
+        let encrypted: Data
         do {
-            encrypted = try SOPSEncryptor.encrypt(text, format: format, recipients: recipients, rule: rule, keyring: keyring)
+            encrypted = Data(try FlatEncryption.encrypt(Array(bytes), format: format, recipients: recipients, rule: rule, macOnlyEncrypted: macOnlyEncrypted, keyring: keyring))
         } catch {
             if case .pgp = error, let expired = Self.expiredRecipient(recipients, keyring: keyring) { throw expired }
             throw Self.annotation(error, file: file)
         }
         if inPlace {
-            try SecureFile.write(Data(encrypted.utf8), to: url)
+            try SecureFile.write(encrypted, to: url)
             context.reporter.log("Encrypted \(file) in place.")
         } else {
             context.standardOutput.write(encrypted)
@@ -127,7 +122,7 @@ struct SOPSEncryptCommand: ContextCommand {
     }
 
     /// Flags first, then .sops.yaml, then .secrets/<cloud>/<env>/.
-    func resolve(for url: URL, text: String, root: URL, context: CommandContext) async throws -> (Recipients, EncryptionRule, Keyring?) {
+    func resolve(for url: URL, text: String, root: URL, context: CommandContext) async throws -> (Recipients, EncryptionRule, Keyring?, macOnlyEncrypted: Bool) {
         var ages = age.flatMap { $0.split(separator: ",").map(String.init) }
         var fingerprints = pgp.flatMap { $0.split(separator: ",").map(String.init) }
         var recipients: Recipients?
@@ -159,19 +154,14 @@ struct SOPSEncryptCommand: ContextCommand {
                 rule = rule ?? creation.rule
             }
         }
-        if let creation, !creation.unsupported.isEmpty {
-            throw Annotation.error(
-                "The creation rule of \(creation.configFile) for \(file) sets \(creation.unsupported.joined(separator: ", ")), which fluxci's encrypt does not apply (it would drop it silently).",
-                title: "Rule setting not supported", fix: "Encrypt this file with `sops encrypt --in-place \(file)`; fluxci decrypts, verifies, rotates and updates it.",
-                at: SourceLocation(file: creation.configFile, line: creation.line))
-        }
         // A rule (or flags) without a selector encrypts every value, as sops does (its default
         // is unencrypted_suffix _unencrypted, written into the metadata); sops has no special
         // rule for Kubernetes manifests, so neither has fluxci.
         let finalRule = rule ?? .unencryptedSuffix("_unencrypted")
         // No keyring (and no gpg process) when no PGP key is involved.
         let wantsPGP = !keyFiles.isEmpty || !fingerprints.isEmpty || (recipients?.groups.contains { !$0.pgp.isEmpty } ?? false)
-        guard wantsPGP else { return (recipients ?? Recipients(groups: [.init(age: ages, pgp: [])]), finalRule, nil) }
+        let macOnlyEncrypted = creation?.macOnlyEncrypted ?? false
+        guard wantsPGP else { return (recipients ?? Recipients(groups: [.init(age: ages, pgp: [])]), finalRule, nil, macOnlyEncrypted) }
         let keyring: Keyring
         do {
             keyring = try Keyring.create(in: context.environment["TMPDIR"])
@@ -186,7 +176,7 @@ struct SOPSEncryptCommand: ContextCommand {
         }
         let final = recipients ?? Recipients(groups: [.init(age: ages, pgp: fingerprints)])
         try PublicKeyFinder.gather(final.groups.flatMap(\.pgp), into: keyring, root: creation.map { URL(fileURLWithPath: $0.configFile).deletingLastPathComponent() } ?? root, context: context)
-        return (final, finalRule, keyring)
+        return (final, finalRule, keyring, macOnlyEncrypted)
     }
 }
 

@@ -91,6 +91,11 @@ enum SOPSFiles {
             return .error(
                 sentence(error) + " `sops -d` fails on it, and so would Flux's kustomize-controller (\"error decrypting sops tree\").", title: error.title,
                 fix: "Restore the value from git, or set it again with `sops \(file)`.", at: location)
+        case .wrongStore(_, let storedAs, _, _):
+            return .error(
+                sentence(error), title: error.title,
+                fix: "Rename it to end in \(StoredSOPSFile.suffix(storedAs)) (sops and kustomize-controller choose the format by the file name), or read it with `sops -d --input-type \(storedAs.rawValue) --output-type \(storedAs.rawValue) \(file)`.",
+                at: location)
         case .macUndecryptable, .macMismatch:
             // kustomize-controller's decryptor leaves the MAC check off (`checkSopsMac` is false:
             // "arbitrary data gets injected into most resources"), so Flux applies such a file.

@@ -1,0 +1,82 @@
+import Actions
+import Foundation
+import Kube
+import Testing
+import TestSupport
+
+@testable import Flux
+
+/// What Flux accepts where `kubectl kustomize` on the files as written would not (or builds
+/// differently): each is a false problem a gate must not report, with a warning at the line
+/// that Flux reads differently from how it is written.
+@Suite struct FluxLeniencyTests {
+    /// kustomize-controller's generator reads the kustomization at spec.path leniently and writes
+    /// it back: an unknown top-level field is dropped (a typo of `commonLabels` builds without the
+    /// labels). Field names match ignoring case, as Go's JSON decoder matches them.
+    @Test func anUnknownKustomizationFieldIsDroppedAsFluxDropsIt() async throws {
+        let fleet = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps/prod"),
+            "apps/prod/kustomization.yaml": "Resources:\n- cm.yaml\ncommonLabel:\n  team: a\nnamespace: prod\n",
+            "apps/prod/cm.yaml": configMap("app"),
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        let apps = FluxKustomization.Reference(namespace: "flux-system", name: "apps")
+        #expect(tree.builds[apps] == .built, "\(tree.problems)")
+        let cm = try #require(tree.objects[apps]?.first { $0.kind == "ConfigMap" })
+        #expect(cm.namespace == "prod", "the fields around the dropped one still apply")
+        #expect(cm.json["metadata", "labels", "team"] == nil)
+        let warning = try #require(tree.problem("Unknown kustomization field"))
+        #expect(warning.level == .warning)
+        #expect(warning.location == SourceLocation(file: "apps/prod/kustomization.yaml", line: 3))
+        #expect(warning.message.contains("commonLabel"))
+        #expect(tree.errors.isEmpty, "\(tree.errors)")
+
+        // The same file is refused by kubectl kustomize: the difference is Flux's, not kustomize's.
+        let kubectl = try await runProcess(URL(fileURLWithPath: "/usr/bin/env"), ["kubectl", "kustomize", fleet.directory.appendingPathComponent("apps/prod").path])
+        #expect(kubectl.status != 0 && kubectl.allOutput.contains("unknown field"), "\(kubectl.allOutput)")
+    }
+
+    /// Kustomizations are stored as v1: a v1beta2 object's patchesStrategicMerge and
+    /// patchesJson6902 are pruned by the API server, so kustomize-controller never applies them.
+    @Test(arguments: ["patchesStrategicMerge", "patchesJson6902"])
+    func v1beta2PatchFieldsArePrunedNotApplied(_ field: String) async throws {
+        let patch = field == "patchesStrategicMerge"
+            ? "  patchesStrategicMerge:\n    - apiVersion: v1\n      kind: ConfigMap\n      metadata: {name: app}\n      data: {a: patched}\n"
+            : "  patchesJson6902:\n    - target: {version: v1, kind: ConfigMap, name: app}\n      patch: [{op: replace, path: /data/a, value: patched}]\n"
+        let manifest = kustomization("apps", path: "./apps/prod", extra: patch)
+            .replacingOccurrences(of: "kustomize.toolkit.fluxcd.io/v1\n", with: "kustomize.toolkit.fluxcd.io/v1beta2\n")
+        let fleet = try await Fleet.make([
+            "clusters/c/apps.yaml": manifest,
+            "apps/prod/cm.yaml": configMap("app"),
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        let apps = FluxKustomization.Reference(namespace: "flux-system", name: "apps")
+        #expect(tree.builds[apps] == .built, "\(tree.problems)")
+        let cm = try #require(tree.objects[apps]?.first { $0.kind == "ConfigMap" })
+        #expect(cm.json["data", "a"]?.string == "b")
+        let warning = try #require(tree.problem("Field pruned by the API server"))
+        #expect(warning.location == SourceLocation(file: "clusters/c/apps.yaml", line: 14))
+        #expect(warning.message.contains("spec.\(field)"))
+        #expect(tree.errors.isEmpty, "\(tree.errors)")
+    }
+
+    /// kustomize-controller joins spec.path to the artifact with securejoin, which holds `..`
+    /// at the root: `./../../apps/prod` builds `apps/prod`.
+    @Test func aPathClimbingAboveTheRootIsHeldThere() async throws {
+        let fleet = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./../../apps/prod"),
+            "apps/prod/cm.yaml": configMap("app"),
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        let apps = FluxKustomization.Reference(namespace: "flux-system", name: "apps")
+        #expect(tree.builds[apps] == .built, "\(tree.problems)")
+        #expect(tree.objects[apps]?.contains { $0.kind == "ConfigMap" && $0.name == "app" } == true)
+        let warning = try #require(tree.problem("Path above the repository's root"))
+        #expect(warning.location == SourceLocation(file: "clusters/c/apps.yaml", line: 8))
+        #expect(warning.message.contains("builds ./apps/prod"))
+        #expect(tree.errors.isEmpty, "\(tree.errors)")
+    }
+}

@@ -1,0 +1,82 @@
+import Actions
+import Foundation
+import Kube
+import Testing
+import TestSupport
+
+@testable import Flux
+
+/// A HelmRelease whose chart source, values or dependency resolves to nothing never becomes
+/// Ready; the plan names the reference's own line. Built with the real kubectl kustomize.
+@Suite struct HelmReleaseReferencesTests {
+    static func release(_ name: String, source: String = "podinfo", valuesFrom: String = "", dependsOn: String = "") -> String {
+        """
+        apiVersion: helm.toolkit.fluxcd.io/v2
+        kind: HelmRelease
+        metadata:
+          name: \(name)
+          namespace: flux-system
+        spec:
+          interval: 10m
+          chart:
+            spec:
+              chart: podinfo
+              sourceRef:
+                kind: HelmRepository
+                name: \(source)
+        \(valuesFrom)\(dependsOn)
+        """
+    }
+
+    static let repository = """
+        apiVersion: source.toolkit.fluxcd.io/v1
+        kind: HelmRepository
+        metadata:
+          name: podinfo
+          namespace: flux-system
+        spec:
+          interval: 1h
+          url: https://stefanprodan.github.io/podinfo
+        """
+
+    @Test func everyReferenceThatResolvesIsQuiet() async throws {
+        let fleet = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps"),
+            "apps/kustomization.yaml": "resources: [repository.yaml, release.yaml, base.yaml]\nconfigMapGenerator:\n  - {name: values, namespace: flux-system, literals: [a=b], options: {disableNameSuffixHash: true}}\n",
+            "apps/repository.yaml": Self.repository,
+            "apps/base.yaml": Self.release("base"),
+            "apps/release.yaml": Self.release(
+                "podinfo", valuesFrom: "  valuesFrom:\n    - {kind: ConfigMap, name: values}\n    - {kind: Secret, name: absent, optional: true}\n",
+                dependsOn: "  dependsOn:\n    - name: base\n"),
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        #expect(tree.errors.isEmpty, "\(tree.errors)")
+    }
+
+    @Test func unknownSourceValuesAndDependencyAreNamedAtTheirLines() async throws {
+        let fleet = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps"),
+            "apps/kustomization.yaml": "resources: [repository.yaml, release.yaml, typo.yaml]\nconfigMapGenerator:\n  - {name: podinfo-values, namespace: flux-system, literals: [a=b]}\n",
+            "apps/repository.yaml": Self.repository,
+            "apps/typo.yaml": Self.release("typo", source: "podinfo-charts"),
+            "apps/release.yaml": Self.release(
+                "podinfo", valuesFrom: "  valuesFrom:\n    - kind: ConfigMap\n      name: podinfo-values\n    - kind: Secret\n      name: missing\n",
+                dependsOn: "  dependsOn:\n    - name: base\n"),
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        let source = try #require(tree.problem("Unknown chart source"), "\(tree.problems)")
+        #expect(source.location == SourceLocation(file: "apps/typo.yaml", line: 13))
+        #expect(source.message.contains("HelmRepository/flux-system/podinfo-charts"))
+        let renamed = try #require(tree.problem("Values from a renamed object"), "\(tree.problems)")
+        #expect(renamed.location == SourceLocation(file: "apps/release.yaml", line: 16))
+        #expect(renamed.message.contains("named it podinfo-values-"))
+        let values = try #require(tree.problem("Unknown values source"))
+        #expect(values.location == SourceLocation(file: "apps/release.yaml", line: 18))
+        #expect(values.message.contains("Secret/flux-system/missing"))
+        let dependency = try #require(tree.problems.first { $0.title == "Unknown dependency" && $0.message.contains("HelmRelease/flux-system/base") })
+        #expect(dependency.location == SourceLocation(file: "apps/release.yaml", line: 20))
+        #expect(tree.errors.count == 4, "\(tree.errors)")
+    }
+}
