@@ -43,7 +43,7 @@ struct Reader {
     }
 
     func finish() {
-        if scratch.lastPathComponent.hasPrefix("fluxci-builds-") { try? FileManager.default.removeItem(at: scratch) }
+        if scratch.lastPathComponent.hasPrefix("fluxci-builds-") { KustomizationBuild.removeTree(scratch.path) }
     }
 
     // MARK: Locations
