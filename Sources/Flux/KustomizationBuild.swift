@@ -13,6 +13,15 @@ struct KustomizationBuild {
         var kustomization: FluxKustomization
         /// The artifact files this build sees (the source's ignore rules applied).
         var files: Set<String>
+
+        /// Whether `other` builds exactly what this one does: the same path, the same spec fields
+        /// the generated kustomization is made from (compared as bytes: Swift's `String ==` takes
+        /// canonically equivalent names for equal, the file system does not), the same files.
+        func buildsAlike(_ other: Request) -> Bool {
+            Array(kustomization.path.utf8) == Array(other.kustomization.path.utf8)
+                && Array(KustomizationGenerator.buildSpec(of: kustomization).jsonText.utf8) == Array(KustomizationGenerator.buildSpec(of: other.kustomization).jsonText.utf8)
+                && files == other.files
+        }
     }
 
     struct Document {

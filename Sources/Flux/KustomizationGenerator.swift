@@ -128,7 +128,7 @@ enum KustomizationGenerator {
                 set(key, Node.sequence(.init(values)))
             }
         }
-        let spec = kustomization.object.json["spec"] ?? .object([])
+        let spec = buildSpec(of: kustomization)
         if let namespace = spec["targetNamespace"]?.string { set("namespace", Node(namespace, .implicit, .doubleQuoted)) }
         if let prefix = spec["namePrefix"]?.string { set("namePrefix", Node(prefix, .implicit, .doubleQuoted)) }
         if let suffix = spec["nameSuffix"]?.string { set("nameSuffix", Node(suffix, .implicit, .doubleQuoted)) }
@@ -160,6 +160,14 @@ enum KustomizationGenerator {
         return Written(
             file: file, generated: generated, keepsOrigins: keepsOrigins,
             generatedResources: resources.map { FluxKustomization.normalize(directory + "/" + $0) }, droppedFields: dropped)
+    }
+
+    /// The fields of `spec` the generated kustomization is made from (the rest, postBuild
+    /// included, does not change what kustomize builds): with `spec.path` and the artifact's
+    /// files, everything a build depends on, so two Kustomizations equal in them build alike.
+    static func buildSpec(of kustomization: FluxKustomization) -> JSONValue {
+        let fields = ["targetNamespace", "namePrefix", "nameSuffix", "patches", "patchesStrategicMerge", "patchesJson6902", "images", "components"]
+        return .object((kustomization.object.json["spec"]?.object ?? []).filter { fields.contains($0.key) })
     }
 
     /// A JSON value as a YAML node (JSON is YAML: strings stay strings).

@@ -36,15 +36,39 @@ public final class SourceArtifact: @unchecked Sendable {
         root = URL(fileURLWithPath: String(cString: made), isDirectory: true)
         var written: Set<String> = [], links: Set<String> = [], locked: Set<String> = []
         var ignoreFiles: [(domain: [String], text: String)] = []
+        // Plain POSIX calls, each folder made once: FileManager's createFile writes a temporary
+        // file, renames it and syncs it to disk, for every file of a private scratch copy.
+        let rootPath = root.path
+        var folders: Set<String> = [""]
+        func makeFolder(_ path: String) {
+            guard !folders.contains(path) else { return }
+            makeFolder(RepositoryPath.parent(path))
+            mkdir(rootPath + "/" + path, 0o755)
+            folders.insert(path)
+        }
+        func write(_ data: Data, to path: String) -> Bool {
+            makeFolder(RepositoryPath.parent(path))
+            let descriptor = open(rootPath + "/" + path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            guard descriptor >= 0 else { return false }
+            defer { close(descriptor) }
+            return data.withUnsafeBytes { buffer in
+                var offset = 0
+                while offset < buffer.count {
+                    let count = Foundation.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+                    if count < 0, errno == EINTR { continue }
+                    guard count > 0 else { return false }
+                    offset += count
+                }
+                return true
+            }
+        }
         do {
             for (path, kind) in entries {
                 switch kind {
                 case .symlink: links.insert(path)
                 case .file:
                     guard let data = try source.read(path) else { continue }
-                    let target = root.appendingPathComponent(path)
-                    try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
-                    guard FileManager.default.createFile(atPath: target.path, contents: data) else {
+                    guard write(data, to: path) else {
                         throw ArtifactError(message: "cannot write \(path) into \(root.path)")
                     }
                     written.insert(path)
@@ -57,7 +81,7 @@ public final class SourceArtifact: @unchecked Sendable {
                 }
             }
         } catch {
-            try? FileManager.default.removeItem(at: root)
+            KustomizationBuild.removeTree(root.path)
             throw error
         }
         self.written = written
@@ -119,7 +143,7 @@ public final class SourceArtifact: @unchecked Sendable {
     }
 
     public func remove() {
-        try? FileManager.default.removeItem(at: root)
+        KustomizationBuild.removeTree(root.path)
     }
 
     deinit { remove() }

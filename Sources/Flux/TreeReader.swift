@@ -5,8 +5,9 @@ import SOPS
 import Yams
 
 /// The walk behind `ClusterTreeReader.read`: the flux-system folder, the root pair, then every
-/// Kustomization level by level (a level's builds in parallel), each build's output substituted
-/// and mapped to its origins before the child Kustomizations in it are read.
+/// Kustomization level by level (each build started as soon as its Kustomization is found, on up
+/// to the cores at once), each build's output substituted and mapped to its origins before the
+/// child Kustomizations in it are read.
 struct Reader {
     typealias Reference = FluxKustomization.Reference
 
@@ -42,7 +43,7 @@ struct Reader {
     }
 
     func finish() {
-        if scratch.lastPathComponent.hasPrefix("fluxci-builds-") { try? FileManager.default.removeItem(at: scratch) }
+        if scratch.lastPathComponent.hasPrefix("fluxci-builds-") { KustomizationBuild.removeTree(scratch.path) }
     }
 
     // MARK: Locations
@@ -63,15 +64,29 @@ struct Reader {
 
     mutating func read(cluster: String, fluxSystem: String, decryptionSecrets: Set<String>) throws(Annotation) -> ClusterTree {
         let builder = KustomizationBuild(artifact: artifact, tool: tool, scratch: scratch)
+        let queue = BuildQueue()
         let plain = artifact.files(ignore: nil)
         // flux-system as bootstrap applies it: built as it is, no Flux fields.
-        let system = FluxKustomization(KubeObject(.object([
-            ("apiVersion", .string("kustomize.toolkit.fluxcd.io/v1")), ("kind", .string("Kustomization")),
-            ("metadata", .object([("name", .string("flux-system")), ("namespace", .string("flux-system"))])),
-            ("spec", .object([("path", .string(fluxSystem))])),
-        ])))!
+        func plainKustomization(_ path: String) -> FluxKustomization {
+            FluxKustomization(KubeObject(.object([
+                ("apiVersion", .string("kustomize.toolkit.fluxcd.io/v1")), ("kind", .string("Kustomization")),
+                ("metadata", .object([("name", .string("flux-system")), ("namespace", .string("flux-system"))])),
+                ("spec", .object([("path", .string(path))])),
+            ])))!
+        }
+        let system = plainKustomization(fluxSystem)
+        let systemTicket = queue.submit { builder.run(.init(kustomization: system, files: plain), index: 0) }
+        // The root is the Kustomization whose path is the cluster path, and the gotk-sync.yaml
+        // flux bootstrap writes gives it no field that changes its build: with a core to spare,
+        // that build starts beside flux-system's. It is used only when the root found in
+        // flux-system's output asks for exactly that build (`buildsAlike`), else the root found
+        // is built; its children are still found only in the root's own output.
+        let guess = queue.width > 1 ? KustomizationBuild.Request(kustomization: plainKustomization(cluster), files: plain) : nil
+        let guessTicket = guess.map { request in queue.submit { builder.run(request, index: 0) } }
+        // Its folder is in the scratch folder, removed after the walk.
+        defer { _ = guessTicket?.wait() }
         let systemOutput: KustomizationBuild.Output
-        switch builder.run(.init(kustomization: system, files: plain), index: 0) {
+        switch systemTicket.wait() {
         case .success(let output): systemOutput = output
         case .failure(let failure):
             throw .error(
@@ -111,60 +126,83 @@ struct Reader {
         // cluster kustomization.yaml that lists flux-system builds here as in the cluster, and
         // flux-system's other Kustomizations are children of the root.
         rootIgnore = repository.json["spec", "ignore"]?.string
-        let rootFiles = artifact.files(ignore: rootIgnore)
+        let rootFiles = rootIgnore == nil ? plain : artifact.files(ignore: rootIgnore)
         let secretsNamespace = repository.namespace ?? "flux-system"
         let rootSource = FluxKustomization.SourceReference(kind: "GitRepository", namespace: secretsNamespace, name: repository.name)
 
         rootID = root.id
-        var all: [FluxKustomization] = [root]
-        var level = [root]
-        var pending: [(FluxKustomization, KustomizationBuild.Output)] = []
+        typealias Ticket = BuildQueue.Ticket<Result<KustomizationBuild.Output, KustomizationBuild.Failure>>
         var index = 1
+        // A build starts as soon as its Kustomization is found (the walk below reads the results
+        // in the order it found them, so the outcome is that of building level by level).
+        func start(_ kustomization: FluxKustomization, started: (request: KustomizationBuild.Request, ticket: Ticket)? = nil) -> Ticket? {
+            guard kustomization.source == rootSource, !kustomization.suspended else { return nil }
+            let request = KustomizationBuild.Request(kustomization: kustomization, files: rootFiles)
+            if let started, started.request.buildsAlike(request) { return started.ticket }
+            let at = index
+            index += 1
+            return queue.submit { builder.run(request, index: at) }
+        }
+        var all: [FluxKustomization] = [root]
+        var level: [(FluxKustomization, Ticket?)] = [(root, start(root, started: guess.flatMap { request in guessTicket.map { (request, $0) } }))]
+        var pending: [(FluxKustomization, KustomizationBuild.Output)] = []
         while !level.isEmpty || !pending.isEmpty {
-            var requests: [(FluxKustomization, Int)] = []
-            for kustomization in level {
+            var requests: [(FluxKustomization, Ticket)] = []
+            for (kustomization, ticket) in level {
                 if kustomization.source != rootSource {
                     builds[kustomization.id] = .notBuilt("sourced from \(kustomization.source)")
                 } else if kustomization.suspended {
                     builds[kustomization.id] = .notBuilt("suspended")
-                } else {
-                    requests.append((kustomization, index))
-                    index += 1
-                }
-            }
-            let results = Self.parallel(requests) { request in
-                builder.run(.init(kustomization: request.0, files: rootFiles), index: request.1)
-            }
-            for ((kustomization, _), result) in zip(requests, results) {
-                switch result {
-                case .success(let output): pending.append((kustomization, output))
-                case .failure(let failure): buildFailed(kustomization, failure, files: rootFiles)
+                } else if let ticket {
+                    requests.append((kustomization, ticket))
                 }
             }
             level = []
             // postBuild needs the ConfigMaps and Secrets it names: a Kustomization whose sources
             // are not built yet waits for the next round, until no round makes progress.
-            var progress = true
+            // The first round reads each output as soon as its build ends, while later builds
+            // run; the problems of failed builds still come first, as when every build of the
+            // level had ended before the first round.
+            var progress = false
+            var waiting: [(FluxKustomization, KustomizationBuild.Output)] = []
+            func round(_ kustomization: FluxKustomization, _ output: KustomizationBuild.Output) {
+                guard let variables = variables(for: kustomization, final: false) else {
+                    waiting.append((kustomization, output))
+                    return
+                }
+                progress = true
+                let children = process(kustomization, output, variables: variables, known: all.map(\.id) + level.map(\.0.id))
+                level += children.map { ($0, start($0)) }
+            }
+            let failuresAt = problems.count
+            var failures: [Annotation] = []
+            for (kustomization, output) in pending { round(kustomization, output) }
+            for (kustomization, ticket) in requests {
+                switch ticket.wait() {
+                case .success(let output): round(kustomization, output)
+                case .failure(let failure):
+                    let before = problems.count
+                    buildFailed(kustomization, failure, files: rootFiles)
+                    failures += problems[before...]
+                    problems.removeSubrange(before...)
+                }
+            }
+            problems.insert(contentsOf: failures, at: failuresAt)
+            pending = waiting
             while progress && !pending.isEmpty {
                 progress = false
-                var waiting: [(FluxKustomization, KustomizationBuild.Output)] = []
-                for (kustomization, output) in pending {
-                    guard let variables = variables(for: kustomization, final: false) else {
-                        waiting.append((kustomization, output))
-                        continue
-                    }
-                    progress = true
-                    level += process(kustomization, output, variables: variables, known: all.map(\.id) + level.map(\.id))
-                }
+                waiting = []
+                for (kustomization, output) in pending { round(kustomization, output) }
                 pending = waiting
             }
             if level.isEmpty, !pending.isEmpty {
                 for (kustomization, output) in pending {
-                    level += process(kustomization, output, variables: variables(for: kustomization, final: true, own: output) ?? Variables(), known: all.map(\.id) + level.map(\.id))
+                    let children = process(kustomization, output, variables: variables(for: kustomization, final: true, own: output) ?? Variables(), known: all.map(\.id) + level.map(\.0.id))
+                    level += children.map { ($0, start($0)) }
                 }
                 pending = []
             }
-            all += level
+            all += level.map(\.0)
         }
         check(all, decryptionSecrets: decryptionSecrets, secretsNamespace: secretsNamespace)
         problems += SharedObjects.problems(objects, order: all.map(\.id))
@@ -176,21 +214,6 @@ struct Reader {
             clusterPath: cluster, fluxSystemPath: fluxSystem, components: components, gitRepository: repository, rootKustomization: all[0],
             kustomizations: ClusterTreeReader.dependencyOrder(all), files: files, sopsFiles: sopsFiles, objects: objects, builds: builds,
             buildTool: tool.description, problems: problems)
-    }
-
-    /// Runs `body` over `items` on up to the machine's cores at once, results in order.
-    static func parallel<T, R>(_ items: [T], _ body: @escaping @Sendable (T) -> R) -> [R] where T: Sendable, R: Sendable {
-        let box = ResultBox<R>(count: items.count)
-        DispatchQueue.concurrentPerform(iterations: items.count) { index in box.set(index, body(items[index])) }
-        return box.values
-    }
-
-    final class ResultBox<R>: @unchecked Sendable {
-        private let lock = NSLock()
-        private var stored: [R?]
-        init(count: Int) { stored = Array(repeating: nil, count: count) }
-        func set(_ index: Int, _ value: R) { lock.withLock { stored[index] = value } }
-        var values: [R] { lock.withLock { stored.map { $0! } } }
     }
 
     // MARK: One build's output

@@ -24,5 +24,5 @@ echo "Kustomizations: $(( $(ls "$plan"/fleet/clusters/bench/local/app-*.yaml | w
 fluxci_plan() { (cd "$plan/fleet" && TMPDIR="$work" "$FLUXCI" bootstrap --plan --cluster-path clusters/bench/local); }
 kustomize_loop() { for p in "${paths[@]}"; do kubectl kustomize --load-restrictor LoadRestrictionsNone "$p" >/dev/null || return 1; done; }
 row "bootstrap --plan, 60 Kustomizations" "$(time_runs 5 fluxci_plan)" "kubectl kustomize loop" "$(time_runs 3 kustomize_loop)" \
-  "half overlays; $(nproc) cores"
+  "half overlays; $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
 kill "$plan_server"
