@@ -42,6 +42,11 @@ public struct FluxKustomization: Sendable, Equatable {
     /// `spec.sourceRef`; its namespace defaults to the Kustomization's own.
     public var source: SourceReference
     public var suspended: Bool
+    /// Whether it carries kustomize-controller's apply exclusion (`kustomize.toolkit.fluxcd.io/
+    /// reconcile: disabled` or `kustomize.toolkit.fluxcd.io/ssa: ignore`, as a label or an
+    /// annotation): its parent's apply skips it (fluxcd/pkg ssa `shouldSkipApply` on the desired
+    /// object), so on a fresh cluster it is never created.
+    public var applyDisabled: Bool
     /// Whether `metadata.namespace` was set (after the parent's transformers): kustomize-controller
     /// refuses a namespaced object without one ("namespace not specified").
     public var hasNamespace: Bool
@@ -80,6 +85,11 @@ public struct FluxKustomization: Sendable, Equatable {
             namespace: object.json["spec", "sourceRef", "namespace"]?.string ?? namespace,
             name: object.json["spec", "sourceRef", "name"]?.string ?? "")
         suspended = object.json["spec", "suspend"]?.bool ?? false
+        applyDisabled = ["annotations", "labels"].contains { place in
+            [("kustomize.toolkit.fluxcd.io/reconcile", "disabled"), ("kustomize.toolkit.fluxcd.io/ssa", "ignore")].contains { key, value in
+                object.json["metadata", place, key]?.string?.lowercased() == value
+            }
+        }
         self.object = object
     }
 

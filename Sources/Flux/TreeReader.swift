@@ -136,7 +136,7 @@ struct Reader {
         // A build starts as soon as its Kustomization is found (the walk below reads the results
         // in the order it found them, so the outcome is that of building level by level).
         func start(_ kustomization: FluxKustomization, started: (request: KustomizationBuild.Request, ticket: Ticket)? = nil) -> Ticket? {
-            guard kustomization.source == rootSource, !kustomization.suspended else { return nil }
+            guard kustomization.source == rootSource, !kustomization.suspended, !kustomization.applyDisabled else { return nil }
             let request = KustomizationBuild.Request(kustomization: kustomization, files: rootFiles)
             if let started, started.request.buildsAlike(request) { return started.ticket }
             let at = index
@@ -153,6 +153,8 @@ struct Reader {
                     builds[kustomization.id] = .notBuilt("sourced from \(kustomization.source)")
                 } else if kustomization.suspended {
                     builds[kustomization.id] = .notBuilt("suspended")
+                } else if kustomization.applyDisabled {
+                    builds[kustomization.id] = .notBuilt("never applied (apply disabled)")
                 } else if let ticket {
                     requests.append((kustomization, ticket))
                 }
@@ -588,6 +590,7 @@ struct Reader {
     mutating func check(_ kustomizations: [FluxKustomization], decryptionSecrets: Set<String>, secretsNamespace: String) {
         let known = Set(kustomizations.map(\.id))
         let suspended = Set(kustomizations.filter(\.suspended).map(\.id))
+        let neverApplied = Set(kustomizations.filter(\.applyDisabled).map(\.id))
         let sources = Set(available.filter { $0.apiVersion.hasPrefix(FluxKustomization.sourceGroup + "/") }.map { "\($0.kind)/\($0.namespace ?? "flux-system")/\($0.name)" })
         for kustomization in kustomizations {
             let id = kustomization.id
@@ -597,6 +600,11 @@ struct Reader {
                     problems.append(.error(
                         "The Kustomization \(id) depends on \(dependency), which no Kustomization of this cluster defines: Flux keeps \(id) waiting (DependencyNotReady).\(hint)",
                         title: "Unknown dependency", fix: "Correct spec.dependsOn (a missing namespace is \(id.namespace)), or define \(dependency).",
+                        at: location(kustomization, ["spec", "dependsOn", .index(index)])))
+                } else if neverApplied.contains(dependency) {
+                    problems.append(.error(
+                        "The Kustomization \(id) depends on \(dependency), which its parent never applies (it is marked kustomize.toolkit.fluxcd.io/reconcile: disabled): on a fresh cluster it does not exist, so \(id) waits forever.",
+                        title: "Depends on a Kustomization never applied", fix: "Remove the annotation from \(dependency), or drop the dependency.",
                         at: location(kustomization, ["spec", "dependsOn", .index(index)])))
                 } else if suspended.contains(dependency) {
                     problems.append(.error(
@@ -616,6 +624,11 @@ struct Reader {
                     "The Kustomization \(id) has spec.path \(kustomization.writtenPath), which climbs above the source's root: kustomize-controller holds it at the root (securejoin), so it builds ./\(kustomization.path).",
                     title: "Path above the repository's root", fix: "Write the path from the repository's root: ./\(kustomization.path).",
                     at: location(kustomization, ["spec", "path"])))
+            }
+            if kustomization.applyDisabled {
+                problems.append(.warning(
+                    "The Kustomization \(id) is marked not to be applied (kustomize.toolkit.fluxcd.io/reconcile: disabled, or ssa: ignore): kustomize-controller skips it when it applies its parent, so on a fresh cluster it is never created, and fluxci neither builds it nor waits for it.",
+                    title: "Kustomization never applied", fix: "Remove the annotation to have it applied.", at: location(kustomization)))
             }
             if kustomization.suspended {
                 problems.append(.warning(

@@ -94,4 +94,27 @@ import TestSupport
         #expect(warning.location == SourceLocation(file: "clusters/c/apps.yaml", line: 8))
         #expect(tree.builds[.init(namespace: "flux-system", name: "apps")] == .notBuilt("remote resource not fetched here"))
     }
+
+    /// kustomize-controller's apply skips an object marked `kustomize.toolkit.fluxcd.io/reconcile:
+    /// disabled` (or `ssa: ignore`, any case): on a fresh cluster such a Kustomization never
+    /// exists, so its own problems are Flux's no more, and what depends on it waits forever.
+    @Test(arguments: ["annotations:\n    kustomize.toolkit.fluxcd.io/reconcile: disabled", "labels:\n    kustomize.toolkit.fluxcd.io/ssa: Ignore"])
+    func aKustomizationItsParentNeverAppliesIsNotBuiltAndItsDependentsWaitForever(_ marker: String) async throws {
+        let disabled = kustomization("b", path: "./apps/nonexistent").replacingOccurrences(of: "  name: b\n", with: "  name: b\n  \(marker)\n")
+        let fleet = try await Fleet.make([
+            "clusters/c/b.yaml": disabled,
+            "clusters/c/c.yaml": kustomization("c", path: "./apps/c", extra: "  dependsOn:\n    - name: b\n"),
+            "apps/c/cm.yaml": configMap("c", namespace: "default"),
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        let b = FluxKustomization.Reference(namespace: "flux-system", name: "b")
+        #expect(tree.builds[b] == .notBuilt("never applied (apply disabled)"))
+        #expect(tree.problem("Kustomization path not found") == nil, "b is never applied: its path is not Flux's problem")
+        #expect(tree.problem("Kustomization never applied")?.location == SourceLocation(file: "clusters/c/b.yaml", line: 1))
+        let stuck = try #require(tree.problem("Depends on a Kustomization never applied"), "\(tree.problems)")
+        #expect(stuck.level == .error)
+        #expect(stuck.location == SourceLocation(file: "clusters/c/c.yaml", line: 15))
+        #expect(tree.errors.count == 1, "\(tree.errors)")
+    }
 }

@@ -297,7 +297,8 @@ struct BootstrapPipeline {
             }
             graph.mark(branchSource, .ready, elapsed: ContinuousClock.now - start, revision: revision.description)
             rows = try await reporter.group("Wait for \(prepared.tree.kustomizations.count) Kustomizations to apply \(revision.short)") {
-                try await waiter.waitForKustomizations(prepared.tree.kustomizations, tree: prepared.tree, since: start)
+                // One its parent never applies never exists: nothing to wait for (the plan warned).
+                try await waiter.waitForKustomizations(prepared.tree.kustomizations.filter { !$0.applyDisabled }, tree: prepared.tree, since: start)
             }
             graph.update(rows)
             reporter.log("All Kustomizations applied \(revision).")
