@@ -209,7 +209,8 @@ public enum SOPSEncryptor {
                 do { message = try keyring.encrypt(Data(secret), to: [fingerprint]) } catch { throw .pgp("PGP encryption to \(fingerprint) failed: \(error)") }
                 pgpEntries.append(.mapping([
                     TreeNode.Entry(key: "created_at", value: scalar(formatter.string(from: now)), position: nil),
-                    TreeNode.Entry(key: "enc", value: scalar(String(decoding: message, as: UTF8.self)), position: nil),
+                    // Go's armor writer (sops) ends at `-----END PGP MESSAGE-----`; gpgme adds a newline.
+                    TreeNode.Entry(key: "enc", value: scalar(String(decoding: message.last == 0x0A ? message.dropLast() : message, as: UTF8.self)), position: nil),
                     TreeNode.Entry(key: "fp", value: scalar(fingerprint), position: nil),
                 ], nil))
             }
@@ -218,14 +219,19 @@ public enum SOPSEncryptor {
             groupNodes.append(entries)
         }
         var metadata: [TreeNode.Entry] = []
+        // sops's metadata struct (stores.Metadata) puts `pgp` after `lastmodified` and `mac`,
+        // `age` before them; YAML and JSON keep that order (checked against sops 3.11).
+        var pgpAfterMAC: TreeNode.Entry?
         if groupNodes.count == 1 {
-            metadata = groupNodes[0]
+            metadata = groupNodes[0].filter { $0.key != "pgp" }
+            pgpAfterMAC = groupNodes[0].first { $0.key == "pgp" }
         } else {
             metadata.append(TreeNode.Entry(key: "shamir_threshold", value: scalar(String(recipients.shamirThreshold ?? groupNodes.count), plain: true), position: nil))
             metadata.append(TreeNode.Entry(key: "key_groups", value: .sequence(groupNodes.map { .mapping($0, nil) }, nil), position: nil))
         }
         metadata.append(TreeNode.Entry(key: "lastmodified", value: scalar(lastModified), position: nil))
         metadata.append(TreeNode.Entry(key: "mac", value: scalar(mac), position: nil))
+        if let pgpAfterMAC { metadata.append(pgpAfterMAC) }
         metadata.append(TreeNode.Entry(key: rule.metadata.key, value: scalar(rule.metadata.value), position: nil))
         if macOnlyEncrypted { metadata.append(TreeNode.Entry(key: "mac_only_encrypted", value: scalar("true", plain: true), position: nil)) }
         metadata.append(TreeNode.Entry(key: "version", value: scalar(version), position: nil))

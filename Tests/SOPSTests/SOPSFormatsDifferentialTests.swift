@@ -1,5 +1,6 @@
 import Age
 import Foundation
+import GPG
 import Synchronization
 import Testing
 import TestSupport
@@ -259,6 +260,30 @@ import TestSupport
         let counts = try await Self.compare(context, name: entry.name, plain: plain, setting: Self.settings[entry.setting])
         #expect(counts.mismatches.isEmpty, "\(entry.name):\n\(counts.mismatches.map(\.description).joined(separator: "\n\n"))")
         #expect(counts.sopsOwnFailures == 0)
+    }
+
+    /// With a PGP recipient beside an age one, the metadata is laid out as sops lays it out
+    /// (`pgp` after `lastmodified` and `mac`; fluxci had written it after `age`), in JSON and
+    /// YAML, and the flat stores' sorted `sops_…` keys.
+    @Test func pgpMetadataInSopsOrder() async throws {
+        let context = try await Self.context()
+        let gpg = try await GPGFixtures.shared()
+        let keyring = try Keyring.create()
+        defer { keyring.destroy() }
+        _ = try keyring.importKeys(Data(gpg.ed25519.publicArmor.utf8))
+        let recipients = Recipients(groups: [.init(age: [context.age.recipient], pgp: [gpg.ed25519.fingerprint])])
+        let environment = ["SOPS_AGE_KEY": context.age.identity, "GNUPGHOME": gpg.home.path]
+        for (name, text) in [("p.json", #"{"a": 1, "b": "x"}"#), ("p.yaml", "a: 1\nb: x\n"), ("p.env", "A=1\n"), ("p.ini", "[s]\na = 1\n")] {
+            let input = try context.write(name, Array(text.utf8))
+            let output = context.directory.appendingPathComponent("pgp-" + name)
+            _ = try await SopsTool.run(["--encrypt", "--age", context.age.recipient, "--pgp", gpg.ed25519.fingerprint, "--output", output.path, input.path], environment: environment)
+            let theirs = Array(try Data(contentsOf: output))
+            let ours = try FlatEncryption.encrypt(Array(text.utf8), format: SOPSFileFormat(path: name), recipients: recipients, rule: .unencryptedSuffix("_unencrypted"), keyring: keyring)
+            func layout(_ bytes: [UInt8]) -> String {
+                Self.masked(bytes).replacing(/-----BEGIN PGP MESSAGE-----[\s\S]*?-----END PGP MESSAGE-----/) { _ in "PGP" }.replacing(/(created_at[^0-9\n]*)[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z/) { "\($0.output.1)T" }
+            }
+            #expect(layout(ours) == layout(theirs), "\(name):\n--- fluxci\n\(layout(ours))\n--- sops\n\(layout(theirs))")
+        }
     }
 
     /// A file of each store, encrypted by sops, under every kind of name: found to be SOPS by its
