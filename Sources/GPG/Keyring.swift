@@ -49,17 +49,29 @@ public final class Keyring: @unchecked Sendable {
     public let directory: URL
     /// False for a user's own GnuPG home, which fluxci only reads and never removes.
     public let isPrivate: Bool
-    private let context: gpgme_ctx_t
+    /// The gpgme context, made on first use: starting gpgme runs gpgconf and gpg several times
+    /// (engine discovery), which a run with age keys only never needs (`sops verify` over
+    /// hundreds of files pays it for nothing).
+    private var contextStorage: gpgme_ctx_t?
     private let passphrase: PassphraseSource
     private let lock = NSLock()
     private var destroyed = false
+    /// Made by `create()` in this process: no gpg-agent can run in it before gpgme first did.
+    private let createdHere: Bool
 
     /// The file that marks a directory as a fluxci keyring, so cleanup never removes anything else.
     public static let markerName = ".fluxci-keyring"
     /// Where imported age identities are kept, beside the GnuPG files.
     public static let ageIdentitiesName = "age.agekey"
 
-    private init(directory: URL, isPrivate: Bool, passphrase: String?) throws(KeyringError) {
+    private init(directory: URL, isPrivate: Bool, passphrase: String?, createdHere: Bool = false) throws(KeyringError) {
+        self.directory = directory
+        self.isPrivate = isPrivate
+        self.passphrase = PassphraseSource(passphrase)
+        self.createdHere = createdHere
+    }
+
+    private func makeContext() throws(KeyringError) -> gpgme_ctx_t {
         _ = GPGME.version
         var context: gpgme_ctx_t?
         do {
@@ -75,15 +87,12 @@ public final class Keyring: @unchecked Sendable {
         } catch {
             throw error as! KeyringError
         }
-        self.context = context!
-        self.directory = directory
-        self.isPrivate = isPrivate
-        self.passphrase = PassphraseSource(passphrase)
-        gpgme_set_passphrase_cb(self.context, PassphraseSource.callback, Unmanaged.passUnretained(self.passphrase).toOpaque())
-        gpgme_set_armor(self.context, 1)
+        gpgme_set_passphrase_cb(context!, PassphraseSource.callback, Unmanaged.passUnretained(passphrase).toOpaque())
+        gpgme_set_armor(context!, 1)
+        return context!
     }
 
-    deinit { gpgme_release(context) }
+    deinit { if let contextStorage { gpgme_release(contextStorage) } }
 
     /// A new, empty private keyring in `parent` (default /tmp). A parent path longer than 60
     /// bytes falls back to /tmp, since gpg-agent's socket path must stay short.
@@ -99,7 +108,7 @@ public final class Keyring: @unchecked Sendable {
             // Explicit, although it is gpg-agent's default: passphrases come through gpgme, never a pinentry window.
             try Data("allow-loopback-pinentry\n".utf8).write(to: directory.appendingPathComponent("gpg-agent.conf"))
             chmod(directory.path, 0o700)
-            return try Keyring(directory: directory, isPrivate: true, passphrase: passphrase)
+            return try Keyring(directory: directory, isPrivate: true, passphrase: passphrase, createdHere: true)
         } catch {
             try? FileManager.default.removeItem(at: directory)
             if let error = error as? KeyringError { throw error }
@@ -392,7 +401,8 @@ public final class Keyring: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard !destroyed else { throw .operationFailed("the keyring \(directory.path) was already removed") }
-        return try body(context)
+        if contextStorage == nil { contextStorage = try makeContext() }
+        return try body(contextStorage!)
     }
 
     /// Stops the keyring's gpg-agent and removes the directory. Safe to call twice. Does
@@ -402,7 +412,12 @@ public final class Keyring: @unchecked Sendable {
         defer { lock.unlock() }
         guard isPrivate, !destroyed else { return }
         destroyed = true
-        Self.remove(directory)
+        if createdHere && contextStorage == nil {
+            // gpgme never ran here, so no gpg-agent did: no gpgconf to start.
+            try? FileManager.default.removeItem(at: directory)
+        } else {
+            Self.remove(directory)
+        }
     }
 
     /// Removes a keyring directory that an earlier process created (`fluxci keys cleanup`).

@@ -114,7 +114,7 @@ public enum SOPSEncryptor {
         } catch {
             throw .pgp("cannot encrypt the MAC: \(error)")
         }
-        let metadata = try metadataNode(recipients: recipients, dataKey: dataKey, keyring: keyring, lastModified: lastModified, mac: encryptedMAC, rule: rule, macOnlyEncrypted: macOnlyEncrypted, now: now)
+        let metadata = try metadataNode(recipients: recipients, dataKey: dataKey, keyring: keyring, lastModified: lastModified, mac: encryptedMAC, rule: rule, macOnlyEncrypted: macOnlyEncrypted, now: now, format: format)
         let withMetadata = encrypted.map { document -> TreeNode in
             guard case .mapping(let entries, let position) = document else { return document }
             return .mapping(entries + [TreeNode.Entry(key: "sops", value: metadata, position: nil)], position)
@@ -171,8 +171,14 @@ public enum SOPSEncryptor {
         }
     }
 
+    /// The `sops` metadata as sops 3.11 writes it (`stores.Metadata` and `keygroup` field order):
+    /// one group as `age`, `lastmodified`, `mac`, `pgp`, the rule, `version`; several as
+    /// `shamir_threshold`, `key_groups` whose each group is `pgp` (when any), `hc_vault` and
+    /// `age` (both always there: `[]` in YAML, `null` in JSON when empty). A PGP data key is the
+    /// armored message without its final newline (sops trims gpg's output), so YAML writes `|-`.
     static func metadataNode(
-        recipients: Recipients, dataKey: [UInt8], keyring: Keyring?, lastModified: String, mac: String, rule: EncryptionRule, macOnlyEncrypted: Bool, now: Date
+        recipients: Recipients, dataKey: [UInt8], keyring: Keyring?, lastModified: String, mac: String, rule: EncryptionRule, macOnlyEncrypted: Bool, now: Date,
+        format: SOPSFile.Format = .yaml
     ) throws(EncryptionError) -> TreeNode {
         let groups = recipients.groups.filter { !$0.isEmpty }
         let secrets: [[UInt8]]
@@ -187,6 +193,7 @@ public enum SOPSEncryptor {
         }
         func scalar(_ text: String, plain: Bool = false) -> TreeNode { .scalar(TreeNode.Scalar(text, isPlain: plain)) }
         var groupNodes: [[TreeNode.Entry]] = []
+        var pgpAfterMAC: TreeNode?
         for (group, secret) in zip(groups, secrets) {
             var entries: [TreeNode.Entry] = []
             var ageEntries: [TreeNode] = []
@@ -209,29 +216,31 @@ public enum SOPSEncryptor {
                 do { message = try keyring.encrypt(Data(secret), to: [fingerprint]) } catch { throw .pgp("PGP encryption to \(fingerprint) failed: \(error)") }
                 pgpEntries.append(.mapping([
                     TreeNode.Entry(key: "created_at", value: scalar(formatter.string(from: now)), position: nil),
-                    // Go's armor writer (sops) ends at `-----END PGP MESSAGE-----`; gpgme adds a newline.
-                    TreeNode.Entry(key: "enc", value: scalar(String(decoding: message.last == 0x0A ? message.dropLast() : message, as: UTF8.self)), position: nil),
+                    TreeNode.Entry(key: "enc", value: scalar(String(decoding: message, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)), position: nil),
                     TreeNode.Entry(key: "fp", value: scalar(fingerprint), position: nil),
                 ], nil))
             }
-            if !ageEntries.isEmpty { entries.append(TreeNode.Entry(key: "age", value: .sequence(ageEntries, nil), position: nil)) }
-            if !pgpEntries.isEmpty { entries.append(TreeNode.Entry(key: "pgp", value: .sequence(pgpEntries, nil), position: nil)) }
+            if groups.count == 1 {
+                if !ageEntries.isEmpty { entries.append(TreeNode.Entry(key: "age", value: .sequence(ageEntries, nil), position: nil)) }
+                if !pgpEntries.isEmpty { pgpAfterMAC = .sequence(pgpEntries, nil) }
+            } else {
+                let empty: TreeNode = format == .json ? scalar("null", plain: true) : .sequence([], nil)
+                if !pgpEntries.isEmpty { entries.append(TreeNode.Entry(key: "pgp", value: .sequence(pgpEntries, nil), position: nil)) }
+                entries.append(TreeNode.Entry(key: "hc_vault", value: empty, position: nil))
+                entries.append(TreeNode.Entry(key: "age", value: ageEntries.isEmpty ? empty : .sequence(ageEntries, nil), position: nil))
+            }
             groupNodes.append(entries)
         }
         var metadata: [TreeNode.Entry] = []
-        // sops's metadata struct (stores.Metadata) puts `pgp` after `lastmodified` and `mac`,
-        // `age` before them; YAML and JSON keep that order (checked against sops 3.11).
-        var pgpAfterMAC: TreeNode.Entry?
         if groupNodes.count == 1 {
-            metadata = groupNodes[0].filter { $0.key != "pgp" }
-            pgpAfterMAC = groupNodes[0].first { $0.key == "pgp" }
+            metadata = groupNodes[0]
         } else {
             metadata.append(TreeNode.Entry(key: "shamir_threshold", value: scalar(String(recipients.shamirThreshold ?? groupNodes.count), plain: true), position: nil))
             metadata.append(TreeNode.Entry(key: "key_groups", value: .sequence(groupNodes.map { .mapping($0, nil) }, nil), position: nil))
         }
         metadata.append(TreeNode.Entry(key: "lastmodified", value: scalar(lastModified), position: nil))
         metadata.append(TreeNode.Entry(key: "mac", value: scalar(mac), position: nil))
-        if let pgpAfterMAC { metadata.append(pgpAfterMAC) }
+        if let pgpAfterMAC { metadata.append(TreeNode.Entry(key: "pgp", value: pgpAfterMAC, position: nil)) }
         metadata.append(TreeNode.Entry(key: rule.metadata.key, value: scalar(rule.metadata.value), position: nil))
         if macOnlyEncrypted { metadata.append(TreeNode.Entry(key: "mac_only_encrypted", value: scalar("true", plain: true), position: nil)) }
         metadata.append(TreeNode.Entry(key: "version", value: scalar(version), position: nil))

@@ -17,15 +17,31 @@ enum DefaultKeys {
         return config + "/sops/age/keys.txt"
     }
 
+    /// The GnuPG home sops hands gpg (pgp/keysource.go `gnuPGHome`): GNUPGHOME, else `.gnupg` in
+    /// the user's home from the password database (Go's `user.Current()`), else in `$HOME`.
     static func gnupgHome(_ environment: [String: String]) -> String {
-        environment["GNUPGHOME"].flatMap { $0.isEmpty ? nil : $0 } ?? ((environment["HOME"] ?? NSHomeDirectory()) + "/.gnupg")
+        if let home = environment["GNUPGHOME"], !home.isEmpty { return home }
+        if let entry = getpwuid(getuid()), let directory = entry.pointee.pw_dir {
+            let path = String(cString: directory)
+            if !path.isEmpty { return path + "/.gnupg" }
+        }
+        return (environment["HOME"] ?? NSHomeDirectory()) + "/.gnupg"
     }
 
     /// With `allowNone` (a plan), finding no key at all is no error: `body` gets an empty keyring.
-    static func withKeys<T>(_ context: CommandContext, repository: URL, allowNone: Bool = false, _ body: (ImportedKeys) async throws -> T) async throws -> T {
+    ///
+    /// `given` are the keys the environment (or `--cloud/--env`) gave: sops uses its default key
+    /// file and the user's GnuPG keyring in addition to SOPS_AGE_KEY and the others
+    /// (`loadIdentities` reads every source it finds; gpg decrypts from the GnuPG home whatever
+    /// else was set), so the laptop commands do too; `.secrets/` is then not searched (a run
+    /// given keys holds those, not the repository's). Without `given`, every `.secrets/<cloud>/<env>/`
+    /// is searched as well.
+    static func withKeys<T>(
+        _ context: CommandContext, repository: URL, given: KeySources? = nil, allowNone: Bool = false, _ body: (ImportedKeys) async throws -> T
+    ) async throws -> T {
         let reporter = context.reporter
-        var sources = KeySources()
-        if let passphrase = context.environment["SOPS_GPG_PASSPHRASE"], !passphrase.isEmpty {
+        var sources = given ?? KeySources()
+        if given == nil, let passphrase = context.environment["SOPS_GPG_PASSPHRASE"], !passphrase.isEmpty {
             reporter.mask(passphrase)
             sources.passphrase = passphrase
         }
@@ -64,9 +80,14 @@ enum DefaultKeys {
             for block in material.blocks { reporter.mask(String(decoding: block.data, as: UTF8.self)) }
             sources.pgp.append(KeySources.PGPSource(name: name, file: name, material: material))
         }
-        try addAge(ageKeyFile(context.environment), shownAs: ageKeyFile(context.environment))
+        // The default key file, read whenever it exists, beside SOPS_AGE_KEY_FILE (unless it is
+        // that file).
+        let defaultFile = ageKeyFile(context.environment)
+        if !sources.age.contains(where: { $0.file.map { URL(fileURLWithPath: $0, relativeTo: repository).standardizedFileURL.path } == URL(fileURLWithPath: defaultFile).standardizedFileURL.path }) {
+            try addAge(defaultFile, shownAs: defaultFile)
+        }
         let secrets = repository.appendingPathComponent(".secrets")
-        for cloud in ((try? FileManager.default.contentsOfDirectory(atPath: secrets.path)) ?? []).sorted() {
+        for cloud in (given != nil ? [] : ((try? FileManager.default.contentsOfDirectory(atPath: secrets.path)) ?? [])).sorted() {
             for env in ((try? FileManager.default.contentsOfDirectory(atPath: secrets.appendingPathComponent(cloud).path)) ?? []).sorted() {
                 let paths = KeySources.secretsPaths(cloud: cloud, env: env)
                 try addAge(repository.appendingPathComponent(paths.age).path, shownAs: paths.age)

@@ -23,9 +23,10 @@ struct ImportedKeys {
     }
 
     /// Where the key that can open a file with these recipients came from, as sops tries them
-    /// (age first, then PGP), or nil.
-    func opener(of metadata: Metadata) -> String? {
-        let chain = self.chain
+    /// (age first, then PGP), or nil. Pass the `chain` a caller already has: making one lists
+    /// the keyrings' secret keys through gpg.
+    func opener(of metadata: Metadata, chain: KeyChain? = nil) -> String? {
+        let chain = chain ?? self.chain
         let held = metadata.allKeys.filter(chain.holds)
         let first = held.first { if case .age = $0 { true } else { false } } ?? held.first
         guard let first else { return nil }

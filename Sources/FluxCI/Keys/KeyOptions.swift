@@ -21,11 +21,18 @@ struct KeyOptions: ParsableArguments {
         if (cloud == nil) != (env == nil) { throw ValidationError("--cloud and --env go together.") }
     }
 
-    static let environmentHelp = "FLUXCI_KEYRING, SOPS_GPG_KEY, SOPS_GPG_PASSPHRASE, SOPS_AGE_KEY, SOPS_AGE_KEY_FILE"
+    static let environmentHelp = "FLUXCI_KEYRING, SOPS_GPG_KEY, SOPS_GPG_PASSPHRASE, SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD"
 
     /// Runs `body` with the keys, removing a temporary keyring afterwards, also on failure.
-    func withKeys<T>(_ context: CommandContext, repository: URL, _ body: (ImportedKeys) async throws -> T) async throws -> T {
-        try await Self.withKeys(context, keyring: keyring, repository: repository, cloudEnv: cloud.flatMap { c in env.map { (c, $0) } }, body)
+    ///
+    /// `whereSopsLooks` is for the laptop commands that stand in for sops (`sops decrypt`,
+    /// `verify`, `rotate`, `updatekeys`): without a keyring they use, as sops does, the keys the
+    /// environment gives *and* sops's defaults (the default age key file, the user's GnuPG
+    /// keyring in place). Commands that prove what a cluster will hold keep exactly the keys
+    /// they were given.
+    func withKeys<T>(_ context: CommandContext, repository: URL, whereSopsLooks: Bool = false, _ body: (ImportedKeys) async throws -> T) async throws -> T {
+        try await Self.withKeys(
+            context, keyring: keyring, repository: repository, cloudEnv: cloud.flatMap { c in env.map { (c, $0) } }, whereSopsLooks: whereSopsLooks, body)
     }
 
     /// The same, for commands whose --cloud and --env also name the cluster.
@@ -33,7 +40,7 @@ struct KeyOptions: ParsableArguments {
     /// (SignalCleanup) removes it when the process is stopped before `body` returns.
     static func withKeys<T>(
         _ context: CommandContext, keyring: String?, repository: URL, cloudEnv: (cloud: String, env: String)?, cleanup: Cleanup? = nil,
-        allowNone: Bool = false, _ body: (ImportedKeys) async throws -> T
+        allowNone: Bool = false, whereSopsLooks: Bool = false, _ body: (ImportedKeys) async throws -> T
     ) async throws -> T {
         if keyring != nil || context.environment[ImportedKeys.keyringVariable].map({ !$0.isEmpty }) == true {
             let imported = try ImportedKeys.open(keyring, environment: context.environment)
@@ -53,9 +60,13 @@ struct KeyOptions: ParsableArguments {
             sources = try KeySources.read(
                 environment: context.environment, repository: repository, cloudEnv: useSecrets ? cloudEnv : nil,
                 localKeyring: [], reporter: context.reporter)
-        } catch let annotation as Annotation where allowNone && annotation.title == "No SOPS keys" {
-            // Nothing given at all: the caller runs what needs no key (an empty keyring).
+        } catch let annotation as Annotation where (allowNone || whereSopsLooks) && annotation.title == "No SOPS keys" {
+            // Nothing given at all: the caller runs what needs no key (an empty keyring), or
+            // looks where sops looks.
             sources = KeySources()
+        }
+        if whereSopsLooks {
+            return try await DefaultKeys.withKeys(context, repository: repository, given: sources, allowNone: allowNone, body)
         }
         let temporary = try KeyErrors.createKeyring(for: sources, in: context.environment["TMPDIR"])
         defer { temporary.destroy() }

@@ -30,7 +30,7 @@ struct KeySources {
     /// a command is asked to (`keys import --cloud/--env`, `sops verify --cloud/--env`), never
     /// merged in because a cluster's cloud and env happen to name a folder there.
     static func environmentGivesKeys(_ environment: [String: String]) -> Bool {
-        ["SOPS_GPG_KEY", "SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE"].contains { environment[$0].map { !$0.isEmpty } ?? false }
+        ["SOPS_GPG_KEY", "SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD"].contains { environment[$0].map { !$0.isEmpty } ?? false }
     }
 
     /// The cloud and env whose `.secrets/<cloud>/<env>/` a run on that cluster may read: none
@@ -40,7 +40,7 @@ struct KeySources {
         guard environmentGivesKeys(environment) else { return cloudEnv }
         let folder = ".secrets/\(cloudEnv.cloud)/\(cloudEnv.env)"
         if FileManager.default.fileExists(atPath: repository.appendingPathComponent(folder).path) {
-            reporter.log("Keys from the environment (SOPS_GPG_KEY, SOPS_AGE_KEY, SOPS_AGE_KEY_FILE) only; \(folder) is not read (unset them to use it).")
+            reporter.log("Keys from the environment (SOPS_GPG_KEY, SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD) only; \(folder) is not read (unset them to use it).")
         }
         return nil
     }
@@ -51,7 +51,7 @@ struct KeySources {
     }
 
     /// Reads, masks and validates every source, in the documented order: SOPS_GPG_KEY,
-    /// SOPS_GPG_PASSPHRASE, SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, the `.secrets/<cloud>/<env>/` files,
+    /// SOPS_GPG_PASSPHRASE, SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD (its output), the `.secrets/<cloud>/<env>/` files,
     /// then keys exported from the user's own keyring.
     static func read(
         environment: [String: String], repository: URL, cloudEnv: (cloud: String, env: String)?,
@@ -72,9 +72,22 @@ struct KeySources {
         }
         // Key files a git-crypt-locked checkout holds encrypted (`.secrets` is usually so kept).
         var locked: [String] = []
+        var commandFailure: Annotation?
         if let path = environment["SOPS_AGE_KEY_FILE"], !path.isEmpty,
             let text = try readFile(path, relativeTo: repository, variable: "SOPS_AGE_KEY_FILE", locked: &locked) {
             sources.age.append(AgeSource(name: path, file: path, entries: try ageEntries(text, from: path, file: path, reporter: reporter)))
+        }
+        if let command = environment["SOPS_AGE_KEY_CMD"], !command.isEmpty {
+            do {
+                let output = try AgeKeyCommand.run(command, environment: environment)
+                sources.age.append(AgeSource(name: "SOPS_AGE_KEY_CMD", file: nil, entries: try ageEntries(output, from: "the output of SOPS_AGE_KEY_CMD", file: nil, reporter: reporter)))
+            } catch let failure as AgeKeyCommand.Failure {
+                // sops notes a failing command and goes on with the other keys; so does fluxci,
+                // saying so, and it is the error when no other key was given.
+                commandFailure = Annotation.error(
+                    "Cannot read age identities from SOPS_AGE_KEY_CMD: \(failure.description).", title: "SOPS_AGE_KEY_CMD failed",
+                    fix: "Run the command yourself and check that it prints AGE-SECRET-KEY-1… lines, or unset SOPS_AGE_KEY_CMD.")
+            }
         }
         if let (cloud, env) = cloudEnv {
             let paths = secretsPaths(cloud: cloud, env: env)
@@ -121,6 +134,13 @@ struct KeySources {
                     "\(file) is locked by git-crypt: skipped; the other keys given are used.", title: "Key file locked by git-crypt", fix: unlock,
                     at: SourceLocation(file: file))
             }
+        }
+        if let commandFailure {
+            if sources.isEmpty { throw commandFailure }
+            var warning = commandFailure
+            warning.level = .warning
+            warning.message += " The other keys given are used."
+            reporter.annotate(warning)
         }
         if sources.isEmpty {
             throw Annotation.error(

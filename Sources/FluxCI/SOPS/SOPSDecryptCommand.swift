@@ -45,15 +45,16 @@ struct SOPSDecryptCommand: ContextCommand {
         } catch let error as DecryptionError {
             throw SOPSFiles.annotation(error, file: file)
         }
-        let plaintext: Data = try await keys.withKeys(context, repository: context.workingDirectory) { imported in
+        let plaintext: Data = try await keys.withKeys(context, repository: context.workingDirectory, whereSopsLooks: true) { imported in
             let decrypted: StoredSOPSFile.Decrypted
+            let chain = imported.chain
             do throws(DecryptionError) {
-                decrypted = try stored.decrypt(with: imported.chain)
+                decrypted = try stored.decrypt(with: chain)
             } catch {
                 throw SOPSFiles.annotation(error, file: file, keys: imported)
             }
             SOPSFiles.maskSecrets(decrypted.secretValues, reporter: context.reporter)
-            if let opener = imported.opener(of: stored.metadata) { context.reporter.log("Opened \(file) with \(opener).") }
+            if let opener = imported.opener(of: stored.metadata, chain: chain) { context.reporter.log("Opened \(file) with \(opener).") }
             if let plaintext = decrypted.plaintext { return plaintext }
             let trees = decrypted.documents.map(\.tree)
             return Data((stored.output == .json ? TreeEmitter.json(trees) : try TreeEmitter.yaml(trees)).utf8)

@@ -3,8 +3,9 @@ import ArgumentParser
 import Foundation
 import SOPS
 
-/// `fluxci sops rotate` and `fluxci sops updatekeys`: a new data key for a file, for the same
-/// recipients or for those `.sops.yaml` names now; the values stay as they are.
+/// `fluxci sops rotate`: a new data key for a file, for the same recipients, the values
+/// encrypted again with it. `fluxci sops updatekeys`: the same data key for the recipients
+/// `.sops.yaml` names now.
 struct SOPSRotateCommand: ContextCommand {
     static let configuration = CommandConfiguration(
         commandName: "rotate",
@@ -32,8 +33,14 @@ struct SOPSRotateCommand: ContextCommand {
 struct SOPSUpdateKeysCommand: ContextCommand {
     static let configuration = CommandConfiguration(
         commandName: "updatekeys",
-        abstract: "Re-encrypt a SOPS file for the recipients its .sops.yaml creation rule names now, in place.",
-        discussion: "Environment: \(KeyOptions.environmentHelp), GNUPGHOME, GITHUB_WORKSPACE.")
+        abstract: "Re-encrypt a SOPS file's data key for the recipients its .sops.yaml creation rule names now, in place.",
+        discussion: """
+            As `sops updatekeys`: the data key is recovered with the run's keys and wrapped for every \
+            recipient of the rule (split again by Shamir for several key groups); the values, the MAC, \
+            `lastmodified` and `version` stay as they are (use `rotate` for a new data key). A file \
+            whose recipients already match is left untouched. \
+            Environment: \(KeyOptions.environmentHelp), GNUPGHOME, GITHUB_WORKSPACE.
+            """)
 
     @Argument(help: "The SOPS file.")
     var file: String
@@ -43,14 +50,37 @@ struct SOPSUpdateKeysCommand: ContextCommand {
     init() {}
 
     func execute(in context: CommandContext) async throws {
-        try await SOPSRekey.run(file: file, keys: keys, context: context, sopsCommand: "sops updatekeys \(file)") { metadata, url in
-            // sops updatekeys reads the config found from the working directory upwards.
-            guard let rule = try CreationRule.find(for: url, workingDirectory: context.workingDirectory, reporter: context.reporter) else {
-                throw Annotation.error(
-                    "No .sops.yaml with creation rules in \(context.workingDirectory.path) or a folder above it (sops updatekeys fails the same way: \"config file not found\").",
-                    title: "No creation rule", fix: "Run it from the repository, where .sops.yaml is, or add a .sops.yaml with a rule whose path_regex matches \(file).")
+        let url = context.url(for: file)
+        let text = try SOPSFiles.read(url, shownAs: file)
+        let sopsFile: SOPSFile
+        do { sopsFile = try SOPSFile(text: text, path: file) } catch { throw SOPSFiles.annotation(error, file: file) }
+        let metadata = sopsFile.documents[0].metadata
+        // sops updatekeys reads the config found from the working directory upwards.
+        guard let rule = try CreationRule.find(for: url, workingDirectory: context.workingDirectory, reporter: context.reporter) else {
+            throw Annotation.error(
+                "No .sops.yaml with creation rules in \(context.workingDirectory.path) or a folder above it (sops updatekeys fails the same way: \"config file not found\").",
+                title: "No creation rule", fix: "Run it from the repository, where .sops.yaml is, or add a .sops.yaml with a rule whose path_regex matches \(file).")
+        }
+        guard SOPSKeyUpdate.changes(metadata, to: rule.recipients) else {
+            context.reporter.log("\(file) is already up to date: no recipient changed.")
+            return
+        }
+        let change = SOPSRekey.change(from: metadata, to: rule.recipients)
+        try await keys.withKeys(context, repository: context.repositoryRoot(nil), whereSopsLooks: true) { imported in
+            let wantsPGP = rule.recipients.groups.contains { !$0.pgp.isEmpty }
+            let updated: String?
+            do throws(SOPSKeyUpdate.Failure) {
+                updated = try SOPSKeyUpdate.updateKeys(sopsFile, to: rule.recipients, with: imported.chain, keyring: wantsPGP ? imported.keyring : nil)
+            } catch {
+                switch error {
+                case .decryption(let failure): throw SOPSFiles.annotation(failure, file: file, keys: imported)
+                case .encryption(let failure): throw SOPSEncryptCommand.annotation(failure, file: file)
+                }
             }
-            return (rule.recipients, "Updated the keys of \(file): \(SOPSRekey.change(from: metadata, to: rule.recipients)).")
+            guard let updated else { return }
+            try SecureFile.write(Data(updated.utf8), to: url)
+            if let opener = imported.opener(of: metadata) { context.reporter.log("Opened the data key of \(file) with \(opener).") }
+            context.reporter.log("Updated the keys of \(file): \(change).")
         }
     }
 }
@@ -88,14 +118,7 @@ enum SOPSRekey {
         return Recipients(groups: groups, shamirThreshold: metadata.keyGroups.count > 1 ? metadata.shamirThreshold : nil)
     }
 
-    static func rule(of metadata: Metadata) -> EncryptionRule {
-        if let value = metadata.encryptedRegex { return .encryptedRegex(value) }
-        if let value = metadata.unencryptedRegex { return .unencryptedRegex(value) }
-        if let value = metadata.encryptedSuffix { return .encryptedSuffix(value) }
-        if let value = metadata.encryptedCommentRegex { return .encryptedCommentRegex(value) }
-        if let value = metadata.unencryptedCommentRegex { return .unencryptedCommentRegex(value) }
-        return .unencryptedSuffix(metadata.unencryptedSuffix ?? "_unencrypted")
-    }
+    static func rule(of metadata: Metadata) -> EncryptionRule { metadata.encryptionRule }
 
     static func run(
         file: String, keys: KeyOptions, context: CommandContext, sopsCommand: String, recipients: (Metadata, URL) throws -> (Recipients, String)
@@ -106,7 +129,7 @@ enum SOPSRekey {
         do { sopsFile = try SOPSFile(text: text, path: file) } catch { throw SOPSFiles.annotation(error, file: file) }
         let metadata = sopsFile.documents[0].metadata
         let (target, message) = try recipients(metadata, url)
-        try await keys.withKeys(context, repository: context.repositoryRoot(nil)) { imported in
+        try await keys.withKeys(context, repository: context.repositoryRoot(nil), whereSopsLooks: true) { imported in
             let documents: [DecryptedDocument]
             do throws(DecryptionError) {
                 documents = try SOPSDecryptor.decrypt(sopsFile, with: imported.chain)
@@ -114,6 +137,7 @@ enum SOPSRekey {
                 throw SOPSFiles.annotation(error, file: file, keys: imported)
             }
             SOPSFiles.maskSecrets(documents, reporter: context.reporter)
+            if let opener = imported.opener(of: metadata) { context.reporter.log("Opened \(file) with \(opener).") }
             let wantsPGP = target.groups.contains { !$0.pgp.isEmpty }
             let keyring = wantsPGP ? imported.keyring : nil
             let encrypted: String

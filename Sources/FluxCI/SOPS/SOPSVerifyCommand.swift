@@ -66,7 +66,7 @@ struct SOPSVerifyCommand: ContextCommand {
             var isDirectory: ObjCBool = false
             return FileManager.default.fileExists(atPath: context.url(for: path).path, isDirectory: &isDirectory) && !isDirectory.boolValue
         })
-        try await keys.withKeys(context, repository: context.workingDirectory) { imported in
+        try await keys.withKeys(context, repository: context.workingDirectory, whereSopsLooks: true) { imported in
             // The group closes as failed (✗, "failed after") when a file failed: the verdict
             // is decided inside it.
             try await reporter.group("Verify SOPS files") {
@@ -83,16 +83,21 @@ struct SOPSVerifyCommand: ContextCommand {
                     }
                     reporter.warning("No SOPS file was found under \(searched.joined(separator: ", ")).", title: "No SOPS files")
                 }
-                guard failed == 0 else { throw ExitCode.failure }
-                // Files were found but none decrypted (every one foreign, allowed): for paths the
-                // caller named, that proves nothing.
+                // Files were found but none decrypted (every one foreign, or not a SOPS file at
+                // all): for paths the caller named, that proves nothing, whatever else failed.
                 if named, !verdicts.isEmpty, !verdicts.contains(where: { if case .verified = $0.outcome { true } else { false } }) {
+                    let sopsFiles = verdicts.filter { !$0.recipients.isEmpty }.count
                     reporter.error(
-                        "None of the \(verdicts.count) SOPS files under \(searched.joined(separator: ", ")) is encrypted for the imported keys: nothing was verified.",
+                        sopsFiles == 0
+                            ? "None of the files named (\(searched.joined(separator: ", "))) is a SOPS file: nothing was verified."
+                            : "None of the \(verdicts.count) files under \(searched.joined(separator: ", ")) decrypts with the imported keys: nothing was verified.",
                         title: "Nothing verified",
-                        fix: "Import the keys these files are encrypted for, or name the folders of this cluster's files.")
+                        fix: sopsFiles == 0
+                            ? "Name the encrypted files or the folders that hold them."
+                            : "Import the keys these files are encrypted for, or name the folders of this cluster's files.")
                     throw ExitCode.failure
                 }
+                guard failed == 0 else { throw ExitCode.failure }
             }
         }
     }
@@ -217,7 +222,7 @@ struct SOPSVerifyCommand: ContextCommand {
         let ours = metadata.allKeys.contains(where: chain.holds)
         do {
             let decrypted = try file.decrypt(with: chain)
-            return Verdict(name: name, recipients: recipients, ours: true, outcome: .verified(documents: decrypted.documentCount), opener: keys.opener(of: metadata))
+            return Verdict(name: name, recipients: recipients, ours: true, outcome: .verified(documents: decrypted.documentCount), opener: keys.opener(of: metadata, chain: chain))
         } catch {
             if !ours, case .dataKeyNotRecoverable = error { return Verdict(name: name, recipients: recipients, ours: false, outcome: .foreign) }
             return Verdict(name: name, recipients: recipients, ours: true, outcome: .failed(SOPSFiles.annotation(error, file: name, keys: keys)))
