@@ -13,6 +13,8 @@ import Foundation
 ///   (`k: v # c` before `k`; `- a: b # c` before that sequence item), or into a flow collection
 ///   that ends the line (`k: [1, 2] # c`, before its first item);
 /// - a comment on its own line at the column of the next item is that item's head comment;
+/// - comment lines right after content are a foot of the item before them when a later line
+///   starts left of that item's block at another column (go-yaml's split, `priorTokenFeet`);
 /// - a comment on its own line right after content (no blank line between) and indented past
 ///   the next item is a foot comment of the deepest open container it is not left of;
 /// - after a blank line, a comment belongs to the next item; with no next item, to the deepest
@@ -166,6 +168,8 @@ enum YAMLComments {
         /// Columns where each container on the path has its items (root first).
         var containerColumns: [Int]
         var opensFlowOnLine: Bool
+        /// The item's value is a scalar (the last token on its line is that scalar, not `key:`).
+        var isScalar = false
     }
 
     /// Where a comment goes: a container (by path) and the item it precedes (or the end).
@@ -194,9 +198,15 @@ enum YAMLComments {
             let start = documentIndex == 0 ? 0 : scan.documentMarkers.filter { $0 < starts[documentIndex] }.last ?? 0
             let end = documentIndex + 1 < documents.count ? (scan.documentMarkers.first { $0 >= (items.last?.line ?? start) && $0 > start } ?? Int.max) : Int.max
             let comments = scan.comments.filter { $0.line > start && $0.line < end }
+            let feet = priorTokenFeet(comments, items: items, blankLines: scan.blankLines)
             var placements: [Placement] = []
             var previous: (line: Int, column: Int, placement: Placement)?
             for (order, comment) in comments.enumerated() {
+                if let foot = feet[order] {
+                    placements.append(Placement(container: foot.container, before: foot.index + 1, text: comment.text, order: order))
+                    previous = nil
+                    continue
+                }
                 var placement = place(comment, items: items, blankLines: scan.blankLines, order: order)
                 if !comment.trailing, let previous, previous.line == comment.line - 1, comment.column >= previous.column {
                     // A comment block stays together, unless it steps left: then each line
@@ -213,6 +223,53 @@ enum YAMLComments {
         return result
     }
 
+    /// go-yaml v3's scanner (`scannerc.go` `yaml_parser_scan_comments`) splits a run of comment
+    /// lines that follows content on the next line where a later line (a comment, or the next
+    /// content) starts left of the innermost block's indentation at another column than the
+    /// run's first line: the lines before the split are a foot comment of the prior token. For a
+    /// scalar that token's node is a sequence item or a mapping value (whose foot go-yaml's
+    /// decoder gives to its key), and sops keeps either foot right after that item or pair
+    /// (`stores/yaml/store.go`), whatever the comment's own column. Returns, by comment index,
+    /// the item such a comment follows; the rest of the run is placed by `place`.
+    static func priorTokenFeet(_ comments: [Comment], items: [Item], blankLines: Set<Int>) -> [Int: Item] {
+        var feet: [Int: Item] = [:]
+        var index = 0
+        while index < comments.count {
+            let first = comments[index]
+            defer { index += 1 }
+            // The start of a run, on the line right after content.
+            let afterComment = index > 0 && !comments[index - 1].trailing && comments[index - 1].line == first.line - 1
+            guard !first.trailing, !afterComment, !blankLines.contains(first.line - 1),
+                let prior = items.last(where: { $0.line < first.line }), prior.isScalar, !prior.opensFlowOnLine,
+                let indent = prior.containerColumns.last
+            else { continue }
+            var last = index
+            var split = false
+            while true {
+                let line = comments[last].line + 1
+                let column: Int
+                if last + 1 < comments.count, comments[last + 1].line == line, !comments[last + 1].trailing {
+                    column = comments[last + 1].column
+                } else if let next = items.first(where: { $0.line >= line }), next.line == line {
+                    column = next.column
+                } else {
+                    break
+                }
+                if column < indent && column != first.column {
+                    split = true
+                    break
+                }
+                guard last + 1 < comments.count, comments[last + 1].line == line, !comments[last + 1].trailing else { break }
+                last += 1
+            }
+            if split {
+                for foot in index...last { feet[foot] = prior }
+                index = last
+            }
+        }
+        return feet
+    }
+
     static func collect(_ node: TreeNode, container: [Int], columns: [Int], items: inout [Item]) {
         switch node {
         case .mapping(let entries, let position):
@@ -226,14 +283,16 @@ enum YAMLComments {
                     default: return false
                     }
                 }()
-                items.append(Item(line: line, column: entry.position?.column ?? column, container: container, index: index, containerColumns: columns + [column], opensFlowOnLine: opensFlow))
+                let isScalar: Bool = { if case .scalar = entry.value { true } else { false } }()
+                items.append(Item(line: line, column: entry.position?.column ?? column, container: container, index: index, containerColumns: columns + [column], opensFlowOnLine: opensFlow, isScalar: isScalar))
                 collect(entry.value, container: container + [index], columns: columns + [column], items: &items)
             }
         case .sequence(let elements, let position):
             let column = position?.column ?? 0
             for (index, element) in elements.enumerated() {
                 let line = element.position?.line ?? position?.line ?? 0
-                items.append(Item(line: line, column: column, container: container, index: index, containerColumns: columns + [column], opensFlowOnLine: false))
+                let isScalar: Bool = { if case .scalar = element { true } else { false } }()
+                items.append(Item(line: line, column: column, container: container, index: index, containerColumns: columns + [column], opensFlowOnLine: false, isScalar: isScalar))
                 collect(element, container: container + [index], columns: columns + [column], items: &items)
             }
         default: break
