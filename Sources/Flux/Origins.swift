@@ -92,8 +92,11 @@ final class Origins: @unchecked Sendable {
         return lines.firstIndex { $0.contains(text) }.map { $0 + 1 }
     }
 
-    /// The line of a field inside a document (`["spec", "dependsOn", 1]`), or of its nearest
-    /// written parent.
+    /// The line of a field inside a document, where a problem about it is annotated (issue 13
+    /// item 24): a key's own line (`postBuild:`, whatever its value; not the first line of a
+    /// block value below it), an item's first line (`["spec", "dependsOn", 1]`); for a field
+    /// that is not written, its nearest written parent's key (`sourceRef:` for a defaulted
+    /// `sourceRef.namespace`).
     static func line(of path: [FieldKey], in document: Node?) -> Int? {
         guard var node = document else { return nil }
         var line = node.mark?.line
@@ -109,28 +112,7 @@ final class Origins: @unchecked Sendable {
                 line = node.mark?.line ?? line
             }
         }
-        return node.mark?.line ?? line
-    }
-
-    /// The line of the last key of `path` itself (`sourceRef:`), where `line(of:in:)` gives its
-    /// value's first line (the first key of a block mapping under it); the nearest written
-    /// parent's when it is not written.
-    static func keyLine(of path: [FieldKey], in document: Node?) -> Int? {
-        guard case .key(let last)? = path.last else { return line(of: path, in: document) }
-        let parent = Array(path.dropLast())
-        guard var node = document else { return nil }
-        for key in parent {
-            switch key {
-            case .key(let name):
-                guard case .mapping(let mapping) = node, let value = mapping.first(where: { $0.key.string == name })?.value else { return line(of: parent, in: document) }
-                node = value
-            case .index(let index):
-                guard case .sequence(let sequence) = node, index < sequence.count else { return line(of: parent, in: document) }
-                node = sequence[index]
-            }
-        }
-        guard case .mapping(let mapping) = node, let pair = mapping.first(where: { $0.key.string == last }) else { return line(of: parent, in: document) }
-        return pair.key.mark?.line ?? line(of: parent, in: document)
+        return line
     }
 
     enum FieldKey: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral {

@@ -53,13 +53,6 @@ struct Reader {
         return SourceLocation(file: file, line: Origins.line(of: field, in: documents[kustomization.id]) ?? kustomization.object.line)
     }
 
-    /// The line of the field's key (`sourceRef:`), for a problem about a field that is not written
-    /// below it (a defaulted namespace).
-    func keyLocation(_ kustomization: FluxKustomization, _ field: [Origins.FieldKey]) -> SourceLocation? {
-        guard let file = kustomization.object.file else { return nil }
-        return SourceLocation(file: file, line: Origins.keyLine(of: field, in: documents[kustomization.id]) ?? kustomization.object.line)
-    }
-
     // MARK: The walk
 
     mutating func read(cluster: String, fluxSystem: String, decryptionSecrets: Set<String>) throws(Annotation) -> ClusterTree {
@@ -498,6 +491,13 @@ struct Reader {
             at: location ?? SourceLocation(file: file))
     }
 
+    /// The entry of the Kustomization's own `spec.<field>` list that names the missing path (a
+    /// component, a patch file), so the problem sits on that entry's line; [] when none does.
+    func specEntry(_ kustomization: FluxKustomization, _ missing: KustomizationBuild.MissingReference) -> [Origins.FieldKey] {
+        let entries = kustomization.object.json["spec", missing.field]?.array ?? []
+        return entries.firstIndex { ($0.string ?? $0["path"]?.string) == missing.reference }.map { [.index($0)] } ?? []
+    }
+
     mutating func buildFailed(_ kustomization: FluxKustomization, _ failure: KustomizationBuild.Failure, files: Set<String>) {
         let id = kustomization.id
         if case .build(let message) = failure, duplicateDefinitions(kustomization, message: message, files: files) { return }
@@ -518,7 +518,7 @@ struct Reader {
                     ? "Correct the \(missing.field) entry, or keep \(missing.path) in the artifact: \(artifact.exclusion(of: missing.path, ignore: rootIgnore)?.fix ?? "change the ignore rule that leaves it out")."
                     : "Correct the \(missing.field) entry, or add \(missing.path) to the repository.",
                 at: missing.fromSpec || !artifact.written.contains(missing.declaredIn)
-                    ? location(kustomization, ["spec", .key(missing.field)]) : SourceLocation(file: missing.declaredIn, line: missing.line)))
+                    ? location(kustomization, ["spec", .key(missing.field)] + specEntry(kustomization, missing)) : SourceLocation(file: missing.declaredIn, line: missing.line)))
             builds[id] = .notBuilt("\(missing.path) not found")
         case .build(let message) where Self.isRemoteFetchFailure(message):
             // kustomize-controller fetches remote bases from inside the cluster, with its own
@@ -646,11 +646,8 @@ struct Reader {
                 // of that name anywhere makes it the `name:` line.
                 let namedElsewhere = !sameName.isEmpty
                 let writtenNamespace = kustomization.object.json["spec", "sourceRef", "namespace"]?.string != nil
-                let at: SourceLocation? = switch (namedElsewhere, writtenNamespace) {
-                case (true, true): location(kustomization, ["spec", "sourceRef", "namespace"])
-                case (true, false): keyLocation(kustomization, ["spec", "sourceRef"])
-                case (false, _): location(kustomization, ["spec", "sourceRef", "name"])
-                }
+                // (An unwritten namespace's line is its parent's key, `sourceRef:`.)
+                let at = location(kustomization, ["spec", "sourceRef", namedElsewhere ? "namespace" : "name"])
                 problems.append(.error(
                     "The Kustomization \(id) takes its source from \(kustomization.source), which no object of this cluster defines\(writtenNamespace ? "" : " (a sourceRef without a namespace is in the Kustomization's own, \(id.namespace))"): it never becomes Ready.\(hint)",
                     title: "Unknown source",

@@ -250,43 +250,17 @@ import TestSupport
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try text.write(to: url, atomically: true, encoding: .utf8)
         }
-        let kustomization = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - gotk-components.yaml\n  - gotk-sync.yaml\n"
-        func sync(_ path: String, repository name: String = "flux-system") -> String {
-            """
-            ---
-            apiVersion: source.toolkit.fluxcd.io/v1
-            kind: GitRepository
-            metadata:
-              name: \(name)
-              namespace: flux-system
-            spec:
-              url: https://github.com/example/fleet.git
-              ref:
-                branch: main
-            ---
-            apiVersion: kustomize.toolkit.fluxcd.io/v1
-            kind: Kustomization
-            metadata:
-              name: flux-system
-              namespace: flux-system
-            spec:
-              path: \(path)
-              sourceRef:
-                kind: GitRepository
-                name: \(name)
-
-            """
-        }
+        let kustomization = FleetManifests.fluxSystemKustomization(["gotk-components.yaml", "gotk-sync.yaml"])
         // clusters/<cloud>/<env>, bootstrapped.
         try write("clusters/kind/local/flux-system/kustomization.yaml", kustomization)
-        try write("clusters/kind/local/flux-system/gotk-sync.yaml", sync("./clusters/kind/local"))
+        try write("clusters/kind/local/flux-system/gotk-sync.yaml", FleetManifests.sync(path: "./clusters/kind/local"))
         // A flux-system folder without sync manifests: not a cluster bootstrap could run on.
         try write("clusters/aws/staging/flux-system/kustomization.yaml", kustomization)
         // Another layout, nested: <cluster>/flux/flux-system.
         try write("kubernetes/home/flux/flux-system/kustomization.yaml", kustomization)
-        try write("kubernetes/home/flux/flux-system/gotk-sync.yaml", sync("./kubernetes/home"))
+        try write("kubernetes/home/flux/flux-system/gotk-sync.yaml", FleetManifests.sync(path: "./kubernetes/home"))
         // A Kustomization whose source is not a GitRepository defined there: no pair.
-        try write("kubernetes/lab/flux-system/gotk-sync.yaml", sync("./kubernetes/lab").replacingOccurrences(of: "sourceRef:\n    kind: GitRepository", with: "sourceRef:\n    kind: OCIRepository"))
+        try write("kubernetes/lab/flux-system/gotk-sync.yaml", FleetManifests.sync(path: "./kubernetes/lab", sourceKind: "OCIRepository"))
 
         let output = repository.appendingPathComponent("github-output")
         let result = try await runProcess(

@@ -14,29 +14,7 @@ struct Fleet {
 
     var source: GitTreeSource { GitTreeSource(repository: repository, commit: commit, branch: "main") }
 
-    static let sync = """
-        apiVersion: source.toolkit.fluxcd.io/v1
-        kind: GitRepository
-        metadata:
-          name: flux-system
-          namespace: flux-system
-        spec:
-          interval: 1m
-          url: https://example.com/fleet.git
-          ref: {branch: main}
-        ---
-        apiVersion: kustomize.toolkit.fluxcd.io/v1
-        kind: Kustomization
-        metadata:
-          name: flux-system
-          namespace: flux-system
-        spec:
-          interval: 10m
-          path: ./clusters/c
-          prune: true
-          sourceRef: {kind: GitRepository, name: flux-system}
-
-        """
+    static let sync = FleetManifests.sync()
 
     /// `files` (path → text) plus a flux-system for `clusters/c`, unless `files` brings its own.
     static func make(_ files: [String: String], links: [String: String] = [:], bytes: [String: Data] = [:], commit: Bool = true) async throws -> Fleet {
@@ -44,7 +22,7 @@ struct Fleet {
         var all = files
         if !files.keys.contains(where: { $0.contains("flux-system/") }) {
             all["clusters/c/flux-system/gotk-sync.yaml"] = sync
-            all["clusters/c/flux-system/kustomization.yaml"] = "resources: [gotk-sync.yaml]\n"
+            all["clusters/c/flux-system/kustomization.yaml"] = FleetManifests.fluxSystemKustomization()
         }
         for (path, text) in all { try write(Data(text.utf8), to: directory.appendingPathComponent(path)) }
         for (path, data) in bytes { try write(data, to: directory.appendingPathComponent(path)) }
@@ -71,37 +49,7 @@ struct Fleet {
     func remove() { try? FileManager.default.removeItem(at: directory) }
 }
 
-/// A Flux Kustomization manifest.
-func kustomization(_ name: String, namespace: String? = "flux-system", path: String, extra: String = "") -> String {
-    """
-    apiVersion: kustomize.toolkit.fluxcd.io/v1
-    kind: Kustomization
-    metadata:
-      name: \(name)
-    \(namespace.map { "  namespace: \($0)" } ?? "")
-    spec:
-      interval: 10m
-      path: \(path)
-      prune: true
-      sourceRef:
-        kind: GitRepository
-        name: flux-system
-        namespace: flux-system
-    \(extra)
-    """
-}
-
-func configMap(_ name: String, namespace: String? = nil, data: String = "a: b") -> String {
-    """
-    apiVersion: v1
-    kind: ConfigMap
-    metadata:
-      name: \(name)
-    \(namespace.map { "  namespace: \($0)" } ?? "")
-    data:
-      \(data)
-    """
-}
+// The manifests (`kustomization(…)`, `configMap(…)`, the sync pair) are TestSupport's FleetManifests.
 
 extension ClusterTree {
     func problem(_ title: String) -> Annotation? { problems.first { $0.title == title } }
