@@ -158,6 +158,7 @@ struct Reader {
         }
         check(all, decryptionSecrets: decryptionSecrets, secretsNamespace: secretsNamespace)
         problems += SharedObjects.problems(objects, order: all.map(\.id))
+        problems += AppliedObjectChecks.problems(objects, kustomizations: all, components: components, gitRepository: repository)
         return ClusterTree(
             clusterPath: cluster, fluxSystemPath: fluxSystem, components: components, gitRepository: repository, rootKustomization: all[0],
             kustomizations: ClusterTreeReader.dependencyOrder(all), files: files, sopsFiles: sopsFiles, objects: objects, builds: builds,
