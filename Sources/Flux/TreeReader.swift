@@ -205,6 +205,7 @@ struct Reader {
         problems += HelmReleaseReferences.problems(objects, order: all.map(\.id)) { object, field in
             Origins.line(of: field, in: object.file.flatMap { file in origins.documents(file).first { $0.line == object.line }?.node })
         }
+        problems += AppliedObjectChecks.problems(objects, kustomizations: all, components: components, gitRepository: repository)
         return ClusterTree(
             clusterPath: cluster, fluxSystemPath: fluxSystem, components: components, gitRepository: repository, rootKustomization: all[0],
             kustomizations: ClusterTreeReader.dependencyOrder(all), files: files, sopsFiles: sopsFiles, objects: objects, builds: builds,

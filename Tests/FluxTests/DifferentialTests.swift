@@ -65,6 +65,7 @@ import TestSupport
             "kubernetes/generators/settings.env": "B=2\n",
             "kubernetes/generators/token.txt": "abc",
             "kubernetes/anchors/kustomization.yaml": "resources: [release.yaml]\n",
+            "clusters/c/apps-namespace.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: apps}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: gen}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: prod}\n",  // a fresh cluster has none of them
             "kubernetes/anchors/release.yaml": """
                 apiVersion: helm.toolkit.fluxcd.io/v2
                 kind: HelmRelease

@@ -18,6 +18,7 @@ import TestSupport
             "clusters/c/apps.yaml": kustomization("apps", path: "./apps/prod"),
             "apps/prod/kustomization.yaml": "Resources:\n- cm.yaml\ncommonLabel:\n  team: a\nnamespace: prod\n",
             "apps/prod/cm.yaml": configMap("app"),
+            "clusters/c/prod.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: prod}\n",  // a fresh cluster has no prod
         ])
         defer { fleet.remove() }
         let tree = try fleet.read()

@@ -118,6 +118,7 @@ import TestSupport
             "tenants/web.yaml": Self.deployment,
             "components/labels/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nlabels: [{pairs: {team: a}}]\n",
             "apps/cm.yaml": configMap("x", namespace: "team-a"),
+            "clusters/c/team-a.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: team-a}\n",  // a fresh cluster has no team-a
         ])
         defer { fleet.remove() }
         // No keys given: the decryption Secret is not checked.

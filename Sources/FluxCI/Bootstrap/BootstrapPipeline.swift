@@ -80,7 +80,8 @@ struct BootstrapPipeline {
         let created = which.isEmpty ? [secretNames.gpg, secretNames.age] : Set(which.map { $0 == .gpg ? secretNames.gpg : secretNames.age })
         let decrypt = keys.pgp.isEmpty && keys.age.isEmpty ? nil : Self.decryptor(source, chain: keys.chain)
         let tools = KustomizeTool(path: context.environment["PATH"])
-        let tree = try ClusterTreeReader.read(source, clusterPath: clusterPath, decryptionSecrets: created, tools: tools, decrypt: decrypt)
+        var tree = try ClusterTreeReader.read(source, clusterPath: clusterPath, decryptionSecrets: created, tools: tools, decrypt: decrypt)
+        tree.problems += AppliedObjectChecks.fluxInstallProblems(tree)  // only bootstrap needs flux-system to install Flux
         reporter.log("Built \(tree.builds.values.filter { $0 == .built }.count) of \(tree.kustomizations.count) Kustomizations with \(tree.buildTool).")
         for problem in tree.problems { reporter.annotate(problem) }
         let errors = tree.problems.filter { $0.level == .error }

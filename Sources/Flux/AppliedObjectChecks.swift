@@ -1,0 +1,246 @@
+import Actions
+import Foundation
+import Kube
+
+/// Checks of what each Kustomization applies, against what a fresh cluster (the e2e's) has and
+/// what the API server accepts: objects in a namespace nothing creates, string-only fields that
+/// hold a bool or number after the build and postBuild substitution, and a flux-system folder
+/// that installs no Flux.
+public enum AppliedObjectChecks {
+    /// The namespaces a new cluster has before Flux applies anything (kind, kubeadm).
+    static let builtInNamespaces: Set<String> = ["default", "kube-system", "kube-public", "kube-node-lease"]
+
+    /// Built-in kinds the API server serves cluster-scoped (core and the usual add-on CRDs).
+    static let clusterScopedKinds: Set<String> = [
+        "Namespace", "Node", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "StorageClass", "PriorityClass",
+        "PersistentVolume", "IngressClass", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration",
+        "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "APIService", "RuntimeClass", "CSIDriver", "CSINode",
+        "VolumeAttachment", "VolumeSnapshotClass", "VolumeSnapshotContent", "CertificateSigningRequest", "FlowSchema",
+        "PriorityLevelConfiguration",
+    ]
+
+    /// Problems of the objects the Kustomizations apply. `objects` holds each built
+    /// Kustomization's objects (after postBuild), `kustomizations` every Kustomization of the
+    /// tree (the root first), `components` the flux-system objects bootstrap applies, and
+    /// `gitRepository` the root GitRepository (its namespace exists when the sync is applied).
+    static func problems(
+        _ objects: [FluxKustomization.Reference: [KubeObject]], kustomizations: [FluxKustomization], components: [KubeObject], gitRepository: KubeObject
+    ) -> [Annotation] {
+        var problems = namespaceProblems(objects, kustomizations: kustomizations, components: components, gitRepository: gitRepository)
+        var seen: Set<String> = []
+        for kustomization in kustomizations {
+            for object in objects[kustomization.id] ?? [] {
+                for problem in stringFieldProblems(object) where seen.insert("\(problem.location.map { "\($0.file):\($0.line ?? 0)" } ?? "")|\(problem.message)").inserted {
+                    problems.append(problem)
+                }
+            }
+        }
+        return problems
+    }
+
+    // MARK: Namespaces nothing creates
+
+    /// kustomize-controller applies with a server-side dry-run first (fluxcd/pkg ssa
+    /// `ApplyAllStaged`): within one Kustomization it applies Namespaces and CRDs before the
+    /// rest, but it does not wait for other Kustomizations, so an object in a namespace that no
+    /// Namespace object of its own build, of a Kustomization it depends on, or of one that
+    /// applies it (an ancestor), defines fails `namespaces "X" not found` on a fresh cluster.
+    static func namespaceProblems(
+        _ objects: [FluxKustomization.Reference: [KubeObject]], kustomizations: [FluxKustomization], components: [KubeObject], gitRepository: KubeObject
+    ) -> [Annotation] {
+        var given = builtInNamespaces
+        for object in components where object.kind == "Namespace" && object.apiVersion == "v1" { given.insert(object.name) }
+        // The sync's GitRepository and root Kustomization are applied by bootstrap in their
+        // namespace; when the components create nothing at all, the missing Flux install is
+        // reported by `fluxInstallProblems` instead.
+        given.insert(gitRepository.namespace ?? "flux-system")
+        let order = kustomizations.map(\.id)
+
+        // Who creates each namespace: Namespace objects per Kustomization, and HelmReleases
+        // with install.createNamespace (helm-controller creates the release namespace).
+        var creators: [String: [FluxKustomization.Reference]] = [:]
+        var createdByHelm: Set<String> = []
+        // CRDs of the tree: their spec.scope decides (a CRD's kind may reuse a built-in name).
+        var clusterScoped: Set<String> = []
+        var defined: Set<String> = []
+        for object in components + objects.values.flatMap({ $0 }) where object.kind == "CustomResourceDefinition" {
+            guard let group = object.json["spec", "group"]?.string, let kind = object.json["spec", "names", "kind"]?.string else { continue }
+            defined.insert("\(group)|\(kind)")
+            if object.json["spec", "scope"]?.string == "Cluster" { clusterScoped.insert("\(group)|\(kind)") }
+        }
+        for id in order {
+            for object in objects[id] ?? [] {
+                if object.kind == "Namespace", object.apiVersion == "v1" { creators[object.name, default: []].append(id) }
+                if object.kind == "HelmRelease", object.apiVersion.hasPrefix("helm.toolkit.fluxcd.io/"),
+                    object.json["spec", "install", "createNamespace"] == .bool(true)
+                {
+                    createdByHelm.insert(object.json["spec", "targetNamespace"]?.string ?? object.namespace ?? "default")
+                }
+            }
+        }
+        // The Kustomizations each one waits for: its dependsOn, and the one whose build holds
+        // it (its objects, Namespaces first, are applied before it exists), transitively.
+        var parents: [FluxKustomization.Reference: FluxKustomization.Reference] = [:]
+        for id in order {
+            for object in objects[id] ?? [] {
+                if let child = FluxKustomization(object), child.id != id, parents[child.id] == nil { parents[child.id] = id }
+            }
+        }
+        let byID = Dictionary(kustomizations.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        func before(_ id: FluxKustomization.Reference) -> Set<FluxKustomization.Reference> {
+            var seen: Set<FluxKustomization.Reference> = []
+            var queue = [id]
+            while let next = queue.popLast() {
+                let edges = (byID[next]?.dependsOn ?? []) + [parents[next]].compactMap { $0 }
+                for edge in edges where seen.insert(edge).inserted { queue.append(edge) }
+            }
+            return seen
+        }
+        // Kustomizations fluxci did not build (another source, suspended, failed): what they
+        // create is unknown, so a namespace nothing known creates is then only a warning.
+        let unbuilt = kustomizations.filter { objects[$0.id] == nil }.map(\.id.description)
+
+        var problems: [Annotation] = []
+        for id in order {
+            var uses: [String: [KubeObject]] = [:]
+            var namespaces: [String] = []
+            for object in objects[id] ?? [] {
+                guard let namespace = object.namespace, !namespace.isEmpty else { continue }
+                let group = object.apiVersion.contains("/") ? String(object.apiVersion.split(separator: "/")[0]) : ""
+                let key = "\(group)|\(object.kind)"
+                // Any other kind (built in, or unknown here) is namespaced, as it names a namespace.
+                let scopedByCRD = defined.contains(key)
+                guard scopedByCRD ? !clusterScoped.contains(key) : !clusterScopedKinds.contains(object.kind) else { continue }
+                if uses[namespace] == nil { namespaces.append(namespace) }
+                uses[namespace, default: []].append(object)
+            }
+            let waited = before(id)
+            for namespace in namespaces {
+                guard !given.contains(namespace), !createdByHelm.contains(namespace) else { continue }
+                let users = uses[namespace]!
+                let first = users[0]
+                let location = first.file.map { SourceLocation(file: $0, line: first.line) }
+                let what = users.count == 1 ? first.reference : "\(first.reference) and \(users.count - 1) more object\(users.count == 2 ? "" : "s")"
+                let owners = creators[namespace] ?? []
+                if owners.contains(id) || owners.contains(where: waited.contains) { continue }
+                if let other = owners.first {
+                    problems.append(.warning(
+                        "The Kustomization \(id) applies \(what) in the namespace \(namespace), which the Kustomization \(other) creates, and \(id) does not depend on it: kustomize-controller applies Namespaces first only within one Kustomization, so on a fresh cluster \(id) can run first and its dry-run fail with namespaces \"\(namespace)\" not found (it retries at its interval).",
+                        title: "Namespace created by another Kustomization",
+                        fix: "Add `dependsOn: [{name: \(other.name)\(other.namespace == id.namespace ? "" : ", namespace: \(other.namespace)")}]` to the Kustomization \(id), or define the Namespace in its own build.",
+                        at: location))
+                } else {
+                    let message = "The Kustomization \(id) applies \(what) in the namespace \(namespace), which no Namespace object of the cluster's tree defines and no HelmRelease creates: on a fresh cluster (only \(given.sorted().joined(separator: ", ")) exist) kustomize-controller's server-side dry-run fails with namespaces \"\(namespace)\" not found and \(id) never becomes Ready"
+                    let fix = "Add a Namespace object \(namespace) (apiVersion: v1, kind: Namespace) to this Kustomization's build or to one it depends on, or correct the namespace (metadata.namespace or the Kustomization's spec.targetNamespace)."
+                    if unbuilt.isEmpty {
+                        problems.append(.error(message + ".", title: "Namespace not created", fix: fix, at: location))
+                    } else {
+                        problems.append(.warning(
+                            message + ", unless a Kustomization fluxci did not build (\(unbuilt.joined(separator: ", "))) creates it.", title: "Namespace not created", fix: fix,
+                            at: location))
+                    }
+                }
+            }
+        }
+        return problems
+    }
+
+    // MARK: String-only fields
+
+    /// Fields the API server types as strings (`map[string]string` or `string`) that hold a
+    /// bool or number. Flux's postBuild runs envsubst on the object's YAML text and parses it
+    /// again with sigs.k8s.io/yaml (YAML 1.1 plain scalars: `true`, `yes`, `8080`, `1.0`), so an
+    /// unquoted `${ENABLED}` set to `true` becomes a JSON boolean (so does `"${ENABLED}"`: the
+    /// build writes the string without its quotes, as `kubectl kustomize` prints it), and the dry-run rejects the
+    /// object (cannot unmarshal bool into ... of type string). A JSON null decodes as "" and
+    /// passes.
+    static func stringFieldProblems(_ object: KubeObject) -> [Annotation] {
+        var bad: [(path: String, value: String)] = []
+        func scan(_ map: JSONValue?, _ path: String) {
+            guard case .object(let entries)? = map else { return }
+            for (key, value) in entries {
+                if let text = nonString(value) { bad.append(("\(path).\(key)", text)) }
+            }
+        }
+        scan(object.json["metadata", "labels"], "metadata.labels")
+        scan(object.json["metadata", "annotations"], "metadata.annotations")
+        let group = object.apiVersion.contains("/") ? String(object.apiVersion.split(separator: "/")[0]) : ""
+        switch (group, object.kind) {
+        case ("", "ConfigMap"):
+            scan(object.json["data"], "data")
+            scan(object.json["binaryData"], "binaryData")
+        case ("", "Secret"):
+            scan(object.json["data"], "data")
+            scan(object.json["stringData"], "stringData")
+        default: break
+        }
+        let podSpec: (JSONValue?, String)? = switch (group, object.kind) {
+        case ("", "Pod"): (object.json["spec"], "spec")
+        case ("", "ReplicationController"), ("", "PodTemplate"), ("apps", "Deployment"), ("apps", "StatefulSet"), ("apps", "DaemonSet"), ("apps", "ReplicaSet"), ("batch", "Job"):
+            object.kind == "PodTemplate" ? (object.json["template", "spec"], "template.spec") : (object.json["spec", "template", "spec"], "spec.template.spec")
+        case ("batch", "CronJob"): (object.json["spec", "jobTemplate", "spec", "template", "spec"], "spec.jobTemplate.spec.template.spec")
+        default: nil
+        }
+        if let (spec, path) = podSpec, let spec {
+            for list in ["initContainers", "containers", "ephemeralContainers"] {
+                for (index, container) in (spec[list]?.array ?? []).enumerated() {
+                    for (entry, variable) in (container["env"]?.array ?? []).enumerated() {
+                        guard let value = variable["value"], let text = nonString(value) else { continue }
+                        let name = variable["name"]?.string.map { "[name=\($0)]" } ?? "[\(entry)]"
+                        bad.append(("\(path).\(list)[\(index)].env\(name).value", text))
+                    }
+                }
+            }
+        }
+        guard !bad.isEmpty else { return [] }
+        let listed = bad.map { "\($0.path) is \($0.value)" }.joined(separator: ", ")
+        let example = bad[0].path.split(separator: ".").last.map(String.init) ?? "KEY"
+        let key = example.hasPrefix("value") ? "value" : example
+        return [.error(
+            "\(object.reference): \(listed), where the API server takes only strings: kustomize-controller's server-side dry-run fails (cannot unmarshal \(bad[0].value.hasPrefix("true") || bad[0].value.hasPrefix("false") ? "bool" : "number") into a string) and the Kustomization never becomes Ready. A postBuild substitution gives such a value when the variable's value is unquoted: Flux parses the substituted text again as YAML.",
+            title: "Non-string value in a string field",
+            fix: "Quote it: `\(key): \"\(bad[0].value)\"`. When the value comes from a postBuild substitution, quoting the placeholder does not help (kustomize writes `\"${VAR}\"` without its quotes before Flux substitutes): put the quotes in the variable's value (`VAR: '\"\(bad[0].value)\"'`), or disable substitution for the object.",
+            at: object.file.map { SourceLocation(file: $0, line: object.line) })]
+    }
+
+    /// The YAML text of a bool or number; nil for strings, null and collections.
+    static func nonString(_ value: JSONValue) -> String? {
+        switch value {
+        case .bool(let flag): "\(flag)"
+        case .integer(let number): "\(number)"
+        case .number(let number): "\(number)"
+        case .array, .object: nil
+        case .null, .string: nil
+        }
+    }
+
+    // MARK: A flux-system that installs no Flux
+
+    /// What the flux-system folder must install for the run's own apply to work: fluxci applies
+    /// exactly the flux-system components, then the GitRepository and the root Kustomization,
+    /// so without these CRDs discovery does not serve those kinds (the apply fails), and without
+    /// these controllers nothing reconciles them (the run waits until its timeout).
+    static let requiredCRDs = ["gitrepositories.source.toolkit.fluxcd.io", "kustomizations.kustomize.toolkit.fluxcd.io"]
+    static let requiredControllers = ["source-controller", "kustomize-controller"]
+
+    /// An error at the flux-system kustomization file when its build lacks a required CRD or
+    /// controller Deployment (a repository that installs Flux another way: Helm chart,
+    /// flux-operator, terraform). Checked where bootstrap prepares its plan, since a tree read
+    /// for other purposes need not install Flux.
+    public static func fluxInstallProblems(_ tree: ClusterTree) -> [Annotation] {
+        let crds = Set(tree.components.filter { $0.kind == "CustomResourceDefinition" && $0.apiVersion.hasPrefix("apiextensions.k8s.io/") }.map(\.name))
+        let deployments = Set(tree.components.filter { $0.kind == "Deployment" && $0.apiVersion == "apps/v1" }.map(\.name))
+        let missing = requiredCRDs.filter { !crds.contains($0) }.map { "the CustomResourceDefinition \($0)" }
+            + requiredControllers.filter { !deployments.contains($0) }.map { "the Deployment \($0)" }
+        guard !missing.isEmpty else { return [] }
+        let path = tree.fluxSystemPath
+        let written = tree.files.values.contains { $0.contains(path + "/kustomization.yaml") }
+        let file = written ? path + "/kustomization.yaml" : path
+        let list = missing.count == 1 ? missing[0] : missing.dropLast().joined(separator: ", ") + " and " + missing.last!
+        return [.error(
+            "\(path) installs no Flux: its build lacks \(list). fluxci applies exactly what flux-system holds, so the run's apply of the GitRepository and Kustomization fails (discovery does not serve their kinds) or, without the controllers, waits until its timeout.",
+            title: "flux-system installs no Flux",
+            fix: "Run `flux install --export > \(path)/gotk-components.yaml` and list gotk-components.yaml in the resources of \(path)/kustomization.yaml (flux bootstrap writes both).",
+            at: SourceLocation(file: file))]
+    }
+}
