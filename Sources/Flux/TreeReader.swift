@@ -618,7 +618,7 @@ struct Reader {
                 problems.append(.warning(
                     "The Kustomization \(id) sets spec.\(field), which the Kustomization v1 API does not have: the API server stores Kustomizations as v1 and prunes the field, so kustomize-controller never applies these patches.",
                     title: "Field pruned by the API server", fix: "Move the patches to spec.patches (each entry: patch, and target).",
-                    at: keyLocation(kustomization, ["spec", .key(field)])))
+                    at: location(kustomization, ["spec", .key(field)])))
             }
             if kustomization.climbsAboveRoot {
                 problems.append(.warning(
