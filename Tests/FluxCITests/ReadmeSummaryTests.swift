@@ -16,7 +16,7 @@ import TestSupport
         text.replacing(/[0-9a-f]{40}/, with: "<commit>")
             .replacing(/(sha1|sha256):[0-9a-f]{12,64}/) { "\($0.output.1):<hex>" }
             .replacing(/[0-9a-f]{7}…/, with: "<short>…")
-            .replacing(/\d+(\.\d+)?(s|ms)\b/, with: "<time>")
+            .replacing(/(\d+m)?\d+(\.\d+)?(s|ms)\b/, with: "<time>")  // Reporter.format: 1.23s, 12.3s, 1m05s
             .replacing(/127\.0\.0\.1:\d+/, with: "127.0.0.1:<port>")
             .replacing(/\/[^\s|)`"]*fluxci-[^\s|)`"]*/, with: "<path>")
     }

@@ -136,10 +136,10 @@ import TestSupport
         defer { Task { await setup.stop() } }
         setup.controller.set(workload: "migrate", .failed)
         let artifacts = setup.fleet.checkout.deletingLastPathComponent().appendingPathComponent("artifacts")
-        let started = ContinuousClock.now
         let (result, _) = try await setup.run(["--wait-for", "all", "--timeout", "120s", "--artifacts", artifacts.path])
         #expect(result.status == 1)
-        #expect(ContinuousClock.now - started < .seconds(100), "a failure does not wait for the timeout")
+        // A failure ends the wait: no timeout is reported (no wall time asserted: the machine's load varies).
+        #expect(!result.standardError.contains("title=Timed out"), "a failure does not wait for the timeout")
         let errors = result.standardError.split(separator: "\n").filter { $0.hasPrefix("::error") }
         let line = try Self.line(of: "name: migrate", in: Self.workloadsYAML) - 3  // the document's first line
         #expect(errors.contains {

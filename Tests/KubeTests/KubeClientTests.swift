@@ -200,16 +200,22 @@ import TestSupport
         _ = try await client.apply(Self.secret("target", namespace: "watched", [("k", "v")]))
         let secrets = try await client.resource(apiVersion: "v1", kind: "Secret")
         let waiter = Task {
-            try await client.observe(secrets, namespace: "watched", fieldSelector: "metadata.name=target", timeout: .seconds(10)) { event -> String? in
+            try await client.observe(secrets, namespace: "watched", fieldSelector: "metadata.name=target", timeout: .seconds(60)) { event -> String? in
                 event.object["metadata", "labels", "ready"]?.string
             }
         }
-        try await Task.sleep(for: .milliseconds(300))
-        fake.dropWatches()  // the stream breaks: the client reconnects from its last version
-        try await Task.sleep(for: .milliseconds(300))
+        // Each step waits for the request it follows (not a fixed sleep: the machine's load varies).
+        func requests() -> Int { fake.requests.filter { $0.hasPrefix("GET /api/v1/namespaces/watched/secrets") }.count }
+        func dropWatches(until count: Int) async throws {
+            for _ in 0..<600 where requests() < count {
+                fake.dropWatches()
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        for _ in 0..<600 where requests() < 2 { try await Task.sleep(for: .milliseconds(50)) }  // the list, then the watch
+        try await dropWatches(until: 3)  // the stream breaks: the client reconnects from its last version
         fake.compactHistory()  // and when that version is gone, it lists again
-        fake.dropWatches()
-        try await Task.sleep(for: .milliseconds(300))
+        try await dropWatches(until: 4)
         var labelled = Self.secret("target", namespace: "watched", [("k", "v")])
         var metadata = labelled.json["metadata"]!
         metadata.set("labels", .object([("ready", .string("yes"))]))
