@@ -104,17 +104,7 @@ public enum SOPSEncryptor {
         if macOnlyEncrypted { walk.hash.update(data: SOPSDecryptor.macOnlyEncryptedSeed) }
         var encrypted: [TreeNode] = []
         for document in documents { encrypted.append(try walk.node(document, path: [], stack: [])) }
-        let mac = walk.hash.finalize().map { String(format: "%02X", $0) }.joined()
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        let lastModified = formatter.string(from: now)
-        let encryptedMAC: String
-        do {
-            encryptedMAC = try EncryptedValue.encrypt(Array(mac.utf8), type: .str, key: key, additionalData: lastModified).encoded
-        } catch {
-            throw .pgp("cannot encrypt the MAC: \(error)")
-        }
-        let metadata = try metadataNode(recipients: recipients, dataKey: dataKey, keyring: keyring, lastModified: lastModified, mac: encryptedMAC, rule: rule, macOnlyEncrypted: macOnlyEncrypted, now: now, format: format)
+        let metadata = try metadata(hash: walk.hash, key: key, recipients: recipients, rule: rule, macOnlyEncrypted: macOnlyEncrypted, keyring: keyring, now: now, dataKey: dataKey, format: format)
         let withMetadata = encrypted.map { document -> TreeNode in
             guard case .mapping(let entries, let position) = document else { return document }
             return .mapping(entries + [TreeNode.Entry(key: "sops", value: metadata, position: nil)], position)
@@ -169,6 +159,27 @@ public enum SOPSEncryptor {
                 throw .malformed("cannot encrypt \(path.joined(separator: ".")): \(error)", line: scalar.position?.line)
             }
         }
+    }
+
+    /// The metadata of an encrypted tree: the MAC of `hash` (its walk), encrypted with the data
+    /// key and `lastmodified` as additional data, and `metadataNode`.
+    static func metadata(
+        hash: SHA512, key: SymmetricKey, recipients: Recipients, rule: EncryptionRule, macOnlyEncrypted: Bool, keyring: Keyring?, now: Date, dataKey: [UInt8],
+        format: SOPSFile.Format = .yaml
+    ) throws(EncryptionError) -> TreeNode {
+        let mac = hash.finalize().map { String(format: "%02X", $0) }.joined()
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        let lastModified = formatter.string(from: now)
+        let encryptedMAC: String
+        do {
+            encryptedMAC = try EncryptedValue.encrypt(Array(mac.utf8), type: .str, key: key, additionalData: lastModified).encoded
+        } catch {
+            throw .pgp("cannot encrypt the MAC: \(error)")
+        }
+        return try metadataNode(
+            recipients: recipients, dataKey: dataKey, keyring: keyring, lastModified: lastModified, mac: encryptedMAC, rule: rule, macOnlyEncrypted: macOnlyEncrypted, now: now,
+            format: format)
     }
 
     /// The `sops` metadata as sops 3.11 writes it (`stores.Metadata` and `keygroup` field order):

@@ -141,25 +141,8 @@ public enum FlatEncryption {
         var walk = SOPSEncryptor.Walk(key: key, selection: ValueSelection(rule, macOnlyEncrypted: macOnlyEncrypted))
         if macOnlyEncrypted { walk.hash.update(data: SOPSDecryptor.macOnlyEncryptedSeed) }
         let encrypted = try walk.node(tree, path: [], stack: [])
-        let metadata = try metadata(hash: walk.hash, key: key, recipients: recipients, rule: rule, macOnlyEncrypted: macOnlyEncrypted, keyring: keyring, now: now, dataKey: dataKey)
+        let metadata = try SOPSEncryptor.metadata(hash: walk.hash, key: key, recipients: recipients, rule: rule, macOnlyEncrypted: macOnlyEncrypted, keyring: keyring, now: now, dataKey: dataKey)
         return (encrypted, metadata)
-    }
-
-    static func metadata(
-        hash: SHA512, key: SymmetricKey, recipients: Recipients, rule: EncryptionRule, macOnlyEncrypted: Bool, keyring: Keyring?, now: Date, dataKey: [UInt8]
-    ) throws(EncryptionError) -> TreeNode {
-        let mac = hash.finalize().map { String(format: "%02X", $0) }.joined()
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        let lastModified = formatter.string(from: now)
-        let encryptedMAC: String
-        do {
-            encryptedMAC = try EncryptedValue.encrypt(Array(mac.utf8), type: .str, key: key, additionalData: lastModified).encoded
-        } catch {
-            throw .pgp("cannot encrypt the MAC: \(error)")
-        }
-        return try SOPSEncryptor.metadataNode(
-            recipients: recipients, dataKey: dataKey, keyring: keyring, lastModified: lastModified, mac: encryptedMAC, rule: rule, macOnlyEncrypted: macOnlyEncrypted, now: now)
     }
 
     /// The binary store: `{"data": "ENC[…]", "sops": {…}}`, the rules left out.
@@ -176,7 +159,7 @@ public enum FlatEncryption {
                 throw .malformed("cannot encrypt the file's bytes: \(error)", line: nil)
             }
         }
-        let full = try metadata(hash: hash, key: key, recipients: recipients, rule: .unencryptedSuffix("_unencrypted"), macOnlyEncrypted: false, keyring: keyring, now: now, dataKey: dataKey)
+        let full = try SOPSEncryptor.metadata(hash: hash, key: key, recipients: recipients, rule: .unencryptedSuffix("_unencrypted"), macOnlyEncrypted: false, keyring: keyring, now: now, dataKey: dataKey)
         // sops ignores every rule for this store ("the binary store produces one key that should
         // always be encrypted") and so writes none into the metadata.
         let ruleKeys: Set<String> = ["encrypted_regex", "unencrypted_regex", "encrypted_suffix", "unencrypted_suffix", "encrypted_comment_regex", "unencrypted_comment_regex", "mac_only_encrypted"]
