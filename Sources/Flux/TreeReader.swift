@@ -545,11 +545,16 @@ struct Reader {
                 at: location(kustomization, ["spec", "path"])))
             builds[id] = .notBuilt("kustomize build failed")
         default:
-            let what = describe(failure, path: kustomization.writtenPath)
+            // The folder's files may all be in git and left out of the artifact: name the rule.
+            let excluded: Bool = if case .missing(true) = failure { true } else { false }
+            let what = excluded ? absence(of: kustomization.path) : describe(failure, path: kustomization.writtenPath)
             problems.append(.error(
-                "The Kustomization \(id) has spec.path \(kustomization.writtenPath), but \(what) at \(artifact.revisionDescription).",
+                "The Kustomization \(id) has spec.path \(kustomization.writtenPath), but \(what)\(what.contains(artifact.revisionDescription) ? "" : " at \(artifact.revisionDescription)").",
                 title: "Kustomization path not found",
-                fix: "Point spec.path at a folder of the repository (relative to its root), or create it.", at: location(kustomization, ["spec", "path"])))
+                fix: excluded
+                    ? "Keep the folder's files in the artifact (change the ignore rule named), or point spec.path at another folder."
+                    : "Point spec.path at a folder of the repository (relative to its root), or create it.",
+                at: location(kustomization, ["spec", "path"])))
             builds[id] = .notBuilt(what)
         }
     }

@@ -118,4 +118,21 @@ import TestSupport
         #expect(stuck.location == SourceLocation(file: "clusters/c/c.yaml", line: 15))
         #expect(tree.errors.count == 1, "\(tree.errors)")
     }
+
+    /// A folder whose every file .sourceignore leaves out is not in the artifact (Flux: path not
+    /// found); the message names the rule, once, with the revision said once.
+    @Test func aFolderEmptiedBySourceIgnoreNamesTheRule() async throws {
+        let fleet = try await Fleet.make([
+            ".sourceignore": "apps/ign/cm.yaml\n",
+            "clusters/c/ign.yaml": kustomization("ign", path: "./apps/ign"),
+            "apps/ign/cm.yaml": configMap("ign", namespace: "default"),
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        let problem = try #require(tree.problem("Kustomization path not found"), "\(tree.problems)")
+        #expect(problem.location == SourceLocation(file: "clusters/c/ign.yaml", line: 8))
+        #expect(problem.message.contains("apps/ign is left out of the artifact by .sourceignore:1 (`apps/ign/cm.yaml`)"), "\(problem.message)")
+        #expect(problem.message.components(separatedBy: " at main@").count <= 2, "the revision once: \(problem.message)")
+        #expect(problem.fix?.contains("ignore rule") == true)
+    }
 }
