@@ -74,7 +74,7 @@ public struct FluxKustomization: Sendable, Equatable {
         writtenPath = object.json["spec", "path"]?.string ?? "./"
         let normalized = FluxKustomization.normalize(writtenPath)
         climbsAboveRoot = normalized == ".." || normalized.hasPrefix("../")
-        path = normalized.split(separator: "/").drop { $0 == ".." }.joined(separator: "/")
+        path = FluxKustomization.heldAtRoot(normalized)
         dependsOn = (object.json["spec", "dependsOn"]?.array ?? []).compactMap { item in
             item["name"]?.string.map { Reference(namespace: item["namespace"]?.string ?? namespace, name: $0) }
         }
@@ -91,6 +91,12 @@ public struct FluxKustomization: Sendable, Equatable {
             }
         }
         self.object = object
+    }
+
+    /// A normalised path with the `..` that climb above the root dropped, as kustomize-controller's
+    /// securejoin holds them there (`../../apps` → `apps`).
+    static func heldAtRoot(_ normalized: String) -> String {
+        normalized.split(separator: "/").drop { $0 == ".." }.joined(separator: "/")
     }
 
     /// `./a/b/` → `a/b`; a path leaving the repository keeps its `..` so it can be reported.

@@ -464,7 +464,8 @@ struct Reader {
         switch failure {
         case .notADirectory: "\(path) is a file, not a directory"
         case .symbolicLink: "\(path) is a symbolic link, which source-controller leaves out of the artifact"
-        case .missing(let ignored): ignored ? absence(of: path) : "\(path) does not exist"
+        // `path` as written (`./apps/x`): the artifact's files are looked up by the path the build used.
+        case .missing(let ignored): ignored ? absence(of: FluxKustomization.heldAtRoot(FluxKustomization.normalize(path))) : "\(path) does not exist"
         case .build(let message): message
         case .missingReference(let missing):
             missing.fromSpec || !artifact.written.contains(missing.declaredIn)
@@ -545,11 +546,12 @@ struct Reader {
                 at: location(kustomization, ["spec", "path"])))
             builds[id] = .notBuilt("kustomize build failed")
         default:
-            // The folder's files may all be in git and left out of the artifact: name the rule.
+            // The folder's files may all be in git and left out of the artifact: `describe` names
+            // the rule (or, for nothing under the path, says the revision itself).
             let excluded: Bool = if case .missing(true) = failure { true } else { false }
-            let what = excluded ? absence(of: kustomization.path) : describe(failure, path: kustomization.writtenPath)
+            let what = describe(failure, path: kustomization.writtenPath)
             problems.append(.error(
-                "The Kustomization \(id) has spec.path \(kustomization.writtenPath), but \(what)\(what.contains(artifact.revisionDescription) ? "" : " at \(artifact.revisionDescription)").",
+                "The Kustomization \(id) has spec.path \(kustomization.writtenPath), but \(what)\(excluded ? "" : " at \(artifact.revisionDescription)").",
                 title: "Kustomization path not found",
                 fix: excluded
                     ? "Keep the folder's files in the artifact (change the ignore rule named), or point spec.path at another folder."
