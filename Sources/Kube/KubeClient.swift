@@ -149,7 +149,16 @@ public final class KubeClient: Sendable {
         return .unreachable(server: server, detail: text)
     }
 
+    /// Errors of a connection that went away (refused, reset, closed, or closed before the TLS
+    /// handshake finished: an API server restarting or a proxy dropping the connection), which a
+    /// new connection may not meet. A certificate the kubeconfig does not trust is not one.
     static func isRetryable(_ error: Error) -> Bool {
+        switch error as? NIOSSLError {
+        case .uncleanShutdown?: return true
+        case .handshakeFailed(.sslError(let messages))?: return messages.contains(.eofDuringHandshake)
+        case .some: return false
+        case nil: break
+        }
         let text = String(describing: error)
         return text.contains("connectionRefused") || text.contains("Connection refused") || text.contains("connectTimeout")
             || text.contains("remoteConnectionClosed") || text.contains("ioOnClosedChannel") || text.contains("closed channel")
