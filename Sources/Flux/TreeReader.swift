@@ -14,6 +14,8 @@ struct Reader {
     let artifact: SourceArtifact
     /// The root GitRepository's `spec.ignore`, for naming the rule that leaves a file out.
     var rootIgnore: String?
+    /// What the root GitRepository's artifact holds that fluxci does not read (submodules, includes).
+    var sourceContent = SourceContent(repository: nil, artifact: nil)
     let tool: KustomizeTool
     let decrypt: ClusterTreeReader.Decrypt?
     let origins: Origins
@@ -149,6 +151,7 @@ struct Reader {
         // cluster kustomization.yaml that lists flux-system builds here as in the cluster, and
         // flux-system's other Kustomizations are children of the root.
         rootIgnore = repository.json["spec", "ignore"]?.string
+        sourceContent = SourceContent(repository: repository, artifact: artifact)
         let rootFiles = rootIgnore == nil ? plain : artifact.files(ignore: rootIgnore)
         let secretsNamespace = repository.namespace ?? "flux-system"
         let rootSource = FluxKustomization.SourceReference(kind: "GitRepository", namespace: secretsNamespace, name: repository.name)
@@ -243,6 +246,10 @@ struct Reader {
             kustomization.object.file.map { SourceLocation(file: $0, line: Origins.line(of: field, in: documents[kustomization.id]) ?? kustomization.object.line) }
         }
         problems += CustomResourceChecks.problems(applied, objects: objects, components: components)
+        let repositoryDocument = repository.file.flatMap { file in origins.documents(file).first { $0.line == repository.line }?.node }
+        problems += sourceContent.includeProblems(repository: repository, applied: applied) { field in
+            repository.file.map { SourceLocation(file: $0, line: Origins.line(of: field, in: repositoryDocument) ?? repository.line) }
+        }
         return ClusterTree(
             clusterPath: cluster, fluxSystemPath: fluxSystem, components: components, gitRepository: repository, rootKustomization: all[0],
             kustomizations: ClusterTreeReader.dependencyOrder(all), files: files, sopsFiles: sopsFiles, objects: objects, builds: builds,
@@ -644,6 +651,12 @@ struct Reader {
                 at: how.field.map { location(kustomization, $0) } ?? site?.location ?? location(kustomization, ["spec", "path"])))
             builds[id] = .notBuilt("kustomize build failed")
         default:
+            // A path in a submodule or an include: content source-controller adds or leaves out.
+            if let (problem, reason) = sourceContent.problem(for: kustomization, at: location(kustomization, ["spec", "path"])) {
+                problems.append(problem)
+                builds[id] = .notBuilt(reason)
+                return
+            }
             // The folder's files may all be in git and left out of the artifact: `describe` names
             // the rule (or, for nothing under the path, says the revision itself).
             let excluded: Bool = if case .missing(true) = failure { true } else { false }
