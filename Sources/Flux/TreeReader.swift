@@ -202,10 +202,17 @@ struct Reader {
         check(all, decryptionSecrets: decryptionSecrets, secretsNamespace: secretsNamespace)
         problems += SharedObjects.problems(objects, order: all.map(\.id))
         let origins = self.origins
-        problems += HelmReleaseReferences.problems(objects, order: all.map(\.id)) { object, field in
+        // One index of what every Kustomization applies, shared by the reference checks.
+        let applied = AppliedObjects(objects, kustomizations: all, components: components)
+        problems += HelmReleaseReferences.problems(applied) { object, field in
             Origins.line(of: field, in: object.file.flatMap { file in origins.documents(file).first { $0.line == object.line }?.node })
         }
-        problems += AppliedObjectChecks.problems(objects, kustomizations: all, components: components, gitRepository: repository)
+        problems += AppliedObjectChecks.problems(objects, applied: applied, components: components, gitRepository: repository)
+        let documents = self.documents
+        problems += KustomizationReferences.problems(applied) { kustomization, field in
+            kustomization.object.file.map { SourceLocation(file: $0, line: Origins.line(of: field, in: documents[kustomization.id]) ?? kustomization.object.line) }
+        }
+        problems += CustomResourceChecks.problems(applied, objects: objects, components: components)
         return ClusterTree(
             clusterPath: cluster, fluxSystemPath: fluxSystem, components: components, gitRepository: repository, rootKustomization: all[0],
             kustomizations: ClusterTreeReader.dependencyOrder(all), files: files, sopsFiles: sopsFiles, objects: objects, builds: builds,
