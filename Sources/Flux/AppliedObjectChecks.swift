@@ -80,22 +80,7 @@ public enum AppliedObjectChecks {
         }
         // The Kustomizations each one waits for: its dependsOn, and the one whose build holds
         // it (its objects, Namespaces first, are applied before it exists), transitively.
-        var parents: [FluxKustomization.Reference: FluxKustomization.Reference] = [:]
-        for id in order {
-            for object in objects[id] ?? [] {
-                if let child = FluxKustomization(object), child.id != id, parents[child.id] == nil { parents[child.id] = id }
-            }
-        }
-        let byID = Dictionary(kustomizations.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-        func before(_ id: FluxKustomization.Reference) -> Set<FluxKustomization.Reference> {
-            var seen: Set<FluxKustomization.Reference> = []
-            var queue = [id]
-            while let next = queue.popLast() {
-                let edges = (byID[next]?.dependsOn ?? []) + [parents[next]].compactMap { $0 }
-                for edge in edges where seen.insert(edge).inserted { queue.append(edge) }
-            }
-            return seen
-        }
+        let applyOrder = ApplyOrder(objects, kustomizations: kustomizations)
         // Kustomizations fluxci did not build (another source, suspended, failed): what they
         // create is unknown, so a namespace nothing known creates is then only a warning.
         let unbuilt = kustomizations.filter { objects[$0.id] == nil }.map(\.id.description)
@@ -114,7 +99,7 @@ public enum AppliedObjectChecks {
                 if uses[namespace] == nil { namespaces.append(namespace) }
                 uses[namespace, default: []].append(object)
             }
-            let waited = before(id)
+            let waited = applyOrder.before(id)
             for namespace in namespaces {
                 guard !given.contains(namespace), !createdByHelm.contains(namespace) else { continue }
                 let users = uses[namespace]!
