@@ -15,8 +15,8 @@ public struct BootstrapCommand: ContextCommand {
             merge commit), reads clusters/<cloud>/<env> at that commit through libgit2, checks it \
             (paths exist, dependsOn names defined Kustomizations without cycles, decryption Secrets \
             are the ones created) and runs the SOPS preflight over the files the cluster decrypts. \
-            Then applies the Flux components, the decryption Secrets, the GitRepository (the branch, \
-            clusters/**/flux-system/ ignored) and the root Kustomization, and watches: the \
+            Then applies the Flux components, the decryption Secrets, the GitRepository (the branch \
+            under test, with the repository's own ignore, include and recurseSubmodules) and the root Kustomization, and watches: the \
             GitRepository until its artifact is <branch>@sha1:<commit>, each Kustomization until \
             Ready with that lastAppliedRevision, then what they applied (--wait-for: the Flux \
             objects, or also the workloads). With --serve fluxci serves the commit itself instead \

@@ -182,6 +182,7 @@ public struct E2ECommand: ContextCommand {
         if plan {
             pipeline.drawPlan(prepared, scope: waitFor)
             reporter.log("Plan only: no cluster was touched.")
+            run.planOnly = true
             return
         }
         let handle = try await run.step(.cluster) {
@@ -237,6 +238,8 @@ final class E2ERun: @unchecked Sendable {
     private var rows: [(step: E2ECommand.Step, result: String, time: Duration?)] = []
     private var started: [E2ECommand.Step: ContinuousClock.Instant] = [:]
     private(set) var current: E2ECommand.Step?
+    /// --plan: the verdict says the plan passed, not the e2e (no cluster was made; tester t3 F26).
+    var planOnly = false
 
     init(reporter: Reporter, verdict: BootstrapPipeline.Verdict) {
         self.reporter = reporter
@@ -277,7 +280,7 @@ final class E2ERun: @unchecked Sendable {
         } else if let (passed, text) = verdict.value {
             head.heading("\(passed ? "✅" : "❌") fluxci e2e: \(text)\(passed ? "" : " (exit \(E2ECommand.Step.reconcile.exitCode))")", level: StepSummary.sectionLevel)
         } else {
-            head.heading("✅ fluxci e2e: Passed in \(elapsed)", level: StepSummary.sectionLevel)
+            head.heading(planOnly ? "✅ fluxci e2e: Plan OK in \(elapsed) (no cluster was made)" : "✅ fluxci e2e: Passed in \(elapsed)", level: StepSummary.sectionLevel)
         }
         reporter.summary(.verdict) { $0.append(head) }
         var summary = StepSummary()
