@@ -711,6 +711,7 @@ struct Reader {
         let suspended = Set(kustomizations.filter(\.suspended).map(\.id))
         let neverApplied = Set(kustomizations.filter(\.applyDisabled).map(\.id))
         let sources = Set(available.filter { $0.apiVersion.hasPrefix(FluxKustomization.sourceGroup + "/") }.map { "\($0.kind)/\($0.namespace ?? "flux-system")/\($0.name)" })
+        let applied = AppliedObjects(objects, kustomizations: kustomizations)
         for kustomization in kustomizations {
             let id = kustomization.id
             for (index, dependency) in kustomization.dependsOn.enumerated() {
@@ -779,14 +780,37 @@ struct Reader {
             if let secret = kustomization.decryptionSecret, !decryptionSecrets.isEmpty,
                 !(decryptionSecrets.contains(secret) && id.namespace == secretsNamespace)
             {
-                let created = decryptionSecrets.sorted().map { "\(secretsNamespace)/\($0)" }.joined(separator: " and ")
-                problems.append(.error(
-                    "The Kustomization \(id) decrypts with the Secret \(id.namespace)/\(secret) (kustomize-controller reads it from the Kustomization's namespace), but the pipeline creates \(created).",
-                    title: "Decryption Secret mismatch",
-                    fix: id.namespace == secretsNamespace
-                        ? "Pass --secret-names so that the pipeline creates \(secret), or set spec.decryption.secretRef.name to one of: \(decryptionSecrets.sorted().joined(separator: ", "))."
-                        : "Create \(id.namespace)/\(secret) in the repository (a SOPS-encrypted Secret), or move \(id) to \(secretsNamespace).",
-                    at: location(kustomization, ["spec", "decryption", "secretRef", "name"])))
+                // kustomize-controller reads the Secret from the API server when it reconciles
+                // (kustomization_controller.go, decryptor.ImportKeys: Get of secretRef.name in
+                // the Kustomization's namespace), so one the repository creates counts as much
+                // as one the pipeline creates, once it is applied before the Kustomization runs.
+                let creators = applied.find("Secret", group: "", namespace: id.namespace, name: secret).map(\.owner)
+                let waited = applied.waitsFor(id)
+                let at = location(kustomization, ["spec", "decryption", "secretRef", "name"])
+                if creators.contains(where: waited.contains) {
+                    // Applied before the Kustomization first reconciles: kustomize-controller finds it.
+                } else if let other = creators.first(where: { $0 != id }) {
+                    problems.append(.warning(
+                        "The Kustomization \(id) decrypts with the Secret \(id.namespace)/\(secret), which the Kustomization \(other) creates, and \(id) does not depend on it (nor is it applied by it): on a fresh cluster \(id) can reconcile first and fail to decrypt (Secret \"\(secret)\" not found); it retries at its interval.",
+                        title: "Decryption Secret created by another Kustomization",
+                        fix: "Add `dependsOn: [{name: \(other.name)\(other.namespace == id.namespace ? "" : ", namespace: \(other.namespace)")}]` to the Kustomization \(id).",
+                        at: at))
+                } else if !creators.isEmpty {
+                    problems.append(.error(
+                        "The Kustomization \(id) decrypts with the Secret \(id.namespace)/\(secret), which only its own build creates: kustomize-controller reads the Secret before it builds, so on a fresh cluster the Secret is never there and \(id) never becomes Ready.",
+                        title: "Decryption Secret created by itself",
+                        fix: "Create \(id.namespace)/\(secret) in a Kustomization that applies \(id) or that \(id) depends on.",
+                        at: at))
+                } else {
+                    let created = decryptionSecrets.sorted().map { "\(secretsNamespace)/\($0)" }.joined(separator: " and ")
+                    problems.append(.error(
+                        "The Kustomization \(id) decrypts with the Secret \(id.namespace)/\(secret) (kustomize-controller reads it from the Kustomization's namespace), but the pipeline creates \(created), and no Kustomization of this cluster creates \(id.namespace)/\(secret).",
+                        title: "Decryption Secret mismatch",
+                        fix: id.namespace == secretsNamespace
+                            ? "Pass --secret-names so that the pipeline creates \(secret), or set spec.decryption.secretRef.name to one of: \(decryptionSecrets.sorted().joined(separator: ", "))."
+                            : "Create \(id.namespace)/\(secret) in the repository (a SOPS-encrypted Secret applied by a parent of \(id) or by a Kustomization it depends on), or move \(id) to \(secretsNamespace).",
+                        at: at))
+                }
             }
             if !kustomization.decrypts, !encrypted.isEmpty {
                 // kustomize-controller refuses only an object that still carries sops metadata

@@ -64,6 +64,8 @@ public struct BootstrapCommand: ContextCommand {
 
     @OptionGroup var serve: ServeOptions
 
+    @OptionGroup var secretNames: SecretNamesOption
+
     public init() {}
 
     public func validate() throws {
@@ -102,7 +104,7 @@ public struct BootstrapCommand: ContextCommand {
             }
             var prepared = try context.reporter.group("Read \(repository.path) at the branch under test") {
                 try pipeline.prepare(
-                    repository: repository, branch: source.branch, url: source.url, event: source.event, keys: imported, secretNames: .init(), served: served,
+                    repository: repository, branch: source.branch, url: source.url, event: source.event, keys: imported, secretNames: try secretNames.names(), served: served,
                     fullRun: !plan)
             }
             if let served { ServeSession.plan(&prepared, served: served, options: serve) }

@@ -50,8 +50,7 @@ public struct E2ECommand: ContextCommand {
     @Option(help: "How long one Kustomization may take once its dependencies are ready.")
     var kustomizationTimeout = DurationArgument(.seconds(300), text: "5m")
 
-    @Option(help: "The decryption Secrets' names, as gpg=NAME,age=NAME.")
-    var secretNames = "gpg=sops-gpg,age=sops-age"
+    @OptionGroup var secretNames: SecretNamesOption
 
     @Option(help: "Where to put events and cluster logs on failure (default: $RUNNER_TEMP/fluxci-artifacts or ./fluxci-artifacts).")
     var artifacts: String?
@@ -90,22 +89,7 @@ public struct E2ECommand: ContextCommand {
         }
     }
 
-    func names() throws -> DecryptionSecrets.Names {
-        var names = DecryptionSecrets.Names()
-        for pair in secretNames.split(separator: ",") {
-            let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2, !parts[1].isEmpty else { throw ValidationError("--secret-names takes gpg=NAME,age=NAME, not '\(pair)'.") }
-            switch parts[0] {
-            case "gpg": names.gpg = parts[1]
-            case "age": names.age = parts[1]
-            default: throw ValidationError("--secret-names takes gpg= and age=, not '\(parts[0])='.")
-            }
-        }
-        return names
-    }
-
     public func validate() throws {
-        _ = try names()
         if serve.serve && target.provider == .existing && serve.serveAddress == nil {
             throw ValidationError("--serve with --provider existing needs --serve-address: the address of this machine that the cluster reaches.")
         }
@@ -189,7 +173,7 @@ public struct E2ECommand: ContextCommand {
                 served = repository
             }
             return try pipeline.prepare(
-                repository: repository, branch: source.branch, url: source.url, event: source.event, keys: keys, secretNames: try names(), served: served,
+                repository: repository, branch: source.branch, url: source.url, event: source.event, keys: keys, secretNames: try secretNames.names(), served: served,
                 fullRun: !plan)
         }
         if let served { ServeSession.plan(&prepared, served: served, options: serve) }
