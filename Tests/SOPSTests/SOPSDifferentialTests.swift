@@ -22,9 +22,9 @@ import TestSupport
 /// - a string that starts with U+FEFF in the plaintext (libyaml drops it; sops keeps it);
 /// - integers above int64 (go-yaml gives uint64, which sops itself cannot hash);
 /// - a plain `<<` value (go-yaml's merge tag, which sops prints as `!!merge <<`);
-/// - block scalars inside a sequence that starts on its parent item's line (`- - k: |`):
-///   fluxci's emitter writes their content 2 columns left of go-yaml's (an open emitter fault,
-///   not a comment one: go-yaml indents a mapping there 4 columns per sequence level).
+/// - block scalars written as such inside a nested sequence (`- - k: |`): the generator writes
+///   multi-line strings there double-quoted only (sops and fluxci both emit them as block
+///   scalars, which the comparison covers; the input form is not yet generated).
 @Suite(.serialized) struct SOPSDifferentialTests {
     static var count: Int { Int(ProcessInfo.processInfo.environment["SOPS_DIFFERENTIAL_COUNT"] ?? "") ?? 1000 }
     static var seed: UInt64 { UInt64(ProcessInfo.processInfo.environment["SOPS_DIFFERENTIAL_SEED"] ?? "") ?? 0x5EED_50F5 }
@@ -349,7 +349,7 @@ struct SOPSDocumentGenerator {
 
     /// How often a comment is written at each place that may hold one (percent).
     var commentChance = 15
-    /// No block scalars (inside `- - …`, see the list of what is left out).
+    /// No block scalars in the input (inside `- - …`, see the list of what is left out).
     var blockScalars = true
 
     /// A comment line at `column` (sometimes after a blank line).
