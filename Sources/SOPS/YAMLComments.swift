@@ -39,9 +39,8 @@ enum YAMLComments {
     /// Lexes the text line by line for comments, outside quoted and block scalars.
     static func scan(_ text: String) -> Scan {
         var result = Scan()
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> [Unicode.Scalar] in
-            var scalars = Array(line.unicodeScalars)
-            if scalars.last == "\r" { scalars.removeLast() }
+        let lines = breakLines(text).map { line -> [Unicode.Scalar] in
+            var scalars = line
             if scalars.first?.value == 0xFEFF { scalars.removeFirst() }
             return scalars
         }
@@ -156,6 +155,28 @@ enum YAMLComments {
             }
         }
         return result
+    }
+
+    /// The text's lines as libyaml and go-yaml v3 count them (the lines of their marks): CR LF,
+    /// a lone CR, LF, NEL, LS and PS each end a line (libyaml `scanner.c` `SKIP_LINE`/`IS_BREAK`,
+    /// go-yaml v3 `scannerc.go` `skip_line`/`is_break`). By unicode scalars, never by
+    /// `Character`: Swift reads "\r\n" as one Character, so splitting on "\n" kept a CRLF file
+    /// as one line and made its first comment swallow the rest of the file.
+    static func breakLines(_ text: String) -> [[Unicode.Scalar]] {
+        var lines: [[Unicode.Scalar]] = [[]]
+        var previousCR = false
+        for scalar in text.unicodeScalars {
+            if scalar == "\n" && previousCR {
+                previousCR = false
+                continue
+            }
+            previousCR = scalar == "\r"
+            switch scalar.value {
+            case 0x0A, 0x0D, 0x85, 0x2028, 0x2029: lines.append([])
+            default: lines[lines.count - 1].append(scalar)
+            }
+        }
+        return lines
     }
 
     /// One item of a container, in document order, with its ancestors.
