@@ -24,12 +24,12 @@ public enum AppliedObjectChecks {
     /// tree (the root first), `components` the flux-system objects bootstrap applies, and
     /// `gitRepository` the root GitRepository (its namespace exists when the sync is applied).
     static func problems(
-        _ objects: [FluxKustomization.Reference: [KubeObject]], kustomizations: [FluxKustomization], components: [KubeObject], gitRepository: KubeObject
+        _ objects: [FluxKustomization.Reference: [KubeObject]], applied: AppliedObjects, components: [KubeObject], gitRepository: KubeObject
     ) -> [Annotation] {
-        var problems = namespaceProblems(objects, kustomizations: kustomizations, components: components, gitRepository: gitRepository)
+        var problems = namespaceProblems(objects, applied: applied, components: components, gitRepository: gitRepository)
         var seen: Set<String> = []
-        for kustomization in kustomizations {
-            for object in objects[kustomization.id] ?? [] {
+        for id in applied.order {
+            for object in objects[id] ?? [] {
                 for problem in stringFieldProblems(object) where seen.insert("\(problem.location.map { "\($0.file):\($0.line ?? 0)" } ?? "")|\(problem.message)").inserted {
                     problems.append(problem)
                 }
@@ -46,7 +46,7 @@ public enum AppliedObjectChecks {
     /// Namespace object of its own build, of a Kustomization it depends on, or of one that
     /// applies it (an ancestor), defines fails `namespaces "X" not found` on a fresh cluster.
     static func namespaceProblems(
-        _ objects: [FluxKustomization.Reference: [KubeObject]], kustomizations: [FluxKustomization], components: [KubeObject], gitRepository: KubeObject
+        _ objects: [FluxKustomization.Reference: [KubeObject]], applied: AppliedObjects, components: [KubeObject], gitRepository: KubeObject
     ) -> [Annotation] {
         var given = builtInNamespaces
         for object in components where object.kind == "Namespace" && object.apiVersion == "v1" { given.insert(object.name) }
@@ -54,7 +54,7 @@ public enum AppliedObjectChecks {
         // namespace; when the components create nothing at all, the missing Flux install is
         // reported by `fluxInstallProblems` instead.
         given.insert(gitRepository.namespace ?? "flux-system")
-        let order = kustomizations.map(\.id)
+        let order = applied.order
 
         // Who creates each namespace: Namespace objects per Kustomization, and HelmReleases
         // with install.createNamespace (helm-controller creates the release namespace).
@@ -78,27 +78,7 @@ public enum AppliedObjectChecks {
                 }
             }
         }
-        // The Kustomizations each one waits for: its dependsOn, and the one whose build holds
-        // it (its objects, Namespaces first, are applied before it exists), transitively.
-        var parents: [FluxKustomization.Reference: FluxKustomization.Reference] = [:]
-        for id in order {
-            for object in objects[id] ?? [] {
-                if let child = FluxKustomization(object), child.id != id, parents[child.id] == nil { parents[child.id] = id }
-            }
-        }
-        let byID = Dictionary(kustomizations.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-        func before(_ id: FluxKustomization.Reference) -> Set<FluxKustomization.Reference> {
-            var seen: Set<FluxKustomization.Reference> = []
-            var queue = [id]
-            while let next = queue.popLast() {
-                let edges = (byID[next]?.dependsOn ?? []) + [parents[next]].compactMap { $0 }
-                for edge in edges where seen.insert(edge).inserted { queue.append(edge) }
-            }
-            return seen
-        }
-        // Kustomizations fluxci did not build (another source, suspended, failed): what they
-        // create is unknown, so a namespace nothing known creates is then only a warning.
-        let unbuilt = kustomizations.filter { objects[$0.id] == nil }.map(\.id.description)
+        let unbuilt = applied.unbuilt.map(\.description)
 
         var problems: [Annotation] = []
         for id in order {
@@ -114,7 +94,7 @@ public enum AppliedObjectChecks {
                 if uses[namespace] == nil { namespaces.append(namespace) }
                 uses[namespace, default: []].append(object)
             }
-            let waited = before(id)
+            let waited = applied.waitsFor(id)
             for namespace in namespaces {
                 guard !given.contains(namespace), !createdByHelm.contains(namespace) else { continue }
                 let users = uses[namespace]!

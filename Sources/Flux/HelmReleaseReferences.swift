@@ -12,20 +12,13 @@ enum HelmReleaseReferences {
     static let group = "helm.toolkit.fluxcd.io"
 
     /// `lineOf` gives the line of a field of an object (its document in the repository).
-    static func problems(
-        _ objects: [FluxKustomization.Reference: [KubeObject]], order: [FluxKustomization.Reference],
-        lineOf: (KubeObject, [Origins.FieldKey]) -> Int?
-    ) -> [Annotation] {
-        let all = order.flatMap { objects[$0] ?? [] }
+    static func problems(_ applied: AppliedObjects, lineOf: (KubeObject, [Origins.FieldKey]) -> Int?) -> [Annotation] {
         func exists(_ kind: String, group: String?, namespace: String, name: String) -> Bool {
-            all.contains { object in
-                object.kind == kind && object.name == name && (object.namespace ?? "") == namespace
-                    && (group.map { object.apiVersion.hasPrefix($0 + "/") } ?? true)
-            }
+            !applied.find(kind, group: group, namespace: namespace, name: name).isEmpty
         }
         var problems: [Annotation] = []
         var seen: Set<String> = []
-        for release in all where release.kind == "HelmRelease" && release.apiVersion.hasPrefix(group + "/") {
+        for release in applied.all("HelmRelease").map(\.object) where release.apiVersion.hasPrefix(group + "/") {
             let namespace = release.namespace ?? "default"
             let id = "HelmRelease/\(namespace)/\(release.name)"
             guard seen.insert(id).inserted else { continue }  // applied twice: reported by SharedObjects
@@ -50,11 +43,11 @@ enum HelmReleaseReferences {
                     entry["optional"]?.bool != true, !exists(kind, group: nil, namespace: namespace, name: name)
                 else { continue }
                 // Something else of that name (an ExternalSecret, a SealedSecret, …) may make it.
-                if all.contains(where: { $0.kind != kind && $0.name == name && ($0.namespace ?? "") == namespace }) { continue }
+                if applied.named(name, namespace: namespace).contains(where: { $0.object.kind != kind }) { continue }
                 // kustomize's generators add a hash suffix (`name-<10 characters>`) that a
                 // HelmRelease's valuesFrom does not follow without a nameReference configuration.
-                let hashed = all.first { object in
-                    object.kind == kind && (object.namespace ?? "") == namespace && object.name.hasPrefix(name + "-")
+                let hashed = applied.all(kind).map(\.object).first { object in
+                    (object.namespace ?? "") == namespace && object.name.hasPrefix(name + "-")
                         && object.name.dropFirst(name.count + 1).count == 10
                         && object.name.dropFirst(name.count + 1).allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber) }
                 }

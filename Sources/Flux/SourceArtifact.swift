@@ -18,6 +18,9 @@ public final class SourceArtifact: @unchecked Sendable {
     public let written: Set<String>
     /// Symbolic links of the revision (dropped from the artifact).
     public let symbolicLinks: Set<String>
+    /// Submodules of the revision (gitlinks): their content is in the artifact only with the
+    /// GitRepository's `spec.recurseSubmodules`, and fluxci does not fetch it.
+    public let submodules: Set<String>
     /// Files locked by git-crypt (they start with `\0GITCRYPT\0`).
     public let locked: Set<String>
     /// The `.sourceignore` patterns of the revision, in priority order.
@@ -30,11 +33,11 @@ public final class SourceArtifact: @unchecked Sendable {
     /// Reads every entry of `source` and writes its regular files under a new private folder.
     public init(_ source: TreeSource) throws {
         revisionDescription = source.revisionDescription
-        let entries = try source.list("")
+        let entries = try source.readAll()
         var folder = Array((FileManager.default.temporaryDirectory.path + "/fluxci-artifact-XXXXXX").utf8CString)
         guard let made = mkdtemp(&folder) else { throw ArtifactError(message: "cannot create a private folder in \(FileManager.default.temporaryDirectory.path)") }
         root = URL(fileURLWithPath: String(cString: made), isDirectory: true)
-        var written: Set<String> = [], links: Set<String> = [], locked: Set<String> = []
+        var written: Set<String> = [], links: Set<String> = [], locked: Set<String> = [], submodules: Set<String> = []
         var ignoreFiles: [(domain: [String], text: String)] = []
         // Plain POSIX calls, each folder made once: FileManager's createFile writes a temporary
         // file, renames it and syncs it to disk, for every file of a private scratch copy.
@@ -63,11 +66,12 @@ public final class SourceArtifact: @unchecked Sendable {
             }
         }
         do {
-            for (path, kind) in entries {
+            for (path, kind, data) in entries {
                 switch kind {
                 case .symlink: links.insert(path)
+                case .submodule: submodules.insert(path)
                 case .file:
-                    guard let data = try source.read(path) else { continue }
+                    guard let data else { continue }
                     guard write(data, to: path) else {
                         throw ArtifactError(message: "cannot write \(path) into \(root.path)")
                     }
@@ -86,6 +90,7 @@ public final class SourceArtifact: @unchecked Sendable {
         }
         self.written = written
         symbolicLinks = links
+        self.submodules = submodules
         self.locked = locked
         // fluxcd/pkg sourceignore.LoadIgnorePatterns: a folder's file first, then its subfolders
         // in name order (os.ReadDir sorts by bytes), recursively.

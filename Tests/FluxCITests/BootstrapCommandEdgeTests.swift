@@ -271,7 +271,8 @@ import TestSupport
         #expect((try? String(contentsOf: output, encoding: .utf8))?.contains("matrix") == true)
 
         let under = try await runProcess(TestPaths.executable("fluxci"), ["matrix", "--under", "kubernetes"], workingDirectory: repository)
-        #expect(under.standardOutput.contains(#""include":[{"path":"kubernetes\/home"}]"#) || under.standardOutput.contains(#""include":[{"path":"kubernetes/home"}]"#), "\(under.allOutput)")
+        // Slashes unescaped, as a reader of the log expects (tester t3 F26).
+        #expect(under.standardOutput.contains(#""include":[{"path":"kubernetes/home"}]"#), "\(under.allOutput)")
 
         let none = try await runProcess(TestPaths.executable("fluxci"), ["matrix", "--under", "clusters/aws"], workingDirectory: repository)
         #expect(none.status != 0)
@@ -334,5 +335,49 @@ import TestSupport
             workingDirectory: folder)
         #expect(passed.status == 0, "\(passed.allOutput)")
         #expect(passed.standardError.contains("✓ Verify SOPS files"))
+    }
+
+    // MARK: t3 F22 — the preflight follows Flux's MAC rule
+
+    /// kustomize-controller's decryptor does not check the MAC (`checkSopsMac` off): a file whose
+    /// unencrypted part was edited after encryption (a label added: MAC mismatch) is applied by
+    /// Flux, so the plan passes with a warning at its `sops:` line; a value whose ciphertext was
+    /// edited fails to decrypt in Flux too ("error decrypting sops tree"), so it still fails.
+    @Test func theSOPSPreflightWarnsOfAMACFluxDoesNotCheck() async throws {
+        let auth = "kubernetes/overlays/kind/local/apps/podinfo-auth.sops.yaml"
+        let registry = "kubernetes/overlays/kind/local/infrastructure/registry-credentials.sops.yaml"
+        func plan(_ change: @escaping (URL) throws -> Void) async throws -> (ProcessResult, String) {
+            let fleet = try await ExampleFleet.make(change)
+            defer { fleet.server.stop() }
+            let summary = fleet.checkout.deletingLastPathComponent().appendingPathComponent("summary.md")
+            let result = try await runProcess(
+                TestPaths.executable("fluxci"), ["bootstrap", "--plan", "--cloud", "kind", "--env", "local"],
+                environment: [
+                    "SOPS_AGE_KEY_FILE": fleet.ageKeyFile.path, "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": summary.path,
+                    "TMPDIR": fleet.checkout.deletingLastPathComponent().path,
+                ], workingDirectory: fleet.checkout)
+            return (result, (try? String(contentsOf: summary, encoding: .utf8)) ?? "")
+        }
+        func edit(_ checkout: URL, _ file: String, _ from: String, _ to: String) throws {
+            let url = checkout.appendingPathComponent(file)
+            let text = try String(contentsOf: url, encoding: .utf8)
+            #expect(text.contains(from))
+            try text.replacingOccurrences(of: from, with: to).write(to: url, atomically: true, encoding: .utf8)
+        }
+        let (labelled, summary) = try await plan { checkout in
+            try edit(checkout, auth, "    namespace: apps\ntype: Opaque", "    namespace: apps\n    labels:\n        team: web\ntype: Opaque")
+        }
+        #expect(labelled.status == 0, "\(labelled.allOutput)")
+        #expect(labelled.standardError.contains("::warning title=MAC mismatch,file=\(auth),line=12::"), "\(labelled.standardError)")
+        #expect(labelled.standardError.contains("does not check the MAC, so it applies the values as they are now"))
+        #expect(!labelled.standardError.contains("::error"), "\(labelled.standardError)")
+        #expect(summary.contains("| \(auth) |") && summary.contains("decrypts; MAC not valid (Flux does not check it)"), "\(summary)")
+        #expect(summary.split(separator: "\n").contains { $0.hasPrefix("| \(registry) |") && $0.contains("decrypts, MAC valid") }, "\(summary)")
+
+        let (tampered, _) = try await plan { checkout in
+            try edit(checkout, registry, "tag:RyWmLP/K22tN+ucl0pi9rQ==", "tag:RyWmLP/K22tN+ucl0pi9rA==")
+        }
+        #expect(tampered.status != 0)
+        #expect(tampered.standardError.contains("::error title=Value failed authentication,file=\(registry),line=8::"), "\(tampered.standardError)")
     }
 }

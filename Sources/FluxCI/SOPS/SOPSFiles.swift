@@ -70,7 +70,8 @@ enum SOPSFiles {
         return found.sorted { $0.0 < $1.0 }
     }
 
-    static func annotation(_ error: DecryptionError, file: String, keys: ImportedKeys? = nil, recipients: [String] = []) -> Annotation {
+    /// `macRule` says whose rule a MAC failure follows (`SOPSVerifyCommand.MACRule`).
+    static func annotation(_ error: DecryptionError, file: String, keys: ImportedKeys? = nil, recipients: [String] = [], macRule: SOPSVerifyCommand.MACRule = .sops) -> Annotation {
         let location = SourceLocation(file: file, line: error.line)
         switch error {
         case .notSOPS(let detail):
@@ -79,7 +80,7 @@ enum SOPSFiles {
             return .error(sentence(error), title: error.title, fix: "Restore the file from git or encrypt it again with sops.", at: location)
         case .dataKeyNotRecoverable(let attempts, _, _):
             let ours = keys.map { imported in
-                (imported.age.map(\.recipient.description) + imported.pgp.map { "pgp \($0.fingerprint)" }).joined(separator: ", ")
+                (imported.age.map(\.name) + imported.pgp.map { "pgp \($0.fingerprint)" }).joined(separator: ", ")
             } ?? ""
             let wanted = attempts.map(\.key).joined(separator: ", ")
             return .error(
@@ -99,11 +100,17 @@ enum SOPSFiles {
         case .macUndecryptable, .macMismatch:
             // kustomize-controller's decryptor leaves the MAC check off (`checkSopsMac` is false:
             // "arbitrary data gets injected into most resources"), so Flux applies such a file.
-            return .error(
-                sentence(error) + " `sops -d` refuses it; Flux's kustomize-controller does not check the MAC and would apply the values as they are now, unverified.",
-                title: error.title,
-                fix: "If the change was intended, open it with `sops edit --ignore-mac \(file)` and save a change so that sops writes a new MAC; otherwise restore it from git.",
-                at: location)
+            let fix = "If the change was intended, open it with `sops edit --ignore-mac \(file)` and save a change so that sops writes a new MAC; otherwise restore it from git."
+            switch macRule {
+            case .sops:
+                return .error(
+                    sentence(error) + " `sops -d` refuses it (Flux's kustomize-controller would not: it does not check the MAC, and applies the values as they are now).",
+                    title: error.title, fix: fix, at: location)
+            case .flux:
+                return .warning(
+                    sentence(error) + " Every value decrypts, and Flux's kustomize-controller does not check the MAC, so it applies the values as they are now, unverified; only `sops -d` refuses the file.",
+                    title: error.title, fix: fix, at: location)
+            }
         }
     }
 

@@ -44,9 +44,21 @@ struct SOPSVerifyCommand: ContextCommand {
 
     enum Outcome {
         case verified(documents: Int)
+        /// Every value decrypts, but the MAC does not match or cannot be decrypted: `sops -d`
+        /// refuses the file, kustomize-controller applies it (see `MACRule.flux`). The annotation
+        /// is a warning.
+        case macNotChecked(Annotation)
         case foreign
         case failed(Annotation)
     }
+
+    /// Whose rule a MAC failure follows. `sops -d` (getsops/sops `decrypt.go`) refuses a file whose
+    /// MAC does not match or cannot be decrypted. kustomize-controller's decryptor
+    /// (fluxcd/kustomize-controller `internal/decryptor/decryptor.go`, `SopsDecryptWithFormat`)
+    /// calls `tree.Decrypt` (each value authenticated with its path) and compares the MAC only
+    /// when `checkSopsMac` is set, which it never is ("arbitrary data gets injected into most
+    /// resources"): every value that decrypts is applied. The Flux preflight follows Flux.
+    enum MACRule: Sendable { case sops, flux }
 
     struct Verdict {
         var name: String
@@ -110,6 +122,7 @@ struct SOPSVerifyCommand: ContextCommand {
         summary.table(header: ["File", "Encrypted for", "Our key", "Result"], rows: verdicts.map { verdict in
             let result: String = switch verdict.outcome {
             case .verified(let documents): documents > 1 ? "decrypts, MAC valid (\(documents) documents)" : "decrypts, MAC valid"
+            case .macNotChecked: "decrypts; MAC not valid (Flux does not check it)"
             case .foreign: allowForeign ? "not ours (allowed)" : "no imported key"
             case .failed(let annotation): annotation.title ?? "failed"
             }
@@ -126,7 +139,7 @@ struct SOPSVerifyCommand: ContextCommand {
         case .verified:
             reporter.log("✓ \(verdict.name)" + (verdict.opener.map { " (opened with \($0))" } ?? ""))
         case .foreign:
-            let ours = (imported.age.map(\.recipient.description) + imported.pgp.map { "pgp \($0.fingerprint)" }).joined(separator: ", ")
+            let ours = (imported.age.map(\.name) + imported.pgp.map { "pgp \($0.fingerprint)" }).joined(separator: ", ")
             let message = "\(verdict.name) is encrypted for \(verdict.recipients.joined(separator: ", ")); imported: \(ours.isEmpty ? "no key" : ours)."
             if allowForeign {
                 reporter.warning(message, title: "Not encrypted for the imported keys", at: SourceLocation(file: verdict.name))
@@ -136,7 +149,7 @@ struct SOPSVerifyCommand: ContextCommand {
                     fix: "Add this cluster's key to the file's creation rule in .sops.yaml and run `sops updatekeys \(verdict.name)`, or import the key it is encrypted for.",
                     at: SourceLocation(file: verdict.name, line: 1))
             }
-        case .failed(let annotation):
+        case .failed(let annotation), .macNotChecked(let annotation):
             reporter.annotate(annotation)
         }
     }
@@ -157,7 +170,7 @@ struct SOPSVerifyCommand: ContextCommand {
     /// `.sops.yaml` creation rule covering a file, for finding Secrets left in plaintext.
     static func verify(
         _ files: [(name: String, read: @Sendable () throws -> Data)], keys: ImportedKeys,
-        plaintextRule: @escaping @Sendable (String) -> CreationRule? = { _ in nil }, named: Set<String> = []
+        plaintextRule: @escaping @Sendable (String) -> CreationRule? = { _ in nil }, named: Set<String> = [], macRule: MACRule = .sops
     ) async -> [Verdict] {
         let chain = keys.chain
         let width = max(2, ProcessInfo.processInfo.activeProcessorCount)
@@ -169,7 +182,7 @@ struct SOPSVerifyCommand: ContextCommand {
                 let index = next, file = files[index]
                 next += 1
                 group.addTask {
-                    (index, verify(file.name, file.read, chain: chain, keys: keys, plaintextRule: plaintextRule, named: named.contains(file.name)))
+                    (index, verify(file.name, file.read, chain: chain, keys: keys, plaintextRule: plaintextRule, named: named.contains(file.name), macRule: macRule))
                 }
             }
             for _ in 0..<width { start() }
@@ -185,7 +198,7 @@ struct SOPSVerifyCommand: ContextCommand {
     /// or is a plaintext Secret a creation rule covers.
     static func verify(
         _ name: String, _ read: () throws -> Data, chain: KeyChain, keys: ImportedKeys,
-        plaintextRule: (String) -> CreationRule? = { _ in nil }, named: Bool = false
+        plaintextRule: (String) -> CreationRule? = { _ in nil }, named: Bool = false, macRule: MACRule = .sops
     ) -> Verdict? {
         let bytes: Data
         do {
@@ -225,7 +238,24 @@ struct SOPSVerifyCommand: ContextCommand {
             return Verdict(name: name, recipients: recipients, ours: true, outcome: .verified(documents: decrypted.documentCount), opener: keys.opener(of: metadata, chain: chain))
         } catch {
             if !ours, case .dataKeyNotRecoverable = error { return Verdict(name: name, recipients: recipients, ours: false, outcome: .foreign) }
+            // The MAC is checked after every value decrypted (SOPSDecryptor): a MAC failure
+            // means the values are what Flux applies.
+            if macRule == .flux, error.isMACFailure {
+                return Verdict(
+                    name: name, recipients: recipients, ours: true, outcome: .macNotChecked(SOPSFiles.annotation(error, file: name, keys: keys, macRule: .flux)),
+                    opener: keys.opener(of: metadata, chain: chain))
+            }
             return Verdict(name: name, recipients: recipients, ours: true, outcome: .failed(SOPSFiles.annotation(error, file: name, keys: keys)))
+        }
+    }
+}
+
+extension DecryptionError {
+    /// A MAC that does not match or cannot be decrypted (thrown only after every value decrypted).
+    var isMACFailure: Bool {
+        switch self {
+        case .macMismatch, .macUndecryptable: true
+        default: false
         }
     }
 }

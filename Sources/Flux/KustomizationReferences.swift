@@ -1,0 +1,185 @@
+import Actions
+import Kube
+
+/// What a Flux Kustomization names besides its source and dependencies, checked against what
+/// the cluster's Kustomizations apply, as kustomize-controller resolves it
+/// (fluxcd/kustomize-controller `internal/controller/kustomization_controller.go`):
+/// `spec.healthChecks`, `spec.serviceAccountName`, `spec.kubeConfig.secretRef` and the order of
+/// `spec.postBuild.substituteFrom` (a source that does not exist at all is reported by the walk).
+enum KustomizationReferences {
+    static func problems(_ index: AppliedObjects, at locate: AppliedObjects.Locator) -> [Annotation] {
+        var problems: [Annotation] = []
+        for id in index.order {
+            // Only what kustomize-controller reconciles: a Kustomization fluxci did not build
+            // (suspended, apply disabled, another source) is reported where it is listed.
+            guard let kustomization = index.kustomizations[id], !kustomization.suspended, !kustomization.applyDisabled else { continue }
+            problems += healthCheckProblems(kustomization, index, locate)
+            problems += impersonationProblems(kustomization, index, locate)
+            problems += kubeConfigProblems(kustomization, index, locate)
+            problems += substituteFromRaces(kustomization, index, locate)
+        }
+        return problems
+    }
+
+    /// The unbuilt Kustomizations, as a clause for a message ("" when every one was built).
+    static func unlessUnbuilt(_ index: AppliedObjects) -> String {
+        index.unbuilt.isEmpty ? "" : ", unless a Kustomization fluxci did not build (\(index.unbuilt.map(\.description).joined(separator: ", "))) creates it"
+    }
+
+    // MARK: Health checks
+
+    /// kustomize-controller's `checkHealth`: without `spec.wait`, the objects of
+    /// `spec.healthChecks` (group from `apiVersion`, the namespace as written: none is a
+    /// cluster-scoped object) are polled until they are ready or `spec.timeout` passes; an object
+    /// that does not exist stays `NotFound`, and the Kustomization fails "health check failed
+    /// after …: timeout waiting for: [Kind/ns/name status: 'NotFound']" and is never Ready. An
+    /// object only a Kustomization that waits for this one applies is never applied in time (a
+    /// deadlock). With `spec.wait: true` the health checks are ignored (the applied objects are
+    /// checked instead).
+    static func healthCheckProblems(_ kustomization: FluxKustomization, _ index: AppliedObjects, _ locate: AppliedObjects.Locator) -> [Annotation] {
+        let spec = kustomization.object.json["spec"]
+        guard spec?["wait"]?.bool != true, let checks = spec?["healthChecks"]?.array else { return [] }
+        let id = kustomization.id
+        var problems: [Annotation] = []
+        for (position, check) in checks.enumerated() {
+            guard let kind = check["kind"]?.string, let name = check["name"]?.string else { continue }
+            let namespace = check["namespace"]?.string ?? ""
+            let group = AppliedObjects.Owned.group(of: check["apiVersion"]?.string ?? "")
+            if kind == "Kustomization", group == FluxKustomization.group, name == id.name, namespace == id.namespace { continue }  // skipped by Flux
+            let shown = "\(kind)/\(namespace.isEmpty ? "" : namespace + "/")\(name)"
+            let timeout = spec?["timeout"]?.string ?? spec?["interval"]?.string ?? "its interval"
+            let owners = index.find(kind, group: group, namespace: namespace, name: name)
+            let at = locate(kustomization, ["spec", "healthChecks", .index(position), "name"])
+            if owners.isEmpty {
+                let others = index.all(kind).filter { $0.group == group }.map { "\($0.object.namespace.map { $0 + "/" } ?? "")\($0.object.name)" }
+                let hint = ClusterTreeReader.nearest(namespace.isEmpty ? name : "\(namespace)/\(name)", in: others).map { " Did you mean \($0)?" } ?? ""
+                let message = "The Kustomization \(id) health-checks \(shown)\(check["apiVersion"]?.string.map { " (\($0))" } ?? ""), which no Kustomization of this cluster applies\(unlessUnbuilt(index)): kustomize-controller waits \(timeout) for it and fails \(id) (\"health check failed … \(shown) status: 'NotFound'\"), so \(id) and whatever depends on it never become Ready.\(hint)"
+                let fix = "Correct the health check (kind, apiVersion, namespace, name: a renamed object?), or remove it."
+                problems.append(index.unbuilt.isEmpty
+                    ? .error(message, title: "Health check of nothing", fix: fix, at: at)
+                    : .warning(message, title: "Health check of nothing", fix: fix, at: at))
+                continue
+            }
+            // Applied only by Kustomizations that wait for this one: they start after it is Ready,
+            // and it is Ready only once they applied it.
+            let waiting = owners.filter { $0.owner != id && index.waitsFor($0.owner).contains(id) }
+            if waiting.count == owners.count, let first = waiting.first {
+                problems.append(.error(
+                    "The Kustomization \(id) health-checks \(shown), which only \(first.owner) applies, and \(first.owner) waits for \(id) (dependsOn, or \(id) applies it): neither gets Ready, kustomize-controller fails \(id) after \(timeout) (\"health check failed\").",
+                    title: "Health check deadlock",
+                    fix: "Move the health check to \(first.owner), or remove the dependency of \(first.owner) on \(id).", at: at))
+            }
+        }
+        return problems
+    }
+
+    // MARK: Impersonation
+
+    /// With `spec.serviceAccountName`, kustomize-controller builds its client impersonating the
+    /// user `system:serviceaccount:<the Kustomization's namespace>:<name>` (fluxcd/pkg
+    /// `runtime/client` Impersonator `setImpersonationConfig`): only the username, so only what
+    /// RBAC binds to that ServiceAccount (a RoleBinding or ClusterRoleBinding subject of kind
+    /// ServiceAccount, or the User of that name) is allowed. With no such binding in the tree,
+    /// every dry-run is forbidden; a binding only another Kustomization (not waited for)
+    /// applies is a race on a fresh cluster.
+    static func impersonationProblems(_ kustomization: FluxKustomization, _ index: AppliedObjects, _ locate: AppliedObjects.Locator) -> [Annotation] {
+        guard let account = kustomization.object.json["spec", "serviceAccountName"]?.string, !account.isEmpty else { return [] }
+        let id = kustomization.id
+        let user = "system:serviceaccount:\(id.namespace):\(account)"
+        let bindings = (index.all("RoleBinding") + index.all("ClusterRoleBinding")).filter { owned in
+            owned.group == "rbac.authorization.k8s.io"
+                && (owned.object.json["subjects"]?.array ?? []).contains { subject in
+                    switch subject["kind"]?.string {
+                    case "ServiceAccount":
+                        subject["name"]?.string == account
+                            && (subject["namespace"]?.string ?? (owned.object.kind == "RoleBinding" ? owned.object.namespace : nil)) == id.namespace
+                    case "User": subject["name"]?.string == user
+                    default: false
+                    }
+                }
+        }
+        let at = locate(kustomization, ["spec", "serviceAccountName"])
+        switch index.availability(of: bindings, for: id) {
+        case .ordered: return []
+        case .racing(let other):
+            return [.warning(
+                "The Kustomization \(id) applies as the ServiceAccount \(id.namespace)/\(account) (kustomize-controller impersonates \(user)), whose RoleBinding the Kustomization \(other) applies, and \(id) does not depend on it: on a fresh cluster \(id) can run first, and its dry-run is forbidden until its retry.",
+                title: "Impersonated account bound by another Kustomization",
+                fix: "Add `\(AppliedObjects.dependsOnText(other, from: id))` to the Kustomization \(id).", at: at)]
+        case .missing:
+            let message = "The Kustomization \(id) applies as the ServiceAccount \(id.namespace)/\(account) (kustomize-controller impersonates \(user)), but no RoleBinding or ClusterRoleBinding of this cluster grants that ServiceAccount anything\(unlessUnbuilt(index)): every server-side dry-run of \(id) is forbidden, and it never becomes Ready."
+            let fix = "Bind a Role or ClusterRole to the ServiceAccount \(account) in \(id.namespace) (subjects: [{kind: ServiceAccount, name: \(account), namespace: \(id.namespace)}]) in a Kustomization \(id) depends on, or correct spec.serviceAccountName."
+            return [index.unbuilt.isEmpty
+                ? .error(message, title: "Impersonated account has no permissions", fix: fix, at: at)
+                : .warning(message, title: "Impersonated account has no permissions", fix: fix, at: at)]
+        }
+    }
+
+    // MARK: Another cluster
+
+    /// With `spec.kubeConfig.secretRef`, kustomize-controller reads the kubeconfig from that
+    /// Secret in the Kustomization's namespace (fluxcd/pkg `runtime/client`
+    /// `getRESTConfigFromSecret`: "unable to read KubeConfig secret") and applies to that
+    /// cluster. A Secret nothing creates fails it at every reconcile; one that exists still
+    /// names a cluster the e2e's fresh cluster cannot stand in for.
+    static func kubeConfigProblems(_ kustomization: FluxKustomization, _ index: AppliedObjects, _ locate: AppliedObjects.Locator) -> [Annotation] {
+        guard let name = kustomization.object.json["spec", "kubeConfig", "secretRef", "name"]?.string else { return [] }
+        let id = kustomization.id
+        let at = locate(kustomization, ["spec", "kubeConfig", "secretRef", "name"])
+        let owners = index.find("Secret", group: "", namespace: id.namespace, name: name)
+        switch index.availability(of: owners, for: id, sameBuildIsOrdered: false) {
+        case .missing:
+            let message = "The Kustomization \(id) applies to the cluster of the kubeconfig in the Secret \(id.namespace)/\(name), which no Kustomization of this cluster creates\(unlessUnbuilt(index)) and fluxci does not create: kustomize-controller fails \(id) (\"unable to read KubeConfig secret '\(id.namespace)/\(name)'\"), and it never becomes Ready."
+            let fix = "Create the Secret (a SOPS-encrypted Secret in a Kustomization \(id) depends on), correct spec.kubeConfig.secretRef.name, or leave this Kustomization out of the cluster the e2e tests."
+            return [index.unbuilt.isEmpty
+                ? .error(message, title: "Unknown kubeconfig Secret", fix: fix, at: at)
+                : .warning(message, title: "Unknown kubeconfig Secret", fix: fix, at: at)]
+        case .racing(let other) where other == id:
+            return [.error(
+                "The Kustomization \(id) reads its kubeconfig from the Secret \(id.namespace)/\(name), which only its own build creates: kustomize-controller reads the kubeconfig before it builds, so \(id) fails (\"unable to read KubeConfig secret '\(id.namespace)/\(name)'\") and never applies it.",
+                title: "kubeconfig Secret created by itself",
+                fix: "Create the Secret in a Kustomization \(id) depends on.", at: at)]
+        case .racing(let other):
+            return [.warning(
+                "The Kustomization \(id) reads its kubeconfig from the Secret \(id.namespace)/\(name), which the Kustomization \(other) creates, and \(id) does not depend on it: on a fresh cluster it can run first and fail (\"unable to read KubeConfig secret\") until its retry. It applies to another cluster, which the e2e's cluster does not stand in for.",
+                title: "kubeconfig Secret created by another Kustomization",
+                fix: "Add `\(AppliedObjects.dependsOnText(other, from: id))` to the Kustomization \(id).", at: at)]
+        case .racing, .ordered:
+            return [.warning(
+                "The Kustomization \(id) applies to another cluster (the kubeconfig in the Secret \(id.namespace)/\(name)): the e2e's cluster cannot reach it, so what it applies is not tested there, and it becomes Ready only if that cluster is reachable from the test cluster.",
+                title: "Kustomization for another cluster",
+                fix: "Leave remote-cluster Kustomizations out of the tree the e2e tests (a cluster path of its own), or accept that the e2e waits for it.", at: at)]
+        }
+    }
+
+    // MARK: substituteFrom order
+
+    /// kustomize-controller reads each `substituteFrom` ConfigMap or Secret when it builds
+    /// (fluxcd/pkg `kustomize` `SubstituteVariables`): one that does not exist yet fails the
+    /// build ("substitute from 'ConfigMap/x' error: … not found") until the retry interval, or,
+    /// with `optional: true`, is skipped and the objects are applied with its variables empty.
+    /// Kustomizations that one apply creates reconcile concurrently, so a source that another
+    /// Kustomization applies, one this does not wait for, is a race on a fresh cluster.
+    static func substituteFromRaces(_ kustomization: FluxKustomization, _ index: AppliedObjects, _ locate: AppliedObjects.Locator) -> [Annotation] {
+        let id = kustomization.id
+        var problems: [Annotation] = []
+        for (position, reference) in (kustomization.object.json["spec", "postBuild", "substituteFrom"]?.array ?? []).enumerated() {
+            guard let kind = reference["kind"]?.string, kind == "ConfigMap" || kind == "Secret", let name = reference["name"]?.string else { continue }
+            let owners = index.find(kind, group: "", namespace: id.namespace, name: name)
+            // Missing, or created by this same build: reported by the walk (Unknown substituteFrom).
+            guard case .racing(let other) = index.availability(of: owners, for: id, sameBuildIsOrdered: false), other != id,
+                !owners.contains(where: { $0.owner == id })
+            else { continue }
+            let optional = reference["optional"]?.bool == true
+            problems.append(.warning(
+                "The Kustomization \(id) substitutes from \(kind) \(id.namespace)/\(name), which the Kustomization \(other) creates, and \(id) does not depend on it: both are applied together and reconcile concurrently, so on a fresh cluster \(id) can build first and "
+                    + (optional
+                        ? "apply its objects with the variables of \(name) empty (optional: true skips a source that does not exist yet)."
+                        : "fail (\"substitute from '\(kind)/\(name)' error: not found\") until its retry interval."),
+                title: "substituteFrom created by another Kustomization",
+                fix: "Add `\(AppliedObjects.dependsOnText(other, from: id))` to the Kustomization \(id).",
+                at: locate(kustomization, ["spec", "postBuild", "substituteFrom", .index(position), "name"])))
+        }
+        return problems
+    }
+}
