@@ -170,13 +170,15 @@ extension SOPSDecryptor {
     static func checkMAC(_ hash: SHA512, metadata: Metadata, key: SymmetricKey) throws(DecryptionError) {
         let computed = hash.finalize().map { String(format: "%02X", $0) }.joined()
         let stored: [UInt8]
+        let type: EncryptedValue.ValueType
         do {
             guard let value = try EncryptedValue(parsing: metadata.mac) else { throw DecryptionError.macUndecryptable(line: metadata.line) }
             stored = try value.decrypt(key: key, additionalData: metadata.macAdditionalData)
+            type = value.type
         } catch {
             throw .macUndecryptable(line: metadata.line)
         }
-        guard stored.elementsEqual(computed.utf8) else { throw .macMismatch(line: metadata.line) }
+        try checkMAC(stored, type: type, computed: computed, line: metadata.line)
     }
 }
 

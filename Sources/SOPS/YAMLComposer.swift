@@ -22,7 +22,7 @@ struct YAMLComposer {
         var bytes = Array(text.utf8)
         // libyaml reads a NUL as the end of input: go-yaml refuses control characters there too.
         if let index = bytes.firstIndex(of: 0) {
-            let line = bytes[..<index].count { $0 == UInt8(ascii: "\n") } + 1
+            let line = YAMLComments.breakLines(String(decoding: bytes[..<index], as: UTF8.self)).count
             throw TreeError(message: "not valid YAML: control characters are not allowed", line: line)
         }
         bytes.append(0)
