@@ -9,30 +9,8 @@ import TestSupport
 /// nothing.
 @Suite struct SOPSKeySourcesTests {
     /// A scratch folder with an empty HOME and a GnuPG home of its own.
-    struct Scratch {
-        var root: URL
-        var home: URL
-        var gnupg: URL
-
-        init(_ name: String) throws {
-            root = try TestPaths.temporaryDirectory(name)
-            removeAtExit(root)
-            home = root.appendingPathComponent("home")
-            gnupg = root.appendingPathComponent("gnupg")
-            for folder in [home, gnupg] {
-                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-                chmod(folder.path, 0o700)
-            }
-        }
-
-        func write(_ path: String, _ text: String) throws {
-            let url = root.appendingPathComponent(path)
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try text.write(to: url, atomically: true, encoding: .utf8)
-        }
-
-        func read(_ path: String) throws -> String { try String(contentsOf: root.appendingPathComponent(path), encoding: .utf8) }
-
+    /// (the shared `ScratchHome`, with how this suite runs fluxci and sops there.)
+    final class Scratch: ScratchHome {
         /// fluxci in a terminal (no GitHub masks in standard output) unless `environment` says otherwise.
         func fluxci(_ arguments: [String], environment: [String: String] = [:], in directory: URL? = nil) async throws -> ProcessResult {
             var variables = ["HOME": home.path, "GNUPGHOME": gnupg.path, "TMPDIR": root.path, "NO_COLOR": "1"]

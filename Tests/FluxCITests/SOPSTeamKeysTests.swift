@@ -9,30 +9,8 @@ import TestSupport
 /// where keys come from, and what updatekeys says.
 @Suite struct SOPSTeamKeysTests {
     /// A scratch folder with an empty HOME and GnuPG home, so no test reads the machine's keys.
-    struct Scratch {
-        var root: URL
-        var home: URL
-        var gnupg: URL
-
-        init(_ name: String) throws {
-            root = try TestPaths.temporaryDirectory(name)
-            removeAtExit(root)
-            home = root.appendingPathComponent("home")
-            gnupg = root.appendingPathComponent("gnupg")
-            for folder in [home, gnupg] {
-                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-                chmod(folder.path, 0o700)
-            }
-        }
-
-        func write(_ path: String, _ text: String) throws {
-            let url = root.appendingPathComponent(path)
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try text.write(to: url, atomically: true, encoding: .utf8)
-        }
-
-        func read(_ path: String) throws -> String { try String(contentsOf: root.appendingPathComponent(path), encoding: .utf8) }
-
+    /// (the shared `ScratchHome`, with how this suite runs fluxci and sops there.)
+    final class Scratch: ScratchHome {
         /// fluxci in `directory` (default the root) with only `environment` plus a scratch HOME,
         /// GNUPGHOME and TMPDIR, as on GitHub (annotations in the output).
         func fluxci(_ arguments: [String], in directory: String = "", environment: [String: String] = [:]) async throws -> ProcessResult {

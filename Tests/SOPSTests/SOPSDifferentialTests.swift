@@ -29,28 +29,22 @@ import TestSupport
     static var count: Int { Int(ProcessInfo.processInfo.environment["SOPS_DIFFERENTIAL_COUNT"] ?? "") ?? 1000 }
     static var seed: UInt64 { UInt64(ProcessInfo.processInfo.environment["SOPS_DIFFERENTIAL_SEED"] ?? "") ?? 0x5EED_50F5 }
 
+    /// The shared `SopsScratch` (folder, age key, sops run there), and the key as fluxci holds it.
     struct Context {
-        var directory: URL
-        var age: AgeKeyPair
+        var scratch: SopsScratch
         var identity: X25519Identity
-        var environment: [String: String] { ["SOPS_AGE_KEY": age.identity] }
+        var directory: URL { scratch.directory }
+        var age: AgeKeyPair { scratch.age }
+        var environment: [String: String] { scratch.environment }
 
-        func write(_ name: String, _ text: String) throws -> URL {
-            let url = directory.appendingPathComponent(name)
-            try Data(text.utf8).write(to: url)
-            return url
-        }
+        func write(_ name: String, _ text: String) throws -> URL { try scratch.write(name, Array(text.utf8)) }
 
-        func sops(_ arguments: [String]) async throws -> String {
-            try await SopsTool.run(arguments, environment: environment, workingDirectory: directory)
-        }
+        func sops(_ arguments: [String]) async throws -> String { try await scratch.sops(arguments) }
     }
 
     static func context() async throws -> Context {
-        let directory = try TestPaths.temporaryDirectory("fluxci-sops-diff")
-        removeAtExit(directory)
-        let age = try await AgeKeyPair.generate()
-        return Context(directory: directory, age: age, identity: try X25519Identity(parsing: age.identity))
+        let scratch = try await SopsScratch.make("fluxci-sops-diff")
+        return Context(scratch: scratch, identity: try X25519Identity(parsing: scratch.age.identity))
     }
 
     /// One encryption setting, as a sops flag and as fluxci's rule.

@@ -27,18 +27,16 @@ import TestSupport
     static var scale: Int { Int(ProcessInfo.processInfo.environment["SOPS_DIFFERENTIAL_COUNT"] ?? "") ?? 1000 }
     static var seed: UInt64 { UInt64(ProcessInfo.processInfo.environment["SOPS_DIFFERENTIAL_SEED"] ?? "") ?? 0x5EED_F0A7 }
 
+    /// The shared `SopsScratch` (folder, age key, sops run there), and the key as fluxci holds it.
     struct Context: Sendable {
-        var directory: URL
-        var age: AgeKeyPair
+        var scratch: SopsScratch
         var identity: X25519Identity
-        var environment: [String: String] { ["SOPS_AGE_KEY": age.identity] }
+        var directory: URL { scratch.directory }
+        var age: AgeKeyPair { scratch.age }
+        var environment: [String: String] { scratch.environment }
         var keys: KeyChain { KeyChain(ageIdentities: [identity], keyring: nil) }
 
-        func write(_ name: String, _ bytes: [UInt8]) throws -> URL {
-            let url = directory.appendingPathComponent(name)
-            try Data(bytes).write(to: url)
-            return url
-        }
+        func write(_ name: String, _ bytes: [UInt8]) throws -> URL { try scratch.write(name, bytes) }
 
         /// Runs sops with `--output`, so that its bytes are compared as they are; nil when sops fails.
         func sops(_ arguments: [String], input: URL, output name: String) async -> [UInt8]? {
@@ -54,10 +52,8 @@ import TestSupport
     }
 
     static func context() async throws -> Context {
-        let directory = try TestPaths.temporaryDirectory("fluxci-sops-formats")
-        removeAtExit(directory)
-        let age = try await AgeKeyPair.generate()
-        return Context(directory: directory, age: age, identity: try X25519Identity(parsing: age.identity))
+        let scratch = try await SopsScratch.make("fluxci-sops-formats")
+        return Context(scratch: scratch, identity: try X25519Identity(parsing: scratch.age.identity))
     }
 
     struct Setting: Sendable {

@@ -56,3 +56,29 @@ public func canonicalJSON(_ text: String) async throws -> String {
     guard result.status == 0 else { throw SopsTool.SopsFailed(arguments: ["python3 canonical"], output: result.standardError) }
     return result.standardOutput
 }
+
+/// A scratch folder and a fresh age key pair (made by age-keygen), with the real sops run there
+/// with that key in SOPS_AGE_KEY: the set-up the sops differential suites share.
+public struct SopsScratch: Sendable {
+    public var directory: URL
+    public var age: AgeKeyPair
+    public var environment: [String: String] { ["SOPS_AGE_KEY": age.identity] }
+
+    public static func make(_ name: String) async throws -> SopsScratch {
+        let directory = try TestPaths.temporaryDirectory(name)
+        removeAtExit(directory)
+        return SopsScratch(directory: directory, age: try await AgeKeyPair.generate())
+    }
+
+    /// Writes `bytes` as the file `name` in the folder.
+    public func write(_ name: String, _ bytes: [UInt8]) throws -> URL {
+        let url = directory.appendingPathComponent(name)
+        try Data(bytes).write(to: url)
+        return url
+    }
+
+    /// sops in the folder with the key; throws with sops's message when it fails.
+    public func sops(_ arguments: [String]) async throws -> String {
+        try await SopsTool.run(arguments, environment: environment, workingDirectory: directory)
+    }
+}
