@@ -476,7 +476,12 @@ struct Reader {
                 if optional { continue }
                 guard final else { return nil }
                 let names = available.filter { $0.kind == kind && $0.namespace == kustomization.id.namespace }.map(\.name)
-                let hint = ClusterTreeReader.nearest(name, in: names).map { " Did you mean \($0)?" } ?? ""
+                // A generator's object carries kustomize's content hash (`-` and 10 characters)
+                // unless disableNameSuffixHash is set: its name then never matches (tester t3 F26, f33).
+                let hashed = names.first { $0.count == name.count + 11 && $0.hasPrefix(name + "-") && $0.suffix(10).allSatisfy { $0.isLowercase || $0.isNumber } }
+                let hint = hashed.map {
+                    " A generator makes \($0): kustomize appends a hash of the content to generated names; set generatorOptions.disableNameSuffixHash: true (or options.disableNameSuffixHash on the generator) to keep the name \(name)."
+                } ?? ClusterTreeReader.nearest(name, in: names).map { " Did you mean \($0)?" } ?? ""
                 let notFound = "kustomize-controller fails the build (\"substitute from '\(kind)/\(name)' error: not found\")"
                 let subject = "The Kustomization \(kustomization.id) substitutes from \(kind) \(kustomization.id.namespace)/\(name)"
                 func fail(_ message: String, title: String, fix: String, failure: String) -> Variables {
@@ -716,10 +721,17 @@ struct Reader {
             let id = kustomization.id
             for (index, dependency) in kustomization.dependsOn.enumerated() {
                 if !known.contains(dependency) {
-                    let hint = ClusterTreeReader.nearest(dependency.description, in: known.map(\.description)).map { " Did you mean \($0)?" } ?? ""
+                    // One of that name in another namespace is what was meant, however far apart
+                    // the namespaces are spelt (tester t3 F26, f40).
+                    let sameName = known.filter { $0.name == dependency.name }.map(\.description).sorted()
+                    let hint = (sameName.first ?? ClusterTreeReader.nearest(dependency.description, in: known.map(\.description))).map { " Did you mean \($0)?" } ?? ""
+                    let written = kustomization.object.json["spec", "dependsOn"]?.array?[index]["namespace"]?.string != nil
                     problems.append(.error(
                         "The Kustomization \(id) depends on \(dependency), which no Kustomization of this cluster defines: Flux keeps \(id) waiting (DependencyNotReady).\(hint)",
-                        title: "Unknown dependency", fix: "Correct spec.dependsOn (a missing namespace is \(id.namespace)), or define \(dependency).",
+                        title: "Unknown dependency",
+                        fix: sameName.first.map { other in
+                            "\(written ? "Correct" : "Add") the entry's namespace: \(other.split(separator: "/")[0])\(written ? "" : " (an entry without one is in \(id.namespace), the Kustomization's own)"), or define \(dependency)."
+                        } ?? "Correct spec.dependsOn (a missing namespace is \(id.namespace)), or define \(dependency).",
                         at: location(kustomization, ["spec", "dependsOn", .index(index)])))
                 } else if neverApplied.contains(dependency) {
                     problems.append(.error(

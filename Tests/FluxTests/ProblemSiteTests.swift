@@ -223,4 +223,36 @@ import TestSupport
         #expect(mismatch.location == SourceLocation(file: "clusters/c/apps.yaml", line: 24), "\(mismatch)")
         #expect(tree.errors.count == 1, "\(tree.errors)")
     }
+
+    /// F26 (f40): a dependsOn whose name exists in another namespace names that one and says
+    /// the entry's namespace is what to change.
+    @Test func aDependencyInAnotherNamespaceIsNamed() async throws {
+        let fleet = try await Fleet.make([
+            "clusters/c/infra.yaml": kustomization("infra", path: "./infra"),
+            "clusters/c/team.yaml": kustomization("app", namespace: "team-a", path: "./app", extra: "  dependsOn:\n    - name: infra\n"),
+            "clusters/c/ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: team-a}\n",
+            "infra/cm.yaml": configMap("infra", namespace: "default"),
+            "app/cm.yaml": configMap("app", namespace: "default"),
+        ])
+        defer { fleet.remove() }
+        let unknown = try #require(try fleet.read().problem("Unknown dependency"))
+        #expect(unknown.location == SourceLocation(file: "clusters/c/team.yaml", line: 15), "\(unknown)")
+        #expect(unknown.message.contains("depends on team-a/infra") && unknown.message.contains("Did you mean flux-system/infra?"), "\(unknown.message)")
+        #expect(unknown.fix == "Add the entry's namespace: flux-system (an entry without one is in team-a, the Kustomization's own), or define team-a/infra.", "\(unknown.fix ?? "")")
+    }
+
+    /// F26 (f33): a substituteFrom naming a generated ConfigMap without its hash suffix says so.
+    @Test func aSubstituteFromMissingTheGeneratorHashSaysSo() async throws {
+        let fleet = try await Fleet.make([
+            "clusters/c/vars.yaml": kustomization("vars", path: "./vars"),
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps", extra: "  dependsOn: [{name: vars}]\n  postBuild:\n    substituteFrom:\n      - {kind: ConfigMap, name: cluster-settings}\n"),
+            "vars/kustomization.yaml": "namespace: flux-system\nconfigMapGenerator:\n  - name: cluster-settings\n    literals: [CLUSTER=prod]\n",
+            "apps/cm.yaml": configMap("app", namespace: "default", data: "a: ${CLUSTER}"),
+        ])
+        defer { fleet.remove() }
+        let unknown = try #require(try fleet.read().problem("Unknown substituteFrom"))
+        #expect(unknown.location == SourceLocation(file: "clusters/c/apps.yaml", line: 17), "\(unknown)")
+        #expect(unknown.message.contains("A generator makes cluster-settings-"), "\(unknown.message)")
+        #expect(unknown.message.contains("generatorOptions.disableNameSuffixHash: true"), "\(unknown.message)")
+    }
 }
