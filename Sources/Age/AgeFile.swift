@@ -37,9 +37,10 @@ public enum AgeFile {
         if header.stanzas.contains(where: { $0.type == "scrypt" }) && header.stanzas.count > 1 {
             throw .header("an scrypt stanza must be the only one")
         }
-        for stanza in header.stanzas where stanza.type == X25519Stanza.type {
+        for stanza in header.stanzas {
             for identity in identities {
-                if let fileKey = try X25519Stanza.unwrap(stanza, with: identity) { return fileKey }
+                if stanza.type == X25519Stanza.type, identity.ssh == nil, let fileKey = try X25519Stanza.unwrap(stanza, with: identity) { return fileKey }
+                if stanza.type == SSHEd25519Stanza.type, let key = identity.ssh, let fileKey = try SSHEd25519Stanza.unwrap(stanza, with: identity, key: key) { return fileKey }
             }
         }
         throw .noMatch(recipients: [])

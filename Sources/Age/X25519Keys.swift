@@ -29,7 +29,19 @@ public struct X25519Identity: Sendable, Hashable, CustomStringConvertible {
     /// file was a quarter of a preflight's time.
     let privateKey: Curve25519.KeyAgreement.PrivateKey
 
+    /// Set when the identity is an SSH Ed25519 key (`init(openSSHPrivateKey:)`): it then opens
+    /// `ssh-ed25519` stanzas, not `X25519` ones.
+    public let ssh: SSHEd25519Key?
+
+    /// The recipient it opens files for, as sops names it: `age1…`, or `ssh-ed25519 AAAA…`.
+    public var name: String { ssh?.recipient ?? recipient.description }
+
     public init(secretKey: [UInt8]) throws(AgeKeyError) {
+        try self.init(secretKey: secretKey, ssh: nil)
+    }
+
+    init(secretKey: [UInt8], ssh: SSHEd25519Key?) throws(AgeKeyError) {
+        self.ssh = ssh
         guard secretKey.count == 32 else { throw .malformed(reason: "it holds \(secretKey.count) bytes, not 32") }
         guard let key = try? Curve25519.KeyAgreement.PrivateKey(rawRepresentation: secretKey) else {
             throw .malformed(reason: "it is not an X25519 scalar")
@@ -64,7 +76,7 @@ public struct X25519Identity: Sendable, Hashable, CustomStringConvertible {
     /// The identity as age writes it. This is secret: mask it before printing anything.
     public var encoded: String { Bech32.encode(hrp: "AGE-SECRET-KEY-", data: secretKey).uppercased() }
 
-    public var description: String { "age identity for \(recipient)" }
+    public var description: String { "age identity for \(name)" }
 }
 
 public enum AgeKeyError: Error, Equatable, CustomStringConvertible {

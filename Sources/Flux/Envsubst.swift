@@ -29,6 +29,22 @@ struct Envsubst {
 
     struct Failure: Error, CustomStringConvertible {
         var description: String
+        /// Where the innermost `${` the parse failed in starts (an index into the text's
+        /// Unicode scalars); nil for a failure of the evaluation (strict mode).
+        var offset: Int? = nil
+    }
+
+    /// The expression a parse failure is about, as written: from its `${` to the first `}` (or
+    /// the end of its line), at most 120 scalars, so that the problem can quote it and find its
+    /// line in the repository's file.
+    static func expression(in text: String, at offset: Int) -> String {
+        var expression = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars.dropFirst(offset).prefix(120) {
+            if scalar == "\n" || scalar == "\r" { break }
+            expression.append(scalar)
+            if scalar == "}" { break }
+        }
+        return String(expression)
     }
 
     let pieces: [Piece]
@@ -205,8 +221,7 @@ struct Envsubst {
                 if atFunction {
                     if !text.isEmpty { pieces.append(.text(String(text))) }
                     text = .init()
-                    index += 2
-                    pieces.append(try function())
+                    pieces.append(try function(from: index))
                 } else if c == "$", peek(1) == "$" {
                     text.append("$")
                     index += 2
@@ -217,6 +232,18 @@ struct Envsubst {
             }
             if !text.isEmpty { pieces.append(.text(String(text))) }
             return pieces
+        }
+
+        /// At `${`: a failure inside is marked with the start of the innermost `${` it is in.
+        mutating func function(from start: Int) throws(Failure) -> Piece {
+            index = start + 2
+            do {
+                return try function()
+            } catch {
+                var failure = error
+                if failure.offset == nil { failure.offset = start }
+                throw failure
+            }
         }
 
         /// After `${`.
@@ -281,10 +308,7 @@ struct Envsubst {
         /// ends before a `${`. With `escapes`, `$$`, `\/` and `\\` give their second scalar.
         mutating func parameter(escapes: Bool, accept: (Unicode.Scalar) -> Bool) throws(Failure) -> Piece {
             guard peek() != nil else { throw Failure(description: "unable to parse substitution within function") }
-            if atFunction {
-                index += 2
-                return try function()
-            }
+            if atFunction { return try function(from: index) }
             var text = String.UnicodeScalarView()
             while let c = peek(), !atFunction {
                 if escapes, let next = peek(1), c == "$" && next == "$" || c == "\\" && (next == "/" || next == "\\") {

@@ -52,6 +52,24 @@ struct KustomizationBuild {
     let tool: KustomizeTool
     let scratch: URL
     let workspaces = Workspaces()
+    let folderSets = FolderSets()
+
+    /// The folders above the files of each file set the builds see (every build of a plan sees
+    /// the same few sets): made once per set, not once per build.
+    final class FolderSets: @unchecked Sendable {
+        private let lock = NSLock()
+        private var made: [(files: Set<String>, folders: Set<String>)] = []
+
+        func folders(of files: Set<String>) -> Set<String> {
+            if let found = lock.withLock({ made.first { $0.files.count == files.count && $0.files == files }?.folders }) { return found }
+            let folders = Set(files.flatMap { file in
+                let parts = file.split(separator: "/").dropLast()
+                return parts.indices.map { parts[...$0].joined(separator: "/") }
+            })
+            lock.withLock { made.append((files, folders)) }
+            return folders
+        }
+    }
 
     /// Link farms free for the next build, each with the file set it holds.
     final class Workspaces: @unchecked Sendable {
@@ -100,7 +118,10 @@ struct KustomizationBuild {
             reusable = true
             let written = try KustomizationGenerator.write(request.kustomization, workspace: workspace, files: files)
             writtenFile = written.file
-            let reached = decryptorVisit(workspace: workspace, directory: path, files: files.union([written.file]))
+            var folders = folderSets.folders(of: files)
+            var above = RepositoryPath.parent(written.file)
+            while !above.isEmpty, folders.insert(above).inserted { above = RepositoryPath.parent(above) }
+            let reached = decryptorVisit(workspace: workspace, directory: path, files: files.union([written.file]), folders: folders)
             let directory = path.isEmpty ? workspace.path : workspace.appendingPathComponent(path).path
             switch tool.build(directory) {
             case .failure(let failure):
@@ -200,17 +221,14 @@ struct KustomizationBuild {
     /// `secretGenerator` (`files:` as `key=path` or `path`, `envs:`) and each patch `path`.
     /// configMapGenerator inputs are listed too (not decrypted by Flux). Local entries that name
     /// nothing in the artifact are collected as missing, each at its entry's line.
-    func decryptorVisit(workspace: URL, directory: String, files: Set<String>)
+    /// `folders`: the folders above the files (the written kustomization's folder among them).
+    func decryptorVisit(workspace: URL, directory: String, files: Set<String>, folders: Set<String>)
         -> (generatorFiles: [(file: String, decrypted: Bool, declaredIn: String, line: Int?)], kustomizationFiles: [String], missing: [MissingReference])
     {
         var visited: Set<String> = []
         var generatorFiles: [(file: String, decrypted: Bool, declaredIn: String, line: Int?)] = []
         var kustomizationFiles: [String] = []
         var missing: [MissingReference] = []
-        let folders = Set(files.flatMap { file in
-            let parts = file.split(separator: "/").dropLast()
-            return parts.indices.map { parts[...$0].joined(separator: "/") }
-        })
         func exists(_ path: String) -> Bool { files.contains(path) || folders.contains(path) || path.isEmpty }
         func visit(_ folder: String) {
             guard visited.insert(folder).inserted, visited.count < 10_000,

@@ -32,11 +32,22 @@ final class Origins: @unchecked Sendable {
         if let data = FileManager.default.contents(atPath: root.appendingPathComponent(file).path),
             var nodes = try? Yams.compose_all(yaml: String(decoding: data, as: UTF8.self), .basic)
         {
-            while let node = nodes.next() {
-                guard case .mapping = node else { continue }
+            func add(_ node: Node) {
                 documents.append(Document(
                     kind: node["kind"]?.string ?? "", name: node["metadata"]?["name"]?.string ?? "",
                     namespace: node["metadata"]?["namespace"]?.string, line: node.mark?.line ?? 1, node: node))
+            }
+            while let node = nodes.next() {
+                guard case .mapping = node else { continue }
+                // kustomize reads the items of a `kind: …List` as objects of their own (the
+                // resource factory's inlineAnyEmbeddedLists): each item is a document here, at
+                // its own first line, so an item is never placed at the List's or another
+                // object's line (tester t3 F14).
+                if (node["kind"]?.string ?? "").hasSuffix("List"), let items = node["items"]?.sequence {
+                    for item in items { if case .mapping = item { add(item) } }
+                } else {
+                    add(node)
+                }
             }
         }
         lock.withLock { cache[file] = documents }
@@ -113,6 +124,22 @@ final class Origins: @unchecked Sendable {
             }
         }
         return line
+    }
+
+    /// Whether the whole of `path` is written in the document (not only a parent of it).
+    static func isWritten(_ path: [FieldKey], in document: Node?) -> Bool {
+        guard var node = document else { return false }
+        for key in path {
+            switch key {
+            case .key(let name):
+                guard case .mapping(let mapping) = node, let value = mapping.first(where: { $0.key.string == name })?.value else { return false }
+                node = value
+            case .index(let index):
+                guard case .sequence(let sequence) = node, index < sequence.count else { return false }
+                node = sequence[index]
+            }
+        }
+        return true
     }
 
     enum FieldKey: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral {

@@ -29,6 +29,13 @@ enum PostBuild {
 
     struct Failure: Error, Equatable, CustomStringConvertible {
         var description: String
+        /// The `${…}` the parse failed on, as written (`${spring.datasource.url`), for quoting it
+        /// and finding its line in the repository; the unset variable of a strict-mode failure.
+        var expression: String? = nil
+        var variable: String? = nil
+
+        /// Failures are equal when they say the same (the expression and variable only locate it).
+        static func == (a: Failure, b: Failure) -> Bool { a.description == b.description }
     }
 
     /// Substitutes `text` (one object's YAML). `unresolved` collects names read without a value
@@ -42,8 +49,29 @@ enum PostBuild {
             unresolved.formUnion(missing)
             return output
         } catch {
-            throw Failure(description: "variable substitution failed: \(error)")
+            // kustomize-controller's words (fluxcd/pkg kustomize `varSubstitution`: "variable
+            // substitution failed: %w" around envsubst's error).
+            throw Failure(description: "variable substitution failed: \(error)", expression: error.offset.map { Envsubst.expression(in: text, at: $0) })
         }
+    }
+
+    /// The lines of `text` (1-based) where `expression` (which starts with `${`) is written
+    /// unescaped: its `$` is not preceded by an odd run of `$` (`$${…}` is the text `${…}`).
+    static func lines(of expression: String, in text: String) -> [Int] {
+        let bytes = Array(text.utf8)
+        let wanted = Array(expression.utf8)
+        guard !wanted.isEmpty, bytes.count >= wanted.count else { return [] }
+        var lines: [Int] = []
+        var line = 1
+        var dollars = 0
+        for index in bytes.indices {
+            if dollars % 2 == 0, bytes[index] == wanted[0], index + wanted.count <= bytes.count, Array(bytes[index..<index + wanted.count]) == wanted {
+                if lines.last != line { lines.append(line) }
+            }
+            if bytes[index] == UInt8(ascii: "\n") { line += 1 }
+            dollars = bytes[index] == UInt8(ascii: "$") ? dollars + 1 : 0
+        }
+        return lines
     }
 
     /// The lines of `text` (1-based, one per use) that read the variable `name`: `${name…}` or

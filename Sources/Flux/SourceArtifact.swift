@@ -33,7 +33,7 @@ public final class SourceArtifact: @unchecked Sendable {
     /// Reads every entry of `source` and writes its regular files under a new private folder.
     public init(_ source: TreeSource) throws {
         revisionDescription = source.revisionDescription
-        let entries = try source.list("")
+        let entries = try source.readAll()
         var folder = Array((FileManager.default.temporaryDirectory.path + "/fluxci-artifact-XXXXXX").utf8CString)
         guard let made = mkdtemp(&folder) else { throw ArtifactError(message: "cannot create a private folder in \(FileManager.default.temporaryDirectory.path)") }
         root = URL(fileURLWithPath: String(cString: made), isDirectory: true)
@@ -66,12 +66,12 @@ public final class SourceArtifact: @unchecked Sendable {
             }
         }
         do {
-            for (path, kind) in entries {
+            for (path, kind, data) in entries {
                 switch kind {
                 case .symlink: links.insert(path)
                 case .submodule: submodules.insert(path)
                 case .file:
-                    guard let data = try source.read(path) else { continue }
+                    guard let data else { continue }
                     guard write(data, to: path) else {
                         throw ArtifactError(message: "cannot write \(path) into \(root.path)")
                     }

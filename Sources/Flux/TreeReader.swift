@@ -36,6 +36,8 @@ struct Reader {
     var strictSubstitution = false
     /// The cluster's root Kustomization (the one gotk-sync.yaml defines).
     var rootID: Reference?
+    /// The Kustomization whose build applies each child Kustomization.
+    var appliedBy: [Reference: FluxKustomization] = [:]
 
     init(artifact: SourceArtifact, tool: KustomizeTool, decrypt: ClusterTreeReader.Decrypt?) {
         self.artifact = artifact
@@ -54,7 +56,35 @@ struct Reader {
 
     func location(_ kustomization: FluxKustomization, _ field: [Origins.FieldKey] = []) -> SourceLocation? {
         guard let file = kustomization.object.file else { return nil }
+        // A field its file does not write may come from the spec.patches of the Kustomization
+        // that applies it (tester t3 F5, f27): the problem belongs in that patch.
+        if field.count > 1, !Origins.isWritten(field, in: documents[kustomization.id]), let patched = patchLocation(kustomization, field) { return patched }
         return SourceLocation(file: file, line: Origins.line(of: field, in: documents[kustomization.id]) ?? kustomization.object.line)
+    }
+
+    /// The line, inside the spec.patches entry of the Kustomization that applies `kustomization`,
+    /// that writes `field` (each key found in turn in the patch's text, for a block-scalar patch;
+    /// else the entry's line); nil when no patch of it mentions the field.
+    func patchLocation(_ kustomization: FluxKustomization, _ field: [Origins.FieldKey]) -> SourceLocation? {
+        guard let parent = appliedBy[kustomization.id], let file = parent.object.file else { return nil }
+        let keys = field.compactMap { key -> String? in if case .key(let name) = key { return name } else { return nil } }
+        guard keys.count > 1 else { return nil }
+        for (index, patch) in (parent.object.json["spec", "patches"]?.array ?? []).enumerated() {
+            guard let text = patch["patch"]?.string, text.contains(keys[1] + ":") || text.contains("\"" + keys[1] + "\"") else { continue }
+            let entry = Origins.line(of: ["spec", "patches", .index(index)], in: documents[parent.id]) ?? parent.object.line
+            guard text.contains("\n"), let patchLine = Origins.line(of: ["spec", "patches", .index(index), "patch"], in: documents[parent.id]) else {
+                return SourceLocation(file: file, line: entry)
+            }
+            // A block scalar's text starts on the line after `patch: |`.
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            var at = 0
+            for key in keys {
+                guard let found = lines[at...].firstIndex(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix(key + ":") || $0.trimmingCharacters(in: .whitespaces).hasPrefix("- " + key + ":") }) else { break }
+                at = found
+            }
+            return SourceLocation(file: file, line: patchLine + 1 + at)
+        }
+        return nil
     }
 
     // MARK: The walk
@@ -261,9 +291,15 @@ struct Reader {
             return []
         }
         if !invalid.isEmpty {
+            // At the key that defines the name (a substituteFrom ConfigMap's or Secret's data key,
+            // or the spec.postBuild.substitute entry; tester t3 F3), with kustomize-controller's
+            // words (fluxcd/pkg kustomize `varSubstitution`).
+            let site = variables.sites[invalid[0]]
             problems.append(.error(
-                "The Kustomization \(id) substitutes the variable '\(invalid[0])', whose name is invalid: kustomize-controller fails the build (names must match ^[_[:alpha:]][_[:alpha:][:digit:]]*$).",
-                title: "Invalid variable name", fix: "Rename the variable.", at: location(kustomization, ["spec", "postBuild"])))
+                "The Kustomization \(id) substitutes the variable '\(invalid[0])'\(site.map { " (defined at \($0.place))" } ?? ""), whose name is invalid: kustomize-controller fails the build (\"'\(invalid[0])' var name is invalid, must match '^[_[:alpha:]][_[:alpha:][:digit:]]*$'\").",
+                title: "Invalid variable name",
+                fix: "Rename the variable\(site.map { " in \($0.place)" } ?? "") (letters, digits and _, not starting with a digit)\(site?.fromSource == true ? ", or take the data from a ConfigMap or Secret that is not used for substitution" : "").",
+                at: site?.location ?? location(kustomization, ["spec", "postBuild"])))
             builds[id] = .notBuilt("invalid variable name \(invalid[0])")
             return []
         }
@@ -283,19 +319,36 @@ struct Reader {
                     if strictSubstitution, let name = found.subtracting(variables.locked).sorted().first {
                         let file = place(document.object, origin: document.origin, keepsOrigins: true, directory: kustomization.path, written: output.written).object.file
                         let uses = variableUses(name, files: file.map { [$0] } ?? [])
-                        throw PostBuild.Failure(description: "variable substitution failed: variable not set (strict mode): \"\(name)\"\(uses.first.map { " (read at \($0))" } ?? "")")
+                        throw PostBuild.Failure(
+                            description: "variable substitution failed: variable not set (strict mode): \"\(name)\"\(uses.first.map { " (read at \($0))" } ?? "")", variable: name)
                     }
                     unresolved.formUnion(found)
                     guard let object = try Manifest.objects(text).first else { continue }
                     json = object.json
                 } catch {
+                    // Annotated where the repository writes what fails (tester t3 F3): the
+                    // `${…}` envsubst could not parse, or the strict-mode read of an unset
+                    // variable, in the object's file (else a kustomization of the build, where a
+                    // patch may hold it); spec.postBuild only when neither is found.
+                    let failure = error as? PostBuild.Failure
+                    let file = place(document.object, origin: document.origin, keepsOrigins: true, directory: kustomization.path, written: output.written).object.file
+                    let candidates = (file.map { [$0] } ?? []) + output.kustomizationFiles.filter { !(output.written.generated && $0 == output.written.file) }
+                    var site: SourceLocation?
+                    if let expression = failure?.expression {
+                        site = expressionSite(expression, files: candidates)
+                    } else if let name = failure?.variable {
+                        site = variableUses(name, files: candidates).first
+                    }
+                    let quoted = failure?.expression.map { " at `\($0)`\(site == nil ? "" : " (\(site!))")" } ?? ""
                     problems.append(.error(
-                        "The postBuild substitution of \(id) fails on \(document.object["kind"]?.string ?? "")/\(document.object["metadata", "name"]?.string ?? ""): \(error).",
+                        "The postBuild substitution of \(id) fails on \(document.object["kind"]?.string ?? "")/\(document.object["metadata", "name"]?.string ?? "")\(quoted): \(error).",
                         title: "Substitution failed",
-                        fix: strictSubstitution && "\(error)".contains("strict mode")
+                        fix: failure?.variable != nil
                             ? "Define the variable in spec.postBuild (substitute or substituteFrom) or give it a default (${name:=value}); kustomize-controller runs with --feature-gates=\(PostBuild.strictFeatureGate)=true."
-                            : "Fix the ${…} expression, or annotate the object kustomize.toolkit.fluxcd.io/substitute: disabled.",
-                        at: location(kustomization, ["spec", "postBuild"])))
+                            : failure?.expression.map { expression in
+                                "Write $\(expression) to keep it as text (Flux's envsubst reads $${ as a literal ${), correct the expression, or annotate the object kustomize.toolkit.fluxcd.io/substitute: disabled."
+                            } ?? "Fix the ${…} expression, or annotate the object kustomize.toolkit.fluxcd.io/substitute: disabled.",
+                        at: site ?? location(kustomization, ["spec", "postBuild"])))
                     builds[id] = .notBuilt("substitution failed")
                     return []
                 }
@@ -316,6 +369,7 @@ struct Reader {
             }
             if let child = FluxKustomization(object), child.id != id, !known.contains(child.id), !children.contains(where: { $0.id == child.id }) {
                 if let node { documents[child.id] = node }
+                appliedBy[child.id] = kustomization
                 children.append(child)
             }
         }
@@ -394,12 +448,33 @@ struct Reader {
         return uses
     }
 
+    /// The first place the repository files `files` (each once, in the order given) write the
+    /// unescaped `${…}` `expression`.
+    func expressionSite(_ expression: String, files: [String]) -> SourceLocation? {
+        var seen: Set<String> = []
+        for file in files where seen.insert(file).inserted {
+            guard let data = FileManager.default.contents(atPath: artifact.root.appendingPathComponent(file).path) else { continue }
+            if let line = PostBuild.lines(of: expression, in: String(decoding: data, as: UTF8.self)).first { return SourceLocation(file: file, line: line) }
+        }
+        return nil
+    }
+
     struct Variables {
         var values: [String: String] = [:]
         /// Names whose values sit in an encrypted Secret that could not be decrypted.
         var locked: Set<String> = []
         /// Why Flux would fail the build (a source that does not exist).
         var failure: String?
+        /// Where each name is defined: the key of a substituteFrom object's data, or of
+        /// spec.postBuild.substitute (the last definition, the one that wins).
+        var sites: [String: Site] = [:]
+
+        struct Site {
+            var location: SourceLocation
+            /// `the data of ConfigMap flux-system/vars (clusters/c/vars.yaml:7)`.
+            var place: String
+            var fromSource: Bool
+        }
     }
 
     /// The variables of `spec.postBuild`; nil while a non-optional source is not built yet
@@ -463,9 +538,20 @@ struct Reader {
                 data = Self.secretData(object.json)
             }
             for (key, value) in data { result.values[key] = value.replacingOccurrences(of: "\n", with: "") }
+            if let file = object.file {
+                let document = origins.documents(file).first { $0.line == object.line }?.node
+                for key in Self.secretKeys(object.json) {
+                    let field: [Origins.FieldKey] = object.json["data", key] != nil ? ["data", .key(key)] : ["stringData", .key(key)]
+                    let location = SourceLocation(file: file, line: Origins.line(of: field, in: document) ?? object.line)
+                    result.sites[key] = .init(location: location, place: "the data of \(kind) \(kustomization.id.namespace)/\(name), \(location)", fromSource: true)
+                }
+            }
         }
         for (key, value) in kustomization.object.json["spec", "postBuild", "substitute"]?.object ?? [] {
             result.values[key] = (value.string ?? value.jsonText).replacingOccurrences(of: "\n", with: "")
+            if let location = location(kustomization, ["spec", "postBuild", "substitute", .key(key)]) {
+                result.sites[key] = .init(location: location, place: "spec.postBuild.substitute, \(location)", fromSource: false)
+            }
         }
         return result
     }
@@ -569,10 +655,15 @@ struct Reader {
                 message.contains(file) ? artifact.defaultExclusion(of: file).map { (file, $0) } : nil
             }.first
             let undefaultedHint = undefaulted.map { " (\($0.0) is in the artifact: source-controller's default exclusion `\($0.1)` applies only to a repository without .sourceignore and spec.ignore, and this one has patterns of its own, which replace the defaults; add `\($0.1)` to its .sourceignore)" } ?? ""
+            // At the file (and line) kustomize's message leads to, or at the Flux field the error
+            // comes from; the command shown only when it reproduces the error (BuildFailureSite).
+            let site = failureSite(kustomization, message: message, files: files)
+            let how = reproduction(kustomization, message: message, files: files)
+            let detail = site?.fluxMessage.map { "kustomize-controller fails with \"\($0)\"" } ?? message
             problems.append(.error(
-                "The Kustomization \(id) does not build (\(tool.description) \(kustomization.path.isEmpty ? "." : kustomization.path)): \(message)\(links.isEmpty ? "" : " (\(links.joined(separator: ", ")) is a symbolic link, which source-controller leaves out of the artifact)")\(undefaultedHint)",
-                title: "Kustomize build failed", fix: "Fix what kustomize names; kustomize-controller fails the same build.",
-                at: location(kustomization, ["spec", "path"])))
+                "The Kustomization \(id) does not build\(how.text): \(site.map { "\($0.what); " } ?? "")\(detail)\(links.isEmpty ? "" : " (\(links.joined(separator: ", ")) is a symbolic link, which source-controller leaves out of the artifact)")\(undefaultedHint)",
+                title: "Kustomize build failed", fix: how.field != nil ? how.fix : site?.fix ?? "Fix what kustomize names; kustomize-controller fails the same build.",
+                at: how.field.map { location(kustomization, $0) } ?? site?.location ?? location(kustomization, ["spec", "path"])))
             builds[id] = .notBuilt("kustomize build failed")
         default:
             // A path in a submodule or an include: content source-controller adds or leaves out.
@@ -635,6 +726,7 @@ struct Reader {
         let suspended = Set(kustomizations.filter(\.suspended).map(\.id))
         let neverApplied = Set(kustomizations.filter(\.applyDisabled).map(\.id))
         let sources = Set(available.filter { $0.apiVersion.hasPrefix(FluxKustomization.sourceGroup + "/") }.map { "\($0.kind)/\($0.namespace ?? "flux-system")/\($0.name)" })
+        let applied = AppliedObjects(objects, kustomizations: kustomizations)
         for kustomization in kustomizations {
             let id = kustomization.id
             for (index, dependency) in kustomization.dependsOn.enumerated() {
@@ -703,14 +795,37 @@ struct Reader {
             if let secret = kustomization.decryptionSecret, !decryptionSecrets.isEmpty,
                 !(decryptionSecrets.contains(secret) && id.namespace == secretsNamespace)
             {
-                let created = decryptionSecrets.sorted().map { "\(secretsNamespace)/\($0)" }.joined(separator: " and ")
-                problems.append(.error(
-                    "The Kustomization \(id) decrypts with the Secret \(id.namespace)/\(secret) (kustomize-controller reads it from the Kustomization's namespace), but the pipeline creates \(created).",
-                    title: "Decryption Secret mismatch",
-                    fix: id.namespace == secretsNamespace
-                        ? "Pass --secret-names so that the pipeline creates \(secret), or set spec.decryption.secretRef.name to one of: \(decryptionSecrets.sorted().joined(separator: ", "))."
-                        : "Create \(id.namespace)/\(secret) in the repository (a SOPS-encrypted Secret), or move \(id) to \(secretsNamespace).",
-                    at: location(kustomization, ["spec", "decryption", "secretRef", "name"])))
+                // kustomize-controller reads the Secret from the API server when it reconciles
+                // (kustomization_controller.go, decryptor.ImportKeys: Get of secretRef.name in
+                // the Kustomization's namespace), so one the repository creates counts as much
+                // as one the pipeline creates, once it is applied before the Kustomization runs.
+                let creators = applied.find("Secret", group: "", namespace: id.namespace, name: secret).map(\.owner)
+                let waited = applied.waitsFor(id)
+                let at = location(kustomization, ["spec", "decryption", "secretRef", "name"])
+                if creators.contains(where: waited.contains) {
+                    // Applied before the Kustomization first reconciles: kustomize-controller finds it.
+                } else if let other = creators.first(where: { $0 != id }) {
+                    problems.append(.warning(
+                        "The Kustomization \(id) decrypts with the Secret \(id.namespace)/\(secret), which the Kustomization \(other) creates, and \(id) does not depend on it (nor is it applied by it): on a fresh cluster \(id) can reconcile first and fail to decrypt (Secret \"\(secret)\" not found); it retries at its interval.",
+                        title: "Decryption Secret created by another Kustomization",
+                        fix: "Add `dependsOn: [{name: \(other.name)\(other.namespace == id.namespace ? "" : ", namespace: \(other.namespace)")}]` to the Kustomization \(id).",
+                        at: at))
+                } else if !creators.isEmpty {
+                    problems.append(.error(
+                        "The Kustomization \(id) decrypts with the Secret \(id.namespace)/\(secret), which only its own build creates: kustomize-controller reads the Secret before it builds, so on a fresh cluster the Secret is never there and \(id) never becomes Ready.",
+                        title: "Decryption Secret created by itself",
+                        fix: "Create \(id.namespace)/\(secret) in a Kustomization that applies \(id) or that \(id) depends on.",
+                        at: at))
+                } else {
+                    let created = decryptionSecrets.sorted().map { "\(secretsNamespace)/\($0)" }.joined(separator: " and ")
+                    problems.append(.error(
+                        "The Kustomization \(id) decrypts with the Secret \(id.namespace)/\(secret) (kustomize-controller reads it from the Kustomization's namespace), but the pipeline creates \(created), and no Kustomization of this cluster creates \(id.namespace)/\(secret).",
+                        title: "Decryption Secret mismatch",
+                        fix: id.namespace == secretsNamespace
+                            ? "Pass --secret-names so that the pipeline creates \(secret), or set spec.decryption.secretRef.name to one of: \(decryptionSecrets.sorted().joined(separator: ", "))."
+                            : "Create \(id.namespace)/\(secret) in the repository (a SOPS-encrypted Secret applied by a parent of \(id) or by a Kustomization it depends on), or move \(id) to \(secretsNamespace).",
+                        at: at))
+                }
             }
             if !kustomization.decrypts, !encrypted.isEmpty {
                 // kustomize-controller refuses only an object that still carries sops metadata

@@ -11,6 +11,15 @@ public protocol TreeSource: Sendable {
     func list(_ directory: String) throws -> [(path: String, kind: Repository.EntryKind)]
     /// What the revision is, for messages (`main@sha1:1234…` or a folder).
     var revisionDescription: String { get }
+    /// Every entry, as `list("")` gives them, with each regular file's bytes (nil for the other
+    /// kinds): what a source artifact is made of.
+    func readAll() throws -> [(path: String, kind: Repository.EntryKind, data: Data?)]
+}
+
+extension TreeSource {
+    public func readAll() throws -> [(path: String, kind: Repository.EntryKind, data: Data?)] {
+        try list("").map { entry in (entry.path, entry.kind, entry.kind == .file ? try read(entry.path) : nil) }
+    }
 }
 
 /// A commit of a git repository, optionally below a folder (an example repository inside
@@ -39,6 +48,11 @@ public struct GitTreeSource: TreeSource {
         try repository.listFiles(commit: commit, under: full(directory)).map { entry in
             (prefix.isEmpty ? entry.path : String(entry.path.dropFirst(prefix.count + 1)), entry.kind)
         }
+    }
+    /// One walk of the commit's tree (the prefix's subtree read as `list` and `read` see it).
+    public func readAll() throws -> [(path: String, kind: Repository.EntryKind, data: Data?)] {
+        guard prefix.isEmpty else { return try list("").map { entry in (entry.path, entry.kind, entry.kind == .file ? try read(entry.path) : nil) } }
+        return try repository.readAll(commit: commit)
     }
     public var revisionDescription: String { "\(branch ?? "HEAD")@sha1:\(commit)" }
 }

@@ -215,6 +215,40 @@ public final class Repository: @unchecked Sendable {
         return result
     }
 
+    /// Every entry of the commit's tree with a regular file's bytes (nil for other kinds), in
+    /// one walk: the commit and each tree are looked up once, where `readFile` per path looks
+    /// up the commit and walks the path again for every file (a source artifact reads them all).
+    public func readAll(commit: String) throws(GitError) -> [(path: String, kind: EntryKind, data: Data?)] {
+        let root = try tree(commit)
+        defer { git_tree_free(root) }
+        var result: [(path: String, kind: EntryKind, data: Data?)] = []
+        try readAll(root, prefix: "", into: &result)
+        return result
+    }
+
+    private func readAll(_ tree: OpaquePointer, prefix: String, into result: inout [(path: String, kind: EntryKind, data: Data?)]) throws(GitError) {
+        for index in 0..<git_tree_entrycount(tree) {
+            guard let entry = git_tree_entry_byindex(tree, index) else { continue }
+            let name = String(cString: git_tree_entry_name(entry))
+            let path = prefix.isEmpty ? name : "\(prefix)/\(name)"
+            switch Self.kind(of: entry) {
+            case .directory:
+                var subtree: OpaquePointer?
+                try Libgit2.check(git_tree_lookup(&subtree, pointer, git_tree_entry_id(entry)), "reading \(path)")
+                defer { git_tree_free(subtree) }
+                try readAll(subtree!, prefix: path, into: &result)
+            case .file:
+                var blob: OpaquePointer?
+                try Libgit2.check(git_blob_lookup(&blob, pointer, git_tree_entry_id(entry)), "reading \(path)")
+                defer { git_blob_free(blob) }
+                let size = Int(git_blob_rawsize(blob))
+                result.append((path, .file, git_blob_rawcontent(blob).map { Data(bytes: $0, count: size) } ?? Data()))
+            case let kind:
+                result.append((path, kind, nil))
+            }
+        }
+    }
+
     private func walk(_ tree: OpaquePointer, prefix: String, into result: inout [(String, EntryKind)]) throws(GitError) {
         for index in 0..<git_tree_entrycount(tree) {
             guard let entry = git_tree_entry_byindex(tree, index) else { continue }

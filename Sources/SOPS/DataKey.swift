@@ -32,12 +32,13 @@ public struct KeyChain: Sendable {
         pgpFingerprints = Set(holders.keys)
     }
 
-    public var ageRecipients: [String] { ageIdentities.map(\.recipient.description) }
+    public var ageRecipients: [String] { ageIdentities.map(\.name) }
 
     /// Whether this chain holds the secret for a master key (without trying it).
     public func holds(_ key: Metadata.MasterKey) -> Bool {
         switch key {
-        case .age(let recipient, _): ageRecipients.contains(recipient)
+        // An SSH recipient may carry a comment after the key (`ssh-ed25519 AAAA… user@host`).
+        case .age(let recipient, _): ageRecipients.contains(recipient) || ageRecipients.contains(recipient.split(separator: " ").prefix(2).joined(separator: " "))
         case .pgp(let fingerprint, _): holdsPGP(fingerprint)
         case .other: false
         }

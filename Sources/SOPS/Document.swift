@@ -95,16 +95,34 @@ public enum SOPSDecryptor {
             result.append(DecryptedDocument(tree: tree, dataKey: dataKey, secretValues: walk.secrets))
         }
         hash = walk.hash
-        let computed = hash.finalize().map { String(format: "%02X", $0) }.joined()
-        let storedMAC: [UInt8]
-        do {
-            guard let value = try EncryptedValue(parsing: metadata.mac) else { throw DecryptionError.macUndecryptable(line: metadata.line) }
-            storedMAC = try value.decrypt(key: key, additionalData: metadata.macAdditionalData)
-        } catch {
-            throw .macUndecryptable(line: metadata.line)
-        }
-        guard String(decoding: storedMAC, as: UTF8.self) == computed else { throw .macMismatch(line: metadata.line) }
+        try checkMAC(hash, metadata: metadata, key: key)
         return result
+    }
+
+    /// The stored MAC against the computed one, as sops compares them (getsops/sops
+    /// `decrypt/decrypt.go` and `cmd/sops/common`: `fileMac, err := cipher.Decrypt(mac, key,
+    /// lastmodified)`; an error is "Cannot decrypt MAC", else `fileMac != computedMac`). The
+    /// cipher (`aes/cipher.go` `Decrypt`) converts the plaintext by the value's `type`, which the
+    /// GCM tag does not cover: `int`, `float`, `bool` and `time` are parsed (`strconv.Atoi`,
+    /// `ParseFloat`, `ParseBool`, `time.Parse`), which fails for a hex MAC, so sops cannot decrypt
+    /// it; `bytes` and `comment` give a non-string, never equal to the computed string: a mismatch.
+    /// Only `type:str` (what sops writes) can match.
+    static func checkMAC(_ stored: [UInt8], type: EncryptedValue.ValueType, computed: String, line: Int?) throws(DecryptionError) {
+        let text = String(decoding: stored, as: UTF8.self)
+        switch type {
+        case .str:
+            guard stored.elementsEqual(computed.utf8) else { throw .macMismatch(line: line) }
+        case .bytes, .comment:
+            throw .macMismatch(line: line)
+        case .int:
+            throw Int(text) == nil ? .macUndecryptable(line: line) : .macMismatch(line: line)
+        case .float:
+            throw Double(text) == nil ? .macUndecryptable(line: line) : .macMismatch(line: line)
+        case .bool:
+            throw ["1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"].contains(text) ? .macMismatch(line: line) : .macUndecryptable(line: line)
+        case .time:
+            throw .macUndecryptable(line: line)
+        }
     }
 
     /// SHA-256("sops"): what a `mac_only_encrypted` MAC starts from, so it differs from a full one.

@@ -10,31 +10,45 @@ public enum DotenvStore {
 
     /// Reads an encrypted dotenv file.
     public static func read(_ bytes: [UInt8]) throws(DecryptionError) -> FlatDocument {
+        let parsed: Parsed
+        do { parsed = try parse(bytes) } catch {
+            // sops: "invalid dotenv input line: <line>"; the line itself is not repeated here.
+            throw .malformedMetadata("line \(error.line) is neither KEY=VALUE nor a # comment (sops refuses such a line)", line: error.line)
+        }
+        guard !parsed.metadata.isEmpty else { throw .notSOPS("there is no sops_ metadata") }
+        return FlatDocument(items: parsed.items, metadata: try FlatMetadata.metadata(parsed.metadata, line: parsed.metadata.first?.line))
+    }
+
+    struct Parsed {
         var items: [FlatDocument.Item] = []
-        var metadataPairs: [(key: String, value: String, line: Int)] = []
-        var firstMetadataLine: Int?
+        /// The `sops_` keys, without the prefix (`HasSopsTopLevelKey`: any makes the file encrypted).
+        var metadata: [(key: String, value: String, line: Int)] = []
+    }
+
+    struct BadLine: Error { var line: Int }
+
+    /// sops's `LoadPlainFile`, on bytes: lines split at `\n` (a `\r` stays in the line), empty
+    /// ones dropped, `#` starts a comment (its text after the `#`), any other line split at its
+    /// first `=` (none: an error), `\n` in a value a newline.
+    static func parse(_ bytes: [UInt8]) throws(BadLine) -> Parsed {
+        var parsed = Parsed()
         for (index, line) in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
             let number = index + 1
             if line.isEmpty { continue }
             if line.first == UInt8(ascii: "#") {
-                items.append(.init(path: [], value: Array(line.dropFirst()), isComment: true, line: number))
+                parsed.items.append(.init(path: [], value: Array(line.dropFirst()), isComment: true, line: number))
                 continue
             }
-            guard let equals = line.firstIndex(of: UInt8(ascii: "=")) else {
-                // sops: "invalid dotenv input line: <line>"; the line itself is not repeated here.
-                throw .malformedMetadata("line \(number) is neither KEY=VALUE nor a # comment (sops refuses such a line)", line: number)
-            }
+            guard let equals = line.firstIndex(of: UInt8(ascii: "=")) else { throw BadLine(line: number) }
             let key = Array(line[line.startIndex..<equals])
             let value = unescapeNewlines(Array(line[(equals + 1)...]))
             if key.starts(with: metadataPrefix) {
-                if firstMetadataLine == nil { firstMetadataLine = number }
-                metadataPairs.append((String(decoding: key.dropFirst(metadataPrefix.count), as: UTF8.self), String(decoding: value, as: UTF8.self), number))
+                parsed.metadata.append((String(decoding: key.dropFirst(metadataPrefix.count), as: UTF8.self), String(decoding: value, as: UTF8.self), number))
             } else {
-                items.append(.init(path: [key], value: value, isComment: false, line: number))
+                parsed.items.append(.init(path: [key], value: value, isComment: false, line: number))
             }
         }
-        guard !metadataPairs.isEmpty else { throw .notSOPS("there is no sops_ metadata") }
-        return FlatDocument(items: items, metadata: try FlatMetadata.metadata(metadataPairs, line: firstMetadataLine))
+        return parsed
     }
 
     /// What `sops -d` prints for decrypted items (`EmitPlainFile`).

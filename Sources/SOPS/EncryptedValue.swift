@@ -66,8 +66,13 @@ public struct EncryptedValue: Sendable, Equatable {
 
     /// Encrypts with a fresh random 32-byte IV.
     public static func encrypt(_ plaintext: [UInt8], type: ValueType, key: SymmetricKey, additionalData: String) throws -> EncryptedValue {
+        try encrypt(plaintext, type: type, key: key, additionalBytes: Array(additionalData.utf8))
+    }
+
+    /// `encrypt(_:type:key:additionalData:)` with the path as bytes (a flat store's keys need not be UTF-8).
+    static func encrypt(_ plaintext: [UInt8], type: ValueType, key: SymmetricKey, additionalBytes: [UInt8]) throws -> EncryptedValue {
         let iv = (0..<32).map { _ in UInt8.random(in: 0...255) }
-        let sealed = try AES.GCM.seal(plaintext, using: key, nonce: AES.GCM.Nonce(data: iv), authenticating: Array(additionalData.utf8))
+        let sealed = try AES.GCM.seal(plaintext, using: key, nonce: AES.GCM.Nonce(data: iv), authenticating: additionalBytes)
         return EncryptedValue(data: Array(sealed.ciphertext), iv: iv, tag: Array(sealed.tag), type: type)
     }
 

@@ -55,6 +55,7 @@ public enum EncryptionError: Error, Equatable, CustomStringConvertible {
     case pgp(String)
     case invalidRule(String)
     case malformed(String, line: Int?)
+    case encryptedCommentMatchesUnencryptedCommentRegex(path: String, pattern: String)
 
     public var description: String {
         switch self {
@@ -66,6 +67,8 @@ public enum EncryptionError: Error, Equatable, CustomStringConvertible {
         case .pgp(let detail): detail
         case .invalidRule(let detail): detail
         case .malformed(let detail, _): detail
+        case .encryptedCommentMatchesUnencryptedCommentRegex(let path, let pattern):
+            "an encrypted comment\(path.isEmpty ? "" : " under \(path)") matches unencrypted_comment_regex '\(pattern)': it would be read back as a plaintext comment and the MAC would never match (sops refuses it too: \"Encrypted comment … matches UnencryptedCommentRegex!\")"
         }
     }
 }
@@ -132,13 +135,25 @@ public enum SOPSEncryptor {
         /// (`- ENC[…]`, `- ""`). Comments are never hashed.
         mutating func comment(_ text: String, path: [String], comments: [[String]]) throws(EncryptionError) -> TreeWalk.CommentResult {
             guard selection.shouldBeEncrypted(path: path, comments: comments, isComment: true) else { return .comment(text) }
-            guard !text.isEmpty else { return .value(TreeNode.Scalar("")) }
-            do {
-                let encrypted = try EncryptedValue.encrypt(Array(text.utf8), type: .comment, key: key, additionalData: path.joined(separator: ":") + ":").encoded
-                return .value(TreeNode.Scalar(encrypted))
-            } catch {
-                throw .malformed("cannot encrypt a comment: \(error)", line: nil)
+            let encrypted: String
+            if text.isEmpty {
+                encrypted = ""
+            } else {
+                do {
+                    encrypted = try EncryptedValue.encrypt(Array(text.utf8), type: .comment, key: key, additionalData: path.joined(separator: ":") + ":").encoded
+                } catch {
+                    throw .malformed("cannot encrypt a comment: \(error)", line: nil)
+                }
             }
+            // sops refuses an encrypted comment that its unencrypted_comment_regex matches: read
+            // back, that comment would be taken for a plaintext one, so the file's MAC could never
+            // be checked (getsops/sops `sops.go` `Tree.Encrypt`: "Encrypted comment %q matches
+            // UnencryptedCommentRegex!", exit 23). Matched, as sops does, against what the cipher
+            // returned, the empty string for an empty comment included.
+            if selection.encryptedCommentMatchesUnencryptedCommentRegex(encrypted) {
+                throw .encryptedCommentMatchesUnencryptedCommentRegex(path: path.joined(separator: "."), pattern: selection.unencryptedCommentRegex ?? "")
+            }
+            return .value(TreeNode.Scalar(encrypted))
         }
 
         mutating func leaf(_ scalar: TreeNode.Scalar, path: [String], comments stack: [[String]]) throws(EncryptionError) -> TreeNode {

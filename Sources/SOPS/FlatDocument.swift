@@ -44,14 +44,16 @@ public struct FlatDocument: Sendable {
         var out: [Item] = []
         var secrets: [[UInt8]] = []
         let rules = FlatRules(metadata)
+        var stack = FlatCommentStack()
         for item in items {
-            if item.isSection {
+            guard let comments = stack.enter(item) else {
                 out.append(item)
                 continue
             }
+            defer { stack.leave(item) }
             let pathBytes = Array(item.path.joined(separator: [UInt8(ascii: ":")]))
             let pathText = String(decoding: pathBytes, as: UTF8.self)
-            let encrypted = rules.shouldBeEncrypted(item.path)
+            let encrypted = rules.shouldBeEncrypted(item.path, comments: comments, isComment: item.isComment)
             var plain = item
             if encrypted, !item.value.isEmpty {
                 let text = String(decoding: item.value, as: UTF8.self)
@@ -81,14 +83,71 @@ public struct FlatDocument: Sendable {
         try SOPSDecryptor.checkMAC(hash, metadata: metadata, key: key)
         return Decrypted(items: out, secretValues: secrets)
     }
+
+    /// sops's `Tree.Encrypt` over flat items, on bytes: each item the rules select (with the
+    /// comments before it) is encrypted under its path (`section:key:`, a comment under its
+    /// section's path), as `type:str` or, for a comment, `type:comment`; empty values and
+    /// comments stay empty; every value goes into `hash` (only the selected ones with
+    /// `mac_only_encrypted`), comments never. Keys, values and comments are Go strings to sops,
+    /// that is bytes: invalid UTF-8, NUL, a BOM or a `\r` are encrypted and written as they are.
+    static func encrypt(_ items: [Item], key: SymmetricKey, selection: ValueSelection, hash: inout SHA512) throws(EncryptionError) -> [Item] {
+        var out: [Item] = []
+        out.reserveCapacity(items.count)
+        var stack = FlatCommentStack()
+        for item in items {
+            guard let comments = stack.enter(item) else {
+                out.append(item)
+                continue
+            }
+            defer { stack.leave(item) }
+            let selected = selection.shouldBeEncrypted(path: item.path.map { String(decoding: $0, as: UTF8.self) }, comments: comments, isComment: item.isComment)
+            if !item.isComment, !selection.macOnlyEncrypted || selected { hash.update(data: item.value) }
+            var encrypted = item
+            if selected, !item.value.isEmpty {
+                let additional = Array(item.path.joined(separator: [UInt8(ascii: ":")])) + [UInt8(ascii: ":")]
+                do {
+                    encrypted.value = Array(try EncryptedValue.encrypt(item.value, type: item.isComment ? .comment : .str, key: key, additionalBytes: additional).encoded.utf8)
+                } catch {
+                    throw .malformed("cannot encrypt the value on line \(item.line): \(error)", line: item.line)
+                }
+            }
+            out.append(encrypted)
+        }
+        return out
+    }
+}
+
+/// The "comments stack" of sops's `walkBranch` for flat items: one level per branch (dotenv: the
+/// file; ini: the file's sections, where no comment ever is, then the section's items). A comment
+/// joins its level's list before it is decided; a value is decided with the list, then clears
+/// it; a new ini section starts an empty list. The items' stored text is what sops compares
+/// (on decryption, an encrypted comment's `ENC[…]` text, as in sops).
+struct FlatCommentStack {
+    private var current: [String] = []
+
+    /// The stack for `item`, or nil for a section item (nothing to decide).
+    mutating func enter(_ item: FlatDocument.Item) -> [[String]]? {
+        if item.isSection {
+            current = []
+            return nil
+        }
+        if item.isComment { current.append(String(decoding: item.value, as: UTF8.self)) }
+        // A value at path [key] or [section, key] is in the branch at depth path.count; a
+        // comment at path [] or [section] in the branch at depth path.count + 1.
+        let depth = item.isComment ? item.path.count + 1 : item.path.count
+        return Array(repeating: [], count: max(depth - 1, 0)) + [current]
+    }
+
+    mutating func leave(_ item: FlatDocument.Item) {
+        if !item.isComment { current = [] }
+    }
 }
 
 /// sops's `shouldBeEncrypted` (getsops/sops `sops.go`) for a path, from the file's metadata: the
 /// rules applied in sops's order, suffixes compared as bytes (Go's `strings.HasSuffix`), an
 /// invalid regular expression matching nothing (sops ignores `regexp.Match`'s error), and
 /// `unencrypted_suffix: _unencrypted` only when the metadata sets no rule at all (`ToInternal`).
-/// Comment rules need the comments above a value, which the flat stores' files fluxci reads and
-/// the YAML tree do not carry: `usesCommentRules` tells the caller so.
+/// The comment rules take the comments before a value (`FlatCommentStack`).
 struct FlatRules: Sendable {
     var metadata: Metadata
     private let selection: ValueSelection
@@ -98,14 +157,8 @@ struct FlatRules: Sendable {
         selection = ValueSelection(metadata)
     }
 
-    var usesCommentRules: Bool { metadata.encryptedCommentRegex != nil || metadata.unencryptedCommentRegex != nil }
-
-    func shouldBeEncrypted(_ path: [[UInt8]]) -> Bool {
-        shouldBeEncrypted(names: path.map { String(decoding: $0, as: UTF8.self) })
-    }
-
-    func shouldBeEncrypted(names: [String]) -> Bool {
-        selection.shouldBeEncrypted(path: names, comments: [], isComment: false)
+    func shouldBeEncrypted(_ path: [[UInt8]], comments: [[String]] = [[]], isComment: Bool = false) -> Bool {
+        selection.shouldBeEncrypted(path: path.map { String(decoding: $0, as: UTF8.self) }, comments: comments, isComment: isComment)
     }
 
     /// The rule the metadata sets, as the file writes it, for messages.
@@ -117,13 +170,15 @@ extension SOPSDecryptor {
     static func checkMAC(_ hash: SHA512, metadata: Metadata, key: SymmetricKey) throws(DecryptionError) {
         let computed = hash.finalize().map { String(format: "%02X", $0) }.joined()
         let stored: [UInt8]
+        let type: EncryptedValue.ValueType
         do {
             guard let value = try EncryptedValue(parsing: metadata.mac) else { throw DecryptionError.macUndecryptable(line: metadata.line) }
             stored = try value.decrypt(key: key, additionalData: metadata.macAdditionalData)
+            type = value.type
         } catch {
             throw .macUndecryptable(line: metadata.line)
         }
-        guard stored.elementsEqual(computed.utf8) else { throw .macMismatch(line: metadata.line) }
+        try checkMAC(stored, type: type, computed: computed, line: metadata.line)
     }
 }
 

@@ -6,6 +6,8 @@ import GPG
 /// selects the JSON, dotenv, ini or binary store (getsops/sops stores/json, stores/dotenv,
 /// stores/ini, and `BinaryStore`), with the tree walk, rules and MAC of `SOPSEncryptor`.
 ///
+/// - dotenv and ini: the file read as sops's store reads it into items (`DotenvStore.parse`,
+///   `INIStore.parse`), kept as bytes, and encrypted by `FlatDocument.encrypt`.
 /// - dotenv: each line's item in order (`#comment`, `KEY=value` with a newline written `\n`),
 ///   then the metadata flattened (`stores.FlattenMetadata`: `__map_`/`__list_` paths) as
 ///   `sops_<key>=<value>` lines, sorted by key, newlines written `\n`.
@@ -35,46 +37,54 @@ public enum FlatEncryption {
         case .binary:
             return try binary(bytes, recipients: recipients, keyring: keyring, now: now, dataKey: dataKey)
         case .dotenv:
-            let tree = try dotenvTree(bytes)
-            let (encrypted, metadata) = try walk(tree, recipients: recipients, rule: rule, macOnlyEncrypted: macOnlyEncrypted, keyring: keyring, now: now, dataKey: dataKey)
-            guard case .mapping(let entries, _) = encrypted else { return [] }
-            var out: [UInt8] = []
-            for entry in entries {
-                if case .comment(let text) = entry.value {
-                    out += [UInt8(ascii: "#")] + Array(text.utf8) + [0x0A]
-                } else if case .scalar(let scalar) = entry.value {
-                    out += Array(entry.key.utf8) + [UInt8(ascii: "=")] + escapeNewlines(Array(scalar.text.utf8)) + [0x0A]
-                }
+            let parsed: DotenvStore.Parsed
+            do { parsed = try DotenvStore.parse(bytes) } catch {
+                throw .malformed("line \(error.line) is neither KEY=VALUE nor a # comment: sops refuses it too (\"invalid dotenv input line\")", line: error.line)
             }
-            for (key, value) in flatten(metadata) {
-                out += DotenvStore.metadataPrefix + Array(key.utf8) + [UInt8(ascii: "=")] + escapeNewlines(Array(value.utf8)) + [0x0A]
-            }
-            return out
+            // sops's `HasSopsTopLevelKey` for dotenv: a `sops_` key means the file is encrypted.
+            if !parsed.metadata.isEmpty { throw .alreadyEncrypted }
+            return try encrypt(items: parsed.items, format: .dotenv, recipients: recipients, rule: rule, macOnlyEncrypted: macOnlyEncrypted, keyring: keyring, now: now, dataKey: dataKey)
         case .ini:
-            let tree = try iniTree(bytes)
-            let (encrypted, metadata) = try walk(tree, recipients: recipients, rule: rule, macOnlyEncrypted: macOnlyEncrypted, keyring: keyring, now: now, dataKey: dataKey)
-            var items: [FlatDocument.Item] = []
-            if case .mapping(let sections, _) = encrypted {
-                for section in sections {
-                    let name = Array(section.key.utf8)
-                    items.append(.init(path: [name], value: [], isComment: false, line: 0, isSection: true))
-                    guard case .mapping(let entries, _) = section.value else { continue }
-                    for entry in entries {
-                        if case .comment(let text) = entry.value {
-                            items.append(.init(path: [name], value: Array(text.utf8), isComment: true, line: 0))
-                        } else if case .scalar(let scalar) = entry.value {
-                            items.append(.init(path: [name, Array(entry.key.utf8)], value: Array(scalar.text.utf8), isComment: false, line: 0))
-                        }
-                    }
-                }
-            }
-            let sops = Array("sops".utf8)
-            items.append(.init(path: [sops], value: [], isComment: false, line: 0, isSection: true))
-            for (key, value) in flatten(metadata) {
-                items.append(.init(path: [sops, Array(key.utf8)], value: escapeNewlines(Array(value.utf8)), isComment: false, line: 0))
-            }
-            return Array(INIStore.emit(items))
+            let sections: [INIStore.Section]
+            do { sections = try INIStore.parse(bytes) } catch { throw .malformed("not valid ini (as sops reads it): \(error.message)", line: error.line) }
+            // The default store check: a top-level `sops` item (here a `[sops]` section).
+            if sections.contains(where: { $0.name.elementsEqual("sops".utf8) }) { throw .alreadyEncrypted }
+            return try encrypt(items: INIStore.items(sections), format: .ini, recipients: recipients, rule: rule, macOnlyEncrypted: macOnlyEncrypted, keyring: keyring, now: now, dataKey: dataKey)
         }
+    }
+
+    /// A dotenv or ini file's plaintext items encrypted (`FlatDocument.encrypt`), with the
+    /// metadata, in the store's syntax.
+    static func encrypt(
+        items: [FlatDocument.Item], format: SOPSFileFormat, recipients: Recipients, rule: EncryptionRule, macOnlyEncrypted: Bool, keyring: Keyring?, now: Date, dataKey: [UInt8]
+    ) throws(EncryptionError) -> [UInt8] {
+        guard recipients.groups.contains(where: { !$0.isEmpty }) else { throw .noRecipients }
+        if case .encryptedRegex(let pattern) = rule, (try? Regex(pattern)) == nil { throw .invalidRule("encrypted_regex '\(pattern)' is not a valid regular expression") }
+        if case .unencryptedRegex(let pattern) = rule, (try? Regex(pattern)) == nil { throw .invalidRule("unencrypted_regex '\(pattern)' is not a valid regular expression") }
+        let key = SymmetricKey(data: dataKey)
+        var hash = SHA512()
+        if macOnlyEncrypted { hash.update(data: SOPSDecryptor.macOnlyEncryptedSeed) }
+        let encrypted = try FlatDocument.encrypt(items, key: key, selection: ValueSelection(rule, macOnlyEncrypted: macOnlyEncrypted), hash: &hash)
+        let metadata = try SOPSEncryptor.metadata(hash: hash, key: key, recipients: recipients, rule: rule, macOnlyEncrypted: macOnlyEncrypted, keyring: keyring, now: now, dataKey: dataKey)
+        return emit(encrypted, metadata: metadata, format: format)
+    }
+
+    /// Encrypted items and their metadata as sops's dotenv or ini store writes them
+    /// (`EmitEncryptedFile`): dotenv, the items then `sops_<key>=<value>` lines sorted by key;
+    /// ini, the sections then a `[sops]` section with the flattened metadata.
+    static func emit(_ items: [FlatDocument.Item], metadata: TreeNode, format: SOPSFileFormat) -> [UInt8] {
+        let pairs = flatten(metadata)
+        if format == .dotenv {
+            let metadataItems = pairs.map { FlatDocument.Item(path: [DotenvStore.metadataPrefix + Array($0.key.utf8)], value: Array($0.value.utf8), isComment: false, line: 0) }
+            return Array(DotenvStore.emit(items + metadataItems))
+        }
+        let sops = Array("sops".utf8)
+        var all = items
+        all.append(.init(path: [sops], value: [], isComment: false, line: 0, isSection: true))
+        for (key, value) in pairs {
+            all.append(.init(path: [sops, Array(key.utf8)], value: escapeNewlines(Array(value.utf8)), isComment: false, line: 0))
+        }
+        return Array(INIStore.emit(all))
     }
 
     static func escapeNewlines(_ bytes: [UInt8]) -> [UInt8] {
@@ -86,67 +96,12 @@ public enum FlatEncryption {
         return out
     }
 
-    /// sops's dotenv `LoadPlainFile`: lines split at `\n`, empty ones dropped, `#` starts a
-    /// comment, any other line must hold `=` (split at the first), `\n` in a value is a newline.
-    static func dotenvTree(_ bytes: [UInt8]) throws(EncryptionError) -> TreeNode {
-        var entries: [TreeNode.Entry] = []
-        for (index, line) in bytes.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
-            let position = TreeNode.Position(line: index + 1, column: 1)
-            if line.first == UInt8(ascii: "#") {
-                entries.append(.comment(String(decoding: line.dropFirst(), as: UTF8.self), position: position))
-                continue
-            }
-            guard let equals = line.firstIndex(of: UInt8(ascii: "=")) else {
-                throw .malformed("line \(index + 1) is neither KEY=VALUE nor a # comment: sops refuses it too (\"invalid dotenv input line\")", line: index + 1)
-            }
-            let key = Array(line[line.startIndex..<equals])
-            // sops's `HasSopsTopLevelKey` for dotenv: a `sops_` key means the file is encrypted.
-            if key.starts(with: DotenvStore.metadataPrefix) { throw .alreadyEncrypted }
-            let value = DotenvStore.unescapeNewlines(Array(line[(equals + 1)...]))
-            entries.append(TreeNode.Entry(key: String(decoding: key, as: UTF8.self), value: .scalar(TreeNode.Scalar(String(decoding: value, as: UTF8.self), position: position)), position: position))
-        }
-        return .mapping(entries, nil)
-    }
-
-    /// sops's ini `LoadPlainFile` (`treeItemFromSection`): every section (DEFAULT first) with its
-    /// comment first, then each key followed by its comment; comments lose their `;`/`#`.
-    static func iniTree(_ bytes: [UInt8]) throws(EncryptionError) -> TreeNode {
-        let sections: [INIStore.Section]
-        do { sections = try INIStore.parse(bytes) } catch { throw .malformed("not valid ini (as sops reads it): \(error.message)", line: error.line) }
-        var result: [TreeNode.Entry] = []
-        for section in sections {
-            // The default store check: a top-level `sops` item (here a `[sops]` section).
-            if section.name.elementsEqual("sops".utf8) { throw .alreadyEncrypted }
-            let position = TreeNode.Position(line: section.line, column: 1)
-            var entries: [TreeNode.Entry] = []
-            if !section.comment.isEmpty { entries.append(.comment(String(decoding: INIStore.stripCommentChar(section.comment), as: UTF8.self), position: position)) }
-            for key in section.keys {
-                let keyPosition = TreeNode.Position(line: key.line, column: 1)
-                entries.append(TreeNode.Entry(key: String(decoding: key.name, as: UTF8.self), value: .scalar(TreeNode.Scalar(String(decoding: key.value, as: UTF8.self), position: keyPosition)), position: keyPosition))
-                if !key.comment.isEmpty { entries.append(.comment(String(decoding: INIStore.stripCommentChar(key.comment), as: UTF8.self), position: keyPosition)) }
-            }
-            result.append(TreeNode.Entry(key: String(decoding: section.name, as: UTF8.self), value: .mapping(entries, position), position: position))
-        }
-        return .mapping(result, nil)
-    }
-
-    /// `SOPSEncryptor`'s walk over one tree, then its MAC and metadata.
-    static func walk(
-        _ tree: TreeNode, recipients: Recipients, rule: EncryptionRule, macOnlyEncrypted: Bool, keyring: Keyring?, now: Date, dataKey: [UInt8]
-    ) throws(EncryptionError) -> (tree: TreeNode, metadata: TreeNode) {
-        guard recipients.groups.contains(where: { !$0.isEmpty }) else { throw .noRecipients }
-        if case .encryptedRegex(let pattern) = rule, (try? Regex(pattern)) == nil { throw .invalidRule("encrypted_regex '\(pattern)' is not a valid regular expression") }
-        if case .unencryptedRegex(let pattern) = rule, (try? Regex(pattern)) == nil { throw .invalidRule("unencrypted_regex '\(pattern)' is not a valid regular expression") }
-        let key = SymmetricKey(data: dataKey)
-        var walk = SOPSEncryptor.Walk(key: key, selection: ValueSelection(rule, macOnlyEncrypted: macOnlyEncrypted))
-        if macOnlyEncrypted { walk.hash.update(data: SOPSDecryptor.macOnlyEncryptedSeed) }
-        let encrypted = try walk.node(tree, path: [], stack: [])
-        let metadata = try SOPSEncryptor.metadata(hash: walk.hash, key: key, recipients: recipients, rule: rule, macOnlyEncrypted: macOnlyEncrypted, keyring: keyring, now: now, dataKey: dataKey)
-        return (encrypted, metadata)
-    }
-
     /// The binary store: `{"data": "ENC[…]", "sops": {…}}`, the rules left out.
-    static func binary(_ bytes: [UInt8], recipients: Recipients, keyring: Keyring?, now: Date, dataKey: [UInt8]) throws(EncryptionError) -> [UInt8] {
+    /// `rule` is nil when encrypting a file (sops writes no rule); a file read back (rotate)
+    /// keeps the one it has, which for a binary file is `unencrypted_suffix: _unencrypted`:
+    /// sops's `ToInternal` sets that default when the metadata names no rule, and
+    /// `MetadataFromInternal` writes it back.
+    static func binary(_ bytes: [UInt8], recipients: Recipients, keyring: Keyring?, now: Date, dataKey: [UInt8], rule: EncryptionRule? = nil) throws(EncryptionError) -> [UInt8] {
         guard recipients.groups.contains(where: { !$0.isEmpty }) else { throw .noRecipients }
         let key = SymmetricKey(data: dataKey)
         var hash = SHA512()
@@ -159,17 +114,22 @@ public enum FlatEncryption {
                 throw .malformed("cannot encrypt the file's bytes: \(error)", line: nil)
             }
         }
-        let full = try SOPSEncryptor.metadata(hash: hash, key: key, recipients: recipients, rule: .unencryptedSuffix("_unencrypted"), macOnlyEncrypted: false, keyring: keyring, now: now, dataKey: dataKey)
-        // sops ignores every rule for this store ("the binary store produces one key that should
-        // always be encrypted") and so writes none into the metadata.
-        let ruleKeys: Set<String> = ["encrypted_regex", "unencrypted_regex", "encrypted_suffix", "unencrypted_suffix", "encrypted_comment_regex", "unencrypted_comment_regex", "mac_only_encrypted"]
-        guard case .mapping(let metadataEntries, let position) = full else { return [] }
-        let metadata = TreeNode.mapping(metadataEntries.filter { !ruleKeys.contains($0.key) }, position)
+        let full = try SOPSEncryptor.metadata(hash: hash, key: key, recipients: recipients, rule: rule ?? .unencryptedSuffix("_unencrypted"), macOnlyEncrypted: false, keyring: keyring, now: now, dataKey: dataKey,
+            format: .json)
+        let metadata = rule == nil ? withoutRules(full) : full
         let document = TreeNode.mapping([
             TreeNode.Entry(key: "data", value: .scalar(TreeNode.Scalar(data)), position: nil),
             TreeNode.Entry(key: "sops", value: metadata, position: nil),
         ], nil)
         return Array(JSONStore.emit([document]).utf8)
+    }
+
+    /// sops ignores every rule for the binary store ("the binary store produces one key that
+    /// should always be encrypted") and so writes none into its metadata.
+    static func withoutRules(_ metadata: TreeNode) -> TreeNode {
+        let ruleKeys: Set<String> = ["encrypted_regex", "unencrypted_regex", "encrypted_suffix", "unencrypted_suffix", "encrypted_comment_regex", "unencrypted_comment_regex", "mac_only_encrypted"]
+        guard case .mapping(let entries, let position) = metadata else { return metadata }
+        return .mapping(entries.filter { !ruleKeys.contains($0.key) }, position)
     }
 
     /// `stores.FlattenMetadata`: the metadata as Go marshals it to JSON, flattened into

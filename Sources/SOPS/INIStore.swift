@@ -59,9 +59,17 @@ public enum INIStore {
         let sopsSection = sections[sopsIndex]
         let metadata = try FlatMetadata.metadata(
             sopsSection.keys.map { (String(decoding: $0.name, as: UTF8.self), String(decoding: $0.value, as: UTF8.self), $0.line) }, line: sopsSection.line)
+        var rest = sections
+        rest.remove(at: sopsIndex)
+        let items = self.items(rest)
+        return FlatDocument(items: items, metadata: metadata)
+    }
+
+    /// sops's tree of the sections (`treeItemFromSection`): every section, an empty one too, with
+    /// its comment first, then each key followed by its comment; comments lose their `;`/`#`.
+    static func items(_ sections: [Section]) -> [FlatDocument.Item] {
         var items: [FlatDocument.Item] = []
-        for (index, section) in sections.enumerated() where index != sopsIndex {
-            // Every section is an item of sops's tree (`treeItemFromSection`), an empty one too.
+        for section in sections {
             items.append(.init(path: [section.name], value: [], isComment: false, line: section.line, isSection: true))
             if !section.comment.isEmpty {
                 items.append(.init(path: [section.name], value: stripCommentChar(section.comment), isComment: true, line: section.line))
@@ -73,7 +81,7 @@ public enum INIStore {
                 }
             }
         }
-        return FlatDocument(items: items, metadata: metadata)
+        return items
     }
 
     /// What `sops -d` prints for decrypted items.

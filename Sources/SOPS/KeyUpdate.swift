@@ -20,6 +20,22 @@ public enum SOPSKeyUpdate {
         _ file: SOPSFile, to recipients: Recipients, with keys: KeyChain, keyring: Keyring?, now: Date = Date()
     ) throws(Failure) -> String? {
         guard let metadata = file.documents.first?.metadata else { throw .decryption(.notSOPS("the file has no document")) }
+        // A binary file too: sops reads its metadata back with the default rule
+        // (`unencrypted_suffix`), and writes that.
+        guard let node = try metadataNode(metadata, to: recipients, with: keys, keyring: keyring, now: now, format: file.format) else { return nil }
+        let documents = file.documents.map { document -> TreeNode in
+            guard case .mapping(let entries, let position) = document.tree else { return document.tree }
+            return .mapping(entries + [TreeNode.Entry(key: "sops", value: node, position: nil)], position)
+        }
+        if file.format == .json { return TreeEmitter.json(documents) }
+        return YAMLEmitter.emit(documents)
+    }
+
+    /// The new `sops` metadata for `recipients` (the data key recovered with `keys`; the MAC,
+    /// `lastmodified`, the rule and `version` as they were), or nil when nothing changes.
+    static func metadataNode(
+        _ metadata: Metadata, to recipients: Recipients, with keys: KeyChain, keyring: Keyring?, now: Date, format: SOPSFile.Format
+    ) throws(Failure) -> TreeNode? {
         if !changes(metadata, to: recipients) { return nil }
         let dataKey: [UInt8]
         do { dataKey = try DataKeyRecovery.recover(metadata, with: keys) } catch { throw .decryption(error) }
@@ -27,7 +43,7 @@ public enum SOPSKeyUpdate {
         do {
             node = try SOPSEncryptor.metadataNode(
                 recipients: recipients, dataKey: dataKey, keyring: keyring, lastModified: metadata.lastModified, mac: metadata.mac,
-                rule: metadata.encryptionRule, macOnlyEncrypted: metadata.macOnlyEncrypted, now: now, format: file.format)
+                rule: metadata.encryptionRule, macOnlyEncrypted: metadata.macOnlyEncrypted, now: now, format: format)
         } catch {
             throw .encryption(error)
         }
@@ -38,12 +54,7 @@ public enum SOPSKeyUpdate {
             entries[index].value = .scalar(TreeNode.Scalar(version, isPlain: false))
             node = .mapping(entries, position)
         }
-        let documents = file.documents.map { document -> TreeNode in
-            guard case .mapping(let entries, let position) = document.tree else { return document.tree }
-            return .mapping(entries + [TreeNode.Entry(key: "sops", value: node, position: nil)], position)
-        }
-        if file.format == .json { return TreeEmitter.json(documents) }
-        return YAMLEmitter.emit(documents)
+        return node
     }
 
     /// Whether the key groups (recipients per group, in any order; fingerprints without case or

@@ -112,6 +112,6 @@ public enum TreeReader {
     /// styles and positions from libyaml (`YAMLComposer`), comments placed as sops places them
     /// (`YAMLComments`), aliases expanded under go-yaml's excessive-aliasing rule.
     public static func documents(_ text: String) throws(TreeError) -> [TreeNode] {
-        YAMLComments.attach(to: try YAMLComposer.documents(text), in: text)
+        try YAMLComments.attach(to: try YAMLComposer.documents(text), in: text)
     }
 }

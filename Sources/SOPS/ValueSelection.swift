@@ -69,6 +69,13 @@ struct ValueSelection: @unchecked Sendable {
         return rules.isEmpty ? "no rule: every value but those under a key ending in _unencrypted" : rules.joined(separator: ", ")
     }
 
+    /// Whether the unencrypted comment rule matches a comment as sops encrypted it (its
+    /// `ENC[…,type:comment]` text, or "" for an empty comment): sops refuses such a file.
+    func encryptedCommentMatchesUnencryptedCommentRegex(_ encrypted: String) -> Bool {
+        guard let pattern = unencryptedCommentRegex, !pattern.isEmpty else { return false }
+        return matches(pattern, encrypted)
+    }
+
     func shouldBeEncrypted(path: [String], comments: [[String]], isComment: Bool) -> Bool {
         var encrypted = true
         if let suffix = unencryptedSuffix, !suffix.isEmpty, path.contains(where: { $0.utf8.reversed().starts(with: suffix.utf8.reversed()) }) { encrypted = false }

@@ -39,12 +39,28 @@ public enum YAMLEmitter {
         return out
     }
 
+    /// A collection that sops gives a head comment: one that starts with comments.
+    static func hasHeadComment(_ node: TreeNode) -> Bool {
+        switch node {
+        case .mapping(let entries, _): entries.first?.isComment ?? false
+        case .sequence(let items, _): items.first.map { if case .comment = $0 { true } else { false } } ?? false
+        default: false
+        }
+    }
+
     struct Writer {
         var out = ""
         /// Whether the current line has content (a key or dash waiting for its value).
         var lineOpen = false
 
         mutating func line(_ column: Int, _ text: String) {
+            if lineOpen && out.hasSuffix("- ") {
+                // Right after a dash, go-yaml's `write_indent` is already at the indentation
+                // (`- - x` whose inner item has a head comment prints `- # c`).
+                out += text + "\n"
+                lineOpen = false
+                return
+            }
             if lineOpen { out += "\n"; lineOpen = false }
             out += String(repeating: " ", count: column) + text + "\n"
         }
@@ -60,16 +76,31 @@ public enum YAMLEmitter {
             lineOpen = false
         }
 
+        /// The head comment of an empty flow sequence (`[]`, a sequence of comments only):
+        /// go-yaml's emitter never writes it with the `[]`; it stays pending
+        /// (`yaml_emitter_analyze_event` keeps the last non-empty head comment) until the next
+        /// `yaml_emitter_process_head_comment`: before the next key of the mapping, unless that
+        /// key has a head comment of its own (which replaces it), or at the mapping's end, after
+        /// the last key's foot (then a blank line apart, `write_indent`'s `foot_indent`).
+        var pendingHead: [String] = []
+
         /// A mapping whose children are indented from `indent`, keys at `keyColumn`; `inline`:
         /// the first key goes on the open line (after `- `).
         mutating func mapping(_ entries: [TreeNode.Entry], indent: Int, keyColumn: Int, inline: Bool) {
             var first = inline
+            var headComments = 0
             for entry in entries {
                 if case .comment(let text) = entry.value {
                     // A comment before the first key of an inline mapping goes above the dash.
+                    headComments += 1
                     line(first ? max(keyColumn - 2, 0) : keyColumn, "#" + text)
                     continue
                 }
+                if headComments == 0 {
+                    for text in pendingHead { line(keyColumn, "#" + text) }
+                }
+                pendingHead = []
+                headComments = 0
                 let key = YAMLScalarWriter.key(entry.key)
                 if first {
                     out += key + ":"
@@ -78,7 +109,13 @@ public enum YAMLEmitter {
                 } else {
                     start(keyColumn, key + ":")
                 }
-                value(entry.value, indent: indent, afterKey: true)
+                value(entry.value, indent: (keyColumn / indentStep) * indentStep, afterKey: true)
+            }
+            if !pendingHead.isEmpty {
+                // At the mapping's end: after the last key's foot comments, a blank line apart.
+                if headComments > 0 { out += "\n" }
+                for text in pendingHead { line(keyColumn, "#" + text) }
+                pendingHead = []
             }
         }
 
@@ -97,6 +134,14 @@ public enum YAMLEmitter {
                     finish(text)
                 }
             case .mapping(let entries, _):
+                if afterKey && !entries.isEmpty && entries.allSatisfy(\.isComment) {
+                    // go-yaml's flow mapping end (`yaml_emitter_emit_flow_mapping_key`) writes
+                    // the mapping's head comment inside the braces, then `}` at the line start.
+                    finish(" {")
+                    for entry in entries { if case .comment(let text) = entry.value { line(indent + indentStep, "#" + text) } }
+                    line(0, "}")
+                    return
+                }
                 if entries.isEmpty || entries.allSatisfy(\.isComment) {
                     finish(afterKey ? " {}" : "{}")
                     return
@@ -111,11 +156,20 @@ public enum YAMLEmitter {
             case .sequence(let items, _):
                 if items.isEmpty || items.allSatisfy({ if case .comment = $0 { true } else { false } }) {
                     finish(afterKey ? " []" : "[]")
+                    if afterKey { pendingHead = items.compactMap { if case .comment(let text) = $0 { text } else { nil } } }
                     return
                 }
                 let dash = afterKey ? indent + indentStep : indent + 2
                 var first = !afterKey
                 if afterKey { finish("") }
+                var items = items
+                if let firstItem = items.firstIndex(where: { if case .comment = $0 { false } else { true } }), firstItem > 0, YAMLEmitter.hasHeadComment(items[firstItem]) {
+                    // The sequence's head comment (sops gives it the comments before the first
+                    // item) is still pending when the first item's own head comment arrives, and
+                    // go-yaml's emitter keeps only the last one (`yaml_emitter_analyze_event`):
+                    // `sops -d` drops it.
+                    items.removeFirst(firstItem)
+                }
                 for item in items {
                     if case .comment(let text) = item {
                         line(dash, "#" + text)

@@ -280,7 +280,7 @@ import TestSupport
             expected: ["title=Invalid age identity", "lower case"]),
         BadInput(
             name: "age key file that does not exist", environment: { _ in ["SOPS_AGE_KEY_FILE": "/nonexistent/keys.txt"] },
-            expected: ["title=Key file missing", "SOPS_AGE_KEY_FILE points at /nonexistent/keys.txt"]),
+            expected: ["title=No SOPS keys", "SOPS_AGE_KEY_FILE points at /nonexistent/keys.txt, which does not exist"]),
     ]
 
     /// An expired key imports with a warning: gpg, sops and Flux decrypt with it (only encrypting

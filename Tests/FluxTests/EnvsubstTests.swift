@@ -106,7 +106,7 @@ import TestSupport
         if strict {
             let failed = try #require(tree.problem("Substitution failed"))
             #expect(failed.message.contains("variable not set (strict mode): \"UNSET_VALUE\" (read at apps/cm.yaml:8)"), "\(failed.message)")
-            #expect(failed.location == SourceLocation(file: "clusters/c/apps.yaml", line: 14), "spec.postBuild's own line")
+            #expect(failed.location == SourceLocation(file: "apps/cm.yaml", line: 8), "the read of the unset variable (tester t3 F3)")
             #expect(tree.builds[id] == .notBuilt("substitution failed"))
         } else {
             #expect(tree.errors.isEmpty, "\(tree.errors)")

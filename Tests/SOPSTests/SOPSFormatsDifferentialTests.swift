@@ -20,9 +20,9 @@ import TestSupport
 /// `SOPS_DIFFERENTIAL_COUNT` scales the number of files (default 1,000 → 40 files per structured
 /// store, each holding many values, and 20 binary files), `SOPS_DIFFERENTIAL_SEED` sets the seed.
 ///
-/// Left out of the generators on purpose: invalid UTF-8 in dotenv and ini plaintext (fluxci's
-/// encrypt walk holds keys and values as Swift strings; decrypting such files is byte-exact, see
-/// `FlatStoresInteropTests`), and go-ini's `%(name)s` interpolation.
+/// The dotenv and ini generators put invalid UTF-8, BOMs, CRLF, a lone `\r` and NUL into keys,
+/// values, comments and section names (Go strings are bytes; so are fluxci's flat items).
+/// Left out on purpose: go-ini's `%(name)s` interpolation.
 @Suite(.serialized) struct SOPSFormatsDifferentialTests {
     static var scale: Int { Int(ProcessInfo.processInfo.environment["SOPS_DIFFERENTIAL_COUNT"] ?? "") ?? 1000 }
     static var seed: UInt64 { UInt64(ProcessInfo.processInfo.environment["SOPS_DIFFERENTIAL_SEED"] ?? "") ?? 0x5EED_F0A7 }
@@ -72,20 +72,33 @@ import TestSupport
         Setting(flags: ["--unencrypted-regex", "^(plain|k[13579])"], rule: .unencryptedRegex("^(plain|k[13579])")),
         Setting(flags: ["--encrypted-suffix", "_enc"], rule: .encryptedSuffix("_enc")),
         Setting(flags: ["--encrypted-regex", "^k[0-4]", "--mac-only-encrypted"], rule: .encryptedRegex("^k[0-4]"), macOnlyEncrypted: true),
+        // sops applies the comment rules to the flat stores too (its tree walk keeps the
+        // comments stack of every branch: `walkBranch` in getsops/sops sops.go).
+        Setting(flags: ["--encrypted-comment-regex", "sops:enc"], rule: .encryptedCommentRegex("sops:enc")),
+        Setting(flags: ["--unencrypted-comment-regex", "sops:plain"], rule: .unencryptedCommentRegex("sops:plain")),
     ]
 
     /// The random parts of an encrypted file replaced; the ini `[sops]` section's lines sorted.
-    static func masked(_ bytes: [UInt8]) -> String {
-        var out = String(decoding: bytes, as: UTF8.self)
+    /// Read byte for byte (each byte one Latin-1 character), so that invalid UTF-8 written
+    /// differently is a difference, not two U+FFFD.
+    static func masked(_ input: [UInt8]) -> String {
+        var bytes = input
+        let header = Array("[sops]\n".utf8)
+        let start = bytes.starts(with: header) ? 0 : bytes.indices.first { bytes[$0] == 0x0A && bytes[($0 + 1)...].starts(with: header) }.map { $0 + 1 }
+        if let start {
+            let end = start + header.count
+            let tail = bytes[end...].split(separator: 0x0A, omittingEmptySubsequences: false).map(Array.init).sorted { $0.lexicographicallyPrecedes($1) }
+            bytes = Array(bytes[..<end]) + Array(tail.joined(separator: [0x0A]))
+        }
+        var out = latin1(bytes)
         out = out.replacing(/ENC\[AES256_GCM,data:[^,]*,iv:[^,]*,tag:[^,]*,type:([a-z]+)\]/) { "ENC[\($0.output.1)]" }
         out = out.replacing(/-----BEGIN AGE ENCRYPTED FILE-----[\s\S]*?-----END AGE ENCRYPTED FILE-----/) { _ in "AGE" }
         out = out.replacing(/(lastmodified[^0-9\n]*)[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z/) { "\($0.output.1)T" }
-        if let range = out.hasPrefix("[sops]\n") ? out.range(of: "[sops]\n") : out.range(of: "\n[sops]\n") {
-            let tail = out[range.upperBound...].split(separator: "\n", omittingEmptySubsequences: false)
-            out = String(out[..<range.upperBound]) + tail.sorted().joined(separator: "\n")
-        }
         return out
     }
+
+    /// Bytes as text without loss: each byte the Unicode scalar of its value.
+    static func latin1(_ bytes: [UInt8]) -> String { String(String.UnicodeScalarView(bytes.map { Unicode.Scalar($0) })) }
 
     struct Mismatch: CustomStringConvertible, Sendable {
         var kind: String
@@ -94,7 +107,7 @@ import TestSupport
         var ours: String
         var theirs: String
         var description: String {
-            "\(kind) differs for \(name)\n--- input\n\(String(decoding: input, as: UTF8.self).debugDescription)\n--- fluxci\n\(ours.debugDescription)\n--- sops\n\(theirs.debugDescription)"
+            "\(kind) differs for \(name)\n--- input\n\(SOPSFormatsDifferentialTests.latin1(input).debugDescription)\n--- fluxci\n\(ours.debugDescription)\n--- sops\n\(theirs.debugDescription)"
         }
     }
 
@@ -117,7 +130,7 @@ import TestSupport
     /// The four comparisons for one file.
     static func compare(_ context: Context, name: String, plain: [UInt8], setting: Setting) async throws -> Counts {
         var counts = Counts(files: 1)
-        let show = { (bytes: [UInt8]) in String(decoding: bytes, as: UTF8.self) }
+        let show = { (bytes: [UInt8]) in latin1(bytes) }
         let input = try context.write(name, plain)
         let format = SOPSFileFormat(path: name)
         let recipients = Recipients(groups: [.init(age: [context.age.recipient])])
@@ -286,6 +299,33 @@ import TestSupport
         }
     }
 
+    /// Several key groups with a Shamir threshold, in every store: the metadata laid out as sops
+    /// lays it out (`shamir_threshold`, then `key_groups` with `hc_vault`/`age` per group; in the
+    /// flat stores flattened as `key_groups__list_N__map_age__list_M__map_enc`, the empty lists
+    /// and `null`s left out), each file opened by `sops -d` and by fluxci the other way round.
+    @Test func keyGroupsInEveryStoreAsSopsLaysThemOut() async throws {
+        let context = try await Self.context()
+        let second = try await AgeKeyPair.generate()
+        let config = "creation_rules:\n  - shamir_threshold: 2\n    key_groups:\n      - age: [\(context.age.recipient)]\n      - age: [\(second.recipient)]\n"
+        try Data(config.utf8).write(to: context.directory.appendingPathComponent(".sops.yaml"))
+        let recipients = Recipients(groups: [.init(age: [context.age.recipient]), .init(age: [second.recipient])], shamirThreshold: 2)
+        let both = ["SOPS_AGE_KEY": context.age.identity + "\n" + second.identity]
+        let keys = KeyChain(ageIdentities: [context.identity, try X25519Identity(parsing: second.identity)], keyring: nil)
+        for (name, text) in [("g.env", "A=1\n#c\nB=x\n"), ("g.ini", "[s]\na = 1\n; c\nb = x\n"), ("g.bin", "raw\u{0}bytes"), ("g.json", #"{"a": 1, "b": "x"}"#), ("g.yaml", "a: 1\nb: x\n")] {
+            let input = try context.write(name, Array(text.utf8))
+            let output = context.directory.appendingPathComponent("kg-" + name)
+            _ = try await SopsTool.run(["--encrypt", "--output", output.path, input.path], environment: both, workingDirectory: context.directory)
+            let theirs = Array(try Data(contentsOf: output))
+            let ours = try FlatEncryption.encrypt(Array(text.utf8), format: SOPSFileFormat(path: name), recipients: recipients, rule: .unencryptedSuffix("_unencrypted"), keyring: nil)
+            #expect(Self.masked(ours) == Self.masked(theirs), "\(name):\n--- fluxci\n\(Self.masked(ours))\n--- sops\n\(Self.masked(theirs))")
+            let oursURL = try context.write("kg-ours-" + name, ours)
+            let sopsOfOurs = try await SopsTool.run(["--decrypt", oursURL.path], environment: both)
+            let sopsOfTheirs = try await SopsTool.run(["--decrypt", output.path], environment: both)
+            #expect(sopsOfOurs == sopsOfTheirs, "\(name): sops -d of fluxci's file")
+            #expect(try Self.fluxciDecrypt(theirs, name: name, keys: keys) == Array(sopsOfTheirs.utf8), "\(name): fluxci decrypt of sops's file")
+        }
+    }
+
     /// A file of each store, encrypted by sops, under every kind of name: found to be SOPS by its
     /// content whatever the name; decrypted exactly as `sops -d` decrypts it under that name, or
     /// refused where sops refuses it (sops picks the store by the name).
@@ -388,19 +428,33 @@ struct FormatsGenerator {
     static let dotenvKeys = ["KEY", "k1", "k2", "k3", "data", "secret", "plain", "x_unencrypted", "x_enc", "lower", "Mixed.dot", "with-dash", "ünï", "export X", "sp ace", ""]
     static let dotenvPieces = ["a", "Z9", " ", "=", "==", "\"", "'", "#", ";", "\\", "\\n", "é", "✓", "日本", "\t", "${X}", "ENC[", "[x]", ":", "e\u{301}"]
 
+    /// Bytes that are not (or not only) valid UTF-8 text: truncated and overlong sequences, a
+    /// surrogate, past U+10FFFF, a BOM, a lone CR, NUL.
+    static let rawPieces: [[UInt8]] = [[0xFF], [0xE2, 0x82], [0xC0, 0xAF], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80], [0xEF, 0xBB, 0xBF], [0x0D], [0x00], [0x80]]
+
+    /// `text` with, now and then, raw bytes from `rawPieces` at a random place.
+    mutating func withRawBytes(_ text: String, percent: Int) -> [UInt8] {
+        var bytes = Array(text.utf8)
+        while chance(percent) {
+            bytes.insert(contentsOf: pick(Self.rawPieces), at: count(0...bytes.count))
+        }
+        return bytes
+    }
+
     mutating func dotenvFile() -> [UInt8] {
-        var lines: [String] = []
+        var lines: [[UInt8]] = []
         for index in 0..<count(3...30) {
             switch count(0...9) {
-            case 0: lines.append("#" + (0..<count(0...4)).map { _ in pick(Self.dotenvPieces) }.joined())
-            case 1: lines.append("")
+            case 0: lines.append([UInt8(ascii: "#")] + withRawBytes(pick(["", "", " sops:enc", "sops:plain "]) + (0..<count(0...4)).map { _ in pick(Self.dotenvPieces) }.joined(), percent: 15))
+            case 1: lines.append([])
             default:
-                let key = pick(Self.dotenvKeys) + (chance(20) ? "" : "_\(index)")
-                lines.append(key + "=" + (0..<count(0...5)).map { _ in pick(Self.dotenvPieces) }.joined())
+                let key = withRawBytes(pick(Self.dotenvKeys) + (chance(20) ? "" : "_\(index)"), percent: 5).filter { $0 != UInt8(ascii: "=") && $0 != 0x0A }
+                lines.append(key + [UInt8(ascii: "=")] + withRawBytes((0..<count(0...5)).map { _ in pick(Self.dotenvPieces) }.joined(), percent: 15))
             }
         }
-        let newline = chance(20) ? "\r\n" : "\n"
-        return Array((lines.joined(separator: newline) + (chance(80) ? newline : "")).utf8)
+        let newline: [UInt8] = chance(20) ? [0x0D, 0x0A] : [0x0A]
+        let bom: [UInt8] = chance(5) ? [0xEF, 0xBB, 0xBF] : []
+        return bom + Array(lines.joined(separator: newline)) + (chance(80) ? newline : [])
     }
 
     // MARK: ini
@@ -422,24 +476,27 @@ struct FormatsGenerator {
     }
 
     mutating func iniFile() -> [UInt8] {
-        var lines: [String] = []
+        var lines: [[UInt8]] = []
+        // Raw bytes go where go-ini keeps them as they are (inside names, values, comments).
+        func raw(_ text: String, _ percent: Int) -> [UInt8] { withRawBytes(text, percent: percent).filter { $0 != 0x0A } }
         if chance(40) {
-            for index in 0..<count(1...3) { lines.append("top\(index) = " + iniValue()) }
+            for index in 0..<count(1...3) { lines.append(Array("top\(index) = ".utf8) + raw(iniValue(), 8)) }
         }
         for section in 0..<count(0...6) {
-            if chance(30) { lines.append(pick(["; ", "# ", ";", "#"]) + "section note \(section)") }
-            lines.append("[" + pick(Self.sections) + (chance(20) ? "" : "\(section)") + "]" + (chance(10) ? " ; header comment" : ""))
+            if chance(30) { lines.append(Array((pick(["; ", "# ", ";", "#"]) + "section note \(section)").utf8) + raw("", 20)) }
+            lines.append(Array("[".utf8) + raw(pick(Self.sections) + (chance(20) ? "" : "\(section)"), 5).filter { $0 != UInt8(ascii: "]") } + Array(("]" + (chance(10) ? " ; header comment" : "")).utf8))
             // Some sections stay empty; a key may repeat (the last value wins, in the first place).
             for key in 0..<count(0...5) {
-                if chance(20) { lines.append(pick(["; ", "# ", ";;", "#  "]) + "about key \(key)") }
-                let name = pick(Self.iniKeys) + (chance(15) ? "" : "\(key)")
-                lines.append(name + pick([" = ", "=", " =", "= ", ": ", "\t=\t", " : "]) + iniValue())
+                if chance(20) { lines.append(Array((pick(["; ", "# ", ";;", "#  "]) + pick(["", "sops:enc ", "sops:plain "]) + "about key \(key)").utf8) + raw("", 20)) }
+                let name = raw(pick(Self.iniKeys) + (chance(15) ? "" : "\(key)"), 5).filter { ![UInt8(ascii: "="), UInt8(ascii: ":"), UInt8(ascii: "#"), UInt8(ascii: ";"), UInt8(ascii: "["), UInt8(ascii: "\""), UInt8(ascii: "`")].contains($0) }
+                lines.append(name + Array(pick([" = ", "=", " =", "= ", ": ", "\t=\t", " : "]).utf8) + raw(iniValue(), 10))
             }
-            if chance(30) { lines.append("") }
+            if chance(30) { lines.append([]) }
         }
-        if chance(15) { lines.append("; a comment at the end") }
-        let newline = chance(25) ? "\r\n" : "\n"
-        return Array((lines.joined(separator: newline) + (chance(85) ? newline : "")).utf8)
+        if chance(15) { lines.append(Array("; a comment at the end".utf8)) }
+        let newline: [UInt8] = chance(25) ? [0x0D, 0x0A] : [0x0A]
+        let bom: [UInt8] = chance(5) ? [0xEF, 0xBB, 0xBF] : []
+        return bom + Array(lines.joined(separator: newline)) + (chance(85) ? newline : [])
     }
 
     // MARK: binary

@@ -11,6 +11,8 @@ for f in "$dir"/*.yaml; do "$SOPS_GO" --encrypt --in-place --age "$recipient" --
 
 fluxci_verify() { SOPS_AGE_KEY_FILE="$work/age.key" TMPDIR="$work" "$FLUXCI" sops verify "$dir"; }
 sops_loop() { for f in "$dir"/*.yaml; do SOPS_AGE_KEY_FILE="$work/age.key" "$SOPS_GO" -d "$f" >/dev/null || return 1; done; }
-fluxci_ms=$(time_runs 5 fluxci_verify)
-row "sops verify, 300 age Secrets" "$fluxci_ms" "sops -d loop (Go binary)" "$(time_runs 3 sops_loop)" \
-  "fluxci: $(awk -v ms="$fluxci_ms" 'BEGIN { printf "%.0f files/s", 300 / (ms / 1000) }')"
+load_before=$(cut -d' ' -f1 /proc/loadavg)
+pair=$(time_pair 3 fluxci_verify sops_loop)
+read -r fluxci_ms sops_ms <<<"$pair"
+row "sops verify, 300 age Secrets" "$fluxci_ms" "sops -d loop (Go binary)" "$sops_ms" \
+  "fluxci: $(awk -v ms="$fluxci_ms" 'BEGIN { printf "%.0f files/s", 300 / (ms / 1000) }'); $(nproc) cores, load $load_before→$(cut -d' ' -f1 /proc/loadavg)"

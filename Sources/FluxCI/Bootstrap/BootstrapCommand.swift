@@ -15,8 +15,8 @@ public struct BootstrapCommand: ContextCommand {
             merge commit), reads clusters/<cloud>/<env> at that commit through libgit2, checks it \
             (paths exist, dependsOn names defined Kustomizations without cycles, decryption Secrets \
             are the ones created) and runs the SOPS preflight over the files the cluster decrypts. \
-            Then applies the Flux components, the decryption Secrets, the GitRepository (the branch, \
-            clusters/**/flux-system/ ignored) and the root Kustomization, and watches: the \
+            Then applies the Flux components, the decryption Secrets, the GitRepository (the branch \
+            under test, with the repository's own ignore, include and recurseSubmodules) and the root Kustomization, and watches: the \
             GitRepository until its artifact is <branch>@sha1:<commit>, each Kustomization until \
             Ready with that lastAppliedRevision, then what they applied (--wait-for: the Flux \
             objects, or also the workloads). With --serve fluxci serves the commit itself instead \
@@ -64,6 +64,8 @@ public struct BootstrapCommand: ContextCommand {
 
     @OptionGroup var serve: ServeOptions
 
+    @OptionGroup var secretNames: SecretNamesOption
+
     public init() {}
 
     public func validate() throws {
@@ -102,7 +104,7 @@ public struct BootstrapCommand: ContextCommand {
             }
             var prepared = try context.reporter.group("Read \(repository.path) at the branch under test") {
                 try pipeline.prepare(
-                    repository: repository, branch: source.branch, url: source.url, event: source.event, keys: imported, secretNames: .init(), served: served,
+                    repository: repository, branch: source.branch, url: source.url, event: source.event, keys: imported, secretNames: try secretNames.names(), served: served,
                     fullRun: !plan)
             }
             if let served { ServeSession.plan(&prepared, served: served, options: serve) }

@@ -44,7 +44,7 @@ struct MatrixCommand: ContextCommand {
             if parts.count == 3 && parts[0] == "clusters" { return ["cloud": parts[1], "env": parts[2], "path": path] }
             return ["path": path.isEmpty ? "." : path]
         }
-        let data = try JSONSerialization.data(withJSONObject: ["include": include], options: [.sortedKeys])
+        let data = try JSONSerialization.data(withJSONObject: ["include": include], options: [.sortedKeys, .withoutEscapingSlashes])
         let json = String(decoding: data, as: UTF8.self)
         try context.reporter.setOutput("matrix", json)
         context.standardOutput.write(json + "\n")

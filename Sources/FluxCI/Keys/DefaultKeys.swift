@@ -107,7 +107,9 @@ enum DefaultKeys {
                 userKeys = keys
             }
         }
-        guard allowNone || !sources.isEmpty || !userKeys.isEmpty else {
+        let ssh = sshIdentities(context.environment, reporter: reporter)
+        looked += ssh.looked
+        guard allowNone || !sources.isEmpty || !userKeys.isEmpty || !ssh.found.isEmpty else {
             throw Annotation.error(
                 "No SOPS key was given, and none is where sops looks (\(looked.joined(separator: ", "))).", title: "No SOPS keys",
                 fix: "Set SOPS_AGE_KEY_FILE or SOPS_AGE_KEY (AGE-SECRET-KEY-1… lines) or SOPS_GPG_KEY, put your age keys in \(ageKeyFile(context.environment)), or pass --cloud and --env to read .secrets/<cloud>/<env>/.")
@@ -128,7 +130,48 @@ enum DefaultKeys {
                 imported.origins[key.fingerprint] = "your GnuPG keyring \(home)"
             }
         }
+        for (identity, path) in ssh.found where !imported.age.contains(where: { $0.name == identity.name }) {
+            // Held in memory only: an SSH key is not written into the keyring folder.
+            imported.age.append(identity)
+            imported.origins[identity.name] = path
+        }
         for line in imported.originLines { reporter.log(line) }
         return try await body(imported)
+    }
+
+    /// The SSH keys sops 3.10+ uses as age identities (getsops/sops age/keysource.go
+    /// `loadAgeSSHIdentities`): the file `SOPS_AGE_SSH_PRIVATE_KEY_FILE` names when it is set,
+    /// and `~/.ssh/id_ed25519` and `~/.ssh/id_rsa` (`os.UserHomeDir`: `$HOME`) when they exist,
+    /// all of them, beside the other sources. A key sops cannot load is one of its load errors,
+    /// shown only when no key opens the file; fluxci warns for the named file and passes over a
+    /// default one it cannot use (an RSA key: fluxci reads ssh-ed25519 keys only; one protected by a
+    /// passphrase, which sops asks for on the terminal).
+    static func sshIdentities(_ environment: [String: String], reporter: Reporter) -> (found: [(X25519Identity, String)], looked: [String]) {
+        var candidates: [(path: String, named: Bool)] = []
+        if let path = environment["SOPS_AGE_SSH_PRIVATE_KEY_FILE"] { candidates.append((path, true)) }
+        if let home = environment["HOME"], !home.isEmpty {
+            for name in ["id_ed25519", "id_rsa"] { candidates.append((home + "/.ssh/" + name, false)) }
+        }
+        var found: [(X25519Identity, String)] = []
+        for (path, named) in candidates {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                if named {
+                    reporter.warning(
+                        "SOPS_AGE_SSH_PRIVATE_KEY_FILE points at \(path), which cannot be read: skipped, as sops skips it; the other keys are used.", title: "SSH key missing",
+                        fix: "Check the path, or unset SOPS_AGE_SSH_PRIVATE_KEY_FILE.")
+                }
+                continue
+            }
+            do {
+                found.append((try X25519Identity(openSSHPrivateKey: String(decoding: data, as: UTF8.self)), path))
+            } catch {
+                if named {
+                    reporter.warning(
+                        "SOPS_AGE_SSH_PRIVATE_KEY_FILE points at \(path), which is not usable as an age identity: \(error.description); skipped.", title: "SSH key not usable",
+                        fix: "Point it at an unencrypted ssh-ed25519 private key (ssh-keygen -t ed25519), or use an age key (SOPS_AGE_KEY_FILE).")
+                }
+            }
+        }
+        return (found, candidates.map(\.path))
     }
 }

@@ -19,7 +19,7 @@ struct ImportedKeys {
 
     /// One line per key: its recipient or fingerprint and where it came from.
     var originLines: [String] {
-        (age.map(\.recipient.description) + pgp.map(\.fingerprint)).map { key in "Key \(key) from \(origins[key] ?? "the keyring")." }
+        (age.map(\.name) + pgp.map(\.fingerprint)).map { key in "Key \(key) from \(origins[key] ?? "the keyring")." }
     }
 
     /// Where the key that can open a file with these recipients came from, as sops tries them
@@ -31,7 +31,8 @@ struct ImportedKeys {
         let first = held.first { if case .age = $0 { true } else { false } } ?? held.first
         guard let first else { return nil }
         switch first {
-        case .age(let recipient, _): return "\(recipient) (\(origins[recipient] ?? "the keyring"))"
+        case .age(let recipient, _):
+            return "\(recipient) (\(origins[recipient] ?? origins[recipient.split(separator: " ").prefix(2).joined(separator: " ")] ?? "the keyring"))"
         case .pgp(let fingerprint, _):
             let key = pgp.first { $0.fingerprint.uppercased().hasSuffix(fingerprint.uppercased()) || $0.subkeys.contains { $0.fingerprint.uppercased().hasSuffix(fingerprint.uppercased()) } }
             return "pgp \(fingerprint) (\(key.flatMap { origins[$0.fingerprint] } ?? "the keyring"))"

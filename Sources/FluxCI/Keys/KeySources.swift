@@ -73,9 +73,19 @@ struct KeySources {
         // Key files a git-crypt-locked checkout holds encrypted (`.secrets` is usually so kept).
         var locked: [String] = []
         var commandFailure: Annotation?
-        if let path = environment["SOPS_AGE_KEY_FILE"], !path.isEmpty,
-            let text = try readFile(path, relativeTo: repository, variable: "SOPS_AGE_KEY_FILE", locked: &locked) {
-            sources.age.append(AgeSource(name: path, file: path, entries: try ageEntries(text, from: path, file: path, reporter: reporter)))
+        var missingKeyFile: String?
+        if let path = environment["SOPS_AGE_KEY_FILE"], !path.isEmpty {
+            if !FileManager.default.fileExists(atPath: path.hasPrefix("/") ? path : repository.appendingPathComponent(path).path) {
+                // sops goes on without it: `loadIdentities` (getsops/sops age/keysource.go) adds
+                // "failed to open SOPS_AGE_KEY_FILE file" to its load errors, shown only when no
+                // identity opens the file; the other sources are used. fluxci says so at once.
+                missingKeyFile = path
+                reporter.warning(
+                    "SOPS_AGE_KEY_FILE points at \(path), which does not exist: skipped, as sops skips it; the other keys are used.", title: "Key file missing",
+                    fix: "Check the path (relative paths start at \(repository.path)), or unset SOPS_AGE_KEY_FILE.")
+            } else if let text = try readFile(path, relativeTo: repository, variable: "SOPS_AGE_KEY_FILE", locked: &locked) {
+                sources.age.append(AgeSource(name: path, file: path, entries: try ageEntries(text, from: path, file: path, reporter: reporter)))
+            }
         }
         if let command = environment["SOPS_AGE_KEY_CMD"], !command.isEmpty {
             do {
@@ -144,7 +154,7 @@ struct KeySources {
         }
         if sources.isEmpty {
             throw Annotation.error(
-                "No SOPS key was given.", title: "No SOPS keys",
+                missingKeyFile.map { "No SOPS key was given: SOPS_AGE_KEY_FILE points at \($0), which does not exist." } ?? "No SOPS key was given.", title: "No SOPS keys",
                 fix: "Set SOPS_GPG_KEY (an armored secret key, or its base64) and/or SOPS_AGE_KEY (AGE-SECRET-KEY-1… lines) from repository secrets, or pass --cloud and --env to read .secrets/<cloud>/<env>/ locally.")
         }
         return sources

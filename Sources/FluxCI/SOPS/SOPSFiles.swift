@@ -80,7 +80,7 @@ enum SOPSFiles {
             return .error(sentence(error), title: error.title, fix: "Restore the file from git or encrypt it again with sops.", at: location)
         case .dataKeyNotRecoverable(let attempts, _, _):
             let ours = keys.map { imported in
-                (imported.age.map(\.recipient.description) + imported.pgp.map { "pgp \($0.fingerprint)" }).joined(separator: ", ")
+                (imported.age.map(\.name) + imported.pgp.map { "pgp \($0.fingerprint)" }).joined(separator: ", ")
             } ?? ""
             let wanted = attempts.map(\.key).joined(separator: ", ")
             return .error(

@@ -51,10 +51,8 @@ struct SOPSUpdateKeysCommand: ContextCommand {
 
     func execute(in context: CommandContext) async throws {
         let url = context.url(for: file)
-        let text = try SOPSFiles.read(url, shownAs: file)
-        let sopsFile: SOPSFile
-        do { sopsFile = try SOPSFile(text: text, path: file) } catch { throw SOPSFiles.annotation(error, file: file) }
-        let metadata = sopsFile.documents[0].metadata
+        let sopsFile = try SOPSRekey.load(url, file: file)
+        let metadata = sopsFile.metadata
         // sops updatekeys reads the config found from the working directory upwards.
         guard let rule = try CreationRule.find(for: url, workingDirectory: context.workingDirectory, reporter: context.reporter) else {
             throw Annotation.error(
@@ -68,9 +66,9 @@ struct SOPSUpdateKeysCommand: ContextCommand {
         let change = SOPSRekey.change(from: metadata, to: rule.recipients)
         try await keys.withKeys(context, repository: context.repositoryRoot(nil), whereSopsLooks: true) { imported in
             let wantsPGP = rule.recipients.groups.contains { !$0.pgp.isEmpty }
-            let updated: String?
+            let updated: [UInt8]?
             do throws(SOPSKeyUpdate.Failure) {
-                updated = try SOPSKeyUpdate.updateKeys(sopsFile, to: rule.recipients, with: imported.chain, keyring: wantsPGP ? imported.keyring : nil)
+                updated = try sopsFile.updatingKeys(to: rule.recipients, with: imported.chain, keyring: wantsPGP ? imported.keyring : nil)
             } catch {
                 switch error {
                 case .decryption(let failure): throw SOPSFiles.annotation(failure, file: file, keys: imported)
@@ -78,7 +76,7 @@ struct SOPSUpdateKeysCommand: ContextCommand {
                 }
             }
             guard let updated else { return }
-            try SecureFile.write(Data(updated.utf8), to: url)
+            try SecureFile.write(Data(updated), to: url)
             if let opener = imported.opener(of: metadata) { context.reporter.log("Opened the data key of \(file) with \(opener).") }
             context.reporter.log("Updated the keys of \(file): \(change).")
         }
@@ -118,37 +116,41 @@ enum SOPSRekey {
         return Recipients(groups: groups, shamirThreshold: metadata.keyGroups.count > 1 ? metadata.shamirThreshold : nil)
     }
 
-    static func rule(of metadata: Metadata) -> EncryptionRule { metadata.encryptionRule }
+    /// The SOPS file in the store its name selects, as sops loads it for rotate and updatekeys
+    /// (YAML, JSON, dotenv, ini or binary).
+    static func load(_ url: URL, file: String) throws -> StoredSOPSFile {
+        let bytes = try SOPSFiles.readBytes(url, shownAs: file)
+        do {
+            guard let stored = try StoredSOPSFile(bytes: bytes, path: file) else {
+                throw SOPSFiles.annotation(DecryptionError.notSOPS("it carries no sops metadata"), file: file)
+            }
+            return stored
+        } catch let error as DecryptionError {
+            throw SOPSFiles.annotation(error, file: file)
+        }
+    }
 
     static func run(
         file: String, keys: KeyOptions, context: CommandContext, sopsCommand: String, recipients: (Metadata, URL) throws -> (Recipients, String)
     ) async throws {
         let url = context.url(for: file)
-        let text = try SOPSFiles.read(url, shownAs: file)
-        let sopsFile: SOPSFile
-        do { sopsFile = try SOPSFile(text: text, path: file) } catch { throw SOPSFiles.annotation(error, file: file) }
-        let metadata = sopsFile.documents[0].metadata
+        let sopsFile = try load(url, file: file)
+        let metadata = sopsFile.metadata
         let (target, message) = try recipients(metadata, url)
         try await keys.withKeys(context, repository: context.repositoryRoot(nil), whereSopsLooks: true) { imported in
-            let documents: [DecryptedDocument]
-            do throws(DecryptionError) {
-                documents = try SOPSDecryptor.decrypt(sopsFile, with: imported.chain)
-            } catch {
-                throw SOPSFiles.annotation(error, file: file, keys: imported)
-            }
-            SOPSFiles.maskSecrets(documents, reporter: context.reporter)
-            if let opener = imported.opener(of: metadata) { context.reporter.log("Opened \(file) with \(opener).") }
             let wantsPGP = target.groups.contains { !$0.pgp.isEmpty }
-            let keyring = wantsPGP ? imported.keyring : nil
-            let encrypted: String
-            do throws(EncryptionError) {
-                encrypted = try SOPSEncryptor.encrypt(
-                    documents.map(\.tree), format: sopsFile.format, recipients: target, rule: rule(of: metadata), macOnlyEncrypted: metadata.macOnlyEncrypted,
-                    keyring: keyring)
+            let rotation: StoredSOPSFile.Rotation
+            do throws(SOPSKeyUpdate.Failure) {
+                rotation = try sopsFile.rotated(with: imported.chain, for: target, keyring: wantsPGP ? imported.keyring : nil)
             } catch {
-                throw SOPSEncryptCommand.annotation(error, file: file)
+                switch error {
+                case .decryption(let failure): throw SOPSFiles.annotation(failure, file: file, keys: imported)
+                case .encryption(let failure): throw SOPSEncryptCommand.annotation(failure, file: file)
+                }
             }
-            try SecureFile.write(Data(encrypted.utf8), to: url)
+            SOPSFiles.maskSecrets(rotation.secretValues, reporter: context.reporter)
+            if let opener = imported.opener(of: metadata) { context.reporter.log("Opened \(file) with \(opener).") }
+            try SecureFile.write(Data(rotation.bytes), to: url)
             context.reporter.log(message)
         }
     }

@@ -139,7 +139,7 @@ struct SOPSVerifyCommand: ContextCommand {
         case .verified:
             reporter.log("✓ \(verdict.name)" + (verdict.opener.map { " (opened with \($0))" } ?? ""))
         case .foreign:
-            let ours = (imported.age.map(\.recipient.description) + imported.pgp.map { "pgp \($0.fingerprint)" }).joined(separator: ", ")
+            let ours = (imported.age.map(\.name) + imported.pgp.map { "pgp \($0.fingerprint)" }).joined(separator: ", ")
             let message = "\(verdict.name) is encrypted for \(verdict.recipients.joined(separator: ", ")); imported: \(ours.isEmpty ? "no key" : ours)."
             if allowForeign {
                 reporter.warning(message, title: "Not encrypted for the imported keys", at: SourceLocation(file: verdict.name))

@@ -1,0 +1,68 @@
+import Actions
+import Foundation
+import Testing
+import TestSupport
+
+@testable import Flux
+
+/// The decryption Secret a Kustomization names (tester t5 A): kustomize-controller reads it from
+/// the API server at reconcile time, so one the repository creates (applied by a parent, or by a
+/// Kustomization it depends on) satisfies it; one created by an unrelated Kustomization is a race.
+@Suite struct DecryptionSecretTests {
+    static let namespace = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-a\n"
+    static let secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: sops-age\n  namespace: team-a\nstringData:\n  age.agekey: placeholder\n"
+    static let decrypts = "  decryption:\n    provider: sops\n    secretRef:\n      name: sops-age\n"
+
+    @Test func aSecretTheParentCreatesSatisfiesTheKustomization() async throws {
+        let fleet = try await Fleet.make([
+            "clusters/c/ns.yaml": Self.namespace,
+            "clusters/c/sops-age.yaml": Self.secret,
+            "clusters/c/x.yaml": kustomization("x", namespace: "team-a", path: "./apps", extra: Self.decrypts),
+            "apps/cm.yaml": configMap("x", namespace: "default"),
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        #expect(tree.problems.filter { ($0.title ?? "").contains("Decryption Secret") }.isEmpty)
+        #expect(tree.errors.isEmpty)
+    }
+
+    @Test func aSecretAnotherKustomizationCreatesIsARaceUnlessDependedOn() async throws {
+        let racing = try await Fleet.make([
+            "clusters/c/ns.yaml": Self.namespace,
+            "clusters/c/keys.yaml": kustomization("keys", path: "./keys"),
+            "keys/sops-age.yaml": Self.secret,
+            "clusters/c/x.yaml": kustomization("x", namespace: "team-a", path: "./apps", extra: Self.decrypts),
+            "apps/cm.yaml": configMap("x", namespace: "default"),
+        ])
+        defer { racing.remove() }
+        let tree = try racing.read()
+        #expect(tree.problem("Decryption Secret mismatch") == nil)
+        let race = try #require(tree.problem("Decryption Secret created by another Kustomization"))
+        #expect(race.level == .warning)
+        #expect(race.location == SourceLocation(file: "clusters/c/x.yaml", line: 17))
+        #expect(race.fix?.contains("dependsOn: [{name: keys, namespace: flux-system}]") == true)
+
+        let ordered = try await Fleet.make([
+            "clusters/c/ns.yaml": Self.namespace,
+            "clusters/c/keys.yaml": kustomization("keys", path: "./keys"),
+            "keys/sops-age.yaml": Self.secret,
+            "clusters/c/x.yaml": kustomization("x", namespace: "team-a", path: "./apps", extra: Self.decrypts + "  dependsOn: [{name: keys, namespace: flux-system}]\n"),
+            "apps/cm.yaml": configMap("x", namespace: "default"),
+        ])
+        defer { ordered.remove() }
+        #expect(try ordered.read().problems.filter { ($0.title ?? "").contains("Decryption Secret") }.isEmpty)
+    }
+
+    @Test func aSecretOnlyItsOwnBuildCreatesNeverArrives() async throws {
+        let fleet = try await Fleet.make([
+            "clusters/c/ns.yaml": Self.namespace,
+            "clusters/c/x.yaml": kustomization("x", namespace: "team-a", path: "./apps", extra: Self.decrypts),
+            "apps/sops-age.yaml": Self.secret,
+        ])
+        defer { fleet.remove() }
+        let problem = try #require(try fleet.read().problem("Decryption Secret created by itself"))
+        #expect(problem.level == .error)
+        #expect(problem.location == SourceLocation(file: "clusters/c/x.yaml", line: 17))
+    }
+}
+
