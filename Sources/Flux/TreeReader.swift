@@ -16,6 +16,8 @@ struct Reader {
     var rootIgnore: String?
     /// What the root GitRepository's artifact holds that fluxci does not read (submodules, includes).
     var sourceContent = SourceContent(repository: nil, artifact: nil)
+    /// The CRDs of the fleet so far (the flux-system components, then every build's).
+    var schemas = CRDSchemas()
     let tool: KustomizeTool
     let decrypt: ClusterTreeReader.Decrypt?
     let origins: Origins
@@ -145,6 +147,7 @@ struct Reader {
         let components = systemObjects.filter { !ClusterTreeReader.isSync($0) }
         strictSubstitution = PostBuild.strictSubstitutions(in: components)
         available = systemObjects
+        schemas.add(systemObjects)
         // What the cluster's GitRepository fetches: the repository's own spec.ignore, nothing
         // more. The GitRepository fluxci applies keeps it (BootstrapPlan stops the in-cluster
         // sync from re-applying gotk-sync.yaml with an annotation, not with an ignore), so a
@@ -280,6 +283,7 @@ struct Reader {
     mutating func process(_ kustomization: FluxKustomization, _ output: KustomizationBuild.Output, variables: Variables, known: [Reference]) -> [FluxKustomization] {
         let id = kustomization.id
         var placed: [KubeObject] = []
+        var placedDocuments: [Node?] = []
         var unresolved: Set<String> = []
         let invalid = variables.values.keys.filter { !PostBuild.validName($0) }.sorted()
         if let failure = variables.failure {
@@ -351,6 +355,7 @@ struct Reader {
             }
             let (object, node) = place(json, origin: document.origin, keepsOrigins: output.written.keepsOrigins, directory: kustomization.path, written: output.written)
             placed.append(object)
+            placedDocuments.append(node)
             if let file = object.file { for name in found { readers[name, default: []].append(file) } }
             if let file = object.file, !(output.written.generated && file == output.written.file) { reached.append(file) }
             if object.json["sops", "mac"] != nil, let file = object.file { encrypted.append(file) }
@@ -412,6 +417,16 @@ struct Reader {
                     title: "Variables not set", fix: "Define them in spec.postBuild, or give them a default (${name:=value}).", at: location(kustomization, ["spec", "postBuild"])))
             }
         }
+        // The API server checks each object against its CRD; the build's own CRDs are applied
+        // first (ApplyAllStaged), so they count.
+        schemas.add(placed)
+        var rejected: Set<Reference> = []
+        for (object, document) in zip(placed, placedDocuments) {
+            guard let problem = schemas.problem(object, appliedBy: id, document: document) else { continue }
+            problems.append(problem)
+            if let child = FluxKustomization(object), child.id != id { rejected.insert(child.id) }
+        }
+        children.removeAll { rejected.contains($0.id) }
         objects[id] = placed
         available += placed
         files[id] = Array(Set(reached)).sorted()

@@ -396,46 +396,8 @@ final class FakeAPI: @unchecked Sendable {
         if name.wholeMatch(of: Self.subdomain) == nil || name.count > 253 {
             causes.append(("FieldValueInvalid", "Invalid value: \"\(name)\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')", "metadata.name"))
         }
-        if let schema = kind.schema { Self.check(object, against: schema, path: "", causes: &causes) }
+        if let schema = kind.schema { causes += StructuralSchema.validate(object, against: schema).map { ($0.reason, $0.message, $0.field) } }
         if !causes.isEmpty { throw ReplyError(reply: .json(422, invalid(kind, name, causes))) }
-    }
-
-    /// A subset of OpenAPI v3 validation, as a CRD's structural schema applies it: types,
-    /// required fields, enums and patterns.
-    static func check(_ value: JSONValue, against schema: JSONValue, path: String, causes: inout [(String, String, String)]) {
-        let field = path.isEmpty ? "<root>" : path
-        if let type = schema["type"]?.string {
-            let ok: Bool = switch (type, value) {
-            case ("object", .object), ("array", .array), ("string", .string), ("boolean", .bool), ("integer", .integer), ("number", .integer), ("number", .number): true
-            case (_, .null): schema["nullable"]?.bool ?? false
-            default: false
-            }
-            if !ok {
-                causes.append(("FieldValueTypeInvalid", "Invalid value: \"\(value.jsonText.prefix(60))\": \(field) in body must be of type \(type)", field))
-                return
-            }
-        }
-        if let pattern = schema["pattern"]?.string, let text = value.string, let regex = try? Regex(pattern), text.firstMatch(of: regex) == nil {
-            causes.append(("FieldValueInvalid", "Invalid value: \"\(text)\": \(field) in body should match '\(pattern)'", field))
-        }
-        if let options = schema["enum"]?.array, !options.contains(value) {
-            causes.append(("FieldValueNotSupported", "Unsupported value: \(value.jsonText): supported values: \(options.map(\.jsonText).joined(separator: ", "))", field))
-        }
-        if case .object(let pairs) = value {
-            let implicit: Set<String> = path.isEmpty ? ["metadata", "apiVersion", "kind", "status"] : []
-            for required in schema["required"]?.array?.compactMap(\.string) ?? []
-            where !implicit.contains(required) && !pairs.contains(where: { $0.key == required }) {
-                causes.append(("FieldValueRequired", "Required value", path.isEmpty ? required : "\(path).\(required)"))
-            }
-            for (key, child) in pairs where !(path.isEmpty && (key == "metadata" || key == "apiVersion" || key == "kind" || key == "status")) {
-                if let childSchema = schema["properties", key] {
-                    check(child, against: childSchema, path: path.isEmpty ? key : "\(path).\(key)", causes: &causes)
-                }
-            }
-        }
-        if case .array(let items) = value, let itemSchema = schema["items"] {
-            for (index, item) in items.enumerated() { check(item, against: itemSchema, path: "\(path)[\(index)]", causes: &causes) }
-        }
     }
 
     // MARK: Errors, in the recorded shapes

@@ -1,0 +1,65 @@
+import Actions
+import Kube
+import Yams
+
+/// Custom resources checked against the CustomResourceDefinitions the fleet installs (Flux's
+/// own in gotk-components.yaml, and every CRD a Kustomization applies), as the API server
+/// checks them on kustomize-controller's server-side dry-run (`StructuralSchema`). A rejected
+/// object fails the dry-run of the Kustomization that applies it — all of that Kustomization's
+/// objects stay unapplied (fluxcd/pkg ssa `ApplyAllStaged` dry-runs every object before it
+/// applies any) — so the problem belongs to the applying Kustomization, at the field's line;
+/// a rejected Flux Kustomization is never created, so it is not built.
+struct CRDSchemas {
+    /// `group|kind` → the CRD objects' JSON.
+    private var definitions: [String: [JSONValue]] = [:]
+
+    mutating func add(_ objects: [KubeObject]) {
+        for object in objects where object.kind == "CustomResourceDefinition" && object.apiVersion.hasPrefix("apiextensions.k8s.io/") {
+            guard let group = object.json["spec", "group"]?.string, let kind = object.json["spec", "names", "kind"]?.string else { continue }
+            definitions["\(group)|\(kind)", default: []].append(object.json)
+        }
+    }
+
+    /// The error for `object` (applied by `owner`; `document` its node in the repository), nil
+    /// when no CRD of the fleet serves its version or the object passes.
+    func problem(_ object: KubeObject, appliedBy owner: FluxKustomization.Reference, document: Node?) -> Annotation? {
+        let parts = object.apiVersion.split(separator: "/").map(String.init)
+        guard parts.count == 2, let definition = definitions["\(parts[0])|\(object.kind)"]?.last,
+            let schema = StructuralSchema.schema(in: definition, version: parts[1])
+        else { return nil }
+        let violations = StructuralSchema.validate(object.json, against: schema)
+        guard let first = violations.first else { return nil }
+        let fields = first.path.map { element -> Origins.FieldKey in
+            switch element {
+            case .key(let key): .key(key)
+            case .index(let index): .index(index)
+            }
+        }
+        let location = object.file.map { SourceLocation(file: $0, line: Origins.line(of: fields, in: document) ?? object.line) }
+        let listed = violations.prefix(3).map { "\($0.field): \($0.message)" }.joined(separator: "; ") + (violations.count > 3 ? "; and \(violations.count - 3) more" : "")
+        let crd = definition["metadata", "name"]?.string ?? "\(object.kind).\(parts[0])"
+        let isKustomization = FluxKustomization(object) != nil
+        let leaf = first.path.last.flatMap { if case .key(let key) = $0 { key } else { nil } } ?? first.field
+        let fix: String = switch first.expectedType {
+        case "string":
+            "Quote the value (`\(leaf): \"\(Self.valueText(object.json, first.path))\"`): unquoted, YAML reads it as a number or boolean."
+        case let type?: "Give \(first.field) a value of type \(type), as the CRD \(crd) requires."
+        case nil: "Correct \(first.field) as the CRD \(crd) requires."
+        }
+        return .error(
+            "The API server rejects \(object.reference) (\(object.apiVersion)), which the Kustomization \(owner) applies: \(listed) (the schema of the CRD \(crd)). kustomize-controller's server-side dry-run of \(owner) fails, so it applies none of its objects\(isKustomization ? ", and \(object.name) is never created or updated (fluxci does not build it)" : "").",
+            title: "Rejected by the CRD schema", fix: fix, at: location)
+    }
+
+    /// The value at `path`, as YAML would print it unquoted (`1.27`, `true`).
+    static func valueText(_ json: JSONValue, _ path: [StructuralSchema.PathElement]) -> String {
+        var value: JSONValue? = json
+        for element in path {
+            switch element {
+            case .key(let key): value = value?[key]
+            case .index(let index): value = value?.array.flatMap { $0.indices.contains(index) ? $0[index] : nil }
+            }
+        }
+        return value.map { $0.string ?? $0.jsonText } ?? ""
+    }
+}

@@ -1,0 +1,89 @@
+/// The part of a CustomResourceDefinition's structural schema (`openAPIV3Schema`) that the API
+/// server checks on every create and apply, as kube-apiserver's apiextensions validation does
+/// it: `type` (an `integer` is a `number` too; `null` only where `nullable`), `enum`,
+/// `pattern`, `required`, and the schemas of `properties`, `additionalProperties` (a map's
+/// values) and `items`. Not checked: formats, lengths, bounds and CEL rules (never a false
+/// rejection: what is not checked passes). The root's `apiVersion`, `kind`, `metadata` and
+/// `status` are the server's own.
+///
+/// One validator for the fake API server of the tests and for the tree reader, which checks
+/// what each Kustomization applies against the CRDs the fleet installs.
+public enum StructuralSchema {
+    public enum PathElement: Sendable, Equatable {
+        case key(String), index(Int)
+    }
+
+    /// One rejected field, with the API server's reason (`FieldValueTypeInvalid`, …) and the
+    /// wording of its `Invalid value` causes.
+    public struct Violation: Sendable, Equatable {
+        public var path: [PathElement]
+        public var reason: String
+        public var message: String
+        /// The schema's expected type, for a `FieldValueTypeInvalid`.
+        public var expectedType: String?
+
+        /// `spec.images[0].newTag` (`<root>` for the object).
+        public var field: String {
+            guard !path.isEmpty else { return "<root>" }
+            var text = ""
+            for element in path {
+                switch element {
+                case .key(let key): text += text.isEmpty ? key : ".\(key)"
+                case .index(let index): text += "[\(index)]"
+                }
+            }
+            return text
+        }
+    }
+
+    /// The schema of `version` in a CustomResourceDefinition object (nil when it has none).
+    public static func schema(in definition: JSONValue, version: String) -> JSONValue? {
+        (definition["spec", "versions"]?.array ?? []).first { $0["name"]?.string == version }?["schema", "openAPIV3Schema"]
+    }
+
+    public static func validate(_ value: JSONValue, against schema: JSONValue) -> [Violation] {
+        var violations: [Violation] = []
+        check(value, schema, [], &violations)
+        return violations
+    }
+
+    static func check(_ value: JSONValue, _ schema: JSONValue, _ path: [PathElement], _ violations: inout [Violation]) {
+        func add(_ reason: String, _ message: String, expected: String? = nil, at where: [PathElement] = path) {
+            violations.append(Violation(path: `where`, reason: reason, message: message, expectedType: expected))
+        }
+        let field = Violation(path: path, reason: "", message: "").field
+        if let type = schema["type"]?.string {
+            let ok: Bool = switch (type, value) {
+            case ("object", .object), ("array", .array), ("string", .string), ("boolean", .bool), ("integer", .integer), ("number", .integer), ("number", .number): true
+            case (_, .null): schema["nullable"]?.bool ?? false
+            default: false
+            }
+            if !ok {
+                add("FieldValueTypeInvalid", "Invalid value: \"\(String(value.jsonText.prefix(60)))\": \(field) in body must be of type \(type)", expected: type)
+                return
+            }
+        }
+        if let pattern = schema["pattern"]?.string, let text = value.string, let regex = try? Regex(pattern), text.firstMatch(of: regex) == nil {
+            add("FieldValueInvalid", "Invalid value: \"\(text)\": \(field) in body should match '\(pattern)'")
+        }
+        if let options = schema["enum"]?.array, !options.contains(value) {
+            add("FieldValueNotSupported", "Unsupported value: \(value.jsonText): supported values: \(options.map(\.jsonText).joined(separator: ", "))")
+        }
+        if case .object(let pairs) = value {
+            let root = path.isEmpty
+            let server: Set<String> = ["metadata", "apiVersion", "kind", "status"]
+            for required in schema["required"]?.array?.compactMap(\.string) ?? []
+            where !(root && server.contains(required)) && !pairs.contains(where: { $0.key == required }) {
+                add("FieldValueRequired", "Required value", at: path + [.key(required)])
+            }
+            for (key, child) in pairs where !(root && server.contains(key)) {
+                if let childSchema = schema["properties", key] ?? schema["additionalProperties"].flatMap({ if case .object = $0 { $0 } else { nil } }) {
+                    check(child, childSchema, path + [.key(key)], &violations)
+                }
+            }
+        }
+        if case .array(let items) = value, let itemSchema = schema["items"] {
+            for (index, item) in items.enumerated() { check(item, itemSchema, path + [.index(index)], &violations) }
+        }
+    }
+}

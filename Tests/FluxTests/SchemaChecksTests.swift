@@ -1,0 +1,89 @@
+import Actions
+import Foundation
+import Kube
+import Testing
+import TestSupport
+
+@testable import Flux
+
+/// Objects checked against the CRDs the fleet installs, as the API server checks them on
+/// kustomize-controller's dry-run (tester t3 F4): Flux's CRDs from a real gotk-components.yaml
+/// (v2.6.4) and a CRD of the fleet's own, on fleets built with the real `kubectl kustomize`.
+@Suite struct SchemaChecksTests {
+    static func fleet(_ files: [String: String]) async throws -> Fleet {
+        let components = try String(contentsOf: try TestPaths.shared("testdata/flux/gotk-components-v2.6.4.yaml"), encoding: .utf8)
+        var all = files
+        all["clusters/c/flux-system/gotk-components.yaml"] = components
+        all["clusters/c/flux-system/gotk-sync.yaml"] = FleetManifests.sync()
+        all["clusters/c/flux-system/kustomization.yaml"] = FleetManifests.fluxSystemKustomization(["gotk-components.yaml", "gotk-sync.yaml"])
+        return try await Fleet.make(all)
+    }
+
+    /// A numeric `newTag` fails the parent's dry-run (the Kustomization CRD types it string): an
+    /// error at the field's line, the child is not built (its kustomize error is not reported);
+    /// the quoted neighbour builds.
+    @Test func aNumericNewTagIsRejectedInTheParent() async throws {
+        let fleet = try await Self.fleet([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps", extra: "  images:\n    - name: nginx\n      newTag: 1.27\n"),
+            "clusters/c/quoted.yaml": kustomization("quoted", path: "./apps", extra: "  images:\n    - name: nginx\n      newTag: \"1.27\"\n"),
+            "apps/cm.yaml": configMap("app", namespace: "default"),
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        let rejected = tree.problems.filter { $0.title == "Rejected by the CRD schema" }
+        #expect(rejected.count == 1, "\(rejected)")
+        let problem = try #require(rejected.first)
+        #expect(problem.level == .error && problem.location == SourceLocation(file: "clusters/c/apps.yaml", line: 16), "\(problem)")
+        #expect(problem.message.contains("which the Kustomization flux-system/flux-system applies"), "\(problem.message)")
+        #expect(problem.message.contains("spec.images[0].newTag in body must be of type string"), "\(problem.message)")
+        #expect(problem.fix?.contains("`newTag: \"1.27\"`") == true, "\(problem.fix ?? "")")
+        #expect(!tree.problems.contains { $0.title == "Kustomize build failed" }, "\(tree.problems)")
+        #expect(tree.kustomization("flux-system/apps") == nil)
+        #expect(tree.kustomization("flux-system/quoted") != nil)
+        #expect(tree.errors.count == 1, "\(tree.errors)")
+    }
+
+    /// A CRD of the fleet's own: a string where it types an integer, and a value outside its
+    /// enum, are errors at their lines in the object's file; valid neighbours pass.
+    @Test func customResourcesAreCheckedAgainstTheFleetsCRDs() async throws {
+        let crd = """
+            apiVersion: apiextensions.k8s.io/v1
+            kind: CustomResourceDefinition
+            metadata: {name: widgets.example.com}
+            spec:
+              group: example.com
+              scope: Namespaced
+              names: {kind: Widget, plural: widgets}
+              versions:
+                - name: v1
+                  served: true
+                  storage: true
+                  schema:
+                    openAPIV3Schema:
+                      type: object
+                      properties:
+                        spec:
+                          type: object
+                          properties:
+                            replicas: {type: integer}
+                            size: {type: string, enum: [small, large]}
+                            labels: {type: object, additionalProperties: {type: string}}
+            """
+        let fleet = try await Self.fleet([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps"),
+            "apps/crd.yaml": crd,
+            "apps/bad.yaml": "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: bad, namespace: default}\nspec:\n  replicas: three\n  size: medium\n",
+            "apps/map.yaml": "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: map, namespace: default}\nspec:\n  labels:\n    tier: 2\n",
+            "apps/good.yaml": "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: good, namespace: default}\nspec:\n  replicas: 3\n  size: small\n  labels: {tier: \"2\"}\n",
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        let rejected = tree.problems.filter { $0.title == "Rejected by the CRD schema" }
+        #expect(rejected.count == 2, "\(rejected)")
+        let bad = try #require(rejected.first { $0.location?.file == "apps/bad.yaml" })
+        #expect(bad.location?.line == 5 && bad.message.contains("spec.replicas in body must be of type integer") && bad.message.contains("spec.size: Unsupported value: \"medium\""), "\(bad)")
+        let map = try #require(rejected.first { $0.location?.file == "apps/map.yaml" })
+        #expect(map.location?.line == 6 && map.message.contains("spec.labels.tier"), "\(map)")
+        #expect(!rejected.contains { $0.location?.file == "apps/good.yaml" })
+    }
+}
