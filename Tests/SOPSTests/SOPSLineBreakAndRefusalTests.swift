@@ -51,7 +51,14 @@ import TestSupport
         let context = try await SOPSDifferentialTests.context()
         let mismatches = try await SOPSDifferentialTests().compare(context, name: entry.name + ".yaml", text: entry.text, setting: SOPSDifferentialTests.settings[entry.setting], format: .yaml)
         #expect(!mismatches.isEmpty, "\(entry.name) now matches sops: move it to lineBreakCases")
-        let onlyComments = mismatches.allSatisfy { $0.differsOnlyInCommentPlacement }
+        // Equal once comment lines (and encrypted comment items) are left out.
+        func withoutComments(_ text: String) -> [Substring] {
+            text.split(separator: "\n", omittingEmptySubsequences: false).filter { line in
+                let trimmed = line.drop { $0 == " " }
+                return !trimmed.hasPrefix("#") && trimmed != "- ENC[comment]"
+            }
+        }
+        let onlyComments = mismatches.allSatisfy { withoutComments($0.ours) == withoutComments($0.theirs) }
         #expect(onlyComments, "\(entry.name):\n\(mismatches.map(\.description).joined(separator: "\n\n"))")
     }
 
