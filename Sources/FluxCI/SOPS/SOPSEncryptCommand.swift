@@ -89,7 +89,7 @@ struct SOPSEncryptCommand: ContextCommand {
             throw Self.annotation(error, file: file)
         }
         if inPlace {
-            try SecureFile.write(encrypted, to: url)
+            try SecureFile.write(encrypted, to: url, keepingMode: true)
             context.reporter.log("Encrypted \(file) in place.")
         } else {
             context.standardOutput.write(encrypted)
