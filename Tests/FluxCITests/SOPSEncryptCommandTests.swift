@@ -171,11 +171,14 @@ import TestSupport
         let file = directory.appendingPathComponent("s.yaml")
         try Self.plain.write(to: file, atomically: true, encoding: .utf8)
         _ = try await SopsTool.run(["--encrypt", "--in-place", "--age", age.recipient, "--encrypted-regex", "^(data|stringData)$", file.path])
+        // sops rewrites a file in place keeping its mode (tester t4 finding 14: fluxci made it 0600).
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: file.path)
         let before = try String(contentsOf: file, encoding: .utf8)
         let result = try await runProcess(TestPaths.executable("fluxci"), ["sops", "rotate", "s.yaml"], environment: ["SOPS_AGE_KEY": age.identity, "TMPDIR": "/tmp"], workingDirectory: directory)
         #expect(result.status == 0, "\(result.allOutput)")
         let after = try String(contentsOf: file, encoding: .utf8)
         #expect(after != before && after.contains("recipient: \(age.recipient)") && after.contains("encrypted_regex: ^(data|stringData)$"))
+        #expect((try FileManager.default.attributesOfItem(atPath: file.path)[.posixPermissions] as? NSNumber)?.intValue == 0o644)
         let decrypted = try await SopsTool.run(["--decrypt", file.path], environment: ["SOPS_AGE_KEY": age.identity])
         #expect(try await canonicalJSON(decrypted) == canonicalJSON(Self.plain))
     }

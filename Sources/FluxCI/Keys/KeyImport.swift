@@ -167,12 +167,17 @@ struct ImportedKeys {
 /// Files that hold secrets: created exclusively with mode 0600 and renamed into place, so no
 /// one else can read them, not even for a moment, and no half-written file is left.
 enum SecureFile {
-    static func write(_ data: Data, to url: URL) throws {
+    /// Writes through a temporary file and a rename, mode 0600. With `keepingMode`, a file that
+    /// exists keeps its permission bits, as sops's in-place writes keep them (`os.Create` on the
+    /// existing path truncates it and leaves its mode: `sops rotate -i`, `updatekeys`, `-e -i`).
+    static func write(_ data: Data, to url: URL, keepingMode: Bool = false) throws {
         let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString.prefix(8))")
         let descriptor = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
             throw Annotation.error("Cannot create \(temporary.path): \(String(cString: strerror(errno))).", fix: "Check free disk space and permissions.")
         }
+        var existing = stat()
+        if keepingMode, stat(url.path, &existing) == 0 { _ = fchmod(descriptor, existing.st_mode & 0o7777) }
         let written = data.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress, $0.count) }
         let synced = fsync(descriptor)
         close(descriptor)

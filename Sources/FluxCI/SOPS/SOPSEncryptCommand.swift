@@ -89,7 +89,7 @@ struct SOPSEncryptCommand: ContextCommand {
             throw Self.annotation(error, file: file)
         }
         if inPlace {
-            try SecureFile.write(encrypted, to: url)
+            try SecureFile.write(encrypted, to: url, keepingMode: true)
             context.reporter.log("Encrypted \(file) in place.")
         } else {
             context.standardOutput.write(encrypted)
@@ -118,7 +118,7 @@ struct SOPSEncryptCommand: ContextCommand {
         case .unknownPGPKey(let fingerprint):
             .error("\(error).", title: "Unknown PGP key", fix: "Commit its public key beside the cluster (`gpg --export --armor \(fingerprint) > clusters/CLOUD/ENV/.sops.pub.asc`, which `fluxci keys new --pgp` writes), import it into your keyring (`gpg --import KEYFILE`), or pass --pgp-key-file KEYFILE with the armored public key of \(fingerprint).", at: location)
         case .encryptedCommentMatchesUnencryptedCommentRegex:
-            .error("\(file): \(error).", title: "Cannot encrypt", fix: "Change unencrypted_comment_regex (in .sops.yaml or --unencrypted-comment-regex) so that it cannot match an encrypted comment `ENC[AES256_GCM,data:…,iv:…,tag:…,type:comment]`, whose base64 holds any letter, digit, + and /: anchor it to the comment's start (e.g. `^\\s*keep`), or leave out such comments.", at: location)
+            .error("\(file): \(error).", title: "Cannot encrypt", fix: "Change unencrypted_comment_regex in .sops.yaml so that it cannot match an encrypted comment `ENC[AES256_GCM,data:…,iv:…,tag:…,type:comment]`, whose base64 holds any letter, digit, + and /: anchor it to the comment's start (e.g. `^\\s*keep`), or leave out such comments.", at: location)
         default: .error("\(file): \(error).", title: "Cannot encrypt", at: location)
         }
     }

@@ -76,7 +76,7 @@ struct SOPSUpdateKeysCommand: ContextCommand {
                 }
             }
             guard let updated else { return }
-            try SecureFile.write(Data(updated), to: url)
+            try SecureFile.write(Data(updated), to: url, keepingMode: true)
             if let opener = imported.opener(of: metadata) { context.reporter.log("Opened the data key of \(file) with \(opener).") }
             context.reporter.log("Updated the keys of \(file): \(change).")
         }
@@ -150,7 +150,7 @@ enum SOPSRekey {
             }
             SOPSFiles.maskSecrets(rotation.secretValues, reporter: context.reporter)
             if let opener = imported.opener(of: metadata) { context.reporter.log("Opened \(file) with \(opener).") }
-            try SecureFile.write(Data(rotation.bytes), to: url)
+            try SecureFile.write(Data(rotation.bytes), to: url, keepingMode: true)
             context.reporter.log(message)
         }
     }
