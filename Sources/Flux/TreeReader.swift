@@ -253,6 +253,9 @@ struct Reader {
         problems += sourceContent.includeProblems(repository: repository, applied: applied) { field in
             repository.file.map { SourceLocation(file: $0, line: Origins.line(of: field, in: repositoryDocument) ?? repository.line) }
         }
+        problems += NamespaceNotSpecified.problems(objects, kustomizations: all, crds: components + all.flatMap { objects[$0.id] ?? [] }) { object, field in
+            Origins.line(of: field, in: object.file.flatMap { file in origins.documents(file).first { $0.line == object.line }?.node })
+        }
         return ClusterTree(
             clusterPath: cluster, fluxSystemPath: fluxSystem, components: components, gitRepository: repository, rootKustomization: all[0],
             kustomizations: ClusterTreeReader.dependencyOrder(all), files: files, sopsFiles: sopsFiles, objects: objects, builds: builds,
@@ -860,10 +863,31 @@ struct Reader {
                     at: location(kustomization, ["spec", "path"])))
             }
             if kustomization.decrypts, kustomization.decryptionSecret == nil, !encrypted.isEmpty {
-                problems.append(.warning(
-                    "The Kustomization \(id) decrypts with provider sops but names no secretRef: kustomize-controller decrypts only with keys it was started with, and the stock Flux components start with none.",
-                    title: "Decryption without a Secret", fix: "Add spec.decryption.secretRef.name (sops-age or sops-gpg).",
-                    at: location(kustomization, ["spec", "decryption"])))
+                // Without secretRef kustomize-controller's decryptor (internal/decryptor) has no
+                // age identity and an empty PGP keyring: only a KMS, GCP KMS, Azure Key Vault or
+                // Vault recipient can be opened, with credentials of the controller's own
+                // (workload identity, environment). A file with age and PGP recipients only
+                // fails ("0 successful groups required, got 0"), whatever the components, and one such
+                // object fails the whole build.
+                let cloudKinds = ["kms", "gcp_kms", "azure_kv", "hc_vault"]
+                func cloud(_ sops: JSONValue?) -> Bool {
+                    cloudKinds.contains { !(sops?[$0]?.array ?? []).isEmpty }
+                        || (sops?["key_groups"]?.array ?? []).contains { group in cloudKinds.contains { !(group[$0]?.array ?? []).isEmpty } }
+                }
+                let sealed = (objects[id] ?? []).filter { $0.json["sops", "mac"] != nil }
+                let keyless = sealed.filter { !cloud($0.json["sops"]) }
+                if !keyless.isEmpty {
+                    let files = Array(Set(keyless.compactMap(\.file))).sorted()
+                    problems.append(.error(
+                        "The Kustomization \(id) decrypts with provider sops but names no secretRef, and \(files.prefix(3).joined(separator: ", "))\(files.count > 3 ? ", …" : "") \(files.count == 1 ? "has" : "have") no KMS, GCP KMS, Azure Key Vault or Vault recipient (age or PGP only): without a Secret kustomize-controller has no age identity and no PGP key, so decryption fails and \(id) never becomes Ready.",
+                        title: "Decryption without a Secret", fix: "Add spec.decryption.secretRef.name (sops-age or sops-gpg).",
+                        at: location(kustomization, ["spec", "decryption"])))
+                } else {
+                    problems.append(.warning(
+                        "The Kustomization \(id) decrypts with provider sops but names no secretRef: kustomize-controller decrypts only with keys it was started with (KMS, GCP KMS, Azure Key Vault or Vault credentials of its own), and the stock Flux components start with none.",
+                        title: "Decryption without a Secret", fix: "Add spec.decryption.secretRef.name (sops-age or sops-gpg).",
+                        at: location(kustomization, ["spec", "decryption"])))
+                }
             }
         }
         if let cycle = ClusterTreeReader.findCycle(kustomizations), let first = kustomizations.first(where: { $0.id == cycle[0] }) {

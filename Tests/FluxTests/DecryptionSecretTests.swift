@@ -66,3 +66,25 @@ import TestSupport
     }
 }
 
+/// Tester t5 K: `decryption: {provider: sops}` without secretRef opens only what the controller's
+/// own credentials open (KMS-like recipients): an age-only file fails, a KMS one may not.
+@Suite struct DecryptionWithoutSecretTests {
+    static func encrypted(_ recipients: String) -> String {
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: default}\nstringData:\n  v: ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]\nsops:\n\(recipients)  lastmodified: \"2024-01-01T00:00:00Z\"\n  mac: ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]\n  version: 3.9.0\n"
+    }
+
+    @Test(arguments: [
+        ("  age:\n    - recipient: age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq\n      enc: x\n", Annotation.Level.error),
+        ("  kms:\n    - arn: arn:aws:kms:eu-west-1:111122223333:key/x\n      enc: x\n", Annotation.Level.warning),
+    ])
+    func onlyControllerCredentialsDecrypt(recipients: String, level: Annotation.Level) async throws {
+        let fleet = try await Fleet.make([
+            "clusters/c/ks.yaml": kustomization("apps", path: "./secret", extra: "  decryption: {provider: sops}\n"),
+            "secret/s.yaml": Self.encrypted(recipients),
+        ])
+        defer { fleet.remove() }
+        let problem = try #require(try fleet.read().problem("Decryption without a Secret"))
+        #expect(problem.level == level)
+        #expect(problem.location == SourceLocation(file: "clusters/c/ks.yaml", line: 14))
+    }
+}

@@ -17,7 +17,7 @@ import TestSupport
                 kustomization("generators", path: "./kubernetes/generators"),
                 kustomization("anchors", path: "./kubernetes/anchors"),
             ].joined(separator: "\n---\n"),
-            "kubernetes/base/app/kustomization.yaml": "resources:\n  - deployment.yaml\n  - extra.yaml\ncommonLabels: {app: web}\n",
+            "kubernetes/base/app/kustomization.yaml": "resources:\n  - deployment.yaml\n  - extra.yaml\ncommonLabels: {app: web}\nnamespace: default\n",
             "kubernetes/base/app/deployment.yaml": """
                 # a comment
                 apiVersion: apps/v1

@@ -49,7 +49,7 @@ import TestSupport
             .replacingOccurrences(of: "kustomize.toolkit.fluxcd.io/v1\n", with: "kustomize.toolkit.fluxcd.io/v1beta2\n")
         let fleet = try await Fleet.make([
             "clusters/c/apps.yaml": manifest,
-            "apps/prod/cm.yaml": configMap("app"),
+            "apps/prod/cm.yaml": configMap("app", namespace: "default"),
         ])
         defer { fleet.remove() }
         let tree = try fleet.read()
@@ -68,7 +68,7 @@ import TestSupport
     @Test func aPathClimbingAboveTheRootIsHeldThere() async throws {
         let fleet = try await Fleet.make([
             "clusters/c/apps.yaml": kustomization("apps", path: "./../../apps/prod"),
-            "apps/prod/cm.yaml": configMap("app"),
+            "apps/prod/cm.yaml": configMap("app", namespace: "default"),
         ])
         defer { fleet.remove() }
         let tree = try fleet.read()
