@@ -128,17 +128,17 @@ import Age
                 apiVersion: kustomize.toolkit.fluxcd.io/v1
                 kind: Kustomization
                 metadata: {name: escape, namespace: flux-system}
-                spec: {interval: 10m, path: ../../etc, sourceRef: {kind: GitRepository, name: flux-system}}
+                spec: {interval: 10m, prune: true, path: ../../etc, sourceRef: {kind: GitRepository, name: flux-system}}
                 ---
                 apiVersion: kustomize.toolkit.fluxcd.io/v1
                 kind: Kustomization
                 metadata: {name: one, namespace: flux-system}
-                spec: {interval: 10m, path: ./kubernetes/base/registry, dependsOn: [{name: two}], sourceRef: {kind: GitRepository, name: flux-system}}
+                spec: {interval: 10m, prune: true, path: ./kubernetes/base/registry, dependsOn: [{name: two}], sourceRef: {kind: GitRepository, name: flux-system}}
                 ---
                 apiVersion: kustomize.toolkit.fluxcd.io/v1
                 kind: Kustomization
                 metadata: {name: two, namespace: flux-system}
-                spec: {interval: 10m, path: ./kubernetes/base/registry, dependsOn: [{name: one}], sourceRef: {kind: GitRepository, name: flux-system}}
+                spec: {interval: 10m, prune: true, path: ./kubernetes/base/registry, dependsOn: [{name: one}], sourceRef: {kind: GitRepository, name: flux-system}}
                 """.write(to: cluster.appendingPathComponent("hostile.yaml"), atomically: true, encoding: .utf8)
             try FileManager.default.createSymbolicLink(atPath: cluster.appendingPathComponent("passwd.yaml").path, withDestinationPath: "/etc/passwd")
         }
