@@ -102,12 +102,20 @@ struct YAMLCommentScanner {
     }
 
     private func isBlank(_ offset: Int = 0) -> Bool { let c = byte(offset); return c == 0x20 || c == 0x09 }
-    private func isBreak(_ offset: Int = 0) -> Bool {
-        let c = byte(offset)
-        if c == 0x0A || c == 0x0D { return true }
-        if c == 0xC2 && byte(offset + 1) == 0x85 { return true }
-        if c == 0xE2 && byte(offset + 1) == 0x80 && (byte(offset + 2) == 0xA8 || byte(offset + 2) == 0xA9) { return true }
-        return false
+    private func isBreak(_ offset: Int = 0) -> Bool { Self.lineBreakLength(buffer[...], at: pos + offset) > 0 }
+
+    /// The length in bytes of the line break at `index`, or 0: CR LF (one break), CR, LF, NEL,
+    /// LS and PS, as go-yaml's `is_break`/`skip_line` (and libyaml's) read them. The one
+    /// definition of a YAML line break, also for `YAMLComposer`'s line numbers.
+    static func lineBreakLength(_ bytes: ArraySlice<UInt8>, at index: Int) -> Int {
+        func at(_ offset: Int) -> UInt8 { index + offset < bytes.endIndex && index + offset >= bytes.startIndex ? bytes[index + offset] : 0 }
+        switch at(0) {
+        case 0x0D: return at(1) == 0x0A ? 2 : 1
+        case 0x0A: return 1
+        case 0xC2 where at(1) == 0x85: return 2
+        case 0xE2 where at(1) == 0x80 && (at(2) == 0xA8 || at(2) == 0xA9): return 3
+        default: return 0
+        }
     }
     private func isZ(_ offset: Int = 0) -> Bool { pos + offset >= buffer.count || byte(offset) == 0 }
     private func isBreakZ(_ offset: Int = 0) -> Bool { isBreak(offset) || isZ(offset) }
@@ -141,13 +149,9 @@ struct YAMLCommentScanner {
 
     /// go-yaml's `skip_line` and `read_line`.
     private mutating func skipLine() {
-        if byte() == 0x0D && byte(1) == 0x0A {
-            pos += 2
-        } else if isBreak() {
-            pos += width(byte())
-        } else {
-            return
-        }
+        let length = Self.lineBreakLength(buffer[...], at: pos)
+        guard length > 0 else { return }
+        pos += length
         mark.index = pos
         mark.column = 0
         mark.line += 1

@@ -18,38 +18,18 @@ struct YAMLComposer {
     private var decoded = 0
     private var aliases = 0
 
-    /// The number of lines the bytes start, as libyaml and go-yaml v3 count them (the lines of
-    /// their marks): CR LF, a lone CR, LF, NEL, LS and PS each end a line (libyaml `scanner.c`
-    /// `SKIP_LINE`/`IS_BREAK`, go-yaml v3 `scannerc.go` `skip_line`/`is_break`). By bytes, never
-    /// by `Character`: Swift reads "\r\n" as one Character.
-    static func lineCount(_ bytes: ArraySlice<UInt8>) -> Int {
-        var lines = 1
-        var index = bytes.startIndex
-        while index < bytes.endIndex {
-            let byte = bytes[index]
-            let next = index + 1 < bytes.endIndex ? bytes[index + 1] : nil
-            if byte == 0x0D {
-                lines += 1
-                if next == 0x0A { index += 1 }
-            } else if byte == 0x0A {
-                lines += 1
-            } else if byte == 0xC2, next == 0x85 {
-                lines += 1
-                index += 1
-            } else if byte == 0xE2, next == 0x80, index + 2 < bytes.endIndex, bytes[index + 2] == 0xA8 || bytes[index + 2] == 0xA9 {
-                lines += 1
-                index += 2
-            }
-            index += 1
-        }
-        return lines
-    }
-
     static func documents(_ text: String) throws(TreeError) -> [TreeNode] {
         var bytes = Array(text.utf8)
         // libyaml reads a NUL as the end of input: go-yaml refuses control characters there too.
         if let index = bytes.firstIndex(of: 0) {
-            let line = Self.lineCount(bytes[..<index])
+            // Lines as libyaml and go-yaml count them (CR LF one break): bytes, never `Character`s.
+            var line = 1
+            var at = 0
+            while at < index {
+                let length = YAMLCommentScanner.lineBreakLength(bytes[..<index], at: at)
+                line += length > 0 ? 1 : 0
+                at += max(length, 1)
+            }
             throw TreeError(message: "not valid YAML: control characters are not allowed", line: line)
         }
         bytes.append(0)

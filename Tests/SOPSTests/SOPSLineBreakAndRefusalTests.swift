@@ -41,6 +41,13 @@ import TestSupport
         #expect(mismatches.isEmpty, "\(entry.name):\n\(mismatches.map(\.description).joined(separator: "\n\n"))")
     }
 
+    /// A NUL (which libyaml would take for the end of input) is refused at the line libyaml and
+    /// go-yaml count: CR LF is one break, a lone CR, NEL, LS and PS each one.
+    @Test(arguments: [("a: 1\r\nb: 2\r\nc: \u{0}", 3), ("a: 1\rb: 2\u{85}c: 3\u{2028}d: \u{0}", 4), ("\u{0}", 1), ("a\n\r\n\u{0}", 3)])
+    func aNULIsRefusedAtItsLine(_ text: String, line: Int) {
+        #expect(throws: TreeError(message: "not valid YAML: control characters are not allowed", line: line)) { try YAMLComposer.documents(text) }
+    }
+
     /// A SOPS file checked out with CRLF line ends (git `core.autocrlf=true`), or with lone CRs:
     /// `sops -d` reads it as the LF file; so must fluxci (it printed the encrypted file as a
     /// comment and "MAC valid").
