@@ -282,7 +282,8 @@ struct Reader {
         }
         problems += AppliedObjectChecks.problems(objects, applied: applied, components: components, gitRepository: repository)
         let documents = self.documents
-        problems += KustomizationReferences.problems(applied) { kustomization, field in
+        let defaultServiceAccount = ControllerFlags("kustomize-controller", in: components).value("default-service-account")
+        problems += KustomizationReferences.problems(applied, defaultServiceAccount: defaultServiceAccount) { kustomization, field in
             kustomization.object.file.map { SourceLocation(file: $0, line: Origins.line(of: field, in: documents[kustomization.id]) ?? kustomization.object.line) }
         }
         problems += CustomResourceChecks.problems(applied, objects: objects, components: components)
