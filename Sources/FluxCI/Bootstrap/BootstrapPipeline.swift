@@ -191,7 +191,7 @@ struct BootstrapPipeline {
         let verdicts = await SOPSVerifyCommand.verify(
             files.map { name in (name, { () throws -> Data in try source.read(name) ?? Data() }) }, keys: keys, macRule: .flux)
         let verifier = try SOPSVerifyCommand.parse([])
-        for verdict in verdicts { verifier.report(verdict, imported: keys, reporter: reporter) }
+        for verdict in verdicts { verifier.report(verdict, imported: keys, reporter: reporter, sopsConfig: ReachedPlaintextSecrets.sopsConfig(for: verdict.name, source: source)) }
         let failed = try SOPSVerifyCommand.summarize(verdicts, allowForeign: false, reporter: reporter)
         guard failed == 0, plaintext.isEmpty else {
             throw Annotation.error(
