@@ -176,7 +176,9 @@ public final class Reporter: @unchecked Sendable {
         }
         if isGitHub {
             if shown {
-                sink.write(annotation.workflowCommand.rendered + "\n")
+                var placed = annotation
+                if let location = annotation.location { placed.location?.file = repositoryFile(location) }
+                sink.write(placed.workflowCommand.rendered + "\n")
             } else {
                 log("\(annotation)")
             }
@@ -385,13 +387,23 @@ public final class Reporter: @unchecked Sendable {
     /// the folder the locations are relative to (a served subfolder), `unlinked` the
     /// repository-relative files whose lines at `commit` are not the tested ones (a served work
     /// tree's changes): those stay plain text rather than point at other lines.
+    /// The prefix holds also without a server to link to: annotations name files by it.
     public func setSourceLinks(server: String?, repository: String?, commit: String, pathPrefix: String = "", unlinked: Set<String> = []) {
+        lock.withLock { linkPrefix = pathPrefix }
         guard let server, let repository, !server.isEmpty, !repository.isEmpty, !commit.isEmpty else { return }
         lock.withLock {
             blobBase = "\(server.hasSuffix("/") ? String(server.dropLast()) : server)/\(repository)/blob/\(commit)"
-            linkPrefix = pathPrefix
             unlinkedFiles = unlinked
         }
+    }
+
+    /// A location's file as the repository GitHub checked out names it: under the served folder
+    /// when the locations are relative to one. The one place that makes this path, for the
+    /// summary's links and the annotations' `file=` alike (GitHub attaches an annotation to a
+    /// file of the workspace's repository only).
+    public func repositoryFile(_ location: SourceLocation) -> String {
+        let prefix = lock.withLock { linkPrefix }
+        return prefix.isEmpty ? location.file : prefix + "/" + location.file
     }
 
     private var blobBase: String?
@@ -400,8 +412,8 @@ public final class Reporter: @unchecked Sendable {
 
     /// The URL of a location's line at the tested commit, when on GitHub with a commit known.
     public func sourceURL(_ location: SourceLocation) -> String? {
-        guard isGitHub, let (base, prefix, unlinked) = lock.withLock({ blobBase.map { ($0, linkPrefix, unlinkedFiles) } }) else { return nil }
-        let file = prefix.isEmpty ? location.file : prefix + "/" + location.file
+        guard isGitHub, let (base, unlinked) = lock.withLock({ blobBase.map { ($0, unlinkedFiles) } }) else { return nil }
+        let file = repositoryFile(location)
         guard !unlinked.contains(file) else { return nil }
         let path = file.split(separator: "/").map { part in
             String(part).addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "()<>\"' "))) ?? String(part)

@@ -189,19 +189,23 @@ public struct StepSummary: Sendable, Equatable {
             case .paragraph(let text):
                 return text.split(separator: "\n", omittingEmptySubsequences: false).map { indent + $0 }.joined(separator: "\n") + "\n"
             case .table(let header, let rows):
-                let all = [header] + rows.map { $0.map { links($0, markdown: false).replacingOccurrences(of: "\n", with: " ") } }
+                // Every cell as a terminal shows it (link markers resolved to their text, one
+                // line), measured and printed from the same strings, so no cell is ever cut.
+                let all = ([header] + rows).map { $0.map { links($0, markdown: false).replacingOccurrences(of: "\n", with: " ") } }
                 let columns = all.map(\.count).max() ?? 0
                 var widths = Array(repeating: 0, count: columns)
                 for row in all { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
                 func line(_ row: [String]) -> String {
                     let cells = (0..<columns).map { i -> String in
                         let cell = i < row.count ? row[i] : ""
-                        return i == columns - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                        // Padded by Characters, as measured (NSString's `padding(toLength:)`
+                        // counts UTF-16 units and cuts what is longer).
+                        return i == columns - 1 ? cell : cell + String(repeating: " ", count: max(0, widths[i] - cell.count))
                     }
                     return indent + cells.joined(separator: "  ") + "\n"
                 }
                 let rule = indent + widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ") + "\n"
-                return line(header) + rule + rows.map(line).joined()
+                return all.map(line).prefix(1).joined() + rule + all.dropFirst().map(line).joined()
             case .details(let summary, let inner):
                 return indent + summary + "\n" + plain(inner, indent: indent + "  ")
             case .code(let text):

@@ -133,12 +133,14 @@ public struct ClusterGraph: Sendable {
         return id
     }
 
-    /// Label text inside `["…"]`: quotes and angle brackets as Mermaid's entity codes, so no
-    /// name or message can close the label or open HTML.
+    /// Label text inside `["…"]`: quotes, angle brackets and ampersands as Mermaid's entity
+    /// codes, so no name or message can close the label, open HTML, or be read as an HTML entity
+    /// (Mermaid renders labels as HTML: a branch `x;&amp` would show as `x;&`).
     static func mermaidText(_ text: String) -> String {
         var out = ""
         for character in text {
             switch character {
+            case "&": out += "#amp;"
             case "\"": out += "#quot;"
             case "<": out += "#lt;"
             case ">": out += "#gt;"

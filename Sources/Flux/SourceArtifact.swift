@@ -34,9 +34,9 @@ public final class SourceArtifact: @unchecked Sendable {
     public init(_ source: TreeSource) throws {
         revisionDescription = source.revisionDescription
         let entries = try source.readAll()
-        var folder = Array((FileManager.default.temporaryDirectory.path + "/fluxci-artifact-XXXXXX").utf8CString)
-        guard let made = mkdtemp(&folder) else { throw ArtifactError(message: "cannot create a private folder in \(FileManager.default.temporaryDirectory.path)") }
-        root = URL(fileURLWithPath: String(cString: made), isDirectory: true)
+        // Recorded for the run's cleanup the moment it exists (a signal during the tree check).
+        guard let made = ScratchFolders.make("fluxci-artifact") else { throw ArtifactError(message: "cannot create a private folder in \(FileManager.default.temporaryDirectory.path)") }
+        root = made
         var written: Set<String> = [], links: Set<String> = [], locked: Set<String> = [], submodules: Set<String> = []
         var ignoreFiles: [(domain: [String], text: String)] = []
         // Plain POSIX calls, each folder made once: FileManager's createFile writes a temporary
@@ -85,7 +85,7 @@ public final class SourceArtifact: @unchecked Sendable {
                 }
             }
         } catch {
-            KustomizationBuild.removeTree(root.path)
+            ScratchFolders.remove(root)
             throw error
         }
         self.written = written
@@ -148,7 +148,7 @@ public final class SourceArtifact: @unchecked Sendable {
     }
 
     public func remove() {
-        KustomizationBuild.removeTree(root.path)
+        ScratchFolders.remove(root)
     }
 
     deinit { remove() }

@@ -50,12 +50,12 @@ struct Reader {
         self.tool = tool
         self.decrypt = decrypt
         origins = Origins(root: artifact.root)
-        var folder = Array((FileManager.default.temporaryDirectory.path + "/fluxci-builds-XXXXXX").utf8CString)
-        scratch = mkdtemp(&folder).map { URL(fileURLWithPath: String(cString: $0), isDirectory: true) } ?? FileManager.default.temporaryDirectory
+        // Recorded for the run's cleanup the moment it exists (a signal during the tree check).
+        scratch = ScratchFolders.make("fluxci-builds") ?? FileManager.default.temporaryDirectory
     }
 
     func finish() {
-        if scratch.lastPathComponent.hasPrefix("fluxci-builds-") { KustomizationBuild.removeTree(scratch.path) }
+        if scratch.lastPathComponent.hasPrefix("fluxci-builds-") { ScratchFolders.remove(scratch) }
     }
 
     // MARK: Locations

@@ -119,15 +119,28 @@ public final class Repository: @unchecked Sendable {
     /// history comes along: libgit2 1.5 cannot fetch shallow.
     @discardableResult
     public func fetch(_ url: String, branch: String, credentials: GitCredentials = .none) throws(GitError) -> String {
+        try fetch(url, refspec: "+refs/heads/\(branch):refs/fluxci/\(branch)", branch: branch, credentials: credentials, writeFetchHead: true)
+        guard let commit = resolve("refs/fluxci/\(branch)") else { throw .notFound("the branch \(branch) does not exist on \(url)") }
+        return commit
+    }
+
+    /// Fetches the objects of `branch` from `url` and writes no reference at all (no
+    /// remote-tracking branch, no FETCH_HEAD): `git fetch <url> refs/heads/<branch>` without its
+    /// FETCH_HEAD. The user's branches and remote-tracking branches stay as they were; the
+    /// objects only let this repository compare its commits with the remote's.
+    public func fetchObjects(_ url: String, branch: String, credentials: GitCredentials = .none) throws(GitError) {
+        try fetch(url, refspec: "refs/heads/\(branch)", branch: branch, credentials: credentials, writeFetchHead: false)
+    }
+
+    private func fetch(_ url: String, refspec: String, branch: String, credentials: GitCredentials, writeFetchHead: Bool) throws(GitError) {
         var remote: OpaquePointer?
         try Libgit2.check(git_remote_create_anonymous(&remote, pointer, url), "using the remote \(url)")
         defer { git_remote_free(remote) }
         var options = git_fetch_options()
         git_fetch_options_init(&options, UInt32(GIT_FETCH_OPTIONS_VERSION))
+        options.update_fetchhead = writeFetchHead ? 1 : 0
         let handler = RemoteCallbacks(credentials)
         handler.install(&options.callbacks)
-        let target = "refs/fluxci/\(branch)"
-        let refspec = "+refs/heads/\(branch):\(target)"
         let code: Int32 = withExtendedLifetime(handler) {
             refspec.withCString { spec in
                 var strings: [UnsafeMutablePointer<CChar>?] = [UnsafeMutablePointer(mutating: spec)]
@@ -138,8 +151,6 @@ public final class Repository: @unchecked Sendable {
             }
         }
         if code < 0 { throw Self.remoteError(code, url: url, handler: handler, operation: "fetching \(branch) from \(url)") }
-        guard let commit = resolve(target) else { throw .notFound("the branch \(branch) does not exist on \(url)") }
-        return commit
     }
 
     // MARK: Trees

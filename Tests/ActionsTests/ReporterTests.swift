@@ -33,6 +33,32 @@ import TestSupport
         #expect(rest.contains("::error::failed with ***"))
     }
 
+    /// Tester t6 finding 4: a served subfolder (`--repository Examples/fleet --serve`) has
+    /// locations relative to the folder; the summary's links carried the folder, the annotations'
+    /// `file=` did not, so GitHub could not attach them. Both come from `repositoryFile`, with or
+    /// without a server to link to.
+    @Test func annotationsAndLinksNameTheFileInTheRepositoryGitHubKnows() throws {
+        let location = SourceLocation(file: "clusters/kind/local/extra.yaml", line: 12)
+        for linked in [true, false] {
+            let summary = FileManager.default.temporaryDirectory.appendingPathComponent("summary-\(UUID().uuidString).md")
+            defer { try? FileManager.default.removeItem(at: summary) }
+            let (reporter, log) = Self.github(summary: summary.path)
+            reporter.setSourceLinks(
+                server: linked ? "https://github.example" : nil, repository: linked ? "acme/fluxci" : nil, commit: "4cc1562f", pathPrefix: "Examples/fleet")
+            reporter.error("The GitRepository failed.", title: "GitRepository failed", at: location)
+            #expect(log.text.contains("::error title=GitRepository failed,file=Examples/fleet/clusters/kind/local/extra.yaml,line=12::"), "\(log.text)")
+            #expect(reporter.repositoryFile(location) == "Examples/fleet/clusters/kind/local/extra.yaml")
+            if linked {
+                #expect(reporter.sourceURL(location) == "https://github.example/acme/fluxci/blob/4cc1562f/Examples/fleet/clusters/kind/local/extra.yaml#L12")
+            }
+        }
+        // At the repository's top nothing changes.
+        let (reporter, log) = Self.github()
+        reporter.setSourceLinks(server: "https://github.example", repository: "acme/fleet", commit: "abc")
+        reporter.warning("twice", title: "Object applied twice", at: SourceLocation(file: "kubernetes/base/ns.yaml", line: 1))
+        #expect(log.text.contains("::warning title=Object applied twice,file=kubernetes/base/ns.yaml,line=1::twice"), "\(log.text)")
+    }
+
     @Test func terminalRedactsWithoutAddMask() {
         let (reporter, log) = Self.terminal()
         reporter.mask("AGE-SECRET-KEY-1QQQQQQQQ")

@@ -61,4 +61,30 @@ import Testing
 
             """)
     }
+
+    /// Tester t6 finding 2: on GitHub the log's tables got the link markers (U+E000…) and the URL
+    /// cut to the column width, and `gotk-sync.yaml:16` cut to `:1`: rows were printed from the
+    /// raw cells while the widths were measured on the resolved ones. A log table shows
+    /// `file:line` as a terminal does, whole; a multi-line cell stays on its row; a cell whose
+    /// UTF-16 length exceeds its Character count (decomposed é, an astral emoji) is not cut.
+    @Test func plainTextTablesShowLinksAsTheirTextAndCutNothing() {
+        var summary = StepSummary()
+        let link = StepSummary.link("clusters/kind/local/flux-system/gotk-sync.yaml:16", "https://github.example/acme/fleet/blob/abc/clusters/kind/local/flux-system/gotk-sync.yaml#L16")
+        summary.table(header: ["Object", "Written at", "Ready"], rows: [
+            ["Kustomization/flux-system/flux-system", link, "True"],
+            ["Kustomization/flux-system/other", StepSummary.link("x.yaml:12", "https://github.example/x"), "False"],
+            ["cafe\u{301}\u{1F600}", "e\u{301}e\u{301}e\u{301}.yaml:3", "Fix:\nsecond"],
+        ])
+        let text = summary.plainText
+        #expect(!text.unicodeScalars.contains { (0xE000...0xF8FF).contains($0.value) }, "\(text.debugDescription)")
+        #expect(!text.contains("https://"), "\(text)")
+        #expect(text == """
+            Object                                 Written at                                         Ready
+            -------------------------------------  -------------------------------------------------  -----------
+            Kustomization/flux-system/flux-system  clusters/kind/local/flux-system/gotk-sync.yaml:16  True
+            Kustomization/flux-system/other        x.yaml:12                                          False
+            cafe\u{301}\u{1F600}                                  e\u{301}e\u{301}e\u{301}.yaml:3                                         Fix: second
+
+            """, "\(text)")
+    }
 }

@@ -311,6 +311,45 @@ import TestSupport
         #expect(keyrings().isEmpty, "the keyring is removed")
     }
 
+    /// Tester t6 finding 3: a signal during the tree check left the source artifact (a full copy
+    /// of the tree, `.secrets` included) and the kustomize build folders in TMPDIR. A stand-in
+    /// kustomize that never returns holds the run inside the tree check; once both folders exist
+    /// the run is signalled, and its cleanup must remove them, for `bootstrap --plan` (no
+    /// --serve) and `e2e --plan` alike.
+    @Test(arguments: [(["bootstrap", "--plan"], SIGTERM, Signal.terminate), (["e2e", "--plan"], SIGINT, Signal.interrupt)])
+    func aSignalDuringTheTreeCheckRemovesItsScratchCopies(_ command: [String], _ number: Int32, _ signal: Signal) async throws {
+        let fleet = try await ExampleFleet.make()
+        defer { fleet.server.stop() }
+        let folder = fleet.checkout.deletingLastPathComponent()
+        let tmp = folder.appendingPathComponent("tmp"), bin = folder.appendingPathComponent("bin")
+        for made in [tmp, bin] { try FileManager.default.createDirectory(at: made, withIntermediateDirectories: true) }
+        let started = folder.appendingPathComponent("kustomize.pid")
+        let kustomize = bin.appendingPathComponent("kustomize")
+        try "#!/bin/sh\necho $$ >> '\(started.path)'\nexec sleep 60\n".write(to: kustomize, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: kustomize.path)
+        defer {
+            for line in ((try? String(contentsOf: started, encoding: .utf8)) ?? "").split(separator: "\n") { if let pid = Int32(line) { kill(pid, SIGKILL) } }
+        }
+        @Sendable func scratch() -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: tmp.path)) ?? []).filter { $0.hasPrefix("fluxci-") || $0.hasPrefix("fluxci.") }
+        }
+        let run = try await runProcess(
+            TestPaths.executable("fluxci"), command + ["--cloud", "kind", "--env", "local"],
+            environment: ["GITHUB_ACTIONS": "true", "TMPDIR": tmp.path, "PATH": "\(bin.path):\(ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")"],
+            workingDirectory: fleet.checkout, signal: signal,
+            when: {
+                FileManager.default.fileExists(atPath: started.path)
+                    && scratch().contains { $0.hasPrefix("fluxci-artifact-") } && scratch().contains { $0.hasPrefix("fluxci-builds-") }
+            }, within: .seconds(90), settle: .milliseconds(200))
+        let result = run.result
+        #expect(run.wasReady, "the tree check was running with its scratch folders: \(result.allOutput)")
+        #expect(!run.endedBySignal && result.status == 128 + number, "fluxci exits after its cleanup: \(result.status) \(result.allOutput)")
+        #expect(result.standardError.contains("Interrupted by signal"))
+        #expect(result.standardError.contains("✓ Remove the scratch copies of the tree"), "\(result.allOutput)")
+        #expect(!result.standardError.contains("Stop serving"), "nothing was served: \(result.allOutput)")
+        #expect(scratch().isEmpty, "left in TMPDIR: \(scratch())")
+    }
+
     // MARK: 23 — sops verify's group verdict
 
     @Test func sopsVerifyClosesItsGroupAsFailedWhenAFileFailed() async throws {

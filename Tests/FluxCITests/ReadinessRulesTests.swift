@@ -126,6 +126,19 @@ struct ReadinessRulesTests {
         #expect(text.contains("class \(id) failed"))
     }
 
+    /// Tester t6 finding 8: Mermaid renders labels as HTML, so a `&` left as is starts an
+    /// entity (`&amp@` showed as `&@`); it is written as Mermaid's entity code `#amp;`, as `"`
+    /// `<` `>` `#` already were.
+    @Test func mermaidLabelsEscapeAmpersands() {
+        let reference = ObjectReference(group: "source.toolkit.fluxcd.io", kind: "GitRepository", namespace: "flux-system", name: "flux-system")
+        var graph = ClusterGraph()
+        graph.update([ReconciliationWaiter.Row(
+            reference: reference, parent: nil, location: nil, readiness: .failed(reason: "x", message: "y"),
+            revision: "fix/\"q\"|<b>#1;&amp@sha1:" + String(repeating: "ab", count: 20), elapsed: nil, live: .object([]))])
+        let text = graph.mermaid()
+        #expect(text.contains("[\"GitRepository<br/>flux-system/flux-system<br/>fix/#quot;q#quot;|#lt;b#gt;#35;1;#amp;amp@sha1:abababababab · failed\"]"), "\(text)")
+    }
+
     @Test func summaryLinksRenderAsMarkdownAndAsTextInATerminal() {
         var summary = StepSummary()
         summary.table(header: ["Where"], rows: [[StepSummary.link("a|[b].yaml:3", "https://github.example/o/r/blob/c/a.yaml#L3")], [StepSummary.link("x", "javascript:alert(1)")]])

@@ -137,6 +137,9 @@ import TestSupport
         #expect(result.status == 0, "\(result.allOutput)")
         let url = try #require(Self.servedURL(setup))
         #expect(url.hasPrefix("http://127.0.0.1:") && url.hasSuffix("/fleet.git"), "\(url)")
+        // Tester t6 finding 6: the objects table of a full run names the served URL, not the plan's placeholder.
+        #expect(result.allOutput.contains("\(url) at main"), "\(result.allOutput)")
+        #expect(!result.allOutput.contains("chosen when serving"), "\(result.allOutput)")
         // The served commit is the work tree on top of the local commit; Flux reports it as the revision.
         let line = try #require(result.standardError.split(separator: "\n").first { $0.contains("All Kustomizations applied main@sha1:") })
         let served = String(line.split(separator: ":").last ?? "").trimmingCharacters(in: CharacterSet(charactersIn: ". "))
@@ -217,6 +220,45 @@ import TestSupport
         let missing = try await setup.run(["--serve", "--provider", "existing"])
         #expect(missing.status == 64)
         #expect(missing.standardError.contains("--serve-address"))
+    }
+
+    /// Tester t6 finding 1: the remote moved since this checkout's last fetch, so its commit is
+    /// not here; a local commit the remote lacks must still be an error, not a warning and a run
+    /// of the remote commit. The remote's objects are fetched to compare; no ref moves.
+    @Test func aLocalCommitIsAnErrorWhenTheRemoteMovedSinceTheLastFetch() async throws {
+        let setup = try await Self.setup()
+        defer { Task { await setup.stop() } }
+        let bare = setup.fleet.server.root.appendingPathComponent("repos/fleet.git")
+        let teammate = setup.tmp.appendingPathComponent("teammate")
+        try await git(["clone", "--quiet", bare.path, teammate.path])
+        func teammatePushes(_ message: String) async throws -> String {
+            try await git(["commit", "--quiet", "--allow-empty", "-m", message], in: teammate)
+            try await git(["push", "--quiet", "origin", "main"], in: teammate)
+            return try await git(["rev-parse", "HEAD"], in: teammate)
+        }
+        func refs() async throws -> String { try await git(["for-each-ref"], in: setup.fleet.checkout) }
+        let remote = try await teammatePushes("teammate 1")
+        let (committed, _) = try await Self.unpushedChange(setup)
+        let known = try await refs()
+        let fetchHead = setup.fleet.checkout.appendingPathComponent(".git/FETCH_HEAD")
+        let knownFetchHead = try? String(contentsOf: fetchHead, encoding: .utf8)
+        let apart = try await setup.run(["--plan"])
+        #expect(apart.status == 11, "\(apart.allOutput)")
+        #expect(apart.standardError.contains(
+            "::error title=Branch not pushed::The local main (\(committed.prefix(7))) is apart from (1 ahead, 1 behind) \(setup.fleet.url) (\(remote.prefix(7)))"),
+            "\(apart.allOutput)")
+        #expect(apart.standardError.contains("git push origin main") && apart.standardError.contains("--serve"))
+        #expect(try await refs() == known, "no ref moved")
+        #expect((try? String(contentsOf: fetchHead, encoding: .utf8)) == knownFetchHead, "FETCH_HEAD is not written")
+        // Behind a remote that moved again: a warning, and the remote commit is what is tested.
+        try await git(["reset", "--quiet", "--hard", "origin/main"], in: setup.fleet.checkout)
+        let afterReset = try await refs()
+        let moved = try await teammatePushes("teammate 2")
+        let behind = try await setup.run(["--plan"])
+        #expect(behind.status == 0, "\(behind.allOutput)")
+        #expect(behind.standardError.contains("::warning title=Local branch behind::The local main"), "\(behind.allOutput)")
+        #expect(behind.standardError.contains("main@sha1:\(moved)"), "\(behind.allOutput)")
+        #expect(try await refs() == afterReset, "no ref moved")
     }
 
     @Test func aLocalPathIsAnErrorBeforeAnyClusterAndBranchNotPushedMentionsServe() async throws {

@@ -82,7 +82,8 @@ public struct BootstrapCommand: ContextCommand {
         // With --serve the run owns a listener and a private repository: gone at the end, also
         // on SIGINT and SIGTERM (the signal's cleanup runs this one too).
         let served = Cleanup()
-        cleanup.add("Stop serving") { await served.run(reporter: context.reporter) }
+        served.addScratchFolders()
+        cleanup.add(served)
         // The summary's verdict and graph on every path: a plan, a failed check, a failed wait.
         let command = plan ? "fluxci bootstrap --plan" : "fluxci bootstrap"
         do {
@@ -131,7 +132,8 @@ public struct BootstrapCommand: ContextCommand {
                 }
             }
             try await context.reporter.group("SOPS preflight") { try await pipeline.preflight(prepared, keys: imported, requireKeys: !plan) }
-            pipeline.describe(prepared)
+            // A full --serve run names the served URL once it serves (tester t6 finding 6).
+            if plan || served == nil { pipeline.describe(prepared) }
             if plan { return }
             let client = try cluster.client(context)
             if let served {
@@ -148,6 +150,7 @@ public struct BootstrapCommand: ContextCommand {
                 let server = try await ServeSession.start(
                     &prepared, served: served, options: serve, address: address, artifacts: Self.artifactsDirectory(artifacts, context: context), context: context)
                 serveCleanup.add("Stop serving the repository (\(server.url))") { await server.stop() }
+                pipeline.describe(prepared)
             }
             try await pipeline.run(
                 prepared, keys: imported, client: client, timeout: timeout.duration, perKustomization: kustomizationTimeout.duration,

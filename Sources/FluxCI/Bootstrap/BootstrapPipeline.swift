@@ -139,6 +139,8 @@ struct BootstrapPipeline {
             return GitTreeSource(repository: repository, commit: branch.revision.commit, branch: branch.branch, prefix: prefix)
         }
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("fluxci-fetch-\(UUID().uuidString.prefix(8))")
+        // The whole fetched history: removed by the run's cleanup, also on a signal.
+        ScratchFolders.record(scratch)
         do {
             let fetched = try Repository.initBare(at: scratch.path)
             try GitDeadline.run(GitDeadline.seconds(context.environment), "Fetching \(branch.branch) from \(branch.url)") {
@@ -287,6 +289,10 @@ struct BootstrapPipeline {
         let branchSource = ObjectReference(prepared.plan.gitRepository.json)
         var rows: [ReconciliationWaiter.Row] = []
         let waiter = ReconciliationWaiter(client: client, revision: revision, timeout: timeout, perKustomizationTimeout: perKustomization, reporter: reporter)
+        // The branch's GitRepository is waited for too: a row of its own in "Objects waited for"
+        // and in the verdict's count, ready or failed (tester t6 findings 7 and 10).
+        let sourceLocation = graph.node(branchSource)?.location
+            ?? prepared.plan.gitRepository.file.map { SourceLocation(file: $0, line: prepared.plan.gitRepository.line) }
         do {
             do {
                 try await reporter.group("Wait for \(prepared.plan.gitRepository.reference) to fetch \(revision.short)") {
@@ -294,14 +300,21 @@ struct BootstrapPipeline {
                 }
             } catch let annotation as Annotation {
                 graph.mark(branchSource, .failed, message: annotation.message)
-                throw ReconciliationWaiter.Failure(annotation: annotation, rows: [], failed: [branchSource])
+                let row = ReconciliationWaiter.Row(
+                    reference: branchSource, parent: nil, location: sourceLocation, readiness: .failed(reason: annotation.title ?? "Failed", message: annotation.message),
+                    revision: nil, elapsed: nil, live: nil)
+                throw ReconciliationWaiter.Failure(annotation: annotation, rows: [row], failed: [branchSource])
             }
-            graph.mark(branchSource, .ready, elapsed: ContinuousClock.now - start, revision: revision.description)
+            let fetched = ContinuousClock.now - start
+            graph.mark(branchSource, .ready, elapsed: fetched, revision: revision.description)
+            let sourceRow = ReconciliationWaiter.Row(
+                reference: branchSource, parent: nil, location: sourceLocation, readiness: .ready, revision: revision.description, elapsed: fetched, live: nil)
             rows = try await reporter.group("Wait for \(prepared.tree.kustomizations.count) Kustomizations to apply \(revision.short)") {
                 // One its parent never applies never exists: nothing to wait for (the plan warned).
                 try await waiter.waitForKustomizations(prepared.tree.kustomizations.filter { !$0.applyDisabled }, tree: prepared.tree, since: start)
             }
             graph.update(rows)
+            rows.insert(sourceRow, at: 0)
             reporter.log("All Kustomizations applied \(revision).")
             if scope != .kustomizations {
                 let targets = ReconciliationWaiter.appliedTargets(rows, tree: prepared.tree, scope: scope)

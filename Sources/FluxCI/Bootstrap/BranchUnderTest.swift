@@ -70,6 +70,14 @@ struct BranchUnderTest {
                 fix: "Push it first (`git push origin \(branch)`), or let fluxci serve it to the cluster with --serve (add --include-worktree for uncommitted changes).")
         }
         if let local = repository.resolveBranch(branch), local != commit {
+            // The remote moved since the last fetch: its commit is not here, so ahead, behind and
+            // apart cannot be told. Fetch its objects (as `git fetch` would, moving no ref) and
+            // compare; a local commit the remote lacks must never pass on the remote's commit.
+            if repository.aheadBehind(local, commit) == nil {
+                _ = try? GitDeadline.run(GitDeadline.seconds(environment), "Fetching \(branch) from \(url)") {
+                    try repository.fetchObjects(url, branch: branch, credentials: credentials)
+                }
+            }
             // Behind only: the remote has everything the local branch has, and more; Flux applies
             // that. Ahead or apart: the remote lacks local commits, so a run would not test them.
             switch repository.aheadBehind(local, commit) {
@@ -83,9 +91,19 @@ struct BranchUnderTest {
                     title: "Branch not pushed",
                     fix: "Push it (`git push origin \(branch)`), or let fluxci serve the local commit to the cluster with --serve.")
             case .none:
-                reporter.warning(
-                    "The local \(branch) (\(local.prefix(7))) differs from \(url) (\(commit.prefix(7))), whose commit is not here; Flux will apply the remote commit.",
-                    title: "Local branch differs", fix: "Fetch to compare (`git fetch origin`); push, or use --serve, to test the local commit.")
+                // The fetch failed although listing worked: the local commit is on the remote
+                // only if the remote-tracking branch as last fetched has it.
+                let tracking = repository.resolve("refs/remotes/origin/\(branch)")
+                if let tracking, repository.aheadBehind(local, tracking)?.ahead == 0 {
+                    reporter.warning(
+                        "The local \(branch) (\(local.prefix(7))) is behind \(url) (\(commit.prefix(7))) as far as origin/\(branch) knows; Flux will apply the remote commit.",
+                        title: "Local branch behind")
+                } else {
+                    throw Annotation.error(
+                        "The local \(branch) (\(local.prefix(7))) has commits that \(url) (\(commit.prefix(7))) may lack, and its commit could not be fetched to compare: Flux would apply the remote commit, not yours.",
+                        title: "Branch not pushed",
+                        fix: "Push it (`git push origin \(branch)`), or let fluxci serve the local commit to the cluster with --serve.")
+                }
             }
         }
         return BranchUnderTest(branch: branch, url: url, revision: Revision(branch: branch, commit: commit))

@@ -100,6 +100,7 @@ public struct E2ECommand: ContextCommand {
         let pipeline = BootstrapPipeline(context: context)
         let run = E2ERun(reporter: reporter, pipeline: pipeline, plan: plan)
         let cleanup = Cleanup()
+        cleanup.addScratchFolders()
         // SIGINT and SIGTERM end the run through the same cleanup.
         let signals = SignalCleanup.install(cleanup, reporter: reporter)
         defer { signals.cancel() }
@@ -177,7 +178,8 @@ public struct E2ECommand: ContextCommand {
         }
         if let served { ServeSession.plan(&prepared, served: served, options: serve) }
         try await run.step(.preflight) { try await pipeline.preflight(prepared, keys: keys, requireKeys: !plan) }
-        pipeline.describe(prepared)
+        // A full --serve run names the served URL once it serves (tester t6 finding 6).
+        if plan || served == nil { pipeline.describe(prepared) }
         if plan {
             reporter.log("Plan only: no cluster was touched.")
             return
@@ -198,6 +200,7 @@ public struct E2ECommand: ContextCommand {
                     &prepared, served: served, options: serve, address: address, artifacts: BootstrapCommand.artifactsDirectory(artifacts, context: context),
                     context: context)
                 cleanup.add("Stop serving the repository (\(server.url))") { await server.stop() }
+                pipeline.describe(prepared)
             }
             return handle
         }
@@ -299,17 +302,44 @@ final class E2ERun: @unchecked Sendable {
 
 /// What must be undone at the end, in reverse order, once.
 final class Cleanup: @unchecked Sendable {
-    private let lock = NSLock()
-    private var actions: [(String, @Sendable () async -> Void)] = []
+    private enum Entry {
+        case action(String, @Sendable () async -> Void)
+        /// Another cleanup's actions, run in this one's group (bootstrap's served repository).
+        case nested(Cleanup)
+    }
 
-    func add(_ name: String, _ action: @escaping @Sendable () async -> Void) { lock.withLock { actions.append((name, action)) } }
+    private let lock = NSLock()
+    private var entries: [Entry] = []
+    private var scratchFolders = false
+
+    func add(_ name: String, _ action: @escaping @Sendable () async -> Void) { lock.withLock { entries.append(.action(name, action)) } }
+
+    /// Runs `other`'s pending actions here, at this point of the order.
+    func add(_ other: Cleanup) { lock.withLock { entries.append(.nested(other)) } }
+
+    /// Also removes the run's scratch folders (ScratchFolders: copies of the tree, build
+    /// folders, a fetched repository) that are still there when the cleanup runs: they are made
+    /// deep in the tree check, and a signal there must not leave them in TMPDIR.
+    func addScratchFolders() { lock.withLock { scratchFolders = true } }
+
+    private func drain() -> [(String, @Sendable () async -> Void)] {
+        let (all, scratch) = lock.withLock {
+            defer { entries = [] }
+            return (entries, scratchFolders)
+        }
+        var pending: [(String, @Sendable () async -> Void)] = []
+        if scratch, !ScratchFolders.recorded.isEmpty { pending.append(("Remove the scratch copies of the tree", { ScratchFolders.removeAll() })) }
+        for entry in all {
+            switch entry {
+            case .action(let name, let action): pending.append((name, action))
+            case .nested(let other): pending += other.drain().reversed()
+            }
+        }
+        return pending.reversed()
+    }
 
     func run(reporter: Reporter) async {
-        let pending: [(String, @Sendable () async -> Void)] = lock.withLock {
-            let all = actions
-            actions = []
-            return all.reversed()
-        }
+        let pending = drain()
         guard !pending.isEmpty else { return }
         await reporter.group("Clean up") {
             for (name, action) in pending {
