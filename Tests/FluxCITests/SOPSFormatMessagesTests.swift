@@ -38,6 +38,29 @@ import TestSupport
         #expect(try await Self.sops(["-d", "d/renamed.json"], age: repo.age, in: repo.root).status == 0)
     }
 
+    /// A SOPS file whose `mac:` line was deleted: sops exits 51, "MAC mismatch. File has no
+    /// MAC"; fluxci said "Not a SOPS file … encrypt it" (which would encrypt the ciphertext
+    /// again). It says the MAC is missing, at the sops block, with a fix sops accepts.
+    @Test func aSOPSFileWithoutItsMACIsNotCalledPlaintext() async throws {
+        let repo = try await SOPSFormatsCommandTests.repository()
+        try await repo.sopsEncrypt("t7.yaml", "password: mac-less-secret\nuser: admin\n")
+        let url = repo.root.appendingPathComponent("t7.yaml")
+        let text = try String(contentsOf: url, encoding: .utf8)
+        try text.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.hasPrefix("    mac: ") }.joined(separator: "\n").write(to: url, atomically: true, encoding: .utf8)
+        let sops = try await Self.sops(["-d", "t7.yaml"], age: repo.age, in: repo.root)
+        #expect(sops.status == 51 && sops.standardError.contains("File has no MAC"), "\(sops.standardError)")
+        #expect(try await Self.sops(["-d", "--ignore-mac", "t7.yaml"], age: repo.age, in: repo.root).status == 0, "the fix's --ignore-mac opens it")
+        let sopsLine = text.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0 == "sops:" }.map { $0 + 1 }
+        for command in [["sops", "decrypt", "t7.yaml"], ["sops", "verify", "t7.yaml"]] {
+            let result = try await SOPSFormatsCommandTests.run(repo.root, command, environment: ["SOPS_AGE_KEY": repo.age.identity])
+            #expect(result.status != 0)
+            #expect(result.standardError.contains("title=MAC missing,file=t7.yaml,line=\(sopsLine ?? 0)"), "\(result.allOutput)")
+            #expect(result.standardError.contains("sops edit --ignore-mac t7.yaml"))
+            #expect(!result.standardError.contains("Not a SOPS file") && !result.standardError.contains("encrypt --in-place"), "\(result.allOutput)")
+            #expect(!result.allOutput.contains("mac-less-secret"))
+        }
+    }
+
     /// An ini SOPS file named `.conf` is read as binary (JSON) by sops, which stops at the
     /// section's first character ("invalid character 's' looking for beginning of value"); the
     /// message says ini, and nothing about a JSON array to wrap. A folder of such files and a

@@ -263,11 +263,7 @@ struct SOPSVerifyCommand: ContextCommand {
                     return Verdict(name: name, recipients: [], ours: false, outcome: .failed(secret))
                 }
                 guard named else { return nil }
-                return Verdict(
-                    name: name, recipients: [], ours: false,
-                    outcome: .failed(.error(
-                        "\(name) is not a SOPS file: it holds no sops metadata (no sops: block, sops_mac= line or [sops] section).", title: "Not a SOPS file",
-                        fix: "Encrypt it with `fluxci sops encrypt --in-place \(name)`, or leave it out of the paths.", at: SourceLocation(file: name))))
+                return Verdict(name: name, recipients: [], ours: false, outcome: .failed(SOPSFiles.notSOPSAnnotation(bytes, file: name)))
             }
         } catch {
             // The content says sops wrote it: whatever fails to read is a failure, never a skip.
