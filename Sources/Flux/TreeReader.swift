@@ -28,6 +28,7 @@ struct Reader {
     var objects: [Reference: [KubeObject]] = [:]
     var files: [Reference: [String]] = [:]
     var sopsFiles: [Reference: [String]] = [:]
+    var decryptorReads: [Reference: [String: Set<SOPSDecryptorRead>]] = [:]
     var builds: [Reference: ClusterTree.BuildStatus] = [:]
     /// Objects of every build so far (substitution sources, known sources).
     var available: [KubeObject] = []
@@ -329,7 +330,7 @@ struct Reader {
         return ClusterTree(
             clusterPath: cluster, fluxSystemPath: fluxSystem, components: components, gitRepository: repository, rootKustomization: all[0],
             kustomizations: ClusterTreeReader.dependencyOrder(all), files: files, sopsFiles: sopsFiles, objects: objects, builds: builds,
-            buildTool: tool.description, problems: problems)
+            buildTool: tool.description, problems: problems, decryptorReads: decryptorReads)
     }
 
     // MARK: One build's output
@@ -453,6 +454,7 @@ struct Reader {
                 problems.append(lockedFile(generated.file, reachedBy: id, at: SourceLocation(file: generated.declaredIn, line: generated.line)))
             } else if SOPSFileFormat.encryptedStorage(of: data) != nil {
                 encrypted.append(generated.file)
+                if let read = generated.read { decryptorReads[id, default: [:]][generated.file, default: []].insert(read) }
             }
         }
         reached += output.kustomizationFiles.filter { !(output.written.generated && $0 == output.written.file) }

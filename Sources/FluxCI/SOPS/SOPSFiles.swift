@@ -83,6 +83,14 @@ enum SOPSFiles {
                 (imported.age.map(\.name) + imported.pgp.map { "pgp \($0.fingerprint)" }).joined(separator: ", ")
             } ?? ""
             let wanted = attempts.map(\.key).joined(separator: ", ")
+            // An SSH key sops would have tried but fluxci cannot read is named, with what to do.
+            if let passedOver = keys?.passedOver, !passedOver.isEmpty, attempts.contains(where: { $0.key.hasPrefix("ssh-") }) {
+                return .error(
+                    "\(error.description.prefix(1).uppercased() + error.description.dropFirst()). Encrypted for \(wanted); imported: \(ours.isEmpty ? "no key" : ours). SSH keys passed over: \(passedOver.joined(separator: "; ")).",
+                    title: error.title,
+                    fix: "Decrypt it with the real sops (`sops -d \(file)`: it reads ssh-rsa keys and asks for an SSH key's passphrase), or add an age1… or ssh-ed25519 recipient to its creation rule in .sops.yaml and run `sops updatekeys \(file)`, or point SOPS_AGE_SSH_PRIVATE_KEY_FILE at an unprotected ssh-ed25519 key it is encrypted for.",
+                    at: location)
+            }
             return .error(
                 "\(error.description.prefix(1).uppercased() + error.description.dropFirst()). Encrypted for \(wanted); imported: \(ours.isEmpty ? "no key" : ours).",
                 title: error.title,
