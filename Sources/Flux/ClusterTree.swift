@@ -54,6 +54,22 @@ public struct ClusterTree: Sendable {
 
     /// The names of the decryption Secrets the Kustomizations ask for.
     public var decryptionSecretNames: Set<String> { Set(kustomizations.compactMap(\.decryptionSecret)) }
+
+    /// The SOPS files that only Kustomizations with `spec.decryption` but no `secretRef` decrypt,
+    /// each with those Kustomizations. kustomize-controller builds their decryptor from the
+    /// Secret alone (`decryptor.ImportKeys` reads keys only from `secretRef`), so it opens them
+    /// only with credentials it runs with (cloud KMS, Vault): that the run's keys open them
+    /// proves nothing about the cluster (tester t5 K).
+    public var sopsFilesWithoutDecryptionSecret: [String: [FluxKustomization.Reference]] {
+        var withSecret: Set<String> = []
+        var without: [String: [FluxKustomization.Reference]] = [:]
+        for kustomization in kustomizations where kustomization.decrypts {
+            for file in sopsFiles[kustomization.id] ?? [] {
+                if kustomization.decryptionSecret == nil { without[file, default: []].append(kustomization.id) } else { withSecret.insert(file) }
+            }
+        }
+        return without.filter { !withSecret.contains($0.key) }
+    }
 }
 
 public enum ClusterTreeReader {

@@ -11,8 +11,19 @@ import Kube
 enum HelmReleaseReferences {
     static let group = "helm.toolkit.fluxcd.io"
 
+    /// What the checks know beyond the applied objects.
+    struct Context {
+        /// helm-controller runs with `--no-cross-namespace-refs=true` (the multi-tenancy lockdown).
+        var noCrossNamespaceRefs = false
+        /// The GitRepository whose artifact fluxci has (the branch's own), as `namespace/name`.
+        var artifactSource: String?
+        /// Why a repository-relative path (a file, or a folder when it ends in `/`) is not in
+        /// that artifact; nil when it is there.
+        var absence: ((String) -> String?)?
+    }
+
     /// `lineOf` gives the line of a field of an object (its document in the repository).
-    static func problems(_ applied: AppliedObjects, lineOf: (KubeObject, [Origins.FieldKey]) -> Int?) -> [Annotation] {
+    static func problems(_ applied: AppliedObjects, context: Context = Context(), lineOf: (KubeObject, [Origins.FieldKey]) -> Int?) -> [Annotation] {
         func exists(_ kind: String, group: String?, namespace: String, name: String) -> Bool {
             !applied.find(kind, group: group, namespace: namespace, name: name).isEmpty
         }
@@ -30,12 +41,29 @@ enum HelmReleaseReferences {
                 release.json["spec", "chartRef"].map { ($0, ["spec", "chartRef"]) }
                 ?? release.json["spec", "chart", "spec", "sourceRef"].map { ($0, ["spec", "chart", "spec", "sourceRef"]) }
             if let chart, let kind = chart.reference["kind"]?.string, let name = chart.reference["name"]?.string {
-                let sourceNamespace = chart.reference["namespace"]?.string ?? namespace
-                if !exists(kind, group: FluxKustomization.sourceGroup, namespace: sourceNamespace, name: name) {
+                let written = chart.reference["namespace"]?.string
+                let sourceNamespace = written ?? namespace
+                if context.noCrossNamespaceRefs, sourceNamespace != namespace {
+                    // helm-controller `reconcileChart` (chart.spec) and `getSource` (chartRef)
+                    // with NoCrossNamespaceRef: an acl.AccessDeniedError before any lookup.
                     problems.append(.error(
-                        "\(id) takes its chart from \(kind)/\(sourceNamespace)/\(name), which no Kustomization of this cluster applies (a reference without a namespace is in the HelmRelease's own, \(namespace)): helm-controller never gets the chart, and the HelmRelease never becomes Ready.",
+                        "\(id) takes its chart from \(kind)/\(sourceNamespace)/\(name), in another namespace, and helm-controller runs with --no-cross-namespace-refs=true (patched into the flux-system components): it refuses the reference (\"can't access '\(kind)/\(sourceNamespace)/\(name)', cross-namespace references have been blocked\", reason AccessDenied), and the HelmRelease never becomes Ready.",
+                        title: "Cross-namespace reference blocked",
+                        fix: "Define the \(kind) in \(namespace) (the HelmRelease's namespace) and reference it without a namespace, or drop --no-cross-namespace-refs from the flux-system patches.",
+                        at: at(chart.field + (written == nil ? [] : ["namespace"]))))
+                } else if !exists(kind, group: FluxKustomization.sourceGroup, namespace: sourceNamespace, name: name) {
+                    // Only a defaulted namespace is explained (tester t5 H); a near name is offered.
+                    let defaulted = written == nil ? " (a reference without a namespace is in the HelmRelease's own, \(namespace))" : ""
+                    let others = applied.all(kind).filter { $0.group == FluxKustomization.sourceGroup && ($0.object.namespace ?? "default") == sourceNamespace }.map(\.object.name)
+                    let hint = ClusterTreeReader.nearest(name, in: others).map { " Did you mean \($0)?" } ?? ""
+                    problems.append(.error(
+                        "\(id) takes its chart from \(kind)/\(sourceNamespace)/\(name), which no Kustomization of this cluster applies\(defaulted): helm-controller never gets the chart, and the HelmRelease never becomes Ready.\(hint)",
                         title: "Unknown chart source", fix: "Correct the reference's name or namespace, or define \(kind) \(name) in \(sourceNamespace).",
                         at: at(chart.field + ["name"])))
+                } else if release.json["spec", "chartRef"] == nil, let path = release.json["spec", "chart", "spec", "chart"]?.string,
+                    kind == "GitRepository" || kind == "Bucket"
+                {
+                    problems += chartPathProblems(id, kind: kind, source: "\(sourceNamespace)/\(name)", path: path, context: context, at: at(["spec", "chart", "spec", "chart"]))
                 }
             }
             for (index, entry) in (release.json["spec", "valuesFrom"]?.array ?? []).enumerated() {
@@ -68,13 +96,49 @@ enum HelmReleaseReferences {
                 guard let name = dependency["name"]?.string else { continue }
                 let dependencyNamespace = dependency["namespace"]?.string ?? namespace
                 if !exists("HelmRelease", group: group, namespace: dependencyNamespace, name: name) {
+                    let others = applied.all("HelmRelease").filter { $0.group == group && ($0.object.namespace ?? "default") == dependencyNamespace }.map(\.object.name)
+                    let hint = ClusterTreeReader.nearest(name, in: others).map { " Did you mean \(dependencyNamespace)/\($0)?" } ?? ""
                     problems.append(.error(
-                        "\(id) depends on HelmRelease/\(dependencyNamespace)/\(name), which no Kustomization of this cluster applies: helm-controller keeps it waiting (DependencyNotReady).",
+                        "\(id) depends on HelmRelease/\(dependencyNamespace)/\(name), which no Kustomization of this cluster applies: helm-controller keeps it waiting (DependencyNotReady).\(hint)",
                         title: "Unknown dependency", fix: "Correct spec.dependsOn (a missing namespace is \(namespace)), or define the HelmRelease.",
                         at: at(["spec", "dependsOn", .index(index)])))
                 }
             }
         }
         return problems
+    }
+
+    /// A chart from a GitRepository or Bucket: helm-controller creates a HelmChart whose
+    /// `spec.chart` is this path, and source-controller's local chart builder
+    /// (`internal/helm/chart/builder_local.go` `Build`: `securejoin.SecureJoin(artifact, path)`,
+    /// then `LoadChartMetadata`, which reads `Chart.yaml` of a folder or opens a packaged chart
+    /// file) fails with reason InvalidChartReference ("invalid chart reference: … no such file or
+    /// directory") when the path is not in the source's artifact: the HelmChart is not Ready,
+    /// and the HelmRelease never becomes Ready. Checked against the branch's own artifact;
+    /// another source's artifact is not known here, so it is listed as not checked.
+    static func chartPathProblems(_ id: String, kind: String, source: String, path: String, context: Context, at location: SourceLocation?) -> [Annotation] {
+        guard kind == "GitRepository", source == context.artifactSource, let absence = context.absence else {
+            return [Annotation(
+                .notice,
+                "\(id) takes its chart from the path \(path) of \(kind)/\(source), whose artifact fluxci does not fetch: that the chart is there is not checked.",
+                title: "Chart path not checked", at: location)]
+        }
+        // securejoin keeps the path inside the artifact: a leading `/` or `./` is its root.
+        let normalized = FluxKustomization.normalize(path)
+        let chartFile = normalized.isEmpty ? "Chart.yaml" : normalized + "/Chart.yaml"
+        if absence(chartFile) == nil { return [] }
+        let reason: String
+        if let why = absence(normalized) {
+            reason = why
+        } else if absence(normalized + "/") == nil {
+            reason = "\(normalized.isEmpty ? "the artifact's root" : normalized) has no Chart.yaml in the artifact"
+        } else {
+            return []  // a file: a packaged chart, copied as it is
+        }
+        return [.error(
+            "\(id) takes its chart from the path \(path) of GitRepository/\(source), but \(reason): source-controller fails the HelmChart (\"invalid chart reference: … no such file or directory\", reason InvalidChartReference), so helm-controller never gets the chart and the HelmRelease never becomes Ready.",
+            title: "Chart path not in the artifact",
+            fix: "Correct spec.chart.spec.chart to the chart's folder (the one holding Chart.yaml, relative to the repository's root), or keep it in the artifact (.sourceignore, spec.ignore).",
+            at: location)]
     }
 }

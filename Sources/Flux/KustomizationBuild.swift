@@ -143,7 +143,7 @@ struct KustomizationBuild {
 
     /// Hard links of the artifact's files (a copy where linking is refused). Plain POSIX calls:
     /// a plan makes one such folder per build, hundreds of entries each.
-    private func link(_ files: Set<String>, into workspace: URL) throws {
+    func link(_ files: Set<String>, into workspace: URL) throws {
         var made: Set<String> = []
         func folder(_ path: String) {
             guard !path.isEmpty, !made.contains(path) else { return }

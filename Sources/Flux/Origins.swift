@@ -19,7 +19,7 @@ final class Origins: @unchecked Sendable {
         var node: Node
     }
 
-    private let root: URL
+    let root: URL
     private let lock = NSLock()
     private var cache: [String: [Document]] = [:]
 

@@ -16,7 +16,8 @@ enum SharedObjects {
     }
 
     /// One error per object two Kustomizations define differently, one warning per object they
-    /// define identically; each names every definition by file:line. `order` is the order the
+    /// define identically; each is annotated once, at the first definition, and names every
+    /// definition by file:line. `order` is the order the
     /// Kustomizations were read in (the first is the one whose definition fluxci followed).
     static func problems(_ objects: [FluxKustomization.Reference: [KubeObject]], order: [FluxKustomization.Reference]) -> [Annotation] {
         var owners: [Key: [(FluxKustomization.Reference, KubeObject)]] = [:]
@@ -34,31 +35,31 @@ enum SharedObjects {
         for key in keys {
             guard let all = owners[key], all.count > 1 else { continue }
             let name = "\(key.kind)/\(key.namespace.isEmpty ? "" : key.namespace + "/")\(key.name)"
-            let listed = all.map { owner -> String in
-                let at = owner.1.file.map { file in owner.1.line.map { "\(file):\($0)" } ?? file } ?? "its build"
-                return "\(owner.0) at \(at)"
-            }.joined(separator: " and ")
+            let listed = all.map { "\($0.0) at \(Self.site($0.1) ?? "its build")" }.joined(separator: " and ")
             let identical = all.dropFirst().allSatisfy { $0.1.json == all[0].1.json }
             let isKustomization = FluxKustomization(all[0].1) != nil
             let each = all.count == 2 ? "both own it" : "all \(all.count) own it"
             let others = all.count == 2 ? "the other still declares it" : "the others still declare it"
-            // One annotation per place it is written: owners that build the same file share one
-            // (GitHub shows a limited number of annotations per step; repeats waste them).
-            var annotated: Set<SourceLocation?> = []
-            for owner in all {
-                let location = owner.1.file.map { SourceLocation(file: $0, line: owner.1.line) }
-                guard annotated.insert(location).inserted else { continue }
-                if identical {
-                    problems.append(.warning(
-                        "\(name) is applied by \(all.count) Kustomizations (\(listed)), identically: \(each), and kustomize-controller labels it with whichever applied last; when that one stops applying it, its pruning deletes it although \(others).",
-                        title: "Object applied twice", fix: "Keep one definition, in the Kustomization that should own it; let the other dependOn that one.", at: location))
-                } else {
-                    problems.append(.error(
-                        "\(name) is applied by \(all.count) Kustomizations (\(listed)), with different definitions: they overwrite each other on every reconcile\(isKustomization ? ", so the cluster's tree is undefined (fluxci follows the first definition only)" : "").",
-                        title: "Object defined twice", fix: "Keep one definition, in the Kustomization that should own it.", at: location))
-                }
+            // One annotation per object, at its first definition, naming every definition by
+            // file:line (tester t5 F10: one per owner repeated the same message; GitHub shows
+            // a limited number of annotations per step).
+            let first = all[0]
+            let location = first.1.file.map { SourceLocation(file: $0, line: first.1.line) }
+            if identical {
+                problems.append(.warning(
+                    "\(name) is applied by \(all.count) Kustomizations (\(listed)), identically: \(each), and kustomize-controller labels it with whichever applied last; when that one stops applying it, its pruning deletes it although \(others).",
+                    title: "Object applied twice", fix: "Keep one definition, in the Kustomization that should own it; let the other dependOn that one.", at: location))
+            } else {
+                problems.append(.error(
+                    "\(name) is applied by \(all.count) Kustomizations (\(listed)), with different definitions: they overwrite each other on every reconcile\(isKustomization ? ", so the cluster's tree is undefined (fluxci follows the first definition only)" : "").",
+                    title: "Object defined twice", fix: "Keep one definition, in the Kustomization that should own it (remove it from \(all.dropFirst().map { Self.site($0.1) ?? $0.0.description }.joined(separator: ", ")), or from \(Self.site(first.1) ?? first.0.description)).", at: location))
             }
         }
         return problems
+    }
+
+    /// `file:line` of an object's definition (`file` when the line is unknown).
+    static func site(_ object: KubeObject) -> String? {
+        object.file.map { file in object.line.map { "\(file):\($0)" } ?? file }
     }
 }

@@ -35,10 +35,16 @@ struct Reader {
     /// Whether kustomize-controller runs with `StrictPostBuildSubstitutions` (read from the
     /// flux-system components).
     var strictSubstitution = false
+    /// Whether kustomize-controller and helm-controller run with `--no-cross-namespace-refs=true`
+    /// (read from the flux-system components).
+    var blocksCrossNamespace = (kustomize: false, helm: false)
     /// The cluster's root Kustomization (the one gotk-sync.yaml defines).
     var rootID: Reference?
     /// The Kustomization whose build applies each child Kustomization.
     var appliedBy: [Reference: FluxKustomization] = [:]
+    /// Whether Kustomizations found together may share one kustomize run (KustomizationBatch);
+    /// off only in the tests that compare the two.
+    var batches = true
 
     init(artifact: SourceArtifact, tool: KustomizeTool, decrypt: ClusterTreeReader.Decrypt?) {
         self.artifact = artifact
@@ -59,8 +65,30 @@ struct Reader {
         guard let file = kustomization.object.file else { return nil }
         // A field its file does not write may come from the spec.patches of the Kustomization
         // that applies it (tester t3 F5, f27): the problem belongs in that patch.
-        if field.count > 1, !Origins.isWritten(field, in: documents[kustomization.id]), let patched = patchLocation(kustomization, field) { return patched }
+        if field.count > 1, !Origins.isWritten(field, in: documents[kustomization.id]) {
+            if let patched = patchLocation(kustomization, field) { return patched }
+            // Or a kustomize patch of the folder that builds it (flux-system/kustomization.yaml
+            // patching the root Kustomization, tester t5 F).
+            if let patched = kustomizePatchLocation(kustomization, field) { return patched }
+        }
         return SourceLocation(file: file, line: Origins.line(of: field, in: documents[kustomization.id]) ?? kustomization.object.line)
+    }
+
+    /// The line of a kustomize patch that writes `field` into the Kustomization: in the
+    /// kustomization file of its own file's folder, or of the folder its parent builds.
+    func kustomizePatchLocation(_ kustomization: FluxKustomization, _ field: [Origins.FieldKey]) -> SourceLocation? {
+        guard let file = kustomization.object.file else { return nil }
+        var folders = [(file as NSString).deletingLastPathComponent]
+        if let parent = appliedBy[kustomization.id], !folders.contains(parent.path) { folders.append(parent.path) }
+        for folder in folders {
+            for name in ["kustomization.yaml", "kustomization.yml", "Kustomization"] {
+                let candidate = folder.isEmpty ? name : "\(folder)/\(name)"
+                guard artifact.written.contains(candidate) else { continue }
+                if let found = PatchSites.location(of: field, object: kustomization.object, kustomizationFile: candidate, origins: origins) { return found }
+                break
+            }
+        }
+        return nil
     }
 
     /// The line, inside the spec.patches entry of the Kustomization that applies `kustomization`,
@@ -147,6 +175,9 @@ struct Reader {
         }
         let components = systemObjects.filter { !ClusterTreeReader.isSync($0) }
         strictSubstitution = PostBuild.strictSubstitutions(in: components)
+        blocksCrossNamespace = (
+            ControllerFlags("kustomize-controller", in: components).isSet("no-cross-namespace-refs"),
+            ControllerFlags("helm-controller", in: components).isSet("no-cross-namespace-refs"))
         available = systemObjects
         schemas.add(systemObjects)
         // What the cluster's GitRepository fetches: the repository's own spec.ignore, nothing
@@ -172,6 +203,35 @@ struct Reader {
             let at = index
             index += 1
             return queue.submit { builder.run(request, index: at) }
+        }
+        // Kustomizations found together are built in groups, one per core: each group in one
+        // kustomize run where that gives each Kustomization what its own run gives
+        // (KustomizationBatch), else queued again one by one.
+        func startAll(_ kustomizations: [FluxKustomization]) -> [(FluxKustomization, Ticket?)] {
+            var buildable: [(at: Int, request: KustomizationBuild.Request)] = []
+            for kustomization in kustomizations where kustomization.source == rootSource && !kustomization.suspended && !kustomization.applyDisabled {
+                buildable.append((index, KustomizationBuild.Request(kustomization: kustomization, files: rootFiles)))
+                index += 1
+            }
+            var tickets: [Ticket] = []
+            let size = batches ? max(1, (buildable.count + queue.width - 1) / queue.width) : 1
+            for first in stride(from: 0, to: buildable.count, by: size) {
+                let group = Array(buildable[first..<min(first + size, buildable.count)])
+                guard group.count > 1 else {
+                    let (at, request) = group[0]
+                    tickets.append(queue.submit { builder.run(request, index: at) })
+                    continue
+                }
+                let built = queue.submit { [queue] () -> [Ticket] in
+                    if let results = builder.runBatch(group.map(\.request)) { return results.map { Ticket($0) } }
+                    return group.map { at, request in queue.submit { builder.run(request, index: at) } }
+                }
+                tickets += group.indices.map { offset in Ticket(deriving: { built.wait()[offset].wait() }) }
+            }
+            var next = tickets.makeIterator()
+            return kustomizations.map { kustomization in
+                (kustomization, kustomization.source == rootSource && !kustomization.suspended && !kustomization.applyDisabled ? next.next() : nil)
+            }
         }
         var all: [FluxKustomization] = [root]
         var level: [(FluxKustomization, Ticket?)] = [(root, start(root, started: guess.flatMap { request in guessTicket.map { (request, $0) } }))]
@@ -204,7 +264,7 @@ struct Reader {
                 }
                 progress = true
                 let children = process(kustomization, output, variables: variables, known: all.map(\.id) + level.map(\.0.id))
-                level += children.map { ($0, start($0)) }
+                level += startAll(children)
             }
             let failuresAt = problems.count
             var failures: [Annotation] = []
@@ -230,7 +290,7 @@ struct Reader {
             if level.isEmpty, !pending.isEmpty {
                 for (kustomization, output) in pending {
                     let children = process(kustomization, output, variables: variables(for: kustomization, final: true, own: output) ?? Variables(), known: all.map(\.id) + level.map(\.0.id))
-                    level += children.map { ($0, start($0)) }
+                    level += startAll(children)
                 }
                 pending = []
             }
@@ -241,12 +301,22 @@ struct Reader {
         let origins = self.origins
         // One index of what every Kustomization applies, shared by the reference checks.
         let applied = AppliedObjects(objects, kustomizations: all, components: components)
-        problems += HelmReleaseReferences.problems(applied) { object, field in
+        let artifactFiles = rootFiles
+        let reader = self
+        let chartContext = HelmReleaseReferences.Context(
+            noCrossNamespaceRefs: blocksCrossNamespace.helm, artifactSource: "\(secretsNamespace)/\(repository.name)",
+            absence: { path in
+                if path.hasSuffix("/") { return artifactFiles.contains { $0.hasPrefix(path) } ? nil : reader.absence(of: String(path.dropLast())) }
+                if artifactFiles.contains(path) || artifactFiles.contains(where: { $0.hasPrefix(path + "/") }) { return nil }
+                return reader.absence(of: path)
+            })
+        problems += HelmReleaseReferences.problems(applied, context: chartContext) { object, field in
             Origins.line(of: field, in: object.file.flatMap { file in origins.documents(file).first { $0.line == object.line }?.node })
         }
         problems += AppliedObjectChecks.problems(objects, applied: applied, components: components, gitRepository: repository)
         let documents = self.documents
-        problems += KustomizationReferences.problems(applied) { kustomization, field in
+        let defaultServiceAccount = ControllerFlags("kustomize-controller", in: components).value("default-service-account")
+        problems += KustomizationReferences.problems(applied, defaultServiceAccount: defaultServiceAccount) { kustomization, field in
             kustomization.object.file.map { SourceLocation(file: $0, line: Origins.line(of: field, in: documents[kustomization.id]) ?? kustomization.object.line) }
         }
         problems += CustomResourceChecks.problems(applied, objects: objects, components: components)
@@ -504,33 +574,37 @@ struct Reader {
                 } ?? ClusterTreeReader.nearest(name, in: names).map { " Did you mean \($0)?" } ?? ""
                 let notFound = "kustomize-controller fails the build (\"substitute from '\(kind)/\(name)' error: not found\")"
                 let subject = "The Kustomization \(kustomization.id) substitutes from \(kind) \(kustomization.id.namespace)/\(name)"
-                func fail(_ message: String, title: String, fix: String, failure: String) -> Variables {
+                // Every reference that fails is reported (tester t5 F: after fixing the first,
+                // the user would meet the next); the first names the failure.
+                func fail(_ message: String, title: String, fix: String, failure: String) {
                     problems.append(.error(
                         "\(subject), \(message)", title: title, fix: fix,
                         at: location(kustomization, ["spec", "postBuild", "substituteFrom", .index(index), "name"])))
-                    result.failure = failure
-                    return result
+                    if result.failure == nil { result.failure = failure }
                 }
                 // Its own build creates it: it does not exist yet when the substitution of that
                 // build runs (kustomize-controller substitutes before it applies).
                 if let own, own.documents.contains(where: { $0.object["kind"]?.string == kind && $0.object["metadata", "name"]?.string == name && ($0.object["metadata", "namespace"]?.string ?? kustomization.id.namespace) == kustomization.id.namespace }) {
-                    return fail(
+                    fail(
                         "which is created by this same Kustomization, so it does not exist when its substitution runs: \(notFound) at the first reconcile.",
                         title: "substituteFrom created by itself", fix: "Create the \(kind) in a Kustomization this one dependsOn, or mark the reference optional: true.",
                         failure: "substituteFrom \(kind)/\(name) is created by the same Kustomization")
+                    continue
                 }
                 // A dependency that does not build may be what creates it: say that, not "no one creates it".
                 let unbuilt = kustomization.dependsOn.filter { if case .notBuilt? = builds[$0] { return true } else { return false } }
                 if !unbuilt.isEmpty {
-                    return fail(
+                    fail(
                         "which no built Kustomization creates; \(unbuilt.map(\.description).joined(separator: ", ")), which it depends on, does not build (reported above), and may be what creates it.",
                         title: "substituteFrom not checked", fix: "Fix the build of \(unbuilt.map(\.description).joined(separator: ", ")) first.",
                         failure: "dependency \(unbuilt[0]) does not build")
+                    continue
                 }
-                return fail(
+                fail(
                     "which no Kustomization of this cluster creates: \(notFound).\(hint)",
                     title: "Unknown substituteFrom", fix: "Create the \(kind) in \(kustomization.id.namespace), correct the name, or mark the reference optional: true.",
                     failure: "substituteFrom \(kind)/\(name) not found")
+                continue
             }
             var data: [(String, String)] = []
             if kind == "ConfigMap" {
@@ -807,6 +881,16 @@ struct Reader {
                         ? (writtenNamespace ? "Correct spec.sourceRef.namespace." : "Set spec.sourceRef.namespace to the source's namespace.")
                         : "Correct spec.sourceRef.name (or define the \(kustomization.source.kind) it names).",
                     at: at))
+            }
+            if blocksCrossNamespace.kustomize, kustomization.source.namespace != id.namespace, !kustomization.suspended {
+                // kustomize-controller `getSource` with NoCrossNamespaceRefs: an
+                // acl.AccessDeniedError before the source is even looked up (its dependsOn are
+                // not checked so: `checkDependencies` reads any namespace).
+                problems.append(.error(
+                    "The Kustomization \(id) takes its source from \(kustomization.source), in another namespace, and kustomize-controller runs with --no-cross-namespace-refs=true (patched into the flux-system components): it refuses the reference (\"can't access '\(kustomization.source.kind)/\(kustomization.source.namespace)/\(kustomization.source.name)', cross-namespace references have been blocked\", reason AccessDenied), so \(id) never applies anything and never becomes Ready.",
+                    title: "Cross-namespace reference blocked",
+                    fix: "Define a \(kustomization.source.kind) in \(id.namespace) (the tenant's own source) and reference it without a namespace, or drop --no-cross-namespace-refs from the flux-system patches.",
+                    at: location(kustomization, ["spec", "sourceRef", "namespace"])))
             }
             let encrypted = sopsFiles[id] ?? []
             if let secret = kustomization.decryptionSecret, !decryptionSecrets.isEmpty,

@@ -79,4 +79,32 @@ import TestSupport
         #expect(dependency.location == SourceLocation(file: "apps/release.yaml", line: 20))
         #expect(tree.errors.count == 4, "\(tree.errors)")
     }
+
+    /// Tester t5 H (fleets 23f, 26c): a reference that gives its namespace is not said to be
+    /// defaulted, and a near name is offered; the valid neighbour (the right name) is quiet.
+    @Test func aWrittenNamespaceIsNotCalledDefaultedAndANearNameIsOffered() async throws {
+        func fleet(source: String, dependency: String) async throws -> Fleet {
+            try await Fleet.make([
+                "clusters/c/apps.yaml": kustomization("apps", path: "./apps"),
+                "apps/kustomization.yaml": "resources: [repository.yaml, base.yaml, release.yaml]\n",
+                "apps/repository.yaml": Self.repository,
+                "apps/base.yaml": Self.release("base"),
+                "apps/release.yaml": Self.release("podinfo", source: "\(source)\n        namespace: flux-system", dependsOn: "  dependsOn:\n    - name: \(dependency)\n"),
+            ])
+        }
+        let broken = try await fleet(source: "podnfo", dependency: "bse")
+        defer { broken.remove() }
+        let tree = try broken.read()
+        let source = try #require(tree.problem("Unknown chart source"), "\(tree.problems)")
+        #expect(source.location == SourceLocation(file: "apps/release.yaml", line: 13))
+        #expect(!source.message.contains("without a namespace"), "\(source.message)")
+        #expect(source.message.contains("Did you mean podinfo?"), "\(source.message)")
+        let dependency = try #require(tree.problem("Unknown dependency"))
+        #expect(dependency.message.contains("Did you mean flux-system/base?"), "\(dependency.message)")
+        #expect(tree.errors.count == 2, "\(tree.errors)")
+
+        let valid = try await fleet(source: "podinfo", dependency: "base")
+        defer { valid.remove() }
+        #expect(try valid.read().problems.isEmpty)
+    }
 }

@@ -53,6 +53,7 @@ struct BootstrapPipeline {
             resolved = try BranchUnderTest.resolve(
                 branch: branch, url: url, event: event, environment: context.environment, repository: repository, credentials: credentials, reporter: reporter)
         } }
+        summary.record(revision: resolved.revision)
         reporter.log("Testing \(resolved.revision) of \(served == nil ? resolved.url : "the served repository")")
         // The revision and the links to the tested commit hold from here on, also when a later step fails.
         try reporter.setOutput("revision", resolved.revision.description)
@@ -85,6 +86,7 @@ struct BootstrapPipeline {
         reporter.log("Built \(tree.builds.values.filter { $0 == .built }.count) of \(tree.kustomizations.count) Kustomizations with \(tree.buildTool).")
         for problem in tree.problems { reporter.annotate(problem) }
         let errors = tree.problems.filter { $0.level == .error }
+        summary.record(tree: tree)  // the graph of a failed run is drawn from it
         // Published before the checks can fail, so a failed run's summary has it too.
         var table = StepSummary()
         table.heading("Kustomizations of \(tree.clusterPath.isEmpty ? "." : tree.clusterPath)", level: StepSummary.sectionLevel)  // the root is "."
@@ -191,25 +193,30 @@ struct BootstrapPipeline {
             files.map { name in (name, { () throws -> Data in try source.read(name) ?? Data() }) }, keys: keys, macRule: .flux,
             reads: { tree.decryptorReads(of: $0) })
         let verifier = try SOPSVerifyCommand.parse([])
-        for verdict in verdicts { verifier.report(verdict, imported: keys, reporter: reporter) }
+        for verdict in verdicts { verifier.report(verdict, imported: keys, reporter: reporter, sopsConfig: ReachedPlaintextSecrets.sopsConfig(for: verdict.name, source: source)) }
         let failed = try SOPSVerifyCommand.summarize(verdicts, allowForeign: false, reporter: reporter)
         guard failed == 0, plaintext.isEmpty else {
             throw Annotation.error(
                 "\(failed) of the \(verdicts.count) SOPS files the cluster decrypts failed the check\(plaintext.isEmpty ? "" : ", and \(plaintext.count) Secret file\(plaintext.count == 1 ? "" : "s") it applies \(plaintext.count == 1 ? "is" : "are") not encrypted") (annotated above, each with what `sops -d` and Flux do with it).", title: "SOPS preflight failed",
                 fix: "Fix them before any cluster is created.")
         }
-        reporter.log("All \(verdicts.count) SOPS files the cluster decrypts decrypt with the imported keys.")
+        // Files only Kustomizations without a decryption Secret decrypt: the keys open them, but
+        // kustomize-controller will not have those keys (tester t5 K), so say no more than that.
+        let keyless = prepared.tree.sopsFilesWithoutDecryptionSecret
+        if keyless.isEmpty {
+            reporter.log("All \(verdicts.count) SOPS files the cluster decrypts decrypt with the imported keys.")
+        } else {
+            let files = keyless.keys.sorted()
+            let owners = Set(keyless.values.joined()).map(\.description).sorted()
+            let note = "All \(verdicts.count) SOPS files the cluster decrypts decrypt with the imported keys, but \(verdicts.count == files.count ? "none" : "only \(verdicts.count - files.count)") of them reach\(verdicts.count - files.count == 1 ? "es" : "") Flux through its decryption Secret: \(files.count) (\(files.prefix(3).joined(separator: ", "))\(files.count > 3 ? ", …" : "")) \(files.count == 1 ? "is" : "are") decrypted by \(owners.joined(separator: ", ")) without spec.decryption.secretRef, so kustomize-controller opens \(files.count == 1 ? "it" : "them") only with credentials it runs with (cloud KMS, Vault): that \(files.count == 1 ? "it decrypts" : "they decrypt") in the cluster is not proven here."
+            reporter.notice(note, title: "Decrypted without a Secret")
+        }
         // A passphrase-protected key reaches Flux as a copy without the passphrase: made (and so
         // proved possible) here, before any cluster exists.
         if prepared.which.contains(.gpg), !keys.pgp.isEmpty, context.environment["SOPS_GPG_PASSPHRASE"].map({ !$0.isEmpty }) == true {
             _ = try prepared.secrets.manifests(from: keys, which: [.gpg], reporter: reporter)
             reporter.log("The protected PGP key goes to Flux as a copy without its passphrase (Flux cannot give one).")
         }
-    }
-
-    /// `--plan`: the graph a run would wait for, every node not reached.
-    func drawPlan(_ prepared: Prepared, scope: WaitScope) {
-        publish(ClusterGraph.plan(prepared.tree, scope: scope), heading: "What a run waits for (not reached)")
     }
 
     /// The plan, as a table of what would be applied.
@@ -271,15 +278,8 @@ struct BootstrapPipeline {
         try await wait(prepared, client: client, timeout: timeout, perKustomization: perKustomization, artifacts: artifacts, scope: scope)
     }
 
-    /// The verdict of the wait, for the summary's first line.
-    final class Verdict: @unchecked Sendable {
-        private let lock = NSLock()
-        private var stored: (passed: Bool, text: String)?
-        var value: (passed: Bool, text: String)? { lock.withLock { stored } }
-        func set(passed: Bool, _ text: String) { lock.withLock { stored = (passed, text) } }
-    }
-
-    let verdict = Verdict()
+    /// The summary's verdict and graph state, for every path (RunSummary).
+    let summary = RunSummary()
 
     private func wait(_ prepared: Prepared, client: KubeClient, timeout: Duration, perKustomization: Duration, artifacts: URL?, scope: WaitScope) async throws {
         let revision = prepared.plan.revision
@@ -313,7 +313,7 @@ struct BootstrapPipeline {
                 rows += applied
                 graph.update(applied)
             }
-            verdict.set(passed: true, "Passed: \(ClusterGraph.shortRevision(revision.description)) reconciled, \(rows.count) objects ready in \(Reporter.format(ContinuousClock.now - start))")
+            summary.set(passed: true, "Passed: \(ClusterGraph.shortRevision(revision.description)) reconciled, \(rows.count) objects ready in \(Reporter.format(ContinuousClock.now - start))")
             summarize(graph, rows: rows, revision: revision)
         } catch let failure as ReconciliationWaiter.Failure {
             rows = Self.merge(rows, failure.rows)
@@ -321,7 +321,7 @@ struct BootstrapPipeline {
             let failed = failure.failed.first.map { reference -> String in
                 Self.verdictReason(reference: "\(reference)", message: graph.node(reference)?.message)
             } ?? failure.annotation.title ?? "the wait"
-            verdict.set(passed: false, "Failed: \(failed) at \(ClusterGraph.shortRevision(revision.description)), after \(Reporter.format(ContinuousClock.now - start))")
+            summary.set(passed: false, "Failed: \(failed) at \(ClusterGraph.shortRevision(revision.description)), after \(Reporter.format(ContinuousClock.now - start))")
             summarize(graph, rows: rows, revision: revision)
             if let artifacts { await collectEvents(failure.failed, rows: rows, client: client, into: artifacts) }
             throw failure.annotation
@@ -356,19 +356,12 @@ struct BootstrapPipeline {
 
     /// The graph (a Mermaid flowchart in the summary, a tree in the log).
     func publish(_ graph: ClusterGraph, heading: String) {
+        summary.markGraphDrawn()
         reporter.log(graph.tree())
         var picture = StepSummary()
         picture.heading(heading, level: StepSummary.sectionLevel)
         picture.mermaid(graph.mermaid(link: { reporter.sourceURL($0) }))
         reporter.summary(.picture) { $0.append(picture) }
-    }
-
-    /// The verdict as the summary's first section.
-    func publishVerdict(_ command: String, fallback: (passed: Bool, text: String)) {
-        let (passed, text) = verdict.value ?? fallback
-        var summary = StepSummary()
-        summary.heading("\(passed ? "✅" : "❌") \(command): \(text)", level: StepSummary.sectionLevel)
-        reporter.summary(.verdict) { $0.append(summary) }
     }
 
     func summarize(_ graph: ClusterGraph, rows: [ReconciliationWaiter.Row], revision: Revision) {

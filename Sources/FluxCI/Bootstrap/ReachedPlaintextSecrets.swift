@@ -38,4 +38,16 @@ enum ReachedPlaintextSecrets {
             return PlaintextSecret.find(in: bytes, name: name, rule: rule)
         }
     }
+
+    /// The `.sops.yaml` nearest to `file` (its folder, then each folder above up to the
+    /// repository's top) in the commit's tree; nil when there is none.
+    static func sopsConfig(for file: String, source: TreeSource) -> String? {
+        var folder = RepositoryPath.parent(file)
+        while true {
+            let path = folder.isEmpty ? ".sops.yaml" : "\(folder)/.sops.yaml"
+            if ((try? source.read(path)) ?? nil) != nil { return path }
+            if folder.isEmpty { return nil }
+            folder = RepositoryPath.parent(folder)
+        }
+    }
 }

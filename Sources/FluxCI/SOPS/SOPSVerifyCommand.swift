@@ -93,7 +93,9 @@ struct SOPSVerifyCommand: ContextCommand {
             try await reporter.group("Verify SOPS files") {
                 var verdicts = await Self.verify(files, keys: imported, root: context.workingDirectory, named: namedFiles)
                 verdicts.sort { $0.name < $1.name }
-                for verdict in verdicts { report(verdict, imported: imported, reporter: reporter) }
+                // The config `sops updatekeys` would read when run here (sops looks from the working directory up).
+                let config = CreationRule.lookup(from: context.workingDirectory).config.map { KeyFiles.relative($0, to: context.workingDirectory) }
+                for verdict in verdicts { report(verdict, imported: imported, reporter: reporter, sopsConfig: config) }
                 let failed = try Self.summarize(verdicts, allowForeign: allowForeign, reporter: reporter)
                 if verdicts.isEmpty {
                     if named {
@@ -161,7 +163,9 @@ struct SOPSVerifyCommand: ContextCommand {
         return failed.count
     }
 
-    func report(_ verdict: Verdict, imported: ImportedKeys, reporter: Reporter) {
+    /// `sopsConfig` names the `.sops.yaml` that covers the file, nil when the repository has
+    /// none: a fix names only files that exist (tester t5 I).
+    func report(_ verdict: Verdict, imported: ImportedKeys, reporter: Reporter, sopsConfig: String?) {
         switch verdict.outcome {
         case .verified:
             reporter.log("✓ \(verdict.name)" + (verdict.opener.map { " (opened with \($0))" } ?? ""))
@@ -176,12 +180,24 @@ struct SOPSVerifyCommand: ContextCommand {
             } else {
                 reporter.error(
                     message, title: "Not encrypted for the imported keys",
-                    fix: "Add this cluster's key to the file's creation rule in .sops.yaml and run `sops updatekeys \(verdict.name)`, or import the key it is encrypted for.",
+                    fix: Self.reencryptFix(verdict.name, imported: imported, sopsConfig: sopsConfig),
                     at: SourceLocation(file: verdict.name, line: 1))
             }
         case .failed(let annotation), .macNotChecked(let annotation):
             reporter.annotate(annotation)
         }
+    }
+
+    /// How to make a file open with the imported keys: through the creation rule of the
+    /// `.sops.yaml` that exists (`sops updatekeys` reads the recipients there), else, with no
+    /// .sops.yaml at all (updatekeys then fails "config file not found"), by adding the
+    /// recipient directly (`sops rotate --add-age/--add-pgp`) or by creating the rule.
+    static func reencryptFix(_ file: String, imported: ImportedKeys, sopsConfig: String?) -> String {
+        if let sopsConfig {
+            return "Add this cluster's key to the file's creation rule in \(sopsConfig) and run `sops updatekeys \(file)`, or import the key it is encrypted for."
+        }
+        let add = imported.age.first.map { "--add-age \($0.name)" } ?? imported.pgp.first.map { "--add-pgp \($0.fingerprint)" } ?? "--add-age <this cluster's age recipient>"
+        return "The repository has no .sops.yaml, so `sops updatekeys` has no rule to read: with the key it is encrypted for, run `sops rotate --in-place \(add) \(file)`, or create .sops.yaml with a creation rule for it (creation_rules: [{path_regex: …, age: <recipient>}]) and run `sops updatekeys \(file)`; or import the key it is encrypted for."
     }
 
     /// Verifies files concurrently (age is CPU work; PGP goes through the keyring one at a time).
