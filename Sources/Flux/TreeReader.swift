@@ -98,6 +98,15 @@ struct Reader {
         guard let parent = appliedBy[kustomization.id], let file = parent.object.file else { return nil }
         let keys = field.compactMap { key -> String? in if case .key(let name) = key { return name } else { return nil } }
         guard keys.count > 1 else { return nil }
+        // The patch parsed, so that an item's index counts (`substituteFrom[1]` is the second
+        // entry, tester t5 F); the text walk below when the patch does not parse.
+        let entries = documents[parent.id]?["spec"]?["patches"]?.sequence.map(Array.init) ?? []
+        for entry in entries {
+            guard case .scalar(let scalar)? = entry["patch"] else { continue }
+            if let line = PatchSites.line(of: field, object: kustomization.object, inPatch: scalar, target: entry["target"]) {
+                return SourceLocation(file: file, line: line)
+            }
+        }
         for (index, patch) in (parent.object.json["spec", "patches"]?.array ?? []).enumerated() {
             guard let text = patch["patch"]?.string, text.contains(keys[1] + ":") || text.contains("\"" + keys[1] + "\"") else { continue }
             let entry = Origins.line(of: ["spec", "patches", .index(index)], in: documents[parent.id]) ?? parent.object.line
