@@ -36,14 +36,40 @@ public struct ClusterTree: Sendable {
     /// How the builds ran (`kubectl kustomize --load-restrictor LoadRestrictionsNone`).
     public var buildTool: String = ""
     public var problems: [Annotation]
+    /// How kustomize-controller's decryptor reads each SOPS file a generator or patch names
+    /// (`SOPSDecryptorRead`): its format comes from the entry, not the file's name alone.
+    public var decryptorReads: [FluxKustomization.Reference: [String: Set<SOPSDecryptorRead>]] = [:]
 
     /// The SOPS files of Kustomizations that decrypt: what the preflight must verify.
     public var decryptedSOPSFiles: [String] {
         Array(Set(kustomizations.filter(\.decrypts).flatMap { sopsFiles[$0.id] ?? [] })).sorted()
     }
 
+    /// How the decrypting Kustomizations' decryptors read `file`, in a stable order; empty for
+    /// a file only kustomize reads (a resource), which is decrypted as an object by its name.
+    public func decryptorReads(of file: String) -> [SOPSDecryptorRead] {
+        Set(kustomizations.filter(\.decrypts).flatMap { decryptorReads[$0.id]?[file] ?? [] })
+            .sorted { ($0.declaredIn, $0.line ?? 0, $0.description) < ($1.declaredIn, $1.line ?? 0, $1.description) }
+    }
+
     /// The names of the decryption Secrets the Kustomizations ask for.
     public var decryptionSecretNames: Set<String> { Set(kustomizations.compactMap(\.decryptionSecret)) }
+
+    /// The SOPS files that only Kustomizations with `spec.decryption` but no `secretRef` decrypt,
+    /// each with those Kustomizations. kustomize-controller builds their decryptor from the
+    /// Secret alone (`decryptor.ImportKeys` reads keys only from `secretRef`), so it opens them
+    /// only with credentials it runs with (cloud KMS, Vault): that the run's keys open them
+    /// proves nothing about the cluster (tester t5 K).
+    public var sopsFilesWithoutDecryptionSecret: [String: [FluxKustomization.Reference]] {
+        var withSecret: Set<String> = []
+        var without: [String: [FluxKustomization.Reference]] = [:]
+        for kustomization in kustomizations where kustomization.decrypts {
+            for file in sopsFiles[kustomization.id] ?? [] {
+                if kustomization.decryptionSecret == nil { without[file, default: []].append(kustomization.id) } else { withSecret.insert(file) }
+            }
+        }
+        return without.filter { !withSecret.contains($0.key) }
+    }
 }
 
 public enum ClusterTreeReader {

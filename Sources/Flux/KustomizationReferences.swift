@@ -7,14 +7,16 @@ import Kube
 /// `spec.healthChecks`, `spec.serviceAccountName`, `spec.kubeConfig.secretRef` and the order of
 /// `spec.postBuild.substituteFrom` (a source that does not exist at all is reported by the walk).
 enum KustomizationReferences {
-    static func problems(_ index: AppliedObjects, at locate: AppliedObjects.Locator) -> [Annotation] {
+    /// `defaultServiceAccount` is kustomize-controller's `--default-service-account` (read from
+    /// the flux-system components), nil when it is not set.
+    static func problems(_ index: AppliedObjects, defaultServiceAccount: String? = nil, at locate: AppliedObjects.Locator) -> [Annotation] {
         var problems: [Annotation] = []
         for id in index.order {
             // Only what kustomize-controller reconciles: a Kustomization fluxci did not build
             // (suspended, apply disabled, another source) is reported where it is listed.
             guard let kustomization = index.kustomizations[id], !kustomization.suspended, !kustomization.applyDisabled else { continue }
             problems += healthCheckProblems(kustomization, index, locate)
-            problems += impersonationProblems(kustomization, index, locate)
+            problems += impersonationProblems(kustomization, index, locate, defaultServiceAccount: defaultServiceAccount)
             problems += kubeConfigProblems(kustomization, index, locate)
             problems += substituteFromRaces(kustomization, index, locate)
         }
@@ -82,8 +84,16 @@ enum KustomizationReferences {
     /// ServiceAccount, or the User of that name) is allowed. With no such binding in the tree,
     /// every dry-run is forbidden; a binding only another Kustomization (not waited for)
     /// applies is a race on a fresh cluster.
-    static func impersonationProblems(_ kustomization: FluxKustomization, _ index: AppliedObjects, _ locate: AppliedObjects.Locator) -> [Annotation] {
-        guard let account = kustomization.object.json["spec", "serviceAccountName"]?.string, !account.isEmpty else { return [] }
+    ///
+    /// With `--default-service-account` (flux2-multi-tenancy's lockdown), a Kustomization without
+    /// `spec.serviceAccountName` impersonates that account of its own namespace: fluxcd/pkg
+    /// `runtime/client` `setImpersonationConfig` takes the default when no name is given, with
+    /// no exception for flux-system (its Kustomizations need `serviceAccountName:
+    /// kustomize-controller`, which flux install binds to cluster-admin).
+    static func impersonationProblems(_ kustomization: FluxKustomization, _ index: AppliedObjects, _ locate: AppliedObjects.Locator, defaultServiceAccount: String? = nil) -> [Annotation] {
+        let named = kustomization.object.json["spec", "serviceAccountName"]?.string.flatMap { $0.isEmpty ? nil : $0 }
+        guard let account = named ?? defaultServiceAccount.flatMap({ $0.isEmpty ? nil : $0 }) else { return [] }
+        let byDefault = named == nil ? ", kustomize-controller's --default-service-account=\(account) as spec.serviceAccountName is not set," : ""
         let id = kustomization.id
         let user = "system:serviceaccount:\(id.namespace):\(account)"
         let bindings = (index.all("RoleBinding") + index.all("ClusterRoleBinding")).filter { owned in
@@ -103,12 +113,14 @@ enum KustomizationReferences {
         case .ordered: return []
         case .racing(let other):
             return [.warning(
-                "The Kustomization \(id) applies as the ServiceAccount \(id.namespace)/\(account) (kustomize-controller impersonates \(user)), whose RoleBinding the Kustomization \(other) applies, and \(id) does not depend on it: on a fresh cluster \(id) can run first, and its dry-run is forbidden until its retry.",
+                "The Kustomization \(id) applies as the ServiceAccount \(id.namespace)/\(account)\(byDefault) (kustomize-controller impersonates \(user)), whose RoleBinding the Kustomization \(other) applies, and \(id) does not depend on it: on a fresh cluster \(id) can run first, and its dry-run is forbidden until its retry.",
                 title: "Impersonated account bound by another Kustomization",
                 fix: "Add `\(AppliedObjects.dependsOnText(other, from: id))` to the Kustomization \(id).", at: at)]
         case .missing:
-            let message = "The Kustomization \(id) applies as the ServiceAccount \(id.namespace)/\(account) (kustomize-controller impersonates \(user)), but no RoleBinding or ClusterRoleBinding of this cluster grants that ServiceAccount anything\(unlessUnbuilt(index)): every server-side dry-run of \(id) is forbidden, and it never becomes Ready."
-            let fix = "Bind a Role or ClusterRole to the ServiceAccount \(account) in \(id.namespace) (subjects: [{kind: ServiceAccount, name: \(account), namespace: \(id.namespace)}]) in a Kustomization \(id) depends on, or correct spec.serviceAccountName."
+            let message = "The Kustomization \(id) applies as the ServiceAccount \(id.namespace)/\(account)\(byDefault) (kustomize-controller impersonates \(user)), but no RoleBinding or ClusterRoleBinding of this cluster grants that ServiceAccount anything\(unlessUnbuilt(index)): every server-side dry-run of \(id) is forbidden, and it never becomes Ready."
+            let fix = named == nil
+                ? "Set spec.serviceAccountName on \(id) to an account bound to what it applies (for the Kustomizations of \(id.namespace == "flux-system" ? "flux-system: kustomize-controller, which flux install binds to cluster-admin; a patch in flux-system/kustomization.yaml sets it on all of them" : "a tenant: the tenant's reconciler account")), or bind a Role to \(id.namespace)/\(account)."
+                : "Bind a Role or ClusterRole to the ServiceAccount \(account) in \(id.namespace) (subjects: [{kind: ServiceAccount, name: \(account), namespace: \(id.namespace)}]) in a Kustomization \(id) depends on, or correct spec.serviceAccountName."
             return [index.unbuilt.isEmpty
                 ? .error(message, title: "Impersonated account has no permissions", fix: fix, at: at)
                 : .warning(message, title: "Impersonated account has no permissions", fix: fix, at: at)]

@@ -81,6 +81,24 @@ import TestSupport
         #expect(clean.status == 0, "\(clean.standardError)")
     }
 
+    /// Tester t5 I (fleet 34b): the fix for a file encrypted for another key names .sops.yaml
+    /// only when there is one; without it, it says how to add the recipient or make the rule.
+    @Test func aForeignFileFixNamesOnlyASopsYamlThatExists() async throws {
+        let repo = try await Self.repository()
+        try await repo.encrypt("kubernetes/foreign.yaml", for: repo.theirs.recipient)
+        let (without, _) = try await run(repo, ["verify", "kubernetes"], github: false)
+        #expect(without.status != 0)
+        #expect(!without.allOutput.contains("creation rule in .sops.yaml"), "\(without.allOutput)")
+        #expect(without.allOutput.contains("The repository has no .sops.yaml"), "\(without.allOutput)")
+        #expect(without.allOutput.contains("sops rotate --in-place --add-age \(repo.ours.recipient) kubernetes/foreign.yaml"), "\(without.allOutput)")
+
+        try repo.write(".sops.yaml", "creation_rules:\n  - path_regex: kubernetes/.*\\.yaml$\n    age: \(repo.theirs.recipient)\n")
+        let (with, _) = try await run(repo, ["verify", "kubernetes"], github: false)
+        #expect(with.status != 0)
+        #expect(with.allOutput.contains("creation rule in .sops.yaml and run `sops updatekeys kubernetes/foreign.yaml`"), "\(with.allOutput)")
+        #expect(!with.allOutput.contains("has no .sops.yaml"))
+    }
+
     @Test func verifyPointsAtTheValueThatFailed() async throws {
         let repo = try await Self.repository()
         try await repo.encrypt("secret.yaml", for: repo.ours.recipient)

@@ -109,4 +109,46 @@ import TestSupport
         #expect(!flags(["--no-remote-bases=true"]).isSet("no-cross-namespace-refs"))
         #expect(flags(["--default-service-account", "tenant"]).value("default-service-account") == "tenant")
     }
+
+    /// `--default-service-account=default` (the lockdown's third patch): a Kustomization without
+    /// spec.serviceAccountName impersonates `default` of its namespace, flux-system's too, which
+    /// nothing binds; the valid neighbour names kustomize-controller, bound to cluster-admin.
+    @Test func theDefaultServiceAccountNeedsPermissions() async throws {
+        let patch = """
+              - patch: |
+                  - op: add
+                    path: /spec/template/spec/containers/0/args/0
+                    value: --default-service-account=default
+                target: {kind: Deployment, name: kustomize-controller}
+              - patch: |
+                  - op: add
+                    path: /spec/serviceAccountName
+                    value: kustomize-controller
+                target: {kind: Kustomization}
+
+            """
+        let binding = "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: cluster-reconciler-flux-system\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\nsubjects:\n  - {kind: ServiceAccount, name: kustomize-controller, namespace: flux-system}\n"
+        func fleet(named: Bool) async throws -> Fleet {
+            try await Fleet.make([
+                "clusters/c/flux-system/gotk-sync.yaml": FleetManifests.sync(),
+                "clusters/c/flux-system/controllers.yaml": Self.controller("kustomize-controller") + binding,
+                "clusters/c/flux-system/kustomization.yaml": "resources: [controllers.yaml, gotk-sync.yaml]\npatches:\n"
+                    + (named ? patch : String(patch.prefix(upTo: patch.range(of: "  - patch: |\n      - op: add\n        path: /spec/serviceAccountName")!.lowerBound))),
+                "clusters/c/apps.yaml": kustomization("apps", path: "./apps", extra: named ? "  serviceAccountName: kustomize-controller\n" : ""),
+                "apps/settings.yaml": configMap("settings", namespace: "flux-system"),
+            ])
+        }
+        let broken = try await fleet(named: false)
+        defer { broken.remove() }
+        let tree = try broken.read()
+        let denied = tree.problems.filter { $0.title == "Impersonated account has no permissions" }
+        #expect(tree.problems.count == 2 && denied.count == 2, "\(tree.problems)")
+        #expect(denied.allSatisfy { $0.level == .error && $0.message.contains("system:serviceaccount:flux-system:default") && $0.message.contains("--default-service-account=default") })
+        #expect(Set(denied.compactMap(\.location?.file)) == ["clusters/c/flux-system/gotk-sync.yaml", "clusters/c/apps.yaml"])
+
+        let valid = try await fleet(named: true)
+        defer { valid.remove() }
+        let validTree = try valid.read()
+        #expect(validTree.problems.isEmpty, "\(validTree.problems)")
+    }
 }

@@ -87,4 +87,22 @@ import TestSupport
         #expect(problem.level == level)
         #expect(problem.location == SourceLocation(file: "clusters/c/ks.yaml", line: 14))
     }
+
+    /// The preflight's claim (tester t5 K remainder): a file only Kustomizations without a
+    /// secretRef decrypt is listed, one that a Kustomization with a Secret also decrypts is not.
+    @Test func filesDecryptedOnlyWithoutASecretAreListed() async throws {
+        let kms = "  kms:\n    - arn: arn:aws:kms:eu-west-1:111122223333:key/x\n      enc: x\n"
+        let fleet = try await Fleet.make([
+            "clusters/c/keyless.yaml": kustomization("keyless", path: "./keyless", extra: "  decryption: {provider: sops}\n"),
+            "clusters/c/keyed.yaml": kustomization("keyed", path: "./keyed", extra: "  decryption:\n    provider: sops\n    secretRef: {name: sops-age}\n"),
+            "keyless/kustomization.yaml": "resources: [s.yaml, ../shared/s.yaml]\n",
+            "keyless/s.yaml": Self.encrypted(kms),
+            "keyed/kustomization.yaml": "resources: [../shared/s.yaml]\n",
+            "shared/s.yaml": Self.encrypted(kms).replacingOccurrences(of: "name: s,", with: "name: shared,"),
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        #expect(tree.sopsFilesWithoutDecryptionSecret.mapValues { $0.map(\.description) } == ["keyless/s.yaml": ["flux-system/keyless"]])
+        #expect(tree.decryptedSOPSFiles == ["keyless/s.yaml", "shared/s.yaml"])
+    }
 }

@@ -188,8 +188,10 @@ struct BootstrapPipeline {
             }
             return
         }
+        let tree = prepared.tree
         let verdicts = await SOPSVerifyCommand.verify(
-            files.map { name in (name, { () throws -> Data in try source.read(name) ?? Data() }) }, keys: keys, macRule: .flux)
+            files.map { name in (name, { () throws -> Data in try source.read(name) ?? Data() }) }, keys: keys, macRule: .flux,
+            reads: { tree.decryptorReads(of: $0) })
         let verifier = try SOPSVerifyCommand.parse([])
         for verdict in verdicts { verifier.report(verdict, imported: keys, reporter: reporter, sopsConfig: ReachedPlaintextSecrets.sopsConfig(for: verdict.name, source: source)) }
         let failed = try SOPSVerifyCommand.summarize(verdicts, allowForeign: false, reporter: reporter)
@@ -198,7 +200,17 @@ struct BootstrapPipeline {
                 "\(failed) of the \(verdicts.count) SOPS files the cluster decrypts failed the check\(plaintext.isEmpty ? "" : ", and \(plaintext.count) Secret file\(plaintext.count == 1 ? "" : "s") it applies \(plaintext.count == 1 ? "is" : "are") not encrypted") (annotated above, each with what `sops -d` and Flux do with it).", title: "SOPS preflight failed",
                 fix: "Fix them before any cluster is created.")
         }
-        reporter.log("All \(verdicts.count) SOPS files the cluster decrypts decrypt with the imported keys.")
+        // Files only Kustomizations without a decryption Secret decrypt: the keys open them, but
+        // kustomize-controller will not have those keys (tester t5 K), so say no more than that.
+        let keyless = prepared.tree.sopsFilesWithoutDecryptionSecret
+        if keyless.isEmpty {
+            reporter.log("All \(verdicts.count) SOPS files the cluster decrypts decrypt with the imported keys.")
+        } else {
+            let files = keyless.keys.sorted()
+            let owners = Set(keyless.values.joined()).map(\.description).sorted()
+            let note = "All \(verdicts.count) SOPS files the cluster decrypts decrypt with the imported keys, but \(verdicts.count == files.count ? "none" : "only \(verdicts.count - files.count)") of them reach\(verdicts.count - files.count == 1 ? "es" : "") Flux through its decryption Secret: \(files.count) (\(files.prefix(3).joined(separator: ", "))\(files.count > 3 ? ", …" : "")) \(files.count == 1 ? "is" : "are") decrypted by \(owners.joined(separator: ", ")) without spec.decryption.secretRef, so kustomize-controller opens \(files.count == 1 ? "it" : "them") only with credentials it runs with (cloud KMS, Vault): that \(files.count == 1 ? "it decrypts" : "they decrypt") in the cluster is not proven here."
+            reporter.notice(note, title: "Decrypted without a Secret")
+        }
         // A passphrase-protected key reaches Flux as a copy without the passphrase: made (and so
         // proved possible) here, before any cluster exists.
         if prepared.which.contains(.gpg), !keys.pgp.isEmpty, context.environment["SOPS_GPG_PASSPHRASE"].map({ !$0.isEmpty }) == true {
