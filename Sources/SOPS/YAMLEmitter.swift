@@ -127,7 +127,8 @@ public enum YAMLEmitter {
         /// A key go-yaml cannot write as a simple key (`emitterc.go` `yaml_emitter_check_simple_key`:
         /// one with a line break, or longer than 128 bytes): `? key` with the key written as a
         /// value, then `:` at the key's column and the value, a block collection starting on that
-        /// line 4 columns in (`:   x: 1`, `:   - a`), as sops 3.11 prints `"k\u2028ey": {x: 1}`.
+        /// line at the value's indentation (`:   x: 1`, `:   - a`), as sops 3.11 prints
+        /// `"k\u2028ey": {x: 1}`. Not yet as sops: a collection value that starts with a comment.
         mutating func complexEntry(_ entry: TreeNode.Entry, keyColumn: Int, inline: Bool) {
             let base = (keyColumn / YAMLEmitter.indentStep) * YAMLEmitter.indentStep
             let written = YAMLScalarWriter.value(TreeNode.Scalar(entry.key, typed: .string(entry.key)), blockIndent: base + YAMLEmitter.indentStep)
@@ -135,14 +136,17 @@ public enum YAMLEmitter {
             if !written.hasSuffix("\n") { out += "\n" }
             out += String(repeating: " ", count: keyColumn) + ":"
             lineOpen = true
-            let inner = String(repeating: " ", count: YAMLEmitter.indentStep - 1)
+            // The collection starts at the emitter's indentation for the value (the mapping's
+            // indentation plus 4: `:   x` at the top, `: x` for keys at column 6 in a sequence item).
+            let column = base + YAMLEmitter.indentStep
+            let inner = String(repeating: " ", count: max(column - keyColumn - 1, 1))
             switch entry.value {
             case .mapping(let entries, _) where entries.contains(where: { !$0.isComment }) && !(entries.first?.isComment ?? false):
                 out += inner
-                mapping(entries, indent: keyColumn + YAMLEmitter.indentStep, keyColumn: keyColumn + YAMLEmitter.indentStep, inline: true)
+                mapping(entries, indent: column, keyColumn: column, inline: true)
             case .sequence(let items, _) where items.contains(where: { if case .comment = $0 { false } else { true } }):
                 out += inner
-                value(entry.value, indent: keyColumn + 2, afterKey: false)
+                value(entry.value, indent: column - 2, afterKey: false)
             default:
                 value(entry.value, indent: base, afterKey: true)
             }

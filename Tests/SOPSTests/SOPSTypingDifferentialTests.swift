@@ -39,6 +39,8 @@ import TestSupport
         // Finding 11: line breaks inside strings, as values and as keys (`? key`).
         ("line-separators-in-values", "k1: \"x\\u2028y\"\nk2: \"x\\u2029y\"\nk3: \"x\\u0085y\"\nk4: \"\\u2028x\"\nk5: \"x\\u2028\"\nk6: \"x\\u2028\\u2028y\"\nk7: \"x\\u2028y\\n\"\nk8: \"it's\\u2028q\"\nn:\n  k1: \"x\\u2028y\"\n  l: [\"x\\u2028y\", \"p\\u0085q\"]\n  s:\n    - \"x\\u2029y\"\n    - k1: \"x\\u2028y\"\n"),
         ("line-separators-in-keys", "\"k\\u2028a\": {x: 1, y: 2}\n\"k\\nb\": [1, 2]\n\"k\\u2028c\": {}\n\"k\\u0085d\": 1\nn:\n  \"k\\u2028e\": v\n  \"k\\u2029f\": {z: 1}\nl:\n  - \"k\\u2028g\": 1\n    g: 2\n  - g: 1\n    \"k\\u2028h\": 2\n"),
+        // In a sequence item the keys sit at column 6 and the value's collection at 8 (`: x`).
+        ("line-separator-key-in-sequence-item", "l:\n  - k1: 1\n    \"k\\u2028x\": {p: 1, q: 2}\n    \"k\\u2028y\": [a, b]\n"),
         ("long-key", "\(String(repeating: "long", count: 33)): 1\nk1:\n  \(String(repeating: "x", count: 129)): [a]\n"),
         // Finding 12: empty and null documents, `...`, `%YAML 1.1`, comments after `---`.
         ("empty-first-document", "---\n---\nk1: 1\n"),
