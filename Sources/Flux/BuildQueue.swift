@@ -54,6 +54,18 @@ final class BuildQueue: @unchecked Sendable {
     final class Ticket<R>: @unchecked Sendable {
         private let condition = NSCondition()
         private var value: R?
+        private let derived: (@Sendable () -> R)?
+
+        init() { derived = nil }
+
+        /// A ticket whose result is there already.
+        init(_ result: R) {
+            value = result
+            derived = nil
+        }
+
+        /// A ticket whose result `source` gives, waiting on other tickets (one build of a batch).
+        init(deriving source: @escaping @Sendable () -> R) { derived = source }
 
         fileprivate func fulfil(_ result: R) {
             condition.withLock {
@@ -64,7 +76,8 @@ final class BuildQueue: @unchecked Sendable {
 
         /// Blocks until the build ends; its result (the same on every call).
         func wait() -> R {
-            condition.withLock {
+            if let derived { return derived() }
+            return condition.withLock {
                 while value == nil { condition.wait() }
                 return value!
             }

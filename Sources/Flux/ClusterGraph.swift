@@ -102,9 +102,13 @@ public struct ClusterGraph: Sendable {
         }
     }
 
-    /// Marks a node (e.g. the branch's GitRepository, waited for on its own).
-    public mutating func mark(_ reference: ObjectReference, _ state: State, elapsed: Duration? = nil, revision: String? = nil, message: String? = nil) {
+    /// Marks a node (e.g. the branch's GitRepository, waited for on its own). `location`: where
+    /// a failed node links instead of its first line (the line a check failed at).
+    public mutating func mark(
+        _ reference: ObjectReference, _ state: State, elapsed: Duration? = nil, revision: String? = nil, message: String? = nil, location: SourceLocation? = nil
+    ) {
         guard let position = positions[reference] else { return }
+        if let location { nodes[position].location = location }
         nodes[position].state = state
         nodes[position].elapsed = elapsed ?? nodes[position].elapsed
         nodes[position].revision = revision ?? nodes[position].revision

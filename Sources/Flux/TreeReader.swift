@@ -28,6 +28,7 @@ struct Reader {
     var objects: [Reference: [KubeObject]] = [:]
     var files: [Reference: [String]] = [:]
     var sopsFiles: [Reference: [String]] = [:]
+    var decryptorReads: [Reference: [String: Set<SOPSDecryptorRead>]] = [:]
     var builds: [Reference: ClusterTree.BuildStatus] = [:]
     /// Objects of every build so far (substitution sources, known sources).
     var available: [KubeObject] = []
@@ -41,6 +42,9 @@ struct Reader {
     var rootID: Reference?
     /// The Kustomization whose build applies each child Kustomization.
     var appliedBy: [Reference: FluxKustomization] = [:]
+    /// Whether Kustomizations found together may share one kustomize run (KustomizationBatch);
+    /// off only in the tests that compare the two.
+    var batches = true
 
     init(artifact: SourceArtifact, tool: KustomizeTool, decrypt: ClusterTreeReader.Decrypt?) {
         self.artifact = artifact
@@ -209,6 +213,35 @@ struct Reader {
             index += 1
             return queue.submit { builder.run(request, index: at) }
         }
+        // Kustomizations found together are built in groups, one per core: each group in one
+        // kustomize run where that gives each Kustomization what its own run gives
+        // (KustomizationBatch), else queued again one by one.
+        func startAll(_ kustomizations: [FluxKustomization]) -> [(FluxKustomization, Ticket?)] {
+            var buildable: [(at: Int, request: KustomizationBuild.Request)] = []
+            for kustomization in kustomizations where kustomization.source == rootSource && !kustomization.suspended && !kustomization.applyDisabled {
+                buildable.append((index, KustomizationBuild.Request(kustomization: kustomization, files: rootFiles)))
+                index += 1
+            }
+            var tickets: [Ticket] = []
+            let size = batches ? max(1, (buildable.count + queue.width - 1) / queue.width) : 1
+            for first in stride(from: 0, to: buildable.count, by: size) {
+                let group = Array(buildable[first..<min(first + size, buildable.count)])
+                guard group.count > 1 else {
+                    let (at, request) = group[0]
+                    tickets.append(queue.submit { builder.run(request, index: at) })
+                    continue
+                }
+                let built = queue.submit { [queue] () -> [Ticket] in
+                    if let results = builder.runBatch(group.map(\.request)) { return results.map { Ticket($0) } }
+                    return group.map { at, request in queue.submit { builder.run(request, index: at) } }
+                }
+                tickets += group.indices.map { offset in Ticket(deriving: { built.wait()[offset].wait() }) }
+            }
+            var next = tickets.makeIterator()
+            return kustomizations.map { kustomization in
+                (kustomization, kustomization.source == rootSource && !kustomization.suspended && !kustomization.applyDisabled ? next.next() : nil)
+            }
+        }
         var all: [FluxKustomization] = [root]
         var level: [(FluxKustomization, Ticket?)] = [(root, start(root, started: guess.flatMap { request in guessTicket.map { (request, $0) } }))]
         var pending: [(FluxKustomization, KustomizationBuild.Output)] = []
@@ -240,7 +273,7 @@ struct Reader {
                 }
                 progress = true
                 let children = process(kustomization, output, variables: variables, known: all.map(\.id) + level.map(\.0.id))
-                level += children.map { ($0, start($0)) }
+                level += startAll(children)
             }
             let failuresAt = problems.count
             var failures: [Annotation] = []
@@ -266,7 +299,7 @@ struct Reader {
             if level.isEmpty, !pending.isEmpty {
                 for (kustomization, output) in pending {
                     let children = process(kustomization, output, variables: variables(for: kustomization, final: true, own: output) ?? Variables(), known: all.map(\.id) + level.map(\.0.id))
-                    level += children.map { ($0, start($0)) }
+                    level += startAll(children)
                 }
                 pending = []
             }
@@ -306,7 +339,7 @@ struct Reader {
         return ClusterTree(
             clusterPath: cluster, fluxSystemPath: fluxSystem, components: components, gitRepository: repository, rootKustomization: all[0],
             kustomizations: ClusterTreeReader.dependencyOrder(all), files: files, sopsFiles: sopsFiles, objects: objects, builds: builds,
-            buildTool: tool.description, problems: problems)
+            buildTool: tool.description, problems: problems, decryptorReads: decryptorReads)
     }
 
     // MARK: One build's output
@@ -430,6 +463,7 @@ struct Reader {
                 problems.append(lockedFile(generated.file, reachedBy: id, at: SourceLocation(file: generated.declaredIn, line: generated.line)))
             } else if SOPSFileFormat.encryptedStorage(of: data) != nil {
                 encrypted.append(generated.file)
+                if let read = generated.read { decryptorReads[id, default: [:]][generated.file, default: []].insert(read) }
             }
         }
         reached += output.kustomizationFiles.filter { !(output.written.generated && $0 == output.written.file) }

@@ -8,9 +8,11 @@ import TestSupport
 @Suite(.serialized) struct BootstrapTests {
     struct Setup {
         var fleet: ExampleFleet
-        var api: FakeAPIServer
-        var controller: FakeFluxController
-        var kubeconfig: URL
+        /// FLUXCI_TEST_KUBECONFIG's cluster, or the fake API server and Flux controller.
+        var flux: FluxTestCluster
+        var api: FakeAPIServer { flux.api }
+        var controller: FakeFluxController { flux.controller }
+        var kubeconfig: URL { flux.kubeconfig }
 
         func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> (ProcessResult, summary: String) {
             let summary = fleet.checkout.deletingLastPathComponent().appendingPathComponent("summary-\(UUID().uuidString.prefix(6))")
@@ -26,23 +28,16 @@ import TestSupport
         }
 
         func stop() async {
-            controller.stop()
             fleet.server.stop()
-            await api.shutdown()
+            await flux.stop()
         }
     }
 
     static func setup(_ change: (URL) throws -> Void = { _ in }) async throws -> Setup {
-        let fleet = try await ExampleFleet.make(change)
-        let api = try await FakeAPIServer.start()
-        let kubeconfig = fleet.checkout.deletingLastPathComponent().appendingPathComponent("kubeconfig")
-        try api.writeKubeconfig(to: kubeconfig)
-        let controller = FakeFluxController(server: api)
-        controller.start()
-        return Setup(fleet: fleet, api: api, controller: controller, kubeconfig: kubeconfig)
+        Setup(fleet: try await ExampleFleet.make(change), flux: try await FluxTestCluster.start())
     }
 
-    @Test func reconcilesTheBranchAndWaitsForEveryKustomization() async throws {
+    @Test(.standIn("the fake API server's object store and request log")) func reconcilesTheBranchAndWaitsForEveryKustomization() async throws {
         let setup = try await Self.setup()
         defer { Task { await setup.stop() } }
         let commit = try await setup.fleet.head()
@@ -83,7 +78,7 @@ import TestSupport
         #expect(result.standardError.contains("All Kustomizations applied feature/podinfo-message@sha1:\(feature)."))
     }
 
-    @Test func aBuildFailureIsAnnotatedWhereTheKustomizationIsDefined() async throws {
+    @Test(.standIn("the fake Flux controller's fault injection")) func aBuildFailureIsAnnotatedWhereTheKustomizationIsDefined() async throws {
         let setup = try await Self.setup()
         defer { Task { await setup.stop() } }
         setup.controller.set("apps", .fail(reason: "BuildFailed", message: "kustomize build failed: accumulating resources: missing podinfo-auth.sops.yaml"))
@@ -99,7 +94,7 @@ import TestSupport
         #expect(FileManager.default.fileExists(atPath: artifacts.appendingPathComponent("kustomization-flux-system-apps.txt").path))
     }
 
-    @Test func aStuckDependencyAndAStaleRevisionTimeOut() async throws {
+    @Test(.standIn("the fake Flux controller's fault injection")) func aStuckDependencyAndAStaleRevisionTimeOut() async throws {
         let setup = try await Self.setup()
         defer { Task { await setup.stop() } }
         setup.controller.set("infrastructure", .never)
@@ -115,7 +110,7 @@ import TestSupport
         #expect(stale.standardError.contains("flux-system/apps: StaleRevision last applied main@sha1:0000000000000000000000000000000000000000"))
     }
 
-    @Test func treeProblemsFailBeforeAnyClusterIsTouched() async throws {
+    @Test(.standIn("the fake API server's object store and request log")) func treeProblemsFailBeforeAnyClusterIsTouched() async throws {
         let setup = try await Self.setup { checkout in
             let apps = checkout.appendingPathComponent("clusters/kind/local/apps.yaml")
             var text = try String(contentsOf: apps, encoding: .utf8)

@@ -10,8 +10,11 @@ import TestSupport
 @Suite(.serialized) struct E2ETests {
     struct Setup {
         var fleet: ExampleFleet
-        var api: FakeAPIServer
-        var controller: FakeFluxController
+        /// FLUXCI_TEST_KUBECONFIG's cluster, or the fake API server and Flux controller; the
+        /// stand-in kind hands out its kubeconfig.
+        var flux: FluxTestCluster
+        var api: FakeAPIServer { flux.api }
+        var controller: FakeFluxController { flux.controller }
         var kind: StandInKind
         var tmp: URL
 
@@ -27,22 +30,17 @@ import TestSupport
         }
 
         func stop() async {
-            controller.stop()
             fleet.server.stop()
-            await api.shutdown()
+            await flux.stop()
         }
     }
 
     static func setup(_ change: (URL) throws -> Void = { _ in }) async throws -> Setup {
         let fleet = try await ExampleFleet.make(change)
-        let api = try await FakeAPIServer.start()
-        let kubeconfig = fleet.checkout.deletingLastPathComponent().appendingPathComponent("fake.kubeconfig")
-        try api.writeKubeconfig(to: kubeconfig)
-        let controller = FakeFluxController(server: api)
-        controller.start()
+        let flux = try await FluxTestCluster.start()
         let tmp = fleet.checkout.deletingLastPathComponent().appendingPathComponent("tmp")
         try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
-        return Setup(fleet: fleet, api: api, controller: controller, kind: try StandInKind.install(kubeconfig: kubeconfig), tmp: tmp)
+        return Setup(fleet: fleet, flux: flux, kind: try StandInKind.install(kubeconfig: flux.kubeconfig), tmp: tmp)
     }
 
     @Test func planChecksEverythingWithoutACluster() async throws {
@@ -56,7 +54,7 @@ import TestSupport
         #expect(setup.keyrings.isEmpty, "the keyring is removed")
     }
 
-    @Test func theWholeRunSucceedsAndCleansUp() async throws {
+    @Test(.standIn("the fake API server's object store and request log")) func theWholeRunSucceedsAndCleansUp() async throws {
         let setup = try await Self.setup()
         defer { Task { await setup.stop() } }
         let commit = try await setup.fleet.head()
@@ -74,7 +72,7 @@ import TestSupport
         #expect(leakedSecrets(in: result.allOutput, secrets: [identity, armor]).isEmpty)
     }
 
-    @Test func eachFailureClassHasItsExitCodeAndCleansUp() async throws {
+    @Test(.standIn("the fake Flux controller's fault injection")) func eachFailureClassHasItsExitCodeAndCleansUp() async throws {
         let setup = try await Self.setup()
         defer { Task { await setup.stop() } }
         setup.controller.set("apps", .fail(reason: "HealthCheckFailed", message: "timeout waiting for: [Deployment/apps/podinfo status: 'InProgress']"))
@@ -100,7 +98,7 @@ import TestSupport
     /// Keys are needed only by a cluster that decrypts: the example without its SOPS files runs
     /// to the end with no key at all (no decryption Secret is made); the example as it is, without
     /// its .secrets/ and no key in the environment, fails at the preflight before any cluster.
-    @Test func aRunNeedsKeysOnlyWhenTheClusterDecrypts() async throws {
+    @Test(.standIn("the fake API server's object store and request log")) func aRunNeedsKeysOnlyWhenTheClusterDecrypts() async throws {
         let plain = try await Self.setup { checkout in
             let files = FileManager.default
             try files.removeItem(at: checkout.appendingPathComponent(".secrets"))
@@ -135,7 +133,7 @@ import TestSupport
         #expect(encrypted.keyrings.isEmpty)
     }
 
-    @Test func sigtermRunsTheCleanup() async throws {
+    @Test(.standIn("the fake Flux controller's fault injection")) func sigtermRunsTheCleanup() async throws {
         let setup = try await Self.setup()
         defer { Task { await setup.stop() } }
         setup.controller.set("infrastructure", .never)

@@ -21,7 +21,7 @@ import TestSupport
             .replacing(/\/[^\s|)`"]*fluxci-[^\s|)`"]*/, with: "<path>")
     }
 
-    @Test func theReadmesStepSummaryIsTheOutputOfARun() async throws {
+    @Test(.standIn("the fake Flux controller's fault injection")) func theReadmesStepSummaryIsTheOutputOfARun() async throws {
         let setup = try await WaitForFluxObjectsTests.setup()
         defer { Task { await setup.stop() } }
         setup.controller.set(helmRelease: "podinfo", .installFailed(message: "Helm install failed for release apps/podinfo with chart podinfo@6.5.0: context deadline exceeded"))

@@ -115,7 +115,7 @@ import TestSupport
         #expect(commits(worktree) == [head])
     }
 
-    @Test func theWholeRunServesTheWorkTreeAndStopsServing() async throws {
+    @Test(.standIn("the fake API server's object store and request log")) func theWholeRunServesTheWorkTreeAndStopsServing() async throws {
         let setup = try await Self.setup()
         defer { Task { await setup.stop() } }
         let (committed, remote) = try await Self.unpushedChange(setup)
@@ -160,7 +160,7 @@ import TestSupport
         #expect(result.standardError.contains("✓ Stop serving the repository"))
     }
 
-    @Test func aFailedRunStopsServing() async throws {
+    @Test(.standIn("the fake Flux controller's fault injection")) func aFailedRunStopsServing() async throws {
         let setup = try await Self.setup()
         defer { Task { await setup.stop() } }
         setup.controller.set("apps", .fail(reason: "HealthCheckFailed", message: "timeout waiting for: [Deployment/apps/podinfo status: 'InProgress']"))
@@ -171,7 +171,7 @@ import TestSupport
         #expect(leftovers(setup).isEmpty)
     }
 
-    @Test func sigtermStopsServing() async throws {
+    @Test(.standIn("the fake Flux controller's fault injection")) func sigtermStopsServing() async throws {
         let setup = try await Self.setup()
         defer { Task { await setup.stop() } }
         setup.controller.set("infrastructure", .never)
@@ -242,11 +242,11 @@ import TestSupport
         #expect(served.status == 0, "\(served.allOutput)")
     }
 
-    @Test func bootstrapServesToo() async throws {
+    @Test(.standIn("the fake API server's object store and request log")) func bootstrapServesToo() async throws {
         let setup = try await Self.setup()
         defer { Task { await setup.stop() } }
         let (committed, _) = try await Self.unpushedChange(setup)
-        let kubeconfig = setup.fleet.checkout.deletingLastPathComponent().appendingPathComponent("fake.kubeconfig")
+        let kubeconfig = setup.flux.kubeconfig
         let result = try await runProcess(
             TestPaths.executable("fluxci"),
             ["bootstrap", "--cloud", "kind", "--env", "local", "--kubeconfig", kubeconfig.path, "--serve", "--serve-address", "127.0.0.1", "--no-serve-token"],

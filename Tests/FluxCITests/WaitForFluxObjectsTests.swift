@@ -113,7 +113,7 @@ import TestSupport
         return summary[start.upperBound..<end.lowerBound].split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
     }
 
-    @Test func helmReleasesAndTheOCISourcedKustomizationBecomeReady() async throws {
+    @Test(.standIn("the fake controllers' stand-in HelmRepository and OCIRepository (the test serves no chart and no OCI artifact)")) func helmReleasesAndTheOCISourcedKustomizationBecomeReady() async throws {
         let setup = try await Self.setup()
         defer { Task { await setup.stop() } }
         let commit = try await setup.fleet.head()
@@ -170,7 +170,7 @@ import TestSupport
         for node in [git, oci, root, infrastructure, apps, ociApps, repository, podinfo, frontend] { #expect(readyClass.contains(node)) }
     }
 
-    @Test func aHelmReleaseThatFailsToInstallIsAnnotatedWhereItIsWritten() async throws {
+    @Test(.standIn("the fake Flux controller's fault injection")) func aHelmReleaseThatFailsToInstallIsAnnotatedWhereItIsWritten() async throws {
         let setup = try await Self.setup()
         defer { Task { await setup.stop() } }
         let message = "Helm install failed for release apps/podinfo with chart podinfo@6.5.0: context deadline exceeded"
@@ -192,7 +192,7 @@ import TestSupport
         #expect(events.contains("# events of HelmRelease/apps/podinfo") && events.contains("InstallFailed"))
     }
 
-    @Test func aHelmRepositoryThatCannotBeFetchedFailsAtItsOwnLine() async throws {
+    @Test(.standIn("the fake Flux controller's fault injection")) func aHelmRepositoryThatCannotBeFetchedFailsAtItsOwnLine() async throws {
         let setup = try await Self.setup()
         defer { Task { await setup.stop() } }
         let message = "failed to fetch Helm repository index: failed to cache index to temporary file: failed to fetch https://stefanprodan.github.io/podinfo/index.yaml : 404 Not Found"
@@ -202,7 +202,7 @@ import TestSupport
         #expect(result.standardError.contains("::error title=HelmRepository failed%3A Failed,file=\(Self.helmFile),line=1::The HelmRepository flux-system/podinfo (applied by flux-system/apps) failed: Failed: \(message)"), "\(result.standardError)")
     }
 
-    @Test func aHelmReleaseWaitingOnItsDependencyTimesOutNamingBoth() async throws {
+    @Test(.standIn("the fake Flux controller's fault injection")) func aHelmReleaseWaitingOnItsDependencyTimesOutNamingBoth() async throws {
         let setup = try await Self.setup()
         defer { Task { await setup.stop() } }
         setup.controller.set(helmRelease: "podinfo", .never)
@@ -215,7 +215,7 @@ import TestSupport
         #expect(log.contains("HelmRelease/apps/podinfo: pending not reconciled yet"))
     }
 
-    @Test func waitForKustomizationsOnlyDoesNotWatchHelmReleases() async throws {
+    @Test(.standIn("the fake Flux controller's fault injection")) func waitForKustomizationsOnlyDoesNotWatchHelmReleases() async throws {
         let setup = try await Self.setup()
         defer { Task { await setup.stop() } }
         setup.controller.set(helmRelease: "podinfo", .installFailed(message: "would fail"))
@@ -224,7 +224,7 @@ import TestSupport
         #expect(!setup.api.requests.contains { $0.contains("helmreleases") && $0.hasSuffix("(watch)") })
     }
 
-    @Test func planDrawsEveryNodeNotReached() async throws {
+    @Test(.standIn("the fake API server's object store and request log")) func planDrawsEveryNodeNotReached() async throws {
         let setup = try await Self.setup()
         defer { Task { await setup.stop() } }
         let (result, summary) = try await setup.run(["--plan"])

@@ -85,7 +85,7 @@ import TestSupport
         requests.contains { $0.contains("/\(plural)") && $0.hasSuffix("(watch)") }
     }
 
-    @Test func allWaitsForEveryWorkloadToRollOut() async throws {
+    @Test(.standIn("the fake API server's object store and request log")) func allWaitsForEveryWorkloadToRollOut() async throws {
         let setup = try await Self.setup()
         defer { Task { await setup.stop() } }
         let (result, summary) = try await setup.run(["--wait-for", "all"])
@@ -110,7 +110,7 @@ import TestSupport
         #expect(again.standardError.contains("✓ Deployment/apps/podinfo ready ("), "\(again.standardError)")
     }
 
-    @Test func aDeploymentThatNeverBecomesAvailableFailsAllAtItsLineButNotFlux() async throws {
+    @Test(.standIn("the fake Flux controller's fault injection")) func aDeploymentThatNeverBecomesAvailableFailsAllAtItsLineButNotFlux() async throws {
         let setup = try await Self.setup()
         defer { Task { await setup.stop() } }
         setup.controller.set(workload: "podinfo", .unavailable)
@@ -131,7 +131,7 @@ import TestSupport
         #expect(summary.contains("### ❌ fluxci bootstrap: Failed: Deployment/apps/podinfo"), "\(summary)")
     }
 
-    @Test func aFailedJobEndsTheWaitAtOnceWhereItIsWritten() async throws {
+    @Test(.standIn("the fake Flux controller's fault injection")) func aFailedJobEndsTheWaitAtOnceWhereItIsWritten() async throws {
         let setup = try await Self.setup()
         defer { Task { await setup.stop() } }
         setup.controller.set(workload: "migrate", .failed)
@@ -149,7 +149,7 @@ import TestSupport
         #expect(events.contains("BackoffLimitExceeded"), "its status is in the artifacts")
     }
 
-    @Test func aDeploymentPastItsProgressDeadlineFails() async throws {
+    @Test(.standIn("the fake Flux controller's fault injection")) func aDeploymentPastItsProgressDeadlineFails() async throws {
         let setup = try await Self.setup()
         defer { Task { await setup.stop() } }
         setup.controller.set(workload: "podinfo", .progressDeadlineExceeded)

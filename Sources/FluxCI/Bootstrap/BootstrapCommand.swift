@@ -83,12 +83,16 @@ public struct BootstrapCommand: ContextCommand {
         // on SIGINT and SIGTERM (the signal's cleanup runs this one too).
         let served = Cleanup()
         cleanup.add("Stop serving") { await served.run(reporter: context.reporter) }
+        // The summary's verdict and graph on every path: a plan, a failed check, a failed wait.
+        let command = plan ? "fluxci bootstrap --plan" : "fluxci bootstrap"
         do {
             try await bootstrap(context, pipeline: pipeline, root: root, cleanup: cleanup, served: served)
         } catch {
+            pipeline.finishSummary(command, plan: plan, scope: waitFor, error: error)
             await served.run(reporter: context.reporter)
             throw error
         }
+        pipeline.finishSummary(command, plan: plan, scope: waitFor, error: nil)
         await served.run(reporter: context.reporter)
     }
 
@@ -121,16 +125,14 @@ public struct BootstrapCommand: ContextCommand {
                     context.reporter.log("Pushed the sync manifests for \(prepared.branch.branch): \(commit.prefix(7)).")
                     prepared.branch.revision.commit = commit
                     prepared.plan.revision.commit = commit
+                    pipeline.summary.record(revision: prepared.plan.revision)
                 } else {
                     context.reporter.log("The sync manifests of \(prepared.branch.branch) are up to date: nothing pushed.")
                 }
             }
             try await context.reporter.group("SOPS preflight") { try await pipeline.preflight(prepared, keys: imported, requireKeys: !plan) }
             pipeline.describe(prepared)
-            if plan {
-                pipeline.drawPlan(prepared, scope: waitFor)
-                return
-            }
+            if plan { return }
             let client = try cluster.client(context)
             if let served {
                 let address: ServeAddress
@@ -147,15 +149,9 @@ public struct BootstrapCommand: ContextCommand {
                     &prepared, served: served, options: serve, address: address, artifacts: Self.artifactsDirectory(artifacts, context: context), context: context)
                 serveCleanup.add("Stop serving the repository (\(server.url))") { await server.stop() }
             }
-            do {
-                try await pipeline.run(
-                    prepared, keys: imported, client: client, timeout: timeout.duration, perKustomization: kustomizationTimeout.duration,
-                    artifacts: Self.artifactsDirectory(artifacts, context: context), scope: waitFor)
-                pipeline.publishVerdict("fluxci bootstrap", fallback: (true, "Passed"))
-            } catch {
-                pipeline.publishVerdict("fluxci bootstrap", fallback: (false, "Failed: \((error as? Annotation)?.title ?? "\(error)")"))
-                throw error
-            }
+            try await pipeline.run(
+                prepared, keys: imported, client: client, timeout: timeout.duration, perKustomization: kustomizationTimeout.duration,
+                artifacts: Self.artifactsDirectory(artifacts, context: context), scope: waitFor)
         }
     }
 

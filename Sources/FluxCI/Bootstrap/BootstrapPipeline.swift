@@ -53,6 +53,7 @@ struct BootstrapPipeline {
             resolved = try BranchUnderTest.resolve(
                 branch: branch, url: url, event: event, environment: context.environment, repository: repository, credentials: credentials, reporter: reporter)
         } }
+        summary.record(revision: resolved.revision)
         reporter.log("Testing \(resolved.revision) of \(served == nil ? resolved.url : "the served repository")")
         // The revision and the links to the tested commit hold from here on, also when a later step fails.
         try reporter.setOutput("revision", resolved.revision.description)
@@ -85,6 +86,7 @@ struct BootstrapPipeline {
         reporter.log("Built \(tree.builds.values.filter { $0 == .built }.count) of \(tree.kustomizations.count) Kustomizations with \(tree.buildTool).")
         for problem in tree.problems { reporter.annotate(problem) }
         let errors = tree.problems.filter { $0.level == .error }
+        summary.record(tree: tree)  // the graph of a failed run is drawn from it
         // Published before the checks can fail, so a failed run's summary has it too.
         var table = StepSummary()
         table.heading("Kustomizations of \(tree.clusterPath.isEmpty ? "." : tree.clusterPath)", level: StepSummary.sectionLevel)  // the root is "."
@@ -186,8 +188,10 @@ struct BootstrapPipeline {
             }
             return
         }
+        let tree = prepared.tree
         let verdicts = await SOPSVerifyCommand.verify(
-            files.map { name in (name, { () throws -> Data in try source.read(name) ?? Data() }) }, keys: keys, macRule: .flux)
+            files.map { name in (name, { () throws -> Data in try source.read(name) ?? Data() }) }, keys: keys, macRule: .flux,
+            reads: { tree.decryptorReads(of: $0) })
         let verifier = try SOPSVerifyCommand.parse([])
         for verdict in verdicts { verifier.report(verdict, imported: keys, reporter: reporter, sopsConfig: ReachedPlaintextSecrets.sopsConfig(for: verdict.name, source: source)) }
         let failed = try SOPSVerifyCommand.summarize(verdicts, allowForeign: false, reporter: reporter)
@@ -213,11 +217,6 @@ struct BootstrapPipeline {
             _ = try prepared.secrets.manifests(from: keys, which: [.gpg], reporter: reporter)
             reporter.log("The protected PGP key goes to Flux as a copy without its passphrase (Flux cannot give one).")
         }
-    }
-
-    /// `--plan`: the graph a run would wait for, every node not reached.
-    func drawPlan(_ prepared: Prepared, scope: WaitScope) {
-        publish(ClusterGraph.plan(prepared.tree, scope: scope), heading: "What a run waits for (not reached)")
     }
 
     /// The plan, as a table of what would be applied.
@@ -279,15 +278,8 @@ struct BootstrapPipeline {
         try await wait(prepared, client: client, timeout: timeout, perKustomization: perKustomization, artifacts: artifacts, scope: scope)
     }
 
-    /// The verdict of the wait, for the summary's first line.
-    final class Verdict: @unchecked Sendable {
-        private let lock = NSLock()
-        private var stored: (passed: Bool, text: String)?
-        var value: (passed: Bool, text: String)? { lock.withLock { stored } }
-        func set(passed: Bool, _ text: String) { lock.withLock { stored = (passed, text) } }
-    }
-
-    let verdict = Verdict()
+    /// The summary's verdict and graph state, for every path (RunSummary).
+    let summary = RunSummary()
 
     private func wait(_ prepared: Prepared, client: KubeClient, timeout: Duration, perKustomization: Duration, artifacts: URL?, scope: WaitScope) async throws {
         let revision = prepared.plan.revision
@@ -321,7 +313,7 @@ struct BootstrapPipeline {
                 rows += applied
                 graph.update(applied)
             }
-            verdict.set(passed: true, "Passed: \(ClusterGraph.shortRevision(revision.description)) reconciled, \(rows.count) objects ready in \(Reporter.format(ContinuousClock.now - start))")
+            summary.set(passed: true, "Passed: \(ClusterGraph.shortRevision(revision.description)) reconciled, \(rows.count) objects ready in \(Reporter.format(ContinuousClock.now - start))")
             summarize(graph, rows: rows, revision: revision)
         } catch let failure as ReconciliationWaiter.Failure {
             rows = Self.merge(rows, failure.rows)
@@ -329,7 +321,7 @@ struct BootstrapPipeline {
             let failed = failure.failed.first.map { reference -> String in
                 Self.verdictReason(reference: "\(reference)", message: graph.node(reference)?.message)
             } ?? failure.annotation.title ?? "the wait"
-            verdict.set(passed: false, "Failed: \(failed) at \(ClusterGraph.shortRevision(revision.description)), after \(Reporter.format(ContinuousClock.now - start))")
+            summary.set(passed: false, "Failed: \(failed) at \(ClusterGraph.shortRevision(revision.description)), after \(Reporter.format(ContinuousClock.now - start))")
             summarize(graph, rows: rows, revision: revision)
             if let artifacts { await collectEvents(failure.failed, rows: rows, client: client, into: artifacts) }
             throw failure.annotation
@@ -364,19 +356,12 @@ struct BootstrapPipeline {
 
     /// The graph (a Mermaid flowchart in the summary, a tree in the log).
     func publish(_ graph: ClusterGraph, heading: String) {
+        summary.markGraphDrawn()
         reporter.log(graph.tree())
         var picture = StepSummary()
         picture.heading(heading, level: StepSummary.sectionLevel)
         picture.mermaid(graph.mermaid(link: { reporter.sourceURL($0) }))
         reporter.summary(.picture) { $0.append(picture) }
-    }
-
-    /// The verdict as the summary's first section.
-    func publishVerdict(_ command: String, fallback: (passed: Bool, text: String)) {
-        let (passed, text) = verdict.value ?? fallback
-        var summary = StepSummary()
-        summary.heading("\(passed ? "✅" : "❌") \(command): \(text)", level: StepSummary.sectionLevel)
-        reporter.summary(.verdict) { $0.append(summary) }
     }
 
     func summarize(_ graph: ClusterGraph, rows: [ReconciliationWaiter.Row], revision: Revision) {

@@ -98,26 +98,25 @@ public struct E2ECommand: ContextCommand {
     public func execute(in context: CommandContext) async throws {
         let reporter = context.reporter
         let pipeline = BootstrapPipeline(context: context)
-        let run = E2ERun(reporter: reporter, verdict: pipeline.verdict)
+        let run = E2ERun(reporter: reporter, pipeline: pipeline, plan: plan)
         let cleanup = Cleanup()
         // SIGINT and SIGTERM end the run through the same cleanup.
         let signals = SignalCleanup.install(cleanup, reporter: reporter)
         defer { signals.cancel() }
         do {
             try await steps(context, pipeline: pipeline, run: run, cleanup: cleanup)
-            run.finish(context: context)
+            run.finish(error: nil, scope: waitFor)
             await cleanup.run(reporter: reporter)
         } catch {
-            if let failing = run.current {
-                run.record(failing, result: "failed")
-                run.finish(context: context)
-                await cleanup.run(reporter: reporter)
-                if let annotation = error as? Annotation { reporter.annotate(annotation) } else if !(error is ExitCode) { reporter.error("\(error)") }
-                reporter.finish()
-                throw ExitCode(failing.exitCode)
-            }
+            // The summary's verdict and graph on every path, also between steps.
+            let failing = run.current
+            if let failing { run.record(failing, result: "failed") }
+            run.finish(error: error, scope: waitFor)
             await cleanup.run(reporter: reporter)
-            throw error
+            guard let failing else { throw error }
+            if let annotation = error as? Annotation { reporter.annotate(annotation) } else if !(error is ExitCode) { reporter.error("\(error)") }
+            reporter.finish()
+            throw ExitCode(failing.exitCode)
         }
     }
 
@@ -132,7 +131,7 @@ public struct E2ECommand: ContextCommand {
                     environment: context.environment, repository: root,
                     cloudEnv: KeySources.clusterSecrets(repository.cloudEnv, environment: context.environment, repository: root, reporter: reporter)
                         .flatMap { FileManager.default.fileExists(atPath: root.appendingPathComponent(".secrets/\($0.cloud)/\($0.env)").path) ? $0 : nil },
-                    localKeyring: [], reporter: reporter)
+                    localKeyring: [], reporter: reporter, currentDirectory: context.workingDirectory)
             } catch let annotation as Annotation where annotation.title == "No SOPS keys" {
                 // A plan without keys runs every tree check and reports the preflight not run; a
                 // full run needs keys only when the cluster decrypts something (the preflight says).
@@ -180,9 +179,7 @@ public struct E2ECommand: ContextCommand {
         try await run.step(.preflight) { try await pipeline.preflight(prepared, keys: keys, requireKeys: !plan) }
         pipeline.describe(prepared)
         if plan {
-            pipeline.drawPlan(prepared, scope: waitFor)
             reporter.log("Plan only: no cluster was touched.")
-            run.planOnly = true
             return
         }
         let handle = try await run.step(.cluster) {
@@ -232,18 +229,19 @@ extension E2ECommand {
 /// The steps of one run, timed, for the log and the step summary.
 final class E2ERun: @unchecked Sendable {
     let reporter: Reporter
-    let verdict: BootstrapPipeline.Verdict
+    let pipeline: BootstrapPipeline
     private let lock = NSLock()
     private let start = ContinuousClock.now
     private var rows: [(step: E2ECommand.Step, result: String, time: Duration?)] = []
     private var started: [E2ECommand.Step: ContinuousClock.Instant] = [:]
     private(set) var current: E2ECommand.Step?
     /// --plan: the verdict says the plan passed, not the e2e (no cluster was made; tester t3 F26).
-    var planOnly = false
+    var planOnly: Bool
 
-    init(reporter: Reporter, verdict: BootstrapPipeline.Verdict) {
+    init(reporter: Reporter, pipeline: BootstrapPipeline, plan: Bool) {
         self.reporter = reporter
-        self.verdict = verdict
+        self.pipeline = pipeline
+        self.planOnly = plan
     }
 
     func begin(_ step: E2ECommand.Step) {
@@ -269,18 +267,24 @@ final class E2ERun: @unchecked Sendable {
         return value
     }
 
-    func finish(context: CommandContext) {
+    /// The verdict (the wait's own when it got that far, else the step that failed and what its
+    /// errors point at), the graph when the wait drew none, and the steps table.
+    func finish(error: Error?, scope: WaitScope) {
+        let cause = pipeline.drawGraphIfMissing(scope: scope)
         let all = lock.withLock { rows }
-        // The verdict first: the wait's own when it got that far, else the step that failed.
         let failedStep = all.first { $0.result == "failed" }?.step
-        let elapsed = Reporter.format(ContinuousClock.now - start)
+        let elapsed = ContinuousClock.now - start
+        let command = planOnly ? "fluxci e2e --plan" : "fluxci e2e"
+        let wait = pipeline.summary.verdict
         var head = StepSummary()
-        if let failedStep, failedStep != .reconcile || verdict.value == nil {
-            head.heading("❌ fluxci e2e: Failed at \(failedStep.rawValue) (exit \(failedStep.exitCode)), after \(elapsed)", level: StepSummary.sectionLevel)
-        } else if let (passed, text) = verdict.value {
-            head.heading("\(passed ? "✅" : "❌") fluxci e2e: \(text)\(passed ? "" : " (exit \(E2ECommand.Step.reconcile.exitCode))")", level: StepSummary.sectionLevel)
+        if let failedStep, failedStep != .reconcile || wait == nil {
+            head.heading(
+                "❌ \(command): Failed at \(failedStep.rawValue) (exit \(failedStep.exitCode)): \(pipeline.failureText(error: error, cause: cause, elapsed: elapsed))",
+                level: StepSummary.sectionLevel)
         } else {
-            head.heading(planOnly ? "✅ fluxci e2e: Plan OK in \(elapsed) (no cluster was made)" : "✅ fluxci e2e: Passed in \(elapsed)", level: StepSummary.sectionLevel)
+            let (passed, text) = pipeline.verdictText(plan: planOnly, error: error, cause: cause, elapsed: elapsed)
+            let exit = wait.map { !$0.passed } == true ? " (exit \(E2ECommand.Step.reconcile.exitCode))" : ""
+            head.heading("\(passed ? "✅" : "❌") \(command): \(text)\(exit)", level: StepSummary.sectionLevel)
         }
         reporter.summary(.verdict) { $0.append(head) }
         var summary = StepSummary()

@@ -9,16 +9,19 @@ public struct TestCluster: Sendable {
     public var fake: FakeAPIServer?
     public var directory: URL
 
-    public static var realKubeconfig: String? {
-        ProcessInfo.processInfo.environment["FLUXCI_TEST_KUBECONFIG"].flatMap { $0.isEmpty ? nil : $0 }
+    public static var realKubeconfig: String? { realKubeconfig(ProcessInfo.processInfo.environment) }
+
+    /// The one switch: FLUXCI_TEST_KUBECONFIG set and not empty.
+    public static func realKubeconfig(_ environment: [String: String]) -> String? {
+        environment["FLUXCI_TEST_KUBECONFIG"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     public static var usesFake: Bool { realKubeconfig == nil }
 
-    public static func start() async throws -> TestCluster {
+    public static func start(environment: [String: String] = ProcessInfo.processInfo.environment) async throws -> TestCluster {
         let directory = try TestPaths.temporaryDirectory("fluxci-kube")
         removeAtExit(directory)
-        if let real = realKubeconfig {
+        if let real = realKubeconfig(environment) {
             return TestCluster(kubeconfig: URL(fileURLWithPath: real), fake: nil, directory: directory)
         }
         let fake = try await FakeAPIServer.start()
@@ -38,4 +41,40 @@ public struct TestCluster: Sendable {
     }
 
     public func stop() async { await fake?.shutdown() }
+}
+
+/// What a wait test (bootstrap, e2e) runs against, chosen by the same switch: FLUXCI_TEST_KUBECONFIG's
+/// cluster, whose own Flux controllers reconcile (no stand-in is started), else the fake API
+/// server with the fake Flux controller. Tests that need the stand-ins (fault injection, the
+/// request log) are skipped against a real cluster, saying why; `api` and `controller` stop a
+/// test that uses them there without saying so.
+public struct FluxTestCluster: Sendable {
+    public var cluster: TestCluster
+    /// nil against a real cluster.
+    public var standIn: FakeFluxController?
+
+    public static func start(environment: [String: String] = ProcessInfo.processInfo.environment) async throws -> FluxTestCluster {
+        let cluster = try await TestCluster.start(environment: environment)
+        guard let fake = cluster.fake else { return FluxTestCluster(cluster: cluster, standIn: nil) }
+        let controller = FakeFluxController(server: fake)
+        controller.start()
+        return FluxTestCluster(cluster: cluster, standIn: controller)
+    }
+
+    public var kubeconfig: URL { cluster.kubeconfig }
+
+    public var api: FakeAPIServer {
+        guard let fake = cluster.fake else { preconditionFailure("this test needs the fake API server: mark it to be skipped when FLUXCI_TEST_KUBECONFIG is set") }
+        return fake
+    }
+
+    public var controller: FakeFluxController {
+        guard let standIn else { preconditionFailure("this test needs the fake Flux controller: mark it to be skipped when FLUXCI_TEST_KUBECONFIG is set") }
+        return standIn
+    }
+
+    public func stop() async {
+        standIn?.stop()
+        await cluster.stop()
+    }
 }
