@@ -898,7 +898,7 @@ struct Reader {
                 problems.append(.error(
                     "The Kustomization \(id) takes its source from \(kustomization.source), in another namespace, and kustomize-controller runs with --no-cross-namespace-refs=true (patched into the flux-system components): it refuses the reference (\"can't access '\(kustomization.source.kind)/\(kustomization.source.namespace)/\(kustomization.source.name)', cross-namespace references have been blocked\", reason AccessDenied), so \(id) never applies anything and never becomes Ready.",
                     title: "Cross-namespace reference blocked",
-                    fix: "Define a \(kustomization.source.kind) in \(id.namespace) (the tenant's own source) and reference it without a namespace, or drop --no-cross-namespace-refs from the flux-system patches.",
+                    fix: "Define a \(kustomization.source.kind) in \(id.namespace) (the tenant's own source) and reference it without a namespace, or remove the `no-cross-namespace-refs` argument from the flux-system patches.",
                     at: location(kustomization, ["spec", "sourceRef", "namespace"])))
             }
             let encrypted = sopsFiles[id] ?? []
