@@ -36,10 +36,20 @@ public struct ClusterTree: Sendable {
     /// How the builds ran (`kubectl kustomize --load-restrictor LoadRestrictionsNone`).
     public var buildTool: String = ""
     public var problems: [Annotation]
+    /// How kustomize-controller's decryptor reads each SOPS file a generator or patch names
+    /// (`SOPSDecryptorRead`): its format comes from the entry, not the file's name alone.
+    public var decryptorReads: [FluxKustomization.Reference: [String: Set<SOPSDecryptorRead>]] = [:]
 
     /// The SOPS files of Kustomizations that decrypt: what the preflight must verify.
     public var decryptedSOPSFiles: [String] {
         Array(Set(kustomizations.filter(\.decrypts).flatMap { sopsFiles[$0.id] ?? [] })).sorted()
+    }
+
+    /// How the decrypting Kustomizations' decryptors read `file`, in a stable order; empty for
+    /// a file only kustomize reads (a resource), which is decrypted as an object by its name.
+    public func decryptorReads(of file: String) -> [SOPSDecryptorRead] {
+        Set(kustomizations.filter(\.decrypts).flatMap { decryptorReads[$0.id]?[file] ?? [] })
+            .sorted { ($0.declaredIn, $0.line ?? 0, $0.description) < ($1.declaredIn, $1.line ?? 0, $1.description) }
     }
 
     /// The names of the decryption Secrets the Kustomizations ask for.

@@ -49,7 +49,7 @@ enum HelmReleaseReferences {
                     problems.append(.error(
                         "\(id) takes its chart from \(kind)/\(sourceNamespace)/\(name), in another namespace, and helm-controller runs with --no-cross-namespace-refs=true (patched into the flux-system components): it refuses the reference (\"can't access '\(kind)/\(sourceNamespace)/\(name)', cross-namespace references have been blocked\", reason AccessDenied), and the HelmRelease never becomes Ready.",
                         title: "Cross-namespace reference blocked",
-                        fix: "Define the \(kind) in \(namespace) (the HelmRelease's namespace) and reference it without a namespace, or drop --no-cross-namespace-refs from the flux-system patches.",
+                        fix: "Define the \(kind) in \(namespace) (the HelmRelease's namespace) and reference it without a namespace, or remove the `no-cross-namespace-refs` argument from the flux-system patches.",
                         at: at(chart.field + (written == nil ? [] : ["namespace"]))))
                 } else if !exists(kind, group: FluxKustomization.sourceGroup, namespace: sourceNamespace, name: name) {
                     // Only a defaulted namespace is explained (tester t5 H); a near name is offered.

@@ -78,7 +78,7 @@ extension KustomizationBuild {
         }
         let writtenFiles = Set(written.map(\.file))
         let folders = folderSets.folders(of: files)
-        var reached: [(generatorFiles: [(file: String, decrypted: Bool, declaredIn: String, line: Int?)], kustomizationFiles: [String])] = []
+        var reached: [(generatorFiles: [(file: String, decrypted: Bool, declaredIn: String, line: Int?, read: SOPSDecryptorRead?)], kustomizationFiles: [String])] = []
         for (index, request) in requests.enumerated() {
             // Seen with every written file: a Kustomization reaching another one's kustomization
             // would read the other's Flux fields here, and not in its own build.

@@ -37,7 +37,7 @@ struct KustomizationBuild {
         /// Files the decryptor would decrypt before the build (secretGenerator `files:`/`envs:`,
         /// patches with a path), and the other generator inputs (configMapGenerator): every file
         /// a generator reads, repository-relative.
-        var generatorFiles: [(file: String, decrypted: Bool, declaredIn: String, line: Int?)]
+        var generatorFiles: [(file: String, decrypted: Bool, declaredIn: String, line: Int?, read: SOPSDecryptorRead?)]
         /// Kustomization files of the build (the written one and those it reaches).
         var kustomizationFiles: [String]
     }
@@ -223,10 +223,10 @@ struct KustomizationBuild {
     /// nothing in the artifact are collected as missing, each at its entry's line.
     /// `folders`: the folders above the files (the written kustomization's folder among them).
     func decryptorVisit(workspace: URL, directory: String, files: Set<String>, folders: Set<String>)
-        -> (generatorFiles: [(file: String, decrypted: Bool, declaredIn: String, line: Int?)], kustomizationFiles: [String], missing: [MissingReference])
+        -> (generatorFiles: [(file: String, decrypted: Bool, declaredIn: String, line: Int?, read: SOPSDecryptorRead?)], kustomizationFiles: [String], missing: [MissingReference])
     {
         var visited: Set<String> = []
-        var generatorFiles: [(file: String, decrypted: Bool, declaredIn: String, line: Int?)] = []
+        var generatorFiles: [(file: String, decrypted: Bool, declaredIn: String, line: Int?, read: SOPSDecryptorRead?)] = []
         var kustomizationFiles: [String] = []
         var missing: [MissingReference] = []
         func exists(_ path: String) -> Bool { files.contains(path) || folders.contains(path) || path.isEmpty }
@@ -270,9 +270,11 @@ struct KustomizationBuild {
                 let at = line(field, entry)
                 missing.append(MissingReference(declaredIn: file, line: at, field: field, reference: reference, path: path, fromSpec: at == nil))
             }
-            func add(_ field: String, _ entry: Node, _ reference: String, decrypted: Bool) {
+            /// `read`: how the decryptor reads the file (nil: it does not decrypt it).
+            func add(_ field: String, _ entry: Node, _ reference: String, read: ((String, Int?) -> SOPSDecryptorRead)?) {
                 guard let path = resolve(reference) else { return }
-                generatorFiles.append((path, decrypted, file, line(field, entry)))
+                let at = line(field, entry)
+                generatorFiles.append((path, read != nil, file, at, read?(file, at)))
                 check(field, entry, reference, path)
             }
             for (key, decrypted) in [("secretGenerator", true), ("configMapGenerator", false)] {
@@ -280,15 +282,15 @@ struct KustomizationBuild {
                     for source in generator["files"]?.sequence ?? [] {
                         guard let text = source.string else { continue }
                         let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
-                        add(key, source, parts.count > 1 ? parts[1] : parts[0], decrypted: decrypted)
+                        add(key, source, parts.count > 1 ? parts[1] : parts[0], read: decrypted ? { SOPSDecryptorRead.secretGeneratorFile(text, declaredIn: $0, line: $1) } : nil)
                     }
                     for env in (generator["envs"]?.sequence.map(Array.init) ?? []) + [generator["env"]].compactMap({ $0 }) {
-                        if let text = env.string { add(key, env, text, decrypted: decrypted) }
+                        if let text = env.string { add(key, env, text, read: decrypted ? { SOPSDecryptorRead.envSource(text, declaredIn: $0, line: $1) } : nil) }
                     }
                 }
             }
             for patch in node["patches"]?.sequence ?? [] {
-                if let entry = patch["path"], let path = entry.string { add("patches", entry, path, decrypted: true) }
+                if let entry = patch["path"], let path = entry.string { add("patches", entry, path, read: { SOPSDecryptorRead.patch(path, declaredIn: $0, line: $1) }) }
             }
             for patch in node["patchesStrategicMerge"]?.sequence ?? [] {
                 // An entry is a file path or an inline patch; only a one-line entry is a path.

@@ -60,7 +60,7 @@ enum PatchSites {
     /// An inline patch: its line in the kustomization file. A literal block scalar (`patch: |`)
     /// keeps one text line per file line from the line after its indicator; any other style
     /// is placed at its own first line.
-    private static func line(of field: [Origins.FieldKey], object: KubeObject, inPatch scalar: Node.Scalar, target: Node?) -> Int? {
+    static func line(of field: [Origins.FieldKey], object: KubeObject, inPatch scalar: Node.Scalar, target: Node?) -> Int? {
         guard let patch = try? Yams.compose(yaml: scalar.string), let inner = patchedLine(field, object: object, patch: patch, target: target) else { return nil }
         let start = scalar.mark?.line ?? 1
         return scalar.style == .literal ? start + inner : start

@@ -28,6 +28,7 @@ struct Reader {
     var objects: [Reference: [KubeObject]] = [:]
     var files: [Reference: [String]] = [:]
     var sopsFiles: [Reference: [String]] = [:]
+    var decryptorReads: [Reference: [String: Set<SOPSDecryptorRead>]] = [:]
     var builds: [Reference: ClusterTree.BuildStatus] = [:]
     /// Objects of every build so far (substitution sources, known sources).
     var available: [KubeObject] = []
@@ -97,6 +98,15 @@ struct Reader {
         guard let parent = appliedBy[kustomization.id], let file = parent.object.file else { return nil }
         let keys = field.compactMap { key -> String? in if case .key(let name) = key { return name } else { return nil } }
         guard keys.count > 1 else { return nil }
+        // The patch parsed, so that an item's index counts (`substituteFrom[1]` is the second
+        // entry, tester t5 F); the text walk below when the patch does not parse.
+        let entries = documents[parent.id]?["spec"]?["patches"]?.sequence.map(Array.init) ?? []
+        for entry in entries {
+            guard case .scalar(let scalar)? = entry["patch"] else { continue }
+            if let line = PatchSites.line(of: field, object: kustomization.object, inPatch: scalar, target: entry["target"]) {
+                return SourceLocation(file: file, line: line)
+            }
+        }
         for (index, patch) in (parent.object.json["spec", "patches"]?.array ?? []).enumerated() {
             guard let text = patch["patch"]?.string, text.contains(keys[1] + ":") || text.contains("\"" + keys[1] + "\"") else { continue }
             let entry = Origins.line(of: ["spec", "patches", .index(index)], in: documents[parent.id]) ?? parent.object.line
@@ -329,7 +339,7 @@ struct Reader {
         return ClusterTree(
             clusterPath: cluster, fluxSystemPath: fluxSystem, components: components, gitRepository: repository, rootKustomization: all[0],
             kustomizations: ClusterTreeReader.dependencyOrder(all), files: files, sopsFiles: sopsFiles, objects: objects, builds: builds,
-            buildTool: tool.description, problems: problems)
+            buildTool: tool.description, problems: problems, decryptorReads: decryptorReads)
     }
 
     // MARK: One build's output
@@ -453,6 +463,7 @@ struct Reader {
                 problems.append(lockedFile(generated.file, reachedBy: id, at: SourceLocation(file: generated.declaredIn, line: generated.line)))
             } else if SOPSFileFormat.encryptedStorage(of: data) != nil {
                 encrypted.append(generated.file)
+                if let read = generated.read { decryptorReads[id, default: [:]][generated.file, default: []].insert(read) }
             }
         }
         reached += output.kustomizationFiles.filter { !(output.written.generated && $0 == output.written.file) }
@@ -887,7 +898,7 @@ struct Reader {
                 problems.append(.error(
                     "The Kustomization \(id) takes its source from \(kustomization.source), in another namespace, and kustomize-controller runs with --no-cross-namespace-refs=true (patched into the flux-system components): it refuses the reference (\"can't access '\(kustomization.source.kind)/\(kustomization.source.namespace)/\(kustomization.source.name)', cross-namespace references have been blocked\", reason AccessDenied), so \(id) never applies anything and never becomes Ready.",
                     title: "Cross-namespace reference blocked",
-                    fix: "Define a \(kustomization.source.kind) in \(id.namespace) (the tenant's own source) and reference it without a namespace, or drop --no-cross-namespace-refs from the flux-system patches.",
+                    fix: "Define a \(kustomization.source.kind) in \(id.namespace) (the tenant's own source) and reference it without a namespace, or remove the `no-cross-namespace-refs` argument from the flux-system patches.",
                     at: location(kustomization, ["spec", "sourceRef", "namespace"])))
             }
             let encrypted = sopsFiles[id] ?? []

@@ -161,6 +161,10 @@ public enum SOPSDecryptor {
             return .value(scalar)
         }
 
+        func nonStringKey(_ entry: TreeNode.Entry, path: [String]) -> DecryptionError {
+            .malformedValue(path: (path + [entry.key]).joined(separator: ":") + ":", detail: entry.nonStringKeyMessage, line: entry.position?.line)
+        }
+
         mutating func leaf(_ scalar: TreeNode.Scalar, path: [String], comments stack: [[String]]) throws(DecryptionError) -> TreeNode {
             let node = TreeNode.scalar(scalar)
             let pathText = path.joined(separator: ":") + ":"

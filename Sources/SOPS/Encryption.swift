@@ -86,7 +86,13 @@ public enum SOPSEncryptor {
             // sops's JSON store: Go's encoding/json, every number a float64 (`JSONStore`).
             do { documents = [try JSONStore.read(Array(text.utf8))] } catch { throw .malformed("not JSON as sops reads it: \(error.message)", line: error.line) }
         } else {
-            do { documents = try TreeReader.documents(text) } catch { throw .malformed(error.message, line: error.line) }
+            do { documents = try TreeReader.documents(text, mode: .encrypt) } catch { throw .malformed(error.message, line: error.line) }
+            // sops 3.11: an empty file is "File cannot be completely empty, it must contain at
+            // least one document"; blank or comment-only text, where go-yaml finds no document,
+            // "Error unmarshalling file: EOF".
+            if documents.isEmpty {
+                throw .malformed("the file holds no YAML document (only blank lines or comments); sops refuses it too. Write at least `{}`", line: nil)
+            }
         }
         for (index, document) in documents.enumerated() {
             guard case .mapping(let entries, _) = document else { throw .notAMapping(document: index + 1) }
@@ -154,6 +160,10 @@ public enum SOPSEncryptor {
                 throw .encryptedCommentMatchesUnencryptedCommentRegex(path: path.joined(separator: "."), pattern: selection.unencryptedCommentRegex ?? "")
             }
             return .value(TreeNode.Scalar(encrypted))
+        }
+
+        func nonStringKey(_ entry: TreeNode.Entry, path: [String]) -> EncryptionError {
+            .malformed(entry.nonStringKeyMessage, line: entry.position?.line)
         }
 
         mutating func leaf(_ scalar: TreeNode.Scalar, path: [String], comments stack: [[String]]) throws(EncryptionError) -> TreeNode {

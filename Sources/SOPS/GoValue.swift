@@ -54,6 +54,87 @@ public enum GoValue: Sendable, Equatable {
 
     /// A plain (unquoted, untagged) scalar as go-yaml v3's `resolve("", text)` types it.
     public static func resolvePlain(_ text: String) -> GoValue {
+        resolvePlain(text, timestamps: true)
+    }
+
+    /// Why go-yaml v3 refuses a tagged scalar: its `failf` text (`resolve.go`, `decode.go`).
+    struct ResolveFailure: Error, Equatable {
+        var message: String
+        /// Not go-yaml's refusal but fluxci's (a value it cannot hold): refused wherever it is.
+        var unsupported = false
+    }
+
+    /// A scalar as go-yaml v3 decodes it into `interface{}` (what sops's store calls for every
+    /// value and key, `node.Decode(&result)`), from its tag as libyaml reports it (nil when
+    /// untagged; `!!int` comes as `tag:yaml.org,2002:int`) and its style:
+    /// - `decode.go` `indicatedString`: `!!str`, or a quoted or block scalar without a tag (or
+    ///   with `!`), is the string;
+    /// - untagged (or `!`) plain text is `resolve("", text)`;
+    /// - `!!binary` is its base64 decoded (`base64.StdEncoding`, which skips CR and LF);
+    /// - `!!bool`, `!!int`, `!!float`, `!!null`, `!!timestamp` resolve the text as a plain
+    ///   scalar would (timestamps only under `!!timestamp`), and the result must carry that tag,
+    ///   except that an integer under `!!float` becomes a float; otherwise go-yaml fails with
+    ///   "cannot decode !!str `x` as a !!int" (`resolve.go` `resolve`);
+    /// - any other tag (`!!merge`, `!!map` or `!!seq` on a scalar, `!local`, `!e!x`, verbatim
+    ///   tags) is not resolvable: the text is the string.
+    static func resolve(tag: String?, text: String, plain: Bool) throws(ResolveFailure) -> GoValue {
+        let short = tag.map(shortTag)
+        if short == "!!str" { return .string(text) }
+        if short == nil || short == "!" { return plain ? resolvePlain(text) : .string(text) }
+        switch short {
+        case "!!binary":
+            // Go's decoder ignores CR and LF inside base64; anything else outside the alphabet,
+            // or missing padding, is an error.
+            let compact = text.utf8.filter { $0 != 0x0D && $0 != 0x0A }
+            guard let data = Data(base64Encoded: Data(compact)) else { throw ResolveFailure(message: "!!binary value contains invalid base64 data") }
+            guard let decoded = String(validating: data, as: UTF8.self) else {
+                // go-yaml gives Go a string of these bytes and sops would write it back as
+                // `!!binary`; fluxci holds values as Unicode text and refuses rather than alter it.
+                throw ResolveFailure(message: "a !!binary value whose bytes are not UTF-8 text is not supported by fluxci (sops keeps the bytes and writes them back as !!binary); use sops for this file", unsupported: true)
+            }
+            return .string(decoded)
+        case "!!bool", "!!int", "!!float", "!!null", "!!timestamp":
+            let value = resolvePlain(text, timestamps: short == "!!timestamp")
+            let resolved: String = switch value {
+            case .string: "!!str"
+            case .int, .uint: "!!int"
+            case .float: "!!float"
+            case .bool: "!!bool"
+            case .null: "!!null"
+            case .time: "!!timestamp"
+            }
+            if resolved == short { return value }
+            if short == "!!float" {
+                if case .int(let number) = value { return .float(Double(number)) }
+                if case .uint(let number) = value { return .float(Double(number)) }
+            }
+            throw ResolveFailure(message: "cannot decode \(resolved) `\(text)` as a \(short!)")
+        default:
+            return .string(text)
+        }
+    }
+
+    /// go-yaml v3 `shortTag`: `tag:yaml.org,2002:x` is `!!x`; any other tag stays as it is.
+    static func shortTag(_ tag: String) -> String {
+        let prefix = "tag:yaml.org,2002:"
+        return tag.hasPrefix(prefix) ? "!!" + tag.dropFirst(prefix.count) : tag
+    }
+
+    /// The type name Go's `%T` prints for the value go-yaml decodes a key into, when it is not a
+    /// string (sops: "Tree contains a non-string key (type int)").
+    var goTypeName: String? {
+        switch self {
+        case .string: nil
+        case .int: "int"
+        case .uint: "uint64"
+        case .float: "float64"
+        case .bool: "bool"
+        case .null: "<nil>"
+        case .time: "time.Time"
+        }
+    }
+
+    static func resolvePlain(_ text: String, timestamps: Bool) -> GoValue {
         let bytes = Array(text.utf8)
         guard let first = bytes.first else { return .null }
         switch text {
@@ -69,7 +150,7 @@ public enum GoValue: Sendable, Equatable {
         case UInt8(ascii: "."):
             if let value = GoNumbers.parseFloat(text) { return .float(value) }
         case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "+"), UInt8(ascii: "-"):
-            if let time = GoTime.parseYAMLTimestamp(text) { return .time(time) }
+            if timestamps, let time = GoTime.parseYAMLTimestamp(text) { return .time(time) }
             let plain = text.replacingOccurrences(of: "_", with: "")
             switch GoNumbers.parseInt(plain) {
             case .some(.success(let value)): return .int(value)
@@ -95,8 +176,8 @@ public enum GoValue: Sendable, Equatable {
     /// resolve to another type, or YAML 1.1 readers would take it for a bool or a base-60 number.
     static func needsQuotes(_ text: String) -> Bool {
         if case .string = resolvePlain(text) {} else { return true }
-        // `<<` resolves to the merge tag, which is not a string either.
-        if text == "<<" { return true }
+        // `<<` resolves to a string in `resolve` (its first byte is no hint), so go-yaml asks
+        // for it plain; see `YAMLScalarWriter.render` for the `!!merge` it then carries.
         return isOldBool(text) || isBase60Float(text)
     }
 

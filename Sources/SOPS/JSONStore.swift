@@ -42,6 +42,15 @@ public enum JSONStore {
         var reader = Reader(bytes: bytes)
         let tree: TreeNode
         do {
+            // sops reads an encrypted file with json.Unmarshal, which reports a syntax error
+            // anywhere in the document before the top level's type: an ini file's `[s]` is
+            // "invalid character 's' looking for beginning of value", not a JSON array.
+            var probe = reader
+            probe.skipSpace()
+            if probe.index < bytes.count, bytes[probe.index] == UInt8(ascii: "[") {
+                _ = try probe.value(depth: 0)
+                try probe.expectEnd()
+            }
             tree = try reader.topLevelObject()
             try reader.expectEnd()
         } catch {

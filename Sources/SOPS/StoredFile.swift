@@ -22,23 +22,40 @@ public struct StoredSOPSFile: Sendable {
     /// `sops -d` fails on it, at the line sops's reader stops, with the storage named. (A JSON
     /// file named `.yaml` is read, as sops reads it, by the YAML store.)
     public init?(bytes: Data, path: String) throws(DecryptionError) {
+        try self.init(bytes: bytes, readAs: SOPSFileFormat(path: path))
+    }
+
+    /// The same, read with the store of `byName` whatever the file is called: what
+    /// `sops -d --input-type F --output-type F` does, and what kustomize-controller does with a
+    /// generator's file, whose format it chooses from the generator entry
+    /// (`SOPSDecryptorRead` in Flux).
+    public init?(bytes: Data, readAs byName: SOPSFileFormat) throws(DecryptionError) {
         guard let storage = SOPSFileFormat.encryptedStorage(of: bytes) else { return nil }
         self.storage = storage
-        let byName = SOPSFileFormat(path: path)
         output = byName
-        do {
+        do throws(DecryptionError) {
             switch byName {
             case .yaml:
                 content = .tree(try SOPSFile(text: String(decoding: bytes, as: UTF8.self), path: "file.yaml"))
-            case .json, .binary:
-                // A binary file is stored as JSON (`{"data": "ENC[…]", "sops": {…}}`).
+            case .json:
                 content = .tree(try JSONStore.sopsFile(Array(bytes)))
+            case .binary:
+                // A binary file is stored as JSON (`{"data": "ENC[…]", "sops": {…}}`). A JSON SOPS
+                // file without `data` decrypts (sops checks the MAC first) but cannot be written
+                // as binary: sops 3.11 exits 4 with "error emitting binary store: no binary data
+                // found in tree". Said here, before any key is needed, as the wrong name it is.
+                let file = try JSONStore.sopsFile(Array(bytes))
+                if case .mapping(let entries, _) = file.documents[0].tree, !entries.contains(where: { $0.key == "data" }) {
+                    throw DecryptionError.wrongStore(readAs: .binary, storedAs: .json, detail: "no binary data found in tree", line: 1)
+                }
+                content = .tree(file)
             case .dotenv:
                 content = .flat(try DotenvStore.read(Array(bytes)))
             case .ini:
                 content = .flat(try INIStore.read(Array(bytes)))
             }
         } catch {
+            if case .wrongStore = error { throw error }
             let compatible = storage == byName || (byName == .yaml && storage == .json) || (byName == .binary && storage == .json)
             guard !compatible else { throw error }
             let detail: String

@@ -40,11 +40,17 @@ public indirect enum TreeNode: Sendable, Equatable {
         public var key: String
         public var value: TreeNode
         public var position: Position?
+        /// The Go type go-yaml decoded the key into when it is not a string (`int` for `1:`,
+        /// `<nil>` for `null:`, `[]interface {}` for a sequence key); `key` is then its text.
+        /// sops's walk refuses such a key ("Tree contains a non-string key"), encrypting and
+        /// decrypting alike.
+        public var nonStringKey: String?
 
-        public init(key: String, value: TreeNode, position: Position?) {
+        public init(key: String, value: TreeNode, position: Position?, nonStringKey: String? = nil) {
             self.key = key
             self.value = value
             self.position = position
+            self.nonStringKey = nonStringKey
         }
 
         public static func comment(_ text: String, position: Position? = nil) -> Entry {
@@ -54,7 +60,7 @@ public indirect enum TreeNode: Sendable, Equatable {
         public var isComment: Bool { if case .comment = value { true } else { false } }
 
         public static func == (lhs: Entry, rhs: Entry) -> Bool {
-            Array(lhs.key.utf8) == Array(rhs.key.utf8) && lhs.value == rhs.value && lhs.position == rhs.position
+            Array(lhs.key.utf8) == Array(rhs.key.utf8) && lhs.value == rhs.value && lhs.position == rhs.position && lhs.nonStringKey == rhs.nonStringKey
         }
     }
 
@@ -104,6 +110,18 @@ public struct TreeError: Error, Equatable, CustomStringConvertible {
 }
 
 public enum TreeReader {
+    /// Which of go-yaml's checks run, as sops reads a file. Before its store reads every
+    /// document through `yaml.Node` (where a value that go-yaml cannot decode is silently nil and
+    /// a repeated key is kept twice), sops decodes the *first* document whole: `sops encrypt`
+    /// into a `map[string]interface{}` (go-yaml's duplicate keys, tag errors, complex keys, a
+    /// first document that is not a mapping are refused), `sops -d` into its metadata struct
+    /// (the top-level keys only). Observed with sops 3.11: `b: !!int x` in a second document
+    /// encrypts as `b: null`; in the first it is "cannot decode !!str `x` as a !!int".
+    public enum Mode: Sendable {
+        case encrypt
+        case decrypt
+    }
+
     /// Nesting deeper than this is refused: no real manifest comes close, and recursion on a
     /// hostile file must stay bounded.
     public static let maximumDepth = 200
@@ -111,7 +129,14 @@ public enum TreeReader {
     /// Reads every document of a YAML (or JSON) file as go-yaml v3 gives it to sops: values,
     /// styles and positions from libyaml (`YAMLComposer`), comments placed as sops places them
     /// (`YAMLComments`), aliases expanded under go-yaml's excessive-aliasing rule.
-    public static func documents(_ text: String) throws(TreeError) -> [TreeNode] {
-        try YAMLComments.attach(to: try YAMLComposer.documents(text), in: text)
+    /// A document that is empty or null (`---` alone, `--- ~`) is the empty mapping, as sops's
+    /// store makes it (`appendYamlNodeToTreeBranch`: "A empty document with a document start
+    /// marker without comments results in null"), so sops writes it as `{}`. `mode`: which of
+    /// go-yaml's checks sops runs before its store reads the file (see `Mode`).
+    public static func documents(_ text: String, mode: Mode = .decrypt) throws(TreeError) -> [TreeNode] {
+        try YAMLComments.attach(to: try YAMLComposer.documents(text, mode: mode), in: text).map { document in
+            if case .scalar(let scalar) = document, scalar.isNull { return .mapping([], scalar.position) }
+            return document
+        }
     }
 }

@@ -10,6 +10,18 @@ protocol TreeLeafVisitor {
 
     /// What sops's cipher callback returns for a comment: the comment again, or a value.
     mutating func comment(_ text: String, path: [String], comments: [[String]]) throws(Failure) -> TreeWalk.CommentResult
+
+    /// The error for a key go-yaml did not decode into a string (`Entry.nonStringKey`).
+    func nonStringKey(_ entry: TreeNode.Entry, path: [String]) -> Failure
+}
+
+extension TreeNode.Entry {
+    /// sops's walk (`sops.go` `walkBranch`) on a key that is not a Go string: "Tree contains a
+    /// non-string key (type int): 1. Only string keys are supported" (sops 3.11 exits 23 when
+    /// encrypting, 25 when decrypting).
+    var nonStringKeyMessage: String {
+        "the key \(key.prefix(80)) is not a string to go-yaml (type \(nonStringKey ?? "")): sops supports only string keys and refuses it (\"Tree contains a non-string key\"); quote it to make it one, e.g. \"\(key.prefix(80))\":"
+    }
 }
 
 enum TreeWalk {
@@ -43,6 +55,7 @@ enum TreeWalk {
                     out.append(.comment(try visitor.comment(text, path: path, comments: stack).text, position: entry.position))
                     continue
                 }
+                if entry.nonStringKey != nil { throw visitor.nonStringKey(entry, path: path) }
                 var entry = entry
                 entry.value = try walk(entry.value, path: path + [entry.key], comments: stack, &visitor)
                 out.append(entry)

@@ -17,8 +17,16 @@ struct YAMLComposer {
     private var anchors: [String: (node: TreeNode, size: Int, aliases: Int)] = [:]
     private var decoded = 0
     private var aliases = 0
+    private var mode: TreeReader.Mode = .decrypt
+    /// The first tag go-yaml fails on in the checked part of the first document (its `failf`
+    /// stops the decode there) and the first repeated key (collected, reported at the end).
+    private var tagError: TreeError?
+    private var duplicateError: TreeError?
 
-    static func documents(_ text: String) throws(TreeError) -> [TreeNode] {
+    /// How much of a node sops's first-document decode checks (`TreeReader.Mode`).
+    enum Checked { case all, keysOnly, none }
+
+    static func documents(_ text: String, mode: TreeReader.Mode = .decrypt) throws(TreeError) -> [TreeNode] {
         var bytes = Array(text.utf8)
         // libyaml reads a NUL as the end of input: go-yaml refuses control characters there too.
         if let index = bytes.firstIndex(of: 0) {
@@ -34,6 +42,7 @@ struct YAMLComposer {
         }
         bytes.append(0)
         var composer = YAMLComposer()
+        composer.mode = mode
         yaml_parser_initialize(&composer.parser)
         defer { yaml_parser_delete(&composer.parser) }
         return try bytes.withUnsafeBufferPointer { (buffer) throws(TreeError) -> [TreeNode] in
@@ -51,6 +60,8 @@ struct YAMLComposer {
         var plain = false
         var tag: String?
         var anchor: String?
+        /// `%YAML` directive of a document start.
+        var version: (major: Int, minor: Int)?
     }
 
     private mutating func next() throws(TreeError) -> Event {
@@ -80,6 +91,10 @@ struct YAMLComposer {
             result.anchor = string(event.data.mapping_start.anchor)
         case YAML_ALIAS_EVENT:
             result.anchor = string(event.data.alias.anchor)
+        case YAML_DOCUMENT_START_EVENT:
+            if let directive = event.data.document_start.version_directive {
+                result.version = (Int(directive.pointee.major), Int(directive.pointee.minor))
+            }
         default: break
         }
         return result
@@ -92,9 +107,29 @@ struct YAMLComposer {
             switch event.type {
             case YAML_STREAM_END_EVENT: return documents
             case YAML_DOCUMENT_START_EVENT:
+                // libyaml accepts `%YAML 1.2`; go-yaml's parser (`parserc.go`
+                // `yaml_parser_process_directives`) only 1.1, and sops fails with its message.
+                if let version = event.version, version != (1, 1) {
+                    throw TreeError(message: "not valid YAML: found incompatible YAML document (go-yaml, and so sops, reads only `%YAML 1.1`; remove the directive)", line: event.line)
+                }
                 anchors = [:]
-                let root = try node(try next(), depth: 0)
+                let checked: Checked = documents.isEmpty ? (mode == .encrypt ? .all : .keysOnly) : .none
+                let rootEvent = try next()
+                let root = try node(rootEvent, depth: 0, checked: checked)
                 guard try next().type == YAML_DOCUMENT_END_EVENT else { throw TreeError(message: "not valid YAML: a document has more than one root", line: event.line) }
+                if let tagError { throw tagError }
+                if let duplicateError { throw duplicateError }
+                if checked == .all {
+                    // sops decodes the first document into a map[string]interface{}: a scalar
+                    // other than null, or a sequence, is refused there.
+                    switch root.node {
+                    case .scalar(let scalar) where !scalar.isNull:
+                        throw TreeError(message: "the document is a single value, not a mapping; sops encrypts mappings (go-yaml: cannot unmarshal \(Self.tagName(scalar.value)) `\(scalar.text.prefix(40))` into map[string]interface {})", line: rootEvent.line)
+                    case .sequence:
+                        throw TreeError(message: "the document is a sequence, not a mapping; sops encrypts mappings (go-yaml: cannot unmarshal !!seq into map[string]interface {})", line: rootEvent.line)
+                    default: break
+                    }
+                }
                 documents.append(root.node)
             default: continue
             }
@@ -102,7 +137,31 @@ struct YAMLComposer {
     }
 
     /// A node and how many nodes go-yaml would decode for it (aliases counted expanded).
-    private mutating func node(_ event: Event, depth: Int) throws(TreeError) -> (node: TreeNode, size: Int, aliases: Int) {
+    static func tagName(_ value: GoValue) -> String {
+        switch value {
+        case .string: "!!str"
+        case .int, .uint: "!!int"
+        case .float: "!!float"
+        case .bool: "!!bool"
+        case .null: "!!null"
+        case .time: "!!timestamp"
+        }
+    }
+
+    /// A scalar's Go value (`GoValue.resolve`). Where sops's first-document decode checks it, a
+    /// failure is go-yaml's error at its line; elsewhere sops's store ignores `node.Decode`'s
+    /// error and holds nil.
+    private mutating func value(of event: Event, checked: Bool) throws(TreeError) -> GoValue {
+        do {
+            return try GoValue.resolve(tag: event.tag, text: String(decoding: event.value, as: UTF8.self), plain: event.plain)
+        } catch {
+            if error.unsupported { throw TreeError(message: error.message, line: event.line) }
+            if checked, tagError == nil { tagError = TreeError(message: "go-yaml (and so sops) cannot read this value: \(error.message)", line: event.line) }
+            return .null
+        }
+    }
+
+    private mutating func node(_ event: Event, depth: Int, checked: Checked) throws(TreeError) -> (node: TreeNode, size: Int, aliases: Int) {
         guard depth < TreeReader.maximumDepth else {
             throw TreeError(message: "nesting deeper than \(TreeReader.maximumDepth) levels", line: event.line)
         }
@@ -110,13 +169,17 @@ struct YAMLComposer {
         var result: (node: TreeNode, size: Int, aliases: Int)
         switch event.type {
         case YAML_SCALAR_EVENT:
-            // go-yaml's resolver: a plain scalar without a tag (or with `!`) is resolved; `!!str`
-            // or any quoted/block style is a string. Other explicit tags are resolved from the
-            // text as a plain scalar would be.
-            let isString = event.tag == "tag:yaml.org,2002:str" || event.tag == "!"
-            let plain = !isString && (event.plain || (event.tag != nil && event.tag != "?"))
+            // go-yaml's decoding into interface{}, tag included (`GoValue.resolve`). An untagged
+            // (or `!`) plain scalar keeps its text and is typed from it; a tagged one carries the
+            // value its tag gives (`!!float 1` is 1.0, `!!binary aGVsbG8=` is "hello").
             let text = String(decoding: event.value, as: UTF8.self)
-            result = (.scalar(.init(text, isPlain: plain, position: position)), 1, 0)
+            if event.tag == nil || event.tag == "!" {
+                result = (.scalar(.init(text, isPlain: event.plain, position: position)), 1, 0)
+            } else {
+                let value = try value(of: event, checked: checked == .all)
+                let shown = if case .string(let string) = value { string } else { text }
+                result = (.scalar(.init(shown, isPlain: false, position: position, typed: value)), 1, 0)
+            }
             decoded += 1
         case YAML_SEQUENCE_START_EVENT:
             var items: [TreeNode] = []
@@ -125,7 +188,7 @@ struct YAMLComposer {
             while true {
                 let item = try next()
                 if item.type == YAML_SEQUENCE_END_EVENT { break }
-                let child = try node(item, depth: depth + 1)
+                let child = try node(item, depth: depth + 1, checked: checked == .all ? .all : .none)
                 items.append(child.node)
                 size += child.size
                 inner += child.aliases
@@ -136,25 +199,41 @@ struct YAMLComposer {
             var seen: [[UInt8]: Int] = [:]
             var size = 1, inner = 0
             decoded += 1
+            let tagErrorBefore = tagError != nil
+            var repeated = false
+            let keysChecked = checked != .none
             while true {
                 let keyEvent = try next()
                 if keyEvent.type == YAML_MAPPING_END_EVENT { break }
-                let key = try node(keyEvent, depth: depth + 1)
+                let key = try node(keyEvent, depth: depth + 1, checked: keysChecked ? .all : .none)
                 guard case .scalar(let keyScalar) = key.node else {
-                    throw TreeError(message: "a mapping key is not a string", line: keyEvent.line)
+                    // A complex key (`? [a, b]`): go-yaml fails on it in sops's first-document
+                    // decode ("invalid map key", "cannot unmarshal !!seq into string"), sops's
+                    // walk on it in any later document ("non-string key (type []interface {})").
+                    let kind = if case .sequence = key.node { "a sequence" } else { "a mapping" }
+                    throw TreeError(message: "a mapping key is \(kind); sops supports only string keys (it refuses this file too)", line: keyEvent.line)
                 }
-                // Keys are compared as bytes, as Go compares map keys (go-yaml v3 `decode.go`
-                // refuses a key defined twice, with the line of the first).
-                let bytes = Array(keyScalar.text.utf8)
+                // Repeated keys are compared as go-yaml compares them: the key's text, as bytes
+                // (`decode.go` `mapping`: same kind and `Value`, so `1` and `"1"` repeat, `1` and
+                // `0x1` do not). Refused where sops's first-document decode looks, with the line
+                // of the first; kept twice elsewhere, as sops's store keeps them.
+                let bytes = keyEvent.type == YAML_SCALAR_EVENT ? keyEvent.value : Array(keyScalar.text.utf8)
                 if let first = seen[bytes] {
-                    throw TreeError(message: "mapping key \"\(keyScalar.text.prefix(80))\" already defined at line \(first) (go-yaml v3 refuses a duplicate key)", line: keyEvent.line)
+                    if keysChecked, duplicateError == nil {
+                        duplicateError = TreeError(message: "mapping key \"\(String(decoding: bytes, as: UTF8.self).prefix(80))\" already defined at line \(first) (go-yaml v3 refuses a duplicate key)", line: keyEvent.line)
+                    }
+                    repeated = repeated || keysChecked
+                } else {
+                    seen[bytes] = keyEvent.line
                 }
-                seen[bytes] = keyEvent.line
-                let value = try node(try next(), depth: depth + 1)
-                entries.append(.init(key: keyScalar.text, value: value.node, position: TreeNode.Position(line: keyEvent.line, column: keyEvent.column)))
+                let value = try node(try next(), depth: depth + 1, checked: checked == .all ? .all : .none)
+                entries.append(.init(key: keyScalar.text, value: value.node, position: TreeNode.Position(line: keyEvent.line, column: keyEvent.column), nonStringKey: keyScalar.value.goTypeName))
                 size += key.size + value.size
                 inner += key.aliases + value.aliases
             }
+            // go-yaml checks a mapping's keys for repeats before it decodes its children, and
+            // stops there: a tag error inside a mapping with a repeated key is never reached.
+            if repeated, !tagErrorBefore { tagError = nil }
             result = (.mapping(entries, position), size, inner)
         case YAML_ALIAS_EVENT:
             guard let name = event.anchor, let anchored = anchors[name] else {

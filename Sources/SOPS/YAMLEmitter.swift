@@ -101,6 +101,11 @@ public enum YAMLEmitter {
                 }
                 pendingHead = []
                 headComments = 0
+                if YAMLScalarWriter.isComplexKey(entry.key) {
+                    complexEntry(entry, keyColumn: keyColumn, inline: first)
+                    first = false
+                    continue
+                }
                 let key = YAMLScalarWriter.key(entry.key)
                 if first {
                     out += key + ":"
@@ -116,6 +121,34 @@ public enum YAMLEmitter {
                 if headComments > 0 { out += "\n" }
                 for text in pendingHead { line(keyColumn, "#" + text) }
                 pendingHead = []
+            }
+        }
+
+        /// A key go-yaml cannot write as a simple key (`emitterc.go` `yaml_emitter_check_simple_key`:
+        /// one with a line break, or longer than 128 bytes): `? key` with the key written as a
+        /// value, then `:` at the key's column and the value, a block collection starting on that
+        /// line at the value's indentation (`:   x: 1`, `:   - a`), as sops 3.11 prints
+        /// `"k\u2028ey": {x: 1}`. Not yet as sops: a collection value that starts with a comment.
+        mutating func complexEntry(_ entry: TreeNode.Entry, keyColumn: Int, inline: Bool) {
+            let base = (keyColumn / YAMLEmitter.indentStep) * YAMLEmitter.indentStep
+            let written = YAMLScalarWriter.value(TreeNode.Scalar(entry.key, typed: .string(entry.key)), blockIndent: base + YAMLEmitter.indentStep)
+            if inline { out += "? " + written } else { start(keyColumn, "? " + written) }
+            if !written.hasSuffix("\n") { out += "\n" }
+            out += String(repeating: " ", count: keyColumn) + ":"
+            lineOpen = true
+            // The collection starts at the emitter's indentation for the value (the mapping's
+            // indentation plus 4: `:   x` at the top, `: x` for keys at column 6 in a sequence item).
+            let column = base + YAMLEmitter.indentStep
+            let inner = String(repeating: " ", count: max(column - keyColumn - 1, 1))
+            switch entry.value {
+            case .mapping(let entries, _) where entries.contains(where: { !$0.isComment }) && !(entries.first?.isComment ?? false):
+                out += inner
+                mapping(entries, indent: column, keyColumn: column, inline: true)
+            case .sequence(let items, _) where items.contains(where: { if case .comment = $0 { false } else { true } }):
+                out += inner
+                value(entry.value, indent: column - 2, afterKey: false)
+            default:
+                value(entry.value, indent: base, afterKey: true)
             }
         }
 
@@ -212,6 +245,12 @@ public enum YAMLEmitter {
 /// what the emitter then allows).
 enum YAMLScalarWriter {
     enum Style { case plain, single, double, literal }
+
+    /// Whether go-yaml's emitter writes this key as `? key` (`yaml_emitter_check_simple_key`:
+    /// the key spans lines, or its value and tag exceed 128 bytes).
+    static func isComplexKey(_ text: String) -> Bool {
+        text.utf8.count > 128 || text.unicodeScalars.contains(where: isBreak)
+    }
 
     static func key(_ text: String) -> String {
         render(text, requested: requestedStyle(text), simpleKey: true, blockIndent: 0)
@@ -320,8 +359,29 @@ enum YAMLScalarWriter {
         if style == .single && !a.singleQuotedAllowed { style = .double }
         if style == .literal && (!a.blockAllowed || simpleKey) { style = .double }
         switch style {
-        case .plain: return text
-        case .single: return "'" + text.replacingOccurrences(of: "'", with: "''") + "'"
+        case .plain:
+            // sops builds each node with `Node.Encode`, which writes the value and parses it back:
+            // a plain `<<` comes back with go-yaml's merge tag, which `resolve("", "<<")` (a
+            // string) does not imply, so the encoder keeps it: sops prints `!!merge <<`, as a
+            // value and as a key (`"<<"` in the input included).
+            return text == "<<" ? "!!merge <<" : text
+        case .single:
+            // `write_single_quoted`: a line break (U+2028 or U+2029 here; the others make the text
+            // double-quoted) is written as it is and the next character goes to the scalar's
+            // indentation (`yaml_emitter_write_indent`), which a reader then skips.
+            var out = "'"
+            var afterBreak = false
+            for c in text.unicodeScalars {
+                if isBreak(c) {
+                    out.unicodeScalars.append(c)
+                    afterBreak = true
+                    continue
+                }
+                if afterBreak { out += String(repeating: " ", count: blockIndent); afterBreak = false }
+                if c == "'" { out += "'" }
+                out.unicodeScalars.append(c)
+            }
+            return out + "'"
         case .double: return doubleQuoted(text)
         case .literal: return literal(text, indent: blockIndent)
         }

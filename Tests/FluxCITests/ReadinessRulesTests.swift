@@ -55,6 +55,26 @@ struct ReadinessRulesTests {
         #expect(Readiness.fluxObject(try release("{}", extra: #""suspend":true"#)) == .ready)
     }
 
+    /// Which kinds each `--wait-for` scope waits for (issue 15): `flux` every Flux kind a
+    /// Kustomization applies (HelmRelease, HelmRepository, HelmChart, OCIRepository, GitRepository,
+    /// Bucket, Kustomization), `all` also the workloads, `kustomizations` nothing after them.
+    @Test func eachScopeWaitsForItsKinds() {
+        func reference(_ group: String, _ kind: String) -> ObjectReference { ObjectReference(group: group, kind: kind, namespace: "n", name: "x") }
+        let flux = [
+            reference("helm.toolkit.fluxcd.io", "HelmRelease"), reference("source.toolkit.fluxcd.io", "HelmRepository"),
+            reference("source.toolkit.fluxcd.io", "HelmChart"), reference("source.toolkit.fluxcd.io", "OCIRepository"),
+            reference("source.toolkit.fluxcd.io", "GitRepository"), reference("source.toolkit.fluxcd.io", "Bucket"),
+            reference("kustomize.toolkit.fluxcd.io", "Kustomization"),
+        ]
+        let workloads = [reference("apps", "Deployment"), reference("apps", "StatefulSet"), reference("apps", "DaemonSet"), reference("batch", "Job")]
+        let neither = [reference("", "ConfigMap"), reference("", "Secret"), reference("notification.toolkit.fluxcd.io", "Alert"), reference("example.com", "HelmRelease")]
+        for object in flux {
+            #expect(WaitScope.flux.covers(object) && WaitScope.all.covers(object) && !WaitScope.kustomizations.covers(object), "\(object)")
+        }
+        for object in workloads { #expect(!WaitScope.flux.covers(object) && WaitScope.all.covers(object), "\(object)") }
+        for object in neither { #expect(!WaitScope.flux.covers(object) && !WaitScope.all.covers(object), "\(object)") }
+    }
+
     @Test func ociHelmRepositoryIsStatic() throws {
         let oci = try Self.json(#"{"apiVersion":"source.toolkit.fluxcd.io/v1","kind":"HelmRepository","metadata":{"name":"r","namespace":"f","generation":1},"spec":{"type":"oci"}}"#)
         #expect(Readiness.fluxObject(oci) == .ready)

@@ -60,6 +60,14 @@ import TestSupport
         return headings
     }
 
+    /// An output as GITHUB_OUTPUT holds it (`name<<delimiter`, the value, the delimiter).
+    static func output(_ name: String, in file: URL) -> String? {
+        guard let text = try? String(contentsOf: file, encoding: .utf8) else { return nil }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard let start = lines.lastIndex(where: { $0.hasPrefix("\(name)<<") }), start + 1 < lines.count else { return nil }
+        return String(lines[start + 1])
+    }
+
     static func link(_ file: String, _ line: Int, commit: String) -> String {
         "[\(file):\(line)](https://github.example/acme/fleet/blob/\(commit)/\(file)#L\(line))"
     }
@@ -110,7 +118,13 @@ import TestSupport
         let setup = try await BootstrapTests.setup()
         defer { Task { await setup.stop() } }
         let (main, typo, tampered) = try await Self.branches(setup.fleet)
-        func run(_ arguments: [String]) async throws -> (ProcessResult, String) { try await setup.run(arguments, environment: Self.github) }
+        let outputs = setup.fleet.checkout.deletingLastPathComponent().appendingPathComponent("outputs")
+        func run(_ arguments: [String]) async throws -> (ProcessResult, String) {
+            try? FileManager.default.removeItem(at: outputs)
+            return try await setup.run(arguments, environment: Self.github.merging(["GITHUB_OUTPUT": outputs.path]) { $1 })
+        }
+        /// The `revision` output, written on every path once the branch is resolved.
+        func revision() -> String? { Self.output("revision", in: outputs) }
 
         // The plan passes: Plan OK at the revision, the graph of what a run waits for.
         let (plan, planSummary) = try await run(["--plan", "--branch", "main"])
@@ -125,10 +139,12 @@ import TestSupport
             let (failed, summary) = try await run(arguments + ["--branch", "typo"])
             #expect(failed.status == 1, "\(failed.allOutput)")
             Self.checkTreeFailure(summary, command: command, commit: typo)
+            #expect(revision() == "typo@sha1:\(typo)")
         }
         // The preflight fails.
         let (preflight, preflightSummary) = try await run(["--branch", "tampered"])
         #expect(preflight.status == 1, "\(preflight.allOutput)")
+        #expect(revision() == "tampered@sha1:\(tampered)")
         Self.checkPreflightFailure(preflightSummary, command: "fluxci bootstrap: Failed: ", commit: tampered)
         #expect(!setup.api.requests.contains { $0.hasPrefix("PATCH") }, "nothing was applied")
 
@@ -137,6 +153,7 @@ import TestSupport
         setup.controller.set("infrastructure", .never)
         let (timedOut, timeoutSummary) = try await run(["--branch", "main", "--timeout", "5s"])
         #expect(timedOut.status == 1, "\(timedOut.allOutput)")
+        #expect(revision() == "main@sha1:\(main)")
         let timeoutHeadings = Self.checkShape(
             timeoutSummary, verdict: "### ❌ fluxci bootstrap: Failed: Kustomization/flux-system/infrastructure", graphHeading: "### Reconciliation of main@sha1:\(main.prefix(12))",
             commit: main)
@@ -163,13 +180,17 @@ import TestSupport
         let setup = try await E2ETests.setup()
         defer { Task { await setup.stop() } }
         let (main, typo, tampered) = try await Self.branches(setup.fleet)
+        let outputs = setup.tmp.appendingPathComponent("outputs")
         func run(_ arguments: [String]) async throws -> (ProcessResult, String) {
             let summary = setup.tmp.appendingPathComponent("summary-\(UUID().uuidString.prefix(6))")
+            try? FileManager.default.removeItem(at: outputs)
             let result = try await runProcess(
                 TestPaths.executable("fluxci"), ["e2e", "--cloud", "kind", "--env", "local"] + arguments,
-                environment: setup.environment.merging(Self.github) { $1 }.merging(["GITHUB_STEP_SUMMARY": summary.path]) { $1 }, workingDirectory: setup.fleet.checkout)
+                environment: setup.environment.merging(Self.github) { $1 }.merging(["GITHUB_STEP_SUMMARY": summary.path, "GITHUB_OUTPUT": outputs.path]) { $1 },
+                workingDirectory: setup.fleet.checkout)
             return (result, (try? String(contentsOf: summary, encoding: .utf8)) ?? "")
         }
+        func revision() -> String? { Self.output("revision", in: outputs) }
 
         let (plan, planSummary) = try await run(["--plan", "--branch", "main"])
         #expect(plan.status == 0, "\(plan.allOutput)")
@@ -179,9 +200,11 @@ import TestSupport
             let (failed, summary) = try await run(arguments + ["--branch", "typo"])
             #expect(failed.status == 11, "\(failed.allOutput)")
             Self.checkTreeFailure(summary, command: "\(command): Failed at Resolve the branch and check the Flux tree (exit 11): ", commit: typo)
+            #expect(revision() == "typo@sha1:\(typo)")
         }
         let (preflight, preflightSummary) = try await run(["--branch", "tampered"])
         #expect(preflight.status == 12, "\(preflight.allOutput)")
+        #expect(revision() == "tampered@sha1:\(tampered)")
         Self.checkPreflightFailure(preflightSummary, command: "fluxci e2e: Failed at SOPS preflight (exit 12): ", commit: tampered)
         #expect(setup.kind.calls.isEmpty, "no cluster was made")
 

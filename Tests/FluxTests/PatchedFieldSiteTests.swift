@@ -78,4 +78,37 @@ import TestSupport
         let tree = try fleet.read()
         #expect(tree.problems.isEmpty, "\(tree.problems)")
     }
+
+    /// The neighbour through Flux's own spec.patches (home-lab's labelSelector patch, tester t5
+    /// fleet 20): each missing reference at its own line in the parent's patch, the index counted.
+    @Test func fluxPatchesPlaceEachReferenceAtItsOwnLine() async throws {
+        let parent = kustomization("apps", path: "./apps", extra: """
+              patches:
+                - patch: |-
+                    apiVersion: kustomize.toolkit.fluxcd.io/v1
+                    kind: Kustomization
+                    metadata:
+                      name: not-used
+                    spec:
+                      postBuild:
+                        substituteFrom:
+                          - kind: ConfigMap
+                            name: missing-settings
+                          - kind: Secret
+                            name: missing-secrets
+                  target:
+                    kind: Kustomization
+
+            """)
+        let fleet = try await Fleet.make([
+            "clusters/c/apps.yaml": parent,
+            "apps/child.yaml": kustomization("child", path: "./child"),
+            "child/settings.yaml": configMap("settings", namespace: "flux-system"),
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        let unknown = tree.problems.filter { $0.title == "Unknown substituteFrom" }
+        #expect(unknown.count == 2, "\(tree.problems)")
+        #expect(unknown.map(\.location) == [SourceLocation(file: "clusters/c/apps.yaml", line: 24), SourceLocation(file: "clusters/c/apps.yaml", line: 26)], "\(unknown.map(\.location))")
+    }
 }

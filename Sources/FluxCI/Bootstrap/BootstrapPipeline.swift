@@ -190,8 +190,10 @@ struct BootstrapPipeline {
             }
             return
         }
+        let tree = prepared.tree
         let verdicts = await SOPSVerifyCommand.verify(
-            files.map { name in (name, { () throws -> Data in try source.read(name) ?? Data() }) }, keys: keys, macRule: .flux)
+            files.map { name in (name, { () throws -> Data in try source.read(name) ?? Data() }) }, keys: keys, macRule: .flux,
+            reads: { tree.decryptorReads(of: $0) })
         let verifier = try SOPSVerifyCommand.parse([])
         for verdict in verdicts { verifier.report(verdict, imported: keys, reporter: reporter, sopsConfig: ReachedPlaintextSecrets.sopsConfig(for: verdict.name, source: source)) }
         let failed = try SOPSVerifyCommand.summarize(verdicts, allowForeign: false, reporter: reporter)

@@ -132,7 +132,7 @@ public struct E2ECommand: ContextCommand {
                     environment: context.environment, repository: root,
                     cloudEnv: KeySources.clusterSecrets(repository.cloudEnv, environment: context.environment, repository: root, reporter: reporter)
                         .flatMap { FileManager.default.fileExists(atPath: root.appendingPathComponent(".secrets/\($0.cloud)/\($0.env)").path) ? $0 : nil },
-                    localKeyring: [], reporter: reporter)
+                    localKeyring: [], reporter: reporter, currentDirectory: context.workingDirectory)
             } catch let annotation as Annotation where annotation.title == "No SOPS keys" {
                 // A plan without keys runs every tree check and reports the preflight not run; a
                 // full run needs keys only when the cluster decrypts something (the preflight says).

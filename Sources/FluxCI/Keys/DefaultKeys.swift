@@ -110,6 +110,12 @@ enum DefaultKeys {
         let ssh = sshIdentities(context.environment, reporter: reporter)
         looked += ssh.looked
         guard allowNone || !sources.isEmpty || !userKeys.isEmpty || !ssh.found.isEmpty else {
+            if !ssh.passedOver.isEmpty {
+                throw Annotation.error(
+                    "No SOPS key fluxci can use was given or found where sops looks (\(looked.joined(separator: ", "))); SSH keys passed over: \(ssh.passedOver.joined(separator: "; ")).",
+                    title: "No SOPS keys",
+                    fix: "Decrypt with the real sops (`sops -d FILE`: it reads ssh-rsa keys and asks for an SSH key's passphrase), or set SOPS_AGE_KEY_FILE to an age key file, or point SOPS_AGE_SSH_PRIVATE_KEY_FILE at an unprotected ssh-ed25519 key.")
+            }
             throw Annotation.error(
                 "No SOPS key was given, and none is where sops looks (\(looked.joined(separator: ", "))).", title: "No SOPS keys",
                 fix: "Set SOPS_AGE_KEY_FILE or SOPS_AGE_KEY (AGE-SECRET-KEY-1… lines) or SOPS_GPG_KEY, put your age keys in \(ageKeyFile(context.environment)), or pass --cloud and --env to read .secrets/<cloud>/<env>/.")
@@ -130,6 +136,7 @@ enum DefaultKeys {
                 imported.origins[key.fingerprint] = "your GnuPG keyring \(home)"
             }
         }
+        imported.passedOver = ssh.passedOver
         for (identity, path) in ssh.found where !imported.age.contains(where: { $0.name == identity.name }) {
             // Held in memory only: an SSH key is not written into the keyring folder.
             imported.age.append(identity)
@@ -144,15 +151,19 @@ enum DefaultKeys {
     /// and `~/.ssh/id_ed25519` and `~/.ssh/id_rsa` (`os.UserHomeDir`: `$HOME`) when they exist,
     /// all of them, beside the other sources. A key sops cannot load is one of its load errors,
     /// shown only when no key opens the file; fluxci warns for the named file and passes over a
-    /// default one it cannot use (an RSA key: fluxci reads ssh-ed25519 keys only; one protected by a
-    /// passphrase, which sops asks for on the terminal).
-    static func sshIdentities(_ environment: [String: String], reporter: Reporter) -> (found: [(X25519Identity, String)], looked: [String]) {
+    /// default one it cannot use (an RSA key: fluxci reads ssh-ed25519 keys only, as
+    /// swift-crypto's RSA-OAEP takes no label and age's ssh-rsa stanza is OAEP with the label
+    /// "age-encryption.org/v1/ssh-rsa"; one protected by a passphrase, which sops asks for on the
+    /// terminal and fails without one) — saying so in a line, and naming it in the error of any
+    /// file whose data key is then not recovered (`passedOver`), never silently.
+    static func sshIdentities(_ environment: [String: String], reporter: Reporter) -> (found: [(X25519Identity, String)], looked: [String], passedOver: [String]) {
         var candidates: [(path: String, named: Bool)] = []
         if let path = environment["SOPS_AGE_SSH_PRIVATE_KEY_FILE"] { candidates.append((path, true)) }
         if let home = environment["HOME"], !home.isEmpty {
             for name in ["id_ed25519", "id_rsa"] { candidates.append((home + "/.ssh/" + name, false)) }
         }
         var found: [(X25519Identity, String)] = []
+        var passedOver: [String] = []
         for (path, named) in candidates {
             guard let data = FileManager.default.contents(atPath: path) else {
                 if named {
@@ -165,6 +176,10 @@ enum DefaultKeys {
             do {
                 found.append((try X25519Identity(openSSHPrivateKey: String(decoding: data, as: UTF8.self)), path))
             } catch {
+                passedOver.append("\(path) (\(error.description))")
+                if !named {
+                    reporter.log("SSH key \(path) passed over: \(error.description).")
+                }
                 if named {
                     reporter.warning(
                         "SOPS_AGE_SSH_PRIVATE_KEY_FILE points at \(path), which is not usable as an age identity: \(error.description); skipped.", title: "SSH key not usable",
@@ -172,6 +187,6 @@ enum DefaultKeys {
                 }
             }
         }
-        return (found, candidates.map(\.path))
+        return (found, candidates.map(\.path), passedOver)
     }
 }

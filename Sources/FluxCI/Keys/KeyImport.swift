@@ -16,6 +16,9 @@ struct ImportedKeys {
     /// Keyrings used in place beside `keyring` (the user's GnuPG home): their secret keys are in
     /// `pgp` too, and decrypt from where they are.
     var otherKeyrings: [Keyring] = []
+    /// SSH keys sops would use as age identities that fluxci cannot (an ssh-rsa key, one
+    /// protected by a passphrase): "path (reason)", for the error of a file they might open.
+    var passedOver: [String] = []
 
     /// One line per key: its recipient or fingerprint and where it came from.
     var originLines: [String] {

@@ -59,7 +59,7 @@ struct KeyOptions: ParsableArguments {
         do {
             sources = try KeySources.read(
                 environment: context.environment, repository: repository, cloudEnv: useSecrets ? cloudEnv : nil,
-                localKeyring: [], reporter: context.reporter)
+                localKeyring: [], reporter: context.reporter, currentDirectory: context.workingDirectory)
         } catch let annotation as Annotation where (allowNone || whereSopsLooks) && annotation.title == "No SOPS keys" {
             // Nothing given at all: the caller runs what needs no key (an empty keyring), or
             // looks where sops looks.

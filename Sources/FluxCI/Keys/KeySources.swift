@@ -55,7 +55,7 @@ struct KeySources {
     /// then keys exported from the user's own keyring.
     static func read(
         environment: [String: String], repository: URL, cloudEnv: (cloud: String, env: String)?,
-        localKeyring: [String], reporter: Reporter
+        localKeyring: [String], reporter: Reporter, currentDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
     ) throws -> KeySources {
         var sources = KeySources()
         // Mask first: nothing is printed before every secret form is registered.
@@ -67,30 +67,48 @@ struct KeySources {
         if let value = environment["SOPS_GPG_KEY"] {
             sources.pgp.append(PGPSource(name: "SOPS_GPG_KEY", file: nil, material: try material(value, from: "SOPS_GPG_KEY", reporter: reporter)))
         }
-        if let value = environment["SOPS_AGE_KEY"] {
-            sources.age.append(AgeSource(name: "SOPS_AGE_KEY", file: nil, entries: try ageEntries(value, from: "SOPS_AGE_KEY", file: nil, reporter: reporter)))
+        // An age source that holds no identity (an empty SOPS_AGE_KEY, an empty or comment-only
+        // key file, a command printing nothing) is skipped as sops 3.11 skips it: it goes on with
+        // the other keys (checked: `SOPS_AGE_KEY_FILE=empty SOPS_AGE_KEY=… sops -d` decrypts),
+        // while age itself refuses such a file ("no secret keys found"). fluxci says so.
+        var empty: [String] = []
+        func addAge(_ name: String, file: String?, _ text: String, from source: String) throws {
+            let entries = try ageEntries(text, from: source, file: file, reporter: reporter, allowEmpty: true)
+            guard !entries.isEmpty else {
+                empty.append(source)
+                reporter.warning(
+                    "\(source) holds no age identity: skipped, as sops skips it; the other keys are used.", title: "No age identity",
+                    fix: "Put the AGE-SECRET-KEY-1… lines age-keygen wrote into it, or unset the variable.", at: file.map { SourceLocation(file: $0) })
+                return
+            }
+            sources.age.append(AgeSource(name: name, file: file, entries: entries))
+        }
+        if let value = environment["SOPS_AGE_KEY"], !value.isEmpty {
+            try addAge("SOPS_AGE_KEY", file: nil, value, from: "SOPS_AGE_KEY")
         }
         // Key files a git-crypt-locked checkout holds encrypted (`.secrets` is usually so kept).
         var locked: [String] = []
         var commandFailure: Annotation?
         var missingKeyFile: String?
         if let path = environment["SOPS_AGE_KEY_FILE"], !path.isEmpty {
-            if !FileManager.default.fileExists(atPath: path.hasPrefix("/") ? path : repository.appendingPathComponent(path).path) {
+            // sops opens the path as given (os.Open): a relative one from the current directory,
+            // not from the repository's root.
+            if !FileManager.default.fileExists(atPath: path.hasPrefix("/") ? path : currentDirectory.appendingPathComponent(path).path) {
                 // sops goes on without it: `loadIdentities` (getsops/sops age/keysource.go) adds
                 // "failed to open SOPS_AGE_KEY_FILE file" to its load errors, shown only when no
                 // identity opens the file; the other sources are used. fluxci says so at once.
                 missingKeyFile = path
                 reporter.warning(
                     "SOPS_AGE_KEY_FILE points at \(path), which does not exist: skipped, as sops skips it; the other keys are used.", title: "Key file missing",
-                    fix: "Check the path (relative paths start at \(repository.path)), or unset SOPS_AGE_KEY_FILE.")
-            } else if let text = try readFile(path, relativeTo: repository, variable: "SOPS_AGE_KEY_FILE", locked: &locked) {
-                sources.age.append(AgeSource(name: path, file: path, entries: try ageEntries(text, from: path, file: path, reporter: reporter)))
+                    fix: "Check the path (relative paths start at the current directory, \(currentDirectory.path), as sops reads them), or unset SOPS_AGE_KEY_FILE.")
+            } else if let text = try readFile(path, relativeTo: currentDirectory, variable: "SOPS_AGE_KEY_FILE", locked: &locked) {
+                try addAge(path, file: path, text, from: path)
             }
         }
         if let command = environment["SOPS_AGE_KEY_CMD"], !command.isEmpty {
             do {
                 let output = try AgeKeyCommand.run(command, environment: environment)
-                sources.age.append(AgeSource(name: "SOPS_AGE_KEY_CMD", file: nil, entries: try ageEntries(output, from: "the output of SOPS_AGE_KEY_CMD", file: nil, reporter: reporter)))
+                try addAge("SOPS_AGE_KEY_CMD", file: nil, output, from: "the output of SOPS_AGE_KEY_CMD")
             } catch let failure as AgeKeyCommand.Failure {
                 // sops notes a failing command and goes on with the other keys; so does fluxci,
                 // saying so, and it is the error when no other key was given.
@@ -154,7 +172,8 @@ struct KeySources {
         }
         if sources.isEmpty {
             throw Annotation.error(
-                missingKeyFile.map { "No SOPS key was given: SOPS_AGE_KEY_FILE points at \($0), which does not exist." } ?? "No SOPS key was given.", title: "No SOPS keys",
+                missingKeyFile.map { "No SOPS key was given: SOPS_AGE_KEY_FILE points at \($0), which does not exist." }
+                    ?? (empty.isEmpty ? "No SOPS key was given." : "No SOPS key was given: \(empty.joined(separator: " and ")) \(empty.count == 1 ? "holds" : "hold") no age identity."), title: "No SOPS keys",
                 fix: "Set SOPS_GPG_KEY (an armored secret key, or its base64) and/or SOPS_AGE_KEY (AGE-SECRET-KEY-1… lines) from repository secrets, or pass --cloud and --env to read .secrets/<cloud>/<env>/ locally.")
         }
         return sources
@@ -196,11 +215,11 @@ struct KeySources {
         return material
     }
 
-    private static func ageEntries(_ text: String, from source: String, file: String?, reporter: Reporter) throws -> [AgeIdentityFile.Entry] {
+    private static func ageEntries(_ text: String, from source: String, file: String?, reporter: Reporter, allowEmpty: Bool = false) throws -> [AgeIdentityFile.Entry] {
         for line in text.split(whereSeparator: \.isNewline) where !line.hasPrefix("#") { reporter.mask(String(line)) }
         do {
             let entries = try AgeIdentityFile.parse(text)
-            guard !entries.isEmpty else {
+            guard !entries.isEmpty || allowEmpty else {
                 throw Annotation.error(
                     "\(source) holds no age identity.", title: "No age identity",
                     fix: "It should hold AGE-SECRET-KEY-1… lines, as age-keygen writes them.",

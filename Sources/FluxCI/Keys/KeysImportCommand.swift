@@ -55,7 +55,7 @@ struct KeysImportCommand: ContextCommand {
         let root = context.repositoryRoot(repository)
         let sources = try KeySources.read(
             environment: context.environment, repository: root, cloudEnv: cloud.flatMap { c in env.map { (c, $0) } },
-            localKeyring: localKeyring, reporter: reporter)
+            localKeyring: localKeyring, reporter: reporter, currentDirectory: context.workingDirectory)
 
         let imported: ImportedKeys = try reporter.group("Import SOPS keys") {
             let existing = context.environment[ImportedKeys.keyringVariable].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }

@@ -39,7 +39,7 @@ struct SOPSDecryptCommand: ContextCommand {
         let stored: StoredSOPSFile
         do {
             guard let found = try StoredSOPSFile(bytes: bytes, path: file) else {
-                throw SOPSFiles.annotation(.notSOPS("it holds no sops metadata (no sops: block, sops_mac= line or [sops] section)"), file: file)
+                throw SOPSFiles.notSOPSAnnotation(bytes, file: file)
             }
             stored = found
         } catch let error as DecryptionError {

@@ -70,12 +70,38 @@ enum SOPSFiles {
         return found.sorted { $0.0 < $1.0 }
     }
 
+    /// What to say of a file whose bytes carry no complete sops metadata. A file with a
+    /// top-level `sops:` block (or `"sops"` object) but no `mac` is a SOPS file whose MAC line was
+    /// deleted: `sops -d` exits 51 with "MAC mismatch. File has no MAC", and kustomize-controller
+    /// does not take it for encrypted (it needs `sops.mac`), so its ENC[…] values would be
+    /// applied as they are. Telling its owner to encrypt it would encrypt the ciphertext again.
+    static func notSOPSAnnotation(_ bytes: Data, file: String) -> Annotation {
+        let lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        let yamlBlock = lines.firstIndex { line in
+            var line = Array(line)
+            while let last = line.last, last == 0x20 || last == 0x09 || last == 0x0D { line.removeLast() }
+            return line == Array("sops:".utf8)
+        }
+        let jsonBlock = bytes.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) == UInt8(ascii: "{")
+            && String(decoding: bytes, as: UTF8.self).contains("\"sops\":")
+        if yamlBlock != nil || jsonBlock {
+            return .error(
+                "\(file) has a sops block but no sops.mac: `sops -d` refuses it (\"MAC mismatch. File has no MAC\"), and Flux's kustomize-controller does not take it for encrypted, so it would apply the ENC[…] values as they are.",
+                title: "MAC missing",
+                fix: "Restore the file from git (its mac line was deleted), or open it with `sops edit --ignore-mac \(file)` and save a change so that sops writes a new MAC.",
+                at: SourceLocation(file: file, line: yamlBlock.map { $0 + 1 }))
+        }
+        return .error(
+            "\(file) is not a SOPS file: it holds no sops metadata (no sops: block, sops_mac= line or [sops] section).", title: "Not a SOPS file",
+            fix: "Encrypt it with `fluxci sops encrypt --in-place \(file)`, or leave it out of the paths.", at: SourceLocation(file: file))
+    }
+
     /// `macRule` says whose rule a MAC failure follows (`SOPSVerifyCommand.MACRule`).
     static func annotation(_ error: DecryptionError, file: String, keys: ImportedKeys? = nil, recipients: [String] = [], macRule: SOPSVerifyCommand.MACRule = .sops) -> Annotation {
         let location = SourceLocation(file: file, line: error.line)
         switch error {
         case .notSOPS(let detail):
-            return .error("\(file) is not a SOPS file: \(detail).", title: error.title, fix: "Encrypt it with `sops --encrypt --in-place \(file)`.", at: location)
+            return .error("\(file) is not a SOPS file: \(detail).", title: error.title, fix: "If it was encrypted, restore it from git (its sops metadata or structure was damaged); if it is plaintext, encrypt it with `fluxci sops encrypt --in-place \(file)`.", at: location)
         case .malformedMetadata:
             return .error(sentence(error), title: error.title, fix: "Restore the file from git or encrypt it again with sops.", at: location)
         case .dataKeyNotRecoverable(let attempts, _, _):
@@ -83,6 +109,14 @@ enum SOPSFiles {
                 (imported.age.map(\.name) + imported.pgp.map { "pgp \($0.fingerprint)" }).joined(separator: ", ")
             } ?? ""
             let wanted = attempts.map(\.key).joined(separator: ", ")
+            // An SSH key sops would have tried but fluxci cannot read is named, with what to do.
+            if let passedOver = keys?.passedOver, !passedOver.isEmpty, attempts.contains(where: { $0.key.hasPrefix("ssh-") }) {
+                return .error(
+                    "\(error.description.prefix(1).uppercased() + error.description.dropFirst()). Encrypted for \(wanted); imported: \(ours.isEmpty ? "no key" : ours). SSH keys passed over: \(passedOver.joined(separator: "; ")).",
+                    title: error.title,
+                    fix: "Decrypt it with the real sops (`sops -d \(file)`: it reads ssh-rsa keys and asks for an SSH key's passphrase), or add an age1… or ssh-ed25519 recipient to its creation rule in .sops.yaml and run `sops updatekeys \(file)`, or point SOPS_AGE_SSH_PRIVATE_KEY_FILE at an unprotected ssh-ed25519 key it is encrypted for.",
+                    at: location)
+            }
             return .error(
                 "\(error.description.prefix(1).uppercased() + error.description.dropFirst()). Encrypted for \(wanted); imported: \(ours.isEmpty ? "no key" : ours).",
                 title: error.title,

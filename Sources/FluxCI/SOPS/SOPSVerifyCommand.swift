@@ -1,5 +1,6 @@
 import Actions
 import ArgumentParser
+import Flux
 import Foundation
 import SOPS
 
@@ -43,6 +44,14 @@ struct SOPSVerifyCommand: ContextCommand {
     init() {}
 
     enum Outcome {
+        /// The annotation of a failed or MAC-unchecked file.
+        var annotation: Annotation? {
+            switch self {
+            case .failed(let annotation), .macNotChecked(let annotation): annotation
+            default: nil
+            }
+        }
+
         case verified(documents: Int)
         /// Every value decrypts, but the MAC does not match or cannot be decrypted: `sops -d`
         /// refuses the file, kustomize-controller applies it (see `MACRule.flux`). The annotation
@@ -100,20 +109,38 @@ struct SOPSVerifyCommand: ContextCommand {
                 // Files were found but none decrypted (every one foreign, or not a SOPS file at
                 // all): for paths the caller named, that proves nothing, whatever else failed.
                 if named, !verdicts.isEmpty, !verdicts.contains(where: { if case .verified = $0.outcome { true } else { false } }) {
-                    let sopsFiles = verdicts.filter { !$0.recipients.isEmpty }.count
-                    reporter.error(
-                        sopsFiles == 0
-                            ? "None of the files named (\(searched.joined(separator: ", "))) is a SOPS file: nothing was verified."
-                            : "None of the \(verdicts.count) files under \(searched.joined(separator: ", ")) decrypts with the imported keys: nothing was verified.",
-                        title: "Nothing verified",
-                        fix: sopsFiles == 0
-                            ? "Name the encrypted files or the folders that hold them."
-                            : "Import the keys these files are encrypted for, or name the folders of this cluster's files.")
+                    reporter.annotate(Self.nothingVerified(verdicts, searched: searched))
                     throw ExitCode.failure
                 }
                 guard failed == 0 else { throw ExitCode.failure }
             }
         }
+    }
+
+    /// Named paths under which no file verified: says what happened to the files — every one
+    /// foreign (then the keys are what is missing), or failed for its own reason (annotated
+    /// above: MAC, format, a damaged value), or none a SOPS file.
+    static func nothingVerified(_ verdicts: [Verdict], searched: [String]) -> Annotation {
+        let paths = searched.joined(separator: ", ")
+        let foreign = verdicts.filter { if case .foreign = $0.outcome { true } else { false } }.count
+        let failed = verdicts.filter { if case .failed = $0.outcome { true } else if case .macNotChecked = $0.outcome { true } else { false } }
+        let sopsFiles = verdicts.filter { !$0.recipients.isEmpty }.count
+        if sopsFiles == 0, failed.allSatisfy({ $0.outcome.annotation?.title == "Not a SOPS file" }) {
+            return .error(
+                "None of the files named (\(paths)) is a SOPS file: nothing was verified.", title: "Nothing verified",
+                fix: "Name the encrypted files or the folders that hold them.")
+        }
+        if failed.isEmpty {
+            return .error(
+                "None of the \(verdicts.count) files under \(paths) is encrypted for the imported keys: nothing was verified.", title: "Nothing verified",
+                fix: "Import the keys these files are encrypted for, or name the folders of this cluster's files.")
+        }
+        var classes: [String: Int] = [:]
+        for verdict in failed { classes[verdict.outcome.annotation?.title ?? "failed", default: 0] += 1 }
+        let described = classes.sorted { $0.key < $1.key }.map { "\($0.value) × \($0.key)" }.joined(separator: ", ")
+        return .error(
+            "None of the \(verdicts.count) files under \(paths) verified: \(failed.count) failed (\(described); each annotated above with its fix)\(foreign > 0 ? " and \(foreign) \(foreign == 1 ? "is" : "are") encrypted for other keys" : "").",
+            title: "Nothing verified", fix: "Fix the files as each annotation above says, then run `fluxci sops verify \(paths)` again.")
     }
 
     /// The step summary table and the outputs; returns how many files failed.
@@ -144,7 +171,10 @@ struct SOPSVerifyCommand: ContextCommand {
             reporter.log("✓ \(verdict.name)" + (verdict.opener.map { " (opened with \($0))" } ?? ""))
         case .foreign:
             let ours = (imported.age.map(\.name) + imported.pgp.map { "pgp \($0.fingerprint)" }).joined(separator: ", ")
-            let message = "\(verdict.name) is encrypted for \(verdict.recipients.joined(separator: ", ")); imported: \(ours.isEmpty ? "no key" : ours)."
+            var message = "\(verdict.name) is encrypted for \(verdict.recipients.joined(separator: ", ")); imported: \(ours.isEmpty ? "no key" : ours)."
+            if !imported.passedOver.isEmpty, verdict.recipients.contains(where: { $0.hasPrefix("ssh-") }) {
+                message += " SSH keys passed over (fluxci reads only unprotected ssh-ed25519 keys; `sops -d` reads ssh-rsa keys and asks for a passphrase): \(imported.passedOver.joined(separator: "; "))."
+            }
             if allowForeign {
                 reporter.warning(message, title: "Not encrypted for the imported keys", at: SourceLocation(file: verdict.name))
             } else {
@@ -186,7 +216,8 @@ struct SOPSVerifyCommand: ContextCommand {
     /// `.sops.yaml` creation rule covering a file, for finding Secrets left in plaintext.
     static func verify(
         _ files: [(name: String, read: @Sendable () throws -> Data)], keys: ImportedKeys,
-        plaintextRule: @escaping @Sendable (String) -> CreationRule? = { _ in nil }, named: Set<String> = [], macRule: MACRule = .sops
+        plaintextRule: @escaping @Sendable (String) -> CreationRule? = { _ in nil }, named: Set<String> = [], macRule: MACRule = .sops,
+        reads: @escaping @Sendable (String) -> [SOPSDecryptorRead] = { _ in [] }
     ) async -> [Verdict] {
         let chain = keys.chain
         let width = max(2, ProcessInfo.processInfo.activeProcessorCount)
@@ -198,7 +229,7 @@ struct SOPSVerifyCommand: ContextCommand {
                 let index = next, file = files[index]
                 next += 1
                 group.addTask {
-                    (index, verify(file.name, file.read, chain: chain, keys: keys, plaintextRule: plaintextRule, named: named.contains(file.name), macRule: macRule))
+                    (index, verify(file.name, file.read, chain: chain, keys: keys, plaintextRule: plaintextRule, named: named.contains(file.name), macRule: macRule, reads: reads(file.name)))
                 }
             }
             for _ in 0..<width { start() }
@@ -211,10 +242,13 @@ struct SOPSVerifyCommand: ContextCommand {
     }
 
     /// nil for a file that is not a SOPS file (most files in a repository), unless it was named
-    /// or is a plaintext Secret a creation rule covers.
+    /// or is a plaintext Secret a creation rule covers. `reads`: how kustomize-controller's
+    /// decryptor reads a file a generator or patch names (`FluxDecryptorCheck`); empty: by its
+    /// name, as `sops -d` reads it.
     static func verify(
         _ name: String, _ read: () throws -> Data, chain: KeyChain, keys: ImportedKeys,
-        plaintextRule: (String) -> CreationRule? = { _ in nil }, named: Bool = false, macRule: MACRule = .sops
+        plaintextRule: (String) -> CreationRule? = { _ in nil }, named: Bool = false, macRule: MACRule = .sops,
+        reads: [SOPSDecryptorRead] = []
     ) -> Verdict? {
         let bytes: Data
         do {
@@ -224,20 +258,29 @@ struct SOPSVerifyCommand: ContextCommand {
         } catch {
             return nil
         }
+        var others: [StoredSOPSFile] = []
+        if !reads.isEmpty, SOPSFileFormat.encryptedStorage(of: bytes) != nil {
+            for read in reads {
+                switch FluxDecryptorCheck.open(bytes, name: name, read: read) {
+                case .success(let opened): others.append(opened)
+                case .failure(let annotation): return Verdict(name: name, recipients: [], ours: false, outcome: .failed(annotation))
+                }
+            }
+        }
         let file: StoredSOPSFile
         do {
-            guard let found = try StoredSOPSFile(bytes: bytes, path: name) else {
+            if let first = others.first {
+                file = first
+                others.removeFirst()
+            } else if let found = try StoredSOPSFile(bytes: bytes, path: name) {
+                file = found
+            } else {
                 if let secret = PlaintextSecret.find(in: bytes, name: name, rule: plaintextRule) {
                     return Verdict(name: name, recipients: [], ours: false, outcome: .failed(secret))
                 }
                 guard named else { return nil }
-                return Verdict(
-                    name: name, recipients: [], ours: false,
-                    outcome: .failed(.error(
-                        "\(name) is not a SOPS file: it holds no sops metadata (no sops: block, sops_mac= line or [sops] section).", title: "Not a SOPS file",
-                        fix: "Encrypt it with `fluxci sops encrypt --in-place \(name)`, or leave it out of the paths.", at: SourceLocation(file: name))))
+                return Verdict(name: name, recipients: [], ours: false, outcome: .failed(SOPSFiles.notSOPSAnnotation(bytes, file: name)))
             }
-            file = found
         } catch {
             // The content says sops wrote it: whatever fails to read is a failure, never a skip.
             return Verdict(name: name, recipients: [], ours: false, outcome: .failed(SOPSFiles.annotation(error, file: name, keys: keys)))
@@ -251,6 +294,8 @@ struct SOPSVerifyCommand: ContextCommand {
         let ours = metadata.allKeys.contains(where: chain.holds)
         do {
             let decrypted = try file.decrypt(with: chain)
+            // The same file read in another format by another entry.
+            for other in others { _ = try other.decrypt(with: chain) }
             return Verdict(name: name, recipients: recipients, ours: true, outcome: .verified(documents: decrypted.documentCount), opener: keys.opener(of: metadata, chain: chain))
         } catch {
             if !ours, case .dataKeyNotRecoverable = error { return Verdict(name: name, recipients: recipients, ours: false, outcome: .foreign) }
