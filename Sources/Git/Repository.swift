@@ -124,10 +124,10 @@ public final class Repository: @unchecked Sendable {
         return commit
     }
 
-    /// Fetches the objects of `branch` from `url` and writes no reference at all (no
-    /// remote-tracking branch, no FETCH_HEAD): `git fetch <url> refs/heads/<branch>` without its
-    /// FETCH_HEAD. The user's branches and remote-tracking branches stay as they were; the
-    /// objects only let this repository compare its commits with the remote's.
+    /// Fetches the objects of `branch` from `url` and moves no reference (no branch, no
+    /// remote-tracking branch): `git fetch <url> refs/heads/<branch>`. FETCH_HEAD is asked not
+    /// to be written, but libgit2 1.5 may still write it, as `git fetch` does. The objects only
+    /// let this repository compare its commits with the remote's.
     public func fetchObjects(_ url: String, branch: String, credentials: GitCredentials = .none) throws(GitError) {
         try fetch(url, refspec: "refs/heads/\(branch)", branch: branch, credentials: credentials, writeFetchHead: false)
     }

@@ -350,6 +350,53 @@ import TestSupport
         #expect(scratch().isEmpty, "left in TMPDIR: \(scratch())")
     }
 
+    /// Tester t6 finding 7: when the branch's GitRepository itself timed out, "Objects waited
+    /// for" was empty; the one object waited for is its row, failed, at its file:line. Nothing
+    /// reconciles here (no Flux controller stand-in), so the source times out.
+    @Test func aSourceThatTimedOutIsARowOfObjectsWaitedFor() async throws {
+        let fleet = try await ExampleFleet.make()
+        let api = try await FakeAPIServer.start()
+        defer {
+            fleet.server.stop()
+            Task { await api.shutdown() }
+        }
+        let tmp = fleet.checkout.deletingLastPathComponent().appendingPathComponent("tmp")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+        let kubeconfig = tmp.appendingPathComponent("kubeconfig"), summary = tmp.appendingPathComponent("summary.md")
+        try api.writeKubeconfig(to: kubeconfig)
+        let result = try await runProcess(
+            TestPaths.executable("fluxci"), ["bootstrap", "--cloud", "kind", "--env", "local", "--kubeconfig", kubeconfig.path, "--timeout", "3s"],
+            environment: ["GITHUB_ACTIONS": "true", "TMPDIR": tmp.path, "GITHUB_STEP_SUMMARY": summary.path], workingDirectory: fleet.checkout)
+        #expect(result.status != 0, "\(result.allOutput)")
+        #expect(result.standardError.contains("::error title=Source timed out,file=clusters/kind/local/flux-system/gotk-sync.yaml"), "\(result.allOutput)")
+        let markdown = try String(contentsOf: summary, encoding: .utf8)
+        let table = try #require(markdown.components(separatedBy: "### Objects waited for").last)
+        #expect(table.contains("| GitRepository/flux-system/flux-system | clusters/kind/local/flux-system/gotk-sync.yaml:"), "\(markdown)")
+        #expect(table.contains("| False |  | Source timed out: The GitRepository flux-system/flux-system did not get main@sha1:"), "\(markdown)")
+    }
+
+    /// Tester t6 finding 10: `bootstrap --serve` on a context that is not kind's, without
+    /// --serve-address, failed only after the tree checks and the preflight; the context is in
+    /// the kubeconfig from the start, so the error comes first.
+    @Test func serveWithoutAnAddressOnAnotherContextFailsBeforeTheTreeChecks() async throws {
+        let fleet = try await ExampleFleet.make()
+        let api = try await FakeAPIServer.start()
+        defer {
+            fleet.server.stop()
+            Task { await api.shutdown() }
+        }
+        let tmp = fleet.checkout.deletingLastPathComponent().appendingPathComponent("tmp")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+        let kubeconfig = tmp.appendingPathComponent("kubeconfig")
+        try api.writeKubeconfig(to: kubeconfig, context: "prod-cluster")
+        let result = try await runProcess(
+            TestPaths.executable("fluxci"), ["bootstrap", "--cloud", "kind", "--env", "local", "--serve", "--kubeconfig", kubeconfig.path],
+            environment: ["GITHUB_ACTIONS": "true", "TMPDIR": tmp.path], workingDirectory: fleet.checkout)
+        #expect(result.status != 0, "\(result.allOutput)")
+        #expect(result.standardError.contains("::error title=Serve address unknown::--serve needs the address this machine has for the cluster; the context prod-cluster is not a kind cluster's."), "\(result.allOutput)")
+        #expect(!result.allOutput.contains("SOPS preflight") && !result.allOutput.contains("Kustomizations of"), "nothing ran before: \(result.allOutput)")
+    }
+
     // MARK: 23 — sops verify's group verdict
 
     @Test func sopsVerifyClosesItsGroupAsFailedWhenAFileFailed() async throws {

@@ -97,7 +97,17 @@ public struct BootstrapCommand: ContextCommand {
         await served.run(reporter: context.reporter)
     }
 
+    static func serveAddressUnknown(_ contextName: String) -> Annotation {
+        Annotation.error(
+            "--serve needs the address this machine has for the cluster; the context \(contextName) is not a kind cluster's.",
+            title: "Serve address unknown", fix: "Pass --serve-address with an address of this machine that the cluster's pods reach.")
+    }
+
     private func bootstrap(_ context: CommandContext, pipeline: BootstrapPipeline, root: URL, cleanup: Cleanup, served serveCleanup: Cleanup) async throws {
+        // Known from the kubeconfig before anything runs: fail before the tree checks (tester t6, finding 10).
+        if serve.serve, !plan, serve.serveAddress == nil, let name = try? cluster.connection(context.environment, workingDirectory: context.workingDirectory).contextName, !name.hasPrefix("kind-") {
+            throw Self.serveAddressUnknown(name)
+        }
         try await KeyOptions.withKeys(context, keyring: keyring, repository: root, cloudEnv: KeySources.clusterSecrets(repository.cloudEnv, environment: context.environment, repository: root, reporter: context.reporter), cleanup: cleanup, allowNone: true) { imported in
             var served: ServedRepository?
             if serve.serve {
@@ -143,13 +153,16 @@ public struct BootstrapCommand: ContextCommand {
                 } else if client.connection.contextName.hasPrefix("kind-") {
                     address = try await ServeAddress.kind(context)
                 } else {
-                    throw Annotation.error(
-                        "--serve needs the address this machine has for the cluster; the context \(client.connection.contextName) is not a kind cluster's.",
-                        title: "Serve address unknown", fix: "Pass --serve-address with an address of this machine that the cluster's pods reach.")
+                    throw Self.serveAddressUnknown(client.connection.contextName)
                 }
                 let server = try await ServeSession.start(
                     &prepared, served: served, options: serve, address: address, artifacts: Self.artifactsDirectory(artifacts, context: context), context: context)
-                serveCleanup.add("Stop serving the repository (\(server.url))") { await server.stop() }
+                let repository = prepared.plan.gitRepository.reference
+                serveCleanup.add("Stop serving the repository (\(server.url))") {
+                    await server.stop()
+                    // The cluster outlives the run, its GitRepository pointing at the stopped server.
+                    context.reporter.log("The cluster's \(repository) still points at \(server.url), which stopped with this run: its Flux cannot fetch until the cluster is bootstrapped again.")
+                }
                 pipeline.describe(prepared)
             }
             try await pipeline.run(

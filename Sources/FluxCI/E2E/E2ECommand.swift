@@ -199,7 +199,12 @@ public struct E2ECommand: ContextCommand {
                 let server = try await ServeSession.start(
                     &prepared, served: served, options: serve, address: address, artifacts: BootstrapCommand.artifactsDirectory(artifacts, context: context),
                     context: context)
-                cleanup.add("Stop serving the repository (\(server.url))") { await server.stop() }
+                // A cluster that outlives the run keeps a GitRepository pointing at the stopped server.
+                let kept = !handle.created || keepCluster, repository = prepared.plan.gitRepository.reference
+                cleanup.add("Stop serving the repository (\(server.url))") {
+                    await server.stop()
+                    if kept { reporter.log("The cluster's \(repository) still points at \(server.url), which stopped with this run: its Flux cannot fetch until the cluster is bootstrapped again.") }
+                }
                 pipeline.describe(prepared)
             }
             return handle
