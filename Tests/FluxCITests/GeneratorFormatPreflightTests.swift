@@ -21,7 +21,7 @@ import TestSupport
         #expect(file("config.json=conf-noext").format == .json, "files: in the format of the key")
         #expect(file("token=creds.json").format == .binary, "the key, not the path")
         #expect(file("creds.json").format == .json, "no key: the path is the key")
-        #expect(file("auth=.dockerconfigjson").format == .json, "formatForPath: .dockerconfigjson is JSON")
+        #expect(file(".dockerconfigjson=auth").format == .json, "formatForPath: a key ending in .dockerconfigjson is JSON")
         #expect(file("a.env=x").format == .dotenv && file("a.ini=x").format == .ini && file("a.yml=x").format == .yaml)
         #expect(SOPSDecryptorRead.envSource("app-secrets", declaredIn: "k.yaml", line: 1).format == .dotenv, "envs: binary becomes dotenv")
         #expect(SOPSDecryptorRead.envSource("vars.yaml", declaredIn: "k.yaml", line: 1).format == .yaml, "envs: by the name otherwise")
