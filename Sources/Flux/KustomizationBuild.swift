@@ -105,6 +105,10 @@ struct KustomizationBuild {
             if artifact.symbolicLinks.contains(path) { return .failure(.symbolicLink) }
             return .failure(.missing(ignored: artifact.written.contains { $0.hasPrefix(path + "/") || $0 == path }))
         }
+        // The folder's own kustomization is read (and rewritten) before anything else.
+        if let own = KustomizationGenerator.kustomizationFile(in: path, files: files), let bomb = expansions.bomb(own, root: artifact.root) {
+            return .failure(.aliasBomb(bomb))
+        }
         // A workspace (a link farm of the artifact) is reused by the next build that sees the same
         // files: only the kustomization a build writes differs, and it is put back afterwards.
         // Linking and removing hundreds of entries per build cost more than kustomize itself.
@@ -118,10 +122,6 @@ struct KustomizationBuild {
                 if files.contains(writtenFile), Foundation.link(artifact.root.path + "/" + writtenFile, target) != 0 { reusable = false }
             }
             if reusable { workspaces.give(workspace, files: files) } else { Self.removeTree(workspace.path) }
-        }
-        // The folder's own kustomization is read (and rewritten) before anything else.
-        if let own = KustomizationGenerator.kustomizationFile(in: path, files: files), let bomb = expansions.bomb(own, root: artifact.root) {
-            return .failure(.aliasBomb(bomb))
         }
         do {
             if fresh { try link(files, into: workspace) }

@@ -142,27 +142,42 @@ struct Reader {
             ])))!
         }
         let system = plainKustomization(fluxSystem)
-        let systemTicket = queue.submit { builder.run(.init(kustomization: system, files: plain), index: 0) }
         // The root is the Kustomization whose path is the cluster path, and the gotk-sync.yaml
-        // flux bootstrap writes gives it no field that changes its build: with a core to spare,
-        // that build starts beside flux-system's. It is used only when the root found in
-        // flux-system's output asks for exactly that build (`buildsAlike`), else the root found
-        // is built; its children are still found only in the root's own output.
-        let guess = queue.width > 1 ? KustomizationBuild.Request(kustomization: plainKustomization(cluster), files: plain) : nil
-        let guessTicket = guess.map { request in queue.submit { builder.run(request, index: 0) } }
+        // flux bootstrap writes gives it no field that changes its build: that build (the guess)
+        // is started first. It is used only when the root found in flux-system's objects asks
+        // for exactly that build (`buildsAlike`), else the root found is built; its children are
+        // still found only in the root's own output.
+        let guess = KustomizationBuild.Request(kustomization: plainKustomization(cluster), files: plain)
+        // flux-system's objects are taken from the guess when it builds flux-system as kustomize
+        // builds it alone (`FluxSystemInRoot`): gotk-components.yaml (13,000 lines) is then read
+        // by one kustomize run, not two. Else flux-system is built beside the guess (with a core
+        // to spare) or alone.
+        let inRoot = FluxSystemInRoot.applies(cluster: cluster, fluxSystem: fluxSystem, files: plain, root: artifact.root)
+        let guessTicket = inRoot || queue.width > 1 ? queue.submit { builder.run(guess, index: 0) } : nil
         // Its folder is in the scratch folder, removed after the walk.
         defer { _ = guessTicket?.wait() }
-        let systemOutput: KustomizationBuild.Output
-        switch systemTicket.wait() {
-        case .success(let output): systemOutput = output
-        case .failure(let failure):
-            var site = SourceLocation(file: fluxSystem)
-            if case .aliasBomb(let bomb) = failure { site = SourceLocation(file: bomb.file, line: bomb.line) }
-            throw .error(
-                "\(fluxSystem) does not build: \(describe(failure, path: fluxSystem))", title: "flux-system does not build",
-                fix: "Fix \(fluxSystem) so that `\(tool.description) \(fluxSystem)` succeeds.", at: site)
+        var taken: [KubeObject]?
+        if inRoot, case .success(let output)? = guessTicket?.wait() {
+            let placed = output.documents.map { document in
+                (document.origin, place(document.object, origin: document.origin, keepsOrigins: output.written.keepsOrigins, directory: cluster, written: output.written).object)
+            }
+            taken = FluxSystemInRoot.objects(placed, fluxSystem: fluxSystem)
         }
-        let systemObjects = systemOutput.documents.map { document in place(document.object, origin: document.origin, keepsOrigins: systemOutput.written.keepsOrigins, directory: fluxSystem, written: systemOutput.written).object }
+        let systemObjects: [KubeObject]
+        if let taken {
+            systemObjects = taken
+        } else {
+            switch queue.submit({ builder.run(.init(kustomization: system, files: plain), index: 0) }).wait() {
+            case .success(let output):
+                systemObjects = output.documents.map { document in place(document.object, origin: document.origin, keepsOrigins: output.written.keepsOrigins, directory: fluxSystem, written: output.written).object }
+            case .failure(let failure):
+                var site = SourceLocation(file: fluxSystem)
+                if case .aliasBomb(let bomb) = failure { site = SourceLocation(file: bomb.file, line: bomb.line) }
+                throw .error(
+                    "\(fluxSystem) does not build: \(describe(failure, path: fluxSystem))", title: "flux-system does not build",
+                    fix: "Fix \(fluxSystem) so that `\(tool.description) \(fluxSystem)` succeeds.", at: site)
+            }
+        }
         let candidates = systemObjects.compactMap { FluxKustomization($0) }
         // The root is the Kustomization whose path is the cluster path; else (a nested
         // flux-system) the one whose path holds flux-system, the deepest first.
@@ -247,7 +262,7 @@ struct Reader {
             }
         }
         var all: [FluxKustomization] = [root]
-        var level: [(FluxKustomization, Ticket?)] = [(root, start(root, started: guess.flatMap { request in guessTicket.map { (request, $0) } }))]
+        var level: [(FluxKustomization, Ticket?)] = [(root, start(root, started: guessTicket.map { (guess, $0) }))]
         var pending: [(FluxKustomization, KustomizationBuild.Output)] = []
         while !level.isEmpty || !pending.isEmpty {
             var requests: [(FluxKustomization, Ticket)] = []
