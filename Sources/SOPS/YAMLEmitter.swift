@@ -265,7 +265,25 @@ enum YAMLScalarWriter {
         case .bool(let value): value ? "true" : "false"
         case .null: "null"
         case .time(let text): text
+        case .binary(let bytes): binary(bytes, blockIndent: blockIndent)
         }
+    }
+
+    /// A Go string that is not UTF-8, as go-yaml v3's encoder writes it (`encode.go` `stringv`:
+    /// "It can't be encoded directly as YAML so use a binary tag and encode it as base64"):
+    /// `!!binary` and the standard base64 (`encodeBase64`), which is cut into lines of 70
+    /// characters, each ending with a line break, once it is 70 characters or longer; a
+    /// multi-line value is a literal block (`|`), a shorter one plain.
+    static func binary(_ bytes: [UInt8], blockIndent: Int) -> String {
+        let encoded = Data(bytes).base64EncodedString()
+        guard encoded.utf8.count >= 70 else { return "!!binary " + encoded }
+        var lines = ""
+        var rest = Substring(encoded)
+        while !rest.isEmpty {
+            lines += rest.prefix(70) + "\n"
+            rest = rest.dropFirst(70)
+        }
+        return "!!binary " + literal(lines, indent: blockIndent)
     }
 
     /// `encode.go` `stringv`: literal for multi-line text, double quotes for text that would

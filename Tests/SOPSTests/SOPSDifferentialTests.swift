@@ -351,7 +351,8 @@ struct SOPSDocumentGenerator {
     mutating func scalar(indent: Int) -> String {
         if typingShapes, chance(15) {
             if chance(60) {
-                return pick(Self.taggedScalars)
+                // A quarter of them `!!binary` of random bytes, UTF-8 or not (`binaryScalar`).
+                return chance(25) ? binaryScalar() : pick(Self.taggedScalars)
             }
             return YAMLScalarWriter.doubleQuoted(pick(Self.breakStrings))
         }
