@@ -156,7 +156,7 @@ enum KustomizationReferences {
                 "The Kustomization \(id) reads its kubeconfig from the Secret \(id.namespace)/\(name), which the Kustomization \(other) creates, and \(id) does not depend on it: on a fresh cluster it can run first and fail (\"unable to read KubeConfig secret\") until its retry. It applies to another cluster, which the e2e's cluster does not stand in for.",
                 title: "kubeconfig Secret created by another Kustomization",
                 fix: "Add `\(AppliedObjects.dependsOnText(other, from: id))` to the Kustomization \(id).", at: at)]
-        case .racing, .ordered:
+        case .ordered:
             return [.warning(
                 "The Kustomization \(id) applies to another cluster (the kubeconfig in the Secret \(id.namespace)/\(name)): the e2e's cluster cannot reach it, so what it applies is not tested there, and it becomes Ready only if that cluster is reachable from the test cluster.",
                 title: "Kustomization for another cluster",

@@ -161,6 +161,23 @@ import TestSupport
         #expect(leftovers(setup).isEmpty, "\(leftovers(setup))")
         #expect(setup.kind.calls.last == "delete cluster --name fluxci")
         #expect(result.standardError.contains("✓ Stop serving the repository"))
+        // The cluster was deleted with the run: nothing is left to point at the stopped server.
+        #expect(!result.allOutput.contains("still points at"), "\(result.allOutput)")
+    }
+
+    /// Issue 17: a cluster that outlives a `--serve` run (kept with --keep-cluster, or one the run
+    /// did not create) is told that its GitRepository points at the server that stopped.
+    @Test(.standIn("the fake API server's object store and request log")) func aClusterThatOutlivesTheRunIsToldItsSourceStopped() async throws {
+        let setup = try await Self.setup()
+        defer { Task { await setup.stop() } }
+        let result = try await setup.run(["--serve", "--keep-cluster"])
+        #expect(result.status == 0, "\(result.allOutput)")
+        let url = try #require(Self.servedURL(setup))
+        #expect(
+            result.standardError.contains("The cluster's GitRepository/flux-system/flux-system still points at \(url), which stopped with this run"),
+            "\(result.allOutput)")
+        #expect(!setup.kind.calls.contains { $0.hasPrefix("delete cluster") }, "--keep-cluster: \(setup.kind.calls)")
+        #expect(PortProbe.canBind(try #require(Self.port(url))), "the server stopped all the same")
     }
 
     @Test(.standIn("the fake Flux controller's fault injection")) func aFailedRunStopsServing() async throws {
@@ -297,5 +314,7 @@ import TestSupport
         let url = try #require(repository["spec", "url"]?.string)
         #expect(PortProbe.canBind(try #require(Self.port(url))))
         #expect(leftovers(setup).isEmpty)
+        // bootstrap never deletes the cluster: it is told its source stopped.
+        #expect(result.standardError.contains("still points at \(url), which stopped with this run"), "\(result.allOutput)")
     }
 }
