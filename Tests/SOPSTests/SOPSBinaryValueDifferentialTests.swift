@@ -19,13 +19,14 @@ extension SOPSDocumentGenerator {
         return bytes
     }
 
-    /// A `!!binary` scalar as input text: base64 plain, double-quoted, or (long ones) a literal
-    /// block wrapped at 60 columns.
-    mutating func binaryScalar(indent: Int = 0) -> String {
+    /// A `!!binary` scalar as input text: base64 plain, double-quoted, or (long ones, where
+    /// `block` allows it: a literal block needs its indentation, and no flow collection around
+    /// it) a literal block wrapped at 60 columns.
+    mutating func binaryScalar(indent: Int = 0, block: Bool = true) -> String {
         let encoded = Data(binaryBytes()).base64EncodedString()
         switch Int.random(in: 0..<4, using: &random) {
         case 0: return "!!binary \"\(encoded)\""
-        case 1 where encoded.count > 60:
+        case 1 where block && encoded.count > 60:
             var lines: [String] = []
             var rest = Substring(encoded)
             while !rest.isEmpty {

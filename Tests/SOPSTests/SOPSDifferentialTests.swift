@@ -352,7 +352,7 @@ struct SOPSDocumentGenerator {
         if typingShapes, chance(15) {
             if chance(60) {
                 // A quarter of them `!!binary` of random bytes, UTF-8 or not (`binaryScalar`).
-                return chance(25) ? binaryScalar() : pick(Self.taggedScalars)
+                return chance(25) ? binaryScalar(block: false) : pick(Self.taggedScalars)
             }
             return YAMLScalarWriter.doubleQuoted(pick(Self.breakStrings))
         }
