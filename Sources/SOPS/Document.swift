@@ -221,7 +221,11 @@ public enum SOPSDecryptor {
         let text = String(decoding: bytes, as: UTF8.self)
         func scalar(_ value: GoValue) -> TreeNode.Scalar { TreeNode.Scalar(text, isPlain: false, position: position, typed: value) }
         switch type {
-        case .str, .bytes, .comment:
+        case .str, .bytes:
+            // A Go string holds any bytes: one that is not UTF-8 stays those bytes (`.binary`),
+            // hashed as they are and written back as sops writes it (`!!binary`, `\ufffd`).
+            return scalar(.goString(bytes))
+        case .comment:
             return scalar(.string(text))
         case .int:
             guard let value = Int64(text.hasPrefix("+") ? String(text.dropFirst()) : text) else { throw .malformedValue(path: path, detail: "the int value is not an integer", line: position?.line) }

@@ -6,6 +6,12 @@ import Foundation
 /// (go-yaml v3's encoder: `strconv.FormatInt`, `FormatFloat(f, 'g', -1, 64)`, RFC 3339 nanos).
 public enum GoValue: Sendable, Equatable {
     case string(String)
+    /// A Go string whose bytes are not valid UTF-8 (valid UTF-8 is always `.string`): what
+    /// go-yaml v3 decodes `!!binary` into (Go strings hold any bytes), and what a decrypted `str`
+    /// value holds when its plaintext is not UTF-8. sops encrypts and hashes the bytes as they
+    /// are; go-yaml's encoder writes such a string as `!!binary` base64 (`encode.go` `stringv`),
+    /// Go's encoding/json each invalid byte as `\ufffd`. Make one with `goString`.
+    case binary([UInt8])
     case int(Int64)
     /// Above Int64.max: go-yaml v3 gives a uint64, which sops's `ToBytes` refuses.
     case uint(UInt64)
@@ -18,6 +24,7 @@ public enum GoValue: Sendable, Equatable {
     public static func == (lhs: GoValue, rhs: GoValue) -> Bool {
         switch (lhs, rhs) {
         case (.string(let a), .string(let b)): Array(a.utf8) == Array(b.utf8)
+        case (.binary(let a), .binary(let b)): a == b
         case (.int(let a), .int(let b)): a == b
         case (.uint(let a), .uint(let b)): a == b
         case (.float(let a), .float(let b)): a.bitPattern == b.bitPattern || (a.isNaN && b.isNaN)
@@ -32,6 +39,7 @@ public enum GoValue: Sendable, Equatable {
     public var macBytes: [UInt8]? {
         switch self {
         case .string(let text): Array(text.utf8)
+        case .binary(let bytes): bytes
         case .int(let value): Array(String(value).utf8)
         case .uint: nil
         case .float(let value): Array(LeafBytes.goFloat(value).utf8)
@@ -44,12 +52,18 @@ public enum GoValue: Sendable, Equatable {
     /// The value's sops type when it is encrypted (`stores.go`'s cipher: str/int/float/bool/time).
     var sopsType: EncryptedValue.ValueType {
         switch self {
-        case .string, .null, .uint: .str
+        case .string, .binary, .null, .uint: .str
         case .int: .int
         case .float: .float
         case .bool: .bool
         case .time: .time
         }
+    }
+
+    /// A Go string of these bytes: `.string` when they are valid UTF-8 (as Go's
+    /// `utf8.ValidString` decides: no surrogates, no overlong forms), else `.binary`.
+    public static func goString(_ bytes: [UInt8]) -> GoValue {
+        String(validating: bytes, as: UTF8.self).map(GoValue.string) ?? .binary(bytes)
     }
 
     /// A plain (unquoted, untagged) scalar as go-yaml v3's `resolve("", text)` types it.
@@ -87,16 +101,12 @@ public enum GoValue: Sendable, Equatable {
             // or missing padding, is an error.
             let compact = text.utf8.filter { $0 != 0x0D && $0 != 0x0A }
             guard let data = Data(base64Encoded: Data(compact)) else { throw ResolveFailure(message: "!!binary value contains invalid base64 data") }
-            guard let decoded = String(validating: data, as: UTF8.self) else {
-                // go-yaml gives Go a string of these bytes and sops would write it back as
-                // `!!binary`; fluxci holds values as Unicode text and refuses rather than alter it.
-                throw ResolveFailure(message: "a !!binary value whose bytes are not UTF-8 text is not supported by fluxci (sops keeps the bytes and writes them back as !!binary); use sops for this file", unsupported: true)
-            }
-            return .string(decoded)
+            // go-yaml gives Go a string of these bytes, whatever they are.
+            return goString(Array(data))
         case "!!bool", "!!int", "!!float", "!!null", "!!timestamp":
             let value = resolvePlain(text, timestamps: short == "!!timestamp")
             let resolved: String = switch value {
-            case .string: "!!str"
+            case .string, .binary: "!!str"
             case .int, .uint: "!!int"
             case .float: "!!float"
             case .bool: "!!bool"
@@ -124,7 +134,7 @@ public enum GoValue: Sendable, Equatable {
     /// string (sops: "Tree contains a non-string key (type int)").
     var goTypeName: String? {
         switch self {
-        case .string: nil
+        case .string, .binary: nil
         case .int: "int"
         case .uint: "uint64"
         case .float: "float64"

@@ -342,6 +342,7 @@ public enum JSONStore {
         case .uint(let value): return String(value)
         case .float(let value): return goFloat(value)
         case .time(let text), .string(let text): return quote(text)
+        case .binary(let bytes): return quote(bytes)
         }
     }
 
@@ -361,7 +362,34 @@ public enum JSONStore {
 
     /// A string as `json.Marshal` quotes it (HTML escaping on).
     static func quote(_ text: String) -> String {
+        "\"" + escaped(text) + "\""
+    }
+
+    /// A Go string of any bytes as `json.Marshal` quotes it (`encodeState.string`): each byte
+    /// that does not start a valid UTF-8 sequence (`utf8.DecodeRuneInString` gives `RuneError`
+    /// of width 1) is written `\ufffd`, one per byte; the valid runs as `quote` writes text.
+    static func quote(_ bytes: [UInt8]) -> String {
         var out = "\""
+        var index = 0, runStart = 0
+        while index < bytes.count {
+            if bytes[index] < 0x80 {
+                index += 1
+                continue
+            }
+            let width = GoUTF8.validWidth(bytes, at: index)
+            if width > 0 {
+                index += width
+                continue
+            }
+            out += escaped(String(decoding: bytes[runStart..<index], as: UTF8.self)) + "\\ufffd"
+            index += 1
+            runStart = index
+        }
+        return out + escaped(String(decoding: bytes[runStart...], as: UTF8.self)) + "\""
+    }
+
+    static func escaped(_ text: String) -> String {
+        var out = ""
         for scalar in text.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""
@@ -382,7 +410,7 @@ public enum JSONStore {
                 }
             }
         }
-        return out + "\""
+        return out
     }
 }
 

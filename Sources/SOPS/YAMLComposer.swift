@@ -139,7 +139,7 @@ struct YAMLComposer {
     /// A node and how many nodes go-yaml would decode for it (aliases counted expanded).
     static func tagName(_ value: GoValue) -> String {
         switch value {
-        case .string: "!!str"
+        case .string, .binary: "!!str"
         case .int, .uint: "!!int"
         case .float: "!!float"
         case .bool: "!!bool"
@@ -217,6 +217,11 @@ struct YAMLComposer {
                 // (`decode.go` `mapping`: same kind and `Value`, so `1` and `"1"` repeat, `1` and
                 // `0x1` do not). Refused where sops's first-document decode looks, with the line
                 // of the first; kept twice elsewhere, as sops's store keeps them.
+                if case .binary = keyScalar.value {
+                    // Keys are held as text; a key of bytes that are not UTF-8 is refused rather
+                    // than changed (sops keeps it and writes it back as a `!!binary` key).
+                    throw TreeError(message: "a !!binary key whose bytes are not UTF-8 text is not supported by fluxci (sops keeps such a key); use sops for this file, or a text key", line: keyEvent.line)
+                }
                 let bytes = keyEvent.type == YAML_SCALAR_EVENT ? keyEvent.value : Array(keyScalar.text.utf8)
                 if let first = seen[bytes] {
                     if keysChecked, duplicateError == nil {

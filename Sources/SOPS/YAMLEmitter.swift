@@ -128,7 +128,7 @@ public enum YAMLEmitter {
         /// one with a line break, or longer than 128 bytes): `? key` with the key written as a
         /// value, then `:` at the key's column and the value, a block collection starting on that
         /// line at the value's indentation (`:   x: 1`, `:   - a`), as sops 3.11 prints
-        /// `"k\u2028ey": {x: 1}`. Not yet as sops: a collection value that starts with a comment.
+        /// `"k\u2028ey": {x: 1}`; a collection that starts with comments as `headComment` writes it.
         mutating func complexEntry(_ entry: TreeNode.Entry, keyColumn: Int, inline: Bool) {
             let base = (keyColumn / YAMLEmitter.indentStep) * YAMLEmitter.indentStep
             let written = YAMLScalarWriter.value(TreeNode.Scalar(entry.key, typed: .string(entry.key)), blockIndent: base + YAMLEmitter.indentStep)
@@ -141,15 +141,35 @@ public enum YAMLEmitter {
             let column = base + YAMLEmitter.indentStep
             let inner = String(repeating: " ", count: max(column - keyColumn - 1, 1))
             switch entry.value {
-            case .mapping(let entries, _) where entries.contains(where: { !$0.isComment }) && !(entries.first?.isComment ?? false):
-                out += inner
-                mapping(entries, indent: column, keyColumn: column, inline: true)
-            case .sequence(let items, _) where items.contains(where: { if case .comment = $0 { false } else { true } }):
-                out += inner
-                value(entry.value, indent: column - 2, afterKey: false)
+            case .mapping(let entries, _) where entries.contains(where: { !$0.isComment }):
+                let start = headComment(entries.prefix(while: \.isComment).map(\.value), column: column, inner: inner)
+                mapping(Array(entries[start...]), indent: column, keyColumn: column, inline: true)
+            case .sequence(let items, let position) where items.contains(where: { if case .comment = $0 { false } else { true } }):
+                let start = headComment(Array(items.prefix { if case .comment = $0 { true } else { false } }), column: column, inner: inner)
+                value(.sequence(Array(items[start...]), position), indent: column - 2, afterKey: false)
             default:
                 value(entry.value, indent: base, afterKey: true)
             }
+        }
+
+        /// The comments a `? key`'s collection value starts with (its first key's, or the
+        /// sequence's, head comment): go-yaml's `yaml_emitter_process_head_comment` pads from the
+        /// `:` to the value's indentation (`write_indent`) and writes the first line there, the
+        /// others below it at that column; the collection then starts on the next line at that
+        /// column. Without comments the collection starts on the `:` line. Leaves the line open
+        /// at the collection's column; returns how many leading comments were written.
+        mutating func headComment(_ comments: [TreeNode], column: Int, inner: String) -> Int {
+            let texts = comments.compactMap { if case .comment(let text) = $0 { text } else { nil } }
+            guard let first = texts.first else {
+                out += inner
+                return 0
+            }
+            out += inner + "#" + first + "\n"
+            lineOpen = false
+            for text in texts.dropFirst() { line(column, "#" + text) }
+            out += String(repeating: " ", count: column)
+            lineOpen = true
+            return texts.count
         }
 
         /// A value after `key:` (afterKey) or after `- `; `indent` is the parent's indent.
@@ -265,7 +285,25 @@ enum YAMLScalarWriter {
         case .bool(let value): value ? "true" : "false"
         case .null: "null"
         case .time(let text): text
+        case .binary(let bytes): binary(bytes, blockIndent: blockIndent)
         }
+    }
+
+    /// A Go string that is not UTF-8, as go-yaml v3's encoder writes it (`encode.go` `stringv`:
+    /// "It can't be encoded directly as YAML so use a binary tag and encode it as base64"):
+    /// `!!binary` and the standard base64 (`encodeBase64`), which is cut into lines of 70
+    /// characters, each ending with a line break, once it is 70 characters or longer; a
+    /// multi-line value is a literal block (`|`), a shorter one plain.
+    static func binary(_ bytes: [UInt8], blockIndent: Int) -> String {
+        let encoded = Data(bytes).base64EncodedString()
+        guard encoded.utf8.count >= 70 else { return "!!binary " + encoded }
+        var lines = ""
+        var rest = Substring(encoded)
+        while !rest.isEmpty {
+            lines += rest.prefix(70) + "\n"
+            rest = rest.dropFirst(70)
+        }
+        return "!!binary " + literal(lines, indent: blockIndent)
     }
 
     /// `encode.go` `stringv`: literal for multi-line text, double quotes for text that would

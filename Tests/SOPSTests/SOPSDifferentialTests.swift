@@ -19,8 +19,8 @@ import TestSupport
 /// - a string that starts with U+FEFF in the plaintext (libyaml drops it; sops keeps it);
 /// - integers above int64 (go-yaml gives uint64, which sops itself cannot hash);
 /// - a collection under a `? key` (a key with a line break or over 128 bytes) in the generated
-///   runs: where such a collection starts with a comment, go-yaml writes it after `:   ` and
-///   fluxci on the next line (named cases cover `? key` with collections without comments);
+///   runs: `SOPSComplexKeyDifferentialTests` crosses every key kind with collections that start
+///   with comments, at every place, instead;
 /// - block scalars written as such inside a nested sequence (`- - k: |`): the generator writes
 ///   multi-line strings there double-quoted only (sops and fluxci both emit them as block
 ///   scalars, which the comparison covers; the input form is not yet generated).
@@ -351,7 +351,8 @@ struct SOPSDocumentGenerator {
     mutating func scalar(indent: Int) -> String {
         if typingShapes, chance(15) {
             if chance(60) {
-                return pick(Self.taggedScalars)
+                // A quarter of them `!!binary` of random bytes, UTF-8 or not (`binaryScalar`).
+                return chance(25) ? binaryScalar(block: false) : pick(Self.taggedScalars)
             }
             return YAMLScalarWriter.doubleQuoted(pick(Self.breakStrings))
         }

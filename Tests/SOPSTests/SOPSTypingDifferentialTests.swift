@@ -146,24 +146,6 @@ import TestSupport
         }
     }
 
-    /// A `!!binary` value whose bytes are not UTF-8: sops keeps the bytes (and writes
-    /// `!!binary /w==` back); fluxci holds text, so it refuses the file at the value's line,
-    /// encrypting and decrypting, rather than change the value or call it a MAC mismatch.
-    @Test func binaryThatIsNotUTF8IsRefusedAtItsLine() async throws {
-        let context = try await SOPSDifferentialTests.context()
-        let text = "k1: 1\nk2: !!binary /w==\n"
-        let recipients = Recipients(groups: [.init(age: [context.age.recipient])])
-        #expect(throws: EncryptionError.malformed(
-            "a !!binary value whose bytes are not UTF-8 text is not supported by fluxci (sops keeps the bytes and writes them back as !!binary); use sops for this file", line: 2)
-        ) { _ = try SOPSEncryptor.encrypt(text, format: .yaml, recipients: recipients, rule: .unencryptedRegex("^k2$"), keyring: nil) }
-        let plain = try context.write("bin.yaml", text)
-        let encrypted = try await context.sops(["--encrypt", "--age", context.age.recipient, "--unencrypted-regex", "^k2$", plain.path])
-        #expect(encrypted.contains("k2: !!binary /w==\n"))
-        #expect(throws: DecryptionError.malformedMetadata(
-            "a !!binary value whose bytes are not UTF-8 text is not supported by fluxci (sops keeps the bytes and writes them back as !!binary); use sops for this file", line: 2)
-        ) { _ = try SOPSFile(text: encrypted, path: "bin.yaml") }
-    }
-
     /// A non-string key in an encrypted file (edited by hand: sops never writes one) fails
     /// `sops -d` ("Tree contains a non-string key", exit 25) and fluxci's decryption, at its line.
     @Test func nonStringKeyInEncryptedFileIsRefusedAsBySops() async throws {
