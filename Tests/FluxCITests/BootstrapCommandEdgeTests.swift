@@ -350,6 +350,31 @@ import TestSupport
         #expect(scratch().isEmpty, "left in TMPDIR: \(scratch())")
     }
 
+    /// Tester t9 F7b: output piped into `head` or `less` that closes early. A write to the closed
+    /// pipe killed fluxci by SIGPIPE before its cleanup, leaving the keyring (age.agekey) and the
+    /// scratch copies in TMPDIR. The run now goes on with its output dropped and cleans up.
+    @Test(arguments: [["bootstrap", "--plan"], ["e2e", "--plan"]])
+    func aClosedOutputPipeStillEndsWithTheCleanup(_ command: [String]) async throws {
+        let fleet = try await ExampleFleet.make()
+        defer { fleet.server.stop() }
+        let tmp = fleet.checkout.deletingLastPathComponent().appendingPathComponent("tmp")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+        // An age key only: importing a PGP key initialises gpgme, which itself ignores SIGPIPE
+        // and so hid the fault.
+        try FileManager.default.removeItem(at: fleet.checkout.appendingPathComponent(".secrets"))
+        let identity = try #require(try String(contentsOf: Self.exampleKey, encoding: .utf8).split(separator: "\n").first { $0.hasPrefix("AGE-SECRET-KEY-") })
+        // bash keeps fluxci's own status (PIPESTATUS): 141 is a death by SIGPIPE.
+        let result = try await runProcess(
+            URL(fileURLWithPath: "/bin/bash"),
+            ["-c", "\"$0\" \"$@\" 2>&1 | head -n 1; exit ${PIPESTATUS[0]}", TestPaths.executable("fluxci").path] + command + ["--cloud", "kind", "--env", "local"],
+            environment: ["TMPDIR": tmp.path, "SOPS_AGE_KEY": String(identity), "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"],
+            workingDirectory: fleet.checkout)
+        #expect(result.status == 0, "the plan ran to its end with its output dropped: \(result.status) \(result.allOutput)")
+        #expect(result.standardOutput.split(separator: "\n").count == 1, "head printed one line: \(result.allOutput)")
+        let left = ((try? FileManager.default.contentsOfDirectory(atPath: tmp.path)) ?? []).filter { $0.hasPrefix("fluxci") }
+        #expect(left.isEmpty, "left in TMPDIR (the keyring holds age.agekey): \(left)")
+    }
+
     /// Tester t6 finding 7: when the branch's GitRepository itself timed out, "Objects waited
     /// for" was empty; the one object waited for is its row, failed, at its file:line. Nothing
     /// reconciles here (no Flux controller stand-in), so the source times out.

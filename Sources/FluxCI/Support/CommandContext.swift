@@ -27,6 +27,11 @@ public struct CommandContext: Sendable {
 
     /// The real process: its environment, standard streams, and a reporter configured by them.
     public static func process() -> CommandContext {
+        // A reader that closes the pipe early (`| head`, `| less` then `q`) must not kill the run
+        // before its cleanup (the keyring holds key files): with SIGPIPE ignored a write to the
+        // closed pipe fails with EPIPE, which the sinks drop, and the run ends as it would have.
+        // Spawned tools get default signal dispositions back (Processes resets them).
+        signal(SIGPIPE, SIG_IGN)
         let environment = ProcessInfo.processInfo.environment
         let configuration = Reporter.Configuration.from(environment: environment, logIsTerminal: isatty(2) == 1)
         return CommandContext(
