@@ -49,6 +49,8 @@ extension KustomizationBuild {
                 ?? (request.kustomization.path.isEmpty ? "kustomization.yaml" : request.kustomization.path + "/kustomization.yaml")
         }
         guard Set(targets).count == targets.count, Self.allowsBatches(files, root: artifact.root, folders: folderSets.folders(of: files)) else { return nil }
+        // A build that reads an alias bomb is not run at all: run() reports it, one by one.
+        guard !targets.contains(where: { files.contains($0) && expansions.bomb($0, root: artifact.root) != nil }) else { return nil }
 
         let (workspace, fresh) = workspaces.take(files, in: scratch)
         var written: [KustomizationGenerator.Written] = []
@@ -88,7 +90,7 @@ extension KustomizationBuild {
                 while !above.isEmpty, visible.insert(above).inserted { above = RepositoryPath.parent(above) }
             }
             let visit = decryptorVisit(workspace: workspace, directory: request.kustomization.path, files: files.union(writtenFiles), folders: visible)
-            guard visit.missing.isEmpty else { return nil }
+            guard visit.missing.isEmpty, visit.bombs.isEmpty else { return nil }
             let others = writtenFiles.subtracting([written[index].file])
             guard others.isDisjoint(with: visit.kustomizationFiles),
                 !Self.names(others, in: visit.kustomizationFiles, workspace: workspace)

@@ -46,12 +46,18 @@ struct KustomizationBuild {
         case notADirectory, missing(ignored: Bool), symbolicLink
         case build(String)
         case missingReference(MissingReference)
+        /// A file the build reads expands beyond fluxci's bound through YAML aliases; kustomize
+        /// was not run (`AliasExpansion`).
+        case aliasBomb(AliasExpansion.Bomb)
+        /// kustomize ran longer than `KustomizeTool.buildTimeout` and was stopped.
+        case timedOut(String)
     }
 
     let artifact: SourceArtifact
     let tool: KustomizeTool
     let scratch: URL
     let workspaces = Workspaces()
+    let expansions = AliasExpansion.Files()
     let folderSets = FolderSets()
 
     /// The folders above the files of each file set the builds see (every build of a plan sees
@@ -113,6 +119,10 @@ struct KustomizationBuild {
             }
             if reusable { workspaces.give(workspace, files: files) } else { Self.removeTree(workspace.path) }
         }
+        // The folder's own kustomization is read (and rewritten) before anything else.
+        if let own = KustomizationGenerator.kustomizationFile(in: path, files: files), let bomb = expansions.bomb(own, root: artifact.root) {
+            return .failure(.aliasBomb(bomb))
+        }
         do {
             if fresh { try link(files, into: workspace) }
             reusable = true
@@ -122,8 +132,11 @@ struct KustomizationBuild {
             var above = RepositoryPath.parent(written.file)
             while !above.isEmpty, folders.insert(above).inserted { above = RepositoryPath.parent(above) }
             let reached = decryptorVisit(workspace: workspace, directory: path, files: files.union([written.file]), folders: folders)
+            if let bomb = reached.bombs.first { return .failure(.aliasBomb(bomb)) }
             let directory = path.isEmpty ? workspace.path : workspace.appendingPathComponent(path).path
             switch tool.build(directory) {
+            case .failure(let failure) where failure.timedOut:
+                return .failure(.timedOut(failure.message))
             case .failure(let failure):
                 // A named file that is not in the artifact is the cause kustomize stops on: say
                 // which entry names it rather than kustomize's wording of it.
@@ -220,19 +233,35 @@ struct KustomizationBuild {
     /// local `resources` and `components` folder holding a kustomization, the files of each
     /// `secretGenerator` (`files:` as `key=path` or `path`, `envs:`) and each patch `path`.
     /// configMapGenerator inputs are listed too (not decrypted by Flux). Local entries that name
-    /// nothing in the artifact are collected as missing, each at its entry's line.
+    /// nothing in the artifact are collected as missing, each at its entry's line. Every file
+    /// kustomize parses as YAML on the way (kustomization files, resources, patch and
+    /// replacement files, crds, configurations, transformer/generator/validator files) is
+    /// measured for alias bombs (`AliasExpansion`); a generator's `files:`/`envs:` are read as
+    /// bytes, not YAML, and are not. A kustomization file that is a bomb is not read further.
     /// `folders`: the folders above the files (the written kustomization's folder among them).
     func decryptorVisit(workspace: URL, directory: String, files: Set<String>, folders: Set<String>)
-        -> (generatorFiles: [(file: String, decrypted: Bool, declaredIn: String, line: Int?, read: SOPSDecryptorRead?)], kustomizationFiles: [String], missing: [MissingReference])
+        -> (generatorFiles: [(file: String, decrypted: Bool, declaredIn: String, line: Int?, read: SOPSDecryptorRead?)], kustomizationFiles: [String], missing: [MissingReference],
+            bombs: [AliasExpansion.Bomb])
     {
         var visited: Set<String> = []
         var generatorFiles: [(file: String, decrypted: Bool, declaredIn: String, line: Int?, read: SOPSDecryptorRead?)] = []
         var kustomizationFiles: [String] = []
         var missing: [MissingReference] = []
+        var bombs: [AliasExpansion.Bomb] = []
         func exists(_ path: String) -> Bool { files.contains(path) || folders.contains(path) || path.isEmpty }
+        /// Measures a file kustomize parses as YAML (once per build).
+        func measure(_ path: String) {
+            guard files.contains(path), !bombs.contains(where: { $0.file == path }), let bomb = expansions.bomb(path, root: artifact.root) else { return }
+            bombs.append(bomb)
+        }
         func visit(_ folder: String) {
             guard visited.insert(folder).inserted, visited.count < 10_000,
-                let file = KustomizationGenerator.kustomizationFile(in: folder, files: files),
+                let file = KustomizationGenerator.kustomizationFile(in: folder, files: files)
+            else { return }
+            // The repository's own file (a generated one is not in the artifact, and a bomb-free
+            // file rewritten stays bomb-free): never walked below when it is a bomb.
+            measure(file)
+            guard !bombs.contains(where: { $0.file == file }),
                 let data = FileManager.default.contents(atPath: workspace.appendingPathComponent(file).path),
                 let node = try? Yams.compose(yaml: String(decoding: data, as: UTF8.self))
             else { return }
@@ -290,21 +319,34 @@ struct KustomizationBuild {
                 }
             }
             for patch in node["patches"]?.sequence ?? [] {
-                if let entry = patch["path"], let path = entry.string { add("patches", entry, path, read: { SOPSDecryptorRead.patch(path, declaredIn: $0, line: $1) }) }
+                if let entry = patch["path"], let path = entry.string {
+                    add("patches", entry, path, read: { SOPSDecryptorRead.patch(path, declaredIn: $0, line: $1) })
+                    resolve(path).map(measure)
+                }
             }
             for patch in node["patchesStrategicMerge"]?.sequence ?? [] {
                 // An entry is a file path or an inline patch; only a one-line entry is a path.
-                if let text = patch.string, !text.contains("\n"), let path = resolve(text) { check("patchesStrategicMerge", patch, text, path) }
+                if let text = patch.string, !text.contains("\n"), let path = resolve(text) {
+                    check("patchesStrategicMerge", patch, text, path)
+                    measure(path)
+                }
+            }
+            // Other files kustomize reads as YAML: `path:` entries, and file entries of lists.
+            for key in ["patchesJson6902", "replacements"] {
+                for entry in node[key]?.sequence ?? [] { if let path = entry["path"]?.string.flatMap(resolve) { measure(path) } }
+            }
+            for key in ["crds", "configurations", "transformers", "generators", "validators"] {
+                for entry in node[key]?.sequence ?? [] { if let path = entry.string.flatMap(resolve) { measure(path) } }
             }
             for key in ["resources", "components", "bases"] {
                 for entry in node[key]?.sequence ?? [] {
                     guard let text = entry.string, let path = resolve(text) else { continue }
                     check(key, entry, text, path)
-                    if !files.contains(path) { visit(path) }
+                    if files.contains(path) { measure(path) } else { visit(path) }
                 }
             }
         }
         visit(directory)
-        return (generatorFiles, kustomizationFiles, missing)
+        return (generatorFiles, kustomizationFiles, missing, bombs)
     }
 }

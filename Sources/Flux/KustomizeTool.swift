@@ -7,6 +7,13 @@ import Processes
 public struct KustomizeTool: Sendable {
     public let executable: String
     public let isKubectl: Bool
+    /// The longest one kustomize process may run, in seconds, before it is killed and its
+    /// Kustomization reported as not built. kustomize-controller bounds a reconciliation by the
+    /// Kustomization's `spec.timeout` (its interval by default, minutes), but its in-process build
+    /// is not interrupted by it; fluxci bounds each build so that no input (an alias bomb that
+    /// `AliasExpansion` does not see, a generator that never ends) can hang a CI job. A large
+    /// fleet's build takes a second or two.
+    public var buildTimeout: Double = 60
 
     /// nil when neither `kustomize` nor `kubectl` is on `environmentPath`.
     public init?(path environmentPath: String?) {
@@ -32,7 +39,9 @@ public struct KustomizeTool: Sendable {
         // Each build is a short-lived Go process: with its garbage collector off until the heap
         // reaches 256 MiB it spends about 40% less CPU (kubectl kustomize of an overlay: 0.15 s
         // user instead of 0.25 s; Flux's components peak at 180 MB), and the plan runs many.
-        let (status, output, errors) = ProcessRunner.run(executable, arguments, extraEnvironment: ["GOGC": "off", "GOMEMLIMIT": "256MiB"])
+        let (status, output, errors, timedOut) = ProcessRunner.run(
+            executable, arguments, extraEnvironment: ["GOGC": "off", "GOMEMLIMIT": "256MiB"], timeout: buildTimeout)
+        if timedOut { return .failure(BuildFailure(message: "\(description) ran longer than \(Self.seconds(buildTimeout)) and was stopped", timedOut: true)) }
         guard status == 0 else {
             return .failure(BuildFailure(message: Self.message(errors)))
         }
@@ -76,5 +85,12 @@ public struct KustomizeTool: Sendable {
 
     struct BuildFailure: Error {
         var message: String
+        /// Killed at `buildTimeout`.
+        var timedOut = false
+    }
+
+    /// `60 s`, `0.5 s`.
+    static func seconds(_ value: Double) -> String {
+        value == value.rounded() ? "\(Int(value)) s" : "\(value) s"
     }
 }

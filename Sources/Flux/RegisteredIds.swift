@@ -90,19 +90,24 @@ enum RegisteredIds {
             }
         }
         visit(directory, extra: extraComponents)
+        // In the order kustomize reads them; a name a transformer changed counts only when
+        // fewer than two are written exactly so.
         var exact: [Definition] = []
-        var transformed: [Definition] = []
+        var all: [Definition] = []
         for file in read {
             for document in origins.documents(file) where document.kind == id.kind {
                 guard (document.node["apiVersion"]?.string ?? "") == id.apiVersion,
                     document.namespace == nil || document.namespace == id.namespace
                 else { continue }
                 let definition = Definition(file: file, line: Origins.line(of: ["metadata", "name"], in: document.node) ?? document.line)
-                if document.name == id.name { exact.append(definition) } else if !document.name.isEmpty, id.name.contains(document.name) {
-                    transformed.append(definition)
+                if document.name == id.name {
+                    exact.append(definition)
+                    all.append(definition)
+                } else if !document.name.isEmpty, id.name.contains(document.name) {
+                    all.append(definition)
                 }
             }
         }
-        return exact.count >= 2 ? exact : exact + transformed
+        return exact.count >= 2 ? exact : all
     }
 }

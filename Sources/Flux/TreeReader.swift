@@ -45,6 +45,8 @@ struct Reader {
     /// Whether Kustomizations found together may share one kustomize run (KustomizationBatch);
     /// off only in the tests that compare the two.
     var batches = true
+    /// The Kustomizations that read each alias bomb (`file:line`), the first one reported.
+    var bombReaders: [String: [Reference]] = [:]
 
     init(artifact: SourceArtifact, tool: KustomizeTool, decrypt: ClusterTreeReader.Decrypt?) {
         self.artifact = artifact
@@ -154,9 +156,11 @@ struct Reader {
         switch systemTicket.wait() {
         case .success(let output): systemOutput = output
         case .failure(let failure):
+            var site = SourceLocation(file: fluxSystem)
+            if case .aliasBomb(let bomb) = failure { site = SourceLocation(file: bomb.file, line: bomb.line) }
             throw .error(
                 "\(fluxSystem) does not build: \(describe(failure, path: fluxSystem))", title: "flux-system does not build",
-                fix: "Fix \(fluxSystem) so that `\(tool.description) \(fluxSystem)` succeeds.", at: SourceLocation(file: fluxSystem))
+                fix: "Fix \(fluxSystem) so that `\(tool.description) \(fluxSystem)` succeeds.", at: site)
         }
         let systemObjects = systemOutput.documents.map { document in place(document.object, origin: document.origin, keepsOrigins: systemOutput.written.keepsOrigins, directory: fluxSystem, written: systemOutput.written).object }
         let candidates = systemObjects.compactMap { FluxKustomization($0) }
@@ -304,6 +308,10 @@ struct Reader {
                 pending = []
             }
             all += level.map(\.0)
+        }
+        for (site, readers) in bombReaders where readers.count > 1 {
+            guard let index = problems.firstIndex(where: { $0.title == "YAML alias bomb" && $0.location.map { "\($0.file):\($0.line ?? 0)" } == site }) else { continue }
+            problems[index].message += " The same file stops the builds of \(readers.dropFirst().map(\.description).joined(separator: ", ")) too."
         }
         check(all, decryptionSecrets: decryptionSecrets, secretsNamespace: secretsNamespace)
         problems += SharedObjects.problems(objects, order: all.map(\.id))
@@ -674,7 +682,9 @@ struct Reader {
         case .symbolicLink: "\(path) is a symbolic link, which source-controller leaves out of the artifact"
         // `path` as written (`./apps/x`): the artifact's files are looked up by the path the build used.
         case .missing(let ignored): ignored ? absence(of: FluxKustomization.heldAtRoot(FluxKustomization.normalize(path))) : "\(path) does not exist"
-        case .build(let message): message
+        case .build(let message), .timedOut(let message): message
+        case .aliasBomb(let bomb):
+            "\(bomb.file):\(bomb.line) expands through YAML aliases to \(AliasExpansion.count(bomb.nodes)) nodes in one document (an alias bomb; fluxci's bound is \(AliasExpansion.count(Manifest.maximumNodes)) per document), and kustomize inflates every alias it reads without a bound (kyaml DeAnchor)"
         case .missingReference(let missing):
             missing.fromSpec || !artifact.written.contains(missing.declaredIn)
                 ? "its spec.\(missing.field) names \(missing.reference), but \(absence(of: missing.path))"
@@ -719,6 +729,28 @@ struct Reader {
             return
         }
         switch failure {
+        case .aliasBomb(let bomb):
+            // One problem per bomb, however many Kustomizations read it (the others are named in
+            // it at the end of the walk, and reported as not built).
+            let site = "\(bomb.file):\(bomb.line)"
+            builds[id] = .notBuilt("\(site) is a YAML alias bomb")
+            guard bombReaders[site] == nil else {
+                bombReaders[site]?.append(id)
+                return
+            }
+            bombReaders[site] = [id]
+            problems.append(.error(
+                "\(describe(failure, path: kustomization.writtenPath)): neither `\(tool.description)` nor kustomize-controller (the same kustomize, in-process, with no deadline on a build) finishes the build of \(id), so it applies nothing and never becomes Ready. fluxci did not run kustomize on it.",
+                title: "YAML alias bomb",
+                fix: "Write the values out, or alias fewer nested anchors, so that the document expands to at most \(AliasExpansion.count(Manifest.maximumNodes)) nodes (anchors that repeat a value a few times are fine).",
+                at: SourceLocation(file: bomb.file, line: bomb.line)))
+        case .timedOut(let message):
+            problems.append(.error(
+                "The Kustomization \(id) does not build here: \(message). Something it reads keeps kustomize working (a generator or a YAML expansion fluxci does not recognise); kustomize-controller builds with the same kustomize, in-process and with no deadline on a build, so it would not finish either.",
+                title: "Kustomize build timed out",
+                fix: "Run `\(tool.description) \(kustomization.path.isEmpty ? "." : kustomization.path)` on a checkout to see what it spends its time on, and remove that from what \(id) builds.",
+                at: location(kustomization, ["spec", "path"])))
+            builds[id] = .notBuilt("kustomize build timed out")
         case .missingReference(let missing):
             // kustomize stops on the first entry naming nothing: the problem is that entry's line.
             problems.append(.error(
@@ -781,9 +813,9 @@ struct Reader {
     }
 
     /// A build kustomize refused because two documents it reads have one id (issue 13 item 20,
-    /// and item 24 for a Kustomization defined twice in the cluster's folder): an error at each
-    /// definition's `metadata.name` line with kustomize's sentence, not its accumulation
-    /// context. False when the definitions cannot be found (the message is then reported as
+    /// and item 24 for a Kustomization defined twice in the cluster's folder): one error, at the
+    /// `metadata.name` line of the definition kustomize refuses, naming every definition, with
+    /// kustomize's sentence, not its accumulation context. False when the definitions cannot be found (the message is then reported as
     /// kustomize gave it).
     mutating func duplicateDefinitions(_ kustomization: FluxKustomization, message: String, files: Set<String>) -> Bool {
         guard let refusal = RegisteredIds.refusal(in: message) else { return false }
@@ -793,13 +825,14 @@ struct Reader {
         let id = kustomization.id
         let listed = definitions.map { definition in definition.line.map { "\(definition.file):\($0)" } ?? definition.file }
         let what = id == rootID ? "nothing of it, and so nothing of the cluster" : "nothing of it"
-        for definition in definitions {
-            problems.append(.error(
-                "\(refusal.id.description) is defined \(definitions.count) times in what the Kustomization \(id) builds (\(listed.joined(separator: " and "))): kustomize refuses the second (\"\(refusal.sentence)\"), so kustomize-controller fails the build of \(id) (BuildFailed) and applies \(what).",
-                title: "Kustomize build failed",
-                fix: "Keep one definition of \(refusal.id.description): remove the other\(definitions.count > 2 ? "s" : ""), or give each its own name or namespace; to change an object a base defines, patch it instead.",
-                at: SourceLocation(file: definition.file, line: definition.line)))
-        }
+        // One fault, one problem (tester t8 F2): at the definition kustomize refuses, the second
+        // it reads (definitions come in kustomize's reading order), naming every one.
+        let refused = definitions[1]
+        problems.append(.error(
+            "\(refusal.id.description) is defined \(definitions.count) times in what the Kustomization \(id) builds (\(listed.joined(separator: " and "))): kustomize refuses the second, \(listed[1]) (\"\(refusal.sentence)\"), so kustomize-controller fails the build of \(id) (BuildFailed) and applies \(what).",
+            title: "Kustomize build failed",
+            fix: "Keep one definition of \(refusal.id.description): remove the other\(definitions.count > 2 ? "s" : ""), or give each its own name or namespace; to change an object a base defines, patch it instead.",
+            at: SourceLocation(file: refused.file, line: refused.line)))
         builds[id] = .notBuilt("\(refusal.id.description) defined twice")
         return true
     }

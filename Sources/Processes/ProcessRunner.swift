@@ -6,8 +6,17 @@ import Foundation
 public enum ProcessRunner {
     /// `extraEnvironment` is set over the inherited environment (for example `GOGC` for a Go tool).
     public static func run(_ path: String, _ arguments: [String], extraEnvironment: [String: String] = [:]) -> (status: Int32, output: String, errors: String) {
+        let result = run(path, arguments, extraEnvironment: extraEnvironment, timeout: nil)
+        return (result.status, result.output, result.errors)
+    }
+
+    /// As `run`, but the process is killed (SIGKILL) once it has run `timeout` seconds (when not
+    /// nil): `timedOut` says so, and `status` is then 137.
+    public static func run(_ path: String, _ arguments: [String], extraEnvironment: [String: String] = [:], timeout: Double?)
+        -> (status: Int32, output: String, errors: String, timedOut: Bool)
+    {
         var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
-        guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else { return (-1, "", "cannot create a pipe") }
+        guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else { return (-1, "", "cannot create a pipe", false) }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -49,7 +58,24 @@ public enum ProcessRunner {
         close(errPipe[1])
         guard spawned == 0 else {
             close(outPipe[0]); close(errPipe[0])
-            return (-1, "", String(cString: strerror(spawned)))
+            return (-1, "", String(cString: strerror(spawned)), false)
+        }
+        // The watchdog signals only a process not yet reaped (its pid cannot have been reused):
+        // the child is first waited for without reaping (WNOWAIT), then marked ended, then reaped.
+        let deadline = Deadline()
+        if let timeout {
+            let child = pid
+            let watchdog = Thread {
+                deadline.condition.lock()
+                defer { deadline.condition.unlock() }
+                let end = Date().addingTimeInterval(timeout)
+                while !deadline.ended, deadline.condition.wait(until: end) {}
+                if !deadline.ended {
+                    kill(child, SIGKILL)
+                    deadline.fired = true
+                }
+            }
+            watchdog.start()
         }
         // Read both pipes without deadlock: stderr on a thread of its own.
         let errorHandle = FileHandle(fileDescriptor: errPipe[0], closeOnDealloc: true)
@@ -58,10 +84,23 @@ public enum ProcessRunner {
         thread.start()
         let output = FileHandle(fileDescriptor: outPipe[0], closeOnDealloc: true).readDataToEndOfFile()
         var status: Int32 = 0
+        var info = siginfo_t()
+        while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR {}
+        let timedOut = deadline.condition.withLock {
+            deadline.ended = true
+            deadline.condition.broadcast()
+            return deadline.fired
+        }
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         while !errorData.done { usleep(1000) }
         let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return (code, String(decoding: output, as: UTF8.self), String(decoding: errorData.data ?? Data(), as: UTF8.self))
+        return (code, String(decoding: output, as: UTF8.self), String(decoding: errorData.data ?? Data(), as: UTF8.self), timedOut)
+    }
+
+    final class Deadline: @unchecked Sendable {
+        let condition = NSCondition()
+        var ended = false
+        var fired = false
     }
 
     final class ErrorBox: @unchecked Sendable {

@@ -54,7 +54,12 @@ public enum EncryptionError: Error, Equatable, CustomStringConvertible {
     case unknownPGPKey(String)
     case pgp(String)
     case invalidRule(String)
+    /// The plaintext does not parse as the store reads it (sops: "error unmarshalling file").
     case malformed(String, line: Int?)
+    /// An empty (0-byte) YAML file (sops: "File cannot be completely empty").
+    case empty
+    /// The plaintext parses, but the walk refuses a value or key (sops: "Error encrypting tree").
+    case notEncryptable(String, line: Int?)
     case encryptedCommentMatchesUnencryptedCommentRegex(path: String, pattern: String)
 
     public var description: String {
@@ -66,7 +71,8 @@ public enum EncryptionError: Error, Equatable, CustomStringConvertible {
         case .unknownPGPKey(let fingerprint): "no public PGP key \(fingerprint) in the keyring"
         case .pgp(let detail): detail
         case .invalidRule(let detail): detail
-        case .malformed(let detail, _): detail
+        case .malformed(let detail, _), .notEncryptable(let detail, _): detail
+        case .empty: "the file is empty; sops refuses it too (\"File cannot be completely empty, it must contain at least one document\"). Write at least `{}`"
         case .encryptedCommentMatchesUnencryptedCommentRegex(let path, let pattern):
             "an encrypted comment\(path.isEmpty ? "" : " under \(path)") matches unencrypted_comment_regex '\(pattern)': it would be read back as a plaintext comment and the MAC would never match (sops refuses it too: \"Encrypted comment … matches UnencryptedCommentRegex!\")"
         }
@@ -88,8 +94,9 @@ public enum SOPSEncryptor {
         } else {
             do { documents = try TreeReader.documents(text, mode: .encrypt) } catch { throw .malformed(error.message, line: error.line) }
             // sops 3.11: an empty file is "File cannot be completely empty, it must contain at
-            // least one document"; blank or comment-only text, where go-yaml finds no document,
-            // "Error unmarshalling file: EOF".
+            // least one document" (exit 92); blank or comment-only text, where go-yaml finds no
+            // document, "Error unmarshalling file: EOF" (exit 2).
+            if text.utf8.isEmpty { throw .empty }
             if documents.isEmpty {
                 throw .malformed("the file holds no YAML document (only blank lines or comments); sops refuses it too. Write at least `{}`", line: nil)
             }
@@ -148,7 +155,7 @@ public enum SOPSEncryptor {
                 do {
                     encrypted = try EncryptedValue.encrypt(Array(text.utf8), type: .comment, key: key, additionalData: path.joined(separator: ":") + ":").encoded
                 } catch {
-                    throw .malformed("cannot encrypt a comment: \(error)", line: nil)
+                    throw .notEncryptable("cannot encrypt a comment: \(error)", line: nil)
                 }
             }
             // sops refuses an encrypted comment that its unencrypted_comment_regex matches: read
@@ -163,7 +170,7 @@ public enum SOPSEncryptor {
         }
 
         func nonStringKey(_ entry: TreeNode.Entry, path: [String]) -> EncryptionError {
-            .malformed(entry.nonStringKeyMessage, line: entry.position?.line)
+            .notEncryptable(entry.nonStringKeyMessage, line: entry.position?.line)
         }
 
         mutating func leaf(_ scalar: TreeNode.Scalar, path: [String], comments stack: [[String]]) throws(EncryptionError) -> TreeNode {
@@ -171,7 +178,7 @@ public enum SOPSEncryptor {
             let value = scalar.value
             if value == .null { return node }
             if case .uint = value {
-                throw .malformed("\(path.joined(separator: ".")): the integer \(scalar.text) is beyond int64; sops cannot encrypt it either (quote it to keep it a string)", line: scalar.position?.line)
+                throw .notEncryptable("\(path.joined(separator: ".")): the integer \(scalar.text) is beyond int64; sops cannot encrypt it either (quote it to keep it a string)", line: scalar.position?.line)
             }
             let selected = selection.shouldBeEncrypted(path: path, comments: stack, isComment: false)
             let bytes = value.macBytes ?? []
@@ -181,7 +188,7 @@ public enum SOPSEncryptor {
                 let encrypted = try EncryptedValue.encrypt(bytes, type: value.sopsType, key: key, additionalData: path.joined(separator: ":") + ":")
                 return .scalar(TreeNode.Scalar(encrypted.encoded, isPlain: false, position: scalar.position))
             } catch {
-                throw .malformed("cannot encrypt \(path.joined(separator: ".")): \(error)", line: scalar.position?.line)
+                throw .notEncryptable("cannot encrypt \(path.joined(separator: ".")): \(error)", line: scalar.position?.line)
             }
         }
     }

@@ -111,7 +111,7 @@ public enum FlatEncryption {
             do {
                 data = try EncryptedValue.encrypt(bytes, type: .str, key: key, additionalData: "data:").encoded
             } catch {
-                throw .malformed("cannot encrypt the file's bytes: \(error)", line: nil)
+                throw .notEncryptable("cannot encrypt the file's bytes: \(error)", line: nil)
             }
         }
         let full = try SOPSEncryptor.metadata(hash: hash, key: key, recipients: recipients, rule: rule ?? .unencryptedSuffix("_unencrypted"), macOnlyEncrypted: false, keyring: keyring, now: now, dataKey: dataKey,

@@ -138,12 +138,11 @@ import TestSupport
             let output = try SOPSEncryptor.encrypt(entry.text, format: .yaml, recipients: recipients, rule: .unencryptedSuffix("_unencrypted"), keyring: nil)
             Issue.record("fluxci encrypted \(entry.name):\n\(output)")
         } catch {
-            guard case .malformed(_, let line) = error else {
-                if case .notAMapping = error, entry.line == nil { return }
-                Issue.record("\(entry.name): \(error)")
-                return
+            switch error {
+            case .malformed(_, let line), .notEncryptable(_, let line): #expect(line == entry.line, "\(entry.name): \(error.description)")
+            case .notAMapping where entry.line == nil, .empty where entry.line == nil: return
+            default: Issue.record("\(entry.name): \(error)")
             }
-            #expect(line == entry.line, "\(entry.name): \(error.description)")
         }
     }
 

@@ -34,16 +34,20 @@ struct SOPSDecryptCommand: ContextCommand {
     init() {}
 
     func execute(in context: CommandContext) async throws {
+        try await SOPSCommandFailure.reporting(.decrypt, context) { try await decrypt(in: context) }
+    }
+
+    func decrypt(in context: CommandContext) async throws {
         let url = context.url(for: file)
-        let bytes = try SOPSFiles.readBytes(url, shownAs: file)
+        let bytes = try SOPSFiles.readBytes(url, shownAs: file, for: .decrypt)
         let stored: StoredSOPSFile
         do {
             guard let found = try StoredSOPSFile(bytes: bytes, path: file) else {
-                throw SOPSFiles.notSOPSAnnotation(bytes, file: file)
+                throw SOPSFiles.notSOPSFailure(bytes, file: file)
             }
             stored = found
         } catch let error as DecryptionError {
-            throw SOPSFiles.annotation(error, file: file)
+            throw SOPSFiles.failure(error, file: file)
         }
         let plaintext: Data = try await keys.withKeys(context, repository: context.workingDirectory, whereSopsLooks: true) { imported in
             let decrypted: StoredSOPSFile.Decrypted
@@ -51,7 +55,7 @@ struct SOPSDecryptCommand: ContextCommand {
             do throws(DecryptionError) {
                 decrypted = try stored.decrypt(with: chain)
             } catch {
-                throw SOPSFiles.annotation(error, file: file, keys: imported)
+                throw SOPSFiles.failure(error, file: file, keys: imported)
             }
             SOPSFiles.maskSecrets(decrypted.secretValues, reporter: context.reporter)
             if let opener = imported.opener(of: stored.metadata, chain: chain) { context.reporter.log("Opened \(file) with \(opener).") }

@@ -68,15 +68,21 @@ struct SOPSEncryptCommand: ContextCommand {
     }
 
     func execute(in context: CommandContext) async throws {
+        try await SOPSCommandFailure.reporting(.encrypt, context) { try await encrypt(in: context) }
+    }
+
+    func encrypt(in context: CommandContext) async throws {
         let root = context.repositoryRoot(repository)
         let url = file == "-" ? root.appendingPathComponent("stdin.yaml") : context.url(for: file)
         // sops picks the store by the file's name (`formats.FormatForPath`): .yaml/.yml, .json,
         // .env (dotenv), .ini, anything else binary. Standard input has no name: JSON when it
         // starts with `{`, else YAML.
-        let bytes: Data = file == "-" ? context.readStandardInput() : try SOPSFiles.readBytes(url, shownAs: file)
+        let bytes: Data = file == "-" ? context.readStandardInput() : try SOPSFiles.readBytes(url, shownAs: file, for: .encrypt)
         let text = String(decoding: bytes, as: UTF8.self)
         if file != "-", SOPSFileFormat(path: url.lastPathComponent) == .yaml, String(data: bytes, encoding: .utf8) == nil {
-            throw Annotation.error("\(file) cannot be read as UTF-8 text, and sops's YAML reader refuses it too.", title: "Unreadable file", at: SourceLocation(file: file))
+            throw SOPSCommandFailure(
+                .error("\(file) cannot be read as UTF-8 text, and sops's YAML reader refuses it too.", title: "Unreadable file", at: SourceLocation(file: file)),
+                code: .couldNotReadInputFile)
         }
         let format: SOPSFileFormat = file == "-" ? (text.drop(while: \.isWhitespace).hasPrefix("{") ? .json : .yaml) : SOPSFileFormat(path: url.lastPathComponent)
         let (recipients, rule, keyring, macOnlyEncrypted) = try await resolve(for: url, text: text, root: root, context: context)
@@ -86,7 +92,7 @@ struct SOPSEncryptCommand: ContextCommand {
             encrypted = Data(try FlatEncryption.encrypt(Array(bytes), format: format, recipients: recipients, rule: rule, macOnlyEncrypted: macOnlyEncrypted, keyring: keyring))
         } catch {
             if case .pgp = error, let expired = Self.expiredRecipient(recipients, keyring: keyring) { throw expired }
-            throw Self.annotation(error, file: file)
+            throw SOPSCommandFailure(Self.annotation(error, file: file), code: SOPSExitCode(error))
         }
         if inPlace {
             try SecureFile.write(encrypted, to: url, keepingMode: true)
@@ -110,7 +116,12 @@ struct SOPSEncryptCommand: ContextCommand {
     }
 
     static func annotation(_ error: EncryptionError, file: String) -> Annotation {
-        let location = SourceLocation(file: file, line: { if case .malformed(_, let line) = error { line } else { nil } }())
+        let location = SourceLocation(file: file, line: {
+            switch error {
+            case .malformed(_, let line), .notEncryptable(_, let line): line
+            default: nil
+            }
+        }())
         return switch error {
         case .alreadyEncrypted: .error("\(file) is already encrypted.", title: "Already encrypted", fix: "Edit it with `sops \(file)`, or rotate its key with `fluxci sops rotate`.", at: location)
         case .noRecipients: .error("No recipient for \(file).", title: "No recipients", fix: "Pass --age or --pgp, add a creation rule to .sops.yaml, or pass --cloud and --env.", at: location)

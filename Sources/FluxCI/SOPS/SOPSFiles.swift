@@ -16,16 +16,24 @@ enum SOPSFiles {
         return text
     }
 
-    /// The file's bytes, as sops reads them (a binary or ini file need not be UTF-8).
-    static func readBytes(_ url: URL, shownAs name: String) throws -> Data {
+    /// The file's bytes, as sops reads them (a binary or ini file need not be UTF-8). For a sops
+    /// subcommand (`command`), a file that is missing or cannot be read is a `SOPSCommandFailure`
+    /// with the status that sops subcommand exits with; otherwise an `Annotation`.
+    static func readBytes(_ url: URL, shownAs name: String, for command: SOPSExitCode.Subcommand? = nil) throws -> Data {
+        func failure(_ annotation: Annotation, _ code: (SOPSExitCode.Subcommand) -> SOPSExitCode) -> Error {
+            command.map { SOPSCommandFailure(annotation, code: code($0)) } ?? annotation
+        }
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: url.path) else {
-            throw Annotation.error("\(name) does not exist.", title: "File not found", fix: "Check the path.")
+            throw failure(.error("\(name) does not exist.", title: "File not found", fix: "Check the path."), SOPSExitCode.missingFile)
         }
         if let size = attributes[.size] as? Int, size > maximumSize {
             throw Annotation.error("\(name) is \(size) bytes; SOPS files over \(maximumSize) bytes are not read.", title: "File too large", at: SourceLocation(file: name))
         }
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw Annotation.error("\(name) cannot be read.", title: "Unreadable file", fix: "Check its permissions.", at: SourceLocation(file: name))
+        guard attributes[.type] as? FileAttributeType != .typeDirectory, let data = FileManager.default.contents(atPath: url.path) else {
+            let folder = attributes[.type] as? FileAttributeType == .typeDirectory
+            throw failure(
+                .error("\(name) cannot be read\(folder ? ": it is a folder" : "").", title: "Unreadable file", fix: folder ? "Name a file." : "Check its permissions.", at: SourceLocation(file: name)),
+                SOPSExitCode.unreadableFile)
         }
         return data
     }
@@ -71,29 +79,41 @@ enum SOPSFiles {
     }
 
     /// What to say of a file whose bytes carry no complete sops metadata. A file with a
-    /// top-level `sops:` block (or `"sops"` object) but no `mac` is a SOPS file whose MAC line was
+    /// top-level `sops:` block (a `"sops"` object, a `[sops]` section, `sops_…=` lines) but no `mac` is a SOPS file whose MAC line was
     /// deleted: `sops -d` exits 51 with "MAC mismatch. File has no MAC", and kustomize-controller
     /// does not take it for encrypted (it needs `sops.mac`), so its ENC[…] values would be
     /// applied as they are. Telling its owner to encrypt it would encrypt the ciphertext again.
     static func notSOPSAnnotation(_ bytes: Data, file: String) -> Annotation {
+        notSOPSFailure(bytes, file: file).annotation
+    }
+
+    /// The same, with sops's status: `MacMismatch` (51) for the missing MAC, else generic
+    /// ("sops metadata not found").
+    static func notSOPSFailure(_ bytes: Data, file: String) -> SOPSCommandFailure {
         let lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
         let yamlBlock = lines.firstIndex { line in
             var line = Array(line)
             while let last = line.last, last == 0x20 || last == 0x09 || last == 0x0D { line.removeLast() }
-            return line == Array("sops:".utf8)
+            // YAML's `sops:` block, ini's `[sops]` section, dotenv's flattened metadata.
+            return line == Array("sops:".utf8) || line == Array("[sops]".utf8) || line.starts(with: Array("sops_lastmodified=".utf8))
         }
         let jsonBlock = bytes.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) == UInt8(ascii: "{")
             && String(decoding: bytes, as: UTF8.self).contains("\"sops\":")
         if yamlBlock != nil || jsonBlock {
-            return .error(
+            return SOPSCommandFailure(.error(
                 "\(file) has a sops block but no sops.mac: `sops -d` refuses it (\"MAC mismatch. File has no MAC\"), and Flux's kustomize-controller does not take it for encrypted, so it would apply the ENC[…] values as they are.",
                 title: "MAC missing",
                 fix: "Restore the file from git (its mac line was deleted), or open it with `sops edit --ignore-mac \(file)` and save a change so that sops writes a new MAC.",
-                at: SourceLocation(file: file, line: yamlBlock.map { $0 + 1 }))
+                at: SourceLocation(file: file, line: yamlBlock.map { $0 + 1 })), code: .macMismatch)
         }
-        return .error(
+        return SOPSCommandFailure(.error(
             "\(file) is not a SOPS file: it holds no sops metadata (no sops: block, sops_mac= line or [sops] section).", title: "Not a SOPS file",
-            fix: "Encrypt it with `fluxci sops encrypt --in-place \(file)`, or leave it out of the paths.", at: SourceLocation(file: file))
+            fix: "Encrypt it with `fluxci sops encrypt --in-place \(file)`, or leave it out of the paths.", at: SourceLocation(file: file)), code: .generic)
+    }
+
+    /// `annotation(_:file:keys:)` with the status sops exits with for the error (`SOPSExitCode`).
+    static func failure(_ error: DecryptionError, file: String, keys: ImportedKeys? = nil) -> SOPSCommandFailure {
+        SOPSCommandFailure(annotation(error, file: file, keys: keys), code: SOPSExitCode(error))
     }
 
     /// `macRule` says whose rule a MAC failure follows (`SOPSVerifyCommand.MACRule`).

@@ -24,6 +24,10 @@ struct SOPSRotateCommand: ContextCommand {
     init() {}
 
     func execute(in context: CommandContext) async throws {
+        try await SOPSCommandFailure.reporting(.rotate, context) { try await rotate(in: context) }
+    }
+
+    func rotate(in context: CommandContext) async throws {
         try await SOPSRekey.run(file: file, keys: keys, context: context, sopsCommand: "sops rotate --in-place \(file)") { metadata, _ in
             (try SOPSRekey.recipients(of: metadata, file: file), "Rotated the data key of \(file).")
         }
@@ -50,8 +54,12 @@ struct SOPSUpdateKeysCommand: ContextCommand {
     init() {}
 
     func execute(in context: CommandContext) async throws {
+        try await SOPSCommandFailure.reporting(.updatekeys, context) { try await updateKeys(in: context) }
+    }
+
+    func updateKeys(in context: CommandContext) async throws {
         let url = context.url(for: file)
-        let sopsFile = try SOPSRekey.load(url, file: file)
+        let sopsFile = try SOPSRekey.load(url, file: file, for: .updatekeys)
         let metadata = sopsFile.metadata
         // sops updatekeys reads the config found from the working directory upwards.
         guard let rule = try CreationRule.find(for: url, workingDirectory: context.workingDirectory, reporter: context.reporter) else {
@@ -71,8 +79,8 @@ struct SOPSUpdateKeysCommand: ContextCommand {
                 updated = try sopsFile.updatingKeys(to: rule.recipients, with: imported.chain, keyring: wantsPGP ? imported.keyring : nil)
             } catch {
                 switch error {
-                case .decryption(let failure): throw SOPSFiles.annotation(failure, file: file, keys: imported)
-                case .encryption(let failure): throw SOPSEncryptCommand.annotation(failure, file: file)
+                case .decryption(let failure): throw SOPSFiles.failure(failure, file: file, keys: imported)
+                case .encryption(let failure): throw SOPSCommandFailure(SOPSEncryptCommand.annotation(failure, file: file), code: SOPSExitCode(failure))
                 }
             }
             guard let updated else { return }
@@ -118,15 +126,15 @@ enum SOPSRekey {
 
     /// The SOPS file in the store its name selects, as sops loads it for rotate and updatekeys
     /// (YAML, JSON, dotenv, ini or binary).
-    static func load(_ url: URL, file: String) throws -> StoredSOPSFile {
-        let bytes = try SOPSFiles.readBytes(url, shownAs: file)
+    static func load(_ url: URL, file: String, for command: SOPSExitCode.Subcommand) throws -> StoredSOPSFile {
+        let bytes = try SOPSFiles.readBytes(url, shownAs: file, for: command)
         do {
             guard let stored = try StoredSOPSFile(bytes: bytes, path: file) else {
-                throw SOPSFiles.annotation(DecryptionError.notSOPS("it carries no sops metadata"), file: file)
+                throw SOPSFiles.notSOPSFailure(bytes, file: file)
             }
             return stored
         } catch let error as DecryptionError {
-            throw SOPSFiles.annotation(error, file: file)
+            throw SOPSFiles.failure(error, file: file)
         }
     }
 
@@ -134,7 +142,7 @@ enum SOPSRekey {
         file: String, keys: KeyOptions, context: CommandContext, sopsCommand: String, recipients: (Metadata, URL) throws -> (Recipients, String)
     ) async throws {
         let url = context.url(for: file)
-        let sopsFile = try load(url, file: file)
+        let sopsFile = try load(url, file: file, for: .rotate)
         let metadata = sopsFile.metadata
         let (target, message) = try recipients(metadata, url)
         try await keys.withKeys(context, repository: context.repositoryRoot(nil), whereSopsLooks: true) { imported in
@@ -144,8 +152,8 @@ enum SOPSRekey {
                 rotation = try sopsFile.rotated(with: imported.chain, for: target, keyring: wantsPGP ? imported.keyring : nil)
             } catch {
                 switch error {
-                case .decryption(let failure): throw SOPSFiles.annotation(failure, file: file, keys: imported)
-                case .encryption(let failure): throw SOPSEncryptCommand.annotation(failure, file: file)
+                case .decryption(let failure): throw SOPSFiles.failure(failure, file: file, keys: imported)
+                case .encryption(let failure): throw SOPSCommandFailure(SOPSEncryptCommand.annotation(failure, file: file), code: SOPSExitCode(failure))
                 }
             }
             SOPSFiles.maskSecrets(rotation.secretValues, reporter: context.reporter)
