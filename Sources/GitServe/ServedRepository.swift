@@ -11,8 +11,10 @@ public struct ServedRepository: Sendable {
     /// The repository's name in the URL path: `<name>.git`.
     public let name: String
     public let branch: String
-    /// The served commit: the branch's commit, a commit of the work tree on top of it, or (for a
-    /// repository in a folder of another one) a root commit of that folder's tree.
+    /// The served commit: the branch's commit, or a commit of the work tree on top of it (a
+    /// shallow checkout's: a root commit of that tree). Always the whole repository: Flux's
+    /// GitRepository artifact is the repository at a commit, and every spec.path is relative
+    /// to its top, wherever in it the fleet's folder is (issue 13 item 10).
     public let commit: String
     /// The work tree's folders left out of a work tree commit (fluxci's own outputs), relative
     /// to the work tree.
@@ -22,9 +24,6 @@ public struct ServedRepository: Sendable {
     /// whose content at that commit differs from what is served (repository-relative).
     public let sourceCommit: String
     public let changedFiles: Set<String>
-    /// The folder of the repository that is the served root ("" for all of it): served paths are
-    /// relative to it.
-    public let prefix: String
 
     public var gitDirectory: URL { root.appendingPathComponent(name) }
 
@@ -35,8 +34,6 @@ public struct ServedRepository: Sendable {
         public var workTree: URL?
         /// The commit under test: a branch's commit or HEAD.
         public var commit: String
-        /// The folder of the work tree that is the served repository's root ("" for all of it).
-        public var prefix: String
         /// Commit the work tree's tracked and untracked, not ignored, files on top of `commit`.
         public var includeWorkTree: Bool
         /// Files and folders never to put into a work tree commit: fluxci's own outputs (the
@@ -44,17 +41,16 @@ public struct ServedRepository: Sendable {
         /// the work tree do not matter. The private repository's own folder is always left out.
         public var excluding: [URL]
 
-        public init(gitDirectory: URL, workTree: URL?, commit: String, prefix: String, includeWorkTree: Bool, excluding: [URL] = []) {
+        public init(gitDirectory: URL, workTree: URL?, commit: String, includeWorkTree: Bool, excluding: [URL] = []) {
             self.gitDirectory = gitDirectory
             self.workTree = workTree
             self.commit = commit
-            self.prefix = prefix
             self.includeWorkTree = includeWorkTree
             self.excluding = excluding
         }
     }
 
-    /// The identity of the commits fluxci makes (a work tree commit, a folder's root commit);
+    /// The identity of the commits fluxci makes (a work tree commit, a shallow tree's root commit);
     /// fixed, so the user's git identity need not be configured.
     static let identity = [
         "GIT_AUTHOR_NAME": "fluxci", "GIT_AUTHOR_EMAIL": "fluxci@users.noreply.github.com",
@@ -76,8 +72,7 @@ public struct ServedRepository: Sendable {
             let excluded = source.includeWorkTree ? inside(source.workTree, source.excluding + [root]) : []
             let (commit, changed) = try await populate(root: root, name: name, source: source, excluded: excluded, branch: branch, environment: environment)
             return ServedRepository(
-                root: root, name: name, branch: branch, commit: commit, excluded: excluded, sourceCommit: source.commit, changedFiles: changed,
-                prefix: source.prefix.split(separator: "/").joined(separator: "/"))
+                root: root, name: name, branch: branch, commit: commit, excluded: excluded, sourceCommit: source.commit, changedFiles: changed)
         } catch {
             try? FileManager.default.removeItem(at: root)
             throw error
@@ -117,7 +112,7 @@ public struct ServedRepository: Sendable {
         try (sourceObjects + "\n").write(to: served.appendingPathComponent("objects/info/alternates"), atomically: true, encoding: .utf8)
         // A shallow checkout (actions/checkout fetches one commit) lacks the parents. Served as
         // it is, upload-pack would advertise the shallow boundary, which libgit2 1.5 cannot parse:
-        // its tree is served as a root commit instead, as for a folder.
+        // its tree is served as a root commit instead.
         let shallow = FileManager.default.fileExists(atPath: URL(fileURLWithPath: common).appendingPathComponent("shallow").path)
         let servedGit = ["--git-dir", served.path]
         for (key, value) in [
@@ -169,12 +164,10 @@ public struct ServedRepository: Sendable {
         }
         var reading = writing
         reading["GIT_DIR"] = source.gitDirectory.path
-        let prefix = source.prefix.split(separator: "/").joined(separator: "/")
-        if !prefix.isEmpty || shallow {
-            // The served repository's root is the folder: a root commit of its tree.
-            let subtree = try await GitTool.run(["rev-parse", "--verify", "\(tree ?? source.commit)^{tree}\(prefix.isEmpty ? "" : ":\(prefix)")"], environment: reading)
+        if shallow {
+            let whole = try await GitTool.run(["rev-parse", "--verify", "\(tree ?? source.commit)^{tree}"], environment: reading)
             commit = try await GitTool.run(
-                ["commit-tree", subtree, "-m", "fluxci: \(prefix.isEmpty ? "the tree" : prefix) of \(source.commit.prefix(12))\(source.includeWorkTree ? " with the work tree" : "")"],
+                ["commit-tree", whole, "-m", "fluxci: the tree of \(source.commit.prefix(12))\(source.includeWorkTree ? " with the work tree" : "")"],
                 environment: reading)
         } else if let tree {
             commit = try await GitTool.run(
@@ -186,7 +179,7 @@ public struct ServedRepository: Sendable {
         // so the private repository keeps only what the branch reaches. `repack -a` copies the
         // borrowed objects it reaches into a pack of its own (as git-clone's documentation says
         // for --shared), then the alternates go and `prune` drops the rest (a work tree's files
-        // outside the served folder).
+        // that are not in the served commit).
         try await GitTool.run(servedGit + ["repack", "-a", "-d", "-q"], environment: quiet)
         try FileManager.default.removeItem(at: served.appendingPathComponent("objects/info/alternates"))
         try await GitTool.run(servedGit + ["prune", "--expire=now"], environment: quiet)

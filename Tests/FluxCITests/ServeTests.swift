@@ -29,9 +29,9 @@ import TestSupport
         return (directory, main, other)
     }
 
-    static func served(_ directory: URL, commit: String, prefix: String = "", workTree: Bool = false) async throws -> ServedRepository {
+    static func served(_ directory: URL, commit: String, workTree: Bool = false) async throws -> ServedRepository {
         let repository = try await ServedRepository.make(
-            .init(gitDirectory: directory.appendingPathComponent(".git"), workTree: directory, commit: commit, prefix: prefix, includeWorkTree: workTree),
+            .init(gitDirectory: directory.appendingPathComponent(".git"), workTree: directory, commit: commit, includeWorkTree: workTree),
             branch: "main", environment: ProcessInfo.processInfo.environment)
         removeAtExit(repository.root)
         return repository
@@ -161,18 +161,6 @@ import TestSupport
         #expect(try await git(["status", "--porcelain"], in: source) == statusBefore)
         #expect(try await git(["for-each-ref"], in: source) == refsBefore)
         await #expect(throws: GitFailed.self) { try await git(["cat-file", "-e", repository.commit], in: source) }
-
-        // A folder as the served root: its tree at the root of a parentless commit.
-        let folder = try await Self.served(source, commit: main, prefix: "fleet", workTree: true)
-        let rootFiles = try await git(["--git-dir", folder.gitDirectory.path, "ls-tree", "-r", "--name-only", folder.commit]).split(separator: "\n").map(String.init)
-        #expect(rootFiles.sorted() == ["apps/a.yaml", "apps/b.yaml"])
-        await #expect(throws: GitFailed.self) { try await git(["--git-dir", folder.gitDirectory.path, "rev-parse", "--verify", "\(folder.commit)^"]) }
-        let server = try await SmartHTTPServer.start(folder, host: "127.0.0.1", token: nil, accessLog: nil, environment: ProcessInfo.processInfo.environment)
-        defer { Task { await server.stop() } }
-        let clone = source.deletingLastPathComponent().appendingPathComponent("clone-\(UUID().uuidString.prefix(6))")
-        removeAtExit(clone)
-        try await git(["clone", "--quiet", "--depth", "1", "--branch", "main", server.url, clone.path])
-        #expect(try String(contentsOf: clone.appendingPathComponent("apps/b.yaml"), encoding: .utf8) == "new\n")
     }
 
     /// Issue 17 item 5: what fluxci itself writes into a checkout (the default ./fluxci-artifacts
@@ -198,7 +186,7 @@ import TestSupport
 
         let repository = try await ServedRepository.make(
             .init(
-                gitDirectory: source.appendingPathComponent(".git"), workTree: source, commit: main, prefix: "", includeWorkTree: true,
+                gitDirectory: source.appendingPathComponent(".git"), workTree: source, commit: main, includeWorkTree: true,
                 excluding: [artifacts, keyring, odd, URL(fileURLWithPath: "/elsewhere/fluxci-artifacts")]),
             branch: "main", environment: ProcessInfo.processInfo.environment, temporaryDirectory: temporary.path)
         removeAtExit(repository.root)

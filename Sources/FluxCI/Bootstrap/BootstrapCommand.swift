@@ -124,11 +124,10 @@ public struct BootstrapCommand: ContextCommand {
             }
             if let served { ServeSession.plan(&prepared, served: served, options: serve) }
             if push && !plan {
-                let (_, prefix) = try repository.gitRepository(context)
                 let commit: String
                 do {
                     commit = try SyncManifests.push(
-                        prepared, prefix: prefix, author: .init(name: authorName, email: authorEmail), token: context.environment["GITHUB_TOKEN"])
+                        prepared, author: .init(name: authorName, email: authorEmail), token: context.environment["GITHUB_TOKEN"])
                 } catch {
                     throw Annotation.error("Cannot push the sync manifests to \(prepared.branch.url): \(error).", title: "Push failed", fix: "Check that the token may push to \(prepared.branch.branch) (contents: write).")
                 }

@@ -32,7 +32,7 @@ struct BootstrapPipeline {
         repository options: RepositoryOptions, branch: String?, url: String?, event: String?, keys: ImportedKeys, secretNames: DecryptionSecrets.Names,
         served: ServedRepository? = nil, fullRun: Bool = false
     ) throws -> Prepared {
-        var (repository, prefix) = try options.gitRepository(context)
+        var (repository, folder) = try options.gitRepository(context)
         let token = context.environment["GITHUB_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         if let token { reporter.mask(token) }
         var credentials = GitCredentials.none
@@ -44,7 +44,6 @@ struct BootstrapPipeline {
             do { repository = try Repository.open(containing: served.gitDirectory.path) } catch {
                 throw Annotation.error("Cannot open the served repository: \(error).", title: "Serve failed")
             }
-            prefix = ""
         } else { do {
             resolved = try BranchUnderTest.resolve(
                 branch: branch, url: url, event: event, environment: context.environment, repository: repository, credentials: .none, reporter: reporter)
@@ -57,12 +56,12 @@ struct BootstrapPipeline {
         reporter.log("Testing \(resolved.revision) of \(served == nil ? resolved.url : "the served repository")")
         // The revision and the links to the tested commit hold from here on, also when a later step fails.
         try reporter.setOutput("revision", resolved.revision.description)
-        // A served commit is fluxci's own (a work tree commit, a folder's root commit), not on the
-        // forge: links go to the commit it was made from, a served folder's paths under that
-        // folder, and the files the served work tree changed stay plain text.
+        // A served work tree commit is fluxci's own, not on the forge: links go to the commit it
+        // was made from, and the files the served work tree changed stay plain text. Paths are
+        // the repository's (the served commit is the whole repository), as annotations need them.
         reporter.setSourceLinks(
             server: context.environment["GITHUB_SERVER_URL"], repository: context.environment["GITHUB_REPOSITORY"],
-            commit: served?.sourceCommit ?? resolved.revision.commit, pathPrefix: served?.prefix ?? "", unlinked: served?.changedFiles ?? [])
+            commit: served?.sourceCommit ?? resolved.revision.commit, unlinked: served?.changedFiles ?? [])
         if served == nil, !["http://", "https://", "ssh://"].contains(where: resolved.url.hasPrefix) {
             let message = "Flux's GitRepository accepts only http(s):// and ssh:// URLs; \(resolved.url) would be refused by the API server."
             let fix = "Pass --url with the repository's https URL, or let fluxci serve the branch to the cluster with --serve."
@@ -70,10 +69,11 @@ struct BootstrapPipeline {
             reporter.warning(message, title: "URL Flux cannot use", fix: fix)
         }
         // Flux's paths are relative to the source's root, the git repository's top (issue 13
-        // item 10): the source is the whole commit; the cluster path is looked for in the folder
-        // fluxci was pointed at, then at the top.
-        let source = try treeSource(repository, prefix: "", branch: resolved, credentials: credentials)
-        let clusterPath = Self.clusterPath(options.path, prefix: prefix, source: source)
+        // item 10): the source is the whole commit, served or not; the cluster path is looked
+        // for in the fleet's folder fluxci was pointed at (--repository or the current
+        // directory), then at the top.
+        let source = try treeSource(repository, branch: resolved, credentials: credentials)
+        let clusterPath = Self.clusterPath(options.path, folder: folder, source: source)
         var which: Set<DecryptionSecrets.Which> = []
         if !keys.pgp.isEmpty { which.insert(.gpg) }
         if !keys.age.isEmpty { which.insert(.age) }
@@ -124,19 +124,19 @@ struct BootstrapPipeline {
         }
     }
 
-    /// The cluster path relative to the repository's top: inside the folder fluxci was pointed
-    /// at when it is there, else as given.
-    static func clusterPath(_ path: String, prefix: String, source: TreeSource) -> String {
-        let inside = FluxKustomization.normalize(prefix.isEmpty ? path : "\(prefix)/\(path)")
-        if !prefix.isEmpty, (try? source.kind(inside)) == .directory { return inside }
+    /// The cluster path relative to the repository's top: inside the fleet's folder fluxci was
+    /// pointed at (`folder`, relative to the top) when it is there, else as given.
+    static func clusterPath(_ path: String, folder: String, source: TreeSource) -> String {
+        let inside = FluxKustomization.normalize(folder.isEmpty ? path : "\(folder)/\(path)")
+        if !folder.isEmpty, (try? source.kind(inside)) == .directory { return inside }
         return FluxKustomization.normalize(path)
     }
 
     /// The commit's tree: from the checkout when it holds the commit, else fetched into a
     /// temporary repository.
-    private func treeSource(_ repository: Repository, prefix: String, branch: BranchUnderTest, credentials: GitCredentials) throws -> TreeSource {
+    private func treeSource(_ repository: Repository, branch: BranchUnderTest, credentials: GitCredentials) throws -> TreeSource {
         if (try? repository.entryKind(commit: branch.revision.commit, path: "")) != nil {
-            return GitTreeSource(repository: repository, commit: branch.revision.commit, branch: branch.branch, prefix: prefix)
+            return GitTreeSource(repository: repository, commit: branch.revision.commit, branch: branch.branch)
         }
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("fluxci-fetch-\(UUID().uuidString.prefix(8))")
         // The whole fetched history: removed by the run's cleanup, also on a signal.
@@ -146,7 +146,7 @@ struct BootstrapPipeline {
             try GitDeadline.run(GitDeadline.seconds(context.environment), "Fetching \(branch.branch) from \(branch.url)") {
                 _ = try fetched.fetch(branch.url, branch: branch.branch, credentials: credentials)
             }
-            return GitTreeSource(repository: fetched, commit: branch.revision.commit, branch: branch.branch, prefix: prefix)
+            return GitTreeSource(repository: fetched, commit: branch.revision.commit, branch: branch.branch)
         } catch let annotation as Annotation {
             throw annotation
         } catch {
@@ -182,7 +182,7 @@ struct BootstrapPipeline {
                 }
                 reporter.log("No SOPS key was given, and none is needed: the cluster decrypts no SOPS file and no Kustomization names a decryption Secret.")
             }
-            SOPSPreflightNotRun.report(files, read: { try source.read($0) }, reporter: reporter)
+            SOPSPreflightNotRun.report(files, read: { try source.read($0) }, reads: { prepared.tree.decryptorReads(of: $0) }, reporter: reporter)
             guard plaintext.isEmpty else {
                 throw Annotation.error(
                     "\(plaintext.count) Secret file\(plaintext.count == 1 ? "" : "s") the cluster applies \(plaintext.count == 1 ? "is" : "are") not encrypted (annotated above).",

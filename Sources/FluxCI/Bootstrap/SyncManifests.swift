@@ -37,8 +37,9 @@ enum SyncManifests {
     }
 
     /// Commits gotk-sync.yaml for the branch and pushes it; returns the commit Flux must apply.
-    static func push(_ prepared: BootstrapPipeline.Prepared, prefix: String, author: Repository.Author, token: String?) throws -> String {
-        let path = (prefix.isEmpty ? "" : prefix + "/") + prepared.tree.fluxSystemPath + "/gotk-sync.yaml"
+    /// The tree's paths are the repository's (read from its top), whatever folder the fleet is in.
+    static func push(_ prepared: BootstrapPipeline.Prepared, author: Repository.Author, token: String?) throws -> String {
+        let path = prepared.tree.fluxSystemPath + "/gotk-sync.yaml"
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("fluxci-push-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: scratch) }
         let repository = try Repository.initBare(at: scratch.path)

@@ -1,6 +1,7 @@
 import Actions
 import ArgumentParser
 import Foundation
+import Git
 import Yams
 
 /// `fluxci matrix`: the repository's clusters as a GitHub Actions matrix.
@@ -14,7 +15,11 @@ struct MatrixCommand: ContextCommand {
             GitRepository and a Kustomization sourced from it whose spec.path holds that folder. \
             Its path is that spec.path, whatever the layout; clusters/<cloud>/<env> paths also get \
             cloud and env. A flux-system folder without sync manifests is no cluster (bootstrap \
-            would fail on it). --under limits the search to a folder.
+            would fail on it). --under limits the search to a folder. \
+            In a folder of a git repository (--repository deploy/flux, or run from there) spec.path \
+            is read as Flux reads it, from the repository's top, and each path is printed \
+            relative to that folder (clusters/staging for ./deploy/flux/clusters/staging), as \
+            --cluster-path takes it with the same --repository.
 
             Environment: GITHUB_WORKSPACE, GITHUB_ACTIONS, GITHUB_OUTPUT.
             """)
@@ -30,9 +35,10 @@ struct MatrixCommand: ContextCommand {
     func execute(in context: CommandContext) async throws {
         let root = context.repositoryRoot(repository).standardizedFileURL
         let start = under.map { Self.normalize($0) } ?? ""
+        let folder = Self.folderInRepository(root)
         var paths: Set<String> = []
-        for folder in Self.fluxSystemFolders(root: root, under: start) {
-            if let path = Self.clusterPath(fluxSystem: folder, root: root) { paths.insert(path) }
+        for fluxSystem in Self.fluxSystemFolders(root: root, under: start) {
+            if let path = Self.clusterPath(fluxSystem: fluxSystem, root: root, folder: folder) { paths.insert(path) }
         }
         guard !paths.isEmpty else {
             throw Annotation.error(
@@ -68,13 +74,27 @@ struct MatrixCommand: ContextCommand {
         return found
     }
 
+    /// Where `root` is in its git repository, relative to the top ("" at the top, or outside any
+    /// repository): Flux's spec.path is relative to the top, since a GitRepository's artifact
+    /// is the whole repository (issue 13 item 10).
+    static func folderInRepository(_ root: URL) -> String {
+        guard let top = (try? Repository.open(containing: root.path))?.workTree else { return "" }
+        let topPath = URL(fileURLWithPath: top).standardizedFileURL.resolvingSymlinksInPath().path
+        let here = root.resolvingSymlinksInPath().path
+        guard here.hasPrefix(topPath + "/") else { return "" }
+        return normalize(String(here.dropFirst(topPath.count)))
+    }
+
     /// The cluster path a flux-system folder syncs: the spec.path of a Kustomization there whose
     /// sourceRef is a GitRepository defined there and whose path holds the folder (the longest,
-    /// when several do); nil when the folder has no such pair.
-    static func clusterPath(fluxSystem folder: String, root: URL) -> String? {
+    /// when several do); nil when the folder has no such pair. `fluxSystem` is relative to
+    /// `root`, which is `folder` of its git repository; the result is relative to `root` when it
+    /// is inside it, else to the repository's top.
+    static func clusterPath(fluxSystem: String, root: URL, folder: String = "") -> String? {
+        let inRepository = folder.isEmpty ? fluxSystem : "\(folder)/\(fluxSystem)"
         var repositories: Set<String> = []
         var kustomizations: [(source: String, path: String)] = []
-        let directory = root.appendingPathComponent(folder)
+        let directory = root.appendingPathComponent(fluxSystem)
         for name in ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).sorted()
         where name.hasSuffix(".yaml") || name.hasSuffix(".yml") {
             guard let text = try? String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8),
@@ -92,9 +112,11 @@ struct MatrixCommand: ContextCommand {
                 }
             }
         }
-        return kustomizations
-            .filter { repositories.contains($0.source) && ($0.path.isEmpty || folder.hasPrefix($0.path + "/")) }
+        let path = kustomizations
+            .filter { repositories.contains($0.source) && ($0.path.isEmpty || inRepository.hasPrefix($0.path + "/")) }
             .map(\.path).max { $0.count < $1.count }
+        guard let path, !folder.isEmpty else { return path }
+        return path == folder ? "" : path.hasPrefix(folder + "/") ? String(path.dropFirst(folder.count + 1)) : path
     }
 
     /// `./a/b/` → `a/b`; `.` → "".

@@ -36,25 +36,29 @@ struct ServeOptions: ParsableArguments {
 enum ServeSession {
     /// The commit under test in a private repository (the branch's local commit, or HEAD in a
     /// detached CI checkout; with the work tree on top when asked, less fluxci's own outputs:
-    /// `excluding` names the run's artifacts folder and keyring, wherever they are).
+    /// `excluding` names the run's artifacts folder and keyring, wherever they are). Always the
+    /// whole git repository, also when the fleet is a folder of it (`--repository deploy/flux`,
+    /// or run from there): Flux fetches the whole repository and reads every spec.path from its
+    /// top, so serving the folder as a root would test another tree than the cluster gets.
     static func make(
         _ options: ServeOptions, repository: RepositoryOptions, source: BranchOptions, excluding: [URL], context: CommandContext
     ) async throws -> ServedRepository {
-        let (git, prefix) = try repository.gitRepository(context)
+        let (git, _) = try repository.gitRepository(context)
         let local = try BranchUnderTest.local(
             branch: source.branch, event: source.event, environment: context.environment, repository: git, includeWorkTree: options.includeWorktree)
-        let name = (repository.root(context).standardizedFileURL.lastPathComponent.filter { $0.isLetter || $0.isNumber || "-_.".contains($0) })
+        let top = git.workTree.map { URL(fileURLWithPath: $0) } ?? repository.root(context)
+        let name = (top.standardizedFileURL.lastPathComponent.filter { $0.isLetter || $0.isNumber || "-_.".contains($0) })
         do {
             let served = try await ServedRepository.make(
                 .init(
                     gitDirectory: URL(fileURLWithPath: git.path), workTree: git.workTree.map { URL(fileURLWithPath: $0) }, commit: local.commit,
-                    prefix: prefix, includeWorkTree: options.includeWorktree, excluding: excluding),
+                    includeWorkTree: options.includeWorktree, excluding: excluding),
                 branch: local.branch, name: (name.isEmpty || name.hasPrefix(".") ? "repository" : name) + ".git", environment: context.environment,
                 temporaryDirectory: context.environment["TMPDIR"])
             let left = served.excluded.isEmpty ? "" : ", leaving out fluxci's own \(served.excluded.map { $0 + "/" }.joined(separator: ", "))"
             let what = options.includeWorktree ? "the work tree on top of \(local.commit.prefix(7))\(left)" : "\(local.commit.prefix(7))"
-            context.reporter.log("Serving \(local.branch) (\(what)\(prefix.isEmpty ? "" : ", \(prefix) as the root")) as \(served.commit).")
-            if !options.includeWorktree, let workTree = git.workTree { noticeUncommitted(workTree: workTree, prefix: prefix, commit: String(local.commit.prefix(7)), context: context) }
+            context.reporter.log("Serving \(local.branch) (\(what)) as \(served.commit).")
+            if !options.includeWorktree, let workTree = git.workTree { noticeUncommitted(workTree: workTree, commit: String(local.commit.prefix(7)), context: context) }
             return served
         } catch {
             throw Annotation.error(
@@ -64,13 +68,13 @@ enum ServeSession {
     }
 
     /// --serve without --include-worktree serves the commit only: uncommitted changes of the
-    /// served folder (tracked or untracked, not ignored: `git status --porcelain`) are named in a
+    /// repository (tracked or untracked, not ignored: `git status --porcelain`) are named in a
     /// notice, so a run does not silently test something else than the work tree.
-    static func noticeUncommitted(workTree: String, prefix: String, commit: String, context: CommandContext) {
+    static func noticeUncommitted(workTree: String, commit: String, context: CommandContext) {
         let git = (context.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":").map { "\($0)/git" }
             .first { FileManager.default.isExecutableFile(atPath: $0) }
         guard let git else { return }
-        let status = ProcessRunner.run(git, ["-C", workTree, "status", "--porcelain", "--", prefix.isEmpty ? "." : prefix])
+        let status = ProcessRunner.run(git, ["-C", workTree, "status", "--porcelain"])
         let changed = status.output.split(separator: "\n").filter { !$0.isEmpty }
         guard status.status == 0, !changed.isEmpty else { return }
         context.reporter.notice(
