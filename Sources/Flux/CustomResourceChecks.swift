@@ -36,8 +36,6 @@ enum CustomResourceChecks {
         // A test or hand-made flux-system without CRDs: the missing Flux install is reported by
         // `AppliedObjectChecks.fluxInstallProblems`, so Flux's own kinds are taken as served.
         let fluxInstalled = components.contains { $0.kind == "CustomResourceDefinition" }
-        // Releases whose chart may install CRDs (helm-controller installs a chart's crds/).
-        let releases = index.all("HelmRelease").filter { $0.group == "helm.toolkit.fluxcd.io" }
         var problems: [Annotation] = []
         for id in index.order {
             var seen: Set<String> = []
@@ -52,17 +50,26 @@ enum CustomResourceChecks {
                 let what = count == 1 ? object.reference : "\(object.reference) and \(count - 1) more \(object.kind)"
                 let failure = "kustomize-controller's dry-run of \(id) fails (\"no matches for kind \\\"\(object.kind)\\\" in version \\\"\(object.apiVersion)\\\"\")"
                 guard let defined = definitions[key], !defined.isEmpty else {
-                    // A HelmRelease's chart may bring the CRD: an error only when nothing could.
-                    let orderedRelease = releases.contains { $0.owner == id || index.waitsFor(id).contains($0.owner) }
-                    if orderedRelease { continue }
-                    let message = "The Kustomization \(id) applies \(what) (\(object.apiVersion)), a kind no CustomResourceDefinition of this cluster's tree defines: \(failure), and \(id) never becomes Ready"
-                    let fix = "Install the CRD of \(object.kind).\(group) (its manifests, or the HelmRelease of its controller) in a Kustomization \(id) depends on, or correct apiVersion/kind."
-                    if releases.isEmpty, index.unbuilt.isEmpty {
-                        problems.append(.error(message + ".", title: "Kind not installed", fix: fix, at: location))
-                    } else {
-                        let maybe = releases.first.map { "the chart of a HelmRelease (\($0.object.reference), applied by \($0.owner), which \(id) does not depend on)" }
-                            ?? "a Kustomization fluxci did not build (\(index.unbuilt.map(\.description).joined(separator: ", ")))"
-                        problems.append(.warning(message + ", unless \(maybe) installs it first.", title: "Kind not installed", fix: fix, at: location))
+                    // No CRD of the tree: a chart or an unbuilt Kustomization may bring it
+                    // (ChartCRDSources says which, and whether in time).
+                    let message = "The Kustomization \(id) applies \(what) (\(object.apiVersion)), a kind no CustomResourceDefinition of this cluster's tree defines and the API server does not serve: \(failure)"
+                    let fix = "Install the CRD of \(object.kind).\(group) (its manifests, or the HelmRelease of its controller) in a Kustomization \(id) depends on (with `wait: true` for a HelmRelease), or correct apiVersion/kind."
+                    switch ChartCRDSources.verdict(for: id, index) {
+                    case .ordered: break
+                    case .racing(let sources):
+                        problems.append(.warning(
+                            message + ", unless \(sources) installs it first: on a fresh cluster \(id) can fail until its retry interval, or for good.",
+                            title: "Kind not installed", fix: fix, at: location))
+                    case .sameKustomization(let releases):
+                        problems.append(.error(
+                            message + " before any of its objects is applied (CRDs and Namespaces are applied first, then every other object is dry-run before one is applied: fluxcd/pkg ssa ApplyAllStaged), so \(releases[0].object.reference) of the same Kustomization, whose chart may install the CRD, is never applied and \(id) never becomes Ready.",
+                            title: "CRD from a chart of the same Kustomization",
+                            fix: "Move \(what) to a Kustomization with `\(AppliedObjects.dependsOnText(id, from: id))` on \(id), and give \(id) `wait: true` (Flux's examples split infra-controllers and infra-configs for this).",
+                            at: location))
+                    case .none:
+                        problems.append(.error(
+                            "No CRD for \(group)/\(object.kind) is applied before it: t" + message.dropFirst() + ", and \(id) never becomes Ready.",
+                            title: "Kind not installed", fix: fix, at: location))
                     }
                     continue
                 }
@@ -77,6 +84,16 @@ enum CustomResourceChecks {
                 let waited = index.waitsFor(id)
                 if owners.contains(id) || owners.contains(where: waited.contains) { continue }
                 let other = owners[0]
+                // Every Kustomization that installs the CRD starts only after this one is Ready
+                // (it depends on it, or this one applies it): it never starts.
+                if owners.allSatisfy({ index.waitsFor($0).contains(id) }) {
+                    problems.append(.error(
+                        "The Kustomization \(id) applies \(what), whose CustomResourceDefinition only \(other) installs, and \(other) waits for \(id) (dependsOn, or \(id) applies it): \(failure), so \(id) never becomes Ready and \(other) never runs.",
+                        title: "CRD installed after its resources",
+                        fix: "Move the CustomResourceDefinition into \(id) or a Kustomization it depends on, or move \(what) into \(other).",
+                        at: location))
+                    continue
+                }
                 problems.append(.warning(
                     "The Kustomization \(id) applies \(what), whose CustomResourceDefinition the Kustomization \(other) installs, and \(id) does not depend on it: both reconcile concurrently, so on a fresh cluster \(id) can run first, \(failure), and it waits for its retry interval.",
                     title: "CRD installed by another Kustomization",

@@ -359,6 +359,9 @@ struct Reader {
         problems += NamespaceNotSpecified.problems(objects, kustomizations: all, crds: components + all.flatMap { objects[$0.id] ?? [] }) { object, field in
             Origins.line(of: field, in: object.file.flatMap { file in origins.documents(file).first { $0.line == object.line }?.node })
         }
+        problems += BuiltInKindValidation.problems(objects, order: all.map(\.id)) { object, field in
+            Origins.line(of: field, in: object.file.flatMap { file in origins.documents(file).first { $0.line == object.line }?.node })
+        }
         return ClusterTree(
             clusterPath: cluster, fluxSystemPath: fluxSystem, components: components, gitRepository: repository, rootKustomization: all[0],
             kustomizations: ClusterTreeReader.dependencyOrder(all), files: files, sopsFiles: sopsFiles, objects: objects, builds: builds,

@@ -1,0 +1,288 @@
+import Actions
+import Kube
+
+/// What the API server's validation of built-in kinds surely refuses, checked on each object as
+/// kustomize-controller would apply it (after the build and postBuild substitution). Its
+/// server-side dry-run of the object fails, the Kustomization applies nothing and is never Ready.
+///
+/// - `metadata.name`: k8s.io/apimachinery `validation.IsDNS1123Subdomain` (lowercase
+///   alphanumerics, `-` and `.`, starting and ending alphanumeric, at most 253), or
+///   `IsDNS1123Label` for a Namespace (no dots, at most 63) and `IsDNS1035Label` for a Service
+///   (a label that starts with a letter), as k8s.io/kubernetes pkg/apis/core/validation
+///   (`ValidateNamespaceName`, `ValidateServiceName`) and the apps/batch/networking validations
+///   name them. RBAC kinds (path segment names) and custom kinds are not judged.
+/// - `data`/`binaryData` of a Secret and `binaryData` of a ConfigMap: their values are `[]byte`,
+///   which the API server decodes from JSON as Go's `base64.StdEncoding` (padded standard
+///   alphabet; `\r` and `\n` are skipped): anything else fails "illegal base64 data at input
+///   byte N". Values a SOPS-encrypted Secret holds as `ENC[…]` are decrypted by Flux first and
+///   are not judged here.
+/// - apps/v1 Deployment, StatefulSet, DaemonSet, ReplicaSet (and a batch/v1 Job with
+///   `manualSelector: true`): a given, non-empty `spec.selector` must match
+///   `spec.template.metadata.labels` (pkg/apis/apps/validation: "selector does not match
+///   template labels", "empty selector is invalid for deployment").
+enum BuiltInKindValidation {
+    /// Built-in kinds whose names the API server validates as DNS-1123 subdomains.
+    static let subdomainKinds: Set<String> = [
+        "|ConfigMap", "|Secret", "|ServiceAccount", "|Pod", "|PersistentVolumeClaim", "|PersistentVolume", "|ReplicationController",
+        "|LimitRange", "|ResourceQuota", "apps|Deployment", "apps|StatefulSet", "apps|DaemonSet", "apps|ReplicaSet", "batch|Job",
+        "batch|CronJob", "networking.k8s.io|Ingress", "networking.k8s.io|NetworkPolicy", "networking.k8s.io|IngressClass",
+        "policy|PodDisruptionBudget", "autoscaling|HorizontalPodAutoscaler", "storage.k8s.io|StorageClass",
+        "scheduling.k8s.io|PriorityClass",
+    ]
+
+    /// The problems of every object of every built Kustomization; `line` finds a field's line in
+    /// the object's document (nil: the object's first line).
+    static func problems(
+        _ objects: [FluxKustomization.Reference: [KubeObject]], order: [FluxKustomization.Reference], line: (KubeObject, [Origins.FieldKey]) -> Int?
+    ) -> [Annotation] {
+        var found: [Annotation] = []
+        var seen: Set<String> = []
+        for id in order {
+            for object in objects[id] ?? [] {
+                for problem in problems(object, in: id, line: line) {
+                    let key = "\(problem.location.map { "\($0.file):\($0.line ?? 0)" } ?? "")|\(problem.message)"
+                    if seen.insert(key).inserted { found.append(problem) }
+                }
+            }
+        }
+        return found
+    }
+
+    static func problems(_ object: KubeObject, in id: FluxKustomization.Reference, line: (KubeObject, [Origins.FieldKey]) -> Int?) -> [Annotation] {
+        let group = AppliedObjects.Owned.group(of: object.apiVersion)
+        let key = "\(group)|\(object.kind)"
+        func at(_ field: [Origins.FieldKey]) -> SourceLocation? {
+            object.file.map { SourceLocation(file: $0, line: line(object, field) ?? object.line) }
+        }
+        let refused = "kustomize-controller's server-side dry-run fails and \(id) applies nothing (it never becomes Ready)"
+        var problems: [Annotation] = []
+
+        // metadata.name
+        if let name = object.json["metadata", "name"]?.string, !name.isEmpty, !name.contains("${") {
+            let rule: NameRule? = switch key {
+            case "|Namespace": .dns1123Label
+            case "|Service": .dns1035Label
+            default: subdomainKinds.contains(key) ? .dns1123Subdomain : nil
+            }
+            if let rule, let why = rule.violation(name) {
+                let suggestion = rule.suggestion(name)
+                problems.append(.error(
+                    "\(object.kind) \"\(name)\" (\(id)): metadata.name is not a valid \(rule.title): \(why). The API server refuses it (\(rule.function)), so \(refused).\(name.hasPrefix("-") || name.hasSuffix("-") || name.contains("..") || name.contains("-.") || name.contains(".-") ? " A name that starts or ends with `-` usually comes from a postBuild variable that is empty or not set." : "")",
+                    title: "Invalid object name",
+                    fix: suggestion.map { "Rename it, e.g. `name: \($0)`\(rule == .dns1123Subdomain ? "" : " (\(rule.title): \(rule.summary))"), and update what refers to it; if a variable makes the name, set it (postBuild.substitute, or `${VAR:=default}`)." }
+                        ?? "Give it a name of \(rule.summary), and if a variable makes the name, set it (postBuild.substitute, or `${VAR:=default}`).",
+                    at: at(["metadata", "name"])))
+            }
+        }
+
+        // Secret data/binaryData, ConfigMap binaryData
+        let encrypted = object.json["sops"] != nil
+        let byteFields: [String] = switch key {
+        case "|Secret": ["data", "binaryData"]
+        case "|ConfigMap": ["binaryData"]
+        default: []
+        }
+        for field in byteFields {
+            guard case .object(let entries)? = object.json[field] else { continue }
+            for (dataKey, value) in entries {
+                guard case .string(let text) = value else { continue }  // non-strings: AppliedObjectChecks
+                if encrypted, text.hasPrefix("ENC[") { continue }
+                let bytes = Array(text.utf8)
+                guard let offset = Base64Std.illegalByte(bytes) else { continue }
+                let detail = offset < bytes.count ? "illegal base64 data at input byte \(offset)" : "it ends inside a group of 4 characters: padding missing"
+                let stringField = key == "|Secret" ? "stringData" : "data"
+                // The value itself may be a secret: only its key and the byte offset are shown.
+                problems.append(.error(
+                    "\(object.reference) (\(id)): \(field).\(dataKey) is not base64 (\(detail)): the API server decodes every \(field) value as base64 and refuses the object (\"\(object.kind) in version \\\"v1\\\" cannot be handled as a \(object.kind)\"), so \(refused).",
+                    title: "Value not base64",
+                    fix: "Did you mean \(stringField)? Move \(dataKey) under \(stringField): (plain text, which the API server encodes), or base64-encode the value (`printf %s VALUE | base64 -w0`)\(encrypted ? " and encrypt the file again with sops" : "").",
+                    at: at([.key(field), .key(dataKey)])))
+            }
+        }
+
+        // Workload selector against template labels
+        if let problem = selectorProblem(object, key: key, refused: refused, at: at) { problems.append(problem) }
+        return problems
+    }
+
+    // MARK: Selector
+
+    static func selectorProblem(_ object: KubeObject, key: String, refused: String, at: ([Origins.FieldKey]) -> SourceLocation?) -> Annotation? {
+        let workloads: Set<String> = ["apps|Deployment", "apps|StatefulSet", "apps|DaemonSet", "apps|ReplicaSet"]
+        let isWorkload = workloads.contains(key) && object.apiVersion == "apps/v1"
+        let isManualJob = key == "batch|Job" && object.apiVersion == "batch/v1" && object.json["spec", "manualSelector"] == .bool(true)
+        guard isWorkload || isManualJob, let spec = object.json["spec"] else { return nil }
+        // A missing or empty selector is refused too (apps/v1 "Required value", "empty selector
+        // is invalid"), but test fixtures and sketches leave it out: only the mismatch is judged.
+        guard let selector = spec["selector"], selector != .null else { return nil }
+        guard case .object(let templateLabelsJSON)? = spec["template", "metadata", "labels"] ?? .object([]) else { return nil }
+        var labels: [String: String] = [:]
+        for (name, value) in templateLabelsJSON {
+            guard case .string(let text) = value else { return nil }  // non-strings: AppliedObjectChecks
+            labels[name] = text
+        }
+        guard let matches = LabelSelector(selector)?.matches(labels) else { return nil }
+        guard matches == .no else { return nil }
+        let shown = labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+        return .error(
+            "\(object.reference): spec.selector does not match spec.template.metadata.labels (\(shown.isEmpty ? "none" : shown)): the API server refuses it (\"selector does not match template labels\"), so \(refused).",
+            title: "Selector does not match template labels",
+            fix: "Make spec.selector.matchLabels a subset of spec.template.metadata.labels (the selector of an existing \(object.kind) cannot change: a renamed label needs a new object).",
+            at: at(["spec", "template", "metadata", "labels"]))
+    }
+
+    /// A metav1.LabelSelector read from JSON; nil when it holds something not understood here
+    /// (then nothing is judged).
+    struct LabelSelector {
+        enum Match { case yes, no, empty }
+        var matchLabels: [String: String] = [:]
+        var expressions: [(key: String, op: String, values: [String])] = []
+
+        init?(_ json: JSONValue) {
+            guard case .object(let fields) = json else { return nil }
+            for (field, value) in fields {
+                switch (field, value) {
+                case ("matchLabels", .object(let entries)):
+                    for (name, value) in entries {
+                        guard case .string(let text) = value else { return nil }
+                        matchLabels[name] = text
+                    }
+                case ("matchLabels", .null), ("matchExpressions", .null): break
+                case ("matchExpressions", .array(let items)):
+                    for item in items {
+                        guard let key = item["key"]?.string, let op = item["operator"]?.string, ["In", "NotIn", "Exists", "DoesNotExist"].contains(op) else { return nil }
+                        var values: [String] = []
+                        for value in item["values"]?.array ?? [] {
+                            guard case .string(let text) = value else { return nil }
+                            values.append(text)
+                        }
+                        expressions.append((key, op, values))
+                    }
+                default: return nil
+                }
+            }
+        }
+
+        /// k8s.io/apimachinery labels.Selector semantics: every matchLabels pair present, every
+        /// expression true.
+        func matches(_ labels: [String: String]) -> Match {
+            if matchLabels.isEmpty, expressions.isEmpty { return .empty }
+            for (name, value) in matchLabels where labels[name] != value { return .no }
+            for expression in expressions {
+                let present = labels[expression.key]
+                let holds = switch expression.op {
+                case "In": present.map { expression.values.contains($0) } ?? false
+                case "NotIn": present.map { !expression.values.contains($0) } ?? true
+                case "Exists": present != nil
+                default: present == nil
+                }
+                if !holds { return .no }
+            }
+            return .yes
+        }
+    }
+}
+
+/// The name rules of k8s.io/apimachinery/pkg/util/validation.
+enum NameRule: Equatable {
+    case dns1123Subdomain, dns1123Label, dns1035Label
+
+    var title: String {
+        switch self {
+        case .dns1123Subdomain: "DNS-1123 subdomain"
+        case .dns1123Label: "DNS-1123 label"
+        case .dns1035Label: "DNS-1035 label"
+        }
+    }
+
+    var function: String {
+        switch self {
+        case .dns1123Subdomain: "validation.IsDNS1123Subdomain"
+        case .dns1123Label: "validation.IsDNS1123Label"
+        case .dns1035Label: "validation.IsDNS1035Label"
+        }
+    }
+
+    var summary: String {
+        switch self {
+        case .dns1123Subdomain: "lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters"
+        case .dns1123Label: "lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters"
+        case .dns1035Label: "lowercase letters, digits and '-', starting with a letter and ending with a letter or digit, at most 63 characters"
+        }
+    }
+
+    static func isAlnum(_ byte: UInt8) -> Bool { (0x61...0x7A).contains(byte) || (0x30...0x39).contains(byte) }
+    static func isLetter(_ byte: UInt8) -> Bool { (0x61...0x7A).contains(byte) }
+
+    /// Why `name` breaks the rule, nil when it does not.
+    func violation(_ name: String) -> String? {
+        let bytes = Array(name.utf8)
+        let limit = self == .dns1123Subdomain ? 253 : 63
+        if bytes.count > limit { return "it is \(bytes.count) characters long (at most \(limit))" }
+        if bytes.contains(where: { (0x41...0x5A).contains($0) }) { return "it has uppercase letters" }
+        let labels: [ArraySlice<UInt8>] = self == .dns1123Subdomain ? bytes.split(separator: 0x2E, omittingEmptySubsequences: false) : [bytes[...]]
+        for label in labels {
+            guard let first = label.first, let last = label.last else { return "it has an empty part between dots" }
+            if self == .dns1035Label ? !Self.isLetter(first) : !Self.isAlnum(first) {
+                return "it must start with a \(self == .dns1035Label ? "lowercase letter" : "lowercase letter or digit")\(first == 0x2D ? " (it starts with '-')" : "")"
+            }
+            if !Self.isAlnum(last) { return "it must end with a lowercase letter or digit" }
+            if let bad = label.first(where: { !Self.isAlnum($0) && $0 != 0x2D }) {
+                let char = String(decoding: [bad], as: UTF8.self)
+                if bad == 0x2E { return "'.' is not allowed in a \(title)" }
+                return (0x41...0x5A).contains(bad) ? "it has uppercase letters" : "'\(char)' is not allowed"
+            }
+        }
+        return nil
+    }
+
+    /// A valid name close to `name` (lowercased, other characters made '-'), nil when none is
+    /// found that way.
+    func suggestion(_ name: String) -> String? {
+        var bytes = Array(name.lowercased().utf8).map { byte -> UInt8 in
+            Self.isAlnum(byte) || byte == 0x2D || (byte == 0x2E && self == .dns1123Subdomain) ? byte : 0x2D
+        }
+        while let first = bytes.first, !(self == .dns1035Label ? Self.isLetter(first) : Self.isAlnum(first)) { bytes.removeFirst() }
+        while let last = bytes.last, !Self.isAlnum(last) { bytes.removeLast() }
+        let candidate = String(decoding: bytes, as: UTF8.self)
+        return candidate.isEmpty || violation(candidate) != nil ? nil : candidate
+    }
+}
+
+/// Go's `base64.StdEncoding.Decode` acceptance, as encoding/json decodes a `[]byte` field.
+enum Base64Std {
+    static func isAlphabet(_ byte: UInt8) -> Bool {
+        (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte) || (0x30...0x39).contains(byte) || byte == 0x2B || byte == 0x2F
+    }
+
+    /// The input offset Go reports for the first illegal byte ("illegal base64 data at input
+    /// byte N"), `input.count` when the text ends inside a group of 4 (Go reports where that
+    /// group starts), nil when the text decodes. `\r` and `\n` are skipped anywhere; padding is
+    /// required; bits after the last full byte need not be zero (StdEncoding is not Strict).
+    static func illegalByte(_ input: [UInt8]) -> Int? {
+        // Positions of the significant bytes.
+        let positions = input.indices.filter { input[$0] != 0x0A && input[$0] != 0x0D }
+        var index = 0
+        while index < positions.count {
+            var quantum: [UInt8] = []
+            var at: [Int] = []
+            while quantum.count < 4, index < positions.count {
+                quantum.append(input[positions[index]])
+                at.append(positions[index])
+                index += 1
+            }
+            for (slot, byte) in quantum.enumerated() {
+                if isAlphabet(byte) { continue }
+                guard byte == 0x3D, slot >= 2 else { return at[slot] }
+                // Padding: "xx==" or "xxx=", then nothing but newlines.
+                if slot == 2 {
+                    // Go reports the byte before a second character that is not '='.
+                    guard quantum.count == 4, quantum[3] == 0x3D else { return quantum.count > 3 ? at[3] - 1 : input.count }
+                }
+                return index < positions.count ? positions[index] : nil
+            }
+            if quantum.count < 4 { return input.count }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,134 @@
+import Actions
+import Foundation
+import Testing
+import TestSupport
+
+@testable import Flux
+
+/// Tester t9 F6b: what the API server's validation of built-in kinds refuses, on fleets built with
+/// the real `kubectl kustomize` and postBuild substitution: Secret/ConfigMap byte values that are
+/// not base64, names that are not DNS-1123 subdomains (labels for a Namespace, DNS-1035 labels for
+/// a Service), workload selectors that do not match their template labels. Each broken case at
+/// its field's line, each valid neighbour quiet, and no value in any message.
+@Suite struct BuiltInKindValidationTests {
+    static let titles: Set<String> = ["Value not base64", "Invalid object name", "Selector does not match template labels", "Selector missing", "Selector empty"]
+
+    static func deployment(_ name: String, selector: String, labels: String) -> String {
+        """
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata:
+          name: \(name)
+          namespace: default
+        spec:
+          selector:
+            \(selector)
+          template:
+            metadata:
+              labels: \(labels)
+            spec: {containers: [{name: app, image: nginx}]}
+
+        """
+    }
+
+    @Test func secretDataMustBeBase64() async throws {
+        let secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: token\n  namespace: default\ndata:\n  ok: c2VjcmV0\n  token: not-base64-SECRETVALUE-7373!\n"
+        // Valid neighbours: padded, wrapped over lines as `base64` writes it (a YAML block keeps
+        // the newlines, which the API server skips), empty, stringData of anything, and a
+        // ConfigMap's data (strings).
+        let valid = """
+            apiVersion: v1
+            kind: Secret
+            metadata: {name: fine, namespace: default}
+            data:
+              padded: YWI=
+              twice: YQ==
+              empty: ""
+              wrapped: |
+                QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB
+                QUFBQUFBQUFBQUFBQUFBQQ==
+            stringData: {plain: not-base64-at-all!}
+            ---
+            apiVersion: v1
+            kind: ConfigMap
+            metadata: {name: settings, namespace: default}
+            data: {text: not base64!}
+            binaryData: {blob: AAEC}
+
+            """
+        let fleet = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps"),
+            "apps/secret.yaml": secret,
+            "apps/valid.yaml": valid,
+            "apps/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bin, namespace: default}\nbinaryData:\n  blob: AAE\n",
+        ])
+        defer { fleet.remove() }
+        let problems = try fleet.read().problems.filter { Self.titles.contains($0.title ?? "") }
+        #expect(problems.count == 2, "\(problems)")
+        let token = try #require(problems.first { $0.location?.file == "apps/secret.yaml" })
+        #expect(token.level == .error && token.location?.line == 8, "\(token)")
+        #expect(token.message.contains("data.token is not base64 (illegal base64 data at input byte 3)"), "\(token.message)")
+        #expect(token.fix?.contains("Did you mean stringData?") == true)
+        let blob = try #require(problems.first { $0.location?.file == "apps/cm.yaml" })
+        #expect(blob.message.contains("binaryData.blob") && blob.message.contains("padding missing"), "\(blob.message)")
+        // No value reaches a message.
+        for problem in problems { #expect(!"\(problem.message) \(problem.fix ?? "")".contains("SECRETVALUE")) }
+    }
+
+    /// Go's `base64.StdEncoding.Decode` (what encoding/json uses for `[]byte`), case by case.
+    @Test(arguments: [
+        ("", nil), ("YQ==", nil), ("YWI=", nil), ("YWJj", nil), ("YW\nJj", nil), ("YWJj\r\n", nil), ("YR==", nil),
+        ("YQ", 2), ("YQ=", 3), ("Y===", 1), ("YQ=a", 2), ("YQ==YQ==", 4), ("YWJj ", 4), ("a-b_", 1), ("YQ==\n", nil),
+    ] as [(String, Int?)])
+    func base64AsGoDecodesIt(_ input: String, _ offset: Int?) {
+        #expect(Base64Std.illegalByte(Array(input.utf8)) == offset, "\(input.debugDescription)")
+    }
+
+    @Test func namesMustBeWhatTheAPIServerAccepts() async throws {
+        let fleet = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps", extra: "  postBuild:\n    substitute: {ENV: production}\n"),
+            "apps/named.yaml": configMap("Whoami_Settings", namespace: "default"),
+            // An empty (unset) variable leaves `-production`.
+            "apps/cert.yaml": configMap("${SECRET_DOMAIN_TYPO/./-}-${ENV}", namespace: "default"),
+            "apps/ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team.a\n",
+            "apps/svc.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  name: 1web\n  namespace: default\nspec: {ports: [{port: 80}]}\n",
+            // Valid neighbours: dots in a subdomain kind, digits first in a subdomain kind, RBAC
+            // names (path segments), and a custom kind.
+            "apps/valid.yaml": configMap("app.settings.v2", namespace: "default") + "\n---\n" + configMap("1st", namespace: "default")
+                + "\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: \"system:Reader\"}\nrules: []\n",
+        ])
+        defer { fleet.remove() }
+        let problems = try fleet.read().problems.filter { $0.title == "Invalid object name" }
+        #expect(problems.count == 4, "\(problems)")
+        let at = Set(problems.compactMap(\.location))
+        #expect(at == [
+            SourceLocation(file: "apps/named.yaml", line: 4), SourceLocation(file: "apps/cert.yaml", line: 4),
+            SourceLocation(file: "apps/ns.yaml", line: 4), SourceLocation(file: "apps/svc.yaml", line: 4),
+        ], "\(problems)")
+        #expect(problems.allSatisfy { $0.level == .error })
+        let named = try #require(problems.first { $0.location?.file == "apps/named.yaml" })
+        #expect(named.message.contains("uppercase") && named.fix?.contains("name: whoami-settings") == true, "\(named)")
+        let cert = try #require(problems.first { $0.location?.file == "apps/cert.yaml" })
+        #expect(cert.message.contains("\"-production\"") && cert.message.contains("variable"), "\(cert)")
+        let ns = try #require(problems.first { $0.location?.file == "apps/ns.yaml" })
+        #expect(ns.message.contains("DNS-1123 label") && ns.fix?.contains("name: team-a") == true, "\(ns)")
+        let svc = try #require(problems.first { $0.location?.file == "apps/svc.yaml" })
+        #expect(svc.message.contains("DNS-1035 label"), "\(svc)")
+    }
+
+    @Test func selectorsMustMatchTemplateLabels() async throws {
+        let fleet = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps"),
+            "apps/broken.yaml": Self.deployment("whoami", selector: "matchLabels: {app: who-am-i}", labels: "{app: whoami}"),
+            "apps/expr.yaml": Self.deployment("expr", selector: "matchExpressions: [{key: tier, operator: In, values: [web]}]", labels: "{app: expr, tier: db}"),
+            // Valid neighbours: a subset, an expression that holds, NotIn of an absent label.
+            "apps/valid.yaml": Self.deployment("fine", selector: "matchLabels: {app: fine}", labels: "{app: fine, tier: web}") + "---\n"
+                + Self.deployment("exprs", selector: "matchExpressions: [{key: tier, operator: In, values: [web, db]}, {key: canary, operator: NotIn, values: [\"yes\"]}]", labels: "{app: exprs, tier: db}"),
+        ])
+        defer { fleet.remove() }
+        let problems = try fleet.read().problems.filter { Self.titles.contains($0.title ?? "") }
+        #expect(problems.count == 2, "\(problems)")
+        #expect(Set(problems.compactMap(\.location)) == [SourceLocation(file: "apps/broken.yaml", line: 11), SourceLocation(file: "apps/expr.yaml", line: 11)], "\(problems)")
+        #expect(problems.allSatisfy { $0.level == .error && $0.message.contains("selector does not match template labels") })
+    }
+}
