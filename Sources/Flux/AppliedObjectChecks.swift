@@ -1,6 +1,7 @@
 import Actions
 import Foundation
 import Kube
+import Yams
 
 /// Checks of what each Kustomization applies, against what a fresh cluster (the e2e's) has and
 /// what the API server accepts: objects in a namespace nothing creates, string-only fields that
@@ -23,14 +24,18 @@ public enum AppliedObjectChecks {
     /// Kustomization's objects (after postBuild), `kustomizations` every Kustomization of the
     /// tree (the root first), `components` the flux-system objects bootstrap applies, and
     /// `gitRepository` the root GitRepository (its namespace exists when the sync is applied).
+    /// `unsubstituted` holds each object's JSON before postBuild substitution (in the order of
+    /// `objects`), `document` gives an object's node in its repository file (for a field's line).
     static func problems(
-        _ objects: [FluxKustomization.Reference: [KubeObject]], applied: AppliedObjects, components: [KubeObject], gitRepository: KubeObject
+        _ objects: [FluxKustomization.Reference: [KubeObject]], applied: AppliedObjects, components: [KubeObject], gitRepository: KubeObject,
+        unsubstituted: [FluxKustomization.Reference: [JSONValue]] = [:], document: (KubeObject) -> Node? = { _ in nil }
     ) -> [Annotation] {
         var problems = namespaceProblems(objects, applied: applied, components: components, gitRepository: gitRepository)
         var seen: Set<String> = []
         for id in applied.order {
-            for object in objects[id] ?? [] {
-                for problem in stringFieldProblems(object) where seen.insert("\(problem.location.map { "\($0.file):\($0.line ?? 0)" } ?? "")|\(problem.message)").inserted {
+            for (index, object) in (objects[id] ?? []).enumerated() {
+                let before = unsubstituted[id].flatMap { $0.indices.contains(index) ? $0[index] : nil }
+                for problem in stringFieldProblems(object, before: before, document: document(object)) where seen.insert("\(problem.location.map { "\($0.file):\($0.line ?? 0)" } ?? "")|\(problem.message)").inserted {
                     problems.append(problem)
                 }
             }
@@ -134,53 +139,67 @@ public enum AppliedObjectChecks {
     /// build writes the string without its quotes, as `kubectl kustomize` prints it), and the dry-run rejects the
     /// object (cannot unmarshal bool into ... of type string). A JSON null decodes as "" and
     /// passes.
-    static func stringFieldProblems(_ object: KubeObject) -> [Annotation] {
-        var bad: [(path: String, value: String)] = []
-        func scan(_ map: JSONValue?, _ path: String) {
+    ///
+    /// A value postBuild substituted (it differs from `before`, the build's JSON) is never
+    /// quoted: the message shows the text before substitution (`${SECRET_PIN}`), since the
+    /// value may come from a decrypted Secret (tester t9 F5). The problem sits at the first
+    /// field's line in `document` (tester t9 F10), else at the object's first line.
+    static func stringFieldProblems(_ object: KubeObject, before: JSONValue? = nil, document: Node? = nil) -> [Annotation] {
+        var bad: [(path: String, field: [Origins.FieldKey], value: String)] = []
+        func scan(_ map: JSONValue?, _ path: String, _ field: [Origins.FieldKey]) {
             guard case .object(let entries)? = map else { return }
             for (key, value) in entries {
-                if let text = nonString(value) { bad.append(("\(path).\(key)", text)) }
+                if let text = nonString(value) { bad.append(("\(path).\(key)", field + [.key(key)], text)) }
             }
         }
-        scan(object.json["metadata", "labels"], "metadata.labels")
-        scan(object.json["metadata", "annotations"], "metadata.annotations")
+        scan(object.json["metadata", "labels"], "metadata.labels", ["metadata", "labels"])
+        scan(object.json["metadata", "annotations"], "metadata.annotations", ["metadata", "annotations"])
         let group = object.apiVersion.contains("/") ? String(object.apiVersion.split(separator: "/")[0]) : ""
         switch (group, object.kind) {
         case ("", "ConfigMap"):
-            scan(object.json["data"], "data")
-            scan(object.json["binaryData"], "binaryData")
+            scan(object.json["data"], "data", ["data"])
+            scan(object.json["binaryData"], "binaryData", ["binaryData"])
         case ("", "Secret"):
-            scan(object.json["data"], "data")
-            scan(object.json["stringData"], "stringData")
+            scan(object.json["data"], "data", ["data"])
+            scan(object.json["stringData"], "stringData", ["stringData"])
         default: break
         }
-        let podSpec: (JSONValue?, String)? = switch (group, object.kind) {
-        case ("", "Pod"): (object.json["spec"], "spec")
+        let podSpec: (JSONValue?, String, [Origins.FieldKey])? = switch (group, object.kind) {
+        case ("", "Pod"): (object.json["spec"], "spec", ["spec"])
         case ("", "ReplicationController"), ("", "PodTemplate"), ("apps", "Deployment"), ("apps", "StatefulSet"), ("apps", "DaemonSet"), ("apps", "ReplicaSet"), ("batch", "Job"):
-            object.kind == "PodTemplate" ? (object.json["template", "spec"], "template.spec") : (object.json["spec", "template", "spec"], "spec.template.spec")
-        case ("batch", "CronJob"): (object.json["spec", "jobTemplate", "spec", "template", "spec"], "spec.jobTemplate.spec.template.spec")
+            object.kind == "PodTemplate"
+                ? (object.json["template", "spec"], "template.spec", ["template", "spec"]) : (object.json["spec", "template", "spec"], "spec.template.spec", ["spec", "template", "spec"])
+        case ("batch", "CronJob"): (object.json["spec", "jobTemplate", "spec", "template", "spec"], "spec.jobTemplate.spec.template.spec", ["spec", "jobTemplate", "spec", "template", "spec"])
         default: nil
         }
-        if let (spec, path) = podSpec, let spec {
+        if let (spec, path, field) = podSpec, let spec {
             for list in ["initContainers", "containers", "ephemeralContainers"] {
                 for (index, container) in (spec[list]?.array ?? []).enumerated() {
                     for (entry, variable) in (container["env"]?.array ?? []).enumerated() {
                         guard let value = variable["value"], let text = nonString(value) else { continue }
                         let name = variable["name"]?.string.map { "[name=\($0)]" } ?? "[\(entry)]"
-                        bad.append(("\(path).\(list)[\(index)].env\(name).value", text))
+                        bad.append(("\(path).\(list)[\(index)].env\(name).value", field + [.key(list), .index(index), "env", .index(entry), "value"], text))
                     }
                 }
             }
         }
         guard !bad.isEmpty else { return [] }
-        let listed = bad.map { "\($0.path) is \($0.value)" }.joined(separator: ", ")
+        func type(_ value: String) -> String { value == "true" || value == "false" ? "bool" : "number" }
+        // The text before substitution of each field postBuild changed (nil: written as is).
+        let sources = bad.map { SubstitutedValues.source(at: $0.field, before: before, after: object.json) }
+        let listed = zip(bad, sources).map { entry, source in
+            guard let source else { return "\(entry.path) is \(entry.value)" }
+            return "\(entry.path) is a \(type(entry.value)) after postBuild substitution\(source.isEmpty ? "" : " of `\(source)`")"
+        }.joined(separator: ", ")
         let example = bad[0].path.split(separator: ".").last.map(String.init) ?? "KEY"
         let key = example.hasPrefix("value") ? "value" : example
+        let fix = sources[0] == nil
+            ? "Quote it: `\(key): \"\(bad[0].value)\"`. When the value comes from a postBuild substitution, quoting the placeholder does not help (kustomize writes `\"${VAR}\"` without its quotes before Flux substitutes): put the quotes in the variable's value (`VAR: '\"\(bad[0].value)\"'`), or disable substitution for the object."
+            : "Quoting the placeholder does not help (kustomize writes `\"${VAR}\"` without its quotes before Flux substitutes): put the quotes in the variable's value (`VAR: '\"…\"'`), or disable substitution for the object."
         return [.error(
-            "\(object.reference): \(listed), where the API server takes only strings: kustomize-controller's server-side dry-run fails (cannot unmarshal \(bad[0].value.hasPrefix("true") || bad[0].value.hasPrefix("false") ? "bool" : "number") into a string) and the Kustomization never becomes Ready. A postBuild substitution gives such a value when the variable's value is unquoted: Flux parses the substituted text again as YAML.",
-            title: "Non-string value in a string field",
-            fix: "Quote it: `\(key): \"\(bad[0].value)\"`. When the value comes from a postBuild substitution, quoting the placeholder does not help (kustomize writes `\"${VAR}\"` without its quotes before Flux substitutes): put the quotes in the variable's value (`VAR: '\"\(bad[0].value)\"'`), or disable substitution for the object.",
-            at: object.file.map { SourceLocation(file: $0, line: object.line) })]
+            "\(object.reference): \(listed), where the API server takes only strings: kustomize-controller's server-side dry-run fails (cannot unmarshal \(type(bad[0].value)) into a string) and the Kustomization never becomes Ready. A postBuild substitution gives such a value when the variable's value is unquoted: Flux parses the substituted text again as YAML.",
+            title: "Non-string value in a string field", fix: fix,
+            at: object.file.map { SourceLocation(file: $0, line: Origins.line(of: bad[0].field, in: document) ?? object.line) })]
     }
 
     /// The YAML text of a bool or number; nil for strings, null and collections.

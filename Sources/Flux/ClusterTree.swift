@@ -39,6 +39,11 @@ public struct ClusterTree: Sendable {
     /// How kustomize-controller's decryptor reads each SOPS file a generator or patch names
     /// (`SOPSDecryptorRead`): its format comes from the entry, not the file's name alone.
     public var decryptorReads: [FluxKustomization.Reference: [String: Set<SOPSDecryptorRead>]] = [:]
+    /// Every value a postBuild `substituteFrom` Secret gave (decoded, with and without its
+    /// newlines), sorted: the tree's messages hold none of them (values of 4 characters or more
+    /// are redacted from them, shorter ones are never quoted), and a run on GitHub masks them
+    /// with `::add-mask::` before it prints anything of the tree.
+    public var secretValues: [String] = []
 
     /// The SOPS files of Kustomizations that decrypt: what the preflight must verify.
     public var decryptedSOPSFiles: [String] {

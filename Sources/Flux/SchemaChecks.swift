@@ -21,26 +21,38 @@ struct CRDSchemas {
     }
 
     /// The error for `object` (applied by `owner`; `document` its node in the repository), nil
-    /// when no CRD of the fleet serves its version or the object passes.
-    func problem(_ object: KubeObject, appliedBy owner: FluxKustomization.Reference, document: Node?) -> Annotation? {
+    /// when no CRD of the fleet serves its version or the object passes. A field postBuild
+    /// substituted (it differs from `before`, the build's JSON) is described by its text before
+    /// substitution, never by its value (which may come from a decrypted Secret; tester t9 F5).
+    func problem(_ object: KubeObject, appliedBy owner: FluxKustomization.Reference, document: Node?, before: JSONValue? = nil) -> Annotation? {
         let parts = object.apiVersion.split(separator: "/").map(String.init)
         guard parts.count == 2, let definition = definitions["\(parts[0])|\(object.kind)"]?.last,
             let schema = StructuralSchema.schema(in: definition, version: parts[1])
         else { return nil }
         let violations = StructuralSchema.validate(object.json, against: schema)
         guard let first = violations.first else { return nil }
-        let fields = first.path.map { element -> Origins.FieldKey in
-            switch element {
-            case .key(let key): .key(key)
-            case .index(let index): .index(index)
+        func fields(_ path: [StructuralSchema.PathElement]) -> [Origins.FieldKey] {
+            path.map { element -> Origins.FieldKey in
+                switch element {
+                case .key(let key): .key(key)
+                case .index(let index): .index(index)
+                }
             }
         }
-        let location = object.file.map { SourceLocation(file: $0, line: Origins.line(of: fields, in: document) ?? object.line) }
-        let listed = violations.prefix(3).map { "\($0.field): \($0.message)" }.joined(separator: "; ") + (violations.count > 3 ? "; and \(violations.count - 3) more" : "")
+        let location = object.file.map { SourceLocation(file: $0, line: Origins.line(of: fields(first.path), in: document) ?? object.line) }
+        func described(_ violation: StructuralSchema.Violation) -> String {
+            guard let source = SubstitutedValues.source(at: fields(violation.path), before: before, after: object.json) else { return "\(violation.field): \(violation.message)" }
+            let substituted = "the value postBuild substitution gives\(source.isEmpty ? "" : " to `\(source)`")"
+            return "\(violation.field): \(violation.expectedType.map { "\(substituted) must be of type \($0)" } ?? "\(substituted) is refused (\(violation.reason))")"
+        }
+        let listed = violations.prefix(3).map(described).joined(separator: "; ") + (violations.count > 3 ? "; and \(violations.count - 3) more" : "")
+        let substituted = SubstitutedValues.source(at: fields(first.path), before: before, after: object.json) != nil
         let crd = definition["metadata", "name"]?.string ?? "\(object.kind).\(parts[0])"
         let isKustomization = FluxKustomization(object) != nil
         let leaf = first.path.last.flatMap { if case .key(let key) = $0 { key } else { nil } } ?? first.field
         let fix: String = switch first.expectedType {
+        case "string" where substituted:
+            "Put the quotes in the variable's value (`VAR: '\"…\"'`): unquoted, Flux reads the substituted text as a number or boolean."
         case "string":
             "Quote the value (`\(leaf): \"\(Self.valueText(object.json, first.path))\"`): unquoted, YAML reads it as a number or boolean."
         case let type?: "Give \(first.field) a value of type \(type), as the CRD \(crd) requires."

@@ -26,6 +26,12 @@ struct Reader {
     /// The document of each Kustomization in its file, for the lines of its fields.
     var documents: [Reference: Node] = [:]
     var objects: [Reference: [KubeObject]] = [:]
+    /// Each built object's JSON as the build wrote it, before postBuild substitution (in the
+    /// order of `objects`): the checks quote that text, never a substituted value.
+    var unsubstituted: [Reference: [JSONValue]] = [:]
+    /// Every value a substituteFrom Secret gave (decoded; with and without its newlines): no
+    /// message may hold one (SubstitutedValues), and on GitHub each is masked.
+    var secretValues: Set<String> = []
     var files: [Reference: [String]] = [:]
     var sopsFiles: [Reference: [String]] = [:]
     var decryptorReads: [Reference: [String: Set<SOPSDecryptorRead>]] = [:]
@@ -345,7 +351,9 @@ struct Reader {
         problems += HelmReleaseReferences.problems(applied, context: chartContext) { object, field in
             Origins.line(of: field, in: object.file.flatMap { file in origins.documents(file).first { $0.line == object.line }?.node })
         }
-        problems += AppliedObjectChecks.problems(objects, applied: applied, components: components, gitRepository: repository)
+        problems += AppliedObjectChecks.problems(objects, applied: applied, components: components, gitRepository: repository, unsubstituted: unsubstituted) { object in
+            object.file.flatMap { file in origins.documents(file).first { $0.line == object.line }?.node }
+        }
         let documents = self.documents
         let defaultServiceAccount = ControllerFlags("kustomize-controller", in: components).value("default-service-account")
         problems += KustomizationReferences.problems(applied, defaultServiceAccount: defaultServiceAccount) { kustomization, field in
@@ -362,10 +370,17 @@ struct Reader {
         problems += BuiltInKindValidation.problems(objects, order: all.map(\.id)) { object, field in
             Origins.line(of: field, in: object.file.flatMap { file in origins.documents(file).first { $0.line == object.line }?.node })
         }
-        return ClusterTree(
+        // The safety net (tester t9 F5): no message holds a value a Secret gave, whatever path
+        // quoted it (an object name, a controller's words).
+        let searched = SubstitutedValues.searched(secretValues)
+        problems = problems.map { SubstitutedValues.redact($0, searched) }
+        for (id, status) in builds { if case .notBuilt(let why) = status { builds[id] = .notBuilt(SubstitutedValues.redact(why, searched)) } }
+        var tree = ClusterTree(
             clusterPath: cluster, fluxSystemPath: fluxSystem, components: components, gitRepository: repository, rootKustomization: all[0],
             kustomizations: ClusterTreeReader.dependencyOrder(all), files: files, sopsFiles: sopsFiles, objects: objects, builds: builds,
             buildTool: tool.description, problems: problems, decryptorReads: decryptorReads)
+        tree.secretValues = secretValues.sorted()
+        return tree
     }
 
     // MARK: One build's output
@@ -393,6 +408,7 @@ struct Reader {
         let id = kustomization.id
         var placed: [KubeObject] = []
         var placedDocuments: [Node?] = []
+        var placedSources: [JSONValue] = []
         var unresolved: Set<String> = []
         let invalid = variables.values.keys.filter { !PostBuild.validName($0) }.sorted()
         if let failure = variables.failure {
@@ -432,7 +448,15 @@ struct Reader {
                             description: "variable substitution failed: variable not set (strict mode): \"\(name)\"\(uses.first.map { " (read at \($0))" } ?? "")", variable: name)
                     }
                     unresolved.formUnion(found)
-                    guard let object = try Manifest.objects(text).first else { continue }
+                    let parsed: KubeObject?
+                    do {
+                        parsed = try Manifest.objects(text).first
+                    } catch {
+                        problems.append(substitutedYAMLProblem(error, substituted: text, document: document, kustomization: kustomization, output: output, variables: variables))
+                        builds[id] = .notBuilt("substitution failed")
+                        return []
+                    }
+                    guard let object = parsed else { continue }
                     json = object.json
                 } catch {
                     // Annotated where the repository writes what fails (tester t3 F3): the
@@ -465,6 +489,7 @@ struct Reader {
             let (object, node) = place(json, origin: document.origin, keepsOrigins: output.written.keepsOrigins, directory: kustomization.path, written: output.written)
             placed.append(object)
             placedDocuments.append(node)
+            placedSources.append(document.object)
             if let file = object.file { for name in found { readers[name, default: []].append(file) } }
             if let file = object.file, !(output.written.generated && file == output.written.file) { reached.append(file) }
             if object.json["sops", "mac"] != nil, let file = object.file { encrypted.append(file) }
@@ -531,13 +556,14 @@ struct Reader {
         // first (ApplyAllStaged), so they count.
         schemas.add(placed)
         var rejected: Set<Reference> = []
-        for (object, document) in zip(placed, placedDocuments) {
-            guard let problem = schemas.problem(object, appliedBy: id, document: document) else { continue }
+        for (index, (object, document)) in zip(placed, placedDocuments).enumerated() {
+            guard let problem = schemas.problem(object, appliedBy: id, document: document, before: placedSources[index]) else { continue }
             problems.append(problem)
             if let child = FluxKustomization(object), child.id != id { rejected.insert(child.id) }
         }
         children.removeAll { rejected.contains($0.id) }
         objects[id] = placed
+        unsubstituted[id] = placedSources
         available += placed
         files[id] = Array(Set(reached)).sorted()
         sopsFiles[id] = Array(Set(encrypted)).sorted()
@@ -573,6 +599,8 @@ struct Reader {
         var values: [String: String] = [:]
         /// Names whose values sit in an encrypted Secret that could not be decrypted.
         var locked: Set<String> = []
+        /// Names whose value (the one that wins) a Secret gives: never quoted once substituted.
+        var fromSecret: Set<String> = []
         /// Why Flux would fail the build (a source that does not exist).
         var failure: String?
         /// Where each name is defined: the key of a substituteFrom object's data, or of
@@ -656,7 +684,16 @@ struct Reader {
             } else {
                 data = Self.secretData(object.json)
             }
-            for (key, value) in data { result.values[key] = value.replacingOccurrences(of: "\n", with: "") }
+            for (key, value) in data {
+                let substituted = value.replacingOccurrences(of: "\n", with: "")
+                result.values[key] = substituted
+                if kind == "Secret" {
+                    result.fromSecret.insert(key)
+                    secretValues.formUnion([value, substituted])
+                } else {
+                    result.fromSecret.remove(key)
+                }
+            }
             if let file = object.file {
                 let document = origins.documents(file).first { $0.line == object.line }?.node
                 for key in Self.secretKeys(object.json) {
@@ -668,6 +705,7 @@ struct Reader {
         }
         for (key, value) in kustomization.object.json["spec", "postBuild", "substitute"]?.object ?? [] {
             result.values[key] = (value.string ?? value.jsonText).replacingOccurrences(of: "\n", with: "")
+            result.fromSecret.remove(key)
             if let location = location(kustomization, ["spec", "postBuild", "substitute", .key(key)]) {
                 result.sites[key] = .init(location: location, place: "spec.postBuild.substitute, \(location)", fromSource: false)
             }

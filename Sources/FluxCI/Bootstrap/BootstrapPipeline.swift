@@ -82,6 +82,8 @@ struct BootstrapPipeline {
         let decrypt = keys.pgp.isEmpty && keys.age.isEmpty ? nil : Self.decryptor(source, chain: keys.chain)
         let tools = KustomizeTool(path: context.environment["PATH"])
         var tree = try ClusterTreeReader.read(source, clusterPath: clusterPath, decryptionSecrets: created, tools: tools, decrypt: decrypt)
+        // The values substituteFrom Secrets gave are masked before anything of the tree prints (tester t9 F5).
+        SOPSFiles.maskSecrets(tree.secretValues.map { Array($0.utf8) }, reporter: reporter)
         tree.problems += AppliedObjectChecks.fluxInstallProblems(tree)  // only bootstrap needs flux-system to install Flux
         reporter.log("Built \(tree.builds.values.filter { $0 == .built }.count) of \(tree.kustomizations.count) Kustomizations with \(tree.buildTool).")
         for problem in tree.problems { reporter.annotate(problem) }
