@@ -73,10 +73,20 @@ enum CustomResourceChecks {
                         title: "Version not served", fix: "Use apiVersion \(group)/\(defined[0].versions.sorted().last ?? version), or serve \(version) in the CRD.", at: location))
                     continue
                 }
-                let owners = defined.map(\.owner)
-                let waited = index.waitsFor(id)
-                if owners.contains(id) || owners.contains(where: waited.contains) { continue }
-                let other = owners[0]
+                let other: FluxKustomization.Reference
+                switch index.availability(of: defined.map(\.owner), for: id) {
+                case .ordered, .itself, .missing: continue
+                case .racing(let racing): other = racing
+                case .deadlocked(let waiting):
+                    // The installer waits for this one (tester t9 F2): the dry-run fails at
+                    // every retry, and the installer never runs.
+                    problems.append(.error(
+                        "The Kustomization \(id) applies \(what), whose CustomResourceDefinition only the Kustomization \(waiting) installs, \(index.deadlock(waiting, needs: id)) (\(failure)).",
+                        title: "CRD installed by a dependent",
+                        fix: "Install the CRD in the build of \(id) (kustomize-controller applies CRDs first) or of a Kustomization it depends on, and remove it from \(waiting) (a dependsOn on \(waiting) would be a cycle).",
+                        at: location))
+                    continue
+                }
                 problems.append(.warning(
                     "The Kustomization \(id) applies \(what), whose CustomResourceDefinition the Kustomization \(other) installs, and \(id) does not depend on it: both reconcile concurrently, so on a fresh cluster \(id) can run first, \(failure), and it waits for its retry interval.",
                     title: "CRD installed by another Kustomization",
