@@ -99,22 +99,29 @@ public enum AppliedObjectChecks {
                 if uses[namespace] == nil { namespaces.append(namespace) }
                 uses[namespace, default: []].append(object)
             }
-            let waited = applied.waitsFor(id)
             for namespace in namespaces {
                 guard !given.contains(namespace), !createdByHelm.contains(namespace) else { continue }
                 let users = uses[namespace]!
                 let first = users[0]
                 let location = first.file.map { SourceLocation(file: $0, line: first.line) }
                 let what = users.count == 1 ? first.reference : "\(first.reference) and \(users.count - 1) more object\(users.count == 2 ? "" : "s")"
-                let owners = creators[namespace] ?? []
-                if owners.contains(id) || owners.contains(where: waited.contains) { continue }
-                if let other = owners.first {
+                switch applied.availability(of: creators[namespace] ?? [], for: id) {
+                case .ordered, .itself: break
+                case .racing(let other):
                     problems.append(.warning(
                         "The Kustomization \(id) applies \(what) in the namespace \(namespace), which the Kustomization \(other) creates, and \(id) does not depend on it: kustomize-controller applies Namespaces first only within one Kustomization, so on a fresh cluster \(id) can run first and its dry-run fail with namespaces \"\(namespace)\" not found (it retries at its interval).",
                         title: "Namespace created by another Kustomization",
-                        fix: "Add `dependsOn: [{name: \(other.name)\(other.namespace == id.namespace ? "" : ", namespace: \(other.namespace)")}]` to the Kustomization \(id), or define the Namespace in its own build.",
+                        fix: "Add `\(AppliedObjects.dependsOnText(other, from: id))` to the Kustomization \(id), or define the Namespace in its own build.",
                         at: location))
-                } else {
+                case .deadlocked(let other):
+                    // The creator waits for this one (tester t9 F2): the dry-run fails at every
+                    // retry, this one is never Ready, and the creator never runs.
+                    problems.append(.error(
+                        "The Kustomization \(id) applies \(what) in the namespace \(namespace), which only the Kustomization \(other) creates, \(applied.deadlock(other, needs: id)) (its dry-run fails with namespaces \"\(namespace)\" not found).",
+                        title: "Namespace created by a dependent",
+                        fix: "Define the Namespace \(namespace) in the build of \(id) (kustomize-controller applies Namespaces first) or of a Kustomization it depends on, and remove it from \(other) (a dependsOn on \(other) would be a cycle).",
+                        at: location))
+                case .missing:
                     let message = "The Kustomization \(id) applies \(what) in the namespace \(namespace), which no Namespace object of the cluster's tree defines and no HelmRelease creates: on a fresh cluster (only \(given.sorted().joined(separator: ", ")) exist) kustomize-controller's server-side dry-run fails with namespaces \"\(namespace)\" not found and \(id) never becomes Ready"
                     let fix = "Add a Namespace object \(namespace) (apiVersion: v1, kind: Namespace) to this Kustomization's build or to one it depends on, or correct the namespace (metadata.namespace or the Kustomization's spec.targetNamespace)."
                     if unbuilt.isEmpty {

@@ -84,17 +84,64 @@ struct AppliedObjects {
         return seen
     }
 
-    /// How `id` relates to what `owners` apply: `.ordered` when one of them is `id` itself or one
-    /// it waits for, `.racing(first)` when only others apply it, `.missing` when none does.
+    /// How `id` relates to what `owners` apply:
+    /// - `.ordered`: one of them is `id` itself (when `sameBuildIsOrdered`) or one it waits for;
+    /// - `.racing(other)`: `other` applies it and neither waits for the other, so on a fresh
+    ///   cluster either can run first (a retry fixes it; `dependsOn` on `other` orders it, and
+    ///   never closes a cycle, since `other` does not wait for `id`);
+    /// - `.deadlocked(other)`: every other owner waits for `id` (its `dependsOn`, transitively, or
+    ///   the Kustomization that applies it does). kustomize-controller reconciles a Kustomization
+    ///   only once each `dependsOn` is Ready (`checkDependencies`), and one is applied only once
+    ///   its parent applied, so `other` runs only after `id` is Ready, which it never is without
+    ///   the object: the cluster never converges, and a `dependsOn` on `other` would be a cycle;
+    /// - `.itself`: only `id`'s own build applies it (with `sameBuildIsOrdered: false`, for what
+    ///   kustomize-controller reads before it applies: decryption, substitution, kubeconfig);
+    /// - `.missing`: none does.
     enum Availability: Equatable {
-        case ordered, racing(Reference), missing
+        case ordered, racing(Reference), deadlocked(Reference), itself, missing
     }
 
     func availability(of owners: [Owned], for id: Reference, sameBuildIsOrdered: Bool = true) -> Availability {
-        guard let first = owners.first else { return .missing }
+        availability(of: owners.map(\.owner), for: id, sameBuildIsOrdered: sameBuildIsOrdered)
+    }
+
+    /// The same for the Kustomizations that apply the object.
+    func availability(of owners: [Reference], for id: Reference, sameBuildIsOrdered: Bool = true) -> Availability {
+        guard !owners.isEmpty else { return .missing }
         let waited = waitsFor(id)
-        if owners.contains(where: { (sameBuildIsOrdered && $0.owner == id) || waited.contains($0.owner) }) { return .ordered }
-        return .racing(owners.first { $0.owner != id }?.owner ?? first.owner)
+        if owners.contains(where: { (sameBuildIsOrdered && $0 == id) || waited.contains($0) }) { return .ordered }
+        let others = owners.filter { $0 != id }
+        if let free = others.first(where: { !waitsFor($0).contains(id) }) { return .racing(free) }
+        if let waiting = others.first { return .deadlocked(waiting) }
+        return .itself
+    }
+
+    /// How `waiter` comes to wait for `id`, as a chain for a message: `apps → infra-configs →
+    /// infra-controllers` (each arrow a `dependsOn` or "is applied by"); nil when it does not.
+    func waitChain(from waiter: Reference, to id: Reference) -> String? {
+        var previous: [Reference: Reference] = [:]
+        var queue = [waiter]
+        var seen: Set<Reference> = [waiter]
+        while !queue.isEmpty {
+            let next = queue.removeFirst()
+            if next == id {
+                var chain = [id]
+                while let step = previous[chain[0]] { chain.insert(step, at: 0) }
+                return chain.map(\.description).joined(separator: " → ")
+            }
+            for edge in (kustomizations[next]?.dependsOn ?? []) + [parents[next]].compactMap({ $0 }) where seen.insert(edge).inserted {
+                previous[edge] = next
+                queue.append(edge)
+            }
+        }
+        return nil
+    }
+
+    /// Why `.deadlocked(other)` never converges, for a message: "…, and \(other) waits for
+    /// \(id) (the chain): …".
+    func deadlock(_ other: Reference, needs id: Reference) -> String {
+        let chain = waitChain(from: other, to: id).map { " (\($0); each arrow a dependsOn, or the Kustomization that applies it)" } ?? ""
+        return "and \(other) waits for \(id)\(chain): kustomize-controller reconciles a Kustomization only once every dependsOn is Ready, and one exists only once its parent applied it, so \(other) never runs before \(id) is Ready, which \(id) never is without it. Neither becomes Ready; retries do not help"
     }
 
     /// `dependsOn: [{name: x}]`, with the namespace when it differs.

@@ -80,17 +80,17 @@ enum CustomResourceChecks {
                         title: "Version not served", fix: "Use apiVersion \(group)/\(defined[0].versions.sorted().last ?? version), or serve \(version) in the CRD.", at: location))
                     continue
                 }
-                let owners = defined.map(\.owner)
-                let waited = index.waitsFor(id)
-                if owners.contains(id) || owners.contains(where: waited.contains) { continue }
-                let other = owners[0]
-                // Every Kustomization that installs the CRD starts only after this one is Ready
-                // (it depends on it, or this one applies it): it never starts.
-                if owners.allSatisfy({ index.waitsFor($0).contains(id) }) {
+                let other: FluxKustomization.Reference
+                switch index.availability(of: defined.map(\.owner), for: id) {
+                case .ordered, .itself, .missing: continue
+                case .racing(let racing): other = racing
+                case .deadlocked(let waiting):
+                    // The installer waits for this one (tester t9 F2): the dry-run fails at
+                    // every retry, and the installer never runs.
                     problems.append(.error(
-                        "The Kustomization \(id) applies \(what), whose CustomResourceDefinition only \(other) installs, and \(other) waits for \(id) (dependsOn, or \(id) applies it): \(failure), so \(id) never becomes Ready and \(other) never runs.",
-                        title: "CRD installed after its resources",
-                        fix: "Move the CustomResourceDefinition into \(id) or a Kustomization it depends on, or move \(what) into \(other).",
+                        "The Kustomization \(id) applies \(what), whose CustomResourceDefinition only the Kustomization \(waiting) installs, \(index.deadlock(waiting, needs: id)) (\(failure)).",
+                        title: "CRD installed by a dependent",
+                        fix: "Install the CRD in the build of \(id) (kustomize-controller applies CRDs first) or of a Kustomization it depends on, and remove it from \(waiting) (a dependsOn on \(waiting) would be a cycle).",
                         at: location))
                     continue
                 }

@@ -29,7 +29,14 @@ enum HelmReleaseReferences {
         }
         var problems: [Annotation] = []
         var seen: Set<String> = []
-        for release in applied.all("HelmRelease").map(\.object) where release.apiVersion.hasPrefix(group + "/") {
+        // What Kustomizations fluxci did not build apply is unknown: a reference nothing built
+        // satisfies is then a warning that names them (tester t9 F6), an error otherwise.
+        let unlessUnbuilt = KustomizationReferences.unlessUnbuilt(applied)
+        func unknown(_ message: String, title: String, fix: String, at location: SourceLocation?) -> Annotation {
+            Annotation(applied.unbuilt.isEmpty ? .error : .warning, message, title: title, fix: fix, at: location)
+        }
+        for owned in applied.all("HelmRelease") where owned.object.apiVersion.hasPrefix(group + "/") {
+            let release = owned.object
             let namespace = release.namespace ?? "default"
             let id = "HelmRelease/\(namespace)/\(release.name)"
             guard seen.insert(id).inserted else { continue }  // applied twice: reported by SharedObjects
@@ -56,8 +63,8 @@ enum HelmReleaseReferences {
                     let defaulted = written == nil ? " (a reference without a namespace is in the HelmRelease's own, \(namespace))" : ""
                     let others = applied.all(kind).filter { $0.group == FluxKustomization.sourceGroup && ($0.object.namespace ?? "default") == sourceNamespace }.map(\.object.name)
                     let hint = ClusterTreeReader.nearest(name, in: others).map { " Did you mean \($0)?" } ?? ""
-                    problems.append(.error(
-                        "\(id) takes its chart from \(kind)/\(sourceNamespace)/\(name), which no Kustomization of this cluster applies\(defaulted): helm-controller never gets the chart, and the HelmRelease never becomes Ready.\(hint)",
+                    problems.append(unknown(
+                        "\(id) takes its chart from \(kind)/\(sourceNamespace)/\(name), which no Kustomization of this cluster applies\(defaulted)\(unlessUnbuilt): helm-controller never gets the chart, and the HelmRelease never becomes Ready.\(hint)",
                         title: "Unknown chart source", fix: "Correct the reference's name or namespace, or define \(kind) \(name) in \(sourceNamespace).",
                         at: at(chart.field + ["name"])))
                 } else if release.json["spec", "chartRef"] == nil, let path = release.json["spec", "chart", "spec", "chart"]?.string,
@@ -86,8 +93,8 @@ enum HelmReleaseReferences {
                         fix: "Set `generatorOptions: {disableNameSuffixHash: true}` (or `options: {disableNameSuffixHash: true}` on the generator), or add a kustomize `configurations:` file with a nameReference from \(kind) to HelmRelease spec/valuesFrom/name.",
                         at: at(["spec", "valuesFrom", .index(index), "name"])))
                 } else {
-                    problems.append(.error(
-                        "\(id) reads its values from \(kind)/\(namespace)/\(name), which no Kustomization of this cluster applies: helm-controller fails (\"could not resolve \(kind) chart values reference\"), and the HelmRelease never becomes Ready.",
+                    problems.append(unknown(
+                        "\(id) reads its values from \(kind)/\(namespace)/\(name), which no Kustomization of this cluster applies\(unlessUnbuilt): helm-controller fails (\"could not resolve \(kind) chart values reference\"), and the HelmRelease never becomes Ready.",
                         title: "Unknown values source", fix: "Define \(kind) \(name) in \(namespace), correct the name, or mark the entry `optional: true`.",
                         at: at(["spec", "valuesFrom", .index(index), "name"])))
                 }
@@ -95,17 +102,54 @@ enum HelmReleaseReferences {
             for (index, dependency) in (release.json["spec", "dependsOn"]?.array ?? []).enumerated() {
                 guard let name = dependency["name"]?.string else { continue }
                 let dependencyNamespace = dependency["namespace"]?.string ?? namespace
-                if !exists("HelmRelease", group: group, namespace: dependencyNamespace, name: name) {
+                let dependencies = applied.find("HelmRelease", group: group, namespace: dependencyNamespace, name: name)
+                if dependencies.isEmpty {
                     let others = applied.all("HelmRelease").filter { $0.group == group && ($0.object.namespace ?? "default") == dependencyNamespace }.map(\.object.name)
                     let hint = ClusterTreeReader.nearest(name, in: others).map { " Did you mean \(dependencyNamespace)/\($0)?" } ?? ""
-                    problems.append(.error(
-                        "\(id) depends on HelmRelease/\(dependencyNamespace)/\(name), which no Kustomization of this cluster applies: helm-controller keeps it waiting (DependencyNotReady).\(hint)",
+                    problems.append(unknown(
+                        "\(id) depends on HelmRelease/\(dependencyNamespace)/\(name), which no Kustomization of this cluster applies\(unlessUnbuilt): helm-controller keeps it waiting (DependencyNotReady).\(hint)",
                         title: "Unknown dependency", fix: "Correct spec.dependsOn (a missing namespace is \(namespace)), or define the HelmRelease.",
                         at: at(["spec", "dependsOn", .index(index)])))
+                } else if let problem = dependencyDeadlock(owned, id: id, on: dependencies, shown: "HelmRelease/\(dependencyNamespace)/\(name)", applied, at: at(["spec", "dependsOn", .index(index)])) {
+                    problems.append(problem)
                 }
             }
         }
         return problems
+    }
+
+    /// A HelmRelease whose `dependsOn` names a HelmRelease that only a Kustomization waiting
+    /// for this one's Kustomization applies. helm-controller (`reconcileRelease`) marks the
+    /// release Reconciling ("Fulfilling prerequisites"), then `checkDependencies` fails ("unable
+    /// to get '…' dependency", or "dependency '…' is not ready") and requeues at
+    /// `--requeue-dependency`, Ready=False DependencyNotReady, until the dependency exists and is
+    /// Ready. That converges when the Kustomization applying it is Ready without it: without
+    /// `spec.wait` (and no health check of it) kustomize-controller is Ready once the object is
+    /// applied, so the dependent Kustomization runs, applies the dependency, and the release
+    /// follows (no problem). With `spec.wait: true`, or a health check of the release,
+    /// kustomize-controller waits for it with kstatus (Reconciling=True is InProgress) until
+    /// `spec.timeout` and fails ("health check failed … timeout waiting for"), is never Ready,
+    /// and the Kustomization that would apply the dependency never runs: a deadlock.
+    static func dependencyDeadlock(
+        _ release: AppliedObjects.Owned, id: String, on dependencies: [AppliedObjects.Owned], shown: String, _ applied: AppliedObjects, at location: SourceLocation?
+    ) -> Annotation? {
+        let owner = release.owner
+        guard case .deadlocked(let other) = applied.availability(of: dependencies, for: owner),
+            let spec = applied.kustomizations[owner]?.object.json["spec"]
+        else { return nil }
+        let waits = spec["wait"]?.bool == true
+        let checked = (spec["healthChecks"]?.array ?? []).contains { check in
+            check["kind"]?.string == "HelmRelease" && check["name"]?.string == release.object.name
+                && check["namespace"]?.string == (release.object.namespace ?? "default")
+        }
+        guard waits || checked else { return nil }
+        let timeout = spec["timeout"]?.string ?? spec["interval"]?.string ?? "its interval"
+        let how = waits ? "has wait: true" : "health-checks \(id)"
+        return .error(
+            "\(id) depends on \(shown), which only the Kustomization \(other) applies; \(owner), which applies \(id), \(how), so it is Ready only once \(id) is, and helm-controller holds \(id) until \(shown) is Ready (DependencyNotReady): kustomize-controller fails \(owner) after \(timeout) (\"health check failed\"), \(applied.deadlock(other, needs: owner)).",
+            title: "HelmRelease dependency applied by a dependent",
+            fix: "Move \(shown) into the build of \(owner) or of a Kustomization it depends on, or \(waits ? "drop wait: true from \(owner)" : "drop the health check of \(id)") (a dependsOn of \(owner) on \(other) would be a cycle).",
+            at: location)
     }
 
     /// A chart from a GitRepository or Bucket: helm-controller creates a HelmChart whose

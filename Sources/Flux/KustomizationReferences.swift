@@ -23,9 +23,18 @@ enum KustomizationReferences {
         return problems
     }
 
-    /// The unbuilt Kustomizations, as a clause for a message ("" when every one was built).
-    static func unlessUnbuilt(_ index: AppliedObjects) -> String {
-        index.unbuilt.isEmpty ? "" : ", unless a Kustomization fluxci did not build (\(index.unbuilt.map(\.description).joined(separator: ", "))) creates it"
+    /// The unbuilt Kustomizations, as a clause for a message ("" when every one was built):
+    /// what they apply is unknown, so a reference nothing built satisfies may still be satisfied
+    /// by them (a tenant's own GitRepository, an OCIRepository artifact). Each is named with its
+    /// source when that is not the root's (tester t9 F6).
+    static func unlessUnbuilt(_ index: AppliedObjects, defines: Bool = false) -> String {
+        guard !index.unbuilt.isEmpty else { return "" }
+        let rootSource = index.order.first.flatMap { index.kustomizations[$0]?.source }
+        let listed = index.unbuilt.map { id in
+            guard let source = index.kustomizations[id]?.source, source != rootSource else { return id.description }
+            return "\(id), sourced from \(source)"
+        }.joined(separator: "; ")
+        return ", unless a Kustomization fluxci did not build (\(listed)) \(defines ? "defines" : "creates") it"
     }
 
     // MARK: Health checks
@@ -116,6 +125,13 @@ enum KustomizationReferences {
                 "The Kustomization \(id) applies as the ServiceAccount \(id.namespace)/\(account)\(byDefault) (kustomize-controller impersonates \(user)), whose RoleBinding the Kustomization \(other) applies, and \(id) does not depend on it: on a fresh cluster \(id) can run first, and its dry-run is forbidden until its retry.",
                 title: "Impersonated account bound by another Kustomization",
                 fix: "Add `\(AppliedObjects.dependsOnText(other, from: id))` to the Kustomization \(id).", at: at)]
+        case .deadlocked(let other):
+            return [.error(
+                "The Kustomization \(id) applies as the ServiceAccount \(id.namespace)/\(account)\(byDefault) (kustomize-controller impersonates \(user)), whose RoleBinding only the Kustomization \(other) applies, \(index.deadlock(other, needs: id)): every dry-run of \(id) is forbidden.",
+                title: "Impersonated account bound by a dependent",
+                fix: "Move the RoleBinding into the build of \(id)'s parent or of a Kustomization \(id) depends on (a dependsOn on \(other) would be a cycle).", at: at)]
+        case .itself:
+            return []  // sameBuildIsOrdered: its own build is ordered
         case .missing:
             let message = "The Kustomization \(id) applies as the ServiceAccount \(id.namespace)/\(account)\(byDefault) (kustomize-controller impersonates \(user)), but no RoleBinding or ClusterRoleBinding of this cluster grants that ServiceAccount anything\(unlessUnbuilt(index)): every server-side dry-run of \(id) is forbidden, and it never becomes Ready."
             let fix = named == nil
@@ -146,7 +162,7 @@ enum KustomizationReferences {
             return [index.unbuilt.isEmpty
                 ? .error(message, title: "Unknown kubeconfig Secret", fix: fix, at: at)
                 : .warning(message, title: "Unknown kubeconfig Secret", fix: fix, at: at)]
-        case .racing(let other) where other == id:
+        case .itself:
             return [.error(
                 "The Kustomization \(id) reads its kubeconfig from the Secret \(id.namespace)/\(name), which only its own build creates: kustomize-controller reads the kubeconfig before it builds, so \(id) fails (\"unable to read KubeConfig secret '\(id.namespace)/\(name)'\") and never applies it.",
                 title: "kubeconfig Secret created by itself",
@@ -156,6 +172,11 @@ enum KustomizationReferences {
                 "The Kustomization \(id) reads its kubeconfig from the Secret \(id.namespace)/\(name), which the Kustomization \(other) creates, and \(id) does not depend on it: on a fresh cluster it can run first and fail (\"unable to read KubeConfig secret\") until its retry. It applies to another cluster, which the e2e's cluster does not stand in for.",
                 title: "kubeconfig Secret created by another Kustomization",
                 fix: "Add `\(AppliedObjects.dependsOnText(other, from: id))` to the Kustomization \(id).", at: at)]
+        case .deadlocked(let other):
+            return [.error(
+                "The Kustomization \(id) reads its kubeconfig from the Secret \(id.namespace)/\(name), which only the Kustomization \(other) creates, \(index.deadlock(other, needs: id)) (\"unable to read KubeConfig secret '\(id.namespace)/\(name)'\").",
+                title: "kubeConfig Secret created by a dependent",
+                fix: "Create the Secret in the build of \(id)'s parent or of a Kustomization \(id) depends on (a dependsOn on \(other) would be a cycle).", at: at)]
         case .ordered:
             return [.warning(
                 "The Kustomization \(id) applies to another cluster (the kubeconfig in the Secret \(id.namespace)/\(name)): the e2e's cluster cannot reach it, so what it applies is not tested there, and it becomes Ready only if that cluster is reachable from the test cluster.",
@@ -178,19 +199,35 @@ enum KustomizationReferences {
         for (position, reference) in (kustomization.object.json["spec", "postBuild", "substituteFrom"]?.array ?? []).enumerated() {
             guard let kind = reference["kind"]?.string, kind == "ConfigMap" || kind == "Secret", let name = reference["name"]?.string else { continue }
             let owners = index.find(kind, group: "", namespace: id.namespace, name: name)
-            // Missing, or created by this same build: reported by the walk (Unknown substituteFrom).
-            guard case .racing(let other) = index.availability(of: owners, for: id, sameBuildIsOrdered: false), other != id,
-                !owners.contains(where: { $0.owner == id })
-            else { continue }
+            // Missing, or created by this same build: reported by the walk (Unknown
+            // substituteFrom, substituteFrom created by itself).
+            guard !owners.contains(where: { $0.owner == id }) else { continue }
             let optional = reference["optional"]?.bool == true
-            problems.append(.warning(
-                "The Kustomization \(id) substitutes from \(kind) \(id.namespace)/\(name), which the Kustomization \(other) creates, and \(id) does not depend on it: both are applied together and reconcile concurrently, so on a fresh cluster \(id) can build first and "
-                    + (optional
-                        ? "apply its objects with the variables of \(name) empty (optional: true skips a source that does not exist yet)."
-                        : "fail (\"substitute from '\(kind)/\(name)' error: not found\") until its retry interval."),
-                title: "substituteFrom created by another Kustomization",
-                fix: "Add `\(AppliedObjects.dependsOnText(other, from: id))` to the Kustomization \(id).",
-                at: locate(kustomization, ["spec", "postBuild", "substituteFrom", .index(position), "name"])))
+            let at = locate(kustomization, ["spec", "postBuild", "substituteFrom", .index(position), "name"])
+            switch index.availability(of: owners, for: id, sameBuildIsOrdered: false) {
+            case .ordered, .missing, .itself: continue
+            case .racing(let other):
+                problems.append(.warning(
+                    "The Kustomization \(id) substitutes from \(kind) \(id.namespace)/\(name), which the Kustomization \(other) creates, and \(id) does not depend on it: both are applied together and reconcile concurrently, so on a fresh cluster \(id) can build first and "
+                        + (optional
+                            ? "apply its objects with the variables of \(name) empty (optional: true skips a source that does not exist yet)."
+                            : "fail (\"substitute from '\(kind)/\(name)' error: not found\") until its retry interval."),
+                    title: "substituteFrom created by another Kustomization",
+                    fix: "Add `\(AppliedObjects.dependsOnText(other, from: id))` to the Kustomization \(id).", at: at))
+            case .deadlocked(let other) where optional:
+                // fluxcd/pkg kustomize `SubstituteVariables` skips an optional source that is
+                // not found: id applies with the variables empty, becomes Ready, other runs and
+                // creates the source, and id's next reconcile substitutes it.
+                problems.append(.warning(
+                    "The Kustomization \(id) substitutes from \(kind) \(id.namespace)/\(name) (optional), which only the Kustomization \(other) creates, and \(other) waits for \(id): on a fresh cluster \(id) always applies first with the variables of \(name) empty (optional: true skips a source that does not exist), and substitutes them only at its next reconcile after \(other) ran.",
+                    title: "substituteFrom created by a dependent",
+                    fix: "Create the \(kind) in the build of \(id)'s parent or of a Kustomization \(id) depends on (a dependsOn on \(other) would be a cycle).", at: at))
+            case .deadlocked(let other):
+                problems.append(.error(
+                    "The Kustomization \(id) substitutes from \(kind) \(id.namespace)/\(name), which only the Kustomization \(other) creates, \(index.deadlock(other, needs: id)) (\"substitute from '\(kind)/\(name)' error: not found\").",
+                    title: "substituteFrom created by a dependent",
+                    fix: "Create the \(kind) in the build of \(id)'s parent or of a Kustomization \(id) depends on (a dependsOn on \(other) would be a cycle), or mark the reference optional: true.", at: at))
+            }
         }
         return problems
     }

@@ -918,8 +918,11 @@ struct Reader {
                     let sameName = known.filter { $0.name == dependency.name }.map(\.description).sorted()
                     let hint = (sameName.first ?? ClusterTreeReader.nearest(dependency.description, in: known.map(\.description))).map { " Did you mean \($0)?" } ?? ""
                     let written = kustomization.object.json["spec", "dependsOn"]?.array?[index]["namespace"]?.string != nil
-                    problems.append(.error(
-                        "The Kustomization \(id) depends on \(dependency), which no Kustomization of this cluster defines: Flux keeps \(id) waiting (DependencyNotReady).\(hint)",
+                    // Defined inside what a Kustomization fluxci did not build applies (another
+                    // source's artifact, tester t9 F6): not known here, so a warning that names them.
+                    problems.append(Annotation(
+                        applied.unbuilt.isEmpty ? .error : .warning,
+                        "The Kustomization \(id) depends on \(dependency), which no Kustomization of this cluster defines\(KustomizationReferences.unlessUnbuilt(applied, defines: true)): Flux keeps \(id) waiting (DependencyNotReady).\(hint)",
                         title: "Unknown dependency",
                         fix: sameName.first.map { other in
                             "\(written ? "Correct" : "Add") the entry's namespace: \(other.split(separator: "/")[0])\(written ? "" : " (an entry without one is in \(id.namespace), the Kustomization's own)"), or define \(dependency)."
@@ -999,26 +1002,33 @@ struct Reader {
                 // the Kustomization's namespace), so one the repository creates counts as much
                 // as one the pipeline creates, once it is applied before the Kustomization runs.
                 let creators = applied.find("Secret", group: "", namespace: id.namespace, name: secret).map(\.owner)
-                let waited = applied.waitsFor(id)
                 let at = location(kustomization, ["spec", "decryption", "secretRef", "name"])
-                if creators.contains(where: waited.contains) {
-                    // Applied before the Kustomization first reconciles: kustomize-controller finds it.
-                } else if let other = creators.first(where: { $0 != id }) {
+                switch applied.availability(of: creators, for: id, sameBuildIsOrdered: false) {
+                case .ordered: break  // applied before the Kustomization first reconciles: kustomize-controller finds it
+                case .racing(let other):
                     problems.append(.warning(
                         "The Kustomization \(id) decrypts with the Secret \(id.namespace)/\(secret), which the Kustomization \(other) creates, and \(id) does not depend on it (nor is it applied by it): on a fresh cluster \(id) can reconcile first and fail to decrypt (Secret \"\(secret)\" not found); it retries at its interval.",
                         title: "Decryption Secret created by another Kustomization",
-                        fix: "Add `dependsOn: [{name: \(other.name)\(other.namespace == id.namespace ? "" : ", namespace: \(other.namespace)")}]` to the Kustomization \(id).",
+                        fix: "Add `\(AppliedObjects.dependsOnText(other, from: id))` to the Kustomization \(id).",
                         at: at))
-                } else if !creators.isEmpty {
+                case .deadlocked(let other):
+                    problems.append(.error(
+                        "The Kustomization \(id) decrypts with the Secret \(id.namespace)/\(secret), which only the Kustomization \(other) creates, \(applied.deadlock(other, needs: id)) (Secret \"\(secret)\" not found at every decryption).",
+                        title: "Decryption Secret created by a dependent",
+                        fix: "Create \(id.namespace)/\(secret) in the build of a Kustomization that applies \(id) or that \(id) depends on (a dependsOn on \(other) would be a cycle).",
+                        at: at))
+                case .itself:
                     problems.append(.error(
                         "The Kustomization \(id) decrypts with the Secret \(id.namespace)/\(secret), which only its own build creates: kustomize-controller reads the Secret before it builds, so on a fresh cluster the Secret is never there and \(id) never becomes Ready.",
                         title: "Decryption Secret created by itself",
                         fix: "Create \(id.namespace)/\(secret) in a Kustomization that applies \(id) or that \(id) depends on.",
                         at: at))
-                } else {
+                case .missing:
                     let created = decryptionSecrets.sorted().map { "\(secretsNamespace)/\($0)" }.joined(separator: " and ")
-                    problems.append(.error(
-                        "The Kustomization \(id) decrypts with the Secret \(id.namespace)/\(secret) (kustomize-controller reads it from the Kustomization's namespace), but the pipeline creates \(created), and no Kustomization of this cluster creates \(id.namespace)/\(secret).",
+                    // A Kustomization fluxci did not build may create it (tester t9 F6).
+                    problems.append(Annotation(
+                        applied.unbuilt.isEmpty ? .error : .warning,
+                        "The Kustomization \(id) decrypts with the Secret \(id.namespace)/\(secret) (kustomize-controller reads it from the Kustomization's namespace), but the pipeline creates \(created), and no Kustomization of this cluster creates \(id.namespace)/\(secret)\(KustomizationReferences.unlessUnbuilt(applied)).",
                         title: "Decryption Secret mismatch",
                         fix: id.namespace == secretsNamespace
                             ? "Pass --secret-names so that the pipeline creates \(secret), or set spec.decryption.secretRef.name to one of: \(decryptionSecrets.sorted().joined(separator: ", "))."

@@ -28,7 +28,7 @@ import TestSupport
     static let issuer = "apiVersion: cert-manager.io/v1\nkind: ClusterIssuer\nmetadata: {name: letsencrypt}\nspec: {acme: {}}\n"
 
     static func kinds(_ tree: ClusterTree) -> [Annotation] {
-        tree.problems.filter { ["Kind not installed", "CRD from a chart of the same Kustomization", "CRD installed after its resources"].contains($0.title) }
+        tree.problems.filter { ["Kind not installed", "CRD from a chart of the same Kustomization", "CRD installed by a dependent"].contains($0.title) }
     }
 
     /// t9 33 (a): the ClusterIssuer beside the cert-manager HelmRelease.
@@ -108,7 +108,7 @@ import TestSupport
         defer { fleet.remove() }
         let problems = Self.kinds(try fleet.read())
         #expect(problems.count == 1, "\(problems)")
-        #expect(problems.first?.title == "CRD installed after its resources" && problems.first?.level == .error, "\(problems)")
+        #expect(problems.first?.title == "CRD installed by a dependent" && problems.first?.level == .error, "\(problems)")
         #expect(problems.first?.location == SourceLocation(file: "early/s.yaml", line: 1), "\(problems)")
     }
 
