@@ -180,20 +180,17 @@ public struct ReconciliationWaiter: Sendable {
         }
         let client = self.client, timeout = self.timeout
         do {
+            // A watch returns only once every target is ready: the others are not needed, and are
+            // cancelled without being waited for (`race`), so the wait ends as soon as it decided.
             defer { state.close() }
-            return try await withThrowingTaskGroup(of: Void.self) { group in
-                for resource in resources {
-                    group.addTask {
-                        _ = try await client.observe(resource, namespace: nil, timeout: timeout) { event -> Bool? in
-                            try state.observe(event) ? true : nil
-                        }
+            try await race(resources.map { resource -> @Sendable () async throws -> Void in
+                {
+                    _ = try await client.observe(resource, namespace: nil, timeout: timeout) { event -> Bool? in
+                        try state.observe(event) ? true : nil
                     }
                 }
-                // A watch returns only once every target is ready: the others are not needed.
-                _ = try await group.next()
-                group.cancelAll()
-                return state.rows()
-            }
+            })
+            return state.rows()
         } catch var failure as Failure {
             await settle(state, resources)
             failure.rows = state.rows()

@@ -534,7 +534,7 @@ public final class FakeFluxController: @unchecked Sendable {
         defer { try? FileManager.default.removeItem(at: checkout) }
         guard (try? await git(["clone", "--quiet", "--branch", String(branch), url, checkout.path], environment: credentials)) != nil else { return }
         let root = checkout.appendingPathComponent(path)
-        var objects: [KubeObject] = []
+        var objects: [Built] = []
         if Self.hasKustomization(root) {
             objects = await Self.build(root)
         } else {
@@ -547,25 +547,25 @@ public final class FakeFluxController: @unchecked Sendable {
                 if Self.hasKustomization(url) {
                     objects += await Self.cachedBuild(url)
                 } else if let text = try? String(contentsOf: url, encoding: .utf8) {
-                    objects += (try? Manifest.objects(text)) ?? []
+                    objects += ((try? Manifest.objects(text)) ?? []).map(Built.init)
                 }
             }
         }
         let kinds = server.api.store.kinds
-        func stored(_ object: KubeObject) -> JSONValue? {
+        func stored(_ object: Built) -> JSONValue? {
             guard let kind = kinds.first(where: { $0.apiVersion == object.apiVersion && $0.kind == object.kind }) else { return nil }
             return server.object(group: kind.group, plural: kind.plural, namespace: kind.namespaced ? (object.namespace ?? "default") : nil, name: object.name)
         }
-        func excluded(_ object: KubeObject) -> Bool {
+        func excluded(_ object: Built) -> Bool {
             let live = stored(object)
-            return [object.json, live].contains { json in
+            return [object.full()?.json, live].contains { json in
                 json?["metadata", "annotations", "kustomize.toolkit.fluxcd.io/reconcile"]?.string == "disabled"
                     || json?["metadata", "labels", "kustomize.toolkit.fluxcd.io/reconcile"]?.string == "disabled"
             }
         }
-        for object in objects where object.kind == "Namespace" && !excluded(object) { server.applyAsController(object) }
+        for object in objects where object.kind == "Namespace" && !excluded(object) { if let full = object.full() { server.applyAsController(full) } }
         for object in objects where (object.apiVersion.contains("toolkit.fluxcd.io/") || Self.workloadKinds.contains(object.kind)) && !excluded(object) {
-            server.applyAsController(object)
+            if let full = object.full() { server.applyAsController(full) }
         }
         let entries: [JSONValue] = objects.map { object in
             let parts = object.apiVersion.split(separator: "/").map(String.init)
@@ -578,16 +578,19 @@ public final class FakeFluxController: @unchecked Sendable {
         lock.withLock { inventories[key] = entries }
     }
 
-    static func build(_ folder: URL) async -> [KubeObject] {
+    /// A folder's build. Only each document's head is read (kubectl kustomize writes `apiVersion`,
+    /// `kind`, then `metadata` with two-space indented `name` and `namespace`); a document is
+    /// parsed whole only when applied: gotk-components' CRDs are 12,000 lines the fake never needs.
+    static func build(_ folder: URL) async -> [Built] {
         guard let built = try? await runTool("kubectl", ["kustomize", "--load-restrictor", "LoadRestrictionsNone", folder.path]), built.status == 0 else { return [] }
-        return (try? Manifest.objects(built.standardOutput)) ?? []
+        return built.standardOutput.components(separatedBy: "\n---\n").compactMap(Built.init(text:))
     }
 
     private static let builds = BuildCache()
 
     /// A folder's build, kept by the content of its files when its kustomization reaches nothing
     /// outside it.
-    static func cachedBuild(_ folder: URL) async -> [KubeObject] {
+    static func cachedBuild(_ folder: URL) async -> [Built] {
         var key = ""
         if let walker = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: nil) {
             var parts: [String] = []
@@ -631,7 +634,46 @@ public final class FakeFluxController: @unchecked Sendable {
 /// Builds kept for the test run, by the content of the folder built.
 final class BuildCache: @unchecked Sendable {
     private let lock = NSLock()
-    private var builds: [String: [KubeObject]] = [:]
-    func get(_ key: String) -> [KubeObject]? { lock.withLock { builds[key] } }
-    func set(_ key: String, _ objects: [KubeObject]) { lock.withLock { builds[key] = objects } }
+    private var builds: [String: [Built]] = [:]
+    func get(_ key: String) -> [Built]? { lock.withLock { builds[key] } }
+    func set(_ key: String, _ objects: [Built]) { lock.withLock { builds[key] = objects } }
+}
+
+/// An object of a build: its head, and its text (parsed when needed) or the parsed object.
+struct Built: Sendable {
+    var apiVersion: String
+    var kind: String
+    var name: String
+    var namespace: String?
+    private var text: String?
+    private var object: KubeObject?
+
+    init(_ object: KubeObject) {
+        apiVersion = object.apiVersion
+        kind = object.kind
+        name = object.name
+        namespace = object.namespace
+        self.object = object
+    }
+
+    /// The head of one document of kubectl kustomize's output; nil for an empty one.
+    init?(text: String) {
+        var apiVersion = "", kind = "", name = "", namespace: String?
+        var inMetadata = false
+        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+            if !line.hasPrefix(" ") {
+                inMetadata = line == "metadata:"
+                if line.hasPrefix("apiVersion: ") { apiVersion = String(line.dropFirst("apiVersion: ".count)) }
+                if line.hasPrefix("kind: ") { kind = String(line.dropFirst("kind: ".count)) }
+            } else if inMetadata, line.hasPrefix("  name: ") {
+                name = String(line.dropFirst("  name: ".count)).trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
+            } else if inMetadata, line.hasPrefix("  namespace: ") {
+                namespace = String(line.dropFirst("  namespace: ".count)).trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
+            }
+        }
+        guard !kind.isEmpty else { return nil }
+        (self.apiVersion, self.kind, self.name, self.namespace, self.text) = (apiVersion, kind, name, namespace, text)
+    }
+
+    func full() -> KubeObject? { object ?? text.flatMap { try? Manifest.objects($0).first } }
 }
