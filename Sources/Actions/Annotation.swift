@@ -38,6 +38,9 @@ public struct Annotation: Error, Sendable, Equatable, Hashable, CustomStringConv
     public var message: String
     public var fix: String?
     public var location: SourceLocation?
+    /// Sums up annotations already given ("3 problems (annotated above)"): shown like any other,
+    /// but not one more problem, so the step summary's Problems neither count nor list it.
+    public var isSummary = false
 
     public init(
         _ level: Level, _ message: String, title: String? = nil, fix: String? = nil, at location: SourceLocation? = nil
@@ -55,6 +58,13 @@ public struct Annotation: Error, Sendable, Equatable, Hashable, CustomStringConv
 
     public static func warning(_ message: String, title: String? = nil, fix: String? = nil, at location: SourceLocation? = nil) -> Annotation {
         Annotation(.warning, message, title: title, fix: fix, at: location)
+    }
+
+    /// The same annotation, marked as a summary of others (`isSummary`).
+    public func summarizing() -> Annotation {
+        var copy = self
+        copy.isSummary = true
+        return copy
     }
 
     /// The message with the fix on a line of its own.

@@ -353,7 +353,8 @@ public final class Reporter: @unchecked Sendable {
             pendingSummary = [:]
             return summary
         }
-        let all = annotations
+        // A summary line ("the tree has 2 problems (annotated above)") is not a problem of its own.
+        let all = annotations.filter { !$0.isSummary }
         let folded = Annotation.Level.allCases.reduce(0) { total, level in
             total + max(0, all.filter { $0.level == level }.count - Self.annotationsShownPerLevel)
         }

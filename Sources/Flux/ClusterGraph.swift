@@ -24,6 +24,8 @@ public struct ClusterGraph: Sendable {
         /// `spec.sourceRef` (Kustomizations), the chart's source (HelmReleases).
         public var source: ObjectReference?
         public var dependsOn: [ObjectReference] = []
+        /// Why a node stays not reached when the run got past it (e.g. no inventory lists it).
+        public var note: String?
     }
 
     public private(set) var nodes: [Node] = []
@@ -115,6 +117,12 @@ public struct ClusterGraph: Sendable {
         nodes[position].message = message
     }
 
+    /// Says why a node was not reached although the run got past it.
+    public mutating func note(_ reference: ObjectReference, _ text: String) {
+        guard let position = positions[reference] else { return }
+        nodes[position].note = text
+    }
+
     public func node(_ reference: ObjectReference) -> Node? { positions[reference].map { nodes[$0] } }
 
     // MARK: Mermaid
@@ -160,7 +168,7 @@ public struct ClusterGraph: Sendable {
         case .ready: detail.append(node.elapsed.map { "ready in \(Reporter.format($0))" } ?? "ready")
         case .failed: detail.append("failed")
         case .waiting: detail.append("waiting")
-        case .notReached: detail.append("not reached")
+        case .notReached: detail.append(node.note.map { "not reached: \($0)" } ?? "not reached")
         }
         lines.append(detail.joined(separator: " · "))
         return lines.map(mermaidText).joined(separator: "<br/>")
@@ -233,7 +241,7 @@ public struct ClusterGraph: Sendable {
             if let revision = node.revision { text += " \(ClusterGraph.shortRevision(revision))" }
             if let elapsed = node.elapsed, node.state == .ready { text += " (\(Reporter.format(elapsed)))" }
             if node.state == .failed || node.state == .waiting, let message = node.message, !message.isEmpty { text += " — \(message)" }
-            if node.state == .notReached { text += " (not reached)" }
+            if node.state == .notReached { text += node.note.map { " (not reached: \($0))" } ?? " (not reached)" }
             return text
         }
         func walk(_ node: Node, prefix: String, last: Bool, top: Bool) {

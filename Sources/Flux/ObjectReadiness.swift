@@ -43,12 +43,23 @@ public struct InventoryEntry: Sendable, Hashable {
     public var reference: ObjectReference
     public var version: String
 
-    /// Parses an entry; nil when the id does not have its four fields. Names and namespaces are
-    /// RFC 1123 (no `_`) and groups are DNS names, so `_` separates unambiguously.
+    /// Parses an entry as cli-utils' `ParseObjMetadata` does (kustomize-controller's ids are its
+    /// `ObjMetadata.String()`): the namespace up to the first `_`, the kind after the last, the
+    /// group between the last two, the name in between with `__` read back as `:` (RBAC names
+    /// such as `system:aggregate-to-edit` are written `system__aggregate-to-edit`). Nil when the
+    /// id does not have its four fields.
     public init?(id: String, version: String) {
-        let fields = id.split(separator: "_", omittingEmptySubsequences: false).map(String.init)
-        guard fields.count == 4, !fields[1].isEmpty, !fields[3].isEmpty else { return nil }
-        reference = ObjectReference(group: fields[2], kind: fields[3], namespace: fields[0], name: fields[1])
+        guard let first = id.firstIndex(of: "_") else { return nil }
+        let namespace = String(id[..<first])
+        var rest = id[id.index(after: first)...]
+        guard let last = rest.lastIndex(of: "_") else { return nil }
+        let kind = String(rest[rest.index(after: last)...])
+        rest = rest[..<last]
+        guard let groupStart = rest.lastIndex(of: "_") else { return nil }
+        let group = String(rest[rest.index(after: groupStart)...])
+        let name = rest[..<groupStart].replacingOccurrences(of: "__", with: ":")
+        guard !name.isEmpty, !kind.isEmpty, !name.contains("_") else { return nil }
+        reference = ObjectReference(group: group, kind: kind, namespace: namespace, name: name)
         self.version = version
     }
 

@@ -169,21 +169,28 @@ public struct ReconciliationWaiter: Sendable {
         for (key, versions) in kinds.sorted(by: { ($0.key.group, $0.key.kind) < ($1.key.group, $1.key.kind) }) {
             resources.append(try await resource(key, versions: versions))
         }
+        // helm-controller reports a chart it cannot get only as HelmChartNotReady (a waiting
+        // reason) on the HelmRelease; the HelmChart it made says whether source-controller gave
+        // up (Stalled). One watch of HelmCharts, when not a target kind already, tells the two apart.
+        let chartKey = FluxKinds.Key(group: "source.toolkit.fluxcd.io", kind: "HelmChart")
+        if kinds[chartKey] == nil, targets.contains(where: { FluxKinds.Key($0.reference) == FluxKinds.Key(group: "helm.toolkit.fluxcd.io", kind: "HelmRelease") }),
+            let charts = try? await resource(chartKey, versions: [])
+        {
+            resources.append(charts)
+        }
         let client = self.client, timeout = self.timeout
         do {
-            return try await withThrowingTaskGroup(of: Void.self) { group in
-                for resource in resources {
-                    group.addTask {
-                        _ = try await client.observe(resource, namespace: nil, timeout: timeout) { event -> Bool? in
-                            try state.observe(event) ? true : nil
-                        }
+            // A watch returns only once every target is ready: the others are not needed, and are
+            // cancelled without being waited for (`race`), so the wait ends as soon as it decided.
+            defer { state.close() }
+            try await race(resources.map { resource -> @Sendable () async throws -> Void in
+                {
+                    _ = try await client.observe(resource, namespace: nil, timeout: timeout) { event -> Bool? in
+                        try state.observe(event) ? true : nil
                     }
                 }
-                // A watch returns only once every target is ready: the others are not needed.
-                _ = try await group.next()
-                group.cancelAll()
-                return state.rows()
-            }
+            })
+            return state.rows()
         } catch var failure as Failure {
             await settle(state, resources)
             failure.rows = state.rows()
@@ -222,15 +229,20 @@ public struct ReconciliationWaiter: Sendable {
         }
     }
 
-    /// The kind's resource at the first served version of `versions`, then of the versions Flux
-    /// has served for it (a HelmRelease written as v2beta1 on a cluster that serves only v2).
+    /// The kind's resource at the version the cluster prefers among those serving it, found by
+    /// API discovery (`GET /apis`, as kube-apiserver lists each group's versions, preferred
+    /// first): v2 for a HelmRelease where v2 is served, else v2beta2 or v2beta1, whatever version
+    /// its manifest or inventory entry names (the API server converts). The versions written
+    /// (`versions`) are asked only when discovery cannot tell.
     private func resource(_ key: FluxKinds.Key, versions: [String]) async throws -> APIResource {
-        let fallbacks = ["v1", "v2", "v2beta2", "v1beta2", "v2beta1", "v1beta1"].map { key.group.isEmpty ? $0 : "\(key.group)/\($0)" }
-        var lastError: Error?
-        for apiVersion in versions + fallbacks.filter({ !versions.contains($0) }) {
-            do { return try await client.resource(apiVersion: apiVersion, kind: key.kind) } catch { lastError = error }
+        do {
+            return try await client.preferredResource(group: key.group, kind: key.kind)
+        } catch {
+            for apiVersion in versions {
+                if let found = try? await client.resource(apiVersion: apiVersion, kind: key.kind) { return found }
+            }
+            throw error
         }
-        throw lastError ?? KubeError.malformedResponse("no served version of \(key.kind)")
     }
 
     /// After the Kustomizations: every object their inventories list that `scope` covers, placed
@@ -238,6 +250,28 @@ public struct ReconciliationWaiter: Sendable {
     public func waitForApplied(_ kustomizationRows: [Row], tree: ClusterTree, scope: WaitScope) async throws -> [Row] {
         let targets = Self.appliedTargets(kustomizationRows, tree: tree, scope: scope)
         return try await wait(targets, what: scope == .all ? "applied object" : "Flux object")
+    }
+
+    /// What `graph` draws under a ready Kustomization (the objects fluxci's build of the tree gives
+    /// it) that `scope` covers but no Kustomization's `status.inventory` lists. kustomize-controller
+    /// lists every object it applied (fluxcd/pkg ssa: each change set entry, skipped ones too), so
+    /// on a real cluster such an object was not applied: fluxci's build and the controller's
+    /// differ, or the Kustomization has no inventory. Nothing waited for it: it stays "not
+    /// reached", and the caller says why.
+    public static func notInInventory(_ rows: [Row], graph: ClusterGraph, scope: WaitScope) -> [(node: ClusterGraph.Node, parent: ObjectReference)] {
+        var listed: Set<ObjectReference> = []
+        var ready: Set<ObjectReference> = []
+        for row in rows where row.reference.kind == "Kustomization" {
+            listed.formUnion(InventoryEntry.entries(of: row.live ?? .null).map(\.reference))
+            if row.readiness == .ready, row.live != nil { ready.insert(row.reference) }
+        }
+        let waited = Set(rows.map(\.reference))
+        return graph.nodes.compactMap { node in
+            guard let parent = node.parent, ready.contains(parent), node.reference.kind != "Kustomization", scope.covers(node.reference),
+                !listed.contains(node.reference), !waited.contains(node.reference)
+            else { return nil }
+            return (node, parent)
+        }
     }
 
     /// The objects of the Kustomizations' inventories that `scope` covers (those already waited
@@ -347,6 +381,8 @@ final class WaitSet: @unchecked Sendable {
     private var readyAt: [ObjectReference: Duration] = [:]
     /// The artifact revision of every source seen, for Kustomizations sourced elsewhere.
     private var artifacts: [ObjectReference: String] = [:]
+    /// The HelmCharts seen, for the HelmReleases whose charts they are.
+    private var charts: [ObjectReference: JSONValue] = [:]
     /// When all of a target's dependencies were ready: its own clock starts then.
     private var unblockedAt: [ObjectReference: ContinuousClock.Instant] = [:]
 
@@ -365,26 +401,65 @@ final class WaitSet: @unchecked Sendable {
         switch target.rule {
         case .branchKustomization: Readiness.kustomization(object, revision: revision)
         case .sourcedKustomization(let source): Readiness.kustomization(object, sourceRevision: artifacts[source])
-        case .kind: Readiness.of(object)
+        case .kind: helmRelease(target, Readiness.of(object), object)
         }
+    }
+
+    /// A HelmRelease waiting for its HelmChart (`HelmChartNotReady`, helm-controller's reason,
+    /// whose message carries the chart's) fails when source-controller stalled on that chart:
+    /// `Stalled=True` on the chart's current generation, as for a chart or version the
+    /// repository does not have (`InvalidChartReference`, which source-controller does not retry).
+    private func helmRelease(_ target: ReconciliationWaiter.Target, _ state: Readiness, _ object: JSONValue) -> Readiness {
+        guard target.reference.kind == "HelmRelease", case .pending(let reason, let message) = state, ["HelmChartNotReady", "ArtifactFailed"].contains(reason),
+            let chart = Self.chartReference(object).flatMap({ charts[$0] }), let stalled = Readiness.condition(chart, "Stalled"), stalled.status == "True",
+            Readiness.isCurrent(chart)
+        else { return state }
+        return .failed(reason: stalled.reason, message: message.contains(stalled.message) ? message : "\(message): \(stalled.message)")
+    }
+
+    /// The HelmChart helm-controller made for a HelmRelease: `status.helmChart` (`namespace/name`),
+    /// else `<namespace>-<name>` in the chart source's namespace; nil for a `spec.chartRef`.
+    static func chartReference(_ release: JSONValue) -> ObjectReference? {
+        let namespace = release["metadata", "namespace"]?.string ?? ""
+        if let written = release["status", "helmChart"]?.string, let slash = written.firstIndex(of: "/") {
+            return ObjectReference(
+                group: "source.toolkit.fluxcd.io", kind: "HelmChart", namespace: String(written[..<slash]), name: String(written[written.index(after: slash)...]))
+        }
+        guard let sourceRef = release["spec", "chart", "spec", "sourceRef"] else { return nil }
+        return ObjectReference(
+            group: "source.toolkit.fluxcd.io", kind: "HelmChart", namespace: sourceRef["namespace"]?.string ?? namespace,
+            name: "\(namespace)-\(release["metadata", "name"]?.string ?? "")")
     }
 
     /// Takes an object's current state after the wait ended: recorded, nothing decided or logged.
     func settle(_ object: JSONValue) { _ = try? observe(WatchEvent(kind: .modified, object: object), quiet: true) }
 
+    private var closed = false
+
+    /// The wait has ended: the watches still being cancelled change and log nothing more.
+    func close() { lock.withLock { closed = true } }
+
     /// Takes one event; true once every target is ready. Throws the failure of a target.
     func observe(_ event: WatchEvent, quiet: Bool = false) throws -> Bool {
+        if !quiet, lock.withLock({ closed }) { return false }
         let reference = ObjectReference(event.object)
         var newlyReady: [ReconciliationWaiter.Target] = []
         let result: (done: Bool, failure: ReconciliationWaiter.Failure?) = lock.withLock {
             if FluxKinds.isSource(reference), event.kind != .deleted, let artifact = event.object["status", "artifact", "revision"]?.string {
                 artifacts[reference] = artifact
             }
-            guard let position = index[reference], event.kind != .deleted else { return (false, nil) }
-            live[reference] = event.object
+            guard event.kind != .deleted else { return (false, nil) }
+            let position = index[reference]
+            if position != nil { live[reference] = event.object }
             // A source's new artifact can make the Kustomizations that read it ready.
-            var changed = [targets[position]]
+            var changed = position.map { [targets[$0]] } ?? []
             changed += targets.filter { if case .sourcedKustomization(let source) = $0.rule { source == reference } else { false } }
+            // A HelmChart's state can fail the HelmReleases waiting for it.
+            if reference.group == "source.toolkit.fluxcd.io", reference.kind == "HelmChart" {
+                charts[reference] = event.object
+                changed += targets.filter { $0.reference.kind == "HelmRelease" && live[$0.reference].flatMap(Self.chartReference) == reference }
+            }
+            guard !changed.isEmpty else { return (false, nil) }
             var failure: ReconciliationWaiter.Failure?
             for target in changed {
                 guard let object = live[target.reference] else { continue }
@@ -405,8 +480,9 @@ final class WaitSet: @unchecked Sendable {
                 }
             }
             if let failure { return (false, failure) }
-            let target = targets[position], now = readiness[reference] ?? .pending(reason: "", message: "")
-            if now != .ready, let since = unblockedAt[reference], ContinuousClock.now - since > perObjectTimeout {
+            if let position, case let target = targets[position], case let now = readiness[reference] ?? .pending(reason: "", message: ""), now != .ready,
+                let since = unblockedAt[reference], ContinuousClock.now - since > perObjectTimeout
+            {
                 let detail: String = if case .pending(let reason, let message) = now { "\(reason) \(message)" } else { "" }
                 return (false, timedOut(target, detail: detail))
             }

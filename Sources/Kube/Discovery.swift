@@ -38,6 +38,34 @@ actor DiscoveryCache {
         }
     }
 
+    private var groups: Task<[String: [String]], Error>?
+
+    /// `GET /apis`: every group's served versions, the preferred one first (as the API server
+    /// lists them: `preferredVersion`, then `versions` in its own order of priority).
+    func groupVersions(client: KubeClient, refresh: Bool) async throws(KubeError) -> [String: [String]] {
+        if refresh || groups == nil {
+            groups = Task {
+                let list = try await client.get("/apis")
+                var result: [String: [String]] = [:]
+                for group in list["groups"]?.array ?? [] {
+                    guard let name = group["name"]?.string else { continue }
+                    var versions: [String] = group["preferredVersion", "version"]?.string.map { [$0] } ?? []
+                    for version in group["versions"]?.array ?? [] {
+                        if let version = version["version"]?.string, !versions.contains(version) { versions.append(version) }
+                    }
+                    result[name] = versions
+                }
+                return result
+            }
+        }
+        do {
+            return try await groups!.value
+        } catch {
+            groups = nil
+            throw error as? KubeError ?? .malformedResponse("\(error)")
+        }
+    }
+
     private static func fetch(_ apiVersion: String, client: KubeClient) async throws(KubeError) -> [APIResource] {
         let parts = apiVersion.split(separator: "/").map(String.init)
         let (group, version) = parts.count == 2 ? (parts[0], parts[1]) : ("", parts[0])
@@ -56,6 +84,28 @@ actor DiscoveryCache {
 }
 
 extension KubeClient {
+    /// The resource serving `kind` of `group` at the version the API server prefers among those
+    /// that serve it, found by discovery (`GET /apis`, then the group version's resource list):
+    /// a HelmRelease is watched as helm.toolkit.fluxcd.io/v2 where v2 is served, as v2beta2 or
+    /// v2beta1 on a cluster whose CRD serves only those, whatever version its manifest says.
+    /// The core group is `v1`. Asks again once when nothing serves it (a CRD just established).
+    public func preferredResource(group: String, kind: String) async throws(KubeError) -> APIResource {
+        if group.isEmpty { return try await resource(apiVersion: "v1", kind: kind) }
+        for refresh in [false, true] {
+            let versions = try await discovery.groupVersions(client: self, refresh: refresh)[group] ?? []
+            for version in versions {
+                if let found = try await discovery.resources("\(group)/\(version)", client: self, refresh: refresh).first(where: { $0.kind == kind }) {
+                    return found
+                }
+            }
+        }
+        throw .api(
+            KubeError.Status(
+                code: 404, reason: "NotFound", message: "the server serves no version of \(kind) in \(group)", kind: nil, name: nil, causes: [],
+                retryAfter: nil),
+            request: "discovery of \(group)")
+    }
+
     /// The resource serving `kind` in `apiVersion`.
     public func resource(apiVersion: String, kind: String) async throws(KubeError) -> APIResource {
         for refresh in [false, true] {

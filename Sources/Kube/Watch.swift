@@ -36,20 +36,17 @@ extension KubeClient {
     ) async throws -> T {
         let deadline = ContinuousClock.now + timeout
         let what = "\(resource.plural)\(fieldSelector.map { " (\($0))" } ?? "")"
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await self.listAndWatch(resource, namespace: namespace, fieldSelector: fieldSelector, deadline: deadline, decide)
-            }
-            group.addTask {
+        // The watch against the deadline; the one that ends first answers, the other is cancelled
+        // without being waited for (`race`), so a decision returns at once.
+        let first: T? = try await race([
+            { @Sendable in try await self.listAndWatch(resource, namespace: namespace, fieldSelector: fieldSelector, deadline: deadline, decide) },
+            {
                 try await Task.sleep(until: deadline, clock: .continuous)
                 return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let value = first else {
-                throw KubeError.timeout("Waited \(timeout) for \(what) without the expected state.")
-            }
-            return value
-        }
+            },
+        ])
+        guard let value = first else { throw KubeError.timeout("Waited \(timeout) for \(what) without the expected state.") }
+        return value
     }
 
     private func listAndWatch<T>(

@@ -151,7 +151,7 @@ import TestSupport
         // The wait times out, then fails (the fake API server keeps what an earlier run made
         // ready: the timeout comes first): the wait's graph, the object that failed.
         setup.controller.set("infrastructure", .never)
-        let (timedOut, timeoutSummary) = try await run(["--branch", "main", "--timeout", "5s"])
+        let (timedOut, timeoutSummary) = try await run(["--branch", "main", "--timeout", "15s"])
         #expect(timedOut.status == 1, "\(timedOut.allOutput)")
         #expect(revision() == "main@sha1:\(main)")
         let timeoutHeadings = Self.checkShape(
@@ -209,7 +209,7 @@ import TestSupport
         #expect(setup.kind.calls.isEmpty, "no cluster was made")
 
         setup.controller.set("infrastructure", .never)
-        let (timedOut, timeoutSummary) = try await run(["--branch", "main", "--timeout", "5s"])
+        let (timedOut, timeoutSummary) = try await run(["--branch", "main", "--timeout", "15s"])
         #expect(timedOut.status == 15, "\(timedOut.allOutput)")
         Self.checkShape(
             timeoutSummary, verdict: "### ❌ fluxci e2e: Failed: Kustomization/flux-system/infrastructure", graphHeading: "### Reconciliation of main@sha1:\(main.prefix(12))",

@@ -72,9 +72,11 @@ import TestSupport
         #expect(rows.first { $0.reference.name == "app-3" }?.revision == "app@1.3.0")
         let requests = server.requests[before...].filter { !$0.hasPrefix("PATCH") && !$0.contains("/status") }
         let watches = requests.filter { $0.hasSuffix("(watch)") }
-        #expect(watches.filter { $0.contains("/helmreleases") }.count == 1, "\(watches)")
-        #expect(watches.filter { $0.contains("/helmrepositories") }.count == 1, "\(watches)")
-        #expect(watches.count == 2)
+        // At most one watch per kind: a kind whose list already showed every object ready opens no
+        // watch when another kind's watch decides first (the wait does not wait for it to open).
+        #expect(watches.filter { $0.contains("/helmreleases") }.count <= 1, "\(watches)")
+        #expect(watches.filter { $0.contains("/helmrepositories") }.count <= 1, "\(watches)")
+        #expect((1...2).contains(watches.count), "\(watches)")
         // Lists once per kind (before its watch), across all namespaces; no per-object GETs.
         #expect(!requests.contains { $0.contains("/namespaces/") && ($0.contains("/helmreleases") || $0.contains("/helmrepositories")) }, "\(requests)")
         #expect(requests.filter { $0 == "GET /apis/helm.toolkit.fluxcd.io/v2/helmreleases" }.count == 1)

@@ -76,10 +76,16 @@ func measureHelmRelease() async throws {
         if !served { try await Task.sleep(for: .milliseconds(50)) }
     }
     let releases = try await client.resource(apiVersion: "helm.toolkit.fluxcd.io/v2", kind: "HelmRelease")
+    // Where the time goes: the fake writes the event to the stream (`flushed`), the waiter decides
+    // (its "✓ … ready" line: `decided`), the wait returns (`watched`).
+    let marks = Marks()
+    FakeAPIServer.watchEventFlushed = { object in
+        if Readiness.fluxObject(object) == .ready, let name = object["metadata", "name"]?.string { marks.set("flushed \(name)") }
+    }
     let waiter = ReconciliationWaiter(
         client: client, revision: Revision(branch: "main", commit: String(repeating: "0", count: 40)), timeout: .seconds(30),
-        perKustomizationTimeout: .seconds(30), reporter: Reporter(.init(mode: .terminal(color: false)), log: CapturedText()))
-    var watched: [Double] = [], polled: [Double] = []
+        perKustomizationTimeout: .seconds(30), reporter: Reporter(.init(mode: .terminal(color: false)), log: MarkingSink(marks)))
+    var watched: [Double] = [], polled: [Double] = [], flushed: [Double] = [], decided: [Double] = []
     func ready(_ json: JSONValue) -> Bool { Readiness.fluxObject(json) == .ready }
     for round in 0..<rounds {
         let name = "release-\(round)"
@@ -119,6 +125,32 @@ func measureHelmRelease() async throws {
         func ms(_ d: Duration) -> Double { Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15 }
         watched.append(ms(seenByWatch - readyAt))
         polled.append(ms(seenByPoll - readyAt))
+        if let at = marks.get("flushed \(name)") { flushed.append(ms(at - readyAt)) }
+        if let at = marks.get("decided \(name)") { decided.append(ms(at - readyAt)) }
     }
     print(String(format: "%.1f %.1f", median(watched), median(polled)))
+    // The breakdown, on standard error (scripts/bench reads the two medians above).
+    if !flushed.isEmpty, !decided.isEmpty {
+        FileHandle.standardError.write(Data(String(
+            format: "wait-latency breakdown (medians, ms after the controller's write): event flushed by the fake %.2f, waiter decided %.2f, wait returned %.2f\n",
+            median(flushed), median(decided), median(watched)).utf8))
+    }
+}
+
+/// Instants by label, set once.
+final class Marks: @unchecked Sendable {
+    private let lock = NSLock()
+    private var instants: [String: ContinuousClock.Instant] = [:]
+    func set(_ label: String) { let now = ContinuousClock.now; lock.withLock { if instants[label] == nil { instants[label] = now } } }
+    func get(_ label: String) -> ContinuousClock.Instant? { lock.withLock { instants[label] } }
+}
+
+/// The waiter's log: its "✓ HelmRelease/default/<name> ready" line is the moment it decided.
+final class MarkingSink: TextSink, @unchecked Sendable {
+    let marks: Marks
+    init(_ marks: Marks) { self.marks = marks }
+    func write(_ text: String) {
+        if let match = text.firstMatch(of: /✓ HelmRelease\/default\/(\S+) ready/) { marks.set("decided \(match.1)") }
+    }
+    func write(_ data: Data) { write(String(decoding: data, as: UTF8.self)) }
 }

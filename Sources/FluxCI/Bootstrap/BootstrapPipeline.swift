@@ -108,7 +108,7 @@ struct BootstrapPipeline {
         if !errors.isEmpty {
             throw Annotation.error(
                 "The Flux tree of \(tree.clusterPath.isEmpty ? "." : tree.clusterPath) at \(source.revisionDescription) has \(errors.count) problem\(errors.count == 1 ? "" : "s") (annotated above).",
-                title: "Flux tree checks failed", fix: "Fix them before any cluster is created.")
+                title: "Flux tree checks failed", fix: "Fix them before any cluster is created.").summarizing()
         }
         let plan = BootstrapPlan(tree: tree, url: resolved.url, revision: resolved.revision, token: credentials.token)
         let secrets = DecryptionSecrets(namespace: tree.gitRepository.namespace ?? "flux-system", names: secretNames)
@@ -188,7 +188,7 @@ struct BootstrapPipeline {
             guard plaintext.isEmpty else {
                 throw Annotation.error(
                     "\(plaintext.count) Secret file\(plaintext.count == 1 ? "" : "s") the cluster applies \(plaintext.count == 1 ? "is" : "are") not encrypted (annotated above).",
-                    title: "SOPS preflight failed", fix: "Encrypt them before any cluster is created.")
+                    title: "SOPS preflight failed", fix: "Encrypt them before any cluster is created.").summarizing()
             }
             return
         }
@@ -202,7 +202,7 @@ struct BootstrapPipeline {
         guard failed == 0, plaintext.isEmpty else {
             throw Annotation.error(
                 "\(failed) of the \(verdicts.count) SOPS files the cluster decrypts failed the check\(plaintext.isEmpty ? "" : ", and \(plaintext.count) Secret file\(plaintext.count == 1 ? "" : "s") it applies \(plaintext.count == 1 ? "is" : "are") not encrypted") (annotated above, each with what `sops -d` and Flux do with it).", title: "SOPS preflight failed",
-                fix: "Fix them before any cluster is created.")
+                fix: "Fix them before any cluster is created.").summarizing()
         }
         // Files only Kustomizations without a decryption Secret decrypt: the keys open them, but
         // kustomize-controller will not have those keys (tester t5 K), so say no more than that.
@@ -327,6 +327,14 @@ struct BootstrapPipeline {
                 }
                 rows += applied
                 graph.update(applied)
+                // Drawn from fluxci's build, listed by no inventory: not applied by the controller (tester t6 finding 5).
+                for (node, parent) in ReconciliationWaiter.notInInventory(rows, graph: graph, scope: scope) {
+                    graph.note(node.reference, "no inventory lists it")
+                    reporter.warning(
+                        "\(node.reference) is in fluxci's build of \(parent), but its status.inventory does not list it: kustomize-controller did not apply it, so nothing waited for it.",
+                        title: "Not in the inventory",
+                        fix: "Compare the Kustomization's build with what it applied (`flux tree kustomization \(parent.name) -n \(parent.namespace)`).", at: node.location)
+                }
             }
             summary.set(passed: true, "Passed: \(ClusterGraph.shortRevision(revision.description)) reconciled, \(rows.count) objects ready in \(Reporter.format(ContinuousClock.now - start))")
             summarize(graph, rows: rows, revision: revision)

@@ -147,7 +147,7 @@ final class FakeAPI: @unchecked Sendable {
 
     private func list(_ target: Target, _ request: Request) -> Reply {
         let (items, version) = store.list(group: target.kind.group, plural: target.kind.plural, namespace: target.namespace)
-        var selected = items.filter { Self.matches($0, fieldSelector: request.query["fieldSelector"]) }
+        var selected = items.filter { Self.matches($0, fieldSelector: request.query["fieldSelector"]) && Self.matches($0, labelSelector: request.query["labelSelector"]) }
         // As kube-apiserver: a built-in kind's list items have no apiVersion and kind (a custom
         // resource's list is unstructured and keeps them).
         if FakeStore.builtins.contains(target.kind) {
@@ -191,6 +191,25 @@ final class FakeAPI: @unchecked Sendable {
             var value: JSONValue? = object
             for part in path { value = value?[part] }
             if value?.string != pair[1] { return false }
+        }
+        return true
+    }
+
+    /// Equality-based label selectors as kube-apiserver reads them: `k=v`, `k==v`, `k!=v`, `k`, `!k`,
+    /// joined by commas (set-based `in`/`notin` are not needed by fluxci).
+    static func matches(_ object: JSONValue, labelSelector: String?) -> Bool {
+        guard let labelSelector, !labelSelector.isEmpty else { return true }
+        let labels = object["metadata", "labels"]
+        for clause in labelSelector.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            if let range = clause.range(of: "!=") {
+                if labels?[String(clause[..<range.lowerBound])]?.string == String(clause[range.upperBound...]) { return false }
+            } else if let range = clause.range(of: "==") ?? clause.range(of: "=") {
+                if labels?[String(clause[..<range.lowerBound])]?.string != String(clause[range.upperBound...]) { return false }
+            } else if clause.hasPrefix("!") {
+                if labels?[String(clause.dropFirst())] != nil { return false }
+            } else if labels?[clause] == nil {
+                return false
+            }
         }
         return true
     }
@@ -460,18 +479,46 @@ final class FakeAPI: @unchecked Sendable {
         try JSONValue.parse(Data(contentsOf: recorded.appendingPathComponent(name)))
     }
 
-    /// The recorded group list, less the Flux groups until their CRDs exist, plus CRD groups.
+    /// The recorded group list, less the Flux groups until their CRDs exist, plus CRD groups. A
+    /// CRD group lists the versions its CRDs serve, as kube-apiserver orders them (the
+    /// kube-aware version priority: GA before beta before alpha, higher numbers first), the
+    /// first preferred: a cluster whose HelmRelease CRD serves only v2beta1 says so, as the
+    /// recorded list says v2, v2beta2, v2beta1 for Flux v2.6.4's.
     private func groupList() -> JSONValue {
         let served = store.groups()
-        var groups = ((try? recordedJSON("discovery-apis.json"))?["groups"]?.array ?? []).filter { group in
-            guard let name = group["name"]?.string else { return false }
-            return !name.hasSuffix("toolkit.fluxcd.io") || served[name] != nil
+        let crdGroups = Set(store.kinds.filter { $0.schema != nil || $0.group.hasSuffix("toolkit.fluxcd.io") }.map(\.group))
+        func entry(_ name: String, _ versions: [String]) -> JSONValue {
+            let entries: [JSONValue] = versions.sorted(by: Self.kubeAwareFirst).map { .object([("groupVersion", .string("\(name)/\($0)")), ("version", .string($0))]) }
+            return .object([("name", .string(name)), ("versions", .array(entries)), ("preferredVersion", entries[0])])
+        }
+        var groups = ((try? recordedJSON("discovery-apis.json"))?["groups"]?.array ?? []).compactMap { group -> JSONValue? in
+            guard let name = group["name"]?.string else { return nil }
+            if name.hasSuffix("toolkit.fluxcd.io") || crdGroups.contains(name) { return served[name].map { entry(name, $0) } }
+            return group
         }
         for (name, versions) in served.sorted(by: { $0.key < $1.key }) where !groups.contains(where: { $0["name"]?.string == name }) {
-            let entries: [JSONValue] = versions.map { .object([("groupVersion", .string("\(name)/\($0)")), ("version", .string($0))]) }
-            groups.append(.object([("name", .string(name)), ("versions", .array(entries)), ("preferredVersion", entries[0])]))
+            groups.append(entry(name, versions))
         }
         return .object([("kind", .string("APIGroupList")), ("apiVersion", .string("v1")), ("groups", .array(groups))])
+    }
+
+    /// apimachinery's `CompareKubeAwareVersionStrings`: `v2` > `v2beta2` > `v2beta1` > `v1` >
+    /// `v1beta1` > `v1alpha1`; GA before beta before alpha, then higher numbers.
+    static func kubeAwareFirst(_ a: String, _ b: String) -> Bool {
+        func parts(_ version: String) -> (major: Int, stage: Int, minor: Int)? {
+            guard let match = version.wholeMatch(of: /v(\d+)(?:(alpha|beta)(\d+))?/) else { return nil }
+            let stage = match.2.map { $0 == "beta" ? 1 : 0 } ?? 2
+            return (Int(match.1) ?? 0, stage, match.3.flatMap { Int($0) } ?? 0)
+        }
+        switch (parts(a), parts(b)) {
+        case let (x?, y?):
+            if x.stage != y.stage { return x.stage > y.stage }
+            if x.major != y.major { return x.major > y.major }
+            return x.minor > y.minor
+        case (.some, nil): return true
+        case (nil, .some): return false
+        case (nil, nil): return a < b
+        }
     }
 
     private func resourceList(group: String, version: String) -> JSONValue? {

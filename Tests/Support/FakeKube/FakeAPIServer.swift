@@ -20,6 +20,10 @@ public final class FakeAPIServer: @unchecked Sendable {
 
     public var url: URL { URL(string: "https://127.0.0.1:\(port)")! }
 
+    /// Called on the server's event loop once a live watch event has been written and flushed
+    /// to a client (the wait-latency benchmark's first timestamp after the controller's write).
+    public nonisolated(unsafe) static var watchEventFlushed: (@Sendable (JSONValue) -> Void)?
+
     public static func start(token: String = "fluxci-test-token-\(UUID().uuidString.prefix(8))") async throws -> FakeAPIServer {
         let server = try FakeAPIServer(token: token, certificates: try await TestCertificates.shared())
         try await server.bind(port: 0)
@@ -258,6 +262,7 @@ final class FakeHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
                     guard handler.watchDelivered.insert(event.version).inserted else { return }
                     handler.writeEvent(FakeAPI.eventJSON(event), context: context)
                     context.flush()
+                    FakeAPIServer.watchEventFlushed?(event.object)
                 }
             }
             for event in api.store.events(after: replaySince, group: group, plural: plural, namespace: namespace) ?? []

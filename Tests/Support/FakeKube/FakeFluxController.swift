@@ -44,6 +44,10 @@ public final class FakeFluxController: @unchecked Sendable {
     private var helmBehaviours: [String: HelmBehaviour] = [:]
     private var sourceBehaviours: [String: SourceBehaviour] = [:]
     private var inventories: [String: [JSONValue]] = [:]
+    /// The charts and versions each HelmRepository's index lists (by repository name); a
+    /// repository not set lists every chart at every version asked for.
+    private var chartIndexes: [String: [String: [String]]] = [:]
+    private var eventCount = 0
     private var subscription: UUID?
     private let work = AsyncStream<Void>.makeStream()
     private var loop: Task<Void, Never>?
@@ -68,6 +72,13 @@ public final class FakeFluxController: @unchecked Sendable {
 
     public func set(helmRelease name: String, _ behaviour: HelmBehaviour) {
         lock.withLock { helmBehaviours[name] = behaviour }
+        work.continuation.yield()
+    }
+
+    /// The index of the HelmRepository `name`: chart name → versions. A HelmChart asking for
+    /// another chart or version fails as source-controller fails it (InvalidChartReference, stalled).
+    public func set(helmRepository name: String, charts: [String: [String]]) {
+        lock.withLock { chartIndexes[name] = charts }
         work.continuation.yield()
     }
 
@@ -141,10 +152,11 @@ public final class FakeFluxController: @unchecked Sendable {
                     ("observedGeneration", .integer(Int64(generation))),
                 ])
             }
-            server.setStatus(group: "source.toolkit.fluxcd.io", plural: "gitrepositories", namespace: namespace, name: name, status)
+            write(status, of: repository, group: "source.toolkit.fluxcd.io", plural: "gitrepositories", component: "source-controller")
         }
 
         reconcileArtifactSources(into: &revisions)
+        reconcileHelmCharts()
         reconcileHelmReleases()
 
         // Kustomizations, in waves: each reconciles once its source and dependencies are ready.
@@ -203,9 +215,7 @@ public final class FakeFluxController: @unchecked Sendable {
                     ])
                 }
             }
-            if kustomization["status"].map({ Self.sameStatus($0, status) }) != true {
-                server.setStatus(group: "kustomize.toolkit.fluxcd.io", plural: "kustomizations", namespace: namespace, name: name, status)
-            }
+            write(status, of: kustomization, group: "kustomize.toolkit.fluxcd.io", plural: "kustomizations", component: "kustomize-controller")
         }
     }
 
@@ -251,67 +261,235 @@ public final class FakeFluxController: @unchecked Sendable {
                         ("observedGeneration", .integer(Int64(generation))),
                     ])
                 }
-                if source["status"].map({ Self.sameStatus($0, status) }) != true {
-                    server.setStatus(group: "source.toolkit.fluxcd.io", plural: plural, namespace: namespace, name: name, status)
-                }
+                write(status, of: source, group: "source.toolkit.fluxcd.io", plural: plural, component: "source-controller")
             }
         }
     }
 
-    /// What helm-controller does: wait for the dependsOn HelmReleases (DependencyNotReady) and
-    /// for the chart's source (HelmChartNotReady, with helm-controller's message), then install
-    /// `spec.chart.spec.version` (InstallSucceeded, a release snapshot in `status.history`) or
-    /// fail (InstallFailed with the message).
-    private func reconcileHelmReleases() {
-        func ready(_ object: JSONValue?) -> Bool {
-            guard let object else { return false }
-            return (object["status", "conditions"]?.array ?? []).contains { $0["type"]?.string == "Ready" && $0["status"]?.string == "True" }
-                && object["status", "observedGeneration"]?.int == object["metadata", "generation"]?.int
+    /// Writes a status as the controller does and, when its Ready condition changed, records the
+    /// event Flux's controllers record for each reconciliation result (fluxcd/pkg runtime/events
+    /// through client-go's recorder: a core/v1 Event on the object, Warning for a failure with
+    /// the condition's reason and message, Normal for success).
+    private func write(_ status: JSONValue, of object: JSONValue, group: String, plural: String, component: String) {
+        guard object["status"].map({ Self.sameStatus($0, status) }) != true else { return }
+        let namespace = object["metadata", "namespace"]?.string, name = object["metadata", "name"]?.string ?? ""
+        server.setStatus(group: group, plural: plural, namespace: namespace, name: name, status)
+        func ready(_ status: JSONValue?) -> JSONValue? { status?["conditions"]?.array?.first { $0["type"]?.string == "Ready" } }
+        guard let now = ready(status), let reason = now["reason"]?.string, !["DependencyNotReady", "HelmChartNotReady"].contains(reason) else { return }
+        let before = ready(object["status"])
+        guard before?["reason"] != now["reason"] || before?["message"] != now["message"] else { return }
+        record(event: now["status"]?.string == "True" ? "Normal" : "Warning", reason: reason, message: now["message"]?.string ?? "", on: object, component: component)
+    }
+
+    /// A core/v1 Event as client-go's recorder writes it (`<name>.<hex>` in the object's namespace,
+    /// `involvedObject`, `source.component`, first and last timestamps, count).
+    func record(event type: String, reason: String, message: String, on object: JSONValue, component: String) {
+        let namespace = object["metadata", "namespace"]?.string ?? "default", name = object["metadata", "name"]?.string ?? ""
+        let serial = lock.withLock { () -> Int in eventCount += 1; return eventCount }
+        let eventName = "\(name).\(String(format: "%016llx", UInt64(Date().timeIntervalSince1970 * 1_000_000) &+ UInt64(serial)))"
+        let now = FakeAPI.now()
+        let event = JSONValue.object([
+            ("apiVersion", .string("v1")), ("kind", .string("Event")),
+            ("metadata", .object([("name", .string(eventName)), ("namespace", .string(namespace)), ("uid", .string(UUID().uuidString.lowercased()))])),
+            ("involvedObject", .object([
+                ("apiVersion", object["apiVersion"] ?? .string("v1")), ("kind", object["kind"] ?? .string("")), ("name", .string(name)),
+                ("namespace", .string(namespace)), ("uid", object["metadata", "uid"] ?? .string("")),
+                ("resourceVersion", object["metadata", "resourceVersion"] ?? .string("")),
+            ])),
+            ("reason", .string(reason)), ("message", .string(message)), ("type", .string(type)),
+            ("source", .object([("component", .string(component))])), ("reportingComponent", .string(component)),
+            ("firstTimestamp", .string(now)), ("lastTimestamp", .string(now)), ("count", .integer(1)),
+        ])
+        server.api.store.put(FakeStore.Key(group: "", plural: "events", namespace: namespace, name: eventName), event, type: "ADDED")
+    }
+
+    static func ready(_ object: JSONValue?) -> Bool {
+        guard let object else { return false }
+        return (object["status", "conditions"]?.array ?? []).contains { $0["type"]?.string == "Ready" && $0["status"]?.string == "True" }
+            && object["status", "observedGeneration"]?.int == object["metadata", "generation"]?.int
+    }
+
+    static func readyMessage(_ object: JSONValue?) -> String? {
+        object?["status", "conditions"]?.array?.first { $0["type"]?.string == "Ready" }?["message"]?.string
+    }
+
+    static let sourcePlurals = ["HelmRepository": "helmrepositories", "GitRepository": "gitrepositories", "Bucket": "buckets", "OCIRepository": "ocirepositories", "HelmChart": "helmcharts"]
+
+    /// What source-controller does with a HelmChart (the ones a repository writes and those
+    /// helm-controller makes for HelmReleases): once its source is ready, pull the chart version
+    /// asked for from the HelmRepository's index: `ChartPullSucceeded` ("pulled '<chart>' chart
+    /// with version '<version>'", the artifact's revision the version), or, for a chart or version
+    /// the index does not have, a persistent build error: `Stalled=True` and `Ready=False` with
+    /// reason `InvalidChartReference` and the message source-controller writes
+    /// (`internal/helm/chart` BuildError: "invalid chart reference: failed to get chart version for
+    /// remote reference: no '<chart>' chart with version matching '<version>' found"; a chart the
+    /// index does not list: "… remote reference: no chart name found"). A source still fetching
+    /// leaves it without conditions; a HelmChart named in `set(source:)` fails as told.
+    private func reconcileHelmCharts() {
+        for chart in server.objects(group: "source.toolkit.fluxcd.io", plural: "helmcharts") {
+            let name = chart["metadata", "name"]?.string ?? "", namespace = chart["metadata", "namespace"]?.string ?? ""
+            let generation = Int64(chart["metadata", "generation"]?.int ?? 1)
+            let sourceKind = chart["spec", "sourceRef", "kind"]?.string ?? "HelmRepository", sourceName = chart["spec", "sourceRef", "name"]?.string ?? ""
+            let source = server.object(group: "source.toolkit.fluxcd.io", plural: Self.sourcePlurals[sourceKind] ?? "helmrepositories", namespace: namespace, name: sourceName)
+            let chartName = chart["spec", "chart"]?.string ?? name
+            let asked = chart["spec", "version"]?.string ?? "*"
+            var status: JSONValue
+            if case .fetchFailed(let reason, let message)? = lock.withLock({ sourceBehaviours[name] }) {
+                status = .object([
+                    ("conditions", .array([condition("False", reason, message)])), ("observedGeneration", .integer(generation)),
+                ])
+            } else if !(Self.ready(source) || source?["spec", "type"]?.string == "oci") {
+                continue
+            } else {
+                let index = sourceKind == "HelmRepository" ? lock.withLock({ chartIndexes[sourceName] }) : nil
+                var version: String? = asked == "*" || asked.isEmpty ? "0.1.0" : asked
+                var failure: String?
+                if let index {
+                    if let versions = index[chartName] {
+                        version = asked == "*" || asked.isEmpty ? versions.max() : (versions.contains(asked) ? asked : nil)
+                        if version == nil { failure = "no '\(chartName)' chart with version matching '\(asked)' found" }
+                    } else {
+                        version = nil
+                        failure = "no chart name found"
+                    }
+                }
+                if let failure {
+                    let message = "invalid chart reference: failed to get chart version for remote reference: \(failure)"
+                    status = .object([
+                        ("conditions", .array([
+                            condition("False", "InvalidChartReference", message),
+                            .object([
+                                ("type", .string("Stalled")), ("status", .string("True")), ("reason", .string("InvalidChartReference")),
+                                ("message", .string(message)), ("lastTransitionTime", .string(FakeAPI.now())),
+                            ]),
+                        ])),
+                        ("observedGeneration", .integer(generation)),
+                    ])
+                } else {
+                    let pulled = version ?? "0.1.0"
+                    status = .object([
+                        ("conditions", .array([condition("True", "ChartPullSucceeded", "pulled '\(chartName)' chart with version '\(pulled)'")])),
+                        ("artifact", .object([("revision", .string(pulled)), ("digest", .string("sha256:\(Self.digest("\(chartName)@\(pulled)"))"))])),
+                        ("observedGeneration", .integer(generation)),
+                    ])
+                }
+            }
+            write(status, of: chart, group: "source.toolkit.fluxcd.io", plural: "helmcharts", component: "source-controller")
         }
+    }
+
+    /// What helm-controller does: make the HelmChart of a `spec.chart` template
+    /// (`<namespace>-<name>` in the chart source's namespace, named in `status.helmChart`), wait
+    /// for the dependsOn HelmReleases (DependencyNotReady) and for the chart
+    /// (`HelmChartNotReady`, "HelmChart '<ns>/<name>' is not ready: <the chart's message>", as
+    /// helm-controller v1 writes it), then install the version source-controller pulled
+    /// (InstallSucceeded) or fail (InstallFailed: the Warning event, and the chart's pods, which
+    /// the kubelet cannot start, with its events). The status has the shape of the newest
+    /// version the cluster serves: v2 and v2beta2 keep `history` snapshots, v2beta1
+    /// `lastAppliedRevision`.
+    private func reconcileHelmReleases() {
+        let served = Set(server.api.store.kinds.filter { $0.group == "helm.toolkit.fluxcd.io" && $0.kind == "HelmRelease" }.map(\.version))
+        let snapshots = served.contains("v2") || served.contains("v2beta2")
         for release in server.objects(group: "helm.toolkit.fluxcd.io", plural: "helmreleases") {
             let name = release["metadata", "name"]?.string ?? "", namespace = release["metadata", "namespace"]?.string ?? ""
             let generation = Int64(release["metadata", "generation"]?.int ?? 1)
             let behaviour = lock.withLock { helmBehaviours[name] } ?? .install
             if case .never = behaviour { continue }
-            let chart = release["spec", "chart", "spec", "chart"]?.string ?? name
-            let version = release["spec", "chart", "spec", "version"]?.string ?? "0.1.0"
-            let sourceRef = release["spec", "chart", "spec", "sourceRef"]
-            let sourceNamespace = sourceRef?["namespace"]?.string ?? namespace
-            let source = sourceRef.flatMap { ref -> JSONValue? in
-                let plural = ["HelmRepository": "helmrepositories", "GitRepository": "gitrepositories", "Bucket": "buckets"][ref["kind"]?.string ?? ""] ?? "helmrepositories"
-                return server.object(group: "source.toolkit.fluxcd.io", plural: plural, namespace: sourceNamespace, name: ref["name"]?.string ?? "")
+            var chartName = release["spec", "chart", "spec", "chart"]?.string ?? name
+            var chart: JSONValue?
+            var chartID = ""
+            // Without the HelmChart CRD (a test that installs only some CRDs) the chart's source stands for it.
+            let chartsServed = server.api.store.kinds.contains { $0.group == "source.toolkit.fluxcd.io" && $0.plural == "helmcharts" }
+            if let template = release["spec", "chart", "spec"], !chartsServed {
+                chart = server.object(
+                    group: "source.toolkit.fluxcd.io", plural: Self.sourcePlurals[template["sourceRef", "kind"]?.string ?? ""] ?? "helmrepositories",
+                    namespace: template["sourceRef", "namespace"]?.string ?? namespace, name: template["sourceRef", "name"]?.string ?? "")
+                chartID = "\(template["sourceRef", "namespace"]?.string ?? namespace)/\(namespace)-\(name)"
+            } else if let template = release["spec", "chart", "spec"] {
+                let sourceNamespace = template["sourceRef", "namespace"]?.string ?? namespace
+                chartID = "\(sourceNamespace)/\(namespace)-\(name)"
+                chart = server.object(group: "source.toolkit.fluxcd.io", plural: "helmcharts", namespace: sourceNamespace, name: "\(namespace)-\(name)")
+                if chart == nil {
+                    var spec: [(String, JSONValue)] = [("chart", .string(chartName))]
+                    if let version = template["version"] { spec.append(("version", version)) }
+                    spec += [
+                        ("sourceRef", .object([("kind", template["sourceRef", "kind"] ?? .string("HelmRepository")), ("name", template["sourceRef", "name"] ?? .string(""))])),
+                        ("interval", template["interval"] ?? release["spec", "interval"] ?? .string("10m")), ("reconcileStrategy", .string("ChartVersion")),
+                    ]
+                    server.applyAsController(KubeObject(.object([
+                        ("apiVersion", .string("source.toolkit.fluxcd.io/v1")), ("kind", .string("HelmChart")),
+                        ("metadata", .object([("name", .string("\(namespace)-\(name)")), ("namespace", .string(sourceNamespace))])),
+                        ("spec", .object(spec)),
+                    ])))
+                    continue  // source-controller reconciles it on the next round
+                }
+            } else if let ref = release["spec", "chartRef"], let kind = ref["kind"]?.string {
+                let refNamespace = ref["namespace"]?.string ?? namespace
+                chartID = "\(refNamespace)/\(ref["name"]?.string ?? "")"
+                chart = server.object(group: "source.toolkit.fluxcd.io", plural: Self.sourcePlurals[kind] ?? "ocirepositories", namespace: refNamespace, name: ref["name"]?.string ?? "")
+                chartName = ref["name"]?.string ?? chartName
             }
-            let sourceReady = ready(source) || source?["spec", "type"]?.string == "oci"
+            // The version source-controller pulled (a HelmChart's artifact revision), else the one asked for.
+            let pulled = chart?["kind"]?.string == "HelmChart" ? chart?["status", "artifact", "revision"]?.string : nil
+            let version = pulled ?? release["spec", "chart", "spec", "version"]?.string ?? "0.1.0"
             let dependencies = (release["spec", "dependsOn"]?.array ?? []).compactMap { dependency in
                 dependency["name"]?.string.map { (dependency["namespace"]?.string ?? namespace, $0) }
             }
             var conditions: [JSONValue]
-            var extra: [(String, JSONValue)] = []
-            if let blocked = dependencies.first(where: { !ready(server.object(group: "helm.toolkit.fluxcd.io", plural: "helmreleases", namespace: $0.0, name: $0.1)) }) {
+            var extra: [(String, JSONValue)] = chartID.isEmpty || release["spec", "chartRef"] != nil ? [] : [("helmChart", .string(chartID))]
+            var failedInstall = false
+            if let blocked = dependencies.first(where: { !Self.ready(server.object(group: "helm.toolkit.fluxcd.io", plural: "helmreleases", namespace: $0.0, name: $0.1)) }) {
                 conditions = [condition("False", "DependencyNotReady", "dependency '\(blocked.0)/\(blocked.1)' is not ready")]
-            } else if !sourceReady {
-                conditions = [condition("False", "HelmChartNotReady", "HelmChart '\(sourceNamespace)/\(namespace)-\(name)' is not ready")]
+            } else if !(Self.ready(chart) || chart?["spec", "type"]?.string == "oci") {
+                let detail = Self.readyMessage(chart).map { ": \($0)" } ?? ""
+                conditions = [condition("False", "HelmChartNotReady", "HelmChart '\(chartID)' is not ready\(detail)")]
             } else {
                 switch behaviour {
                 case .installFailed(let message):
                     conditions = [condition("False", "InstallFailed", message)]
-                    extra = [("lastAttemptedRevision", .string(version)), ("installFailures", .integer(1))]
+                    extra += [("lastAttemptedRevision", .string(version)), ("installFailures", .integer(1))]
+                    failedInstall = true
                 default:
-                    conditions = [condition("True", "InstallSucceeded", "Helm install succeeded for release \(namespace)/\(name).v1 with chart \(chart)@\(version)")]
-                    extra = [
-                        ("history", .array([.object([
+                    conditions = [condition("True", "InstallSucceeded", "Helm install succeeded for release \(namespace)/\(name).v1 with chart \(chartName)@\(version)")]
+                    if snapshots {
+                        extra.append(("history", .array([.object([
                             ("name", .string(name)), ("namespace", .string(namespace)), ("version", .integer(1)), ("status", .string("deployed")),
-                            ("chartName", .string(chart)), ("chartVersion", .string(version)),
-                        ])])),
-                        ("lastAttemptedRevision", .string(version)),
-                    ]
+                            ("chartName", .string(chartName)), ("chartVersion", .string(version)),
+                        ])])))
+                    } else {
+                        extra += [("lastAppliedRevision", .string(version)), ("lastReleaseRevision", .integer(1))]
+                    }
+                    extra.append(("lastAttemptedRevision", .string(version)))
                 }
             }
             let status = JSONValue.object([("conditions", .array(conditions))] + extra + [("observedGeneration", .integer(generation))])
-            if release["status"].map({ Self.sameStatus($0, status) }) != true {
-                server.setStatus(group: "helm.toolkit.fluxcd.io", plural: "helmreleases", namespace: namespace, name: name, status)
-            }
+            let changed = release["status"].map { Self.sameStatus($0, status) } != true
+            write(status, of: release, group: "helm.toolkit.fluxcd.io", plural: "helmreleases", component: "helm-controller")
+            if failedInstall && changed { startFailingPods(of: release, chart: chartName, version: version) }
         }
+    }
+
+    /// The stand-in for what a chart that fails to install leaves behind: its pod (labelled
+    /// `app.kubernetes.io/instance=<release>`, as charts label their workloads) stuck pulling its
+    /// image, with the kubelet's Warning events (`Failed`, `BackOff`).
+    private func startFailingPods(of release: JSONValue, chart: String, version: String) {
+        let name = release["metadata", "name"]?.string ?? "", namespace = release["metadata", "namespace"]?.string ?? ""
+        let target = release["spec", "targetNamespace"]?.string ?? namespace
+        let instance = release["spec", "releaseName"]?.string ?? name
+        let podName = "\(instance)-\(Self.digest(instance).prefix(10))-\(Self.digest(version).prefix(5))"
+        let image = "ghcr.io/example/\(chart):\(version)"
+        let pod = JSONValue.object([
+            ("apiVersion", .string("v1")), ("kind", .string("Pod")),
+            ("metadata", .object([
+                ("name", .string(podName)), ("namespace", .string(target)), ("uid", .string(UUID().uuidString.lowercased())),
+                ("labels", .object([("app.kubernetes.io/instance", .string(instance)), ("app.kubernetes.io/name", .string(chart))])),
+            ])),
+            ("spec", .object([("containers", .array([.object([("name", .string(chart)), ("image", .string(image))])]))])),
+            ("status", .object([("phase", .string("Pending"))])),
+        ])
+        server.api.store.put(FakeStore.Key(group: "", plural: "pods", namespace: target, name: podName), pod, type: "ADDED")
+        record(event: "Warning", reason: "Failed", message: "Failed to pull image \"\(image)\": rpc error: code = NotFound desc = failed to pull and unpack image \"\(image)\": not found", on: pod, component: "kubelet")
+        record(event: "Warning", reason: "BackOff", message: "Back-off pulling image \"\(image)\"", on: pod, component: "kubelet")
     }
 
     static func digest(_ text: String) -> String {
@@ -338,9 +516,17 @@ public final class FakeFluxController: @unchecked Sendable {
     }
 
     /// What kustomize-controller does for a Kustomization of the branch: build its path at the
-    /// revision (the root's flux-system ignored, as the bootstrap's GitRepository says), apply
-    /// the Namespaces and Flux objects, and record every object of the build as an inventory
-    /// entry (`<namespace>_<name>_<group>_<kind>`, `v` the version).
+    /// revision with kustomize (a path without a kustomization.yaml gets the one
+    /// kustomize-controller generates: every `.yaml`/`.yml` file below it, a folder that has its
+    /// own kustomization listed as a whole, so the root's `flux-system` folder is built too);
+    /// apply the Namespaces, Flux objects and workloads of the build, except an object whose
+    /// in-cluster copy is annotated or labelled `kustomize.toolkit.fluxcd.io/reconcile: disabled`
+    /// (kustomize-controller's exclusion selector: skipped, as fluxci's bootstrap GitRepository and
+    /// root Kustomization are); and record every object of the build, skipped ones too, as an
+    /// inventory entry exactly as kustomize-controller does (`internal/inventory`
+    /// `AddChangeSet`: `id` is cli-utils' `ObjMetadata.String()`,
+    /// `<namespace>_<name>_<group>_<kind>` with `:` in names written `__`, the namespace empty for
+    /// cluster-scoped kinds; `v` is the version alone).
     private func applyChildren(path: String, url: String, credentials: [String: String], revision: String, key: String) async {
         guard lock.withLock({ inventories[key] == nil }) else { return }
         guard let branch = revision.split(separator: "@").first else { return }
@@ -348,30 +534,146 @@ public final class FakeFluxController: @unchecked Sendable {
         defer { try? FileManager.default.removeItem(at: checkout) }
         guard (try? await git(["clone", "--quiet", "--branch", String(branch), url, checkout.path], environment: credentials)) != nil else { return }
         let root = checkout.appendingPathComponent(path)
-        var objects: [KubeObject] = []
-        if ["kustomization.yaml", "kustomization.yml", "Kustomization"].contains(where: { FileManager.default.fileExists(atPath: root.appendingPathComponent($0).path) }) {
-            if let built = try? await runTool("kubectl", ["kustomize", "--load-restrictor", "LoadRestrictionsNone", root.path]), built.status == 0 {
-                objects = (try? Manifest.objects(built.standardOutput)) ?? []
-            }
-        } else if let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil) {
-            for case let file as URL in walker {
-                if file.path.contains("/flux-system/") { continue }
-                guard ["yaml", "yml"].contains(file.pathExtension), let text = try? String(contentsOf: file, encoding: .utf8),
-                    let found = try? Manifest.objects(text)
-                else { continue }
-                objects += found
+        var objects: [Built] = []
+        if Self.hasKustomization(root) {
+            objects = await Self.build(root)
+        } else {
+            // The generated kustomization has no transformer: its build is its resources' builds
+            // together (a file's objects, a folder's own build), so each is built alone, and a
+            // folder's build is kept for the run (the flux-system folder's 12,000 lines are the
+            // same in every test).
+            for resource in Self.generatedResources(root, relative: "") {
+                let url = root.appendingPathComponent(resource)
+                if Self.hasKustomization(url) {
+                    objects += await Self.cachedBuild(url)
+                } else if let text = try? String(contentsOf: url, encoding: .utf8) {
+                    objects += ((try? Manifest.objects(text)) ?? []).map(Built.init)
+                }
             }
         }
-        for object in objects where object.kind == "Namespace" { server.applyAsController(object) }
-        for object in objects where object.apiVersion.contains("toolkit.fluxcd.io/") || Self.workloadKinds.contains(object.kind) {
-            server.applyAsController(object)
+        let kinds = server.api.store.kinds
+        func stored(_ object: Built) -> JSONValue? {
+            guard let kind = kinds.first(where: { $0.apiVersion == object.apiVersion && $0.kind == object.kind }) else { return nil }
+            return server.object(group: kind.group, plural: kind.plural, namespace: kind.namespaced ? (object.namespace ?? "default") : nil, name: object.name)
+        }
+        func excluded(_ object: Built) -> Bool {
+            let live = stored(object)
+            return [object.full()?.json, live].contains { json in
+                json?["metadata", "annotations", "kustomize.toolkit.fluxcd.io/reconcile"]?.string == "disabled"
+                    || json?["metadata", "labels", "kustomize.toolkit.fluxcd.io/reconcile"]?.string == "disabled"
+            }
+        }
+        for object in objects where object.kind == "Namespace" && !excluded(object) { if let full = object.full() { server.applyAsController(full) } }
+        for object in objects where (object.apiVersion.contains("toolkit.fluxcd.io/") || Self.workloadKinds.contains(object.kind)) && !excluded(object) {
+            if let full = object.full() { server.applyAsController(full) }
         }
         let entries: [JSONValue] = objects.map { object in
             let parts = object.apiVersion.split(separator: "/").map(String.init)
             let (group, version) = parts.count == 2 ? (parts[0], parts[1]) : ("", parts[0])
-            let namespace = Self.clusterScoped.contains(object.kind) ? "" : (object.namespace ?? "default")
-            return .object([("id", .string("\(namespace)_\(object.name)_\(group)_\(object.kind)")), ("v", .string(version))])
+            let namespaced = kinds.first { $0.group == group && $0.kind == object.kind }?.namespaced ?? !Self.clusterScoped.contains(object.kind)
+            let namespace = namespaced ? (object.namespace ?? "default") : ""
+            let name = object.name.replacingOccurrences(of: ":", with: "__")
+            return .object([("id", .string("\(namespace)_\(name)_\(group)_\(object.kind)")), ("v", .string(version))])
         }
         lock.withLock { inventories[key] = entries }
     }
+
+    /// A folder's build. Only each document's head is read (kubectl kustomize writes `apiVersion`,
+    /// `kind`, then `metadata` with two-space indented `name` and `namespace`); a document is
+    /// parsed whole only when applied: gotk-components' CRDs are 12,000 lines the fake never needs.
+    static func build(_ folder: URL) async -> [Built] {
+        guard let built = try? await runTool("kubectl", ["kustomize", "--load-restrictor", "LoadRestrictionsNone", folder.path]), built.status == 0 else { return [] }
+        return built.standardOutput.components(separatedBy: "\n---\n").compactMap(Built.init(text:))
+    }
+
+    private static let builds = BuildCache()
+
+    /// A folder's build, kept by the content of its files when its kustomization reaches nothing
+    /// outside it.
+    static func cachedBuild(_ folder: URL) async -> [Built] {
+        var key = ""
+        if let walker = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: nil) {
+            var parts: [String] = []
+            for case let file as URL in walker {
+                guard let data = FileManager.default.contents(atPath: file.path) else { continue }
+                if ["kustomization.yaml", "kustomization.yml", "Kustomization"].contains(file.lastPathComponent), String(decoding: data, as: UTF8.self).contains("..") { return await build(folder) }
+                parts.append("\(file.path.dropFirst(folder.path.count))|\(data.count)|\(digest(String(decoding: data, as: UTF8.self)))")
+            }
+            key = parts.sorted().joined(separator: "\n")
+        }
+        if let cached = builds.get(key) { return cached }
+        let objects = await build(folder)
+        if !objects.isEmpty { builds.set(key, objects) }
+        return objects
+    }
+
+    static func hasKustomization(_ folder: URL) -> Bool {
+        ["kustomization.yaml", "kustomization.yml", "Kustomization"].contains { FileManager.default.fileExists(atPath: folder.appendingPathComponent($0).path) }
+    }
+
+    /// The resources of the kustomization kustomize-controller generates for a folder without
+    /// one (fluxcd/pkg kustomize generator): its `.yaml`/`.yml` files and, recursively, those of
+    /// its subfolders, a subfolder with a kustomization of its own as one entry.
+    static func generatedResources(_ folder: URL, relative: String) -> [String] {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).sorted()  // filepath.Walk: lexical, dotfiles too
+        var resources: [String] = []
+        for name in names {
+            let url = folder.appendingPathComponent(name), path = relative.isEmpty ? name : "\(relative)/\(name)"
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else { continue }
+            if isDirectory.boolValue {
+                resources += hasKustomization(url) ? [path] : generatedResources(url, relative: path)
+            } else if ["yaml", "yml"].contains(url.pathExtension) {
+                resources.append(path)
+            }
+        }
+        return resources
+    }
+}
+
+/// Builds kept for the test run, by the content of the folder built.
+final class BuildCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var builds: [String: [Built]] = [:]
+    func get(_ key: String) -> [Built]? { lock.withLock { builds[key] } }
+    func set(_ key: String, _ objects: [Built]) { lock.withLock { builds[key] = objects } }
+}
+
+/// An object of a build: its head, and its text (parsed when needed) or the parsed object.
+struct Built: Sendable {
+    var apiVersion: String
+    var kind: String
+    var name: String
+    var namespace: String?
+    private var text: String?
+    private var object: KubeObject?
+
+    init(_ object: KubeObject) {
+        apiVersion = object.apiVersion
+        kind = object.kind
+        name = object.name
+        namespace = object.namespace
+        self.object = object
+    }
+
+    /// The head of one document of kubectl kustomize's output; nil for an empty one.
+    init?(text: String) {
+        var apiVersion = "", kind = "", name = "", namespace: String?
+        var inMetadata = false
+        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+            if !line.hasPrefix(" ") {
+                inMetadata = line == "metadata:"
+                if line.hasPrefix("apiVersion: ") { apiVersion = String(line.dropFirst("apiVersion: ".count)) }
+                if line.hasPrefix("kind: ") { kind = String(line.dropFirst("kind: ".count)) }
+            } else if inMetadata, line.hasPrefix("  name: ") {
+                name = String(line.dropFirst("  name: ".count)).trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
+            } else if inMetadata, line.hasPrefix("  namespace: ") {
+                namespace = String(line.dropFirst("  namespace: ".count)).trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
+            }
+        }
+        guard !kind.isEmpty else { return nil }
+        (self.apiVersion, self.kind, self.name, self.namespace, self.text) = (apiVersion, kind, name, namespace, text)
+    }
+
+    func full() -> KubeObject? { object ?? text.flatMap { try? Manifest.objects($0).first } }
 }
