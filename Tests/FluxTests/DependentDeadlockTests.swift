@@ -1,0 +1,313 @@
+import Actions
+import Foundation
+import Testing
+import TestSupport
+
+@testable import Flux
+
+/// Tester t9 F2: a Kustomization that needs something only a Kustomization waiting for it
+/// creates (its namespace, a substituteFrom source, its decryption Secret, its kubeconfig Secret,
+/// a HelmRelease its HelmRelease depends on). kustomize-controller reconciles a Kustomization only
+/// once every dependsOn is Ready, so the creator never runs: an error, whose fix is never a
+/// dependsOn (that would be a cycle). With neither waiting for the other it is a race (a warning
+/// whose dependsOn fix, applied, leaves no problem and no cycle); ordered, it is fine. Each shape
+/// is planned with the real kubectl kustomize, and each fix the message gives is applied and the
+/// fleet planned again.
+@Suite struct DependentDeadlockTests {
+    /// How the creator `apps` relates to the needer `infra`.
+    enum Shape: String, CaseIterable, CustomStringConvertible {
+        /// apps → configs → infra (dependsOn), the flux2-kustomize-helm-example chain.
+        case transitive
+        /// apps → infra.
+        case direct
+        /// infra applies the Kustomization apps (its parent).
+        case child
+        /// Neither depends on the other.
+        case race
+        /// infra depends on apps.
+        case ordered
+        var description: String { rawValue }
+    }
+
+    /// A needer `infra` (with `needs` in its spec, and `own` files in its build) and a creator
+    /// `apps` whose build holds `made`, related as `shape` says.
+    static func files(needs: String, own: [String: String], made: [String: String], shape: Shape, infraExtra: String = "") -> [String: String] {
+        var files: [String: String] = [
+            "clusters/c/configs.yaml": kustomization("configs", path: "./configs", extra: "  dependsOn: [{name: infra}]\n"),
+            "configs/cm.yaml": configMap("configs", namespace: "default"),
+        ]
+        let infraDependsOn = shape == .ordered ? "  dependsOn: [{name: apps}]\n" : ""
+        files["clusters/c/infra.yaml"] = kustomization("infra", path: "./infra", extra: needs + infraExtra + infraDependsOn)
+        let apps: String = switch shape {
+        case .transitive: kustomization("apps", path: "./apps", extra: "  dependsOn: [{name: configs}]\n")
+        case .direct: kustomization("apps", path: "./apps", extra: "  dependsOn: [{name: infra}]\n")
+        case .child, .race, .ordered: kustomization("apps", path: "./apps")
+        }
+        files[shape == .child ? "infra/apps-ks.yaml" : "clusters/c/apps.yaml"] = apps
+        for (path, text) in own { files["infra/" + path] = text }
+        for (path, text) in made { files["apps/" + path] = text }
+        if made.isEmpty { files["apps/cm.yaml"] = configMap("apps", namespace: "default") }
+        return files
+    }
+
+    static func plan(_ files: [String: String]) async throws -> ClusterTree {
+        let fleet = try await Fleet.make(files)
+        defer { fleet.remove() }
+        return try fleet.read()
+    }
+
+    /// The `dependsOn: [{name: x, namespace: y}]` a fix suggests, as a spec line for infra.
+    static func suggestedDependsOn(_ fix: String?) -> String? {
+        guard let fix, let range = fix.range(of: #"dependsOn: \[\{name: [a-z0-9-]+(, namespace: [a-z0-9-]+)?\}\]"#, options: .regularExpression) else { return nil }
+        return "  " + fix[range] + "\n"
+    }
+
+    /// Checks one kind in every shape: deadlocks are errors naming the chain and no dependsOn on
+    /// the creator; the race is a warning whose fix, applied, leaves neither the problem nor a
+    /// cycle; ordered is quiet; and `moved` (the object moved into infra's own build, where the
+    /// kind allows it) plans with no error.
+    static func check(
+        needs: String, own: [String: String] = [:], made: [String: String], race raceTitle: String, deadlock deadlockTitle: String,
+        moved: [String: String]? = nil, infraExtra: String = "", line: Int
+    ) async throws {
+        for shape in Shape.allCases {
+            let tree = try await plan(files(needs: needs, own: own, made: made, shape: shape, infraExtra: infraExtra))
+            let deadlock = tree.problem(deadlockTitle)
+            let race = tree.problem(raceTitle)
+            #expect(tree.problem("Dependency cycle") == nil, "\(shape): \(tree.problems)")
+            switch shape {
+            case .transitive, .direct, .child:
+                let problem = try #require(deadlock, "\(shape): \(tree.problems)")
+                #expect(race == nil, "\(shape): \(race as Any)")
+                #expect(problem.level == .error, "\(shape)")
+                #expect(problem.location == SourceLocation(file: "clusters/c/infra.yaml", line: line) || problem.location?.file.hasPrefix("infra/") == true, "\(shape): \(problem.location as Any)")
+                let chain = switch shape {
+                case .transitive: "flux-system/apps → flux-system/configs → flux-system/infra"
+                default: "flux-system/apps → flux-system/infra"
+                }
+                #expect(problem.message.contains(chain), "\(shape): \(problem.message)")
+                #expect(suggestedDependsOn(problem.fix) == nil, "\(shape): \(problem.fix ?? "")")
+                #expect(problem.fix?.contains("would be a cycle") == true, "\(shape): \(problem.fix ?? "")")
+            case .race:
+                let problem = try #require(race, "\(shape): \(tree.problems)")
+                #expect(deadlock == nil)
+                #expect(problem.level == .warning)
+                // Apply the fix the message gives and plan again: no race, no cycle, no error.
+                let dependsOn = try #require(suggestedDependsOn(problem.fix), "\(problem.fix ?? "")")
+                let fixed = try await plan(files(needs: needs, own: own, made: made, shape: .race, infraExtra: infraExtra + dependsOn))
+                #expect(fixed.problem(raceTitle) == nil, "\(fixed.problems)")
+                #expect(fixed.problem("Dependency cycle") == nil, "\(fixed.problems)")
+                #expect(fixed.problem(deadlockTitle) == nil, "\(fixed.problems)")
+            case .ordered:
+                #expect(deadlock == nil && race == nil, "\(tree.problems)")
+            }
+        }
+        // The deadlock's fix applied: the object moved into infra's own build (or one infra
+        // depends on), planned again with the transitive chain.
+        if let moved {
+            let tree = try await plan(files(needs: needs, own: own.merging(moved) { $1 }, made: [:], shape: .transitive, infraExtra: infraExtra))
+            #expect(tree.problem(deadlockTitle) == nil && tree.problem(raceTitle) == nil, "\(tree.problems)")
+            #expect(tree.errors.isEmpty, "\(tree.errors)")
+        }
+    }
+
+    static let namespace = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: podinfo\n"
+
+    /// Repro t9/10: infra applies an object in podinfo, whose Namespace only apps creates.
+    @Test func namespaceCreatedByADependent() async throws {
+        try await Self.check(
+            needs: "", own: ["repository.yaml": configMap("podinfo-source", namespace: "podinfo")], made: ["ns.yaml": Self.namespace],
+            race: "Namespace created by another Kustomization", deadlock: "Namespace created by a dependent",
+            moved: ["ns.yaml": Self.namespace], line: 0)
+    }
+
+    /// Repro t9/25: infra substitutes from a ConfigMap only apps creates.
+    @Test func substituteFromCreatedByADependent() async throws {
+        try await Self.check(
+            needs: "  postBuild:\n    substituteFrom:\n      - kind: ConfigMap\n        name: cluster-settings\n",
+            own: ["cm.yaml": configMap("infra", namespace: "default", data: "domain: ${DOMAIN:=x}")],
+            made: ["settings.yaml": configMap("cluster-settings", namespace: "flux-system", data: "DOMAIN: example.com")],
+            race: "substituteFrom created by another Kustomization", deadlock: "substituteFrom created by a dependent", line: 17)
+    }
+
+    /// `optional: true` skips a source that does not exist yet: infra applies with the variables
+    /// empty and converges later, so a dependent creator is a warning, not a deadlock.
+    @Test func optionalSubstituteFromCreatedByADependentIsAWarning() async throws {
+        let tree = try await Self.plan(Self.files(
+            needs: "  postBuild:\n    substituteFrom:\n      - kind: ConfigMap\n        name: cluster-settings\n        optional: true\n",
+            own: ["cm.yaml": configMap("infra", namespace: "default")],
+            made: ["settings.yaml": configMap("cluster-settings", namespace: "flux-system", data: "DOMAIN: example.com")], shape: .transitive))
+        let problem = try #require(tree.problem("substituteFrom created by a dependent"), "\(tree.problems)")
+        #expect(problem.level == .warning)
+        #expect(problem.message.contains("empty"), "\(problem.message)")
+        #expect(Self.suggestedDependsOn(problem.fix) == nil)
+    }
+
+    static let secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: infra-age\n  namespace: flux-system\nstringData:\n  age.agekey: placeholder\n"
+
+    /// Repro t9/51: infra decrypts with a Secret only apps creates.
+    @Test func decryptionSecretCreatedByADependent() async throws {
+        try await Self.check(
+            needs: "  decryption:\n    provider: sops\n    secretRef:\n      name: infra-age\n", made: ["secret.yaml": Self.secret],
+            race: "Decryption Secret created by another Kustomization", deadlock: "Decryption Secret created by a dependent", line: 17)
+    }
+
+    /// The same code path: infra reads its kubeconfig from a Secret only apps creates.
+    @Test func kubeConfigSecretCreatedByADependent() async throws {
+        let secret = Self.secret.replacingOccurrences(of: "infra-age", with: "remote")
+        try await Self.check(
+            needs: "  kubeConfig:\n    secretRef:\n      name: remote\n", made: ["secret.yaml": secret],
+            race: "kubeconfig Secret created by another Kustomization", deadlock: "kubeConfig Secret created by a dependent", line: 16)
+    }
+
+    /// Impersonation: infra applies as a ServiceAccount whose RoleBinding only apps applies.
+    @Test func roleBindingAppliedByADependent() async throws {
+        let binding = """
+            apiVersion: rbac.authorization.k8s.io/v1
+            kind: RoleBinding
+            metadata: {name: deployer, namespace: flux-system}
+            roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
+            subjects: [{kind: ServiceAccount, name: deployer, namespace: flux-system}]
+            """
+        try await Self.check(
+            needs: "  serviceAccountName: deployer\n", made: ["binding.yaml": binding],
+            race: "Impersonated account bound by another Kustomization", deadlock: "Impersonated account bound by a dependent", line: 14)
+    }
+
+    /// A custom resource whose CRD only apps installs.
+    @Test func crdInstalledByADependent() async throws {
+        let crd = """
+            apiVersion: apiextensions.k8s.io/v1
+            kind: CustomResourceDefinition
+            metadata: {name: widgets.example.com}
+            spec:
+              group: example.com
+              scope: Namespaced
+              names: {kind: Widget, plural: widgets}
+              versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}]
+            """
+        try await Self.check(
+            needs: "", own: ["widget.yaml": "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w, namespace: default}\n"], made: ["crd.yaml": crd],
+            race: "CRD installed by another Kustomization", deadlock: "CRD installed by a dependent", moved: ["crd.yaml": crd], line: 0)
+    }
+
+    // MARK: HelmRelease dependsOn
+
+    static func release(_ name: String, dependsOn: String = "") -> String {
+        """
+        apiVersion: helm.toolkit.fluxcd.io/v2
+        kind: HelmRelease
+        metadata:
+          name: \(name)
+          namespace: flux-system
+        spec:
+          interval: 10m
+          chart:
+            spec:
+              chart: \(name)
+              sourceRef: {kind: HelmRepository, name: charts, namespace: flux-system}
+        \(dependsOn)
+        """
+    }
+
+    static let repository = "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata: {name: charts, namespace: flux-system}\nspec: {interval: 1h, url: https://example.com/charts}\n"
+
+    /// Repro t9/52: the cert-manager HelmRelease (infra, `wait: true`) depends on the podinfo
+    /// HelmRelease, which only apps applies: a deadlock. Without wait (and no health check of
+    /// it) infra is Ready once it applied the release, apps runs, and helm-controller installs
+    /// cert-manager after podinfo: quiet. A health check of the release is the same as wait.
+    @Test func helmReleaseDependingOnOneADependentApplies() async throws {
+        let own = ["repository.yaml": Self.repository, "cert-manager.yaml": Self.release("cert-manager", dependsOn: "  dependsOn:\n    - name: podinfo\n")]
+        let made = ["podinfo.yaml": Self.release("podinfo")]
+        let title = "HelmRelease dependency applied by a dependent"
+        for shape in Shape.allCases {
+            let waiting = try await Self.plan(Self.files(needs: "  wait: true\n", own: own, made: made, shape: shape))
+            let problem = waiting.problem(title)
+            switch shape {
+            case .transitive, .direct, .child:
+                let deadlock = try #require(problem, "\(shape): \(waiting.problems)")
+                #expect(deadlock.level == .error)
+                #expect(deadlock.location == SourceLocation(file: "infra/cert-manager.yaml", line: 13), "\(deadlock.location as Any)")
+                #expect(deadlock.message.contains("HelmRelease/flux-system/podinfo") && deadlock.message.contains("has wait: true"), "\(deadlock.message)")
+                #expect(Self.suggestedDependsOn(deadlock.fix) == nil, "\(deadlock.fix ?? "")")
+            case .race, .ordered:
+                #expect(problem == nil, "\(shape): \(waiting.problems)")
+            }
+            let quiet = try await Self.plan(Self.files(needs: "", own: own, made: made, shape: shape))
+            #expect(quiet.problem(title) == nil, "\(shape): \(quiet.problems)")
+            #expect(quiet.errors.isEmpty, "\(shape): \(quiet.errors)")
+        }
+        let checked = try await Self.plan(Self.files(
+            needs: "  healthChecks:\n    - {apiVersion: helm.toolkit.fluxcd.io/v2, kind: HelmRelease, name: cert-manager, namespace: flux-system}\n",
+            own: own, made: made, shape: .transitive))
+        let problem = try #require(checked.problem(title), "\(checked.problems)")
+        #expect(problem.message.contains("health-checks"), "\(problem.message)")
+        // The fix applied: podinfo moved into infra's own build.
+        let moved = try await Self.plan(Self.files(needs: "  wait: true\n", own: own.merging(made) { $1 }, made: [:], shape: .transitive))
+        #expect(moved.problem(title) == nil && moved.errors.isEmpty, "\(moved.problems)")
+    }
+}
+
+/// Tester t9 F6: a reference that no built Kustomization satisfies, in a cluster where some
+/// Kustomization was not built (another source: a tenant's GitRepository, an OCIRepository):
+/// what that one applies is unknown, so a warning naming it and its source; an error when every
+/// Kustomization was built.
+@Suite struct UnbuiltSourceReferenceTests {
+    static let tenant = """
+        apiVersion: source.toolkit.fluxcd.io/v1
+        kind: OCIRepository
+        metadata: {name: tenant, namespace: flux-system}
+        spec: {interval: 1m, url: oci://example.com/tenant, ref: {tag: latest}}
+        ---
+        apiVersion: kustomize.toolkit.fluxcd.io/v1
+        kind: Kustomization
+        metadata: {name: tenant, namespace: flux-system}
+        spec: {interval: 1m, path: ./, prune: true, sourceRef: {kind: OCIRepository, name: tenant}}
+        """
+
+    static func fleet(unbuilt: Bool) -> [String: String] {
+        var files: [String: String] = [
+            "clusters/c/monitoring.yaml": kustomization("monitoring", path: "./monitoring", extra: "  dependsOn:\n    - name: podinfo\n      namespace: apps\n"),
+            "monitoring/repository.yaml": DependentDeadlockTests.repository,
+            "monitoring/release.yaml": DependentDeadlockTests.release("grafana", dependsOn: "  dependsOn:\n    - name: podinfo\n      namespace: apps\n"),
+            "monitoring/other.yaml": """
+                apiVersion: helm.toolkit.fluxcd.io/v2
+                kind: HelmRelease
+                metadata: {name: loki, namespace: flux-system}
+                spec:
+                  interval: 10m
+                  chart: {spec: {chart: loki, sourceRef: {kind: HelmRepository, name: tenant-charts}}}
+                """,
+        ]
+        if unbuilt { files["clusters/c/tenant.yaml"] = tenant }
+        return files
+    }
+
+    /// Repro t9/37: a Kustomization, a HelmRelease dependsOn and a chart sourceRef only the
+    /// tenant's artifact can define.
+    @Test func referencesOnlyAnUnbuiltSourceCanDefineAreWarnings() async throws {
+        let tree = try await DependentDeadlockTests.plan(Self.fleet(unbuilt: true))
+        let dependencies = tree.problems.filter { $0.title == "Unknown dependency" }
+        #expect(dependencies.count == 2, "\(tree.problems)")
+        #expect(dependencies.allSatisfy { $0.level == .warning }, "\(dependencies)")
+        let kustomization = try #require(dependencies.first { $0.message.hasPrefix("The Kustomization flux-system/monitoring") })
+        #expect(kustomization.message.contains("apps/podinfo"))
+        #expect(kustomization.message.contains("unless a Kustomization fluxci did not build (flux-system/tenant, sourced from OCIRepository/flux-system/tenant) defines it"), "\(kustomization.message)")
+        #expect(kustomization.location == SourceLocation(file: "clusters/c/monitoring.yaml", line: 15))
+        let release = try #require(dependencies.first { $0.message.hasPrefix("HelmRelease/flux-system/grafana") })
+        #expect(release.message.contains("OCIRepository/flux-system/tenant"), "\(release.message)")
+        let chart = try #require(tree.problem("Unknown chart source"))
+        #expect(chart.level == .warning)
+        #expect(chart.message.contains("flux-system/tenant, sourced from OCIRepository/flux-system/tenant"), "\(chart.message)")
+        #expect(tree.errors.isEmpty, "\(tree.errors)")
+    }
+
+    /// Every Kustomization built: the same references are errors.
+    @Test func referencesNothingDefinesAreErrorsWhenEverythingWasBuilt() async throws {
+        let tree = try await DependentDeadlockTests.plan(Self.fleet(unbuilt: false))
+        let dependencies = tree.problems.filter { $0.title == "Unknown dependency" }
+        #expect(dependencies.count == 2, "\(tree.problems)")
+        #expect(dependencies.allSatisfy { $0.level == .error && !$0.message.contains("did not build") }, "\(dependencies)")
+        #expect(tree.problem("Unknown chart source")?.level == .error)
+    }
+}
