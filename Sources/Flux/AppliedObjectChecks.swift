@@ -83,7 +83,6 @@ public enum AppliedObjectChecks {
                 }
             }
         }
-        let unbuilt = applied.unbuilt.map(\.description)
 
         var problems: [Annotation] = []
         for id in order {
@@ -124,6 +123,7 @@ public enum AppliedObjectChecks {
                 case .missing:
                     let message = "The Kustomization \(id) applies \(what) in the namespace \(namespace), which no Namespace object of the cluster's tree defines and no HelmRelease creates: on a fresh cluster (only \(given.sorted().joined(separator: ", ")) exist) kustomize-controller's server-side dry-run fails with namespaces \"\(namespace)\" not found and \(id) never becomes Ready"
                     let fix = "Add a Namespace object \(namespace) (apiVersion: v1, kind: Namespace) to this Kustomization's build or to one it depends on, or correct the namespace (metadata.namespace or the Kustomization's spec.targetNamespace)."
+                    let unbuilt = applied.unknown(for: id, in: "").map(\.description)
                     if unbuilt.isEmpty {
                         problems.append(.error(message + ".", title: "Namespace not created", fix: fix, at: location))
                     } else {

@@ -32,9 +32,55 @@ struct AppliedObjects {
     private var byName: [String: [Owned]] = [:]
     /// The Kustomization whose build holds each one (its objects are applied before it exists).
     private(set) var parents: [Reference: Reference] = [:]
-    /// Kustomizations fluxci did not build (another source, suspended, failed): what they apply
-    /// is unknown.
+    /// Kustomizations whose objects fluxci cannot know: sourced from another source than the
+    /// root's (another GitRepository, an OCIRepository), so not built. One of the root's source
+    /// that did not build (a missing path, a build error, suspended, apply disabled) applies
+    /// nothing at this revision in the cluster either, so it is no possible creator.
     let unbuilt: [Reference]
+
+    /// The unbuilt Kustomizations that could apply something before `id` needs it: not `id`
+    /// itself (kustomize-controller reads what a Kustomization needs before it applies its
+    /// build) and none that waits for `id` (that would be a deadlock, not a creator).
+    /// With `namespace` (where the needed object lives, "" for a cluster-scoped one), also none
+    /// that may not write there (`mayWrite`).
+    func unknown(for id: Reference, in namespace: String? = nil) -> [Reference] {
+        unbuilt.filter { other in
+            other != id && !waitsFor(other).contains(id) && (namespace.map { mayWrite(other, in: $0) } ?? true)
+        }
+    }
+
+    /// Whether the Kustomization `id` may create objects in `namespace` ("" cluster-scoped).
+    /// kustomize-controller impersonates `spec.serviceAccountName` (fluxcd/pkg `runtime/client`
+    /// `setImpersonationConfig`); the API server lets that account write in a namespace only
+    /// through a RoleBinding there or a ClusterRoleBinding, and a cluster-scoped object only
+    /// through a ClusterRoleBinding (Flux's multi-tenancy lockdown rests on this). The bound
+    /// roles' rules are not read: a binding counts as enough. Without an account it applies as
+    /// kustomize-controller (cluster-admin after flux install): anywhere. (The controller's
+    /// --default-service-account is not taken into account here: that errs towards "may".)
+    func mayWrite(_ id: Reference, in namespace: String) -> Bool {
+        guard let account = kustomizations[id]?.object.json["spec", "serviceAccountName"]?.string, !account.isEmpty else { return true }
+        return bindings(of: account, namespace: id.namespace).contains { binding in
+            binding.object.kind == "ClusterRoleBinding" || (!namespace.isEmpty && binding.object.namespace == namespace)
+        }
+    }
+
+    /// The RoleBindings and ClusterRoleBindings whose subjects name the ServiceAccount
+    /// `namespace`/`account` (or its user name, `system:serviceaccount:<namespace>:<account>`).
+    func bindings(of account: String, namespace: String) -> [Owned] {
+        let user = "system:serviceaccount:\(namespace):\(account)"
+        return (all("RoleBinding") + all("ClusterRoleBinding")).filter { owned in
+            owned.group == "rbac.authorization.k8s.io"
+                && (owned.object.json["subjects"]?.array ?? []).contains { subject in
+                    switch subject["kind"]?.string {
+                    case "ServiceAccount":
+                        subject["name"]?.string == account
+                            && (subject["namespace"]?.string ?? (owned.object.kind == "RoleBinding" ? owned.object.namespace : nil)) == namespace
+                    case "User": subject["name"]?.string == user
+                    default: false
+                    }
+                }
+        }
+    }
 
     /// `objects` holds each built Kustomization's objects, `kustomizations` every Kustomization of
     /// the tree (the root first), `components` what bootstrap applies before the root (owned by
@@ -42,7 +88,8 @@ struct AppliedObjects {
     init(_ objects: [Reference: [KubeObject]], kustomizations: [FluxKustomization], components: [KubeObject] = []) {
         order = kustomizations.map(\.id)
         self.kustomizations = Dictionary(kustomizations.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-        unbuilt = kustomizations.filter { objects[$0.id] == nil }.map(\.id)
+        let rootSource = kustomizations.first?.source
+        unbuilt = kustomizations.filter { objects[$0.id] == nil && $0.source != rootSource }.map(\.id)
         func add(_ object: KubeObject, _ owner: Reference) {
             let owned = Owned(owner: owner, object: object)
             byKey[Key(kind: object.kind, namespace: object.namespace ?? "", name: object.name), default: []].append(owned)

@@ -27,10 +27,11 @@ enum KustomizationReferences {
     /// what they apply is unknown, so a reference nothing built satisfies may still be satisfied
     /// by them (a tenant's own GitRepository, an OCIRepository artifact). Each is named with its
     /// source when that is not the root's (tester t9 F6).
-    static func unlessUnbuilt(_ index: AppliedObjects, defines: Bool = false) -> String {
-        guard !index.unbuilt.isEmpty else { return "" }
+    static func unlessUnbuilt(_ index: AppliedObjects, for needer: AppliedObjects.Reference? = nil, in namespace: String? = nil, defines: Bool = false) -> String {
+        let unbuilt = needer.map { index.unknown(for: $0, in: namespace) } ?? index.unbuilt
+        guard !unbuilt.isEmpty else { return "" }
         let rootSource = index.order.first.flatMap { index.kustomizations[$0]?.source }
-        let listed = index.unbuilt.map { id in
+        let listed = unbuilt.map { id in
             guard let source = index.kustomizations[id]?.source, source != rootSource else { return id.description }
             return "\(id), sourced from \(source)"
         }.joined(separator: "; ")
@@ -64,9 +65,9 @@ enum KustomizationReferences {
             if owners.isEmpty {
                 let others = index.all(kind).filter { $0.group == group }.map { "\($0.object.namespace.map { $0 + "/" } ?? "")\($0.object.name)" }
                 let hint = ClusterTreeReader.nearest(namespace.isEmpty ? name : "\(namespace)/\(name)", in: others).map { " Did you mean \($0)?" } ?? ""
-                let message = "The Kustomization \(id) health-checks \(shown)\(check["apiVersion"]?.string.map { " (\($0))" } ?? ""), which no Kustomization of this cluster applies\(unlessUnbuilt(index)): kustomize-controller waits \(timeout) for it and fails \(id) (\"health check failed … \(shown) status: 'NotFound'\"), so \(id) and whatever depends on it never become Ready.\(hint)"
+                let message = "The Kustomization \(id) health-checks \(shown)\(check["apiVersion"]?.string.map { " (\($0))" } ?? ""), which no Kustomization of this cluster applies\(unlessUnbuilt(index, for: id, in: namespace)): kustomize-controller waits \(timeout) for it and fails \(id) (\"health check failed … \(shown) status: 'NotFound'\"), so \(id) and whatever depends on it never become Ready.\(hint)"
                 let fix = "Correct the health check (kind, apiVersion, namespace, name: a renamed object?), or remove it."
-                problems.append(index.unbuilt.isEmpty
+                problems.append(index.unknown(for: id, in: namespace).isEmpty
                     ? .error(message, title: "Health check of nothing", fix: fix, at: at)
                     : .warning(message, title: "Health check of nothing", fix: fix, at: at))
                 continue
@@ -105,18 +106,7 @@ enum KustomizationReferences {
         let byDefault = named == nil ? ", kustomize-controller's --default-service-account=\(account) as spec.serviceAccountName is not set," : ""
         let id = kustomization.id
         let user = "system:serviceaccount:\(id.namespace):\(account)"
-        let bindings = (index.all("RoleBinding") + index.all("ClusterRoleBinding")).filter { owned in
-            owned.group == "rbac.authorization.k8s.io"
-                && (owned.object.json["subjects"]?.array ?? []).contains { subject in
-                    switch subject["kind"]?.string {
-                    case "ServiceAccount":
-                        subject["name"]?.string == account
-                            && (subject["namespace"]?.string ?? (owned.object.kind == "RoleBinding" ? owned.object.namespace : nil)) == id.namespace
-                    case "User": subject["name"]?.string == user
-                    default: false
-                    }
-                }
-        }
+        let bindings = index.bindings(of: account, namespace: id.namespace)
         let at = locate(kustomization, ["spec", "serviceAccountName"])
         switch index.availability(of: bindings, for: id) {
         case .ordered: return []
@@ -133,11 +123,11 @@ enum KustomizationReferences {
         case .itself:
             return []  // sameBuildIsOrdered: its own build is ordered
         case .missing:
-            let message = "The Kustomization \(id) applies as the ServiceAccount \(id.namespace)/\(account)\(byDefault) (kustomize-controller impersonates \(user)), but no RoleBinding or ClusterRoleBinding of this cluster grants that ServiceAccount anything\(unlessUnbuilt(index)): every server-side dry-run of \(id) is forbidden, and it never becomes Ready."
+            let message = "The Kustomization \(id) applies as the ServiceAccount \(id.namespace)/\(account)\(byDefault) (kustomize-controller impersonates \(user)), but no RoleBinding or ClusterRoleBinding of this cluster grants that ServiceAccount anything\(unlessUnbuilt(index, for: id, in: id.namespace)): every server-side dry-run of \(id) is forbidden, and it never becomes Ready."
             let fix = named == nil
                 ? "Set spec.serviceAccountName on \(id) to an account bound to what it applies (for the Kustomizations of \(id.namespace == "flux-system" ? "flux-system: kustomize-controller, which flux install binds to cluster-admin; a patch in flux-system/kustomization.yaml sets it on all of them" : "a tenant: the tenant's reconciler account")), or bind a Role to \(id.namespace)/\(account)."
                 : "Bind a Role or ClusterRole to the ServiceAccount \(account) in \(id.namespace) (subjects: [{kind: ServiceAccount, name: \(account), namespace: \(id.namespace)}]) in a Kustomization \(id) depends on, or correct spec.serviceAccountName."
-            return [index.unbuilt.isEmpty
+            return [index.unknown(for: id, in: id.namespace).isEmpty
                 ? .error(message, title: "Impersonated account has no permissions", fix: fix, at: at)
                 : .warning(message, title: "Impersonated account has no permissions", fix: fix, at: at)]
         }
@@ -157,9 +147,9 @@ enum KustomizationReferences {
         let owners = index.find("Secret", group: "", namespace: id.namespace, name: name)
         switch index.availability(of: owners, for: id, sameBuildIsOrdered: false) {
         case .missing:
-            let message = "The Kustomization \(id) applies to the cluster of the kubeconfig in the Secret \(id.namespace)/\(name), which no Kustomization of this cluster creates\(unlessUnbuilt(index)) and fluxci does not create: kustomize-controller fails \(id) (\"unable to read KubeConfig secret '\(id.namespace)/\(name)'\"), and it never becomes Ready."
+            let message = "The Kustomization \(id) applies to the cluster of the kubeconfig in the Secret \(id.namespace)/\(name), which no Kustomization of this cluster creates\(unlessUnbuilt(index, for: id, in: id.namespace)) and fluxci does not create: kustomize-controller fails \(id) (\"unable to read KubeConfig secret '\(id.namespace)/\(name)'\"), and it never becomes Ready."
             let fix = "Create the Secret (a SOPS-encrypted Secret in a Kustomization \(id) depends on), correct spec.kubeConfig.secretRef.name, or leave this Kustomization out of the cluster the e2e tests."
-            return [index.unbuilt.isEmpty
+            return [index.unknown(for: id, in: id.namespace).isEmpty
                 ? .error(message, title: "Unknown kubeconfig Secret", fix: fix, at: at)
                 : .warning(message, title: "Unknown kubeconfig Secret", fix: fix, at: at)]
         case .itself:

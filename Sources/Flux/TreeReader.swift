@@ -927,8 +927,8 @@ struct Reader {
                     // Defined inside what a Kustomization fluxci did not build applies (another
                     // source's artifact, tester t9 F6): not known here, so a warning that names them.
                     problems.append(Annotation(
-                        applied.unbuilt.isEmpty ? .error : .warning,
-                        "The Kustomization \(id) depends on \(dependency), which no Kustomization of this cluster defines\(KustomizationReferences.unlessUnbuilt(applied, defines: true)): Flux keeps \(id) waiting (DependencyNotReady).\(hint)",
+                        applied.unknown(for: id, in: dependency.namespace).isEmpty ? .error : .warning,
+                        "The Kustomization \(id) depends on \(dependency), which no Kustomization of this cluster defines\(KustomizationReferences.unlessUnbuilt(applied, for: id, in: dependency.namespace, defines: true)): Flux keeps \(id) waiting (DependencyNotReady).\(hint)",
                         title: "Unknown dependency",
                         fix: sameName.first.map { other in
                             "\(written ? "Correct" : "Add") the entry's namespace: \(other.split(separator: "/")[0])\(written ? "" : " (an entry without one is in \(id.namespace), the Kustomization's own)"), or define \(dependency)."
@@ -1033,8 +1033,8 @@ struct Reader {
                     let created = decryptionSecrets.sorted().map { "\(secretsNamespace)/\($0)" }.joined(separator: " and ")
                     // A Kustomization fluxci did not build may create it (tester t9 F6).
                     problems.append(Annotation(
-                        applied.unbuilt.isEmpty ? .error : .warning,
-                        "The Kustomization \(id) decrypts with the Secret \(id.namespace)/\(secret) (kustomize-controller reads it from the Kustomization's namespace), but the pipeline creates \(created), and no Kustomization of this cluster creates \(id.namespace)/\(secret)\(KustomizationReferences.unlessUnbuilt(applied)).",
+                        applied.unknown(for: id, in: id.namespace).isEmpty ? .error : .warning,
+                        "The Kustomization \(id) decrypts with the Secret \(id.namespace)/\(secret) (kustomize-controller reads it from the Kustomization's namespace), but the pipeline creates \(created), and no Kustomization of this cluster creates \(id.namespace)/\(secret)\(KustomizationReferences.unlessUnbuilt(applied, for: id, in: id.namespace)).",
                         title: "Decryption Secret mismatch",
                         fix: id.namespace == secretsNamespace
                             ? "Pass --secret-names so that the pipeline creates \(secret), or set spec.decryption.secretRef.name to one of: \(decryptionSecrets.sorted().joined(separator: ", "))."

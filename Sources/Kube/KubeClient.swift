@@ -139,6 +139,10 @@ public final class KubeClient: Sendable {
         if text.contains("connectionRefused") || text.contains("Connection refused") || text.contains("ECONNREFUSED") {
             return .unreachable(server: server, detail: "connection refused")
         }
+        // A server going away (stopped, restarting) may accept a connection and close it.
+        if text.contains("Connection reset") || text.contains("connectionReset") {
+            return .unreachable(server: server, detail: "connection reset by the server")
+        }
         if let ssl = error as? NIOSSLError { return .unreachable(server: server, detail: "TLS failed: \(ssl)") }
         if text.contains("handshakeFailed") || text.contains("certificate") {
             return .unreachable(server: server, detail: "TLS failed (\(text)); the server's certificate is not trusted by the kubeconfig's certificate-authority")

@@ -318,4 +318,52 @@ import TestSupport
         #expect(dependencies.allSatisfy { $0.level == .error && !$0.message.contains("did not build") }, "\(dependencies)")
         #expect(tree.problem("Unknown chart source")?.level == .error)
     }
+
+    /// A tenant that impersonates an account bound only in its own namespace cannot create what
+    /// another namespace needs (the API server refuses it): the reference stays an error. Bound
+    /// by a ClusterRoleBinding, it could: a warning. A Kustomization of the branch's own source
+    /// whose build fails applies nothing in the cluster either: no "unless" for it.
+    @Test func onlyAnUnbuiltKustomizationThatMayWriteThereTurnsAnErrorIntoAWarning() async throws {
+        let tenant = """
+            apiVersion: source.toolkit.fluxcd.io/v1
+            kind: GitRepository
+            metadata: {name: team-a, namespace: team-a}
+            spec: {interval: 1m, url: https://example.com/team-a, ref: {branch: main}}
+            ---
+            apiVersion: kustomize.toolkit.fluxcd.io/v1
+            kind: Kustomization
+            metadata: {name: team-a, namespace: team-a}
+            spec: {interval: 1m, path: ./, prune: true, serviceAccountName: team-a, sourceRef: {kind: GitRepository, name: team-a}}
+            """
+        func binding(_ kind: String) -> String {
+            """
+            apiVersion: rbac.authorization.k8s.io/v1
+            kind: \(kind)
+            metadata: {name: team-a\(kind == "RoleBinding" ? ", namespace: team-a" : "")}
+            roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: admin}
+            subjects: [{kind: ServiceAccount, name: team-a, namespace: team-a}]
+            """
+        }
+        func files(_ bindingKind: String, broken: Bool = false) -> [String: String] {
+            [
+                "clusters/c/tenants.yaml": kustomization("tenants", path: "./tenants"),
+                "tenants/ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: team-a}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: team-b}\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: team-a, namespace: team-a}\n",
+                "tenants/binding.yaml": binding(bindingKind),
+                "tenants/team-a.yaml": tenant,
+                "clusters/c/broken.yaml": kustomization("broken", path: broken ? "./missing" : "./tenants-extra"),
+                "tenants-extra/cm.yaml": configMap("extra", namespace: "default"),
+                "clusters/c/team-b.yaml": kustomization("team-b-apps", namespace: "team-b", path: "./apps", extra: "  decryption:\n    provider: sops\n    secretRef: {name: sops-age}\n"),
+                "apps/cm.yaml": configMap("web", namespace: "team-b"),
+            ]
+        }
+        for (kind, level) in [("RoleBinding", Annotation.Level.error), ("ClusterRoleBinding", .warning)] {
+            for broken in [false, true] {
+                let tree = try await DependentDeadlockTests.plan(files(kind, broken: broken))
+                let mismatch = try #require(tree.problem("Decryption Secret mismatch"), "\(kind): \(tree.problems)")
+                #expect(mismatch.level == level, "\(kind), broken \(broken): \(mismatch)")
+                #expect(mismatch.message.contains("team-a/team-a") == (level == .warning), "\(mismatch.message)")
+                #expect(!mismatch.message.contains("flux-system/broken"), "\(mismatch.message)")
+            }
+        }
+    }
 }

@@ -19,7 +19,7 @@ struct MatrixCommand: ContextCommand {
             In a folder of a git repository (--repository deploy/flux, or run from there) spec.path \
             is read as Flux reads it, from the repository's top, and each path is printed \
             relative to that folder (clusters/staging for ./deploy/flux/clusters/staging), as \
-            --cluster-path takes it with the same --repository.
+            `fluxci bootstrap --cluster-path` takes it with the same `--repository`.
 
             Environment: GITHUB_WORKSPACE, GITHUB_ACTIONS, GITHUB_OUTPUT.
             """)
