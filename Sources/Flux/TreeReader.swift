@@ -827,6 +827,10 @@ struct Reader {
                 title: "Remote resource not fetched", fix: "Give this runner network access to the remote, or vendor the resource into the repository; kustomize-controller fetches it from the cluster.",
                 at: location(kustomization, ["spec", "path"])))
             builds[id] = .notBuilt("remote resource not fetched here")
+        case .build(let message) where patchFailure(kustomization, message: message, files: files) != nil:
+            // At the patch entry kustomize failed on (PatchFailures).
+            problems.append(patchFailure(kustomization, message: message, files: files)!)
+            builds[id] = .notBuilt("a patch does not apply")
         case .build(let message):
             let links = artifact.symbolicLinks.sorted().filter { message.contains($0) || message.contains(($0 as NSString).lastPathComponent) }
             // A file source-controller's defaults would leave out (.github/, *.png, …) is in the
