@@ -142,7 +142,7 @@ struct KustomizePatches {
     }
 
     /// The objects the entry's kustomization reaches, as the repository writes them.
-    func objects(reachedBy entry: Entry, origins: Origins) -> [Written] {
+    static func objects(reachedBy entry: Entry, origins: Origins) -> [Written] {
         entry.reached.flatMap { file in
             origins.documents(file).filter { !$0.kind.isEmpty }.map { Written(kind: $0.kind, name: $0.name, namespace: $0.namespace, file: file, line: Origins.line(of: ["metadata", "name"], in: $0.node) ?? $0.line) }
         }

@@ -56,7 +56,7 @@ extension Reader {
                         fix: "Give the patch a metadata.namespace (\(nameSite)), or give the entry a target that selects one object (target: {kind: \(kind), name: \(name), namespace: …}).",
                         at: site(entry))
                 }
-                let objects = patches.objects(reachedBy: entry, origins: origins)
+                let objects = KustomizePatches.objects(reachedBy: entry, origins: origins)
                 let nearest = KustomizePatches.nearest(kind: kind, name: name, namespace: namespace, in: objects)
                 let fix: String
                 if let nearest, nearest.name == name, nearest.namespace != namespace {

@@ -270,6 +270,7 @@ struct Reader {
         var all: [FluxKustomization] = [root]
         var level: [(FluxKustomization, Ticket?)] = [(root, start(root, started: guessTicket.map { (guess, $0) }))]
         var pending: [(FluxKustomization, KustomizationBuild.Output)] = []
+        var built: [FluxKustomization] = []
         while !level.isEmpty || !pending.isEmpty {
             var requests: [(FluxKustomization, Ticket)] = []
             for (kustomization, ticket) in level {
@@ -297,6 +298,7 @@ struct Reader {
                     return
                 }
                 progress = true
+                built.append(kustomization)
                 let children = process(kustomization, output, variables: variables, known: all.map(\.id) + level.map(\.0.id))
                 level += startAll(children)
             }
@@ -323,6 +325,7 @@ struct Reader {
             }
             if level.isEmpty, !pending.isEmpty {
                 for (kustomization, output) in pending {
+                    built.append(kustomization)
                     let children = process(kustomization, output, variables: variables(for: kustomization, final: true, own: output) ?? Variables(), known: all.map(\.id) + level.map(\.0.id))
                     level += startAll(children)
                 }
@@ -330,6 +333,8 @@ struct Reader {
             }
             all += level.map(\.0)
         }
+        // Targeted patches that select nothing (PatchSelection).
+        problems += unselectedPatches(built, files: rootFiles, builder: builder, queue: queue)
         for (site, readers) in bombReaders where readers.count > 1 {
             guard let index = problems.firstIndex(where: { $0.title == "YAML alias bomb" && $0.location.map { "\($0.file):\($0.line ?? 0)" } == site }) else { continue }
             problems[index].message += " The same file stops the builds of \(readers.dropFirst().map(\.description).joined(separator: ", ")) too."
