@@ -27,6 +27,9 @@ struct KustomizePatches {
         /// The patch file it names (resolved, repository-relative), or its inline text.
         var patchFile: String?
         var inline: Node.Scalar?
+        /// The file whose lines the inline patch's marks count (the kustomization file, or the
+        /// Flux Kustomization's file for spec.patches read from it).
+        var inlineFile: String?
         /// The manifests the kustomization that holds the entry reaches through its resources
         /// (the objects it may patch, as written).
         var reached: [String]
@@ -39,6 +42,7 @@ struct KustomizePatches {
             self.index = index
             self.folder = folder
             self.reached = reached
+            inlineFile = file
             line = node.mark?.line
             if case .scalar(let scalar) = node {
                 if scalar.string.contains("\n") || scalar.string.contains(":") { inline = scalar } else { patchFile = KustomizePatches.join(folder, scalar.string) }
@@ -90,7 +94,10 @@ struct KustomizePatches {
     var entries: [Entry] = []
     let root: URL
 
-    init(building path: String, specPatches: [JSONValue], files: Set<String>, root: URL) {
+    /// `specNodes`: the spec.patches entries as written in `specFile` (the Flux Kustomization's
+    /// document), so that an inline patch's lines are that file's; else they are parsed from
+    /// `specPatches` and placed at the entry.
+    init(building path: String, specPatches: [JSONValue], specNodes: [Node]? = nil, specFile: String? = nil, files: Set<String>, root: URL) {
         self.root = root
         var visited: Set<String> = []
         // Returns the manifests the folder reaches.
@@ -124,9 +131,11 @@ struct KustomizePatches {
                 }
             }
             if top {
+                let written = specNodes?.count == specPatches.count ? specNodes : nil
                 for (index, value) in specPatches.enumerated() {
-                    guard let item = KustomizationGenerator.node(from: value) else { continue }
+                    guard let item = written?[index] ?? KustomizationGenerator.node(from: value) else { continue }
                     var entry = Entry(file: nil, field: "patches", index: index, folder: folder, node: item, reached: reached)
+                    if written != nil { entry.inlineFile = specFile }
                     entry.line = nil
                     entry.targetLine = nil
                     entries.append(entry)
@@ -186,8 +195,8 @@ struct KustomizePatches {
             // A literal block (`patch: |`) keeps one text line per file line, from the line after
             // its indicator; any other style is placed at the entry.
             let inner = Origins.line(of: ["metadata", "name"], in: node)
-            let line = inline.style == .literal ? inner.map { (inline.mark?.line ?? 0) + $0 } : entry.line
-            found.append((node["kind"]?.string ?? "", node["metadata"]?["name"]?.string ?? "", node["metadata"]?["namespace"]?.string, entry.file ?? "", line))
+            let line = entry.inlineFile == nil ? nil : inline.style == .literal ? inner.map { (inline.mark?.line ?? 0) + $0 } : inline.mark?.line
+            found.append((node["kind"]?.string ?? "", node["metadata"]?["name"]?.string ?? "", node["metadata"]?["namespace"]?.string, entry.inlineFile ?? "", line))
         }
         return found
     }

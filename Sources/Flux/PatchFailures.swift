@@ -19,7 +19,8 @@ import Foundation
 extension Reader {
     func patchFailure(_ kustomization: FluxKustomization, message: String, files: Set<String>) -> Annotation? {
         let patches = KustomizePatches(
-            building: kustomization.path, specPatches: kustomization.object.json["spec", "patches"]?.array ?? [], files: files, root: artifact.root)
+            building: kustomization.path, specPatches: kustomization.object.json["spec", "patches"]?.array ?? [],
+            specNodes: documents[kustomization.id]?["spec"]?["patches"]?.sequence.map(Array.init), specFile: kustomization.object.file, files: files, root: artifact.root)
         guard !patches.entries.isEmpty else { return nil }
         let id = kustomization.id
         func site(_ entry: KustomizePatches.Entry) -> SourceLocation? {
@@ -48,7 +49,7 @@ extension Reader {
                     return document.namespace == nil || document.namespace == namespace
                 }) else { continue }
                 let named = "\(kind) \(namespace.map { "\($0)/" } ?? "")\(name)"
-                let nameSite = document.line.map { "\(document.file):\($0)" } ?? document.file
+                let nameSite = document.line.map { "\(document.file):\($0)" } ?? (document.file.isEmpty ? "in \(entry.written)" : document.file)
                 if message.contains("multiple matches for Id") {
                     return .error(
                         "The Kustomization \(id) does not build: the strategic-merge \(patchName(entry)) (\(entry.written); without a target it patches the one object of its own kind, name and namespace) names \(named), which more than one object of what \(level(entry)) builds matches: \(consequence)",
