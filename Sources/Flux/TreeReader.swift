@@ -668,9 +668,15 @@ struct Reader {
                         failure: "dependency \(unbuilt[0]) does not build")
                     continue
                 }
+                // The Kustomizations this one applies exist only once its build succeeded, which
+                // it never does without the source (tester t9 F2, a child creator): fluxci does not
+                // build them either, so it names them as the possible creator.
+                let children = (own?.documents ?? []).filter { $0.object["kind"]?.string == "Kustomization" && ($0.object["apiVersion"]?.string ?? "").hasPrefix("kustomize.toolkit.fluxcd.io/") }
+                    .compactMap { document in document.object["metadata", "name"]?.string.map { "\(document.object["metadata", "namespace"]?.string ?? kustomization.id.namespace)/\($0)" } }
+                let applied = children.isEmpty ? "" : " It applies the Kustomization\(children.count == 1 ? "" : "s") \(children.joined(separator: ", ")) itself, which kustomize-controller creates only after this build succeeded: if \(children.count == 1 ? "it creates" : "one of them creates") the \(kind), \(kustomization.id) waits for its own child and neither ever becomes Ready (a dependsOn would not help)."
                 fail(
-                    "which no Kustomization of this cluster creates: \(notFound).\(hint)",
-                    title: "Unknown substituteFrom", fix: "Create the \(kind) in \(kustomization.id.namespace), correct the name, or mark the reference optional: true.",
+                    "which no Kustomization of this cluster creates: \(notFound).\(applied)\(hint)",
+                    title: "Unknown substituteFrom", fix: "Create the \(kind) in \(kustomization.id.namespace)\(children.isEmpty ? "" : " in this Kustomization's parent or one it depends on (never in a Kustomization it applies)"), correct the name, or mark the reference optional: true.",
                     failure: "substituteFrom \(kind)/\(name) not found")
                 continue
             }

@@ -68,7 +68,7 @@ import TestSupport
     /// kind allows it) plans with no error.
     static func check(
         needs: String, own: [String: String] = [:], made: [String: String], race raceTitle: String, deadlock deadlockTitle: String,
-        moved: [String: String]? = nil, infraExtra: String = "", line: Int
+        moved: [String: String]? = nil, infraExtra: String = "", childTitle: String? = nil, line: Int
     ) async throws {
         for shape in Shape.allCases {
             let tree = try await plan(files(needs: needs, own: own, made: made, shape: shape, infraExtra: infraExtra))
@@ -76,6 +76,14 @@ import TestSupport
             let race = tree.problem(raceTitle)
             #expect(tree.problem("Dependency cycle") == nil, "\(shape): \(tree.problems)")
             switch shape {
+            case .child where childTitle != nil:
+                // The parent never builds without what it needs, so its child is never created
+                // (nor built by fluxci): the error names the child as the possible creator.
+                let problem = try #require(tree.problem(childTitle!), "\(shape): \(tree.problems)")
+                #expect(problem.level == .error && race == nil, "\(shape): \(problem)")
+                #expect(problem.location == SourceLocation(file: "clusters/c/infra.yaml", line: line), "\(shape): \(problem.location as Any)")
+                #expect(problem.message.contains("flux-system/apps itself"), "\(shape): \(problem.message)")
+                #expect(suggestedDependsOn(problem.fix) == nil, "\(shape): \(problem.fix ?? "")")
             case .transitive, .direct, .child:
                 let problem = try #require(deadlock, "\(shape): \(tree.problems)")
                 #expect(race == nil, "\(shape): \(race as Any)")
@@ -127,7 +135,7 @@ import TestSupport
             needs: "  postBuild:\n    substituteFrom:\n      - kind: ConfigMap\n        name: cluster-settings\n",
             own: ["cm.yaml": configMap("infra", namespace: "default", data: "domain: ${DOMAIN:=x}")],
             made: ["settings.yaml": configMap("cluster-settings", namespace: "flux-system", data: "DOMAIN: example.com")],
-            race: "substituteFrom created by another Kustomization", deadlock: "substituteFrom created by a dependent", line: 17)
+            race: "substituteFrom created by another Kustomization", deadlock: "substituteFrom created by a dependent", childTitle: "Unknown substituteFrom", line: 17)
     }
 
     /// `optional: true` skips a source that does not exist yet: infra applies with the variables
