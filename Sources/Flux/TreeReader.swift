@@ -270,6 +270,7 @@ struct Reader {
         var all: [FluxKustomization] = [root]
         var level: [(FluxKustomization, Ticket?)] = [(root, start(root, started: guessTicket.map { (guess, $0) }))]
         var pending: [(FluxKustomization, KustomizationBuild.Output)] = []
+        var built: [FluxKustomization] = []
         while !level.isEmpty || !pending.isEmpty {
             var requests: [(FluxKustomization, Ticket)] = []
             for (kustomization, ticket) in level {
@@ -297,6 +298,7 @@ struct Reader {
                     return
                 }
                 progress = true
+                built.append(kustomization)
                 let children = process(kustomization, output, variables: variables, known: all.map(\.id) + level.map(\.0.id))
                 level += startAll(children)
             }
@@ -323,6 +325,7 @@ struct Reader {
             }
             if level.isEmpty, !pending.isEmpty {
                 for (kustomization, output) in pending {
+                    built.append(kustomization)
                     let children = process(kustomization, output, variables: variables(for: kustomization, final: true, own: output) ?? Variables(), known: all.map(\.id) + level.map(\.0.id))
                     level += startAll(children)
                 }
@@ -330,6 +333,8 @@ struct Reader {
             }
             all += level.map(\.0)
         }
+        // Targeted patches that select nothing (PatchSelection).
+        problems += unselectedPatches(built, files: rootFiles, builder: builder, queue: queue)
         for (site, readers) in bombReaders where readers.count > 1 {
             guard let index = problems.firstIndex(where: { $0.title == "YAML alias bomb" && $0.location.map { "\($0.file):\($0.line ?? 0)" } == site }) else { continue }
             problems[index].message += " The same file stops the builds of \(readers.dropFirst().map(\.description).joined(separator: ", ")) too."
@@ -833,6 +838,10 @@ struct Reader {
                 title: "Remote resource not fetched", fix: "Give this runner network access to the remote, or vendor the resource into the repository; kustomize-controller fetches it from the cluster.",
                 at: location(kustomization, ["spec", "path"])))
             builds[id] = .notBuilt("remote resource not fetched here")
+        case .build(let message) where patchFailure(kustomization, message: message, files: files) != nil:
+            // At the patch entry kustomize failed on (PatchFailures).
+            problems.append(patchFailure(kustomization, message: message, files: files)!)
+            builds[id] = .notBuilt("a patch does not apply")
         case .build(let message):
             let links = artifact.symbolicLinks.sorted().filter { message.contains($0) || message.contains(($0 as NSString).lastPathComponent) }
             // A file source-controller's defaults would leave out (.github/, *.png, …) is in the
