@@ -226,9 +226,16 @@ struct BootstrapPipeline {
             return
         }
         let tree = prepared.tree
+        // The SOPS files applied as objects, and by which Kustomizations: their decrypted
+        // content gets the API server's checks (tester t9 F6b).
+        var appliers: [String: [String]] = [:]
+        for (id, objects) in tree.objects {
+            for file in Set(objects.filter { $0.json["sops", "mac"] != nil }.compactMap(\.file)) { appliers[file, default: []].append(id.description) }
+        }
+        let applied = appliers.mapValues { $0.sorted() }
         let verdicts = await SOPSVerifyCommand.verify(
             files.map { name in (name, { () throws -> Data in try source.read(name) ?? Data() }) }, keys: keys, macRule: .flux,
-            reads: { tree.decryptorReads(of: $0) })
+            reads: { tree.decryptorReads(of: $0) }, appliedAsObject: { applied[$0] })
         let verifier = try SOPSVerifyCommand.parse([])
         for verdict in verdicts {
             let config = ReachedPlaintextSecrets.sopsConfig(for: verdict.name, source: source)

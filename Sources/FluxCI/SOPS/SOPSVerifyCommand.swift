@@ -76,6 +76,8 @@ struct SOPSVerifyCommand: ContextCommand {
         var outcome: Outcome
         /// The key that opened it and where that key came from.
         var opener: String? = nil
+        /// Problems after the first (the outcome's), reported with it.
+        var more: [Annotation] = []
     }
 
     func execute(in context: CommandContext) async throws {
@@ -193,6 +195,7 @@ struct SOPSVerifyCommand: ContextCommand {
             }
         case .failed(let annotation), .macNotChecked(let annotation):
             reporter.annotate(annotation)
+            for more in verdict.more { reporter.annotate(more) }
         }
     }
 
@@ -237,7 +240,8 @@ struct SOPSVerifyCommand: ContextCommand {
     static func verify(
         _ files: [(name: String, read: @Sendable () throws -> Data)], keys: ImportedKeys,
         plaintextRule: @escaping @Sendable (String) -> CreationRule? = { _ in nil }, named: Set<String> = [], macRule: MACRule = .sops,
-        reads: @escaping @Sendable (String) -> [SOPSDecryptorRead] = { _ in [] }
+        reads: @escaping @Sendable (String) -> [SOPSDecryptorRead] = { _ in [] },
+        appliedAsObject: @escaping @Sendable (String) -> [String]? = { _ in nil }
     ) async -> [Verdict] {
         let chain = keys.chain
         let width = max(2, ProcessInfo.processInfo.activeProcessorCount)
@@ -249,7 +253,7 @@ struct SOPSVerifyCommand: ContextCommand {
                 let index = next, file = files[index]
                 next += 1
                 group.addTask {
-                    (index, verify(file.name, file.read, chain: chain, keys: keys, plaintextRule: plaintextRule, named: named.contains(file.name), macRule: macRule, reads: reads(file.name)))
+                    (index, verify(file.name, file.read, chain: chain, keys: keys, plaintextRule: plaintextRule, named: named.contains(file.name), macRule: macRule, reads: reads(file.name), appliedBy: appliedAsObject(file.name)))
                 }
             }
             for _ in 0..<width { start() }
@@ -264,11 +268,13 @@ struct SOPSVerifyCommand: ContextCommand {
     /// nil for a file that is not a SOPS file (most files in a repository), unless it was named
     /// or is a plaintext Secret a creation rule covers. `reads`: how kustomize-controller's
     /// decryptor reads a file a generator or patch names (`FluxDecryptorCheck`); empty: by its
-    /// name, as `sops -d` reads it.
+    /// name, as `sops -d` reads it. `appliedBy`: the Kustomizations that apply the file's
+    /// objects (nil: none does); their decrypted content then gets the API server's checks
+    /// (`DecryptedObjectChecks`).
     static func verify(
         _ name: String, _ read: () throws -> Data, chain: KeyChain, keys: ImportedKeys,
         plaintextRule: (String) -> CreationRule? = { _ in nil }, named: Bool = false, macRule: MACRule = .sops,
-        reads: [SOPSDecryptorRead] = []
+        reads: [SOPSDecryptorRead] = [], appliedBy: [String]? = nil
     ) -> Verdict? {
         let bytes: Data
         do {
@@ -316,6 +322,13 @@ struct SOPSVerifyCommand: ContextCommand {
             let decrypted = try file.decrypt(with: chain)
             // The same file read in another format by another entry.
             for other in others { _ = try other.decrypt(with: chain) }
+            if let appliedBy {
+                let problems = DecryptedObjectChecks.problems(name: name, file: file, decrypted: decrypted, appliedBy: appliedBy)
+                if let first = problems.first {
+                    return Verdict(
+                        name: name, recipients: recipients, ours: true, outcome: .failed(first), opener: keys.opener(of: metadata, chain: chain), more: Array(problems.dropFirst()))
+                }
+            }
             return Verdict(name: name, recipients: recipients, ours: true, outcome: .verified(documents: decrypted.documentCount), opener: keys.opener(of: metadata, chain: chain))
         } catch {
             if !ours, case .dataKeyNotRecoverable = error { return Verdict(name: name, recipients: recipients, ours: false, outcome: .foreign) }
