@@ -1061,19 +1061,29 @@ struct Reader {
                         // Which keys were given decides the fix (tester t9 F12): a Secret the
                         // pipeline would create but for a skipped key source is that source's
                         // problem, and renaming a Secret helps only when its keys open the files.
-                        let metadata = encrypted.compactMap(sopsMetadata)
-                        let fitting = decryptionSecrets.filter { name in metadata.allSatisfy { DecryptionKeys.opens(keys.held[name] ?? [], $0) } }.sorted()
-                        let recipients = Array(Set(metadata.flatMap { $0.allKeys.map(\.description) })).sorted()
+                        // --secret-names renames the Secret for every Kustomization of the
+                        // namespace that names it: all their files count; secretRef.name
+                        // changes this one: its own files count.
+                        let sharing = kustomizations.filter { $0.id.namespace == id.namespace && $0.decryptionSecret == secret }
+                        let all = Array(Set(sharing.flatMap { sopsFiles[$0.id] ?? [] })).sorted().compactMap(sopsMetadata)
+                        let own = encrypted.compactMap(sopsMetadata)
+                        func fitting(_ files: [Metadata]) -> [String] {
+                            decryptionSecrets.filter { name in files.allSatisfy { DecryptionKeys.opens(keys.held[name] ?? [], $0) } }.sorted()
+                        }
+                        let renameFits = fitting(all), pointFits = fitting(own)
+                        let recipients = Array(Set(all.flatMap { $0.allKeys.map(\.description) })).sorted()
                         if let skipped = keys.skipped[secret] {
                             cause = " " + skipped.why.prefix(1).uppercased() + skipped.why.dropFirst() + "."
                             fix = skipped.fix
-                        } else if !metadata.isEmpty, fitting.isEmpty {
-                            cause = " The keys given (in \(decryptionSecrets.sorted().joined(separator: ", "))) are not among the recipients of its SOPS files (\(recipients.prefix(4).joined(separator: ", "))\(recipients.count > 4 ? ", …" : "")): renaming a Secret would give Flux a key no file is encrypted for."
-                            let skippedFixes = keys.skipped.values.map(\.fix)
+                        } else if !all.isEmpty, renameFits.isEmpty {
+                            cause = " The keys given (in \(decryptionSecrets.sorted().joined(separator: ", "))) are not among the recipients of the SOPS files decrypted with \(secret) (\(recipients.prefix(4).joined(separator: ", "))\(recipients.count > 4 ? ", …" : "")): renaming a Secret would give Flux a key no file is encrypted for."
+                            let skipped = keys.skipped.values.sorted { $0.why < $1.why }
                             fix = "Pass the key the files are encrypted for (SOPS_AGE_KEY for an age1… recipient, SOPS_GPG_KEY for a PGP one): the pipeline then creates \(secret) from it."
-                                + (skippedFixes.isEmpty ? "" : " Skipped: " + keys.skipped.values.map(\.why).joined(separator: "; ") + ": " + skippedFixes.joined(separator: " "))
-                        } else if !metadata.isEmpty {
-                            fix = "Pass --secret-names so that the pipeline creates \(secret) from the keys now in \(fitting.joined(separator: " or ")), or set spec.decryption.secretRef.name to \(fitting.count == 1 ? "" : "one of: ")\(fitting.joined(separator: ", ")) (its keys open the Kustomization's SOPS files)."
+                                + (skipped.isEmpty ? "" : " Skipped: " + skipped.map(\.why).joined(separator: "; ") + ": " + skipped.map(\.fix).joined(separator: " "))
+                                + (!own.isEmpty && !pointFits.isEmpty ? " Or set spec.decryption.secretRef.name to \(pointFits.joined(separator: " or ")), whose keys open this Kustomization's SOPS files." : "")
+                        } else if !all.isEmpty {
+                            fix = "Pass --secret-names so that the pipeline creates \(secret) from the keys now in \(renameFits.joined(separator: " or ")) (they open every SOPS file decrypted with \(secret))"
+                                + (own.isEmpty || pointFits.isEmpty ? "." : ", or set spec.decryption.secretRef.name to \(pointFits.count == 1 ? "" : "one of: ")\(pointFits.joined(separator: ", ")).")
                         }
                     }
                     // A Kustomization fluxci did not build may create it (tester t9 F6).
