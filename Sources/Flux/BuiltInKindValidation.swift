@@ -20,7 +20,7 @@ import Kube
 ///   `manualSelector: true`): a given, non-empty `spec.selector` must match
 ///   `spec.template.metadata.labels` (pkg/apis/apps/validation: "selector does not match
 ///   template labels", "empty selector is invalid for deployment").
-enum BuiltInKindValidation {
+public enum BuiltInKindValidation {
     /// Built-in kinds whose names the API server validates as DNS-1123 subdomains.
     static let subdomainKinds: Set<String> = [
         "|ConfigMap", "|Secret", "|ServiceAccount", "|Pod", "|PersistentVolumeClaim", "|PersistentVolume", "|ReplicationController",
@@ -75,14 +75,34 @@ enum BuiltInKindValidation {
             }
         }
 
-        // Secret data/binaryData, ConfigMap binaryData
-        let encrypted = object.json["sops"] != nil
-        let byteFields: [String] = switch key {
+        // Secret data/binaryData, ConfigMap binaryData; the data keys of both
+        problems += dataKeyProblems(object, key: key, subject: "\(object.reference) (\(id))", refused: refused, at: at)
+        problems += byteProblems(object, key: key, encrypted: object.json["sops"] != nil, subject: "\(object.reference) (\(id))", refused: refused, at: at)
+
+        // Workload selector against template labels
+        if let problem = selectorProblem(object, key: key, refused: refused, at: at) { problems.append(problem) }
+        return problems
+    }
+
+    // MARK: Data
+
+    /// The byte fields of a kind: a Secret's `data`/`binaryData`, a ConfigMap's `binaryData`.
+    static func byteFields(_ key: String) -> [String] {
+        switch key {
         case "|Secret": ["data", "binaryData"]
         case "|ConfigMap": ["binaryData"]
         default: []
         }
-        for field in byteFields {
+    }
+
+    /// Values of the byte fields that are not base64. `encrypted`: the object is a SOPS file's
+    /// (its `ENC[…]` values are skipped; the fix says to encrypt again). The value itself may
+    /// be a secret: only its key and the byte offset are ever shown.
+    static func byteProblems(
+        _ object: KubeObject, key: String, encrypted: Bool, subject: String, refused: String, at: ([Origins.FieldKey]) -> SourceLocation?
+    ) -> [Annotation] {
+        var problems: [Annotation] = []
+        for field in byteFields(key) {
             guard case .object(let entries)? = object.json[field] else { continue }
             for (dataKey, value) in entries {
                 guard case .string(let text) = value else { continue }  // non-strings: AppliedObjectChecks
@@ -91,18 +111,74 @@ enum BuiltInKindValidation {
                 guard let offset = Base64Std.illegalByte(bytes) else { continue }
                 let detail = offset < bytes.count ? "illegal base64 data at input byte \(offset)" : "it ends inside a group of 4 characters: padding missing"
                 let stringField = key == "|Secret" ? "stringData" : "data"
-                // The value itself may be a secret: only its key and the byte offset are shown.
                 problems.append(.error(
-                    "\(object.reference) (\(id)): \(field).\(dataKey) is not base64 (\(detail)): the API server decodes every \(field) value as base64 and refuses the object (\"\(object.kind) in version \\\"v1\\\" cannot be handled as a \(object.kind)\"), so \(refused).",
+                    "\(subject): \(field).\(dataKey) is not base64 (\(detail)): the API server decodes every \(field) value as base64 and refuses the object (\"\(object.kind) in version \\\"v1\\\" cannot be handled as a \(object.kind)\"), so \(refused).",
                     title: "Value not base64",
                     fix: "Did you mean \(stringField)? Move \(dataKey) under \(stringField): (plain text, which the API server encodes), or base64-encode the value (`printf %s VALUE | base64 -w0`)\(encrypted ? " and encrypt the file again with sops" : "").",
                     at: at([.key(field), .key(dataKey)])))
             }
         }
-
-        // Workload selector against template labels
-        if let problem = selectorProblem(object, key: key, refused: refused, at: at) { problems.append(problem) }
         return problems
+    }
+
+    /// Data keys the API server refuses: k8s.io/apimachinery `validation.IsConfigMapKey`, which
+    /// k8s.io/kubernetes `ValidateSecret` and `ValidateConfigMap` apply to every key of `data`,
+    /// `binaryData` (and a Secret's `stringData`, merged into `data` before validation): at most
+    /// 253 characters of `[-._a-zA-Z0-9]`, not `.` or `..`, not starting with `..`.
+    static func dataKeyProblems(_ object: KubeObject, key: String, subject: String, refused: String, at: ([Origins.FieldKey]) -> SourceLocation?) -> [Annotation] {
+        let fields: [String] = switch key {
+        case "|Secret": ["data", "stringData", "binaryData"]
+        case "|ConfigMap": ["data", "binaryData"]
+        default: []
+        }
+        var problems: [Annotation] = []
+        for field in fields {
+            guard case .object(let entries)? = object.json[field] else { continue }
+            for (dataKey, _) in entries where !dataKey.contains("${") {
+                guard let why = configMapKeyViolation(dataKey) else { continue }
+                problems.append(.error(
+                    "\(subject): the key \"\(dataKey)\" of \(field) is not a valid config key: \(why). The API server refuses the object (\"\(field)[\(dataKey)]: Invalid value\"), so \(refused).",
+                    title: "Invalid data key",
+                    fix: "Rename the key to letters, digits, `-`, `_` and `.` (a file name such as `tls.crt`), at most 253 characters.",
+                    at: at([.key(field), .key(dataKey)])))
+            }
+        }
+        return problems
+    }
+
+    /// Why `key` is not a config key (IsConfigMapKey), nil when it is one.
+    static func configMapKeyViolation(_ key: String) -> String? {
+        if key.utf8.count > 253 { return "it is longer than 253 characters" }
+        let allowed = key.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x2D || byte == 0x2E || byte == 0x5F
+        }
+        if key.isEmpty || !allowed { return "a valid config key must consist of alphanumeric characters, '-', '_' or '.'" }
+        if key == "." { return "it must not be '.'" }
+        if key == ".." { return "it must not be '..'" }
+        if key.hasPrefix("..") { return "it must not start with '..'" }
+        return nil
+    }
+
+    /// What the API server refuses in an object a SOPS file holds, judged on its decrypted
+    /// content (values of `data`/`binaryData` that are not base64): the same checks the
+    /// plain-text objects get, for the SOPS preflight, which alone sees the decrypted values
+    /// (tester t9 F6b). kustomize-controller decrypts each object before postBuild
+    /// substitution, so a value holding `${` is left to the substitution and not judged.
+    /// `line` gives a field's line in `file` (nil: the document's first line); no value is
+    /// ever shown.
+    public static func decryptedProblems(_ object: KubeObject, file: String, line: ([String]) -> Int?, appliedBy: [String]) -> [Annotation] {
+        let key = "\(AppliedObjects.Owned.group(of: object.apiVersion))|\(object.kind)"
+        var unsubstituted = object
+        for field in byteFields(key) {
+            guard case .object(let entries)? = object.json[field] else { continue }
+            unsubstituted.json.set(field, .object(entries.filter { !($0.value.string ?? "").contains("${") }))
+        }
+        let who = appliedBy.isEmpty ? "the Kustomization that applies it" : appliedBy.joined(separator: ", ")
+        let refused = "kustomize-controller decrypts it, its server-side dry-run fails and \(who) applies nothing (it never becomes Ready)"
+        return byteProblems(unsubstituted, key: key, encrypted: true, subject: "\(object.reference) (decrypted from \(file))", refused: refused) { field in
+            let keys = field.compactMap { if case .key(let name) = $0 { name } else { nil } }
+            return SourceLocation(file: file, line: line(keys) ?? object.line)
+        }
     }
 
     // MARK: Selector

@@ -85,9 +85,12 @@ public enum ClusterTreeReader {
     /// Reads the tree of `clusterPath` (e.g. `clusters/kind/local`, relative to the source's
     /// root). `decryptionSecrets` are the Secret names the pipeline creates (in the
     /// GitRepository's namespace): a Kustomization asking for another is a problem. `tools` runs
-    /// the builds; `decrypt` is nil when no key was given.
+    /// the builds; `decrypt` is nil when no key was given. `keys` says which keys each of those
+    /// Secrets holds and which a skipped key source would have made: the messages then name
+    /// the cause (a skipped source, keys that are not the files' recipients).
     public static func read(
-        _ source: TreeSource, clusterPath: String, decryptionSecrets: Set<String>, tools: KustomizeTool?, decrypt: Decrypt? = nil
+        _ source: TreeSource, clusterPath: String, decryptionSecrets: Set<String>, tools: KustomizeTool?, decrypt: Decrypt? = nil,
+        keys: DecryptionKeys? = nil
     ) throws(Annotation) -> ClusterTree {
         let cluster = FluxKustomization.normalize(clusterPath)
         guard (try? source.kind(cluster)) == .directory else {
@@ -109,6 +112,7 @@ public enum ClusterTreeReader {
         }
         defer { artifact.remove() }
         var reader = Reader(artifact: artifact, tool: tools, decrypt: decrypt)
+        reader.keys = keys
         defer { reader.finish() }
         return try reader.read(cluster: cluster, fluxSystem: fluxSystem, decryptionSecrets: decryptionSecrets)
     }

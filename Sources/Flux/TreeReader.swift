@@ -20,6 +20,8 @@ struct Reader {
     var schemas = CRDSchemas()
     let tool: KustomizeTool
     let decrypt: ClusterTreeReader.Decrypt?
+    /// What the run's keys put into the decryption Secrets (nil: only their names are known).
+    var keys: DecryptionKeys?
     let origins: Origins
     let scratch: URL
     var problems: [Annotation] = []
@@ -540,9 +542,16 @@ struct Reader {
             let locked = unresolved.intersection(variables.locked).sorted()
             let unset = unresolved.subtracting(variables.locked).sorted()
             if !locked.isEmpty {
+                // "Without keys" only when no key was given; else why the keys given did not
+                // open the Secret (a key source skipped, recipients the keys are not among).
+                let why = variables.lockedWhy
                 problems.append(.warning(
-                    "The variables \(locked.joined(separator: ", ")) of \(id) come from a SOPS-encrypted Secret and could not be resolved without keys: the objects are read with them empty.",
-                    title: "Variables not resolved", fix: "Pass the keys (SOPS_AGE_KEY or SOPS_GPG_KEY) to resolve them.", at: location(kustomization, ["spec", "postBuild"])))
+                    why.isEmpty || decrypt == nil
+                        ? "The variables \(locked.joined(separator: ", ")) of \(id) come from a SOPS-encrypted Secret and could not be resolved without keys (no key was given): the objects are read with them empty."
+                        : "The variables \(locked.joined(separator: ", ")) of \(id) come from a SOPS-encrypted Secret that the keys given do not decrypt: \(why.map(\.reason).joined(separator: " ")) The objects are read with them empty.",
+                    title: "Variables not resolved",
+                    fix: why.isEmpty || decrypt == nil ? "Pass the keys (SOPS_AGE_KEY or SOPS_GPG_KEY) to resolve them." : why.map(\.fix).joined(separator: " "),
+                    at: location(kustomization, ["spec", "postBuild"])))
             }
             if !unset.isEmpty {
                 // Each variable's first use (the objects' files first, then the build's
@@ -576,6 +585,12 @@ struct Reader {
         return children
     }
 
+    /// The sops metadata of a repository file, nil when it holds none.
+    func sopsMetadata(_ file: String) -> Metadata? {
+        guard let data = FileManager.default.contents(atPath: artifact.root.appendingPathComponent(file).path) else { return nil }
+        return (try? StoredSOPSFile(bytes: data, path: file))?.metadata
+    }
+
     // MARK: postBuild variables
 
     /// Every place the repository files `files` (each once, in the order given) read `${name}`.
@@ -604,6 +619,8 @@ struct Reader {
         var values: [String: String] = [:]
         /// Names whose values sit in an encrypted Secret that could not be decrypted.
         var locked: Set<String> = []
+        /// Why those Secrets did not decrypt with the keys given (empty: no key was given).
+        var lockedWhy: [DecryptFailure] = []
         /// Names whose value (the one that wins) a Secret gives: never quoted once substituted.
         var fromSecret: Set<String> = []
         /// Why Flux would fail the build (a source that does not exist).
@@ -685,12 +702,23 @@ struct Reader {
                 data = (object.json["data"]?.object ?? []).compactMap { pair in pair.value.string.map { (pair.key, $0) } }
             } else if object.json["sops"] != nil {
                 // SOPS-encrypted in the repository: decrypted with the run's keys.
-                if let decrypt, let file = object.file, let text = try? decrypt(file),
-                    let decrypted = try? Manifest.objects(text).first(where: { $0.kind == "Secret" && (name.contains($0.name) || $0.name == name) })
-                {
-                    data = Self.secretData(decrypted.json)
-                } else {
+                var failure: DecryptFailure?
+                if let decrypt, let file = object.file {
+                    do {
+                        let text = try decrypt(file)
+                        if let decrypted = try? Manifest.objects(text).first(where: { $0.kind == "Secret" && (name.contains($0.name) || $0.name == name) }) {
+                            data = Self.secretData(decrypted.json)
+                        }
+                    } catch let error as DecryptFailure {
+                        failure = error
+                    } catch {
+                        failure = DecryptFailure(reason: "\(file) does not decrypt with the keys given: \(error)", fix: "Pass a key it is encrypted for (SOPS_AGE_KEY or SOPS_GPG_KEY).")
+                    }
+                }
+                if data.isEmpty {
                     for key in Self.secretKeys(object.json) { result.locked.insert(key) }
+                    // Why (tester t9 F12): no key at all, or the keys given do not open it.
+                    if let failure, !result.lockedWhy.contains(where: { $0.reason == failure.reason }) { result.lockedWhy.append(failure) }
                 }
             } else {
                 data = Self.secretData(object.json)
@@ -1040,15 +1068,42 @@ struct Reader {
                         at: at))
                 case .missing:
                     let created = decryptionSecrets.sorted().map { "\(secretsNamespace)/\($0)" }.joined(separator: " and ")
+                    let message = "The Kustomization \(id) decrypts with the Secret \(id.namespace)/\(secret) (kustomize-controller reads it from the Kustomization's namespace), but the pipeline creates \(created), and no Kustomization of this cluster creates \(id.namespace)/\(secret)\(KustomizationReferences.unlessUnbuilt(applied, for: id, in: id.namespace))."
+                    var (cause, fix) = ("", id.namespace == secretsNamespace
+                        ? "Pass --secret-names so that the pipeline creates \(secret), or set spec.decryption.secretRef.name to one of: \(decryptionSecrets.sorted().joined(separator: ", "))."
+                        : "Create \(id.namespace)/\(secret) in the repository (a SOPS-encrypted Secret applied by a parent of \(id) or by a Kustomization it depends on), or move \(id) to \(secretsNamespace).")
+                    if id.namespace == secretsNamespace, let keys {
+                        // Which keys were given decides the fix (tester t9 F12): a Secret the
+                        // pipeline would create but for a skipped key source is that source's
+                        // problem, and renaming a Secret helps only when its keys open the files.
+                        // --secret-names renames the Secret for every Kustomization of the
+                        // namespace that names it: all their files count; secretRef.name
+                        // changes this one: its own files count.
+                        let sharing = kustomizations.filter { $0.id.namespace == id.namespace && $0.decryptionSecret == secret }
+                        let all = Array(Set(sharing.flatMap { sopsFiles[$0.id] ?? [] })).sorted().compactMap(sopsMetadata)
+                        let own = encrypted.compactMap(sopsMetadata)
+                        func fitting(_ files: [Metadata]) -> [String] {
+                            decryptionSecrets.filter { name in files.allSatisfy { DecryptionKeys.opens(keys.held[name] ?? [], $0) } }.sorted()
+                        }
+                        let renameFits = fitting(all), pointFits = fitting(own)
+                        let recipients = Array(Set(all.flatMap { $0.allKeys.map(\.description) })).sorted()
+                        if let skipped = keys.skipped[secret] {
+                            cause = " " + skipped.why.prefix(1).uppercased() + skipped.why.dropFirst() + "."
+                            fix = skipped.fix
+                        } else if !all.isEmpty, renameFits.isEmpty {
+                            cause = " The keys given (in \(decryptionSecrets.sorted().joined(separator: ", "))) are not among the recipients of the SOPS files decrypted with \(secret) (\(recipients.prefix(4).joined(separator: ", "))\(recipients.count > 4 ? ", …" : "")): renaming a Secret would give Flux a key no file is encrypted for."
+                            let skipped = keys.skipped.values.sorted { $0.why < $1.why }
+                            fix = "Pass the key the files are encrypted for (SOPS_AGE_KEY for an age1… recipient, SOPS_GPG_KEY for a PGP one): the pipeline then creates \(secret) from it."
+                                + (skipped.isEmpty ? "" : " Skipped: " + skipped.map(\.why).joined(separator: "; ") + ": " + skipped.map(\.fix).joined(separator: " "))
+                                + (!own.isEmpty && !pointFits.isEmpty ? " Or set spec.decryption.secretRef.name to \(pointFits.joined(separator: " or ")), whose keys open this Kustomization's SOPS files." : "")
+                        } else if !all.isEmpty {
+                            fix = "Pass --secret-names so that the pipeline creates \(secret) from the keys now in \(renameFits.joined(separator: " or ")) (they open every SOPS file decrypted with \(secret))"
+                                + (own.isEmpty || pointFits.isEmpty ? "." : ", or set spec.decryption.secretRef.name to \(pointFits.count == 1 ? "" : "one of: ")\(pointFits.joined(separator: ", ")).")
+                        }
+                    }
                     // A Kustomization fluxci did not build may create it (tester t9 F6).
                     problems.append(Annotation(
-                        applied.unknown(for: id, in: id.namespace).isEmpty ? .error : .warning,
-                        "The Kustomization \(id) decrypts with the Secret \(id.namespace)/\(secret) (kustomize-controller reads it from the Kustomization's namespace), but the pipeline creates \(created), and no Kustomization of this cluster creates \(id.namespace)/\(secret)\(KustomizationReferences.unlessUnbuilt(applied, for: id, in: id.namespace)).",
-                        title: "Decryption Secret mismatch",
-                        fix: id.namespace == secretsNamespace
-                            ? "Pass --secret-names so that the pipeline creates \(secret), or set spec.decryption.secretRef.name to one of: \(decryptionSecrets.sorted().joined(separator: ", "))."
-                            : "Create \(id.namespace)/\(secret) in the repository (a SOPS-encrypted Secret applied by a parent of \(id) or by a Kustomization it depends on), or move \(id) to \(secretsNamespace).",
-                        at: at))
+                        applied.unknown(for: id, in: id.namespace).isEmpty ? .error : .warning, message + cause, title: "Decryption Secret mismatch", fix: fix, at: at))
                 }
             }
             if !kustomization.decrypts, !encrypted.isEmpty {

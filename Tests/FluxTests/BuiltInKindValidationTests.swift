@@ -131,4 +131,27 @@ import TestSupport
         #expect(Set(problems.compactMap(\.location)) == [SourceLocation(file: "apps/broken.yaml", line: 11), SourceLocation(file: "apps/expr.yaml", line: 11)], "\(problems)")
         #expect(problems.allSatisfy { $0.level == .error && $0.message.contains("selector does not match template labels") })
     }
+
+    /// Data keys the API server refuses (`IsConfigMapKey` in ValidateSecret/ValidateConfigMap):
+    /// characters outside `[-._a-zA-Z0-9]`, `.`/`..` and a `..` prefix, in a Secret's data and
+    /// stringData and a ConfigMap's data; the valid neighbours (dots, dashes, underscores, a
+    /// leading single dot as in `.dockerconfigjson`) are quiet.
+    @Test func dataKeysMustBeConfigKeys() async throws {
+        let fleet = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps"),
+            "apps/secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: keys\n  namespace: default\nstringData:\n  \"api key\": not-secret-KEYVALUE-1\n  ok.key_1-x: fine\n  .dockerconfigjson: fine\n",
+            "apps/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: keys\n  namespace: default\ndata:\n  \"..\": a\n  ..hidden: b\n  \"path/file\": c\n  fine.txt: d\n",
+        ])
+        defer { fleet.remove() }
+        let problems = try fleet.read().problems.filter { $0.title == "Invalid data key" }
+        #expect(Set(problems.compactMap(\.location)) == [
+            SourceLocation(file: "apps/secret.yaml", line: 7), SourceLocation(file: "apps/cm.yaml", line: 7),
+            SourceLocation(file: "apps/cm.yaml", line: 8), SourceLocation(file: "apps/cm.yaml", line: 9),
+        ], "\(problems)")
+        #expect(problems.allSatisfy { $0.level == .error })
+        let space = try #require(problems.first { $0.location?.file == "apps/secret.yaml" })
+        #expect(space.message.contains("the key \"api key\" of stringData is not a valid config key"), "\(space.message)")
+        #expect(problems.first { $0.location?.line == 8 }?.message.contains("must not start with '..'") == true)
+        for problem in problems { #expect(!"\(problem.message) \(problem.fix ?? "")".contains("KEYVALUE")) }
+    }
 }

@@ -79,9 +79,11 @@ struct BootstrapPipeline {
         if !keys.age.isEmpty { which.insert(.age) }
         // Without keys (a plan of a fork's pull request) the checks assume both Secrets are created.
         let created = which.isEmpty ? [secretNames.gpg, secretNames.age] : Set(which.map { $0 == .gpg ? secretNames.gpg : secretNames.age })
-        let decrypt = keys.pgp.isEmpty && keys.age.isEmpty ? nil : Self.decryptor(source, chain: keys.chain)
+        let decrypt = keys.pgp.isEmpty && keys.age.isEmpty ? nil : Self.decryptor(source, chain: keys.chain, skipped: keys.skipped)
         let tools = KustomizeTool(path: context.environment["PATH"])
-        var tree = try ClusterTreeReader.read(source, clusterPath: clusterPath, decryptionSecrets: created, tools: tools, decrypt: decrypt)
+        var tree = try ClusterTreeReader.read(
+            source, clusterPath: clusterPath, decryptionSecrets: created, tools: tools, decrypt: decrypt,
+            keys: which.isEmpty ? nil : Self.decryptionKeys(keys, names: secretNames))
         // The values substituteFrom Secrets gave are masked before anything of the tree prints (tester t9 F5).
         SOPSFiles.maskSecrets(tree.secretValues.map { Array($0.utf8) }, reporter: reporter)
         tree.problems += AppliedObjectChecks.fluxInstallProblems(tree)  // only bootstrap needs flux-system to install Flux
@@ -116,14 +118,45 @@ struct BootstrapPipeline {
     }
 
     /// Decrypts a repository file with the run's keys (SOPS-encrypted substituteFrom Secrets).
-    static func decryptor(_ source: TreeSource, chain: KeyChain) -> ClusterTreeReader.Decrypt {
+    /// A file the keys do not open fails with why, naming a skipped key source that may hold
+    /// its key (tester t9 F12).
+    static func decryptor(_ source: TreeSource, chain: KeyChain, skipped: [KeySources.Skipped] = []) -> ClusterTreeReader.Decrypt {
         nonisolated(unsafe) let chain = chain
         return { file in
             let data = try source.read(file) ?? Data()
             let sops = try SOPSFile(text: String(decoding: data, as: UTF8.self), path: file)
-            let documents = try SOPSDecryptor.decrypt(sops, with: chain)
-            return try TreeEmitter.yaml(documents.map(\.tree))
+            do {
+                let documents = try SOPSDecryptor.decrypt(sops, with: chain)
+                return try TreeEmitter.yaml(documents.map(\.tree))
+            } catch let error as DecryptionError {
+                guard case .dataKeyNotRecoverable(let attempts, _, _) = error else { throw error }
+                let recipients = attempts.map(\.key)
+                let note = KeySources.Skipped.note(skipped, forRecipients: recipients)
+                throw DecryptFailure(
+                    reason: "\(file) is encrypted for \(recipients.joined(separator: ", ")), and none of the keys given opens it.\(note.map { " " + $0.sentence } ?? "")",
+                    fix: note?.fix ?? "Pass a key it is encrypted for (SOPS_AGE_KEY or SOPS_GPG_KEY), or add this cluster's key to it (`sops updatekeys \(file)` with a creation rule that lists the key).")
+            }
         }
+    }
+
+    /// The keys each decryption Secret the pipeline creates holds, and the Secrets a skipped key
+    /// source would have made (its kind has no other source).
+    static func decryptionKeys(_ keys: ImportedKeys, names: DecryptionSecrets.Names) -> DecryptionKeys {
+        var held: [String: Set<String>] = [:]
+        if !keys.pgp.isEmpty {
+            held[names.gpg] = Set(keys.pgp.flatMap { [$0.fingerprint.uppercased()] + $0.subkeys.map { $0.fingerprint.uppercased() } })
+        }
+        if !keys.age.isEmpty { held[names.age] = Set(keys.age.map(\.recipient.description)) }
+        var skipped: [String: DecryptionKeys.Skipped] = [:]
+        for kind in [KeySources.Skipped.Kind.age, .pgp] {
+            let sources = keys.skipped.filter { $0.kind == kind }
+            let name = kind == .age ? names.age : names.gpg
+            guard !sources.isEmpty, held[name] == nil else { continue }
+            let fix = sources.map { $0.fix.prefix(1).uppercased() + $0.fix.dropFirst() }.joined(separator: "; ") + "."
+            skipped[name] = DecryptionKeys.Skipped(
+                why: "the \(kind == .age ? "age" : "PGP") key that would create \(name) was skipped (\(sources.map(\.why).joined(separator: "; ")))", fix: fix)
+        }
+        return DecryptionKeys(held: held, skipped: skipped)
     }
 
     /// The cluster path relative to the repository's top: inside the fleet's folder fluxci was
@@ -193,11 +226,21 @@ struct BootstrapPipeline {
             return
         }
         let tree = prepared.tree
+        // The SOPS files applied as objects, and by which Kustomizations: their decrypted
+        // content gets the API server's checks (tester t9 F6b).
+        var appliers: [String: [String]] = [:]
+        for (id, objects) in tree.objects {
+            for file in Set(objects.filter { $0.json["sops", "mac"] != nil }.compactMap(\.file)) { appliers[file, default: []].append(id.description) }
+        }
+        let applied = appliers.mapValues { $0.sorted() }
         let verdicts = await SOPSVerifyCommand.verify(
             files.map { name in (name, { () throws -> Data in try source.read(name) ?? Data() }) }, keys: keys, macRule: .flux,
-            reads: { tree.decryptorReads(of: $0) })
+            reads: { tree.decryptorReads(of: $0) }, appliedAsObject: { applied[$0] })
         let verifier = try SOPSVerifyCommand.parse([])
-        for verdict in verdicts { verifier.report(verdict, imported: keys, reporter: reporter, sopsConfig: ReachedPlaintextSecrets.sopsConfig(for: verdict.name, source: source)) }
+        for verdict in verdicts {
+            let config = ReachedPlaintextSecrets.sopsConfig(for: verdict.name, source: source)
+            verifier.report(verdict, imported: keys, reporter: reporter, sopsConfig: config, ruleMatches: config.flatMap { ReachedPlaintextSecrets.ruleMatches(verdict.name, config: $0, source: source) })
+        }
         let failed = try SOPSVerifyCommand.summarize(verdicts, allowForeign: false, reporter: reporter)
         guard failed == 0, plaintext.isEmpty else {
             throw Annotation.error(

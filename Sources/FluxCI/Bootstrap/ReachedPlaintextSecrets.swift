@@ -41,6 +41,16 @@ enum ReachedPlaintextSecrets {
 
     /// The `.sops.yaml` nearest to `file` (its folder, then each folder above up to the
     /// repository's top) in the commit's tree; nil when there is none.
+    /// Whether a creation rule of `config` (a `.sops.yaml` of the tree) matches `file`, as sops
+    /// matches it: path_regex against the path relative to the config's folder; nil when the
+    /// config has no rules or cannot be read.
+    static func ruleMatches(_ file: String, config: String, source: TreeSource) -> Bool? {
+        guard let data = (try? source.read(config)) ?? nil else { return nil }
+        let folder = RepositoryPath.parent(config)
+        let relative = folder.isEmpty ? file : file.hasPrefix(folder + "/") ? String(file.dropFirst(folder.count + 1)) : file
+        return SOPSVerifyCommand.ruleMatches { try CreationRule.match(text: String(decoding: data, as: UTF8.self), configFile: config, relativePath: relative) }
+    }
+
     static func sopsConfig(for file: String, source: TreeSource) -> String? {
         var folder = RepositoryPath.parent(file)
         while true {

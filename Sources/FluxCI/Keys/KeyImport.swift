@@ -19,6 +19,15 @@ struct ImportedKeys {
     /// SSH keys sops would use as age identities that fluxci cannot (an ssh-rsa key, one
     /// protected by a passphrase): "path (reason)", for the error of a file they might open.
     var passedOver: [String] = []
+    /// Key sources given but not used (KeySources.Skipped): named wherever a file does not open.
+    var skipped: [KeySources.Skipped] = []
+
+    /// The skipped sources that may hold a key for a file with these recipients (an age source
+    /// for an `age1…` recipient, a PGP one for a PGP fingerprint), as a sentence and a fix; nil
+    /// when none was skipped that could matter.
+    func skippedNote(forRecipients recipients: [String]) -> (sentence: String, fix: String)? {
+        KeySources.Skipped.note(skipped, forRecipients: recipients)
+    }
 
     /// One line per key: its recipient or fingerprint and where it came from.
     var originLines: [String] {
@@ -108,7 +117,7 @@ struct ImportedKeys {
             for entry in source.entries where !identities.contains(entry.identity) { identities.append(entry.identity) }
         }
         if !identities.isEmpty { try storeAgeIdentities(identities, in: keyring) }
-        return ImportedKeys(keyring: keyring, pgp: pgp, age: try loadAgeIdentities(from: keyring), origins: origins)
+        return ImportedKeys(keyring: keyring, pgp: pgp, age: try loadAgeIdentities(from: keyring), origins: origins, skipped: sources.skipped)
     }
 
     private static func located(_ annotation: Annotation, _ source: KeySources.PGPSource, _ block: KeyMaterial.Block) -> Annotation {
@@ -192,5 +201,21 @@ enum SecureFile {
             unlink(temporary.path)
             throw Annotation.error("Cannot move a file into \(url.path): \(String(cString: strerror(errno))).")
         }
+    }
+}
+
+extension KeySources.Skipped {
+    /// The skipped sources that may hold a key for a file with these recipients (an age source
+    /// for an `age1…` or `ssh-` recipient, a PGP one for a `pgp …` one), as a sentence and a
+    /// fix; nil when none was skipped that could matter.
+    static func note(_ skipped: [KeySources.Skipped], forRecipients recipients: [String]) -> (sentence: String, fix: String)? {
+        let kinds: Set<KeySources.Skipped.Kind> = Set(recipients.compactMap { recipient in
+            recipient.hasPrefix("age1") || recipient.hasPrefix("ssh-") ? .age : recipient.hasPrefix("pgp ") ? .pgp : nil
+        })
+        let relevant = skipped.filter { kinds.isEmpty || kinds.contains($0.kind) }
+        guard !relevant.isEmpty else { return nil }
+        return (
+            "Skipped key source\(relevant.count == 1 ? "" : "s") that may hold its key: \(relevant.map { "the \($0.kind == .age ? "age" : "PGP") key (\($0.why))" }.joined(separator: "; ")).",
+            relevant.map { $0.fix.prefix(1).uppercased() + $0.fix.dropFirst() }.joined(separator: "; ") + ".")
     }
 }

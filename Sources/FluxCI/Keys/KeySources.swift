@@ -20,9 +20,22 @@ struct KeySources {
         var entries: [AgeIdentityFile.Entry]
     }
 
+    /// A key source that was given but not used (a file git-crypt holds locked, a
+    /// SOPS_AGE_KEY_FILE that does not exist, a source with no identity, a failing
+    /// SOPS_AGE_KEY_CMD): the later messages that depend on the keys name it as the cause.
+    struct Skipped: Sendable, Equatable {
+        enum Kind: String, Sendable { case age, pgp }
+        var kind: Kind
+        /// "`.secrets/kind/local/age/age.agekey` is locked by git-crypt".
+        var why: String
+        /// What makes it usable: "run `git-crypt unlock` …, or pass SOPS_AGE_KEY".
+        var fix: String
+    }
+
     var pgp: [PGPSource] = []
     var age: [AgeSource] = []
     var passphrase: String?
+    var skipped: [Skipped] = []
 
     var isEmpty: Bool { pgp.isEmpty && age.isEmpty }
 
@@ -76,6 +89,7 @@ struct KeySources {
             let entries = try ageEntries(text, from: source, file: file, reporter: reporter, allowEmpty: true)
             guard !entries.isEmpty else {
                 empty.append(source)
+                sources.skipped.append(Skipped(kind: .age, why: "\(source) holds no age identity", fix: "put the AGE-SECRET-KEY-1… lines age-keygen wrote into \(source)"))
                 reporter.warning(
                     "\(source) holds no age identity: skipped, as sops skips it; the other keys are used.", title: "No age identity",
                     fix: "Put the AGE-SECRET-KEY-1… lines age-keygen wrote into it, or unset the variable.", at: file.map { SourceLocation(file: $0) })
@@ -98,6 +112,7 @@ struct KeySources {
                 // "failed to open SOPS_AGE_KEY_FILE file" to its load errors, shown only when no
                 // identity opens the file; the other sources are used. fluxci says so at once.
                 missingKeyFile = path
+                sources.skipped.append(Skipped(kind: .age, why: "SOPS_AGE_KEY_FILE points at \(path), which does not exist", fix: "correct SOPS_AGE_KEY_FILE, or pass SOPS_AGE_KEY"))
                 reporter.warning(
                     "SOPS_AGE_KEY_FILE points at \(path), which does not exist: skipped, as sops skips it; the other keys are used.", title: "Key file missing",
                     fix: "Check the path (relative paths start at the current directory, \(currentDirectory.path), as sops reads them), or unset SOPS_AGE_KEY_FILE.")
@@ -110,6 +125,7 @@ struct KeySources {
                 let output = try AgeKeyCommand.run(command, environment: environment)
                 try addAge("SOPS_AGE_KEY_CMD", file: nil, output, from: "the output of SOPS_AGE_KEY_CMD")
             } catch let failure as AgeKeyCommand.Failure {
+                sources.skipped.append(Skipped(kind: .age, why: "SOPS_AGE_KEY_CMD failed (\(failure.description))", fix: "fix SOPS_AGE_KEY_CMD, or pass SOPS_AGE_KEY"))
                 // sops notes a failing command and goes on with the other keys; so does fluxci,
                 // saying so, and it is the error when no other key was given.
                 commandFailure = Annotation.error(
@@ -158,6 +174,12 @@ struct KeySources {
                     title: "Key file locked by git-crypt", fix: unlock, at: SourceLocation(file: locked[0]))
             }
             for file in locked {
+                // Which kind of key the file held, from where it was found: a `.secrets` PGP
+                // key file (`gpg/sops.asc`), else an age identity file.
+                let isPGP = cloudEnv.map { file == secretsPaths(cloud: $0.cloud, env: $0.env).pgp } ?? false
+                sources.skipped.append(Skipped(
+                    kind: isPGP ? .pgp : .age, why: "\(file) is locked by git-crypt",
+                    fix: "run `git-crypt unlock` in the repository, or pass \(isPGP ? "SOPS_GPG_KEY" : "SOPS_AGE_KEY")"))
                 reporter.warning(
                     "\(file) is locked by git-crypt: skipped; the other keys given are used.", title: "Key file locked by git-crypt", fix: unlock,
                     at: SourceLocation(file: file))

@@ -137,10 +137,13 @@ enum SOPSFiles {
                     fix: "Decrypt it with the real sops (`sops -d \(file)`: it reads ssh-rsa keys and asks for an SSH key's passphrase), or add an age1… or ssh-ed25519 recipient to its creation rule in .sops.yaml and run `sops updatekeys \(file)`, or point SOPS_AGE_SSH_PRIVATE_KEY_FILE at an unprotected ssh-ed25519 key it is encrypted for.",
                     at: location)
             }
+            // A key source that was given but skipped (git-crypt, a missing key file) is the
+            // likelier cause than the file's recipients: named first (tester t9 F12).
+            let skipped = keys?.skippedNote(forRecipients: attempts.map(\.key))
             return .error(
-                "\(error.description.prefix(1).uppercased() + error.description.dropFirst()). Encrypted for \(wanted); imported: \(ours.isEmpty ? "no key" : ours).",
+                "\(error.description.prefix(1).uppercased() + error.description.dropFirst()). Encrypted for \(wanted); imported: \(ours.isEmpty ? "no key" : ours).\(skipped.map { " " + $0.sentence } ?? "")",
                 title: error.title,
-                fix: "Import a key the file is encrypted for, or re-encrypt it for this cluster's key with `sops updatekeys \(file)` after adding the key to .sops.yaml.",
+                fix: (skipped.map { $0.fix + " Otherwise: i" } ?? "I") + "mport a key the file is encrypted for, or re-encrypt it for this cluster's key with `sops updatekeys \(file)` after adding the key to .sops.yaml.",
                 at: location)
         case .malformedValue, .valueAuthenticationFailed:
             return .error(

@@ -76,6 +76,8 @@ struct SOPSVerifyCommand: ContextCommand {
         var outcome: Outcome
         /// The key that opened it and where that key came from.
         var opener: String? = nil
+        /// Problems after the first (the outcome's), reported with it.
+        var more: [Annotation] = []
     }
 
     func execute(in context: CommandContext) async throws {
@@ -95,7 +97,11 @@ struct SOPSVerifyCommand: ContextCommand {
                 verdicts.sort { $0.name < $1.name }
                 // The config `sops updatekeys` would read when run here (sops looks from the working directory up).
                 let config = CreationRule.lookup(from: context.workingDirectory).config.map { KeyFiles.relative($0, to: context.workingDirectory) }
-                for verdict in verdicts { report(verdict, imported: imported, reporter: reporter, sopsConfig: config) }
+                for verdict in verdicts {
+                    let url = files.first { $0.name == verdict.name }?.url ?? context.url(for: verdict.name)
+                    let matches = config == nil ? nil : Self.ruleMatches { try CreationRule.find(for: url, workingDirectory: context.workingDirectory) }
+                    report(verdict, imported: imported, reporter: reporter, sopsConfig: config, ruleMatches: matches)
+                }
                 let failed = try Self.summarize(verdicts, allowForeign: allowForeign, reporter: reporter)
                 if verdicts.isEmpty {
                     if named {
@@ -165,7 +171,8 @@ struct SOPSVerifyCommand: ContextCommand {
 
     /// `sopsConfig` names the `.sops.yaml` that covers the file, nil when the repository has
     /// none: a fix names only files that exist (tester t5 I).
-    func report(_ verdict: Verdict, imported: ImportedKeys, reporter: Reporter, sopsConfig: String?) {
+    /// `ruleMatches` says whether a creation rule of that config matches the file (nil: not known).
+    func report(_ verdict: Verdict, imported: ImportedKeys, reporter: Reporter, sopsConfig: String?, ruleMatches: Bool? = nil) {
         switch verdict.outcome {
         case .verified:
             reporter.log("✓ \(verdict.name)" + (verdict.opener.map { " (opened with \($0))" } ?? ""))
@@ -175,16 +182,20 @@ struct SOPSVerifyCommand: ContextCommand {
             if !imported.passedOver.isEmpty, verdict.recipients.contains(where: { $0.hasPrefix("ssh-") }) {
                 message += " SSH keys passed over (fluxci reads only unprotected ssh-ed25519 keys; `sops -d` reads ssh-rsa keys and asks for a passphrase): \(imported.passedOver.joined(separator: "; "))."
             }
+            // A key source that was given but skipped may hold the key (tester t9 F12): said first.
+            let skipped = imported.skippedNote(forRecipients: verdict.recipients)
+            if let skipped { message += " " + skipped.sentence }
             if allowForeign {
                 reporter.warning(message, title: "Not encrypted for the imported keys", at: SourceLocation(file: verdict.name))
             } else {
                 reporter.error(
                     message, title: "Not encrypted for the imported keys",
-                    fix: Self.reencryptFix(verdict.name, imported: imported, sopsConfig: sopsConfig),
+                    fix: (skipped.map { $0.fix + " Otherwise: " } ?? "") + Self.reencryptFix(verdict.name, imported: imported, sopsConfig: sopsConfig, ruleMatches: ruleMatches),
                     at: SourceLocation(file: verdict.name, line: 1))
             }
         case .failed(let annotation), .macNotChecked(let annotation):
             reporter.annotate(annotation)
+            for more in verdict.more { reporter.annotate(more) }
         }
     }
 
@@ -192,12 +203,24 @@ struct SOPSVerifyCommand: ContextCommand {
     /// `.sops.yaml` that exists (`sops updatekeys` reads the recipients there), else, with no
     /// .sops.yaml at all (updatekeys then fails "config file not found"), by adding the
     /// recipient directly (`sops rotate --add-age/--add-pgp`) or by creating the rule.
-    static func reencryptFix(_ file: String, imported: ImportedKeys, sopsConfig: String?) -> String {
+    /// When no creation rule of the config matches the file (`ruleMatches` false), `sops
+    /// updatekeys` fails "no matching creation rules found" (checked with sops 3.11), while
+    /// `sops rotate --add-age/--add-pgp` reads no rule and works: the fix says that.
+    static func reencryptFix(_ file: String, imported: ImportedKeys, sopsConfig: String?, ruleMatches: Bool? = nil) -> String {
+        let add = imported.age.first.map { "--add-age \($0.name)" } ?? imported.pgp.first.map { "--add-pgp \($0.fingerprint)" } ?? "--add-age <this cluster's age recipient>"
+        if let sopsConfig, ruleMatches == false {
+            return "No creation rule of \(sopsConfig) matches \(file) (sops matches each path_regex against the path relative to the folder of .sops.yaml), so `sops updatekeys` refuses it (\"no matching creation rules found\"): add a creation rule whose path_regex matches it, with this cluster's key, and run `sops updatekeys \(file)`; or, with the key it is encrypted for, run `sops rotate --in-place \(add) \(file)`; or import the key it is encrypted for."
+        }
         if let sopsConfig {
             return "Add this cluster's key to the file's creation rule in \(sopsConfig) and run `sops updatekeys \(file)`, or import the key it is encrypted for."
         }
-        let add = imported.age.first.map { "--add-age \($0.name)" } ?? imported.pgp.first.map { "--add-pgp \($0.fingerprint)" } ?? "--add-age <this cluster's age recipient>"
         return "The repository has no .sops.yaml, so `sops updatekeys` has no rule to read: with the key it is encrypted for, run `sops rotate --in-place \(add) \(file)`, or create .sops.yaml with a creation rule for it (creation_rules: [{path_regex: …, age: <recipient>}]) and run `sops updatekeys \(file)`; or import the key it is encrypted for."
+    }
+
+    /// Whether a creation rule matches, from a lookup that throws "No creation rule" when none
+    /// does (`CreationRule.match`); nil when the config has no rules or cannot be read.
+    static func ruleMatches(_ lookup: () throws -> CreationRule?) -> Bool? {
+        do { return try lookup() == nil ? nil : true } catch let annotation as Annotation where annotation.title == "No creation rule" { return false } catch { return nil }
     }
 
     /// Verifies files concurrently (age is CPU work; PGP goes through the keyring one at a time).
@@ -217,7 +240,8 @@ struct SOPSVerifyCommand: ContextCommand {
     static func verify(
         _ files: [(name: String, read: @Sendable () throws -> Data)], keys: ImportedKeys,
         plaintextRule: @escaping @Sendable (String) -> CreationRule? = { _ in nil }, named: Set<String> = [], macRule: MACRule = .sops,
-        reads: @escaping @Sendable (String) -> [SOPSDecryptorRead] = { _ in [] }
+        reads: @escaping @Sendable (String) -> [SOPSDecryptorRead] = { _ in [] },
+        appliedAsObject: @escaping @Sendable (String) -> [String]? = { _ in nil }
     ) async -> [Verdict] {
         let chain = keys.chain
         let width = max(2, ProcessInfo.processInfo.activeProcessorCount)
@@ -229,7 +253,7 @@ struct SOPSVerifyCommand: ContextCommand {
                 let index = next, file = files[index]
                 next += 1
                 group.addTask {
-                    (index, verify(file.name, file.read, chain: chain, keys: keys, plaintextRule: plaintextRule, named: named.contains(file.name), macRule: macRule, reads: reads(file.name)))
+                    (index, verify(file.name, file.read, chain: chain, keys: keys, plaintextRule: plaintextRule, named: named.contains(file.name), macRule: macRule, reads: reads(file.name), appliedBy: appliedAsObject(file.name)))
                 }
             }
             for _ in 0..<width { start() }
@@ -244,11 +268,13 @@ struct SOPSVerifyCommand: ContextCommand {
     /// nil for a file that is not a SOPS file (most files in a repository), unless it was named
     /// or is a plaintext Secret a creation rule covers. `reads`: how kustomize-controller's
     /// decryptor reads a file a generator or patch names (`FluxDecryptorCheck`); empty: by its
-    /// name, as `sops -d` reads it.
+    /// name, as `sops -d` reads it. `appliedBy`: the Kustomizations that apply the file's
+    /// objects (nil: none does); their decrypted content then gets the API server's checks
+    /// (`DecryptedObjectChecks`).
     static func verify(
         _ name: String, _ read: () throws -> Data, chain: KeyChain, keys: ImportedKeys,
         plaintextRule: (String) -> CreationRule? = { _ in nil }, named: Bool = false, macRule: MACRule = .sops,
-        reads: [SOPSDecryptorRead] = []
+        reads: [SOPSDecryptorRead] = [], appliedBy: [String]? = nil
     ) -> Verdict? {
         let bytes: Data
         do {
@@ -296,6 +322,13 @@ struct SOPSVerifyCommand: ContextCommand {
             let decrypted = try file.decrypt(with: chain)
             // The same file read in another format by another entry.
             for other in others { _ = try other.decrypt(with: chain) }
+            if let appliedBy {
+                let problems = DecryptedObjectChecks.problems(name: name, file: file, decrypted: decrypted, appliedBy: appliedBy)
+                if let first = problems.first {
+                    return Verdict(
+                        name: name, recipients: recipients, ours: true, outcome: .failed(first), opener: keys.opener(of: metadata, chain: chain), more: Array(problems.dropFirst()))
+                }
+            }
             return Verdict(name: name, recipients: recipients, ours: true, outcome: .verified(documents: decrypted.documentCount), opener: keys.opener(of: metadata, chain: chain))
         } catch {
             if !ours, case .dataKeyNotRecoverable = error { return Verdict(name: name, recipients: recipients, ours: false, outcome: .foreign) }
