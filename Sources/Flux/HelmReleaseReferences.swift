@@ -31,9 +31,12 @@ enum HelmReleaseReferences {
         var seen: Set<String> = []
         // What Kustomizations fluxci did not build apply is unknown: a reference nothing built
         // satisfies is then a warning that names them (tester t9 F6), an error otherwise.
-        let unlessUnbuilt = KustomizationReferences.unlessUnbuilt(applied)
-        func unknown(_ message: String, title: String, fix: String, at location: SourceLocation?) -> Annotation {
-            Annotation(applied.unbuilt.isEmpty ? .error : .warning, message, title: title, fix: fix, at: location)
+        // Only one that may write in the needed object's namespace counts (RBAC, `mayWrite`).
+        // One that waits for the release's Kustomization still counts: helm-controller retries
+        // until the object exists.
+        func unlessUnbuilt(in namespace: String) -> String { KustomizationReferences.unlessUnbuilt(applied, in: namespace) }
+        func unknown(_ message: String, in namespace: String, title: String, fix: String, at location: SourceLocation?) -> Annotation {
+            Annotation(applied.unbuilt.contains { applied.mayWrite($0, in: namespace) } ? .warning : .error, message, title: title, fix: fix, at: location)
         }
         for owned in applied.all("HelmRelease") where owned.object.apiVersion.hasPrefix(group + "/") {
             let release = owned.object
@@ -64,8 +67,8 @@ enum HelmReleaseReferences {
                     let others = applied.all(kind).filter { $0.group == FluxKustomization.sourceGroup && ($0.object.namespace ?? "default") == sourceNamespace }.map(\.object.name)
                     let hint = ClusterTreeReader.nearest(name, in: others).map { " Did you mean \($0)?" } ?? ""
                     problems.append(unknown(
-                        "\(id) takes its chart from \(kind)/\(sourceNamespace)/\(name), which no Kustomization of this cluster applies\(defaulted)\(unlessUnbuilt): helm-controller never gets the chart, and the HelmRelease never becomes Ready.\(hint)",
-                        title: "Unknown chart source", fix: "Correct the reference's name or namespace, or define \(kind) \(name) in \(sourceNamespace).",
+                        "\(id) takes its chart from \(kind)/\(sourceNamespace)/\(name), which no Kustomization of this cluster applies\(defaulted)\(unlessUnbuilt(in: sourceNamespace)): helm-controller never gets the chart, and the HelmRelease never becomes Ready.\(hint)",
+                        in: sourceNamespace, title: "Unknown chart source", fix: "Correct the reference's name or namespace, or define \(kind) \(name) in \(sourceNamespace).",
                         at: at(chart.field + ["name"])))
                 } else if release.json["spec", "chartRef"] == nil, let path = release.json["spec", "chart", "spec", "chart"]?.string,
                     kind == "GitRepository" || kind == "Bucket"
@@ -94,8 +97,8 @@ enum HelmReleaseReferences {
                         at: at(["spec", "valuesFrom", .index(index), "name"])))
                 } else {
                     problems.append(unknown(
-                        "\(id) reads its values from \(kind)/\(namespace)/\(name), which no Kustomization of this cluster applies\(unlessUnbuilt): helm-controller fails (\"could not resolve \(kind) chart values reference\"), and the HelmRelease never becomes Ready.",
-                        title: "Unknown values source", fix: "Define \(kind) \(name) in \(namespace), correct the name, or mark the entry `optional: true`.",
+                        "\(id) reads its values from \(kind)/\(namespace)/\(name), which no Kustomization of this cluster applies\(unlessUnbuilt(in: namespace)): helm-controller fails (\"could not resolve \(kind) chart values reference\"), and the HelmRelease never becomes Ready.",
+                        in: namespace, title: "Unknown values source", fix: "Define \(kind) \(name) in \(namespace), correct the name, or mark the entry `optional: true`.",
                         at: at(["spec", "valuesFrom", .index(index), "name"])))
                 }
             }
@@ -107,8 +110,8 @@ enum HelmReleaseReferences {
                     let others = applied.all("HelmRelease").filter { $0.group == group && ($0.object.namespace ?? "default") == dependencyNamespace }.map(\.object.name)
                     let hint = ClusterTreeReader.nearest(name, in: others).map { " Did you mean \(dependencyNamespace)/\($0)?" } ?? ""
                     problems.append(unknown(
-                        "\(id) depends on HelmRelease/\(dependencyNamespace)/\(name), which no Kustomization of this cluster applies\(unlessUnbuilt): helm-controller keeps it waiting (DependencyNotReady).\(hint)",
-                        title: "Unknown dependency", fix: "Correct spec.dependsOn (a missing namespace is \(namespace)), or define the HelmRelease.",
+                        "\(id) depends on HelmRelease/\(dependencyNamespace)/\(name), which no Kustomization of this cluster applies\(unlessUnbuilt(in: dependencyNamespace)): helm-controller keeps it waiting (DependencyNotReady).\(hint)",
+                        in: dependencyNamespace, title: "Unknown dependency", fix: "Correct spec.dependsOn (a missing namespace is \(namespace)), or define the HelmRelease.",
                         at: at(["spec", "dependsOn", .index(index)])))
                 } else if let problem = dependencyDeadlock(owned, id: id, on: dependencies, shown: "HelmRelease/\(dependencyNamespace)/\(name)", applied, at: at(["spec", "dependsOn", .index(index)])) {
                     problems.append(problem)

@@ -28,7 +28,7 @@ enum KustomizationReferences {
     /// by them (a tenant's own GitRepository, an OCIRepository artifact). Each is named with its
     /// source when that is not the root's (tester t9 F6).
     static func unlessUnbuilt(_ index: AppliedObjects, for needer: AppliedObjects.Reference? = nil, in namespace: String? = nil, defines: Bool = false) -> String {
-        let unbuilt = needer.map { index.unknown(for: $0, in: namespace) } ?? index.unbuilt
+        let unbuilt = needer.map { index.unknown(for: $0, in: namespace) } ?? index.unbuilt.filter { id in namespace.map { index.mayWrite(id, in: $0) } ?? true }
         guard !unbuilt.isEmpty else { return "" }
         let rootSource = index.order.first.flatMap { index.kustomizations[$0]?.source }
         let listed = unbuilt.map { id in
