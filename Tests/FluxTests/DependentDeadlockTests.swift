@@ -354,6 +354,14 @@ import TestSupport
                 "tenants-extra/cm.yaml": configMap("extra", namespace: "default"),
                 "clusters/c/team-b.yaml": kustomization("team-b-apps", namespace: "team-b", path: "./apps", extra: "  decryption:\n    provider: sops\n    secretRef: {name: sops-age}\n"),
                 "apps/cm.yaml": configMap("web", namespace: "team-b"),
+                "apps/release.yaml": """
+                    apiVersion: helm.toolkit.fluxcd.io/v2
+                    kind: HelmRelease
+                    metadata: {name: web, namespace: team-b}
+                    spec:
+                      interval: 10m
+                      chart: {spec: {chart: web, sourceRef: {kind: HelmRepository, name: charts}}}
+                    """,
             ]
         }
         for (kind, level) in [("RoleBinding", Annotation.Level.error), ("ClusterRoleBinding", .warning)] {
@@ -363,6 +371,10 @@ import TestSupport
                 #expect(mismatch.level == level, "\(kind), broken \(broken): \(mismatch)")
                 #expect(mismatch.message.contains("team-a/team-a") == (level == .warning), "\(mismatch.message)")
                 #expect(!mismatch.message.contains("flux-system/broken"), "\(mismatch.message)")
+                // The same rule for a HelmRelease's chart source in team-b.
+                let chart = try #require(tree.problem("Unknown chart source"), "\(kind): \(tree.problems)")
+                #expect(chart.level == level, "\(kind): \(chart)")
+                #expect(chart.message.contains("team-a/team-a") == (level == .warning), "\(chart.message)")
             }
         }
     }
