@@ -326,9 +326,12 @@ struct Reader {
                 pending = waiting
             }
             if level.isEmpty, !pending.isEmpty {
+                // What the Kustomizations found so far apply: a Kustomization fluxci does not
+                // build may create a missing substituteFrom object (tester t11 F12, F25).
+                let possible = AppliedObjects(objects, kustomizations: all, components: components)
                 for (kustomization, output) in pending {
                     built.append(kustomization)
-                    let children = process(kustomization, output, variables: variables(for: kustomization, final: true, own: output) ?? Variables(), known: all.map(\.id) + level.map(\.0.id))
+                    let children = process(kustomization, output, variables: variables(for: kustomization, final: true, own: output, possible: possible) ?? Variables(), known: all.map(\.id) + level.map(\.0.id))
                     level += startAll(children)
                 }
                 pending = []
@@ -443,12 +446,13 @@ struct Reader {
         for document in output.documents {
             var json = document.object
             var found: Set<String> = []
-            if !variables.values.isEmpty || !variables.locked.isEmpty, !PostBuild.isDisabled(json) {
+            if !variables.values.isEmpty || !variables.locked.isEmpty || !variables.openSources.isEmpty, !PostBuild.isDisabled(json) {
                 do {
                     let text = try PostBuild.substitute(document.text, variables: variables.values, unresolved: &found)
                     // Strict mode fails on an unset variable; one whose value sits in a Secret
-                    // fluxci could not decrypt is set in the cluster.
-                    if strictSubstitution, let name = found.subtracting(variables.locked).sorted().first {
+                    // fluxci could not decrypt is set in the cluster, and so may be one an
+                    // object only an unbuilt Kustomization creates gives.
+                    if strictSubstitution, variables.openSources.isEmpty, let name = found.subtracting(variables.locked).sorted().first {
                         let file = place(document.object, origin: document.origin, keepsOrigins: true, directory: kustomization.path, written: output.written).object.file
                         let uses = variableUses(name, files: file.map { [$0] } ?? [])
                         throw PostBuild.Failure(
@@ -561,8 +565,11 @@ struct Reader {
                     guard let first = uses.first else { return name }
                     return "\(name) (read at \(first)\(uses.count > 1 ? " and \(uses.count - 1) more place\(uses.count == 2 ? "" : "s")" : ""))"
                 }
+                let open = variables.openSources
                 problems.append(.warning(
-                    "The build of \(id) uses the variable\(unset.count == 1 ? "" : "s") \(described.joined(separator: ", ")), which neither postBuild.substitute nor substituteFrom defines: Flux substitutes an empty string.",
+                    open.isEmpty
+                        ? "The build of \(id) uses the variable\(unset.count == 1 ? "" : "s") \(described.joined(separator: ", ")), which neither postBuild.substitute nor substituteFrom defines: Flux substitutes an empty string."
+                        : "The build of \(id) uses the variable\(unset.count == 1 ? "" : "s") \(described.joined(separator: ", ")), which neither postBuild.substitute nor the substituteFrom objects fluxci read define; \(open.joined(separator: " or ")), which only a Kustomization fluxci did not build may create, may: the objects are read with them empty.",
                     title: "Variables not set", fix: "Define them in spec.postBuild, or give them a default (${name:=value}).", at: location(kustomization, ["spec", "postBuild"])))
             }
         }
@@ -583,6 +590,36 @@ struct Reader {
         sopsFiles[id] = Array(Set(encrypted)).sorted()
         builds[id] = .built
         return children
+    }
+
+    /// The SOPS files of a Kustomization that the keys of its decryption Secret cannot open
+    /// (tester t11 F18). kustomize-controller's decryptor imports only the keys of the Secret
+    /// `spec.decryption.secretRef` names (decryptor.ImportKeys: `*.agekey` entries as age
+    /// identities, `*.asc` as PGP keys), so a file encrypted only for a PGP key while the Secret
+    /// is `sops-age` fails "failed to get the data key required to decrypt the SOPS file", even
+    /// though the run's keys (and the preflight) open it. `held` is what the pipeline puts in that
+    /// Secret. A file with a KMS, Vault or other recipient is not judged (the controller may hold
+    /// credentials for it); key-group thresholds are not weighed.
+    func unopenedFiles(_ kustomization: FluxKustomization, secret: String, held: Set<String>, files: [String]) -> [Annotation] {
+        let unopened = files.filter { file in
+            guard let metadata = sopsMetadata(file) else { return false }
+            let other = metadata.allKeys.contains { if case .other = $0 { return true } else { return false } }
+            return !other && !DecryptionKeys.opens(held, metadata)
+        }
+        guard let first = unopened.first, let metadata = sopsMetadata(first) else { return [] }
+        let id = kustomization.id
+        let recipients = metadata.allKeys.map(\.description)
+        let fitting = (keys?.held ?? [:]).filter { name, keys in
+            name != secret && unopened.allSatisfy { file in sopsMetadata(file).map { DecryptionKeys.opens(keys, $0) } ?? false }
+        }.keys.sorted()
+        let listed = unopened.prefix(3).joined(separator: ", ") + (unopened.count > 3 ? " and \(unopened.count - 3) more" : "")
+        return [.error(
+            "The Kustomization \(id) decrypts with the Secret \(id.namespace)/\(secret), which holds \(held.sorted().map { String($0.prefix(16)) + "…" }.joined(separator: ", ")), but \(listed) \(unopened.count == 1 ? "is" : "are") not encrypted for \(held.count == 1 ? "that key" : "any of those keys") (\(first): \(recipients.prefix(3).joined(separator: ", "))\(recipients.count > 3 ? ", …" : "")): kustomize-controller decrypts only with the Secret's keys, fails (\"failed to get the data key required to decrypt the SOPS file\"), and \(id) never becomes Ready.",
+            title: "Not encrypted for the decryption Secret",
+            fix: (fitting.isEmpty ? "" : "Set spec.decryption.secretRef.name to \(fitting.joined(separator: " or ")) (its keys open \(unopened.count == 1 ? "it" : "them")), or add ")
+                + (fitting.isEmpty ? "Add " : "")
+                + "the key of \(secret) to the files' creation rule in .sops.yaml and run `sops updatekeys` on \(unopened.count == 1 ? first : "each file").",
+            at: location(kustomization, ["spec", "decryption", "secretRef", "name"]))]
     }
 
     /// The sops metadata of a repository file, nil when it holds none.
@@ -625,6 +662,9 @@ struct Reader {
         var fromSecret: Set<String> = []
         /// Why Flux would fail the build (a source that does not exist).
         var failure: String?
+        /// Sources fluxci did not find that a Kustomization it did not build may create
+        /// (`ConfigMap apps/vars`): the variables they give are unknown, not unset.
+        var openSources: [String] = []
         /// Where each name is defined: the key of a substituteFrom object's data, or of
         /// spec.postBuild.substitute (the last definition, the one that wins).
         var sites: [String: Site] = [:]
@@ -639,8 +679,10 @@ struct Reader {
 
     /// The variables of `spec.postBuild`; nil while a non-optional source is not built yet
     /// (unless `final`, when its absence is reported).
-    /// `own` is the Kustomization's own build, for saying that it creates a source itself.
-    mutating func variables(for kustomization: FluxKustomization, final: Bool, own: KustomizationBuild.Output? = nil) -> Variables? {
+    /// `own` is the Kustomization's own build, for saying that it creates a source itself;
+    /// `possible` what the Kustomizations found so far apply, for naming an unbuilt one (sourced
+    /// elsewhere) that may create a missing source.
+    mutating func variables(for kustomization: FluxKustomization, final: Bool, own: KustomizationBuild.Output? = nil, possible: AppliedObjects? = nil) -> Variables? {
         var result = Variables()
         let references = kustomization.object.json["spec", "postBuild", "substituteFrom"]?.array ?? []
         for (index, reference) in references.enumerated() {
@@ -676,8 +718,25 @@ struct Reader {
                         failure: "substituteFrom \(kind)/\(name) is created by the same Kustomization")
                     continue
                 }
-                // A dependency that does not build may be what creates it: say that, not "no one creates it".
-                let unbuilt = kustomization.dependsOn.filter { if case .notBuilt? = builds[$0] { return true } else { return false } }
+                // A Kustomization fluxci does not build (sourced elsewhere: a tenant's
+                // GitRepository, an OCIRepository) that may write in the namespace and does not
+                // wait for this one may create it (tester t11 F12, F25): a warning naming it, as
+                // for the other references; the variables it gives are unknown, not unset.
+                if let possible, !possible.unknown(for: kustomization.id, in: kustomization.id.namespace).isEmpty {
+                    problems.append(.warning(
+                        "\(subject), which no Kustomization fluxci built creates\(KustomizationReferences.unlessUnbuilt(possible, for: kustomization.id, in: kustomization.id.namespace)); without it \(notFound).\(hint)",
+                        title: "Unknown substituteFrom",
+                        fix: "Make sure that Kustomization creates the \(kind) \(name) in \(kustomization.id.namespace) and that \(kustomization.id) dependsOn it, or mark the reference optional: true.",
+                        at: location(kustomization, ["spec", "postBuild", "substituteFrom", .index(index), "name"])))
+                    result.openSources.append("\(kind) \(kustomization.id.namespace)/\(name)")
+                    continue
+                }
+                // A dependency of the branch's source that does not build may be what creates it:
+                // say that, not "no one creates it".
+                let unbuilt = kustomization.dependsOn.filter { dependency in
+                    guard case .notBuilt? = builds[dependency] else { return false }
+                    return !(possible?.unbuilt.contains(dependency) ?? false)
+                }
                 if !unbuilt.isEmpty {
                     fail(
                         "which no built Kustomization creates; \(unbuilt.map(\.description).joined(separator: ", ")), which it depends on, does not build (reported above), and may be what creates it.",
@@ -1105,6 +1164,9 @@ struct Reader {
                     problems.append(Annotation(
                         applied.unknown(for: id, in: id.namespace).isEmpty ? .error : .warning, message + cause, title: "Decryption Secret mismatch", fix: fix, at: at))
                 }
+            }
+            if let secret = kustomization.decryptionSecret, id.namespace == secretsNamespace, let held = keys?.held[secret] {
+                problems += unopenedFiles(kustomization, secret: secret, held: held, files: encrypted)
             }
             if !kustomization.decrypts, !encrypted.isEmpty {
                 // kustomize-controller refuses only an object that still carries sops metadata

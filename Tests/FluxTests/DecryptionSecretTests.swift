@@ -106,3 +106,46 @@ import TestSupport
         #expect(tree.decryptedSOPSFiles == ["keyless/s.yaml", "shared/s.yaml"])
     }
 }
+
+/// Tester t11 F18: kustomize-controller decrypts a Kustomization's SOPS files only with the keys
+/// of the Secret its `spec.decryption.secretRef` names. A file the run's keys open, but not the
+/// keys the pipeline puts in that Secret (a PGP-only file under `sops-age`), fails in the cluster:
+/// an error at the secretRef, whose fix names the Secret whose keys open it.
+@Suite struct DecryptionSecretKeysTests {
+    static let fingerprint = "ABCDEF0123456789ABCDEF0123456789ABCDEF01"
+    static let ageRecipient = "age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq"
+    static let held = DecryptionKeys(held: ["sops-age": [ageRecipient], "sops-gpg": [fingerprint]])
+    static let pgp = "  pgp:\n    - fp: \(fingerprint)\n      enc: x\n"
+    static let pgpKeyID = "  pgp:\n    - fp: \(fingerprint.suffix(16))\n      enc: x\n"
+    static let age = "  age:\n    - recipient: \(ageRecipient)\n      enc: x\n"
+    static let kms = "  kms:\n    - arn: arn:aws:kms:eu-west-1:111122223333:key/x\n      enc: x\n"
+
+    @Test(arguments: [
+        (secret: "sops-age", recipients: pgp, fix: "sops-gpg" as String?),
+        (secret: "sops-gpg", recipients: age, fix: "sops-age"),
+        (secret: "sops-age", recipients: age, fix: nil),
+        (secret: "sops-gpg", recipients: pgp, fix: nil),
+        (secret: "sops-gpg", recipients: pgpKeyID, fix: nil),
+        (secret: "sops-age", recipients: pgp + kms, fix: nil),
+    ])
+    func aFileTheSecretsKeysDoNotOpenIsAnErrorAtTheSecretRef(secret: String, recipients: String, fix: String?) async throws {
+        let fleet = try await Fleet.make([
+            "clusters/c/ks.yaml": kustomization("apps", path: "./secret", extra: "  decryption:\n    provider: sops\n    secretRef:\n      name: \(secret)\n"),
+            "secret/s.yaml": DecryptionWithoutSecretTests.encrypted(recipients),
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read(secrets: ["sops-age", "sops-gpg"], keys: Self.held)
+        let problem = tree.problem("Not encrypted for the decryption Secret")
+        guard let fix else {
+            #expect(problem == nil, "\(tree.problems)")
+            return
+        }
+        let found = try #require(problem, "\(tree.problems)")
+        #expect(found.level == .error)
+        #expect(found.location == SourceLocation(file: "clusters/c/ks.yaml", line: 17))
+        #expect(found.message.contains("secret/s.yaml"), "\(found.message)")
+        #expect(found.fix?.contains("Set spec.decryption.secretRef.name to \(fix)") == true, "\(found.fix ?? "")")
+        // Without keys (a plan with none given) nothing is claimed.
+        #expect(try fleet.read(secrets: ["sops-age", "sops-gpg"]).problem("Not encrypted for the decryption Secret") == nil)
+    }
+}

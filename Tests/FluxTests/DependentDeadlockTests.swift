@@ -310,6 +310,49 @@ import TestSupport
         #expect(tree.errors.isEmpty, "\(tree.errors)")
     }
 
+    /// Tester t11 F12, F25: a substituteFrom object only a Kustomization fluxci does not build
+    /// can create follows the same rule as the other references: a warning naming it when it may
+    /// write there and does not wait for the needer, and the needer is still built (its variables
+    /// unknown, not unset: strict substitution does not fail on them); an error otherwise. A
+    /// dependency sourced elsewhere is no "dependency that does not build".
+    @Test(arguments: [(dependsOn: true, account: ""), (dependsOn: false, account: ""), (dependsOn: true, account: "tenant")])
+    func aSubstituteFromObjectOnlyAnUnbuiltKustomizationCanCreateIsAWarning(dependsOn: Bool, account: String) async throws {
+        let platform = """
+            apiVersion: source.toolkit.fluxcd.io/v1
+            kind: OCIRepository
+            metadata: {name: platform, namespace: flux-system}
+            spec: {interval: 1m, url: oci://example.com/platform, ref: {tag: latest}}
+            ---
+            apiVersion: kustomize.toolkit.fluxcd.io/v1
+            kind: Kustomization
+            metadata: {name: platform-oci, namespace: flux-system}
+            spec: {interval: 1m, path: ./, prune: true, sourceRef: {kind: OCIRepository, name: platform}\(account.isEmpty ? "" : ", serviceAccountName: \(account)")}
+            """
+        let files: [String: String] = [
+            "clusters/c/platform.yaml": platform,
+            "clusters/c/infra.yaml": kustomization(
+                "infra", path: "./infra",
+                extra: (dependsOn ? "  dependsOn: [{name: platform-oci}]\n" : "")
+                    + "  postBuild:\n    substituteFrom:\n      - kind: ConfigMap\n        name: cluster-vars\n"),
+            "infra/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: default}\ndata: {region: \"${CLUSTER_REGION}\"}\n",
+        ]
+        let tree = try await DependentDeadlockTests.plan(files)
+        let problem = try #require(tree.problem("Unknown substituteFrom"), "\(tree.problems)")
+        #expect(problem.location == SourceLocation(file: "clusters/c/infra.yaml", line: dependsOn ? 18 : 17), "\(problem)")
+        if account.isEmpty {
+            #expect(problem.level == .warning, "\(problem)")
+            #expect(problem.message.contains("flux-system/platform-oci, sourced from OCIRepository/flux-system/platform"), "\(problem.message)")
+            #expect(tree.errors.isEmpty, "\(tree.errors)")
+            #expect(tree.problem("substituteFrom not checked") == nil)
+            let built = tree.objects[FluxKustomization.Reference(namespace: "flux-system", name: "infra")] ?? []
+            #expect(built.contains { $0.name == "settings" }, "infra is built: \(tree.builds)")
+        } else {
+            // Impersonating an account that no binding lets write anywhere: it cannot create it.
+            #expect(problem.level == .error, "\(problem)")
+            #expect(!problem.message.contains("platform-oci"), "\(problem.message)")
+        }
+    }
+
     /// Every Kustomization built: the same references are errors.
     @Test func referencesNothingDefinesAreErrorsWhenEverythingWasBuilt() async throws {
         let tree = try await DependentDeadlockTests.plan(Self.fleet(unbuilt: false))

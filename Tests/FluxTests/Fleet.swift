@@ -42,8 +42,8 @@ struct Fleet {
         try data.write(to: url)
     }
 
-    func read(cluster: String = "clusters/c", secrets: Set<String> = ["sops-age"], decrypt: ClusterTreeReader.Decrypt? = nil) throws -> ClusterTree {
-        try ClusterTreeReader.read(source, clusterPath: cluster, decryptionSecrets: secrets, tools: KustomizeTool(path: ProcessInfo.processInfo.environment["PATH"]), decrypt: decrypt)
+    func read(cluster: String = "clusters/c", secrets: Set<String> = ["sops-age"], decrypt: ClusterTreeReader.Decrypt? = nil, keys: DecryptionKeys? = nil) throws -> ClusterTree {
+        try ClusterTreeReader.read(source, clusterPath: cluster, decryptionSecrets: secrets, tools: KustomizeTool(path: ProcessInfo.processInfo.environment["PATH"]), decrypt: decrypt, keys: keys)
     }
 
     func remove() { try? FileManager.default.removeItem(at: directory) }
