@@ -124,6 +124,25 @@ import TestSupport
         let variables = Self.annotations(result.standardError, level: "warning", title: "Variables not resolved")
         #expect(!variables.isEmpty && variables.allSatisfy { $0.text.contains("without keys (no key was given)") }, "\(result.standardError)")
         #expect(Self.annotations(result.standardError, level: "error", title: "Decryption Secret mismatch").isEmpty)
+        // The plan passes (a fork's pull request has no keys), but says what a full run would
+        // stop on (tester t11 F7): the Kustomizations decrypt with Secrets made from the keys.
+        let noKeys = result.standardError.split(separator: "\n").filter { $0.hasPrefix("::warning title=No SOPS keys::") }
+        #expect(noKeys.count == 1, "\(result.standardError)")
+        #expect(noKeys.first?.contains("a full run without keys stops before any cluster is created") == true, "\(noKeys)")
+        #expect(noKeys.first?.contains("sops-age") == true, "\(noKeys)")
+    }
+
+    /// Tester t11 F5: with a key variable set, `.secrets/<cloud>/<env>/` is not read (CI's keys
+    /// are the ones the cluster gets); a notice says so, naming the variable, so that a message
+    /// about a file the keys do not open is read against it. Without one, no notice.
+    @Test func keysFromTheEnvironmentSayThatSecretsIsNotRead() async throws {
+        let gpg = try await GPGFixtures.shared()
+        let checkout = try await Self.homeLab { try Self.lockAgeKey(in: $0) }
+        let notice = "::notice title=Keys from the environment::SOPS_GPG_KEY is set, so the keys come from the environment only: .secrets/kind/local is not read (unset it to use its keys)."
+        let (given, _) = try await Self.plan(checkout, ["--cloud", "kind", "--env", "local"], environment: ["SOPS_GPG_KEY": gpg.ed25519.secretArmor])
+        #expect(given.standardError.contains(notice) || given.standardOutput.contains(notice), "\(given.allOutput)")
+        let (none, _) = try await Self.plan(checkout, ["--cloud", "kind", "--env", "local"], environment: [:])
+        #expect(!none.allOutput.contains("title=Keys from the environment"), "\(none.allOutput)")
     }
 
     /// The preflight (`sops verify`, the same verdicts): a file not encrypted for the keys given

@@ -54,7 +54,7 @@ public struct BootstrapCommand: ContextCommand {
     @Option(help: "The author's email.")
     var authorEmail = "fluxci@users.noreply.github.com"
 
-    @Option(help: "The keyring of an earlier `fluxci keys import` (default: FLUXCI_KEYRING; without one the keys are read as keys import reads them, .secrets/<cloud>/<env>/ included).")
+    @Option(help: "The keyring of an earlier `fluxci keys import` (default: FLUXCI_KEYRING; without one the keys are read as keys import reads them: SOPS_GPG_KEY, SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD, and .secrets/<cloud>/<env>/ only when none of those is set).")
     var keyring: String?
 
     @Option(help: "What to wait for after the Kustomizations: kustomizations (only them), flux (every Flux object they applied: HelmReleases, sources, nested Kustomizations), all (also Deployments, StatefulSets, DaemonSets, Jobs).")

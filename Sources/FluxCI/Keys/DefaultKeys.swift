@@ -168,7 +168,7 @@ enum DefaultKeys {
             guard let data = FileManager.default.contents(atPath: path) else {
                 if named {
                     reporter.warning(
-                        "SOPS_AGE_SSH_PRIVATE_KEY_FILE points at \(path), which cannot be read: skipped, as sops skips it; the other keys are used.", title: "SSH key missing",
+                        "SOPS_AGE_SSH_PRIVATE_KEY_FILE points at \(path), which cannot be read: skipped, as sops skips it; the other key sources given, if any, are used.", title: "SSH key missing",
                         fix: "Check the path, or unset SOPS_AGE_SSH_PRIVATE_KEY_FILE.")
                 }
                 continue

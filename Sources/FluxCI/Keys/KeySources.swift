@@ -53,7 +53,12 @@ struct KeySources {
         guard environmentGivesKeys(environment) else { return cloudEnv }
         let folder = ".secrets/\(cloudEnv.cloud)/\(cloudEnv.env)"
         if FileManager.default.fileExists(atPath: repository.appendingPathComponent(folder).path) {
-            reporter.log("Keys from the environment (SOPS_GPG_KEY, SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD) only; \(folder) is not read (unset them to use it).")
+            // A notice, not a log line (tester t11 F5, F6): a message about a file the keys do
+            // not open is read against it.
+            let set = ["SOPS_GPG_KEY", "SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD"].filter { environment[$0].map { !$0.isEmpty } ?? false }
+            reporter.notice(
+                "\(set.joined(separator: " and ")) \(set.count == 1 ? "is" : "are") set, so the keys come from the environment only: \(folder) is not read (unset \(set.count == 1 ? "it" : "them") to use its keys).",
+                title: "Keys from the environment")
         }
         return nil
     }
@@ -91,7 +96,7 @@ struct KeySources {
                 empty.append(source)
                 sources.skipped.append(Skipped(kind: .age, why: "\(source) holds no age identity", fix: "put the AGE-SECRET-KEY-1… lines age-keygen wrote into \(source)"))
                 reporter.warning(
-                    "\(source) holds no age identity: skipped, as sops skips it; the other keys are used.", title: "No age identity",
+                    "\(source) holds no age identity: skipped, as sops skips it; the other key sources given, if any, are used.", title: "No age identity",
                     fix: "Put the AGE-SECRET-KEY-1… lines age-keygen wrote into it, or unset the variable.", at: file.map { SourceLocation(file: $0) })
                 return
             }
@@ -114,7 +119,7 @@ struct KeySources {
                 missingKeyFile = path
                 sources.skipped.append(Skipped(kind: .age, why: "SOPS_AGE_KEY_FILE points at \(path), which does not exist", fix: "correct SOPS_AGE_KEY_FILE, or pass SOPS_AGE_KEY"))
                 reporter.warning(
-                    "SOPS_AGE_KEY_FILE points at \(path), which does not exist: skipped, as sops skips it; the other keys are used.", title: "Key file missing",
+                    "SOPS_AGE_KEY_FILE points at \(path), which does not exist: skipped, as sops skips it; the other key sources given, if any, are used.", title: "Key file missing",
                     fix: "Check the path (relative paths start at the current directory, \(currentDirectory.path), as sops reads them), or unset SOPS_AGE_KEY_FILE.")
             } else if let text = try readFile(path, relativeTo: currentDirectory, variable: "SOPS_AGE_KEY_FILE", locked: &locked) {
                 try addAge(path, file: path, text, from: path)
