@@ -73,8 +73,13 @@ final class Origins: @unchecked Sendable {
         let file = relative(path)
         let kind = object["kind"]?.string ?? ""
         let name = object["metadata", "name"]?.string ?? ""
+        let namespace = object["metadata", "namespace"]?.string
         let candidates = documents(file).filter { $0.kind == kind }
-        let best = candidates.first { $0.name == name }
+        // One file may hold objects of one kind and name in several namespaces (one per tenant):
+        // the document written with the object's namespace is the one (tester t11 F11); a
+        // namespace a transformer set matches none, and the first of that name is taken.
+        let named = candidates.filter { $0.name == name }
+        let best = named.first { $0.namespace == namespace } ?? named.first
             ?? candidates.filter { !$0.name.isEmpty && name.contains($0.name) }.max { $0.name.count < $1.name.count }
             ?? (candidates.count == 1 ? candidates.first : nil)
         return (file, best?.line ?? (documents(file).count == 1 ? documents(file)[0].line : nil), best?.node)

@@ -1017,8 +1017,10 @@ struct Reader {
                 if !known.contains(dependency) {
                     // One of that name in another namespace is what was meant, however far apart
                     // the namespaces are spelt (tester t3 F26, f40).
-                    let sameName = known.filter { $0.name == dependency.name }.map(\.description).sorted()
-                    let hint = (sameName.first ?? ClusterTreeReader.nearest(dependency.description, in: known.map(\.description))).map { " Did you mean \($0)?" } ?? ""
+                    // Never the Kustomization itself (a dependsOn on itself never resolves; t11 F23).
+                    let others = known.filter { $0 != id }
+                    let sameName = others.filter { $0.name == dependency.name }.map(\.description).sorted()
+                    let hint = (sameName.first ?? ClusterTreeReader.nearest(dependency.description, in: others.map(\.description))).map { " Did you mean \($0)?" } ?? ""
                     let written = kustomization.object.json["spec", "dependsOn"]?.array?[index]["namespace"]?.string != nil
                     // Defined inside what a Kustomization fluxci did not build applies (another
                     // source's artifact, tester t9 F6): not known here, so a warning that names them.
