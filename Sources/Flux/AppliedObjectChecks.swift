@@ -30,7 +30,7 @@ public enum AppliedObjectChecks {
         _ objects: [FluxKustomization.Reference: [KubeObject]], applied: AppliedObjects, components: [KubeObject], gitRepository: KubeObject,
         unsubstituted: [FluxKustomization.Reference: [JSONValue]] = [:], document: (KubeObject) -> Node? = { _ in nil }
     ) -> [Annotation] {
-        var problems = namespaceProblems(objects, applied: applied, components: components, gitRepository: gitRepository)
+        var problems = namespaceProblems(objects, applied: applied, components: components, gitRepository: gitRepository, document: document)
         var seen: Set<String> = []
         for id in applied.order {
             for (index, object) in (objects[id] ?? []).enumerated() {
@@ -51,7 +51,8 @@ public enum AppliedObjectChecks {
     /// Namespace object of its own build, of a Kustomization it depends on, or of one that
     /// applies it (an ancestor), defines fails `namespaces "X" not found` on a fresh cluster.
     static func namespaceProblems(
-        _ objects: [FluxKustomization.Reference: [KubeObject]], applied: AppliedObjects, components: [KubeObject], gitRepository: KubeObject
+        _ objects: [FluxKustomization.Reference: [KubeObject]], applied: AppliedObjects, components: [KubeObject], gitRepository: KubeObject,
+        document: (KubeObject) -> Node? = { _ in nil }
     ) -> [Annotation] {
         var given = builtInNamespaces
         for object in components where object.kind == "Namespace" && object.apiVersion == "v1" { given.insert(object.name) }
@@ -62,9 +63,11 @@ public enum AppliedObjectChecks {
         let order = applied.order
 
         // Who creates each namespace: Namespace objects per Kustomization, and HelmReleases
-        // with install.createNamespace (helm-controller creates the release namespace).
+        // with install.createNamespace and a targetNamespace (helm-controller creates the
+        // release namespace; without targetNamespace that is the HelmRelease's own, which must
+        // exist before the HelmRelease can), with the Kustomization that applies them.
         var creators: [String: [FluxKustomization.Reference]] = [:]
-        var createdByHelm: Set<String> = []
+        var createdByHelm: [String: [(owner: FluxKustomization.Reference, release: KubeObject)]] = [:]
         // CRDs of the tree: their spec.scope decides (a CRD's kind may reuse a built-in name).
         var clusterScoped: Set<String> = []
         var defined: Set<String> = []
@@ -77,9 +80,9 @@ public enum AppliedObjectChecks {
             for object in objects[id] ?? [] {
                 if object.kind == "Namespace", object.apiVersion == "v1" { creators[object.name, default: []].append(id) }
                 if object.kind == "HelmRelease", object.apiVersion.hasPrefix("helm.toolkit.fluxcd.io/"),
-                    object.json["spec", "install", "createNamespace"] == .bool(true)
+                    object.json["spec", "install", "createNamespace"] == .bool(true), let target = object.json["spec", "targetNamespace"]?.string, !target.isEmpty
                 {
-                    createdByHelm.insert(object.json["spec", "targetNamespace"]?.string ?? object.namespace ?? "default")
+                    createdByHelm[target, default: []].append((id, object))
                 }
             }
         }
@@ -99,11 +102,29 @@ public enum AppliedObjectChecks {
                 uses[namespace, default: []].append(object)
             }
             for namespace in namespaces {
-                guard !given.contains(namespace), !createdByHelm.contains(namespace) else { continue }
+                guard !given.contains(namespace) else { continue }
                 let users = uses[namespace]!
                 let first = users[0]
                 let location = first.file.map { SourceLocation(file: $0, line: first.line) }
                 let what = users.count == 1 ? first.reference : "\(first.reference) and \(users.count - 1) more object\(users.count == 2 ? "" : "s")"
+                if let releases = createdByHelm[namespace] {
+                    // A HelmRelease of another Kustomization creates it once installed: the
+                    // dry-run fails until then and is retried (a delay, not a failure).
+                    if releases.contains(where: { $0.owner != id }) { continue }
+                    if creators[namespace] == nil {
+                        // Only HelmReleases of this same build (tester t11 F14): the dry-run of
+                        // the whole build (fluxcd/pkg ssa ApplyAllStaged) fails on the object in
+                        // the namespace before the HelmRelease is applied, so helm-controller
+                        // never creates it.
+                        let release = releases[0].release
+                        problems.append(.error(
+                            "The Kustomization \(id) applies \(what) in the namespace \(namespace), which only \(release.reference) of the same Kustomization creates (install.createNamespace): kustomize-controller dry-runs the whole build before applying any of it, the dry-run fails with namespaces \"\(namespace)\" not found, so the HelmRelease is never applied and \(id) never becomes Ready.",
+                            title: "Namespace created by a HelmRelease of the same Kustomization",
+                            fix: "Add a Namespace object \(namespace) (apiVersion: v1, kind: Namespace) to the build of \(id), or move \(what) to a Kustomization that depends on \(id) (with wait: true or a health check of \(release.reference)).",
+                            at: location))
+                        continue
+                    }
+                }
                 switch applied.availability(of: creators[namespace] ?? [], for: id) {
                 case .ordered, .itself: break
                 case .racing(let other):
@@ -131,6 +152,38 @@ public enum AppliedObjectChecks {
                             message + ", unless a Kustomization fluxci did not build (\(unbuilt.joined(separator: ", "))) creates it.", title: "Namespace not created", fix: fix,
                             at: location))
                     }
+                }
+            }
+        }
+        problems += releaseNamespaceProblems(objects, applied: applied, given: given, creators: creators, createdByHelm: Set(createdByHelm.keys), document: document)
+        return problems
+    }
+
+    /// A HelmRelease whose `spec.targetNamespace` nothing creates (tester t11 F13): helm-controller
+    /// installs the chart there, and without `install.createNamespace` Helm's install fails
+    /// (namespaces "…" not found); the HelmRelease never becomes Ready. Which Kustomization
+    /// creates the Namespace does not matter: helm-controller retries until it exists.
+    static func releaseNamespaceProblems(
+        _ objects: [FluxKustomization.Reference: [KubeObject]], applied: AppliedObjects, given: Set<String>,
+        creators: [String: [FluxKustomization.Reference]], createdByHelm: Set<String>, document: (KubeObject) -> Node?
+    ) -> [Annotation] {
+        var problems: [Annotation] = []
+        for id in applied.order {
+            for release in objects[id] ?? [] where release.kind == "HelmRelease" && release.apiVersion.hasPrefix("helm.toolkit.fluxcd.io/") {
+                guard let target = release.json["spec", "targetNamespace"]?.string, !target.isEmpty, target != release.namespace,
+                    release.json["spec", "install", "createNamespace"] != .bool(true),
+                    !given.contains(target), creators[target] == nil, !createdByHelm.contains(target)
+                else { continue }
+                let location = release.file.map { SourceLocation(file: $0, line: Origins.line(of: ["spec", "targetNamespace"], in: document(release)) ?? release.line) }
+                let message = "\(release.reference) installs its chart into the namespace \(target) (spec.targetNamespace), which no Namespace object of the cluster's tree defines and no HelmRelease creates, and spec.install.createNamespace is not set: helm-controller's install fails (namespaces \"\(target)\" not found) and the HelmRelease never becomes Ready"
+                let fix = "Add a Namespace object \(target) to the tree, or set spec.install.createNamespace: true, or correct spec.targetNamespace."
+                // Creating a Namespace is cluster-scoped: only an unbuilt Kustomization that may
+                // (no impersonation, or a ClusterRoleBinding) counts.
+                let unbuilt = applied.unknown(for: id, in: "").map(\.description)
+                if unbuilt.isEmpty {
+                    problems.append(.error(message + ".", title: "Namespace not created", fix: fix, at: location))
+                } else {
+                    problems.append(.warning(message + ", unless a Kustomization fluxci did not build (\(unbuilt.joined(separator: ", "))) creates it.", title: "Namespace not created", fix: fix, at: location))
                 }
             }
         }

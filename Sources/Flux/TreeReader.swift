@@ -604,7 +604,9 @@ struct Reader {
         let unopened = files.filter { file in
             guard let metadata = sopsMetadata(file) else { return false }
             let other = metadata.allKeys.contains { if case .other = $0 { return true } else { return false } }
-            return !other && !DecryptionKeys.opens(held, metadata)
+            // A file no key of the run opens is the preflight's ("Not encrypted for the imported
+            // keys"); here only one another Secret of the pipeline opens.
+            return !other && !DecryptionKeys.opens(held, metadata) && (keys?.held ?? [:]).values.contains { DecryptionKeys.opens($0, metadata) }
         }
         guard let first = unopened.first, let metadata = sopsMetadata(first) else { return [] }
         let id = kustomization.id

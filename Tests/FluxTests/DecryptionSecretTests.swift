@@ -127,6 +127,8 @@ import TestSupport
         (secret: "sops-gpg", recipients: pgp, fix: nil),
         (secret: "sops-gpg", recipients: pgpKeyID, fix: nil),
         (secret: "sops-age", recipients: pgp + kms, fix: nil),
+        // No key of the run opens it: the preflight says so ("Not encrypted for the imported keys").
+        (secret: "sops-age", recipients: age.replacingOccurrences(of: "age1qqq", with: "age1zzz"), fix: nil),
     ])
     func aFileTheSecretsKeysDoNotOpenIsAnErrorAtTheSecretRef(secret: String, recipients: String, fix: String?) async throws {
         let fleet = try await Fleet.make([
