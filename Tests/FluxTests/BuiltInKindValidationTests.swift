@@ -154,4 +154,35 @@ import TestSupport
         #expect(problems.first { $0.location?.line == 8 }?.message.contains("must not start with '..'") == true)
         for problem in problems { #expect(!"\(problem.message) \(problem.fix ?? "")".contains("KEYVALUE")) }
     }
+
+    /// Tester t11 F9, F10 (k8s.io/kubernetes ValidateSecret, ValidateConfigMap): a typed Secret
+    /// without the keys its type requires is an error at `type:`, stringData counting as data; a
+    /// ConfigMap key in both data and binaryData is an error at the binaryData key. Valid
+    /// neighbours are quiet.
+    @Test func typedSecretsNeedTheirKeysAndAConfigMapKeyIsWrittenOnce() async throws {
+        func secret(_ name: String, type: String, _ data: String) -> String {
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: \(name)\n  namespace: default\ntype: \(type)\n\(data)"
+        }
+        let fleet = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps"),
+            "apps/tls.yaml": secret("tls", type: "kubernetes.io/tls", "data:\n  tls.crt: YQ==\n"),
+            "apps/ssh.yaml": secret("ssh", type: "kubernetes.io/ssh-auth", "stringData:\n  known_hosts: x\n"),
+            "apps/basic.yaml": secret("basic", type: "kubernetes.io/basic-auth", "stringData:\n  host: x\n"),
+            "apps/docker.yaml": secret("docker", type: "kubernetes.io/dockerconfigjson", "data: {}\n"),
+            "apps/tls-ok.yaml": secret("tls-ok", type: "kubernetes.io/tls", "data:\n  tls.crt: YQ==\nstringData:\n  tls.key: x\n"),
+            "apps/basic-ok.yaml": secret("basic-ok", type: "kubernetes.io/basic-auth", "stringData:\n  password: x\n"),
+            "apps/opaque.yaml": secret("opaque", type: "Opaque", "stringData:\n  any: x\n"),
+            "apps/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: both\n  namespace: default\ndata:\n  both: x\n  text: y\nbinaryData:\n  both: AAEC\n  bytes: AAEC\n",
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        let typed = tree.problems.filter { $0.title == "Secret type needs a key" }
+        #expect(Set(typed.compactMap(\.location)) == Set(["tls", "ssh", "basic", "docker"].map { SourceLocation(file: "apps/\($0).yaml", line: 6) }), "\(typed)")
+        #expect(typed.allSatisfy { $0.level == .error })
+        #expect(typed.first { $0.location?.file == "apps/tls.yaml" }?.message.contains("needs the data key tls.key, which it does not have") == true, "\(typed)")
+        #expect(typed.first { $0.location?.file == "apps/basic.yaml" }?.message.contains("username or password") == true, "\(typed)")
+        let duplicate = tree.problems.filter { $0.title == "Duplicate data key" }
+        #expect(duplicate.map(\.location) == [SourceLocation(file: "apps/cm.yaml", line: 10)], "\(duplicate)")
+        #expect(duplicate.first?.message.contains("\"both\" is in both data and binaryData") == true)
+    }
 }
