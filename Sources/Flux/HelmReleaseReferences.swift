@@ -70,16 +70,27 @@ enum HelmReleaseReferences {
                         "\(id) takes its chart from \(kind)/\(sourceNamespace)/\(name), which no Kustomization of this cluster applies\(defaulted)\(unlessUnbuilt(in: sourceNamespace)): helm-controller never gets the chart, and the HelmRelease never becomes Ready.\(hint)",
                         in: sourceNamespace, title: "Unknown chart source", fix: "Correct the reference's name or namespace, or define \(kind) \(name) in \(sourceNamespace).",
                         at: at(chart.field + ["name"])))
-                } else if release.json["spec", "chartRef"] == nil, let path = release.json["spec", "chart", "spec", "chart"]?.string,
-                    kind == "GitRepository" || kind == "Bucket"
-                {
-                    problems += chartPathProblems(id, kind: kind, source: "\(sourceNamespace)/\(name)", path: path, context: context, at: at(["spec", "chart", "spec", "chart"]))
+                } else {
+                    let sources = applied.find(kind, group: FluxKustomization.sourceGroup, namespace: sourceNamespace, name: name)
+                    if let problem = dependencyDeadlock(owned, id: id, on: sources, shown: "\(kind)/\(sourceNamespace)/\(name)", applied, need: .chart, at: at(chart.field + ["name"])) {
+                        problems.append(problem)
+                    }
+                    if release.json["spec", "chartRef"] == nil, let path = release.json["spec", "chart", "spec", "chart"]?.string, kind == "GitRepository" || kind == "Bucket" {
+                        problems += chartPathProblems(id, kind: kind, source: "\(sourceNamespace)/\(name)", path: path, context: context, at: at(["spec", "chart", "spec", "chart"]))
+                    }
                 }
             }
             for (index, entry) in (release.json["spec", "valuesFrom"]?.array ?? []).enumerated() {
                 guard let kind = entry["kind"]?.string, kind == "ConfigMap" || kind == "Secret", let name = entry["name"]?.string,
-                    entry["optional"]?.bool != true, !exists(kind, group: nil, namespace: namespace, name: name)
+                    entry["optional"]?.bool != true
                 else { continue }
+                let sources = applied.find(kind, group: "", namespace: namespace, name: name)
+                if !sources.isEmpty {
+                    if let problem = dependencyDeadlock(owned, id: id, on: sources, shown: "\(kind)/\(namespace)/\(name)", applied, need: .values, at: at(["spec", "valuesFrom", .index(index), "name"])) {
+                        problems.append(problem)
+                    }
+                    continue
+                }
                 // Something else of that name (an ExternalSecret, a SealedSecret, …) may make it.
                 if applied.named(name, namespace: namespace).contains(where: { $0.object.kind != kind }) { continue }
                 // kustomize's generators add a hash suffix (`name-<10 characters>`) that a
@@ -133,8 +144,38 @@ enum HelmReleaseReferences {
     /// kustomize-controller waits for it with kstatus (Reconciling=True is InProgress) until
     /// `spec.timeout` and fails ("health check failed … timeout waiting for"), is never Ready,
     /// and the Kustomization that would apply the dependency never runs: a deadlock.
+    ///
+    /// The same holds for the chart source and a `valuesFrom` object (tester t11 F15): the
+    /// release cannot install without them, so under `wait` the Kustomization that applies them
+    /// after this one never runs. `need` says how the release needs the object.
+    enum Need {
+        case dependency, chart, values
+        var relation: String {
+            switch self {
+            case .dependency: "depends on"
+            case .chart: "takes its chart from"
+            case .values: "reads its values from"
+            }
+        }
+        var held: String {
+            switch self {
+            case .dependency: "holds it until it is Ready (DependencyNotReady)"
+            case .chart: "cannot fetch the chart until it exists (HelmChartNotReady)"
+            case .values: "fails to resolve the values until it exists"
+            }
+        }
+        var title: String {
+            switch self {
+            case .dependency: "HelmRelease dependency applied by a dependent"
+            case .chart: "Chart source applied by a dependent"
+            case .values: "Values source applied by a dependent"
+            }
+        }
+    }
+
     static func dependencyDeadlock(
-        _ release: AppliedObjects.Owned, id: String, on dependencies: [AppliedObjects.Owned], shown: String, _ applied: AppliedObjects, at location: SourceLocation?
+        _ release: AppliedObjects.Owned, id: String, on dependencies: [AppliedObjects.Owned], shown: String, _ applied: AppliedObjects, need: Need = .dependency,
+        at location: SourceLocation?
     ) -> Annotation? {
         let owner = release.owner
         guard case .deadlocked(let other) = applied.availability(of: dependencies, for: owner),
@@ -149,8 +190,8 @@ enum HelmReleaseReferences {
         let timeout = spec["timeout"]?.string ?? spec["interval"]?.string ?? "its interval"
         let how = waits ? "has wait: true" : "health-checks \(id)"
         return .error(
-            "\(id) depends on \(shown), which only the Kustomization \(other) applies; \(owner), which applies \(id), \(how), so it is Ready only once \(id) is, and helm-controller holds \(id) until \(shown) is Ready (DependencyNotReady): kustomize-controller fails \(owner) after \(timeout) (\"health check failed\"), \(applied.deadlock(other, needs: owner)).",
-            title: "HelmRelease dependency applied by a dependent",
+            "\(id) \(need.relation) \(shown), which only the Kustomization \(other) applies; \(owner), which applies \(id), \(how), so it is Ready only once \(id) is, and helm-controller \(need.held): kustomize-controller fails \(owner) after \(timeout) (\"health check failed\"), \(applied.deadlock(other, needs: owner)).",
+            title: need.title,
             fix: "Move \(shown) into the build of \(owner) or of a Kustomization it depends on, or \(waits ? "drop wait: true from \(owner)" : "drop the health check of \(id)") (a dependsOn of \(owner) on \(other) would be a cycle).",
             at: location)
     }

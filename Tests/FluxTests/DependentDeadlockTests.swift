@@ -256,6 +256,40 @@ import TestSupport
     }
 }
 
+/// Tester t11 F15: under `wait: true`, a HelmRelease's chart source or valuesFrom object that only
+/// a Kustomization waiting for the release's Kustomization applies is a deadlock (the release
+/// cannot install without it), at the reference; without wait it is a delay (quiet).
+@Suite struct ReleaseSourceDeadlockTests {
+    static let values = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: vals, namespace: flux-system}\ndata: {replicas: \"2\"}\n"
+
+    @Test(arguments: [
+        (title: "Chart source applied by a dependent", line: 11, shown: "HelmRepository/flux-system/charts"),
+        (title: "Values source applied by a dependent", line: 13, shown: "ConfigMap/flux-system/vals"),
+    ])
+    func aChartOrValuesSourceADependentAppliesIsADeadlockUnderWait(title: String, line: Int, shown: String) async throws {
+        let chart = title.hasPrefix("Chart")
+        let release = DependentDeadlockTests.release("cert-manager", dependsOn: chart ? "" : "  valuesFrom:\n    - {kind: ConfigMap, name: vals}\n")
+        let own = chart ? ["cert-manager.yaml": release] : ["repository.yaml": DependentDeadlockTests.repository, "cert-manager.yaml": release]
+        let made = chart ? ["repository.yaml": DependentDeadlockTests.repository] : ["vals.yaml": Self.values]
+        for shape in DependentDeadlockTests.Shape.allCases {
+            let waiting = try await DependentDeadlockTests.plan(DependentDeadlockTests.files(needs: "  wait: true\n", own: own, made: made, shape: shape))
+            let problem = waiting.problem(title)
+            switch shape {
+            case .transitive, .direct, .child:
+                let deadlock = try #require(problem, "\(shape): \(waiting.problems)")
+                #expect(deadlock.level == .error)
+                #expect(deadlock.location == SourceLocation(file: "infra/cert-manager.yaml", line: line), "\(shape): \(deadlock.location as Any)")
+                #expect(deadlock.message.contains(shown) && deadlock.message.contains("has wait: true"), "\(deadlock.message)")
+                #expect(DependentDeadlockTests.suggestedDependsOn(deadlock.fix) == nil, "\(deadlock.fix ?? "")")
+            case .race, .ordered:
+                #expect(problem == nil, "\(shape): \(waiting.problems)")
+            }
+            let quiet = try await DependentDeadlockTests.plan(DependentDeadlockTests.files(needs: "", own: own, made: made, shape: shape))
+            #expect(quiet.problem(title) == nil && quiet.errors.isEmpty, "\(shape): \(quiet.problems)")
+        }
+    }
+}
+
 /// Tester t9 F6: a reference that no built Kustomization satisfies, in a cluster where some
 /// Kustomization was not built (another source: a tenant's GitRepository, an OCIRepository):
 /// what that one applies is unknown, so a warning naming it and its source; an error when every
