@@ -103,9 +103,12 @@ public struct ReconciliationWaiter: Sendable {
         let resource = try await client.resource(apiVersion: repository.apiVersion, kind: "GitRepository")
         let revision = self.revision
         let last = Latest()
+        // A fetch failure source-controller retries is held for a bounded grace (tester t10 F1).
+        let retries = RetriedFailures()
         do {
             _ = try await client.observe(resource, namespace: repository.namespace, fieldSelector: "metadata.name=\(repository.name)", timeout: timeout) { event -> Bool? in
-                let readiness = Readiness.gitRepository(event.object, revision: revision)
+                let readiness = retries.judge(
+                    ObjectReference(event.object), event.object, Readiness.gitRepository(event.object, revision: revision), at: .now)
                 last.set(readiness)
                 switch readiness {
                 case .ready: return true
@@ -183,13 +186,21 @@ public struct ReconciliationWaiter: Sendable {
             // A watch returns only once every target is ready: the others are not needed, and are
             // cancelled without being waited for (`race`), so the wait ends as soon as it decided.
             defer { state.close() }
+            // A failure the controller retries is held for a bounded grace (`RetriedFailures`); a
+            // retry interval can pass without an event, so its end is checked every second too.
+            let ticker: @Sendable () async throws -> Void = {
+                while true {
+                    try await Task.sleep(for: .seconds(1))
+                    try state.tick()
+                }
+            }
             try await race(resources.map { resource -> @Sendable () async throws -> Void in
                 {
                     _ = try await client.observe(resource, namespace: nil, timeout: timeout) { event -> Bool? in
                         try state.observe(event) ? true : nil
                     }
                 }
-            })
+            } + [ticker])
             return state.rows()
         } catch var failure as Failure {
             await settle(state, resources)
@@ -397,12 +408,37 @@ final class WaitSet: @unchecked Sendable {
         self.reporter = reporter
     }
 
+    /// Failed attempts the controllers retry, held for a bounded grace (tester t10 F1).
+    private let retries = RetriedFailures()
+
+    /// The target's readiness by its rule; a Flux object's failed attempt that its controller
+    /// retries (not Stalled) is held as pending by `retries` until the grace ends. Workloads'
+    /// failures (a Deployment past its progress deadline, a failed Job) are final, as kstatus
+    /// reads them.
     private func evaluate(_ target: ReconciliationWaiter.Target, _ object: JSONValue) -> Readiness {
-        switch target.rule {
+        let state: Readiness = switch target.rule {
         case .branchKustomization: Readiness.kustomization(object, revision: revision)
         case .sourcedKustomization(let source): Readiness.kustomization(object, sourceRevision: artifacts[source])
-        case .kind: helmRelease(target, Readiness.of(object), object)
+        case .kind: Readiness.of(object)
         }
+        let judged = FluxKinds.workloads.contains(FluxKinds.Key(target.reference)) ? state : retries.judge(target.reference, object, state, at: .now)
+        if case .kind = target.rule { return helmRelease(target, judged, object) }
+        return judged
+    }
+
+    /// Ends the grace of held failures whose objects sent nothing since: the first one expired
+    /// is the wait's failure.
+    func tick() throws {
+        let failure: ReconciliationWaiter.Failure? = lock.withLock {
+            guard !closed else { return nil }
+            for (reference, state) in retries.expired(at: .now) {
+                guard let position = index[reference], case .failed(let reason, let message) = state else { continue }
+                readiness[reference] = state
+                return self.failure(targets[position], reason: reason, message: message)
+            }
+            return nil
+        }
+        if let failure { throw failure }
     }
 
     /// A HelmRelease waiting for its HelmChart (`HelmChartNotReady`, helm-controller's reason,

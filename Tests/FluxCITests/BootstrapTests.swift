@@ -94,6 +94,30 @@ import TestSupport
         #expect(FileManager.default.fileExists(atPath: artifacts.appendingPathComponent("kustomization-flux-system-apps.txt").path))
     }
 
+    /// Tester t10 F1: with the real controllers' bookkeeping (the stand-in leaves
+    /// `status.observedGeneration` behind on a failure and retries it, `ProgressingWithRetry`), a
+    /// failure of the Kustomization's current generation at the revision under test is reported
+    /// with its reason and message once it repeats, not left to the timeout.
+    @Test(.standIn("the fake Flux controller's fault injection")) func aRetriedFailureIsReportedWithItsMessageBeforeTheTimeout() async throws {
+        let setup = try await Self.setup()
+        defer { Task { await setup.stop() } }
+        let message = "Deployment/apps/podinfo dry-run failed: spec.replicas: Invalid value: -1"
+        setup.controller.set("apps", .fail(reason: "ReconciliationFailed", message: message))
+        let (result, _) = try await setup.run(["--timeout", "45s"])
+        #expect(result.status != 0)
+        let log = result.standardError
+        #expect(!log.contains("::error title=Timed out"), "\(log)")
+        #expect(log.contains("::error title=Kustomization failed%3A ReconciliationFailed,file=clusters/kind/local/apps.yaml,line=1::The Kustomization flux-system/apps"), "\(log)")
+        #expect(log.contains(message) && log.contains("the same failure on 2 attempts"), "\(log)")
+        // The stand-in kept the real books: no observedGeneration for the failed generation, the
+        // Ready condition's own one current, Reconciling ProgressingWithRetry.
+        let apps = try #require(setup.api.object(group: "kustomize.toolkit.fluxcd.io", plural: "kustomizations", namespace: "flux-system", name: "apps"))
+        #expect(apps["status", "observedGeneration"] == nil, "\(apps["status"] ?? .null)")
+        let conditions = apps["status", "conditions"]?.array ?? []
+        #expect(conditions.contains { $0["type"]?.string == "Ready" && $0["status"]?.string == "False" && $0["observedGeneration"]?.int == apps["metadata", "generation"]?.int })
+        #expect(conditions.contains { $0["type"]?.string == "Reconciling" && $0["reason"]?.string == "ProgressingWithRetry" })
+    }
+
     @Test(.standIn("the fake Flux controller's fault injection")) func aStuckDependencyAndAStaleRevisionTimeOut() async throws {
         let setup = try await Self.setup()
         defer { Task { await setup.stop() } }

@@ -59,6 +59,34 @@ struct ReadinessRulesTests {
         #expect(Readiness.fluxObject(try release("{}", extra: #""suspend":true"#)) == .ready)
     }
 
+    /// Tester t10 F3: a stalled HelmRelease names Helm's error, not Stalled's generic text. The
+    /// shapes helm-controller writes: `AtomicRelease` marks `Stalled=True` `RetriesExceeded`
+    /// "Failed to install after 1 attempt(s)" and `summarize` leaves Ready (from Released or
+    /// Remediated) with the action's reason and Helm's message; the history keeps the failed release.
+    @Test func aStalledHelmReleaseReportsHelmsError() throws {
+        let helm = "Helm install failed for release apps/podinfo with chart podinfo@6.5.0: context deadline exceeded"
+        let stalled = #"{"type":"Stalled","status":"True","reason":"RetriesExceeded","message":"Failed to install after 1 attempt(s)","observedGeneration":3}"#
+        func release(_ conditions: [String], history: String = "[]") throws -> JSONValue {
+            try Self.json(#"{"apiVersion":"helm.toolkit.fluxcd.io/v2","kind":"HelmRelease","metadata":{"name":"podinfo","namespace":"apps","generation":3},"spec":{},"status":{"observedGeneration":3,"installFailures":1,"history":\#(history),"conditions":[\#(conditions.joined(separator: ","))]}}"#)
+        }
+        // Ready carries Helm's error.
+        let ready = #"{"type":"Ready","status":"False","reason":"InstallFailed","message":"\#(helm)","observedGeneration":3}"#
+        let released = #"{"type":"Released","status":"False","reason":"InstallFailed","message":"\#(helm)","observedGeneration":3}"#
+        #expect(Readiness.fluxObject(try release([stalled, ready, released]))
+            == .failed(reason: "InstallFailed", message: "\(helm) (RetriesExceeded: Failed to install after 1 attempt(s))"))
+        // Ready mirrors Stalled: the Remediated condition (an uninstall remediation that followed) says what failed.
+        let readyStalled = #"{"type":"Ready","status":"False","reason":"RetriesExceeded","message":"Failed to install after 1 attempt(s)","observedGeneration":3}"#
+        let remediated = #"{"type":"Remediated","status":"True","reason":"UninstallSucceeded","message":"Helm uninstall succeeded","observedGeneration":3}"#
+        let upgrade = #"{"type":"Released","status":"False","reason":"UpgradeFailed","message":"Helm upgrade failed for release apps/podinfo with chart podinfo@6.5.1: Deployment.apps \"podinfo\" is invalid","observedGeneration":3}"#
+        #expect(Readiness.fluxObject(try release([stalled, readyStalled, remediated, upgrade])) == .failed(
+            reason: "UpgradeFailed",
+            message: "Helm upgrade failed for release apps/podinfo with chart podinfo@6.5.1: Deployment.apps \"podinfo\" is invalid (RetriesExceeded: Failed to install after 1 attempt(s))"))
+        // Only the history says it: the failed release is named.
+        let history = #"[{"name":"podinfo","namespace":"apps","version":2,"status":"failed","chartName":"podinfo","chartVersion":"6.5.1"}]"#
+        #expect(Readiness.fluxObject(try release([stalled, readyStalled], history: history)) == .failed(
+            reason: "RetriesExceeded", message: "Failed to install after 1 attempt(s): Helm release podinfo.v2 with chart podinfo@6.5.1 failed"))
+    }
+
     /// Which kinds each `--wait-for` scope waits for (issue 15): `flux` every Flux kind a
     /// Kustomization applies (HelmRelease, HelmRepository, HelmChart, OCIRepository, GitRepository,
     /// Bucket, Kustomization), `all` also the workloads, `kustomizations` nothing after them.
