@@ -155,7 +155,12 @@ public struct ReconciliationWaiter: Sendable {
                     parent: written.parent(of: source))
             }
         }
-        return try await wait(targets + sources.values.sorted { $0.reference < $1.reference }, what: "Kustomization", since: start)
+        do {
+            return try await wait(targets + sources.values.sorted { $0.reference < $1.reference }, what: "Kustomization", since: start)
+        } catch let failure as Failure {
+            // spec.wait / healthChecks: the object it waited for is where the failure is (t10 F2).
+            throw await blameHealthCheck(failure, written: written)
+        }
     }
 
     /// Watches every object of `targets` (one watch per kind) until all are ready by their
@@ -245,7 +250,7 @@ public struct ReconciliationWaiter: Sendable {
     /// first): v2 for a HelmRelease where v2 is served, else v2beta2 or v2beta1, whatever version
     /// its manifest or inventory entry names (the API server converts). The versions written
     /// (`versions`) are asked only when discovery cannot tell.
-    private func resource(_ key: FluxKinds.Key, versions: [String]) async throws -> APIResource {
+    func resource(_ key: FluxKinds.Key, versions: [String]) async throws -> APIResource {
         do {
             return try await client.preferredResource(group: key.group, kind: key.kind)
         } catch {

@@ -87,6 +87,20 @@ struct ReadinessRulesTests {
             reason: "RetriesExceeded", message: "Failed to install after 1 attempt(s): Helm release podinfo.v2 with chart podinfo@6.5.1 failed"))
     }
 
+    /// Tester t10 F2: the objects a `HealthCheckFailed` message names, as kustomize-controller
+    /// writes it from fluxcd/pkg ssa `WaitForSet` (fail-fast and timeout forms, cluster-scoped too).
+    @Test func healthCheckMessagesNameTheirObjects() {
+        let failFast = "health check failed after 31.896309ms: failed early due to stalled resources: [HelmRelease/commerce/lago status: 'Failed']"
+        #expect(HealthCheckFailure.objects(in: failFast) == [.init(kind: "HelmRelease", namespace: "commerce", name: "lago", status: "Failed")])
+        let timeout = "health check failed after 10m0.038s: timeout waiting for: [Deployment/notify/apprise status: 'InProgress', ClusterRole/system:edit status: 'InProgress', HelmRelease/apps/web.v2 status: 'Failed']"
+        #expect(HealthCheckFailure.objects(in: timeout) == [
+            .init(kind: "Deployment", namespace: "notify", name: "apprise", status: "InProgress"),
+            .init(kind: "ClusterRole", namespace: "", name: "system:edit", status: "InProgress"),
+            .init(kind: "HelmRelease", namespace: "apps", name: "web.v2", status: "Failed"),
+        ])
+        #expect(HealthCheckFailure.objects(in: "kustomize build failed").isEmpty)
+    }
+
     /// Which kinds each `--wait-for` scope waits for (issue 15): `flux` every Flux kind a
     /// Kustomization applies (HelmRelease, HelmRepository, HelmChart, OCIRepository, GitRepository,
     /// Bucket, Kustomization), `all` also the workloads, `kustomizations` nothing after them.

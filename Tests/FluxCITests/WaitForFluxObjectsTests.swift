@@ -195,6 +195,28 @@ import TestSupport
         #expect(events.contains("# events of HelmRelease/apps/podinfo") && events.contains("InstallFailed"))
     }
 
+    /// Tester t10 F2: the apps Kustomization has `spec.wait: true`, so kustomize-controller fails
+    /// its health check ("failed early due to stalled resources: [HelmRelease/apps/podinfo
+    /// status: 'Failed']") while the HelmRelease it applied is what failed. The failure is the
+    /// release's: its file and line, helm-controller's message, the release failed in the graph
+    /// (not "not reached"), its dependent waiting.
+    @Test(.standIn("the fake Flux controller's fault injection")) func aKustomizationThatWaitsBlamesTheHelmReleaseThatFailed() async throws {
+        let setup = try await Self.setup()
+        defer { Task { await setup.stop() } }
+        let message = "Helm install failed for release apps/podinfo with chart podinfo@6.5.0: context deadline exceeded"
+        setup.controller.set("apps", .checkHealth)
+        setup.controller.set(helmRelease: "podinfo", .installFailed(message: message))
+        let (result, summary) = try await setup.run(["--timeout", "60s"], environment: Self.github)
+        #expect(result.status == 1)
+        let errors = result.standardError.split(separator: "\n").filter { $0.hasPrefix("::error") }
+        #expect(errors.contains { $0.hasPrefix("::error title=HelmRelease failed%3A InstallFailed,file=\(Self.helmFile),line=10::The HelmRelease apps/podinfo (applied by flux-system/apps, which waits for it) failed at 6.5.0: InstallFailed: \(message)") }, "\(errors)")
+        #expect(!errors.contains { $0.contains("file=clusters/kind/local/apps.yaml") }, "not blamed on the Kustomization: \(errors)")
+        #expect(summary.contains("### ❌ fluxci bootstrap: Failed: HelmRelease/apps/podinfo: InstallFailed: Helm install failed"), "\(summary)")
+        let lines = Self.mermaid(summary)
+        #expect(lines.contains { $0.hasPrefix("class ") && $0.hasSuffix(" failed") && $0.contains(Self.id("HelmRelease", "apps", "podinfo")) }, "\(lines)")
+        #expect(lines.contains { $0.hasPrefix("class ") && $0.hasSuffix(" waiting") && $0.contains(Self.id("HelmRelease", "apps", "frontend")) }, "\(lines)")
+    }
+
     @Test(.standIn("the fake Flux controller's fault injection")) func aHelmRepositoryThatCannotBeFetchedFailsAtItsOwnLine() async throws {
         let setup = try await Self.setup()
         defer { Task { await setup.stop() } }

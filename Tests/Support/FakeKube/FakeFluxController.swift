@@ -30,6 +30,11 @@ public final class FakeFluxController: @unchecked Sendable {
         case staleRevision
         /// Never reconciles.
         case never
+        /// Succeeds, checking health as kustomize-controller does with `spec.wait: true`: not
+        /// Ready while a HelmRelease it applied is not, and failing fast (`HealthCheckFailed`) on a
+        /// stalled one. By default the stand-in's `spec.wait` does not wait, so that the tests of
+        /// the later phases see the Kustomizations Ready first.
+        case checkHealth
     }
 
     /// How a HelmRelease (by name) reconciles; the default installs its chart version.
@@ -259,6 +264,31 @@ public final class FakeFluxController: @unchecked Sendable {
                         await applyChildren(path: path, url: url, credentials: credentials(source), revision: revision, key: key)
                     }
                     let entries = lock.withLock { inventories[key] } ?? []
+                    if case .checkHealth = behaviour, kustomization["spec", "wait"]?.bool == true {
+                        // kustomize-controller's health check of what it applied (fluxcd/pkg ssa
+                        // WaitForSet with kstatus, failing fast): a stalled HelmRelease is Failed,
+                        // one not Ready yet is in progress (the attempt goes on).
+                        let releases = entries.compactMap { entry -> JSONValue? in
+                            let parts = (entry["id"]?.string ?? "").split(separator: "_", omittingEmptySubsequences: false).map(String.init)
+                            guard parts.count == 4, parts[2] == "helm.toolkit.fluxcd.io", parts[3] == "HelmRelease" else { return nil }
+                            return server.object(group: "helm.toolkit.fluxcd.io", plural: "helmreleases", namespace: parts[0], name: parts[1])
+                        }
+                        let stalled = releases.filter { release in
+                            (release["status", "conditions"]?.array ?? []).contains { $0["type"]?.string == "Stalled" && $0["status"]?.string == "True" }
+                        }
+                        if !stalled.isEmpty {
+                            guard dueAttempt("kustomizations/\(namespace)/\(name)@\(generation)@\(revision)") != nil else { continue }
+                            let listed = stalled.map { "HelmRelease/\($0["metadata", "namespace"]?.string ?? "")/\($0["metadata", "name"]?.string ?? "") status: 'Failed'" }
+                            var failure = kustomization["status"] ?? .object([])
+                            failure.set("conditions", .array(retrying(
+                                "HealthCheckFailed", "health check failed after 31.896309ms: failed early due to stalled resources: [\(listed.joined(separator: ", "))]")))
+                            failure.set("lastAttemptedRevision", .string(revision))
+                            failure.set("inventory", .object([("entries", .array(entries))]))
+                            failedAttempt(failure, of: kustomization, group: "kustomize.toolkit.fluxcd.io", plural: "kustomizations", component: "kustomize-controller")
+                            continue
+                        }
+                        if !releases.allSatisfy({ Self.ready($0) }) { continue }
+                    }
                     status = .object([
                         ("conditions", .array([condition("True", "ReconciliationSucceeded", "Applied revision: \(revision)")])),
                         ("inventory", .object([("entries", .array(entries))])),
