@@ -140,12 +140,13 @@ extension Readiness {
     /// bounded grace while the controller retries it (`RetriedFailures`, tester t10 F1);
     /// everything else is still in progress, as kstatus reads Flux's conditions.
     ///
-    /// Exceptions followed from the controllers: a suspended object is not reconciled, so it is
-    /// done as it is; a HelmRepository of `type: oci` is a static object source-controller no
-    /// longer reconciles (it has no Ready condition), so it is done once seen.
+    /// Exceptions followed from the controllers: a HelmRepository of `type: oci` is a static
+    /// object source-controller no longer reconciles (it has no Ready condition), so it is done
+    /// once seen; a suspended object is not reconciled, so it is never Ready by fluxci's say: it
+    /// is `Suspended` (`suspended(_:)`), which the waiter reports at once (tester t10 F5).
     public static func fluxObject(_ object: JSONValue) -> Readiness {
         let reference = ObjectReference(object)
-        if object["spec", "suspend"]?.bool == true { return .ready }
+        if let suspended = suspended(object) { return suspended }
         if reference.kind == "HelmRepository", object["spec", "type"]?.string == "oci" { return .ready }
         if let stalled = stalled(object) {
             if reference.kind == "HelmRelease", let helm = helmFailure(object, stalled: stalled) { return .failed(reason: helm.reason, message: helm.message) }
@@ -158,6 +159,15 @@ extension Readiness {
         if let failure = currentFailure(object) { return .failed(reason: failure.reason, message: failure.message) }
         return .pending(reason: ready.reason, message: ready.message)
     }
+
+    /// The pending state of a suspended object (`spec.suspend: true`): its controller skips it
+    /// ("Reconciliation is suspended for this object"), so it will not become Ready.
+    public static func suspended(_ object: JSONValue) -> Readiness? {
+        guard object["spec", "suspend"]?.bool == true else { return nil }
+        return .pending(reason: suspendedReason, message: "spec.suspend is true: the controller does not reconcile it")
+    }
+
+    public static let suspendedReason = "Suspended"
 
     /// Helm's own error behind a stalled HelmRelease (tester t10 F3). helm-controller's
     /// `AtomicRelease` marks `Stalled=True` with `RetriesExceeded` and only "Failed to install
@@ -189,6 +199,7 @@ extension Readiness {
     /// `lastAppliedRevision` the revision its own source has (`sourceRevision`; nil while the
     /// source is not seen yet).
     public static func kustomization(_ object: JSONValue, sourceRevision: String?) -> Readiness {
+        if let suspended = suspended(object) { return suspended }
         guard let sourceRevision else {
             let state = fluxObject(object)
             if case .failed = state { return state }
@@ -208,6 +219,7 @@ extension Readiness {
     static func kustomization(_ object: JSONValue, expected: String) -> Readiness {
         let applied = object["status", "lastAppliedRevision"]?.string
         let attempted = object["status", "lastAttemptedRevision"]?.string
+        if let suspended = suspended(object) { return suspended }
         if let stalled = stalled(object) { return .failed(reason: stalled.reason, message: stalled.message) }
         guard let ready = readyCondition(object) else { return .pending(reason: "", message: "not reconciled yet") }
         if ready.status == "True" {

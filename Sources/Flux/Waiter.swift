@@ -485,6 +485,7 @@ final class WaitSet: @unchecked Sendable {
         if !quiet, lock.withLock({ closed }) { return false }
         let reference = ObjectReference(event.object)
         var newlyReady: [ReconciliationWaiter.Target] = []
+        var newlySuspended: [ReconciliationWaiter.Target] = []
         let result: (done: Bool, failure: ReconciliationWaiter.Failure?) = lock.withLock {
             if FluxKinds.isSource(reference), event.kind != .deleted, let artifact = event.object["status", "artifact", "revision"]?.string {
                 artifacts[reference] = artifact
@@ -514,6 +515,16 @@ final class WaitSet: @unchecked Sendable {
                 if failure == nil, case .failed(let reason, let message) = now {
                     failure = self.failure(target, reason: reason, message: message)
                 }
+                // Suspended: reported at once, an error when a waited object needs it (t10 F5).
+                if Self.isSuspended(now), !suspendedReported.contains(target.reference) {
+                    suspendedReported.insert(target.reference)
+                    let dependents = targets.filter { $0.dependsOn.contains(target.reference) || $0.parent == target.reference }
+                    if dependents.isEmpty {
+                        newlySuspended.append(target)
+                    } else if failure == nil {
+                        failure = suspendedFailure(target, dependents: dependents)
+                    }
+                }
             }
             for candidate in targets where unblockedAt[candidate.reference] == nil {
                 if candidate.dependsOn.allSatisfy({ readiness[$0] == .ready || index[$0] == nil }) {
@@ -522,14 +533,21 @@ final class WaitSet: @unchecked Sendable {
             }
             if let failure { return (false, failure) }
             if let position, case let target = targets[position], case let now = readiness[reference] ?? .pending(reason: "", message: ""), now != .ready,
-                let since = unblockedAt[reference], ContinuousClock.now - since > perObjectTimeout
+                !Self.isSuspended(now), let since = unblockedAt[reference], ContinuousClock.now - since > perObjectTimeout
             {
                 let detail: String = if case .pending(let reason, let message) = now { "\(reason) \(message)" } else { "" }
                 return (false, timedOut(target, detail: detail))
             }
-            return (targets.allSatisfy { readiness[$0.reference] == .ready }, nil)
+            return (targets.allSatisfy { readiness[$0.reference] == .ready || Self.isSuspended(readiness[$0.reference]) }, nil)
         }
         if !quiet { for target in newlyReady { reporter.log(readyLine(target)) } }
+        if !quiet {
+            for target in newlySuspended {
+                reporter.warning(
+                    "\(describe(target)) is suspended (spec.suspend: true): its controller does not reconcile it, so it is not waited for and not counted ready.",
+                    title: "\(target.reference.kind) suspended", fix: resumeFix(target), at: target.location)
+            }
+        }
         if let failure = result.failure { throw failure }
         return result.done
     }
@@ -569,6 +587,36 @@ final class WaitSet: @unchecked Sendable {
         }
         return ReconciliationWaiter.Failure(
             annotation: .error("\(describe(target)) failed\(at): \(reason): \(message)", title: "\(target.reference.kind) failed: \(reason)", fix: fix, at: target.location),
+            rows: rowsUnlocked(), failed: [target.reference])
+    }
+
+    /// Targets reported suspended (once each).
+    private var suspendedReported: Set<ObjectReference> = []
+
+    /// `spec.suspend: true`, as `Readiness.suspended` reports it: the controller skips the
+    /// object ("Reconciliation is suspended for this object"), so waiting for it only times out.
+    static func isSuspended(_ readiness: Readiness?) -> Bool {
+        if case .pending(Readiness.suspendedReason, _)? = readiness { true } else { false }
+    }
+
+    private func resumeFix(_ target: ReconciliationWaiter.Target) -> String {
+        // The flux CLI's names for the kinds it resumes.
+        let commands = [
+            "HelmRelease": "helmrelease", "Kustomization": "kustomization", "GitRepository": "source git", "HelmRepository": "source helm",
+            "HelmChart": "source chart", "OCIRepository": "source oci", "Bucket": "source bucket",
+        ]
+        let command = commands[target.reference.kind] ?? target.reference.kind.lowercased()
+        return "Remove spec.suspend where it is written, or resume it (`flux resume \(command) \(target.reference.name) -n \(target.reference.namespace)`) if it was suspended on the cluster on purpose."
+    }
+
+    /// A suspended object that a waited object depends on (`dependsOn`) or is applied by: those
+    /// can never become ready, so the wait fails at once instead of at its timeout.
+    private func suspendedFailure(_ target: ReconciliationWaiter.Target, dependents: [ReconciliationWaiter.Target]) -> ReconciliationWaiter.Failure {
+        let names = dependents.map(\.reference.description).sorted().joined(separator: ", ")
+        return ReconciliationWaiter.Failure(
+            annotation: .error(
+                "\(describe(target)) is suspended (spec.suspend: true): its controller does not reconcile it, so what depends on it or is applied by it cannot become ready: \(names).",
+                title: "\(target.reference.kind) suspended", fix: resumeFix(target), at: target.location),
             rows: rowsUnlocked(), failed: [target.reference])
     }
 

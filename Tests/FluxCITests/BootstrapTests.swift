@@ -118,6 +118,27 @@ import TestSupport
         #expect(conditions.contains { $0["type"]?.string == "Reconciling" && $0["reason"]?.string == "ProgressingWithRetry" })
     }
 
+    /// Tester t10 F5: a suspended Kustomization is never reconciled (the stand-in skips it as
+    /// kustomize-controller does), so it is not waited for until the timeout. apps, which nothing
+    /// needs, is suspended: the tree check warns, and the wait reports it at once too and goes
+    /// on; apps is shown suspended, not ready. (One that others need fails the tree checks
+    /// before any cluster is touched; the wait's own error for that case is
+    /// WaitForFluxObjectsTests.aSuspendedHelmReleaseThatAnotherNeedsFailsAtOnce.)
+    @Test(.standIn("the fake Flux controller's fault injection")) func aSuspendedKustomizationIsReportedAtOnceNotWaitedFor() async throws {
+        let setup = try await Self.setup { checkout in
+            let file = checkout.appendingPathComponent("clusters/kind/local/apps.yaml")
+            let text = try String(contentsOf: file, encoding: .utf8).replacingOccurrences(of: "spec:\n  interval: 10m\n", with: "spec:\n  suspend: true\n  interval: 10m\n")
+            try text.write(to: file, atomically: true, encoding: .utf8)
+        }
+        defer { Task { await setup.stop() } }
+        let (result, summary) = try await setup.run(["--timeout", "40s"])
+        #expect(result.status == 0, "\(result.allOutput)")
+        #expect(!result.standardError.contains("Timed out"), "\(result.standardError)")
+        #expect(result.standardError.contains("::warning title=Kustomization suspended,file=clusters/kind/local/apps.yaml,line=1::The Kustomization flux-system/apps (path ./kubernetes/overlays/kind/local/apps) is suspended (spec.suspend: true)"), "\(result.standardError)")
+        #expect(!result.standardError.contains("✓ flux-system/apps applied"))
+        #expect(summary.contains("| Kustomization/flux-system/apps |") && summary.contains("Suspended: spec.suspend is true"), "\(summary)")
+    }
+
     @Test(.standIn("the fake Flux controller's fault injection")) func aStuckDependencyAndAStaleRevisionTimeOut() async throws {
         let setup = try await Self.setup()
         defer { Task { await setup.stop() } }

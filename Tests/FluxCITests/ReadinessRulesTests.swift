@@ -55,8 +55,12 @@ struct ReadinessRulesTests {
             == .failed(reason: "RetriesExceeded", message: "gave up"))
         // v2beta1 keeps the chart version in lastAppliedRevision.
         #expect(Readiness.chartVersion(try release(#"{"lastAppliedRevision":"1.2.3"}"#)) == "1.2.3")
-        // Suspended: not reconciled, so done as it is.
-        #expect(Readiness.fluxObject(try release("{}", extra: #""suspend":true"#)) == .ready)
+        // Suspended: not reconciled, so never shown Ready, even with an old Ready=True (tester t10 F5).
+        let suspended = Readiness.pending(reason: "Suspended", message: "spec.suspend is true: the controller does not reconcile it")
+        #expect(Readiness.fluxObject(try release(#"{"observedGeneration":1,"conditions":[{"type":"Ready","status":"True","reason":"InstallSucceeded"}]}"#, extra: #""suspend":true"#)) == suspended)
+        let kustomization = try Self.json(#"{"apiVersion":"kustomize.toolkit.fluxcd.io/v1","kind":"Kustomization","metadata":{"name":"apps","namespace":"flux-system","generation":1},"spec":{"suspend":true},"status":{}}"#)
+        #expect(Readiness.kustomization(kustomization, revision: Revision(branch: "main", commit: String(repeating: "a", count: 40))) == suspended)
+        #expect(Readiness.kustomization(kustomization, sourceRevision: nil) == suspended)
     }
 
     /// Tester t10 F3: a stalled HelmRelease names Helm's error, not Stalled's generic text. The

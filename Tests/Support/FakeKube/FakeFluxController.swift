@@ -231,6 +231,8 @@ public final class FakeFluxController: @unchecked Sendable {
             guard let revision = revisions["\(sourceKind)/\(sourceNamespace)/\(sourceName)"] else { continue }
             let behaviour = lock.withLock { behaviours[name] } ?? .succeed
             if case .never = behaviour { continue }
+            // Suspended: kustomize-controller skips it ("Reconciliation is suspended for this object").
+            if kustomization["spec", "suspend"]?.bool == true { continue }
             let dependencies = (kustomization["spec", "dependsOn"]?.array ?? []).compactMap { dependency in
                 dependency["name"]?.string.map { (dependency["namespace"]?.string ?? namespace, $0) }
             }
@@ -495,6 +497,7 @@ public final class FakeFluxController: @unchecked Sendable {
             let generation = Int64(release["metadata", "generation"]?.int ?? 1)
             let behaviour = lock.withLock { helmBehaviours[name] } ?? .install
             if case .never = behaviour { continue }
+            if release["spec", "suspend"]?.bool == true { continue }  // helm-controller skips a suspended release
             var chartName = release["spec", "chart", "spec", "chart"]?.string ?? name
             var chart: JSONValue?
             var chartID = ""
