@@ -10,6 +10,8 @@ public struct ClusterGraph: Sendable {
     public enum State: String, Sendable {
         case ready, failed, waiting
         case notReached = "not reached"
+        /// `spec.suspend: true`: its controller does not reconcile it (tester t10 F5).
+        case suspended
     }
 
     public struct Node: Sendable {
@@ -94,7 +96,7 @@ public struct ClusterGraph: Sendable {
             case .ready: node.state = .ready; node.message = nil
             case .failed(let reason, let message): node.state = .failed; node.message = "\(reason): \(message)"
             case .pending(let reason, let message):
-                node.state = row.live == nil ? .notReached : .waiting
+                node.state = row.live == nil ? .notReached : reason == Readiness.suspendedReason ? .suspended : .waiting
                 node.message = [reason, message].filter { !$0.isEmpty }.joined(separator: ": ")
             }
             node.elapsed = row.elapsed
@@ -168,6 +170,7 @@ public struct ClusterGraph: Sendable {
         case .ready: detail.append(node.elapsed.map { "ready in \(Reporter.format($0))" } ?? "ready")
         case .failed: detail.append("failed")
         case .waiting: detail.append("waiting")
+        case .suspended: detail.append("suspended")
         case .notReached: detail.append(node.note.map { "not reached: \($0)" } ?? "not reached")
         }
         lines.append(detail.joined(separator: " · "))
@@ -200,7 +203,8 @@ public struct ClusterGraph: Sendable {
         lines.append("  classDef failed fill:#ffe3e3,stroke:#c92a2a,color:#7a1010")
         lines.append("  classDef waiting fill:#fff3bf,stroke:#e67700,color:#5c3d00")
         lines.append("  classDef notReached fill:#f1f3f5,stroke:#868e96,color:#495057,stroke-dasharray:4 3")
-        for state in [State.ready, .failed, .waiting, .notReached] {
+        lines.append("  classDef suspended fill:#e7f5ff,stroke:#1c7ed6,color:#1c3d5a,stroke-dasharray:2 2")
+        for state in [State.ready, .failed, .waiting, .notReached, .suspended] {
             let ids = nodes.filter { $0.state == state }.map { Self.mermaidID($0.reference) }
             if !ids.isEmpty { lines.append("  class \(ids.joined(separator: ",")) \(state == .notReached ? "notReached" : state.rawValue)") }
         }
@@ -235,12 +239,13 @@ public struct ClusterGraph: Sendable {
             case .ready: "✓"
             case .failed: "✗"
             case .waiting: "…"
+            case .suspended: "⏸"
             case .notReached: "○"
             }
             var text = "\(mark) \(node.reference)"
             if let revision = node.revision { text += " \(ClusterGraph.shortRevision(revision))" }
             if let elapsed = node.elapsed, node.state == .ready { text += " (\(Reporter.format(elapsed)))" }
-            if node.state == .failed || node.state == .waiting, let message = node.message, !message.isEmpty { text += " — \(message)" }
+            if node.state == .failed || node.state == .waiting || node.state == .suspended, let message = node.message, !message.isEmpty { text += " — \(message)" }
             if node.state == .notReached { text += node.note.map { " (not reached: \($0))" } ?? " (not reached)" }
             return text
         }

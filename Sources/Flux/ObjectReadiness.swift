@@ -131,30 +131,64 @@ extension Readiness {
     }
 
     /// A Flux object other than the branch's sources and Kustomizations: done when Ready=True and
-    /// `status.observedGeneration` is the current generation. `Stalled=True` (the controller gave
-    /// up: no retry) fails; Ready=False on the current generation with a reason that is not a
-    /// waiting one (`InstallFailed`, `UpgradeFailed`, `ArtifactFailed`, `ChartNotFound`,
-    /// `AuthenticationFailed`, …) fails; everything else is still in progress, as kstatus reads
-    /// Flux's conditions (Reconciling=True means in progress).
+    /// `status.observedGeneration` is the current generation (the controllers write it only for
+    /// a Ready or Stalled result). `Stalled=True` on the current generation (the controller gave
+    /// up: no retry) fails; Ready=False on the current generation (the Ready condition's own
+    /// `observedGeneration`, which fluxcd/pkg `conditions.Set` always writes) with a reason that
+    /// is not a waiting one (`InstallFailed`, `UpgradeFailed`, `ArtifactFailed`, `ChartNotFound`,
+    /// `AuthenticationFailed`, …) is a failed attempt: `.failed`, which the waiter holds for a
+    /// bounded grace while the controller retries it (`RetriedFailures`, tester t10 F1);
+    /// everything else is still in progress, as kstatus reads Flux's conditions.
     ///
-    /// Exceptions followed from the controllers: a suspended object is not reconciled, so it is
-    /// done as it is; a HelmRepository of `type: oci` is a static object source-controller no
-    /// longer reconciles (it has no Ready condition), so it is done once seen.
+    /// Exceptions followed from the controllers: a HelmRepository of `type: oci` is a static
+    /// object source-controller no longer reconciles (it has no Ready condition), so it is done
+    /// once seen; a suspended object is not reconciled, so it is never Ready by fluxci's say: it
+    /// is `Suspended` (`suspended(_:)`), which the waiter reports at once (tester t10 F5).
     public static func fluxObject(_ object: JSONValue) -> Readiness {
         let reference = ObjectReference(object)
-        if object["spec", "suspend"]?.bool == true { return .ready }
+        if let suspended = suspended(object) { return suspended }
         if reference.kind == "HelmRepository", object["spec", "type"]?.string == "oci" { return .ready }
-        if let stalled = condition(object, "Stalled"), stalled.status == "True", isCurrent(object) {
+        if let stalled = stalled(object) {
+            if reference.kind == "HelmRelease", let helm = helmFailure(object, stalled: stalled) { return .failed(reason: helm.reason, message: helm.message) }
             return .failed(reason: stalled.reason, message: stalled.message)
         }
         guard let ready = condition(object, "Ready") else { return .pending(reason: "", message: "not reconciled yet") }
         if ready.status == "True" {
             return isCurrent(object) ? .ready : .pending(reason: "Progressing", message: "the new generation is not reconciled yet")
         }
-        if ready.status == "False", isCurrent(object), !waitingReasons.contains(ready.reason), !helmWaitingReasons.contains(ready.reason) {
-            return .failed(reason: ready.reason, message: ready.message)
-        }
+        if let failure = currentFailure(object) { return .failed(reason: failure.reason, message: failure.message) }
         return .pending(reason: ready.reason, message: ready.message)
+    }
+
+    /// The pending state of a suspended object (`spec.suspend: true`): its controller skips it
+    /// ("Reconciliation is suspended for this object"), so it will not become Ready.
+    public static func suspended(_ object: JSONValue) -> Readiness? {
+        guard object["spec", "suspend"]?.bool == true else { return nil }
+        return .pending(reason: suspendedReason, message: "spec.suspend is true: the controller does not reconcile it")
+    }
+
+    public static let suspendedReason = "Suspended"
+
+    /// Helm's own error behind a stalled HelmRelease (tester t10 F3). helm-controller's
+    /// `AtomicRelease` marks `Stalled=True` with `RetriesExceeded` and only "Failed to install
+    /// after 1 attempt(s)"; the error is in the conditions `summarize` composes Ready from
+    /// (`Released`, `Remediated`, `TestSuccess`: reason `InstallFailed`/`UpgradeFailed`/…, message
+    /// "Helm install failed for release …: <error>"), in Ready itself, and the failed release in
+    /// `status.history` (newest first, `status: failed`). The first False one that says more than
+    /// Stalled is reported, Stalled's text after it.
+    static func helmFailure(_ object: JSONValue, stalled: (reason: String, message: String)) -> (reason: String, message: String)? {
+        for type in ["Ready", "Remediated", "Released", "TestSuccess"] {
+            guard let found = condition(object, type), found.status == "False", !found.message.isEmpty, found.message != stalled.message,
+                !waitingReasons.contains(found.reason)
+            else { continue }
+            return (found.reason, "\(found.message) (\(stalled.reason): \(stalled.message))")
+        }
+        if let latest = object["status", "history"]?.array?.first, latest["status"]?.string == "failed" {
+            let release = "\(latest["name"]?.string ?? "release").v\(latest["version"]?.int ?? 0)"
+            let chart = [latest["chartName"]?.string, latest["chartVersion"]?.string].compactMap { $0 }.joined(separator: "@")
+            return (stalled.reason, "\(stalled.message): Helm release \(release)\(chart.isEmpty ? "" : " with chart \(chart)") failed")
+        }
+        return nil
     }
 
     /// helm-controller reasons that mean "waiting for something else": its chart's source is not
@@ -165,6 +199,7 @@ extension Readiness {
     /// `lastAppliedRevision` the revision its own source has (`sourceRevision`; nil while the
     /// source is not seen yet).
     public static func kustomization(_ object: JSONValue, sourceRevision: String?) -> Readiness {
+        if let suspended = suspended(object) { return suspended }
         guard let sourceRevision else {
             let state = fluxObject(object)
             if case .failed = state { return state }
@@ -175,16 +210,24 @@ extension Readiness {
 
     /// A Kustomization: Ready=True, observedGeneration current, lastAppliedRevision `expected`.
     /// Ready=False for another reason than waiting, on an attempt at `expected`, is a failure.
+    ///
+    /// A failure is judged as kustomize-controller keeps its books: the Ready condition's own
+    /// `observedGeneration` is current (`status.observedGeneration` is written only once Ready,
+    /// in `finalizeStatus`) and `status.lastAttemptedRevision` is `expected` (none yet: a
+    /// failure before the revision was recorded, such as a path not found). `Stalled=True` on
+    /// the current generation fails at once; a retried failure is held by the waiter.
     static func kustomization(_ object: JSONValue, expected: String) -> Readiness {
         let applied = object["status", "lastAppliedRevision"]?.string
         let attempted = object["status", "lastAttemptedRevision"]?.string
+        if let suspended = suspended(object) { return suspended }
+        if let stalled = stalled(object) { return .failed(reason: stalled.reason, message: stalled.message) }
         guard let ready = readyCondition(object) else { return .pending(reason: "", message: "not reconciled yet") }
         if ready.status == "True" {
             guard isCurrent(object) else { return .pending(reason: "Progressing", message: "the new generation is not reconciled yet") }
             return applied == expected ? .ready : .pending(reason: "StaleRevision", message: "last applied \(applied ?? "nothing"), waiting for \(expected)")
         }
-        if ready.status == "False", isCurrent(object), !waitingReasons.contains(ready.reason), attempted == nil || attempted == expected {
-            return .failed(reason: ready.reason, message: ready.message)
+        if let failure = currentFailure(object), attempted == nil || attempted == expected {
+            return .failed(reason: failure.reason, message: failure.message)
         }
         return .pending(reason: ready.reason, message: ready.message)
     }

@@ -103,9 +103,12 @@ public struct ReconciliationWaiter: Sendable {
         let resource = try await client.resource(apiVersion: repository.apiVersion, kind: "GitRepository")
         let revision = self.revision
         let last = Latest()
+        // A fetch failure source-controller retries is held for a bounded grace (tester t10 F1).
+        let retries = RetriedFailures()
         do {
             _ = try await client.observe(resource, namespace: repository.namespace, fieldSelector: "metadata.name=\(repository.name)", timeout: timeout) { event -> Bool? in
-                let readiness = Readiness.gitRepository(event.object, revision: revision)
+                let readiness = retries.judge(
+                    ObjectReference(event.object), event.object, Readiness.gitRepository(event.object, revision: revision), at: .now)
                 last.set(readiness)
                 switch readiness {
                 case .ready: return true
@@ -152,7 +155,12 @@ public struct ReconciliationWaiter: Sendable {
                     parent: written.parent(of: source))
             }
         }
-        return try await wait(targets + sources.values.sorted { $0.reference < $1.reference }, what: "Kustomization", since: start)
+        do {
+            return try await wait(targets + sources.values.sorted { $0.reference < $1.reference }, what: "Kustomization", since: start)
+        } catch let failure as Failure {
+            // spec.wait / healthChecks: the object it waited for is where the failure is (t10 F2).
+            throw await blameHealthCheck(failure, written: written)
+        }
     }
 
     /// Watches every object of `targets` (one watch per kind) until all are ready by their
@@ -183,13 +191,21 @@ public struct ReconciliationWaiter: Sendable {
             // A watch returns only once every target is ready: the others are not needed, and are
             // cancelled without being waited for (`race`), so the wait ends as soon as it decided.
             defer { state.close() }
+            // A failure the controller retries is held for a bounded grace (`RetriedFailures`); a
+            // retry interval can pass without an event, so its end is checked every second too.
+            let ticker: @Sendable () async throws -> Void = {
+                while true {
+                    try await Task.sleep(for: .seconds(1))
+                    try state.tick()
+                }
+            }
             try await race(resources.map { resource -> @Sendable () async throws -> Void in
                 {
                     _ = try await client.observe(resource, namespace: nil, timeout: timeout) { event -> Bool? in
                         try state.observe(event) ? true : nil
                     }
                 }
-            })
+            } + [ticker])
             return state.rows()
         } catch var failure as Failure {
             await settle(state, resources)
@@ -234,7 +250,7 @@ public struct ReconciliationWaiter: Sendable {
     /// first): v2 for a HelmRelease where v2 is served, else v2beta2 or v2beta1, whatever version
     /// its manifest or inventory entry names (the API server converts). The versions written
     /// (`versions`) are asked only when discovery cannot tell.
-    private func resource(_ key: FluxKinds.Key, versions: [String]) async throws -> APIResource {
+    func resource(_ key: FluxKinds.Key, versions: [String]) async throws -> APIResource {
         do {
             return try await client.preferredResource(group: key.group, kind: key.kind)
         } catch {
@@ -397,12 +413,37 @@ final class WaitSet: @unchecked Sendable {
         self.reporter = reporter
     }
 
+    /// Failed attempts the controllers retry, held for a bounded grace (tester t10 F1).
+    private let retries = RetriedFailures()
+
+    /// The target's readiness by its rule; a Flux object's failed attempt that its controller
+    /// retries (not Stalled) is held as pending by `retries` until the grace ends. Workloads'
+    /// failures (a Deployment past its progress deadline, a failed Job) are final, as kstatus
+    /// reads them.
     private func evaluate(_ target: ReconciliationWaiter.Target, _ object: JSONValue) -> Readiness {
-        switch target.rule {
+        let state: Readiness = switch target.rule {
         case .branchKustomization: Readiness.kustomization(object, revision: revision)
         case .sourcedKustomization(let source): Readiness.kustomization(object, sourceRevision: artifacts[source])
-        case .kind: helmRelease(target, Readiness.of(object), object)
+        case .kind: Readiness.of(object)
         }
+        let judged = FluxKinds.workloads.contains(FluxKinds.Key(target.reference)) ? state : retries.judge(target.reference, object, state, at: .now)
+        if case .kind = target.rule { return helmRelease(target, judged, object) }
+        return judged
+    }
+
+    /// Ends the grace of held failures whose objects sent nothing since: the first one expired
+    /// is the wait's failure.
+    func tick() throws {
+        let failure: ReconciliationWaiter.Failure? = lock.withLock {
+            guard !closed else { return nil }
+            for (reference, state) in retries.expired(at: .now) {
+                guard let position = index[reference], case .failed(let reason, let message) = state else { continue }
+                readiness[reference] = state
+                return self.failure(targets[position], reason: reason, message: message)
+            }
+            return nil
+        }
+        if let failure { throw failure }
     }
 
     /// A HelmRelease waiting for its HelmChart (`HelmChartNotReady`, helm-controller's reason,
@@ -444,6 +485,7 @@ final class WaitSet: @unchecked Sendable {
         if !quiet, lock.withLock({ closed }) { return false }
         let reference = ObjectReference(event.object)
         var newlyReady: [ReconciliationWaiter.Target] = []
+        var newlySuspended: [ReconciliationWaiter.Target] = []
         let result: (done: Bool, failure: ReconciliationWaiter.Failure?) = lock.withLock {
             if FluxKinds.isSource(reference), event.kind != .deleted, let artifact = event.object["status", "artifact", "revision"]?.string {
                 artifacts[reference] = artifact
@@ -473,6 +515,16 @@ final class WaitSet: @unchecked Sendable {
                 if failure == nil, case .failed(let reason, let message) = now {
                     failure = self.failure(target, reason: reason, message: message)
                 }
+                // Suspended: reported at once, an error when a waited object needs it (t10 F5).
+                if Self.isSuspended(now), !suspendedReported.contains(target.reference) {
+                    suspendedReported.insert(target.reference)
+                    let dependents = targets.filter { $0.dependsOn.contains(target.reference) || $0.parent == target.reference }
+                    if dependents.isEmpty {
+                        newlySuspended.append(target)
+                    } else if failure == nil {
+                        failure = suspendedFailure(target, dependents: dependents)
+                    }
+                }
             }
             for candidate in targets where unblockedAt[candidate.reference] == nil {
                 if candidate.dependsOn.allSatisfy({ readiness[$0] == .ready || index[$0] == nil }) {
@@ -481,14 +533,21 @@ final class WaitSet: @unchecked Sendable {
             }
             if let failure { return (false, failure) }
             if let position, case let target = targets[position], case let now = readiness[reference] ?? .pending(reason: "", message: ""), now != .ready,
-                let since = unblockedAt[reference], ContinuousClock.now - since > perObjectTimeout
+                !Self.isSuspended(now), let since = unblockedAt[reference], ContinuousClock.now - since > perObjectTimeout
             {
                 let detail: String = if case .pending(let reason, let message) = now { "\(reason) \(message)" } else { "" }
                 return (false, timedOut(target, detail: detail))
             }
-            return (targets.allSatisfy { readiness[$0.reference] == .ready }, nil)
+            return (targets.allSatisfy { readiness[$0.reference] == .ready || Self.isSuspended(readiness[$0.reference]) }, nil)
         }
         if !quiet { for target in newlyReady { reporter.log(readyLine(target)) } }
+        if !quiet {
+            for target in newlySuspended {
+                reporter.warning(
+                    "\(describe(target)) is suspended (spec.suspend: true): its controller does not reconcile it, so it is not waited for and not counted ready.",
+                    title: "\(target.reference.kind) suspended", fix: resumeFix(target), at: target.location)
+            }
+        }
         if let failure = result.failure { throw failure }
         return result.done
     }
@@ -528,6 +587,36 @@ final class WaitSet: @unchecked Sendable {
         }
         return ReconciliationWaiter.Failure(
             annotation: .error("\(describe(target)) failed\(at): \(reason): \(message)", title: "\(target.reference.kind) failed: \(reason)", fix: fix, at: target.location),
+            rows: rowsUnlocked(), failed: [target.reference])
+    }
+
+    /// Targets reported suspended (once each).
+    private var suspendedReported: Set<ObjectReference> = []
+
+    /// `spec.suspend: true`, as `Readiness.suspended` reports it: the controller skips the
+    /// object ("Reconciliation is suspended for this object"), so waiting for it only times out.
+    static func isSuspended(_ readiness: Readiness?) -> Bool {
+        if case .pending(Readiness.suspendedReason, _)? = readiness { true } else { false }
+    }
+
+    private func resumeFix(_ target: ReconciliationWaiter.Target) -> String {
+        // The flux CLI's names for the kinds it resumes.
+        let commands = [
+            "HelmRelease": "helmrelease", "Kustomization": "kustomization", "GitRepository": "source git", "HelmRepository": "source helm",
+            "HelmChart": "source chart", "OCIRepository": "source oci", "Bucket": "source bucket",
+        ]
+        let command = commands[target.reference.kind] ?? target.reference.kind.lowercased()
+        return "Remove spec.suspend where it is written, or resume it (`flux resume \(command) \(target.reference.name) -n \(target.reference.namespace)`) if it was suspended on the cluster on purpose."
+    }
+
+    /// A suspended object that a waited object depends on (`dependsOn`) or is applied by: those
+    /// can never become ready, so the wait fails at once instead of at its timeout.
+    private func suspendedFailure(_ target: ReconciliationWaiter.Target, dependents: [ReconciliationWaiter.Target]) -> ReconciliationWaiter.Failure {
+        let names = dependents.map(\.reference.description).sorted().joined(separator: ", ")
+        return ReconciliationWaiter.Failure(
+            annotation: .error(
+                "\(describe(target)) is suspended (spec.suspend: true): its controller does not reconcile it, so what depends on it or is applied by it cannot become ready: \(names).",
+                title: "\(target.reference.kind) suspended", fix: resumeFix(target), at: target.location),
             rows: rowsUnlocked(), failed: [target.reference])
     }
 

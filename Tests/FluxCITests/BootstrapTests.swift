@@ -94,6 +94,51 @@ import TestSupport
         #expect(FileManager.default.fileExists(atPath: artifacts.appendingPathComponent("kustomization-flux-system-apps.txt").path))
     }
 
+    /// Tester t10 F1: with the real controllers' bookkeeping (the stand-in leaves
+    /// `status.observedGeneration` behind on a failure and retries it, `ProgressingWithRetry`), a
+    /// failure of the Kustomization's current generation at the revision under test is reported
+    /// with its reason and message once it repeats, not left to the timeout.
+    @Test(.standIn("the fake Flux controller's fault injection")) func aRetriedFailureIsReportedWithItsMessageBeforeTheTimeout() async throws {
+        let setup = try await Self.setup()
+        defer { Task { await setup.stop() } }
+        let message = "Deployment/apps/podinfo dry-run failed: spec.replicas: Invalid value: -1"
+        setup.controller.set("apps", .fail(reason: "ReconciliationFailed", message: message))
+        let (result, _) = try await setup.run(["--timeout", "45s"])
+        #expect(result.status != 0)
+        let log = result.standardError
+        #expect(!log.contains("::error title=Timed out"), "\(log)")
+        #expect(log.contains("::error title=Kustomization failed%3A ReconciliationFailed,file=clusters/kind/local/apps.yaml,line=1::The Kustomization flux-system/apps"), "\(log)")
+        #expect(log.contains(message) && log.contains("the same failure on 2 attempts"), "\(log)")
+        // The stand-in kept the real books: no observedGeneration for the failed generation, the
+        // Ready condition's own one current, Reconciling ProgressingWithRetry.
+        let apps = try #require(setup.api.object(group: "kustomize.toolkit.fluxcd.io", plural: "kustomizations", namespace: "flux-system", name: "apps"))
+        #expect(apps["status", "observedGeneration"] == nil, "\(apps["status"] ?? .null)")
+        let conditions = apps["status", "conditions"]?.array ?? []
+        #expect(conditions.contains { $0["type"]?.string == "Ready" && $0["status"]?.string == "False" && $0["observedGeneration"]?.int == apps["metadata", "generation"]?.int })
+        #expect(conditions.contains { $0["type"]?.string == "Reconciling" && $0["reason"]?.string == "ProgressingWithRetry" })
+    }
+
+    /// Tester t10 F5: a suspended Kustomization is never reconciled (the stand-in skips it as
+    /// kustomize-controller does), so it is not waited for until the timeout. apps, which nothing
+    /// needs, is suspended: the tree check warns, and the wait reports it at once too and goes
+    /// on; apps is shown suspended, not ready. (One that others need fails the tree checks
+    /// before any cluster is touched; the wait's own error for that case is
+    /// WaitForFluxObjectsTests.aSuspendedHelmReleaseThatAnotherNeedsFailsAtOnce.)
+    @Test(.standIn("the fake Flux controller's fault injection")) func aSuspendedKustomizationIsReportedAtOnceNotWaitedFor() async throws {
+        let setup = try await Self.setup { checkout in
+            let file = checkout.appendingPathComponent("clusters/kind/local/apps.yaml")
+            let text = try String(contentsOf: file, encoding: .utf8).replacingOccurrences(of: "spec:\n  interval: 10m\n", with: "spec:\n  suspend: true\n  interval: 10m\n")
+            try text.write(to: file, atomically: true, encoding: .utf8)
+        }
+        defer { Task { await setup.stop() } }
+        let (result, summary) = try await setup.run(["--timeout", "40s"])
+        #expect(result.status == 0, "\(result.allOutput)")
+        #expect(!result.standardError.contains("Timed out"), "\(result.standardError)")
+        #expect(result.standardError.contains("::warning title=Kustomization suspended,file=clusters/kind/local/apps.yaml,line=1::The Kustomization flux-system/apps (path ./kubernetes/overlays/kind/local/apps) is suspended (spec.suspend: true)"), "\(result.standardError)")
+        #expect(!result.standardError.contains("✓ flux-system/apps applied"))
+        #expect(summary.contains("| Kustomization/flux-system/apps |") && summary.contains("Suspended: spec.suspend is true"), "\(summary)")
+    }
+
     @Test(.standIn("the fake Flux controller's fault injection")) func aStuckDependencyAndAStaleRevisionTimeOut() async throws {
         let setup = try await Self.setup()
         defer { Task { await setup.stop() } }

@@ -55,8 +55,54 @@ struct ReadinessRulesTests {
             == .failed(reason: "RetriesExceeded", message: "gave up"))
         // v2beta1 keeps the chart version in lastAppliedRevision.
         #expect(Readiness.chartVersion(try release(#"{"lastAppliedRevision":"1.2.3"}"#)) == "1.2.3")
-        // Suspended: not reconciled, so done as it is.
-        #expect(Readiness.fluxObject(try release("{}", extra: #""suspend":true"#)) == .ready)
+        // Suspended: not reconciled, so never shown Ready, even with an old Ready=True (tester t10 F5).
+        let suspended = Readiness.pending(reason: "Suspended", message: "spec.suspend is true: the controller does not reconcile it")
+        #expect(Readiness.fluxObject(try release(#"{"observedGeneration":1,"conditions":[{"type":"Ready","status":"True","reason":"InstallSucceeded"}]}"#, extra: #""suspend":true"#)) == suspended)
+        let kustomization = try Self.json(#"{"apiVersion":"kustomize.toolkit.fluxcd.io/v1","kind":"Kustomization","metadata":{"name":"apps","namespace":"flux-system","generation":1},"spec":{"suspend":true},"status":{}}"#)
+        #expect(Readiness.kustomization(kustomization, revision: Revision(branch: "main", commit: String(repeating: "a", count: 40))) == suspended)
+        #expect(Readiness.kustomization(kustomization, sourceRevision: nil) == suspended)
+    }
+
+    /// Tester t10 F3: a stalled HelmRelease names Helm's error, not Stalled's generic text. The
+    /// shapes helm-controller writes: `AtomicRelease` marks `Stalled=True` `RetriesExceeded`
+    /// "Failed to install after 1 attempt(s)" and `summarize` leaves Ready (from Released or
+    /// Remediated) with the action's reason and Helm's message; the history keeps the failed release.
+    @Test func aStalledHelmReleaseReportsHelmsError() throws {
+        let helm = "Helm install failed for release apps/podinfo with chart podinfo@6.5.0: context deadline exceeded"
+        let stalled = #"{"type":"Stalled","status":"True","reason":"RetriesExceeded","message":"Failed to install after 1 attempt(s)","observedGeneration":3}"#
+        func release(_ conditions: [String], history: String = "[]") throws -> JSONValue {
+            try Self.json(#"{"apiVersion":"helm.toolkit.fluxcd.io/v2","kind":"HelmRelease","metadata":{"name":"podinfo","namespace":"apps","generation":3},"spec":{},"status":{"observedGeneration":3,"installFailures":1,"history":\#(history),"conditions":[\#(conditions.joined(separator: ","))]}}"#)
+        }
+        // Ready carries Helm's error.
+        let ready = #"{"type":"Ready","status":"False","reason":"InstallFailed","message":"\#(helm)","observedGeneration":3}"#
+        let released = #"{"type":"Released","status":"False","reason":"InstallFailed","message":"\#(helm)","observedGeneration":3}"#
+        #expect(Readiness.fluxObject(try release([stalled, ready, released]))
+            == .failed(reason: "InstallFailed", message: "\(helm) (RetriesExceeded: Failed to install after 1 attempt(s))"))
+        // Ready mirrors Stalled: the Remediated condition (an uninstall remediation that followed) says what failed.
+        let readyStalled = #"{"type":"Ready","status":"False","reason":"RetriesExceeded","message":"Failed to install after 1 attempt(s)","observedGeneration":3}"#
+        let remediated = #"{"type":"Remediated","status":"True","reason":"UninstallSucceeded","message":"Helm uninstall succeeded","observedGeneration":3}"#
+        let upgrade = #"{"type":"Released","status":"False","reason":"UpgradeFailed","message":"Helm upgrade failed for release apps/podinfo with chart podinfo@6.5.1: Deployment.apps \"podinfo\" is invalid","observedGeneration":3}"#
+        #expect(Readiness.fluxObject(try release([stalled, readyStalled, remediated, upgrade])) == .failed(
+            reason: "UpgradeFailed",
+            message: "Helm upgrade failed for release apps/podinfo with chart podinfo@6.5.1: Deployment.apps \"podinfo\" is invalid (RetriesExceeded: Failed to install after 1 attempt(s))"))
+        // Only the history says it: the failed release is named.
+        let history = #"[{"name":"podinfo","namespace":"apps","version":2,"status":"failed","chartName":"podinfo","chartVersion":"6.5.1"}]"#
+        #expect(Readiness.fluxObject(try release([stalled, readyStalled], history: history)) == .failed(
+            reason: "RetriesExceeded", message: "Failed to install after 1 attempt(s): Helm release podinfo.v2 with chart podinfo@6.5.1 failed"))
+    }
+
+    /// Tester t10 F2: the objects a `HealthCheckFailed` message names, as kustomize-controller
+    /// writes it from fluxcd/pkg ssa `WaitForSet` (fail-fast and timeout forms, cluster-scoped too).
+    @Test func healthCheckMessagesNameTheirObjects() {
+        let failFast = "health check failed after 31.896309ms: failed early due to stalled resources: [HelmRelease/commerce/lago status: 'Failed']"
+        #expect(HealthCheckFailure.objects(in: failFast) == [.init(kind: "HelmRelease", namespace: "commerce", name: "lago", status: "Failed")])
+        let timeout = "health check failed after 10m0.038s: timeout waiting for: [Deployment/notify/apprise status: 'InProgress', ClusterRole/system:edit status: 'InProgress', HelmRelease/apps/web.v2 status: 'Failed']"
+        #expect(HealthCheckFailure.objects(in: timeout) == [
+            .init(kind: "Deployment", namespace: "notify", name: "apprise", status: "InProgress"),
+            .init(kind: "ClusterRole", namespace: "", name: "system:edit", status: "InProgress"),
+            .init(kind: "HelmRelease", namespace: "apps", name: "web.v2", status: "Failed"),
+        ])
+        #expect(HealthCheckFailure.objects(in: "kustomize build failed").isEmpty)
     }
 
     /// Which kinds each `--wait-for` scope waits for (issue 15): `flux` every Flux kind a

@@ -84,7 +84,7 @@ import TestSupport
 
         """
 
-    static func setup() async throws -> BootstrapTests.Setup {
+    static func setup(_ change: @escaping (URL) throws -> Void = { _ in }) async throws -> BootstrapTests.Setup {
         try await BootstrapTests.setup { checkout in
             let apps = checkout.appendingPathComponent("kubernetes/overlays/kind/local/apps")
             try helmYAML.write(to: apps.appendingPathComponent("helm.yaml"), atomically: true, encoding: .utf8)
@@ -94,6 +94,7 @@ import TestSupport
             let resources = try String(contentsOf: kustomization, encoding: .utf8).replacingOccurrences(of: "  - ../../../../base/podinfo-chart\n", with: "")
             try (resources + "  - helm.yaml\n").write(to: kustomization, atomically: true, encoding: .utf8)
             try ociYAML.write(to: checkout.appendingPathComponent("clusters/kind/local/oci.yaml"), atomically: true, encoding: .utf8)
+            try change(checkout)
         }
     }
 
@@ -180,6 +181,9 @@ import TestSupport
         #expect(result.status == 1)
         let errors = result.standardError.split(separator: "\n").filter { $0.hasPrefix("::error") }
         #expect(errors.contains { $0.hasPrefix("::error title=HelmRelease failed%3A InstallFailed,file=\(Self.helmFile),line=10::The HelmRelease apps/podinfo (applied by flux-system/apps) failed at 6.5.0: InstallFailed: \(message)") }, "\(errors)")
+        // The stand-in stalls as helm-controller does (RetriesExceeded after the first retry): Helm's
+        // error leads, Stalled's generic text follows (tester t10 F3).
+        #expect(errors.contains { $0.contains("\(message) (RetriesExceeded: Failed to install after 1 attempt(s))") }, "\(errors)")
         #expect(summary.contains("### ❌ fluxci bootstrap: Failed: HelmRelease/apps/podinfo: InstallFailed: Helm install failed"), "\(summary)")
         let lines = Self.mermaid(summary)
         let podinfo = Self.id("HelmRelease", "apps", "podinfo")
@@ -190,6 +194,49 @@ import TestSupport
         #expect(lines.contains { $0.hasPrefix("class ") && $0.hasSuffix(" waiting") && $0.contains(Self.id("HelmRelease", "apps", "frontend")) })
         let events = try String(contentsOf: artifacts.appendingPathComponent("helmrelease-apps-podinfo.txt"), encoding: .utf8)
         #expect(events.contains("# events of HelmRelease/apps/podinfo") && events.contains("InstallFailed"))
+    }
+
+    /// Tester t10 F2: the apps Kustomization has `spec.wait: true`, so kustomize-controller fails
+    /// its health check ("failed early due to stalled resources: [HelmRelease/apps/podinfo
+    /// status: 'Failed']") while the HelmRelease it applied is what failed. The failure is the
+    /// release's: its file and line, helm-controller's message, the release failed in the graph
+    /// (not "not reached"), its dependent waiting.
+    @Test(.standIn("the fake Flux controller's fault injection")) func aKustomizationThatWaitsBlamesTheHelmReleaseThatFailed() async throws {
+        let setup = try await Self.setup()
+        defer { Task { await setup.stop() } }
+        let message = "Helm install failed for release apps/podinfo with chart podinfo@6.5.0: context deadline exceeded"
+        setup.controller.set("apps", .checkHealth)
+        setup.controller.set(helmRelease: "podinfo", .installFailed(message: message))
+        let (result, summary) = try await setup.run(["--timeout", "60s"], environment: Self.github)
+        #expect(result.status == 1)
+        let errors = result.standardError.split(separator: "\n").filter { $0.hasPrefix("::error") }
+        #expect(errors.contains { $0.hasPrefix("::error title=HelmRelease failed%3A InstallFailed,file=\(Self.helmFile),line=10::The HelmRelease apps/podinfo (applied by flux-system/apps, which waits for it) failed at 6.5.0: InstallFailed: \(message)") }, "\(errors)")
+        #expect(!errors.contains { $0.contains("file=clusters/kind/local/apps.yaml") }, "not blamed on the Kustomization: \(errors)")
+        #expect(summary.contains("### ❌ fluxci bootstrap: Failed: HelmRelease/apps/podinfo: InstallFailed: Helm install failed"), "\(summary)")
+        let lines = Self.mermaid(summary)
+        #expect(lines.contains { $0.hasPrefix("class ") && $0.hasSuffix(" failed") && $0.contains(Self.id("HelmRelease", "apps", "podinfo")) }, "\(lines)")
+        #expect(lines.contains { $0.hasPrefix("class ") && $0.hasSuffix(" waiting") && $0.contains(Self.id("HelmRelease", "apps", "frontend")) }, "\(lines)")
+    }
+
+    /// Tester t10 F5: a suspended HelmRelease is not shown Ready and not waited for until the
+    /// timeout; frontend depends on it, so the wait fails at once naming both.
+    @Test(.standIn("the fake Flux controller's fault injection")) func aSuspendedHelmReleaseThatAnotherNeedsFailsAtOnce() async throws {
+        let setup = try await Self.setup { checkout in
+            let file = checkout.appendingPathComponent(Self.helmFile)
+            let text = try String(contentsOf: file, encoding: .utf8).replacingOccurrences(
+                of: "  name: podinfo\n  namespace: apps\nspec:\n", with: "  name: podinfo\n  namespace: apps\nspec:\n  suspend: true\n")
+            try text.write(to: file, atomically: true, encoding: .utf8)
+        }
+        defer { Task { await setup.stop() } }
+        let (result, summary) = try await setup.run(["--timeout", "40s"], environment: Self.github)
+        #expect(result.status == 1)
+        let log = result.standardError
+        #expect(!log.contains("Timed out"), "\(log)")
+        #expect(log.contains("::error title=HelmRelease suspended,file=\(Self.helmFile),line=10::The HelmRelease apps/podinfo (applied by flux-system/apps) is suspended (spec.suspend: true)"), "\(log)")
+        #expect(log.contains("HelmRelease/apps/frontend"))
+        #expect(!log.contains("✓ HelmRelease/apps/podinfo"))
+        let lines = Self.mermaid(summary)
+        #expect(lines.contains { $0.hasPrefix("class ") && $0.hasSuffix(" suspended") && $0.contains(Self.id("HelmRelease", "apps", "podinfo")) }, "\(lines)")
     }
 
     @Test(.standIn("the fake Flux controller's fault injection")) func aHelmRepositoryThatCannotBeFetchedFailsAtItsOwnLine() async throws {

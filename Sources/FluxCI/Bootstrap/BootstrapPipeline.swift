@@ -476,7 +476,10 @@ struct BootstrapPipeline {
                 }
             }
             let file = "\(reference.kind.lowercased())-\(reference.namespace.isEmpty ? "cluster" : reference.namespace)-\(reference.name).txt"
-            try? text.write(to: directory.appendingPathComponent(file), atomically: true, encoding: .utf8)
+            // Events and statuses are controller text: they can quote a secret value fluxci
+            // masked (a substituted value in a validation error), so the artifacts are redacted
+            // like the log (tester t10 F4).
+            try? reporter.redact(text).write(to: directory.appendingPathComponent(file), atomically: true, encoding: .utf8)
         }
         reporter.log("Events of the failed objects are in \(directory.path).")
     }

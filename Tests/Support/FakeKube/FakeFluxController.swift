@@ -3,7 +3,16 @@ import Kube
 
 /// A stand-in for Flux's source-, kustomize- and helm-controller, setting statuses on the fake
 /// API server the way the recorded watch stream shows (Ready conditions, observedGeneration,
-/// lastAttempted/lastAppliedRevision, DependencyNotReady). It fetches the branch from the real
+/// lastAttempted/lastAppliedRevision, DependencyNotReady), with the real controllers'
+/// bookkeeping (`write`): every condition carries its own `observedGeneration` (fluxcd/pkg
+/// `runtime/conditions.Set` always writes it), `status.observedGeneration` is written only for
+/// a Ready or Stalled result (kustomize-controller `finalizeStatus`; source- and helm-controller
+/// `WithStatusObservedGeneration`), and a failed attempt is retried (`failedAttempt`: the
+/// attempt under way, then `Ready=False` with the failure and `Reconciling=True` reason
+/// `ProgressingWithRetry`, again after the stand-in's retry interval). A HelmRelease that fails
+/// to install is retried once and then stalls as helm-controller's default remediation (no
+/// retries) does: `Stalled=True` `RetriesExceeded` "Failed to install after 1 attempt(s)", Helm's
+/// error left in `Ready` and `Released`. It fetches the branch from the real
 /// git server (`git ls-remote`, `git clone`), builds each Kustomization's path with the real
 /// `kubectl kustomize` (or, without a kustomization.yaml, the YAML files below it, as
 /// kustomize-controller generates one), applies the Namespaces and Flux objects of the build
@@ -21,6 +30,11 @@ public final class FakeFluxController: @unchecked Sendable {
         case staleRevision
         /// Never reconciles.
         case never
+        /// Succeeds, checking health as kustomize-controller does with `spec.wait: true`: not
+        /// Ready while a HelmRelease it applied is not, and failing fast (`HealthCheckFailed`) on a
+        /// stalled one. By default the stand-in's `spec.wait` does not wait, so that the tests of
+        /// the later phases see the Kustomizations Ready first.
+        case checkHealth
     }
 
     /// How a HelmRelease (by name) reconciles; the default installs its chart version.
@@ -48,6 +62,10 @@ public final class FakeFluxController: @unchecked Sendable {
     /// repository not set lists every chart at every version asked for.
     private var chartIndexes: [String: [String: [String]]] = [:]
     private var eventCount = 0
+    /// The attempts made on failing objects (by kind, name, generation), for the retry interval.
+    private var attemptsMade: [String: (count: Int, at: ContinuousClock.Instant)] = [:]
+    /// The stand-in for `spec.retryInterval`: how long a failing object waits for its next attempt.
+    static let retryInterval: Duration = .seconds(1)
     private var subscription: UUID?
     private let work = AsyncStream<Void>.makeStream()
     private var loop: Task<Void, Never>?
@@ -118,11 +136,46 @@ public final class FakeFluxController: @unchecked Sendable {
         ticker?.cancel()
     }
 
-    private func condition(_ status: String, _ reason: String, _ message: String) -> JSONValue {
+    private func condition(_ status: String, _ reason: String, _ message: String, type: String = "Ready") -> JSONValue {
         .object([
-            ("type", .string("Ready")), ("status", .string(status)), ("reason", .string(reason)), ("message", .string(message)),
+            ("type", .string(type)), ("status", .string(status)), ("reason", .string(reason)), ("message", .string(message)),
             ("lastTransitionTime", .string(FakeAPI.now())),
         ])
+    }
+
+    /// The conditions a failed attempt leaves (kustomize-controller `finalizeStatus`: "Set the
+    /// Reconciling reason to ProgressingWithRetry if the reconciliation has failed"), in
+    /// fluxcd/pkg's order (Stalled, Reconciling, Ready, then the others by type).
+    private func retrying(_ reason: String, _ message: String, also: [JSONValue] = []) -> [JSONValue] {
+        [condition("True", "ProgressingWithRetry", "Reconciliation failed, retrying", type: "Reconciling"), condition("False", reason, message)] + also
+    }
+
+    /// Whether a failing object's next attempt is due: its first at once, then one per
+    /// `retryInterval` (the controllers requeue a failure `RequeueAfter: obj.GetRetryInterval()`).
+    /// Returns the attempt's number.
+    private func dueAttempt(_ key: String) -> Int? {
+        lock.withLock {
+            let now = ContinuousClock.now
+            if let last = attemptsMade[key], now - last.at < Self.retryInterval { return nil }
+            let count = (attemptsMade[key]?.count ?? 0) + 1
+            attemptsMade[key] = (count, now)
+            return count
+        }
+    }
+
+    /// One failed attempt as a watcher sees it: first the attempt under way (kustomize-controller
+    /// `reconcile`: `MarkUnknown(Ready, Progressing, "Reconciliation in progress")`,
+    /// `MarkReconciling(Progressing, …)`), then its result, `failure` (Ready=False,
+    /// Reconciling=True `ProgressingWithRetry`).
+    private func failedAttempt(_ failure: JSONValue, of object: JSONValue, group: String, plural: String, component: String) {
+        var progressing = failure
+        progressing.set("conditions", .array([
+            condition("True", "Progressing", "Reconciliation in progress", type: "Reconciling"), condition("Unknown", "Progressing", "Reconciliation in progress"),
+        ]))
+        write(progressing, of: object, group: group, plural: plural, component: component)
+        let namespace = object["metadata", "namespace"]?.string, name = object["metadata", "name"]?.string ?? ""
+        let current = server.object(group: group, plural: plural, namespace: namespace, name: name) ?? object
+        write(failure, of: current, group: group, plural: plural, component: component)
     }
 
     private func reconcile() async {
@@ -147,10 +200,12 @@ public final class FakeFluxController: @unchecked Sendable {
                     ("observedGeneration", .integer(Int64(generation))),
                 ])
             } else {
+                guard dueAttempt("gitrepositories/\(namespace)/\(name)@\(generation)") != nil else { continue }
                 status = .object([
-                    ("conditions", .array([condition("False", "GitOperationFailed", "failed to checkout and determine revision: unable to clone '\(url)'")])),
-                    ("observedGeneration", .integer(Int64(generation))),
+                    ("conditions", .array(retrying("GitOperationFailed", "failed to checkout and determine revision: unable to clone '\(url)'"))),
                 ])
+                failedAttempt(status, of: repository, group: "source.toolkit.fluxcd.io", plural: "gitrepositories", component: "source-controller")
+                continue
             }
             write(status, of: repository, group: "source.toolkit.fluxcd.io", plural: "gitrepositories", component: "source-controller")
         }
@@ -176,6 +231,8 @@ public final class FakeFluxController: @unchecked Sendable {
             guard let revision = revisions["\(sourceKind)/\(sourceNamespace)/\(sourceName)"] else { continue }
             let behaviour = lock.withLock { behaviours[name] } ?? .succeed
             if case .never = behaviour { continue }
+            // Suspended: kustomize-controller skips it ("Reconciliation is suspended for this object").
+            if kustomization["spec", "suspend"]?.bool == true { continue }
             let dependencies = (kustomization["spec", "dependsOn"]?.array ?? []).compactMap { dependency in
                 dependency["name"]?.string.map { (dependency["namespace"]?.string ?? namespace, $0) }
             }
@@ -188,10 +245,12 @@ public final class FakeFluxController: @unchecked Sendable {
             } else {
                 switch behaviour {
                 case .fail(let reason, let message):
-                    status = .object([
-                        ("conditions", .array([condition("False", reason, message)])),
-                        ("lastAttemptedRevision", .string(revision)), ("observedGeneration", .integer(Int64(generation))),
-                    ])
+                    guard dueAttempt("kustomizations/\(namespace)/\(name)@\(generation)@\(revision)") != nil else { continue }
+                    var failure = kustomization["status"] ?? .object([])
+                    failure.set("conditions", .array(retrying(reason, message)))
+                    failure.set("lastAttemptedRevision", .string(revision))
+                    failedAttempt(failure, of: kustomization, group: "kustomize.toolkit.fluxcd.io", plural: "kustomizations", component: "kustomize-controller")
+                    continue
                 case .staleRevision:
                     let stale = String(revision.prefix(while: { $0 != "@" })) + "@sha1:" + String(repeating: "0", count: 40)
                     status = .object([
@@ -207,6 +266,31 @@ public final class FakeFluxController: @unchecked Sendable {
                         await applyChildren(path: path, url: url, credentials: credentials(source), revision: revision, key: key)
                     }
                     let entries = lock.withLock { inventories[key] } ?? []
+                    if case .checkHealth = behaviour, kustomization["spec", "wait"]?.bool == true {
+                        // kustomize-controller's health check of what it applied (fluxcd/pkg ssa
+                        // WaitForSet with kstatus, failing fast): a stalled HelmRelease is Failed,
+                        // one not Ready yet is in progress (the attempt goes on).
+                        let releases = entries.compactMap { entry -> JSONValue? in
+                            let parts = (entry["id"]?.string ?? "").split(separator: "_", omittingEmptySubsequences: false).map(String.init)
+                            guard parts.count == 4, parts[2] == "helm.toolkit.fluxcd.io", parts[3] == "HelmRelease" else { return nil }
+                            return server.object(group: "helm.toolkit.fluxcd.io", plural: "helmreleases", namespace: parts[0], name: parts[1])
+                        }
+                        let stalled = releases.filter { release in
+                            (release["status", "conditions"]?.array ?? []).contains { $0["type"]?.string == "Stalled" && $0["status"]?.string == "True" }
+                        }
+                        if !stalled.isEmpty {
+                            guard dueAttempt("kustomizations/\(namespace)/\(name)@\(generation)@\(revision)") != nil else { continue }
+                            let listed = stalled.map { "HelmRelease/\($0["metadata", "namespace"]?.string ?? "")/\($0["metadata", "name"]?.string ?? "") status: 'Failed'" }
+                            var failure = kustomization["status"] ?? .object([])
+                            failure.set("conditions", .array(retrying(
+                                "HealthCheckFailed", "health check failed after 31.896309ms: failed early due to stalled resources: [\(listed.joined(separator: ", "))]")))
+                            failure.set("lastAttemptedRevision", .string(revision))
+                            failure.set("inventory", .object([("entries", .array(entries))]))
+                            failedAttempt(failure, of: kustomization, group: "kustomize.toolkit.fluxcd.io", plural: "kustomizations", component: "kustomize-controller")
+                            continue
+                        }
+                        if !releases.allSatisfy({ Self.ready($0) }) { continue }
+                    }
                     status = .object([
                         ("conditions", .array([condition("True", "ReconciliationSucceeded", "Applied revision: \(revision)")])),
                         ("inventory", .object([("entries", .array(entries))])),
@@ -253,13 +337,10 @@ public final class FakeFluxController: @unchecked Sendable {
                         ("observedGeneration", .integer(Int64(generation))),
                     ])
                 case .fetchFailed(let reason, let message):
-                    status = .object([
-                        ("conditions", .array([condition("False", reason, message), .object([
-                            ("type", .string("FetchFailed")), ("status", .string("True")), ("reason", .string(reason)), ("message", .string(message)),
-                            ("lastTransitionTime", .string(FakeAPI.now())),
-                        ])])),
-                        ("observedGeneration", .integer(Int64(generation))),
-                    ])
+                    guard dueAttempt("\(plural)/\(namespace)/\(name)@\(generation)") != nil else { continue }
+                    status = .object([("conditions", .array(retrying(reason, message, also: [condition("True", reason, message, type: "FetchFailed")])))])
+                    failedAttempt(status, of: source, group: "source.toolkit.fluxcd.io", plural: plural, component: "source-controller")
+                    continue
                 }
                 write(status, of: source, group: "source.toolkit.fluxcd.io", plural: plural, component: "source-controller")
             }
@@ -270,12 +351,32 @@ public final class FakeFluxController: @unchecked Sendable {
     /// event Flux's controllers record for each reconciliation result (fluxcd/pkg runtime/events
     /// through client-go's recorder: a core/v1 Event on the object, Warning for a failure with
     /// the condition's reason and message, Normal for success).
-    private func write(_ status: JSONValue, of object: JSONValue, group: String, plural: String, component: String) {
+    ///
+    /// The bookkeeping is the real controllers': every condition gets the object's generation as
+    /// its `observedGeneration` (fluxcd/pkg `conditions.Set`: "Always set the observed generation
+    /// on the condition"); `status.observedGeneration` becomes the generation only when Ready or
+    /// Stalled is True, else it keeps what it was (kustomize-controller `finalizeStatus`).
+    private func write(_ given: JSONValue, of object: JSONValue, group: String, plural: String, component: String) {
+        let generation = JSONValue.integer(Int64(object["metadata", "generation"]?.int ?? 1))
+        var status = given
+        let conditions = (given["conditions"]?.array ?? []).map { condition -> JSONValue in
+            var stamped = condition
+            if stamped["observedGeneration"] == nil { stamped.set("observedGeneration", generation) }
+            return stamped
+        }
+        status.set("conditions", .array(conditions))
+        let settled = conditions.contains { ["Ready", "Stalled"].contains($0["type"]?.string ?? "") && $0["status"]?.string == "True" }
+        status.remove("observedGeneration")
+        if settled {
+            status.set("observedGeneration", generation)
+        } else if let kept = object["status", "observedGeneration"] {
+            status.set("observedGeneration", kept)
+        }
         guard object["status"].map({ Self.sameStatus($0, status) }) != true else { return }
         let namespace = object["metadata", "namespace"]?.string, name = object["metadata", "name"]?.string ?? ""
         server.setStatus(group: group, plural: plural, namespace: namespace, name: name, status)
         func ready(_ status: JSONValue?) -> JSONValue? { status?["conditions"]?.array?.first { $0["type"]?.string == "Ready" } }
-        guard let now = ready(status), let reason = now["reason"]?.string, !["DependencyNotReady", "HelmChartNotReady"].contains(reason) else { return }
+        guard let now = ready(status), let reason = now["reason"]?.string, !["DependencyNotReady", "HelmChartNotReady", "Progressing"].contains(reason) else { return }
         let before = ready(object["status"])
         guard before?["reason"] != now["reason"] || before?["message"] != now["message"] else { return }
         record(event: now["status"]?.string == "True" ? "Normal" : "Warning", reason: reason, message: now["message"]?.string ?? "", on: object, component: component)
@@ -335,9 +436,10 @@ public final class FakeFluxController: @unchecked Sendable {
             let asked = chart["spec", "version"]?.string ?? "*"
             var status: JSONValue
             if case .fetchFailed(let reason, let message)? = lock.withLock({ sourceBehaviours[name] }) {
-                status = .object([
-                    ("conditions", .array([condition("False", reason, message)])), ("observedGeneration", .integer(generation)),
-                ])
+                guard dueAttempt("helmcharts/\(namespace)/\(name)@\(generation)") != nil else { continue }
+                status = .object([("conditions", .array(retrying(reason, message)))])
+                failedAttempt(status, of: chart, group: "source.toolkit.fluxcd.io", plural: "helmcharts", component: "source-controller")
+                continue
             } else if !(Self.ready(source) || source?["spec", "type"]?.string == "oci") {
                 continue
             } else {
@@ -395,6 +497,7 @@ public final class FakeFluxController: @unchecked Sendable {
             let generation = Int64(release["metadata", "generation"]?.int ?? 1)
             let behaviour = lock.withLock { helmBehaviours[name] } ?? .install
             if case .never = behaviour { continue }
+            if release["spec", "suspend"]?.bool == true { continue }  // helm-controller skips a suspended release
             var chartName = release["spec", "chart", "spec", "chart"]?.string ?? name
             var chart: JSONValue?
             var chartID = ""
@@ -437,7 +540,6 @@ public final class FakeFluxController: @unchecked Sendable {
             }
             var conditions: [JSONValue]
             var extra: [(String, JSONValue)] = chartID.isEmpty || release["spec", "chartRef"] != nil ? [] : [("helmChart", .string(chartID))]
-            var failedInstall = false
             if let blocked = dependencies.first(where: { !Self.ready(server.object(group: "helm.toolkit.fluxcd.io", plural: "helmreleases", namespace: $0.0, name: $0.1)) }) {
                 conditions = [condition("False", "DependencyNotReady", "dependency '\(blocked.0)/\(blocked.1)' is not ready")]
             } else if !(Self.ready(chart) || chart?["spec", "type"]?.string == "oci") {
@@ -446,9 +548,28 @@ public final class FakeFluxController: @unchecked Sendable {
             } else {
                 switch behaviour {
                 case .installFailed(let message):
-                    conditions = [condition("False", "InstallFailed", message)]
+                    guard let attempt = dueAttempt("helmreleases/\(namespace)/\(name)@\(generation)") else { continue }
+                    // The failed release helm-controller keeps in its history (v2, v2beta2).
+                    if snapshots {
+                        extra.append(("history", .array([.object([
+                            ("name", .string(name)), ("namespace", .string(namespace)), ("version", .integer(1)), ("status", .string("failed")),
+                            ("chartName", .string(chartName)), ("chartVersion", .string(version)),
+                        ])])))
+                    }
                     extra += [("lastAttemptedRevision", .string(version)), ("installFailures", .integer(1))]
-                    failedInstall = true
+                    let released = condition("False", "InstallFailed", message, type: "Released")
+                    if attempt == 1 {
+                        // The first attempt fails and is retried (ProgressingWithRetry).
+                        let failure = JSONValue.object([("conditions", .array(retrying("InstallFailed", message, also: [released])))] + extra)
+                        failedAttempt(failure, of: release, group: "helm.toolkit.fluxcd.io", plural: "helmreleases", component: "helm-controller")
+                        if release["status", "installFailures"] == nil { startFailingPods(of: release, chart: chartName, version: version) }
+                        continue
+                    }
+                    // The next finds the retries (none by default) exhausted: AtomicRelease marks it
+                    // Stalled, "Failed to %s after %d attempt(s)", and leaves Helm's error in Ready.
+                    conditions = [
+                        condition("True", "RetriesExceeded", "Failed to install after 1 attempt(s)", type: "Stalled"), condition("False", "InstallFailed", message), released,
+                    ]
                 default:
                     conditions = [condition("True", "InstallSucceeded", "Helm install succeeded for release \(namespace)/\(name).v1 with chart \(chartName)@\(version)")]
                     if snapshots {
@@ -463,9 +584,7 @@ public final class FakeFluxController: @unchecked Sendable {
                 }
             }
             let status = JSONValue.object([("conditions", .array(conditions))] + extra + [("observedGeneration", .integer(generation))])
-            let changed = release["status"].map { Self.sameStatus($0, status) } != true
             write(status, of: release, group: "helm.toolkit.fluxcd.io", plural: "helmreleases", component: "helm-controller")
-            if failedInstall && changed { startFailingPods(of: release, chart: chartName, version: version) }
         }
     }
 
