@@ -126,23 +126,38 @@ import TestSupport
         #expect(Self.annotations(result.standardError, level: "error", title: "Decryption Secret mismatch").isEmpty)
         // The plan passes (a fork's pull request has no keys), but says what a full run would
         // stop on (tester t11 F7): the Kustomizations decrypt with Secrets made from the keys.
-        let noKeys = result.standardError.split(separator: "\n").filter { $0.hasPrefix("::warning title=No SOPS keys::") }
+        let noKeys = result.standardError.split(separator: "\n").filter { $0.hasPrefix("::warning title=Keys needed for a full run::") }
         #expect(noKeys.count == 1, "\(result.standardError)")
         #expect(noKeys.first?.contains("a full run without keys stops before any cluster is created") == true, "\(noKeys)")
         #expect(noKeys.first?.contains("sops-age") == true, "\(noKeys)")
     }
 
-    /// Tester t11 F5: with a key variable set, `.secrets/<cloud>/<env>/` is not read (CI's keys
-    /// are the ones the cluster gets); a notice says so, naming the variable, so that a message
-    /// about a file the keys do not open is read against it. Without one, no notice.
-    @Test func keysFromTheEnvironmentSayThatSecretsIsNotRead() async throws {
+    /// Tester t11 F5, F6: with a key variable set, `.secrets/<cloud>/<env>/` is not read (CI's
+    /// keys are the ones the cluster gets). Each key file there is then a skipped source that the
+    /// messages name with the variable that kept it from being read: the decryption Secret
+    /// mismatch (only a PGP key given, files encrypted for age), and a plan whose only key
+    /// variable gave nothing (a missing SOPS_AGE_KEY_FILE).
+    @Test func aKeyFileLeftUnreadForTheEnvironmentsKeysIsNamed() async throws {
         let gpg = try await GPGFixtures.shared()
         let checkout = try await Self.homeLab { try Self.lockAgeKey(in: $0) }
-        let notice = "::notice title=Keys from the environment::SOPS_GPG_KEY is set, so the keys come from the environment only: .secrets/kind/local is not read (unset it to use its keys)."
+        let unread = ".secrets/kind/local/age/age.agekey was not read: SOPS_GPG_KEY is set"
         let (given, _) = try await Self.plan(checkout, ["--cloud", "kind", "--env", "local"], environment: ["SOPS_GPG_KEY": gpg.ed25519.secretArmor])
-        #expect(given.standardError.contains(notice) || given.standardOutput.contains(notice), "\(given.allOutput)")
+        let mismatches = Self.annotations(given.standardError, level: "error", title: "Decryption Secret mismatch")
+        #expect(!mismatches.isEmpty, "\(given.standardError)")
+        for mismatch in mismatches {
+            #expect(mismatch.text.contains(unread), "\(mismatch.text)")
+            #expect(mismatch.text.contains("unset SOPS_GPG_KEY to use .secrets/kind/local/age/age.agekey") || mismatch.text.contains("Unset SOPS_GPG_KEY to use .secrets/kind/local/age/age.agekey"), "\(mismatch.text)")
+        }
+        let (missing, _) = try await Self.plan(
+            checkout, ["--cloud", "kind", "--env", "local"], environment: ["SOPS_AGE_KEY_FILE": checkout.appendingPathComponent("nowhere.agekey").path])
+        #expect(missing.status == 0, "\(missing.allOutput)")
+        let needed = missing.standardError.split(separator: "\n").filter { $0.hasPrefix("::warning title=Keys needed for a full run::") }
+        #expect(needed.count == 1, "\(missing.standardError)")
+        #expect(missing.standardError.contains("::warning title=Key file missing::SOPS_AGE_KEY_FILE points at"), "\(missing.standardError)")
+        #expect(needed.first?.contains(".secrets/kind/local/age/age.agekey was not read: SOPS_AGE_KEY_FILE is set") == true, "\(needed)")
+        // Without a key variable the folder is read: nothing is said to be unread.
         let (none, _) = try await Self.plan(checkout, ["--cloud", "kind", "--env", "local"], environment: [:])
-        #expect(!none.allOutput.contains("title=Keys from the environment"), "\(none.allOutput)")
+        #expect(!none.allOutput.contains("was not read"), "\(none.allOutput)")
     }
 
     /// The preflight (`sops verify`, the same verdicts): a file not encrypted for the keys given

@@ -108,7 +108,8 @@ public struct BootstrapCommand: ContextCommand {
         if serve.serve, !plan, serve.serveAddress == nil, let name = try? cluster.connection(context.environment, workingDirectory: context.workingDirectory).contextName, !name.hasPrefix("kind-") {
             throw Self.serveAddressUnknown(name)
         }
-        try await KeyOptions.withKeys(context, keyring: keyring, repository: root, cloudEnv: KeySources.clusterSecrets(repository.cloudEnv, environment: context.environment, repository: root, reporter: context.reporter), cleanup: cleanup, allowNone: true) { imported in
+        let secrets = KeySources.clusterSecrets(repository.cloudEnv, environment: context.environment, repository: root, reporter: context.reporter)
+        try await KeyOptions.withKeys(context, keyring: keyring, repository: root, cloudEnv: secrets.cloudEnv, unread: secrets.unread, cleanup: cleanup, allowNone: true) { imported in
             var served: ServedRepository?
             if serve.serve {
                 let repository = try await ServeSession.make(

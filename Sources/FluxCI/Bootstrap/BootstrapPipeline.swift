@@ -209,18 +209,22 @@ struct BootstrapPipeline {
             if !naming.isEmpty {
                 needs.append("has Kustomizations that decrypt with a Secret the pipeline makes from the keys (\(naming.prefix(3).map { "\($0.id) → \($0.decryptionSecret ?? "")" }.joined(separator: ", "))\(naming.count > 3 ? ", …" : ""))")
             }
-            let fix = "Set SOPS_AGE_KEY (AGE-SECRET-KEY-1… lines) and/or SOPS_GPG_KEY (an armored secret key, or its base64) from repository secrets, or keep the keys in .secrets/<cloud>/<env>/ and pass --cloud and --env."
+            // A key source that was given but skipped is the likelier cause (tester t11 F6).
+            let skipped = keys.skipped.isEmpty ? "" : " Skipped: " + keys.skipped.map(\.why).joined(separator: "; ") + "."
+            let fix = keys.skipped.isEmpty
+                ? "Set SOPS_AGE_KEY (AGE-SECRET-KEY-1… lines) and/or SOPS_GPG_KEY (an armored secret key, or its base64) from repository secrets, or keep the keys in .secrets/<cloud>/<env>/ and pass --cloud and --env."
+                : keys.skipped.map { $0.fix.prefix(1).uppercased() + $0.fix.dropFirst() }.joined(separator: "; ") + "."
             if requireKeys {
                 if !needs.isEmpty {
-                    throw Annotation.error("No SOPS key was given, but the cluster \(needs.joined(separator: " and ")): Flux could not decrypt.", title: "No SOPS keys", fix: fix)
+                    throw Annotation.error("No SOPS key was given, but the cluster \(needs.joined(separator: " and ")): Flux could not decrypt.\(skipped)", title: "No SOPS keys", fix: fix)
                 }
                 reporter.log("No SOPS key was given, and none is needed: the cluster decrypts no SOPS file and no Kustomization names a decryption Secret.")
             } else if !needs.isEmpty {
                 // A plan without keys (a fork's pull request gets none) passes, but says what a
                 // full run would stop on (tester t11 F7): the pipeline creates no decryption Secret.
                 reporter.warning(
-                    "No SOPS key was given, and the cluster \(needs.joined(separator: " and ")): a full run without keys stops before any cluster is created (the pipeline creates no decryption Secret, so Flux could not decrypt).",
-                    title: "No SOPS keys", fix: fix)
+                    "No SOPS key was given, and the cluster \(needs.joined(separator: " and ")): a full run without keys stops before any cluster is created (the pipeline creates no decryption Secret, so Flux could not decrypt).\(skipped)",
+                    title: "Keys needed for a full run", fix: fix)
             }
             SOPSPreflightNotRun.report(files, read: { try source.read($0) }, reads: { prepared.tree.decryptorReads(of: $0) }, reporter: reporter)
             guard plaintext.isEmpty else {

@@ -126,11 +126,12 @@ public struct E2ECommand: ContextCommand {
         let root = repository.root(context)
         let keys: ImportedKeys = try await run.step(.keys) {
             if let keyring { return try ImportedKeys.open(keyring, environment: context.environment) }
-            let sources: KeySources
+            var sources: KeySources
+            let secrets = KeySources.clusterSecrets(repository.cloudEnv, environment: context.environment, repository: root, reporter: reporter)
             do {
                 sources = try KeySources.read(
                     environment: context.environment, repository: root,
-                    cloudEnv: KeySources.clusterSecrets(repository.cloudEnv, environment: context.environment, repository: root, reporter: reporter)
+                    cloudEnv: secrets.cloudEnv
                         .flatMap { FileManager.default.fileExists(atPath: root.appendingPathComponent(".secrets/\($0.cloud)/\($0.env)").path) ? $0 : nil },
                     localKeyring: [], reporter: reporter, currentDirectory: context.workingDirectory)
             } catch let annotation as Annotation where annotation.title == "No SOPS keys" {
@@ -138,6 +139,7 @@ public struct E2ECommand: ContextCommand {
                 // full run needs keys only when the cluster decrypts something (the preflight says).
                 sources = KeySources()
             }
+            sources.skipped += secrets.unread
             let created: Keyring
             // Under RUNNER_TEMP (the runner empties it after the job), and named in GITHUB_ENV the
             // moment it exists: a runner that kills this process (SIGKILL on cancel or timeout)

@@ -39,8 +39,8 @@ struct KeyOptions: ParsableArguments {
     /// With `allowNone`, no key at all is no error: `body` gets no keys. With `cleanup`, a temporary keyring is also registered there, so that a signal's cleanup
     /// (SignalCleanup) removes it when the process is stopped before `body` returns.
     static func withKeys<T>(
-        _ context: CommandContext, keyring: String?, repository: URL, cloudEnv: (cloud: String, env: String)?, cleanup: Cleanup? = nil,
-        allowNone: Bool = false, whereSopsLooks: Bool = false, _ body: (ImportedKeys) async throws -> T
+        _ context: CommandContext, keyring: String?, repository: URL, cloudEnv: (cloud: String, env: String)?, unread: [KeySources.Skipped] = [],
+        cleanup: Cleanup? = nil, allowNone: Bool = false, whereSopsLooks: Bool = false, _ body: (ImportedKeys) async throws -> T
     ) async throws -> T {
         if keyring != nil || context.environment[ImportedKeys.keyringVariable].map({ !$0.isEmpty }) == true {
             let imported = try ImportedKeys.open(keyring, environment: context.environment)
@@ -55,7 +55,7 @@ struct KeyOptions: ParsableArguments {
         // folder's — never .secrets/ merged in silently, so a laptop run holds CI's keys.
         let secretsFolder = cloudEnv.map { repository.appendingPathComponent(".secrets/\($0.cloud)/\($0.env)").path }
         let useSecrets = cloudEnv != nil && (secretsFolder.map { FileManager.default.fileExists(atPath: $0) } ?? false)
-        let sources: KeySources
+        var sources: KeySources
         do {
             sources = try KeySources.read(
                 environment: context.environment, repository: repository, cloudEnv: useSecrets ? cloudEnv : nil,
@@ -65,6 +65,7 @@ struct KeyOptions: ParsableArguments {
             // looks where sops looks.
             sources = KeySources()
         }
+        sources.skipped += unread
         if whereSopsLooks {
             return try await DefaultKeys.withKeys(context, repository: repository, given: sources, allowNone: allowNone, body)
         }

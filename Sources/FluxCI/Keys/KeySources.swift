@@ -47,20 +47,29 @@ struct KeySources {
     }
 
     /// The cloud and env whose `.secrets/<cloud>/<env>/` a run on that cluster may read: none
-    /// when the environment gives keys (and, when the folder is there, it says it is not read).
-    static func clusterSecrets(_ cloudEnv: (cloud: String, env: String)?, environment: [String: String], repository: URL, reporter: Reporter) -> (cloud: String, env: String)? {
-        guard let cloudEnv else { return nil }
-        guard environmentGivesKeys(environment) else { return cloudEnv }
+    /// when the environment gives keys (CI's keys are the ones the cluster gets). Then each key
+    /// file that folder holds is returned as a skipped source (tester t11 F5, F6), so that a
+    /// message about a file the keys do not open, or a decryption Secret the pipeline does not
+    /// create, names it and the variable that kept it from being read.
+    static func clusterSecrets(
+        _ cloudEnv: (cloud: String, env: String)?, environment: [String: String], repository: URL, reporter: Reporter
+    ) -> (cloudEnv: (cloud: String, env: String)?, unread: [Skipped]) {
+        guard let cloudEnv else { return (nil, []) }
+        guard environmentGivesKeys(environment) else { return (cloudEnv, []) }
         let folder = ".secrets/\(cloudEnv.cloud)/\(cloudEnv.env)"
-        if FileManager.default.fileExists(atPath: repository.appendingPathComponent(folder).path) {
-            // A notice, not a log line (tester t11 F5, F6): a message about a file the keys do
-            // not open is read against it.
-            let set = ["SOPS_GPG_KEY", "SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD"].filter { environment[$0].map { !$0.isEmpty } ?? false }
-            reporter.notice(
-                "\(set.joined(separator: " and ")) \(set.count == 1 ? "is" : "are") set, so the keys come from the environment only: \(folder) is not read (unset \(set.count == 1 ? "it" : "them") to use its keys).",
-                title: "Keys from the environment")
+        let set = ["SOPS_GPG_KEY", "SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD"].filter { environment[$0].map { !$0.isEmpty } ?? false }
+        let variables = set.joined(separator: " and ")
+        let paths = secretsPaths(cloud: cloudEnv.cloud, env: cloudEnv.env)
+        var unread: [Skipped] = []
+        for (kind, path) in [(Skipped.Kind.age, paths.age), (.pgp, paths.pgp)] where FileManager.default.fileExists(atPath: repository.appendingPathComponent(path).path) {
+            unread.append(Skipped(
+                kind: kind, why: "\(path) was not read: \(variables) \(set.count == 1 ? "is" : "are") set, and then the keys come from the environment only",
+                fix: "unset \(variables) to use \(path), or pass its key through \(kind == .age ? "SOPS_AGE_KEY" : "SOPS_GPG_KEY")"))
         }
-        return nil
+        if FileManager.default.fileExists(atPath: repository.appendingPathComponent(folder).path) {
+            reporter.log("Keys from the environment (\(variables)) only; \(folder) is not read (unset \(set.count == 1 ? "it" : "them") to use it).")
+        }
+        return (nil, unread)
     }
 
     /// What a cloud/env's `.secrets` folder holds for local reproduction.
