@@ -862,8 +862,8 @@ struct Reader {
 
     func lockedFile(_ file: String, reachedBy id: Reference, at location: SourceLocation?) -> Annotation {
         .error(
-            "\(file) is locked by git-crypt (it starts with \\0GITCRYPT\\0), and the build of \(id) reads it: Flux would read the encrypted bytes.",
-            title: "Locked file (git-crypt)", fix: "Run `git-crypt unlock` before fluxci, or keep the file out of what the Kustomization builds.",
+            "\(file) is locked by git-crypt (it starts with \\0GITCRYPT\\0), and the build of \(id) reads it: Flux would read the encrypted bytes. git-crypt keeps every commit's copy encrypted (`git-crypt unlock` decrypts only the checkout), and source-controller fetches the commit, so Flux always gets these bytes.",
+            title: "Locked file (git-crypt)", fix: "Keep git-crypt files out of what the Kustomization builds (.sourceignore or another path), and encrypt what Flux must read with SOPS instead.",
             at: location ?? SourceLocation(file: file))
     }
 
@@ -1131,7 +1131,7 @@ struct Reader {
                         at: at))
                 case .missing:
                     let created = decryptionSecrets.sorted().map { "\(secretsNamespace)/\($0)" }.joined(separator: " and ")
-                    let message = "The Kustomization \(id) decrypts with the Secret \(id.namespace)/\(secret) (kustomize-controller reads it from the Kustomization's namespace), but the pipeline creates \(created), and no Kustomization of this cluster creates \(id.namespace)/\(secret)\(KustomizationReferences.unlessUnbuilt(applied, for: id, in: id.namespace))."
+                    let message = "The Kustomization \(id) decrypts with the Secret \(id.namespace)/\(secret) (kustomize-controller reads it from the Kustomization's namespace), but the pipeline creates \(created)\(keys == nil ? " when given keys (a plan without keys creates none)" : ""), and no Kustomization of this cluster creates \(id.namespace)/\(secret)\(KustomizationReferences.unlessUnbuilt(applied, for: id, in: id.namespace))."
                     var (cause, fix) = ("", id.namespace == secretsNamespace
                         ? "Pass --secret-names so that the pipeline creates \(secret), or set spec.decryption.secretRef.name to one of: \(decryptionSecrets.sorted().joined(separator: ", "))."
                         : "Create \(id.namespace)/\(secret) in the repository (a SOPS-encrypted Secret applied by a parent of \(id) or by a Kustomization it depends on), or move \(id) to \(secretsNamespace).")

@@ -132,9 +132,29 @@ import TestSupport
         #expect(second.result.status == 0, "\(second.result.allOutput)")
         #expect(second.env["FLUXCI_KEYRING"] == keyring)
         #expect(second.result.standardError.contains("Imported into the existing keyring"))
+        #expect(!second.result.standardError.contains("FLUXCI_KEYRING not used"))
         #expect(second.keyrings.isEmpty)
         try await Self.cleanup(first)
         try? FileManager.default.removeItem(at: second.sandbox)
+    }
+
+    /// Tester t11 F24: FLUXCI_KEYRING naming a folder that is no keyring (missing, or an empty
+    /// directory) is not used, and a warning names the keyring made instead, so that a later
+    /// cleanup is pointed at it; the re-import above says nothing of the kind.
+    @Test(arguments: [false, true])
+    func aKeyringVariableNamingNoKeyringIsSaidToBeUnused(exists: Bool) async throws {
+        let keys = try await GPGFixtures.shared()
+        let named = try TestPaths.temporaryDirectory("fluxci-not-a-keyring").appendingPathComponent("ring")
+        if exists { try FileManager.default.createDirectory(at: named, withIntermediateDirectories: true) }
+        let run = try await Self.run(["import"], ["SOPS_GPG_KEY": keys.ed25519.secretArmor, "FLUXCI_KEYRING": named.path])
+        #expect(run.result.status == 0, "\(run.result.allOutput)")
+        let made = try #require(run.env["FLUXCI_KEYRING"])
+        #expect(made != named.path)
+        let warning = run.result.standardError.split(separator: "\n").first { $0.hasPrefix("::warning title=FLUXCI_KEYRING not used::") }
+        #expect(warning?.contains("FLUXCI_KEYRING names \(named.path), which is not a keyring fluxci created") == true, "\(run.result.standardError)")
+        #expect(warning?.contains("FLUXCI_KEYRING=\(made)") == true, "\(warning ?? "")")
+        try await Self.cleanup(run)
+        try? FileManager.default.removeItem(at: named.deletingLastPathComponent())
     }
 
     @Test func readsTheSecretsFolderOfACloudAndEnv() async throws {

@@ -150,4 +150,18 @@ import TestSupport
         // Without keys (a plan with none given) nothing is claimed.
         #expect(try fleet.read(secrets: ["sops-age", "sops-gpg"]).problem("Not encrypted for the decryption Secret") == nil)
     }
+
+    /// Tester t11 F19: the mismatch names the Secrets the pipeline creates, and without keys says
+    /// that it creates them only when given keys.
+    @Test func theMismatchSaysWhetherThePipelineCreatesItsSecrets() async throws {
+        let fleet = try await Fleet.make([
+            "clusters/c/ks.yaml": kustomization("apps", path: "./secret", extra: "  decryption:\n    provider: sops\n    secretRef:\n      name: other\n"),
+            "secret/s.yaml": DecryptionWithoutSecretTests.encrypted(Self.age),
+        ])
+        defer { fleet.remove() }
+        let without = try #require(try fleet.read(secrets: ["sops-age", "sops-gpg"]).problem("Decryption Secret mismatch"))
+        #expect(without.message.contains("the pipeline creates flux-system/sops-age and flux-system/sops-gpg when given keys (a plan without keys creates none)"), "\(without.message)")
+        let with = try #require(try fleet.read(secrets: ["sops-age"], keys: DecryptionKeys(held: ["sops-age": [Self.ageRecipient]])).problem("Decryption Secret mismatch"))
+        #expect(with.message.contains("the pipeline creates flux-system/sops-age, and"), "\(with.message)")
+    }
 }

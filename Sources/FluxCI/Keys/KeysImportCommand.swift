@@ -67,6 +67,14 @@ struct KeysImportCommand: ContextCommand {
                 }
             } else {
                 keyring = try KeyErrors.createKeyring(for: sources, in: context.environment["TMPDIR"])
+                if let existing {
+                    // FLUXCI_KEYRING names something that is not a keyring (tester t11 F24): said,
+                    // so that a later `keys cleanup` with the same variable does not leave this one.
+                    reporter.warning(
+                        "FLUXCI_KEYRING names \(existing.path), which is not a keyring fluxci created\(FileManager.default.fileExists(atPath: existing.path) ? "" : " (it does not exist)"): the keys were imported into a new keyring, \(keyring.directory.path), instead.",
+                        title: "FLUXCI_KEYRING not used",
+                        fix: "Use FLUXCI_KEYRING=\(keyring.directory.path) for the later steps and for `fluxci keys cleanup` (on GitHub it is exported for you), or unset FLUXCI_KEYRING before `keys import`.")
+                }
             }
             do {
                 let imported = try ImportedKeys.importing(sources, into: keyring, reporter: reporter)
