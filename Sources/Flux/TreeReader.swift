@@ -361,6 +361,9 @@ struct Reader {
         problems += HelmReleaseReferences.problems(applied, context: chartContext) { object, field in
             Origins.line(of: field, in: object.file.flatMap { file in origins.documents(file).first { $0.line == object.line }?.node })
         }
+        problems += WorkloadReferences.problems(applied) { object, field in
+            Origins.line(of: field, in: object.file.flatMap { file in origins.documents(file).first { $0.line == object.line }?.node })
+        }
         problems += AppliedObjectChecks.problems(objects, applied: applied, components: components, gitRepository: repository, unsubstituted: unsubstituted) { object in
             object.file.flatMap { file in origins.documents(file).first { $0.line == object.line }?.node }
         }

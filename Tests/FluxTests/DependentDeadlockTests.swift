@@ -290,6 +290,57 @@ import TestSupport
     }
 }
 
+/// Tester t11 F16: under `wait: true`, a Deployment whose pods need a Secret or ConfigMap only a
+/// Kustomization waiting for the Deployment's Kustomization applies is a deadlock, at the
+/// reference; optional references and runs without wait are quiet.
+@Suite struct WorkloadReferenceDeadlockTests {
+    static func deployment(_ reference: String) -> String {
+        """
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: shop, namespace: default}
+        spec:
+          selector: {matchLabels: {app: shop}}
+          template:
+            metadata: {labels: {app: shop}}
+            spec:
+              containers:
+                - name: shop
+                  image: nginx
+        \(reference)
+        """
+    }
+
+    @Test(arguments: [
+        (reference: "          envFrom:\n            - secretRef: {name: creds}\n", kind: "Secret", line: 13 as Int?),
+        (reference: "          env:\n            - name: A\n              valueFrom: {configMapKeyRef: {name: creds, key: a}}\n", kind: "ConfigMap", line: 13),
+        (reference: "      volumes:\n        - name: v\n          secret: {secretName: creds}\n", kind: "Secret", line: 13),
+        (reference: "          envFrom:\n            - secretRef: {name: creds, optional: true}\n", kind: "Secret", line: nil),
+    ])
+    func aPodReferenceADependentAppliesIsADeadlockUnderWait(reference: String, kind: String, line: Int?) async throws {
+        let made = kind == "Secret"
+            ? "apiVersion: v1\nkind: Secret\nmetadata: {name: creds, namespace: default}\nstringData: {a: b}\n"
+            : "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: creds, namespace: default}\ndata: {a: b}\n"
+        let own = ["shop.yaml": Self.deployment(reference)]
+        let title = "\(kind) applied by a dependent"
+        for shape in DependentDeadlockTests.Shape.allCases {
+            let waiting = try await DependentDeadlockTests.plan(DependentDeadlockTests.files(needs: "  wait: true\n", own: own, made: ["creds.yaml": made], shape: shape))
+            let problem = waiting.problem(title)
+            switch (shape, line) {
+            case (.transitive, let line?), (.direct, let line?), (.child, let line?):
+                let deadlock = try #require(problem, "\(shape): \(waiting.problems)")
+                #expect(deadlock.level == .error)
+                #expect(deadlock.location == SourceLocation(file: "infra/shop.yaml", line: line), "\(shape): \(deadlock.location as Any)")
+                #expect(deadlock.message.contains("\(kind)/default/creds") && deadlock.message.contains("has wait: true"), "\(deadlock.message)")
+            default:
+                #expect(problem == nil, "\(shape): \(waiting.problems)")
+            }
+            let quiet = try await DependentDeadlockTests.plan(DependentDeadlockTests.files(needs: "", own: own, made: ["creds.yaml": made], shape: shape))
+            #expect(quiet.problem(title) == nil, "\(shape): \(quiet.problems)")
+        }
+    }
+}
+
 /// Tester t9 F6: a reference that no built Kustomization satisfies, in a cluster where some
 /// Kustomization was not built (another source: a tenant's GitRepository, an OCIRepository):
 /// what that one applies is unknown, so a warning naming it and its source; an error when every
