@@ -346,17 +346,23 @@ import TestSupport
 /// what that one applies is unknown, so a warning naming it and its source; an error when every
 /// Kustomization was built.
 @Suite struct UnbuiltSourceReferenceTests {
-    static let tenant = """
+    /// An OCIRepository `source` and the Kustomization `name` sourced from it (which fluxci does
+    /// not build), impersonating `account` when one is given.
+    static func sourcedElsewhere(_ name: String, source: String, account: String = "") -> String {
+        """
         apiVersion: source.toolkit.fluxcd.io/v1
         kind: OCIRepository
-        metadata: {name: tenant, namespace: flux-system}
-        spec: {interval: 1m, url: oci://example.com/tenant, ref: {tag: latest}}
+        metadata: {name: \(source), namespace: flux-system}
+        spec: {interval: 1m, url: oci://example.com/\(source), ref: {tag: latest}}
         ---
         apiVersion: kustomize.toolkit.fluxcd.io/v1
         kind: Kustomization
-        metadata: {name: tenant, namespace: flux-system}
-        spec: {interval: 1m, path: ./, prune: true, sourceRef: {kind: OCIRepository, name: tenant}}
+        metadata: {name: \(name), namespace: flux-system}
+        spec: {interval: 1m, path: ./, prune: true, sourceRef: {kind: OCIRepository, name: \(source)}\(account.isEmpty ? "" : ", serviceAccountName: \(account)")}
         """
+    }
+
+    static let tenant = sourcedElsewhere("tenant", source: "tenant")
 
     static func fleet(unbuilt: Bool) -> [String: String] {
         var files: [String: String] = [
@@ -402,17 +408,7 @@ import TestSupport
     /// dependency sourced elsewhere is no "dependency that does not build".
     @Test(arguments: [(dependsOn: true, account: ""), (dependsOn: false, account: ""), (dependsOn: true, account: "tenant")])
     func aSubstituteFromObjectOnlyAnUnbuiltKustomizationCanCreateIsAWarning(dependsOn: Bool, account: String) async throws {
-        let platform = """
-            apiVersion: source.toolkit.fluxcd.io/v1
-            kind: OCIRepository
-            metadata: {name: platform, namespace: flux-system}
-            spec: {interval: 1m, url: oci://example.com/platform, ref: {tag: latest}}
-            ---
-            apiVersion: kustomize.toolkit.fluxcd.io/v1
-            kind: Kustomization
-            metadata: {name: platform-oci, namespace: flux-system}
-            spec: {interval: 1m, path: ./, prune: true, sourceRef: {kind: OCIRepository, name: platform}\(account.isEmpty ? "" : ", serviceAccountName: \(account)")}
-            """
+        let platform = Self.sourcedElsewhere("platform-oci", source: "platform", account: account)
         let files: [String: String] = [
             "clusters/c/platform.yaml": platform,
             "clusters/c/infra.yaml": kustomization(

@@ -32,17 +32,7 @@ import TestSupport
         """
     }
 
-    static let unbuilt = """
-        apiVersion: source.toolkit.fluxcd.io/v1
-        kind: OCIRepository
-        metadata: {name: platform, namespace: flux-system}
-        spec: {interval: 1m, url: oci://example.com/platform, ref: {tag: latest}}
-        ---
-        apiVersion: kustomize.toolkit.fluxcd.io/v1
-        kind: Kustomization
-        metadata: {name: platform-oci, namespace: flux-system}
-        spec: {interval: 1m, path: ./, prune: true, sourceRef: {kind: OCIRepository, name: platform}}
-        """
+    static let unbuilt = UnbuiltSourceReferenceTests.sourcedElsewhere("platform-oci", source: "platform")
 
     enum Case: String, CaseIterable { case nothing, createNamespace, namespaceElsewhere, unbuiltCreator }
 
