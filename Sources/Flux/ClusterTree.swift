@@ -156,10 +156,15 @@ public enum ClusterTreeReader {
     }
 
     static func findCycle(_ kustomizations: [FluxKustomization]) -> [FluxKustomization.Reference]? {
-        let edges = Dictionary(kustomizations.map { ($0.id, $0.dependsOn) }, uniquingKeysWith: { a, _ in a })
-        var state: [FluxKustomization.Reference: Int] = [:]  // 1 visiting, 2 done
-        var stack: [FluxKustomization.Reference] = []
-        func visit(_ node: FluxKustomization.Reference) -> [FluxKustomization.Reference]? {
+        findCycle(kustomizations.map(\.id), edges: Dictionary(kustomizations.map { ($0.id, $0.dependsOn) }, uniquingKeysWith: { a, _ in a }))
+    }
+
+    /// The first cycle of `edges` (each node's dependencies) met from `nodes` in their order,
+    /// as the nodes on it; edges to a node that is not a key are left out (reported elsewhere).
+    static func findCycle<Node: Hashable>(_ nodes: [Node], edges: [Node: [Node]]) -> [Node]? {
+        var state: [Node: Int] = [:]  // 1 visiting, 2 done
+        var stack: [Node] = []
+        func visit(_ node: Node) -> [Node]? {
             if state[node] == 2 { return nil }
             if state[node] == 1, let start = stack.firstIndex(of: node) { return Array(stack[start...]) }
             state[node] = 1
@@ -171,8 +176,8 @@ public enum ClusterTreeReader {
             state[node] = 2
             return nil
         }
-        for kustomization in kustomizations {
-            if let cycle = visit(kustomization.id) { return cycle }
+        for node in nodes {
+            if let cycle = visit(node) { return cycle }
         }
         return nil
     }

@@ -129,7 +129,29 @@ enum HelmReleaseReferences {
                 }
             }
         }
+        problems += dependencyCycle(applied, lineOf: lineOf)
         return problems
+    }
+
+    /// HelmReleases whose `dependsOn` form a cycle (tester t10 F9): helm-controller's
+    /// `checkDependencies` holds each until the other is Ready (DependencyNotReady, requeued at
+    /// `--requeue-dependency`), so none ever installs. At the first one's `dependsOn`.
+    static func dependencyCycle(_ applied: AppliedObjects, lineOf: (KubeObject, [Origins.FieldKey]) -> Int?) -> [Annotation] {
+        let releases = applied.all("HelmRelease").filter { $0.object.apiVersion.hasPrefix(group + "/") }.map(\.object)
+        func id(_ release: KubeObject) -> String { "\(release.namespace ?? "default")/\(release.name)" }
+        var edges: [String: [String]] = [:]
+        var byID: [String: KubeObject] = [:]
+        for release in releases where byID[id(release)] == nil {
+            byID[id(release)] = release
+            edges[id(release)] = (release.json["spec", "dependsOn"]?.array ?? []).compactMap { dependency in
+                dependency["name"]?.string.map { "\(dependency["namespace"]?.string ?? release.namespace ?? "default")/\($0)" }
+            }
+        }
+        guard let cycle = ClusterTreeReader.findCycle(releases.map(id), edges: edges), let first = byID[cycle[0]] else { return [] }
+        return [.error(
+            "The HelmReleases depend on each other in a cycle: \(cycle.map { "HelmRelease/\($0)" }.joined(separator: " → ")) → HelmRelease/\(cycle[0]). helm-controller holds each until its dependencies are Ready (DependencyNotReady), so none is ever installed.",
+            title: "HelmRelease dependency cycle", fix: "Remove one of the dependsOn entries.",
+            at: first.file.map { SourceLocation(file: $0, line: lineOf(first, ["spec", "dependsOn"]) ?? first.line) })]
     }
 
     /// A HelmRelease whose `dependsOn` names a HelmRelease that only a Kustomization waiting

@@ -107,4 +107,28 @@ import TestSupport
         defer { valid.remove() }
         #expect(try valid.read().problems.isEmpty)
     }
+
+    /// Tester t10 F9: HelmReleases whose dependsOn form a cycle (across files, one with an
+    /// explicit namespace) are an error at the first one's dependsOn; a chain is quiet.
+    @Test(arguments: [true, false])
+    func aHelmReleaseDependencyCycleIsAnError(cycle: Bool) async throws {
+        let fleet = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps"),
+            "apps/repository.yaml": Self.repository,
+            "apps/a.yaml": Self.release("a", dependsOn: "  dependsOn:\n    - name: b\n"),
+            "apps/b.yaml": Self.release("b", dependsOn: "  dependsOn:\n    - name: c\n      namespace: flux-system\n"),
+            "apps/c.yaml": Self.release("c", dependsOn: cycle ? "  dependsOn:\n    - name: a\n" : ""),
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        let problem = tree.problem("HelmRelease dependency cycle")
+        if cycle {
+            let found = try #require(problem, "\(tree.problems)")
+            #expect(found.level == .error)
+            #expect(found.message.contains("HelmRelease/flux-system/a → HelmRelease/flux-system/b → HelmRelease/flux-system/c → HelmRelease/flux-system/a"), "\(found.message)")
+            #expect(found.location == SourceLocation(file: "apps/a.yaml", line: 14), "\(found)")
+        } else {
+            #expect(problem == nil && tree.errors.isEmpty, "\(tree.problems)")
+        }
+    }
 }
