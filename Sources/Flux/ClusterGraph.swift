@@ -180,12 +180,49 @@ public struct ClusterGraph: Sendable {
     /// The flowchart: sources on the left, Kustomizations with their dependsOn edges (dotted,
     /// labelled `dependsOn`), what each applies under it; classes by state; failed nodes link to
     /// where they are written (`link` gives the URL, nil for none).
+    ///
+    /// GitHub renders a Mermaid block only up to 50,000 characters (mermaid's `maxTextSize`); a
+    /// larger fleet (tester t10 F7: 200 HelmReleases) would show an error instead of a graph. So
+    /// when the full graph is larger, what a Kustomization applies is drawn as one node per kind
+    /// and state ("180 HelmReleases · ready"), first only the ready ones, then all; failed and
+    /// waiting objects keep their own node while that fits.
+    public static let mermaidLimit = 50_000
+
     public func mermaid(link: (SourceLocation) -> String? = { _ in nil }) -> String {
+        for grouping in [Set<State>(), [.ready], [.ready, .notReached, .suspended], [.ready, .notReached, .suspended, .waiting, .failed]] {
+            let text = mermaid(link: link, grouping: grouping)
+            if text.utf8.count <= Self.mermaidLimit { return text }
+        }
+        return mermaid(link: link, grouping: [.ready, .notReached, .suspended, .waiting, .failed])
+    }
+
+    /// The flowchart with the leaves (objects a Kustomization applies that nothing else hangs
+    /// from) in a state of `grouping` drawn as one node per parent, kind and state.
+    func mermaid(link: (SourceLocation) -> String?, grouping: Set<State>) -> String {
         var lines = ["flowchart LR"]
-        for node in nodes {
+        let hung = Set(nodes.flatMap { node in [node.source, node.parent].compactMap { $0 } + node.dependsOn })
+        func grouped(_ node: Node) -> Bool {
+            grouping.contains(node.state) && node.parent != nil && node.reference.kind != "Kustomization" && !hung.contains(node.reference)
+        }
+        var groups: [(id: String, parent: ObjectReference, kind: String, state: State, count: Int)] = []
+        var groupIndex: [String: Int] = [:]
+        for node in nodes where grouped(node) {
+            let id = "G_\(Self.mermaidID(node.parent!))_\(node.reference.kind)_\(node.state == .notReached ? "notReached" : node.state.rawValue)"
+            if let index = groupIndex[id] { groups[index].count += 1 } else {
+                groupIndex[id] = groups.count
+                groups.append((id, node.parent!, node.reference.kind, node.state, 1))
+            }
+        }
+        let drawn = nodes.filter { !grouped($0) }
+        let drawnReferences = Set(drawn.map(\.reference))
+        for node in drawn {
             lines.append("  \(Self.mermaidID(node.reference))[\"\(Self.label(node))\"]")
         }
-        for node in nodes {
+        for group in groups {
+            lines.append("  \(group.id)[\"\(group.count) \(group.kind)\(group.count == 1 ? "" : "s")<br/>\(group.state.rawValue)\"]")
+            lines.append("  \(Self.mermaidID(group.parent)) --> \(group.id)")
+        }
+        for node in drawn {
             let id = Self.mermaidID(node.reference)
             if let source = node.source, positions[source] != nil {
                 lines.append("  \(Self.mermaidID(source)) --> \(id)")
@@ -195,7 +232,7 @@ public struct ClusterGraph: Sendable {
             if let parent = node.parent, positions[parent] != nil, node.reference.kind != "Kustomization" {
                 lines.append("  \(Self.mermaidID(parent)) --> \(id)")
             }
-            for dependency in node.dependsOn where positions[dependency] != nil {
+            for dependency in node.dependsOn where positions[dependency] != nil && drawnReferences.contains(dependency) {
                 lines.append("  \(Self.mermaidID(dependency)) -. dependsOn .-> \(id)")
             }
         }
@@ -205,10 +242,10 @@ public struct ClusterGraph: Sendable {
         lines.append("  classDef notReached fill:#f1f3f5,stroke:#868e96,color:#495057,stroke-dasharray:4 3")
         lines.append("  classDef suspended fill:#e7f5ff,stroke:#1c7ed6,color:#1c3d5a,stroke-dasharray:2 2")
         for state in [State.ready, .failed, .waiting, .notReached, .suspended] {
-            let ids = nodes.filter { $0.state == state }.map { Self.mermaidID($0.reference) }
+            let ids = drawn.filter { $0.state == state }.map { Self.mermaidID($0.reference) } + groups.filter { $0.state == state }.map(\.id)
             if !ids.isEmpty { lines.append("  class \(ids.joined(separator: ",")) \(state == .notReached ? "notReached" : state.rawValue)") }
         }
-        for node in nodes where node.state == .failed {
+        for node in drawn where node.state == .failed {
             if let location = node.location, let url = link(location), !url.contains("\"") {
                 lines.append("  click \(Self.mermaidID(node.reference)) href \"\(url)\" \"\(Self.mermaidText(location.description))\" _blank")
             }

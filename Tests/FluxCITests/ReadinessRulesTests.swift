@@ -196,6 +196,38 @@ struct ReadinessRulesTests {
         #expect(text.contains("class \(id) failed"))
     }
 
+    /// Tester t10 F7: GitHub renders Mermaid only up to 50,000 characters. A fleet whose full
+    /// graph is larger is drawn with the ready objects of each Kustomization as one node per kind
+    /// (the failed one keeps its node, class and link); a small graph is drawn whole.
+    @Test(arguments: [3, 400])
+    func aGraphTooLargeForGitHubGroupsTheReadyObjects(releases: Int) {
+        let apps = ObjectReference(group: "kustomize.toolkit.fluxcd.io", kind: "Kustomization", namespace: "flux-system", name: "apps")
+        func release(_ index: Int) -> ObjectReference {
+            ObjectReference(group: "helm.toolkit.fluxcd.io", kind: "HelmRelease", namespace: "team-\(index % 40)", name: "release-with-a-long-name-\(index)")
+        }
+        var rows = [ReconciliationWaiter.Row(reference: apps, parent: nil, location: nil, readiness: .ready, revision: "main@sha1:" + String(repeating: "ab", count: 20), elapsed: .seconds(3), live: .object([]))]
+        for index in 0..<releases {
+            rows.append(ReconciliationWaiter.Row(
+                reference: release(index), parent: apps, location: SourceLocation(file: "apps/r\(index).yaml", line: 1),
+                readiness: index == 0 ? .failed(reason: "InstallFailed", message: "boom") : .ready, revision: "6.5.0", elapsed: .seconds(2), live: .object([])))
+        }
+        var graph = ClusterGraph()
+        graph.update(rows)
+        let text = graph.mermaid { "https://github.example/o/r/blob/c/\($0.file)#L\($0.line ?? 0)" }
+        #expect(text.utf8.count <= ClusterGraph.mermaidLimit, "\(text.utf8.count) characters")
+        let failed = ClusterGraph.mermaidID(release(0))
+        #expect(text.contains("class \(failed) failed") || text.contains(",\(failed) failed") || text.contains("\(failed)[\"HelmRelease<br/>"), "\(text.prefix(2000))")
+        #expect(text.contains("click \(failed) href \"https://github.example/o/r/blob/c/apps/r0.yaml#L1\""))
+        let group = "G_\(ClusterGraph.mermaidID(apps))_HelmRelease_ready"
+        if releases == 3 {
+            #expect(!text.contains(group) && text.contains(ClusterGraph.mermaidID(release(2))), "\(text)")
+        } else {
+            #expect(text.contains("\(group)[\"\(releases - 1) HelmReleases<br/>ready\"]"), "\(text.prefix(3000))")
+            #expect(text.contains("\(ClusterGraph.mermaidID(apps)) --> \(group)"))
+            #expect(!text.contains(ClusterGraph.mermaidID(release(2)) + "["))
+        }
+    }
+
     /// Tester t6 finding 8: Mermaid renders labels as HTML, so a `&` left as is starts an
     /// entity (`&amp@` showed as `&@`); it is written as Mermaid's entity code `#amp;`, as `"`
     /// `<` `>` `#` already were.
