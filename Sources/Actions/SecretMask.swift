@@ -46,7 +46,7 @@ struct SecretMask: Sendable {
 }
 
 extension String {
-    var trimmingWhitespace: String {
+    public var trimmingWhitespace: String {
         var scalars = unicodeScalars[...]
         while let first = scalars.first, first.properties.isWhitespace { scalars.removeFirst() }
         while let last = scalars.last, last.properties.isWhitespace { scalars.removeLast() }

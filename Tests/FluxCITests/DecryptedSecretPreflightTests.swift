@@ -40,10 +40,14 @@ import TestSupport
         #expect(error.text.contains("flux-system/whoami applies nothing"), "\(error.text)")
         #expect(error.text.contains("Fix: Did you mean stringData?"), "\(error.text)")
         #expect(result.standardError.contains("::error title=SOPS preflight failed::"), "\(result.standardError)")
-        // No decrypted value in any output (stdout, stderr, the step summary), masked or not.
+        // No decrypted value in any output (stdout, stderr, the step summary) but the
+        // `::add-mask::` commands the runner consumes (tester t10 F4: the preflight masks the
+        // values it decrypts, before anything prints), redacted or not.
         for output in [result.standardOutput, result.standardError, summary] {
-            #expect(!output.contains("SECRETVALUE") && !output.contains("GOODVALUE"))
+            let shown = output.split(separator: "\n").filter { !$0.hasPrefix("::add-mask::") }.joined(separator: "\n")
+            #expect(!shown.contains("SECRETVALUE") && !shown.contains("GOODVALUE"))
         }
+        #expect(result.standardError.contains("::add-mask::\(Self.secretValue)\n") && result.standardError.contains("::add-mask::plain-GOODVALUE-6262!\n"))
         #expect(leakedSecrets(in: result.allOutput + summary, secrets: FleetFixture.plaintexts).isEmpty)
     }
 

@@ -245,6 +245,8 @@ struct BootstrapPipeline {
         let verdicts = await SOPSVerifyCommand.verify(
             files.map { name in (name, { () throws -> Data in try source.read(name) ?? Data() }) }, keys: keys, macRule: .flux,
             reads: { tree.decryptorReads(of: $0) }, appliedAsObject: { applied[$0] })
+        // Masked before any verdict prints (tester t10 F4): the rule is DecryptedValueMasks's.
+        DecryptedValueMasks.mask(verdicts.flatMap(\.maskCandidates), source: source, reporter: reporter)
         let verifier = try SOPSVerifyCommand.parse([])
         for verdict in verdicts {
             let config = ReachedPlaintextSecrets.sopsConfig(for: verdict.name, source: source)

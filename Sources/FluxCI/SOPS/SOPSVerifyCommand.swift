@@ -78,6 +78,8 @@ struct SOPSVerifyCommand: ContextCommand {
         var opener: String? = nil
         /// Problems after the first (the outcome's), reported with it.
         var more: [Annotation] = []
+        /// The decrypted values the preflight may mask (`DecryptedValueMasks`); never printed.
+        var maskCandidates: [String] = []
     }
 
     func execute(in context: CommandContext) async throws {
@@ -320,16 +322,20 @@ struct SOPSVerifyCommand: ContextCommand {
         let ours = metadata.allKeys.contains(where: chain.holds)
         do {
             let decrypted = try file.decrypt(with: chain)
+            var candidates = DecryptedValueMasks.candidates(decrypted, output: file.output)
             // The same file read in another format by another entry.
-            for other in others { _ = try other.decrypt(with: chain) }
+            for other in others { candidates += DecryptedValueMasks.candidates(try other.decrypt(with: chain), output: other.output) }
             if let appliedBy {
                 let problems = DecryptedObjectChecks.problems(name: name, file: file, decrypted: decrypted, appliedBy: appliedBy)
                 if let first = problems.first {
                     return Verdict(
-                        name: name, recipients: recipients, ours: true, outcome: .failed(first), opener: keys.opener(of: metadata, chain: chain), more: Array(problems.dropFirst()))
+                        name: name, recipients: recipients, ours: true, outcome: .failed(first), opener: keys.opener(of: metadata, chain: chain), more: Array(problems.dropFirst()),
+                        maskCandidates: candidates)
                 }
             }
-            return Verdict(name: name, recipients: recipients, ours: true, outcome: .verified(documents: decrypted.documentCount), opener: keys.opener(of: metadata, chain: chain))
+            return Verdict(
+                name: name, recipients: recipients, ours: true, outcome: .verified(documents: decrypted.documentCount), opener: keys.opener(of: metadata, chain: chain),
+                maskCandidates: candidates)
         } catch {
             if !ours, case .dataKeyNotRecoverable = error { return Verdict(name: name, recipients: recipients, ours: false, outcome: .foreign) }
             // The MAC is checked after every value decrypted (SOPSDecryptor): a MAC failure
