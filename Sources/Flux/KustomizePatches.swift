@@ -209,3 +209,49 @@ struct KustomizePatches {
         }
     }
 }
+
+extension KustomizePatches {
+    /// Whether a target's field (an anchored regular expression to kustomize) matches `value`.
+    static func targetMatches(_ pattern: String?, _ value: String?) -> Bool {
+        guard let pattern, !pattern.isEmpty else { return true }
+        guard let value else { return false }
+        if pattern == value { return true }
+        guard let regex = try? NSRegularExpression(pattern: "^(?:\(pattern))$") else { return false }
+        return regex.firstMatch(in: value, range: NSRange(value.startIndex..., in: value)) != nil
+    }
+
+    /// The shortest prefix of the JSON pointer `path`'s parent that an object the entry's target
+    /// selects (by kind, name and namespace, as the repository writes them) lacks: what a
+    /// JSON 6902 `add` of `path` needs first (tester t11 F1, F2). nil when every such object has
+    /// the parent, or none is found.
+    func missingAncestor(of path: String, _ entry: Entry, origins: Origins) -> (path: String, object: Written)? {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map {
+            $0.replacingOccurrences(of: "~1", with: "/").replacingOccurrences(of: "~0", with: "~")
+        }
+        guard segments.count > 1 else { return nil }
+        let target = entry.target
+        for file in entry.reached {
+            for document in origins.documents(file) where !document.kind.isEmpty {
+                guard Self.targetMatches(target?["kind"]?.string, document.kind), Self.targetMatches(target?["name"]?.string, document.name),
+                    target?["namespace"]?.string == nil || Self.targetMatches(target?["namespace"]?.string, document.namespace)
+                else { continue }
+                var node: Node? = document.node
+                for (depth, segment) in segments.dropLast().enumerated() {
+                    switch node {
+                    case .mapping?: node = node?[segment]
+                    case .sequence(let sequence)?: node = Int(segment).flatMap { $0 < sequence.count ? sequence[$0] : nil }
+                    default: node = nil
+                    }
+                    if node == nil {
+                        let missing = "/" + path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().prefix(depth + 1).joined(separator: "/")
+                        let written = Written(
+                            kind: document.kind, name: document.name, namespace: document.namespace, file: file,
+                            line: Origins.line(of: ["metadata", "name"], in: document.node) ?? document.line)
+                        return (missing, written)
+                    }
+                }
+            }
+        }
+        return nil
+    }
+}

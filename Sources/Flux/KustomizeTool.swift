@@ -74,13 +74,34 @@ public struct KustomizeTool: Sendable {
                 }
                 index += 1
             } else if let quoted = rest.firstMatch(of: #/err="((?:[^"\\]|\\.)*)"/#) {
-                kept.append(String(quoted.1).replacingOccurrences(of: "\\\"", with: "\"").replacingOccurrences(of: "\\n", with: " "))
+                kept.append(unquoted(quoted.1))
             }
         }
         lines = kept.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && $0 != "`" }
         var text = lines.joined(separator: " ").replacingOccurrences(of: "` ", with: "`").replacingOccurrences(of: " `:", with: "`:")
         if text.hasPrefix("Error: ") { text.removeFirst("Error: ".count) }
+        // kustomize quotes what it names with Go's %q (`[patch: "- op: x\n  path: /y"]`): its
+        // escaped newlines read as spaces (tester t11 F3).
+        text = text.replacingOccurrences(of: "\\n", with: " ")
         return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// klog's quoted `err="…"` value, its escapes undone one level (`\\n` is kustomize's own
+    /// `\n`, `\n` a newline of the message).
+    static func unquoted(_ quoted: Substring) -> String {
+        var out = ""
+        var escaped = false
+        for character in quoted {
+            if escaped {
+                out.append(character == "n" || character == "t" ? " " : character)
+                escaped = false
+            } else if character == "\\" {
+                escaped = true
+            } else {
+                out.append(character)
+            }
+        }
+        return out
     }
 
     struct BuildFailure: Error {

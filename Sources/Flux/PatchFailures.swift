@@ -94,7 +94,18 @@ extension Reader {
             guard let entry else { return nil }
             let what: String
             let fix: String
-            if message.contains("must specify a target for JSON patch") {
+            var said = consequence
+            if entry.inline != nil, entry.patchFile != nil {
+                // tester t11 F26: the file may be fine; the entry names two patches.
+                what = "the \(entry.written) sets both path (\(entry.patchFile ?? "")) and patch (an inline patch), and kustomize takes one or the other"
+                fix = "Keep one of path and patch in the entry (move the inline patch to an entry of its own if both are needed)."
+            } else if let file = entry.patchFile, file == ".." || file.hasPrefix("../") {
+                // tester t11 F27: kustomize-controller builds inside the artifact only (its
+                // secure file system); the message would name fluxci's copy of it.
+                what = "the \(patchName(entry)) (\(entry.written)) is outside the repository: kustomize-controller builds inside the source artifact only and cannot read a file outside it"
+                fix = "Move the patch file into the repository and name it by a path inside it."
+                said = "kustomize-controller fails the build of \(id) (BuildFailed) and applies nothing of it."
+            } else if message.contains("must specify a target for JSON patch") {
                 what = "the \(patchName(entry)) (\(entry.written)) is a JSON 6902 patch (a list of operations), which applies only to the objects a target selects, and the entry has none"
                 fix = "Give the entry a target (target: {kind: …, name: …}) naming the objects to patch."
             } else if message.contains("unable to parse SM or JSON patch") {
@@ -106,29 +117,88 @@ extension Reader {
                 what = "kustomize cannot read the \(patchName(entry)) (\(entry.written))"
                 fix = "Correct the entry or the patch it names (kustomize's words are in the message)."
             }
-            return .error("The Kustomization \(id) does not build: \(what). \(consequence)", title: "Kustomize build failed", fix: fix, at: site(entry))
+            return .error("The Kustomization \(id) does not build: \(what). \(said)", title: "Kustomize build failed", fix: fix, at: site(entry))
         }
 
-        // 3. A JSON 6902 operation that does not apply, by its path (or its unknown op).
+        // 3. A target kustomize cannot read (tester t11 F21): a label or annotation selector it
+        // cannot parse (apimachinery labels.Parse: `unable to parse requirement: found 'web'
+        // expected: '('`), or a name, kind, namespace, group or version that is no regular
+        // expression once kustomize anchors it (`^(?:web[)$`: `error parsing regexp: missing
+        // closing ]: `[)$``). The message names neither, so the entry is found by its target.
+        let selectorError = message.contains("unable to parse requirement") || message.contains("couldn't parse the selector")
+            || message.contains("invalid label key") || message.contains("invalid label value")
+        let regexError = message.contains("error parsing regexp")
+        if selectorError || regexError {
+            let fragment = message.firstMatch(of: #/error parsing regexp: [^`]*`([^`]*)`/#).map { String($0.1) }
+            let found = message.firstMatch(of: #/found '([^']*)'/#).map { String($0.1) }
+            for entry in patches.entries {
+                guard case .mapping(let mapping)? = entry.target else { continue }
+                for pair in mapping {
+                    guard let key = pair.key.string, let value = pair.value.string else { continue }
+                    let cause: String
+                    let fix: String
+                    if regexError, ["name", "kind", "namespace", "group", "version"].contains(key) {
+                        let anchored = "^(?:\(value))$"
+                        let compiles = (try? NSRegularExpression(pattern: anchored)) != nil
+                        if let fragment, !fragment.isEmpty {
+                            guard anchored.contains(fragment), !compiles || fragment.count > 4 else { continue }
+                        } else if compiles {
+                            continue
+                        }
+                        let special = value.first { "[](){}*+?|\\^$".contains($0) }
+                        cause = "the target's \(key) `\(value)` is no regular expression: kustomize matches a target's \(key) as an anchored regular expression (it must match the whole \(key))"
+                        fix = "Correct the target's \(key) (\(value))\(special.map { ": escape `\($0)` as `\\\($0)` to match it literally" } ?? " to a valid regular expression")."
+                    } else if selectorError, key == "labelSelector" || key == "annotationSelector" {
+                        guard let found, value.contains(found) else { continue }
+                        let setBased = value.firstMatch(of: #/^\s*(!?[\w./-]+)\s+(in|notin)\s+(.*)$/#)
+                        if let setBased, !setBased.3.hasPrefix("(") {
+                            cause = "the target's \(key) `\(value)` is no Kubernetes selector: a set-based requirement (\(setBased.2)) needs its values in parentheses"
+                            fix = "Write the \(key) as `\(setBased.1) \(setBased.2) (\(setBased.3.trimmingCharacters(in: .whitespaces)))`."
+                        } else {
+                            cause = "the target's \(key) `\(value)` is no Kubernetes selector"
+                            fix = "Correct the \(key) to a Kubernetes selector (`app=web`, `app in (web, api)`, `!canary`)."
+                        }
+                    } else {
+                        continue
+                    }
+                    let words = message.replacing(#/: `[^`]*`/#, with: "")
+                    let at: SourceLocation? = entry.file.map { SourceLocation(file: $0, line: pair.key.mark?.line ?? entry.targetLine ?? entry.line) }
+                        ?? location(kustomization, ["spec", "patches", .index(entry.index), "target", .key(key)])
+                    return .error(
+                        "The Kustomization \(id) does not build: \(cause), in the \(patchName(entry)) (\(entry.written)). kustomize fails (\"\(words)\"), so kustomize-controller fails the build of \(id) (BuildFailed) and applies nothing of it.",
+                        title: "Kustomize build failed", fix: fix, at: at)
+                }
+            }
+        }
+
+        // 4. A JSON 6902 operation that does not apply, by its path (or its unknown op).
         let unknownOp = message.firstMatch(of: #/Unexpected kind: (\S+)/#).map { String($0.1) }
         for entry in patches.entries {
             for operation in patches.operations(entry) {
                 let path = operation.path
                 let matches = unknownOp.map { $0 == operation.op }
                     ?? (message.contains("path: \(path):") || message.hasSuffix("path: \(path)") || message.contains("path: '\(path)'")
+                        || message.contains("path: \"\(path)\"")
                         || message.contains("key: \(path):") || message.contains("testing value \(path) failed"))
                 guard matches else { continue }
                 let target = entry.targetWords.isEmpty ? "" : " (\(entry.targetWords))"
                 let fix: String
+                var lacking = ""
                 if unknownOp != nil {
                     fix = "Correct the op (add, remove, replace, move, copy or test) of the operation on \(path)."
                 } else if operation.op == "test" {
                     fix = "The test operation on \(path) fails on an object its target selects: correct its value, or narrow the target."
+                } else if ["add", "replace"].contains(operation.op), let missing = patches.missingAncestor(of: path, entry, origins: origins) {
+                    // add (and replace, which kustomize turns into add for a missing last key)
+                    // creates only the last key: its parent must exist (tester t11 F1, F2).
+                    let parent = RepositoryPath.parent(path)
+                    lacking = " \(missing.object.description) has no \(missing.path)\(missing.path == parent ? "" : ", an ancestor of \(path)"), and \(operation.op) creates only the last key of the path"
+                    fix = "Add the parent object first (op: add, path: \(missing.path), value: {…} holding the rest of the path), or narrow the entry's target\(target) to the objects that have \(parent)."
                 } else {
-                    fix = "Correct the operation's path to a field the selected objects have, narrow the entry's target\(target) to the objects that have it, or use op add (which creates the last key of the path)."
+                    fix = "Correct the operation's path to a field the selected objects have, narrow the entry's target\(target) to the objects that have it\(operation.op == "add" ? "" : ", or use op add (which creates the last key of the path)")."
                 }
                 return .error(
-                    "The Kustomization \(id) does not build: the JSON 6902 operation `\(operation.op) \(path)` of the \(patchName(entry)) (\(entry.written)) does not apply to an object its target selects\(target) in what \(level(entry)) builds. \(consequence)",
+                    "The Kustomization \(id) does not build: the JSON 6902 operation `\(operation.op) \(path)` of the \(patchName(entry)) (\(entry.written)) does not apply to an object its target selects\(target) in what \(level(entry)) builds\(lacking). \(consequence)",
                     title: "Kustomize build failed", fix: fix, at: site(entry))
             }
         }

@@ -30,7 +30,7 @@ enum PatchSelection {
         let patches = KustomizePatches(
             building: kustomization.path, specPatches: kustomization.object.json["spec", "patches"]?.array ?? [], files: files, root: root)
         let probed = patches.entries.filter { entry in
-            guard entry.field == "patches", entry.target != nil, let text = entry.text(root: root) else { return false }
+            guard entry.field == "patches" || entry.field == "patchesJson6902", entry.target != nil, let text = entry.text(root: root) else { return false }
             return !text.contains("$patch: delete") && !text.contains("$patch: \"delete\"")
         }
         guard !probed.isEmpty else { return [] }
@@ -58,27 +58,34 @@ enum PatchSelection {
         {
             ownCount = node["patches"]?.sequence?.count ?? 0
         }
-        var byFile: [String: [(index: Int, entry: Int)]] = [:]
+        // Keyed by file, then field: a `patchesJson6902` entry (tester t11 F17) gets its markers in
+        // its own field, as marker entries of the same shape (target and inline operations).
+        var byFile: [String: [(field: String, index: Int, entry: Int)]] = [:]
         for (number, entry) in probed.enumerated() {
             let file = entry.file ?? written.file
-            byFile[file, default: []].append((entry.file == nil ? ownCount + entry.index : entry.index, number))
+            byFile[file, default: []].append((entry.field, entry.file == nil ? ownCount + entry.index : entry.index, number))
         }
         for (file, entries) in byFile {
             let path = workspace.appendingPathComponent(file).path
             guard let data = FileManager.default.contents(atPath: path), let node = try? Yams.compose(yaml: String(decoding: data, as: UTF8.self)),
-                case .mapping(let mapping) = node, let list = node["patches"]?.sequence
+                case .mapping(let mapping) = node
             else { return [] }
-            var items: [Node] = []
-            for (index, item) in list.enumerated() {
-                guard let number = entries.first(where: { $0.index == index })?.entry, let target = item["target"] else {
+            var lists: [String: Node] = [:]
+            for field in Set(entries.map(\.field)) {
+                guard let list = node[field]?.sequence else { return [] }
+                var items: [Node] = []
+                for (index, item) in list.enumerated() {
+                    guard let number = entries.first(where: { $0.field == field && $0.index == index })?.entry, let target = item["target"] else {
+                        items.append(item)
+                        continue
+                    }
+                    items.append(markerEntry(target: target, key: "\(number)-b"))
                     items.append(item)
-                    continue
+                    items.append(markerEntry(target: target, key: "\(number)-a"))
                 }
-                items.append(markerEntry(target: target, key: "\(number)-b"))
-                items.append(item)
-                items.append(markerEntry(target: target, key: "\(number)-a"))
+                lists[field] = Node.sequence(.init(items))
             }
-            let pairs = Array(mapping).map { pair in (pair.key, pair.key.string == "patches" ? Node.sequence(.init(items)) : pair.value) }
+            let pairs = Array(mapping).map { pair in (pair.key, pair.key.string.flatMap { lists[$0] } ?? pair.value) }
             guard let text = try? Yams.serialize(node: Node.mapping(.init(pairs))) else { return [] }
             if !changed.contains(file) { changed.append(file) }
             unlink(path)

@@ -124,7 +124,147 @@ import TestSupport
         #expect(Self.site(problem) == "apps/overlay/kustomization.yaml:4")
         #expect(problem.message.contains("`replace /data/missing/deeper`"), "\(problem.message)")
         #expect(problem.message.contains("(kind ConfigMap, name settings)"), "\(problem.message)")
-        #expect(problem.fix?.contains("use op add") == true)
+        // The parent /data/missing is missing too: op add would fail the same (tester t11 F2).
+        #expect(problem.message.contains("ConfigMap apps/settings (apps/base/settings.yaml:4) has no /data/missing, and replace creates only the last key"), "\(problem.message)")
+        #expect(problem.fix?.contains("use op add") == false, "\(problem.fix ?? "")")
+        #expect(problem.fix?.hasPrefix("Add the parent object first (op: add, path: /data/missing,") == true, "\(problem.fix ?? "")")
+    }
+
+    /// kustomize (evanphx/json-patch) fails an `add` whose parent is missing with
+    /// `add operation does not apply: doc is missing path: "/data/missing/deeper": missing value`
+    /// (the path quoted, unlike replace's): at the entry, naming the missing ancestor, in
+    /// `patches` and `patchesJson6902` alike (tester t11 F1).
+    @Test func aJSON6902AddUnderAMissingParentIsAnErrorAtItsEntryNamingTheAncestor() async throws {
+        let overlay = """
+            resources:
+              - ../base
+            patches:
+              - target: {kind: ConfigMap, name: settings}
+                patch: |
+                  - op: add
+                    path: /data/missing/deeper
+                    value: x
+
+            """
+        let problem = try #require(Self.patchProblems(try Self.read(try await Self.fleet(overlay: overlay))).first)
+        #expect(problem.level == .error)
+        #expect(Self.site(problem) == "apps/overlay/kustomization.yaml:4")
+        #expect(problem.message.contains("`add /data/missing/deeper`"), "\(problem.message)")
+        #expect(problem.message.contains("ConfigMap apps/settings (apps/base/settings.yaml:4) has no /data/missing, and add creates only the last key"), "\(problem.message)")
+        #expect(problem.fix?.hasPrefix("Add the parent object first (op: add, path: /data/missing,") == true, "\(problem.fix ?? "")")
+        #expect(problem.fix?.contains("use op add") == false, "\(problem.fix ?? "")")
+
+        let deprecated = """
+            resources:
+              - ../base
+            patchesJson6902:
+              - target: {group: helm.toolkit.fluxcd.io, version: v2, kind: HelmRelease, name: podinfo-v2}
+                patch: |
+                  - op: add
+                    path: /spec/values/nodeSelector/zone
+                    value: a
+
+            """
+        let other = try #require(Self.patchProblems(try Self.read(try await Self.fleet(overlay: deprecated))).first)
+        #expect(Self.site(other) == "apps/overlay/kustomization.yaml:4")
+        #expect(other.message.contains("has no /spec/values, an ancestor of /spec/values/nodeSelector/zone"), "\(other.message)")
+        #expect(other.fix?.hasPrefix("Add the parent object first (op: add, path: /spec/values,") == true, "\(other.fix ?? "")")
+    }
+
+    /// An inline JSON 6902 patch without a target: kustomize quotes it with Go's %q (`[patch:
+    /// "- op: replace\n  path: …"]`, klog quoting it once more); at the entry, in the overlay and
+    /// in spec.patches, without kustomize's escapes (tester t11 F3).
+    @Test func anInlineJSONPatchWithoutTargetIsAnErrorAtItsEntry() async throws {
+        let overlay = "resources:\n  - ../base\npatches:\n  - path: values.yaml\n  - patch: |-\n      - op: replace\n        path: /data/mode\n        value: x\n"
+        let problem = try #require(Self.patchProblems(try Self.read(try await Self.fleet(
+            overlay: overlay, more: ["apps/overlay/values.yaml": Self.values.replacingOccurrences(of: "name: podinfo\n", with: "name: podinfo-v2\n")]))).first)
+        #expect(Self.site(problem) == "apps/overlay/kustomization.yaml:5")
+        #expect(problem.message.contains("the inline patch (the patches entry at apps/overlay/kustomization.yaml:5) is a JSON 6902 patch"), "\(problem.message)")
+        #expect(!problem.message.contains("\\"), "\(problem.message)")
+        #expect(problem.fix?.hasPrefix("Give the entry a target") == true, "\(problem.fix ?? "")")
+
+        let extra = """
+              patches:
+                - patch: |-
+                    - op: replace
+                      path: /data/mode
+                      value: x
+            """
+        let spec = try #require(Self.patchProblems(try Self.read(try await Self.fleet(overlay: "resources:\n  - ../base\n", extra: extra))).first)
+        #expect(Self.site(spec) == "clusters/c/apps.yaml:15")
+        #expect(spec.message.contains("spec.patches[0]"), "\(spec.message)")
+        #expect(!spec.message.contains("\\"), "\(spec.message)")
+        #expect(spec.fix?.hasPrefix("Give the entry a target") == true, "\(spec.fix ?? "")")
+    }
+
+    /// A target kustomize cannot read: a set-based labelSelector without parentheses (`unable to
+    /// parse requirement: found 'web' expected: '('`), a name that is no regular expression once
+    /// anchored (`error parsing regexp: missing closing ]: `[)$``): at the target's own line, with
+    /// the cause, never kustomize's rewritten expression (tester t11 F21).
+    @Test func anInvalidTargetIsAnErrorAtItsSelectorLine() async throws {
+        let selector = "resources:\n  - ../base\npatches:\n  - target:\n      kind: ConfigMap\n      labelSelector: app in web\n    patch: |-\n      - op: add\n        path: /data/x\n        value: y\n"
+        let problem = try #require(Self.patchProblems(try Self.read(try await Self.fleet(overlay: selector))).first)
+        #expect(Self.site(problem) == "apps/overlay/kustomization.yaml:6")
+        #expect(problem.message.contains("needs its values in parentheses"), "\(problem.message)")
+        #expect(problem.fix == "Write the labelSelector as `app in (web)`.", "\(problem.fix ?? "")")
+
+        let name = "resources:\n  - ../base\npatches:\n  - target:\n      kind: ConfigMap\n      name: settings[\n    patch: |-\n      - op: add\n        path: /data/x\n        value: y\n"
+        let other = try #require(Self.patchProblems(try Self.read(try await Self.fleet(overlay: name))).first)
+        #expect(Self.site(other) == "apps/overlay/kustomization.yaml:6")
+        #expect(other.message.contains("kustomize matches a target's name as an anchored regular expression"), "\(other.message)")
+        #expect(!other.message.contains("[)$"), "\(other.message)")
+        #expect(other.fix?.contains("escape `[` as `\\[`") == true, "\(other.fix ?? "")")
+    }
+
+    /// An entry with both path and patch (kustomize: `patch and path can't be set at the same
+    /// time`) says so, not that the file is unreadable (tester t11 F26); a patch path that leaves
+    /// the repository says so, without fluxci's copy of the artifact (tester t11 F27).
+    @Test func anEntryWithPathAndPatchOrAPathOutsideTheRepositorySaysSo() async throws {
+        let both = "resources:\n  - ../base\npatches:\n  - path: values.yaml\n    patch: |-\n      - op: add\n        path: /data/x\n        value: y\n    target: {kind: ConfigMap}\n"
+        let problem = try #require(Self.patchProblems(try Self.read(try await Self.fleet(
+            overlay: both, more: ["apps/overlay/values.yaml": Self.values.replacingOccurrences(of: "name: podinfo\n", with: "name: podinfo-v2\n")]))).first)
+        #expect(Self.site(problem) == "apps/overlay/kustomization.yaml:4")
+        #expect(problem.message.contains("sets both path (apps/overlay/values.yaml) and patch"), "\(problem.message)")
+        #expect(problem.fix?.hasPrefix("Keep one of path and patch") == true, "\(problem.fix ?? "")")
+
+        let outside = "resources:\n  - ../base\npatches:\n  - path: ../../../outside/values.yaml\n"
+        let other = try #require(Self.patchProblems(try Self.read(try await Self.fleet(overlay: outside))).first)
+        #expect(Self.site(other) == "apps/overlay/kustomization.yaml:4")
+        #expect(other.message.contains("is outside the repository"), "\(other.message)")
+        #expect(!other.message.contains("/tmp") && !other.message.contains("no such file"), "\(other.message)")
+        #expect(other.fix?.hasPrefix("Move the patch file into the repository") == true, "\(other.fix ?? "")")
+    }
+
+    /// A `patchesJson6902` entry (the deprecated field) whose target selects nothing gets the
+    /// warning the `patches` form gets, at its target (tester t11 F17); its selecting neighbour none.
+    @Test func aPatchesJson6902EntryThatSelectsNothingIsAWarningAtItsTarget() async throws {
+        let overlay = """
+            resources:
+              - ../base
+            patchesJson6902:
+              - target: {version: v1, kind: ConfigMap, name: settings}
+                patch: |-
+                  - op: add
+                    path: /data/x
+                    value: y
+              - target:
+                  version: v1
+                  kind: ConfigMap
+                  name: settings-old
+                patch: |-
+                  - op: add
+                    path: /data/x
+                    value: y
+
+            """
+        let tree = try Self.read(try await Self.fleet(overlay: overlay))
+        let problems = Self.patchProblems(tree)
+        #expect(problems.count == 1, "\(problems)")
+        let problem = try #require(problems.first)
+        #expect(problem.title == "Patch selects nothing")
+        #expect(Self.site(problem) == "apps/overlay/kustomization.yaml:9")
+        #expect(problem.message.contains("the patchesJson6902 entry at apps/overlay/kustomization.yaml:9"), "\(problem.message)")
+        #expect(problem.message.contains("the nearest is ConfigMap apps/settings"), "\(problem.message)")
     }
 
     @Test func anUnreadablePatchFileIsAnErrorAtItsEntryWithTheYAMLLine() async throws {
