@@ -135,17 +135,19 @@ public enum ClusterTreeReader {
 
     // MARK: Checks
 
+    /// The Levenshtein distance of two names (insertions, deletions, substitutions).
+    static func distance(_ a: [Character], _ b: [Character]) -> Int {
+        var previous = Array(0...b.count)
+        for (i, x) in a.enumerated() {
+            var current = [i + 1]
+            for (j, y) in b.enumerated() { current.append(min(previous[j + 1] + 1, current[j] + 1, previous[j] + (x == y ? 0 : 1))) }
+            previous = current
+        }
+        return previous[b.count]
+    }
+
     /// The Levenshtein-nearest of `candidates` to `name`, when it is close enough to be a typo.
     static func nearest(_ name: String, in candidates: [String]) -> String? {
-        func distance(_ a: [Character], _ b: [Character]) -> Int {
-            var previous = Array(0...b.count)
-            for (i, x) in a.enumerated() {
-                var current = [i + 1]
-                for (j, y) in b.enumerated() { current.append(min(previous[j + 1] + 1, current[j] + 1, previous[j] + (x == y ? 0 : 1))) }
-                previous = current
-            }
-            return previous[b.count]
-        }
         var best: (name: String, score: Int)?
         for candidate in candidates.sorted() {
             let score = distance(Array(name), Array(candidate))

@@ -165,21 +165,11 @@ struct KustomizePatches {
         let sameKind = objects.filter { kind == nil || kind == "" || $0.kind == kind }
         let pool = sameKind.isEmpty ? objects : sameKind
         let scored = pool.map { object in
-            (object, distance(Array(name), Array(object.name)), object.namespace == namespace ? 0 : 1)
+            (object, ClusterTreeReader.distance(Array(name), Array(object.name)), object.namespace == namespace ? 0 : 1)
         }
         guard let best = scored.min(by: { ($0.1, $0.2, $0.0.file, $0.0.line) < ($1.1, $1.2, $1.0.file, $1.0.line) }) else { return nil }
         if sameKind.isEmpty, best.1 > max(2, name.count / 3) { return nil }
         return best.0
-    }
-
-    static func distance(_ a: [Character], _ b: [Character]) -> Int {
-        var previous = Array(0...b.count)
-        for (i, x) in a.enumerated() {
-            var current = [i + 1]
-            for (j, y) in b.enumerated() { current.append(min(previous[j + 1] + 1, current[j] + 1, previous[j] + (x == y ? 0 : 1))) }
-            previous = current
-        }
-        return previous[b.count]
     }
 
     /// The documents of a patch: (kind, name, namespace, line of metadata.name in the

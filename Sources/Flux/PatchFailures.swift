@@ -97,7 +97,7 @@ extension Reader {
             var said = consequence
             if entry.inline != nil, entry.patchFile != nil {
                 // tester t11 F26: the file may be fine; the entry names two patches.
-                what = "the \(entry.written) sets both path (\(entry.patchFile ?? "")) and patch (an inline patch), and kustomize takes one or the other"
+                what = "\(entry.written) sets both path (\(entry.patchFile ?? "")) and patch (an inline patch), and kustomize takes one or the other"
                 fix = "Keep one of path and patch in the entry (move the inline patch to an entry of its own if both are needed)."
             } else if let file = entry.patchFile, file == ".." || file.hasPrefix("../") {
                 // tester t11 F27: kustomize-controller builds inside the artifact only (its
