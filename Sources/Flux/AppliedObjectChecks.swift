@@ -144,19 +144,21 @@ public enum AppliedObjectChecks {
                 case .missing:
                     let message = "The Kustomization \(id) applies \(what) in the namespace \(namespace), which no Namespace object of the cluster's tree defines and no HelmRelease creates: on a fresh cluster (only \(given.sorted().joined(separator: ", ")) exist) kustomize-controller's server-side dry-run fails with namespaces \"\(namespace)\" not found and \(id) never becomes Ready"
                     let fix = "Add a Namespace object \(namespace) (apiVersion: v1, kind: Namespace) to this Kustomization's build or to one it depends on, or correct the namespace (metadata.namespace or the Kustomization's spec.targetNamespace)."
-                    let unbuilt = applied.unknown(for: id, in: "").map(\.description)
-                    if unbuilt.isEmpty {
-                        problems.append(.error(message + ".", title: "Namespace not created", fix: fix, at: location))
-                    } else {
-                        problems.append(.warning(
-                            message + ", unless a Kustomization fluxci did not build (\(unbuilt.joined(separator: ", "))) creates it.", title: "Namespace not created", fix: fix,
-                            at: location))
-                    }
+                    problems.append(namespaceNotCreated(message, fix: fix, needer: id, applied: applied, at: location))
                 }
             }
         }
         problems += releaseNamespaceProblems(objects, applied: applied, given: given, creators: creators, createdByHelm: Set(createdByHelm.keys), document: document)
         return problems
+    }
+
+    /// "Namespace not created" (`message` without its final period): an error, or a warning
+    /// naming the Kustomizations fluxci did not build that may create it. Creating a Namespace is
+    /// cluster-scoped: only one that may (no impersonation, or a ClusterRoleBinding) counts.
+    static func namespaceNotCreated(_ message: String, fix: String, needer id: FluxKustomization.Reference, applied: AppliedObjects, at location: SourceLocation?) -> Annotation {
+        let unbuilt = applied.unknown(for: id, in: "").map(\.description)
+        guard !unbuilt.isEmpty else { return .error(message + ".", title: "Namespace not created", fix: fix, at: location) }
+        return .warning(message + ", unless a Kustomization fluxci did not build (\(unbuilt.joined(separator: ", "))) creates it.", title: "Namespace not created", fix: fix, at: location)
     }
 
     /// A HelmRelease whose `spec.targetNamespace` nothing creates (tester t11 F13): helm-controller
@@ -177,14 +179,7 @@ public enum AppliedObjectChecks {
                 let location = release.file.map { SourceLocation(file: $0, line: Origins.line(of: ["spec", "targetNamespace"], in: document(release)) ?? release.line) }
                 let message = "\(release.reference) installs its chart into the namespace \(target) (spec.targetNamespace), which no Namespace object of the cluster's tree defines and no HelmRelease creates, and spec.install.createNamespace is not set: helm-controller's install fails (namespaces \"\(target)\" not found) and the HelmRelease never becomes Ready"
                 let fix = "Add a Namespace object \(target) to the tree, or set spec.install.createNamespace: true, or correct spec.targetNamespace."
-                // Creating a Namespace is cluster-scoped: only an unbuilt Kustomization that may
-                // (no impersonation, or a ClusterRoleBinding) counts.
-                let unbuilt = applied.unknown(for: id, in: "").map(\.description)
-                if unbuilt.isEmpty {
-                    problems.append(.error(message + ".", title: "Namespace not created", fix: fix, at: location))
-                } else {
-                    problems.append(.warning(message + ", unless a Kustomization fluxci did not build (\(unbuilt.joined(separator: ", "))) creates it.", title: "Namespace not created", fix: fix, at: location))
-                }
+                problems.append(namespaceNotCreated(message, fix: fix, needer: id, applied: applied, at: location))
             }
         }
         return problems

@@ -35,14 +35,15 @@ enum ChartCRDSources {
         return ready
     }
 
-    /// Whether `owner` is Ready only once `release` is: `spec.wait: true`, or a health check
-    /// naming it (kustomize-controller's `checkHealth`; a check without namespace matches none).
-    static func waits(_ owner: FluxKustomization?, for release: KubeObject) -> Bool {
+    /// Whether `owner` is Ready only once `object` (a HelmRelease, a workload) is: `spec.wait:
+    /// true`, or a health check naming it by kind, name and namespace (kustomize-controller's
+    /// `checkHealth`; a check without namespace matches none).
+    static func waits(_ owner: FluxKustomization?, for object: KubeObject) -> Bool {
         guard let spec = owner?.object.json["spec"] else { return false }
         if spec["wait"]?.bool == true { return true }
         return (spec["healthChecks"]?.array ?? []).contains { check in
-            check["kind"]?.string == "HelmRelease" && check["name"]?.string == release.name
-                && (check["namespace"]?.string ?? "") == (release.namespace ?? "")
+            check["kind"]?.string == object.kind && check["name"]?.string == object.name
+                && (check["namespace"]?.string ?? "") == (object.namespace ?? "")
         }
     }
 

@@ -189,11 +189,12 @@ public struct ClusterGraph: Sendable {
     public static let mermaidLimit = 50_000
 
     public func mermaid(link: (SourceLocation) -> String? = { _ in nil }) -> String {
+        var text = ""
         for grouping in [Set<State>(), [.ready], [.ready, .notReached, .suspended], [.ready, .notReached, .suspended, .waiting, .failed]] {
-            let text = mermaid(link: link, grouping: grouping)
-            if text.utf8.count <= Self.mermaidLimit { return text }
+            text = mermaid(link: link, grouping: grouping)
+            if text.utf8.count <= Self.mermaidLimit { break }
         }
-        return mermaid(link: link, grouping: [.ready, .notReached, .suspended, .waiting, .failed])
+        return text  // the most grouped one when none fits
     }
 
     /// The flowchart with the leaves (objects a Kustomization applies that nothing else hangs

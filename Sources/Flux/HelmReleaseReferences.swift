@@ -36,7 +36,7 @@ enum HelmReleaseReferences {
         // until the object exists.
         func unlessUnbuilt(in namespace: String) -> String { KustomizationReferences.unlessUnbuilt(applied, in: namespace) }
         func unknown(_ message: String, in namespace: String, title: String, fix: String, at location: SourceLocation?) -> Annotation {
-            Annotation(applied.unbuilt.contains { applied.mayWrite($0, in: namespace) } ? .warning : .error, message, title: title, fix: fix, at: location)
+            Annotation(unlessUnbuilt(in: namespace).isEmpty ? .error : .warning, message, title: title, fix: fix, at: location)
         }
         for owned in applied.all("HelmRelease") where owned.object.apiVersion.hasPrefix(group + "/") {
             let release = owned.object

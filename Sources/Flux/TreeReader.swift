@@ -604,18 +604,19 @@ struct Reader {
     /// Secret. A file with a KMS, Vault or other recipient is not judged (the controller may hold
     /// credentials for it); key-group thresholds are not weighed.
     func unopenedFiles(_ kustomization: FluxKustomization, secret: String, held: Set<String>, files: [String]) -> [Annotation] {
-        let unopened = files.filter { file in
-            guard let metadata = sopsMetadata(file) else { return false }
-            let other = metadata.allKeys.contains { if case .other = $0 { return true } else { return false } }
+        // Each file's metadata read once (a read and a parse of the file).
+        let unopenedFiles = files.compactMap { file in sopsMetadata(file).map { (file: file, metadata: $0) } }.filter { file in
+            let other = file.metadata.allKeys.contains { if case .other = $0 { return true } else { return false } }
             // A file no key of the run opens is the preflight's ("Not encrypted for the imported
             // keys"); here only one another Secret of the pipeline opens.
-            return !other && !DecryptionKeys.opens(held, metadata) && (keys?.held ?? [:]).values.contains { DecryptionKeys.opens($0, metadata) }
+            return !other && !DecryptionKeys.opens(held, file.metadata) && (keys?.held ?? [:]).values.contains { DecryptionKeys.opens($0, file.metadata) }
         }
-        guard let first = unopened.first, let metadata = sopsMetadata(first) else { return [] }
+        guard let first = unopenedFiles.first?.file, let metadata = unopenedFiles.first?.metadata else { return [] }
+        let unopened = unopenedFiles.map(\.file)
         let id = kustomization.id
         let recipients = metadata.allKeys.map(\.description)
         let fitting = (keys?.held ?? [:]).filter { name, keys in
-            name != secret && unopened.allSatisfy { file in sopsMetadata(file).map { DecryptionKeys.opens(keys, $0) } ?? false }
+            name != secret && unopenedFiles.allSatisfy { DecryptionKeys.opens(keys, $0.metadata) }
         }.keys.sorted()
         let listed = unopened.prefix(3).joined(separator: ", ") + (unopened.count > 3 ? " and \(unopened.count - 3) more" : "")
         return [.error(

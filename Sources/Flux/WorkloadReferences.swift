@@ -62,7 +62,6 @@ enum WorkloadReferences {
             for owned in applied.all(kind) where "\(owned.group)|\(kind)" == key {
                 let workload = owned.object
                 guard let spec = applied.kustomizations[owned.owner]?.object.json["spec"], ChartCRDSources.waits(applied.kustomizations[owned.owner], for: workload)
-                    || (spec["healthChecks"]?.array ?? []).contains(where: { $0["kind"]?.string == kind && $0["name"]?.string == workload.name && $0["namespace"]?.string == workload.namespace })
                 else { continue }
                 let podSpec = path.reduce(Optional(workload.json)) { $0?[$1] }
                 guard let podSpec else { continue }

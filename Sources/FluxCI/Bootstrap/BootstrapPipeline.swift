@@ -152,7 +152,7 @@ struct BootstrapPipeline {
             let sources = keys.skipped.filter { $0.kind == kind }
             let name = kind == .age ? names.age : names.gpg
             guard !sources.isEmpty, held[name] == nil else { continue }
-            let fix = sources.map { $0.fix.prefix(1).uppercased() + $0.fix.dropFirst() }.joined(separator: "; ") + "."
+            let fix = KeySources.Skipped.fixes(sources)
             skipped[name] = DecryptionKeys.Skipped(
                 why: "the \(kind == .age ? "age" : "PGP") key that would create \(name) was skipped (\(sources.map(\.why).joined(separator: "; ")))", fix: fix)
         }
@@ -213,7 +213,7 @@ struct BootstrapPipeline {
             let skipped = keys.skipped.isEmpty ? "" : " Skipped: " + keys.skipped.map(\.why).joined(separator: "; ") + "."
             let fix = keys.skipped.isEmpty
                 ? "Set SOPS_AGE_KEY (AGE-SECRET-KEY-1… lines) and/or SOPS_GPG_KEY (an armored secret key, or its base64) from repository secrets, or keep the keys in .secrets/<cloud>/<env>/ and pass --cloud and --env."
-                : keys.skipped.map { $0.fix.prefix(1).uppercased() + $0.fix.dropFirst() }.joined(separator: "; ") + "."
+                : KeySources.Skipped.fixes(keys.skipped)
             if requireKeys {
                 if !needs.isEmpty {
                     throw Annotation.error("No SOPS key was given, but the cluster \(needs.joined(separator: " and ")): Flux could not decrypt.\(skipped)", title: "No SOPS keys", fix: fix)

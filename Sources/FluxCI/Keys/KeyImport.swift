@@ -216,6 +216,11 @@ extension KeySources.Skipped {
         guard !relevant.isEmpty else { return nil }
         return (
             "Skipped key source\(relevant.count == 1 ? "" : "s") that may hold its key: \(relevant.map { "the \($0.kind == .age ? "age" : "PGP") key (\($0.why))" }.joined(separator: "; ")).",
-            relevant.map { $0.fix.prefix(1).uppercased() + $0.fix.dropFirst() }.joined(separator: "; ") + ".")
+            fixes(relevant))
+    }
+
+    /// The fixes of `skipped` as one sentence: each capitalized, joined by "; ".
+    static func fixes(_ skipped: [KeySources.Skipped]) -> String {
+        skipped.map { $0.fix.prefix(1).uppercased() + $0.fix.dropFirst() }.joined(separator: "; ") + "."
     }
 }

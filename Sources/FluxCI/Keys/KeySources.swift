@@ -42,8 +42,11 @@ struct KeySources {
     /// Whether the environment gives SOPS keys (as CI does): then `.secrets/` is read only when
     /// a command is asked to (`keys import --cloud/--env`, `sops verify --cloud/--env`), never
     /// merged in because a cluster's cloud and env happen to name a folder there.
-    static func environmentGivesKeys(_ environment: [String: String]) -> Bool {
-        ["SOPS_GPG_KEY", "SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD"].contains { environment[$0].map { !$0.isEmpty } ?? false }
+    static func environmentGivesKeys(_ environment: [String: String]) -> Bool { !keyVariablesSet(environment).isEmpty }
+
+    /// The key variables `environment` sets (not empty), in this order.
+    static func keyVariablesSet(_ environment: [String: String]) -> [String] {
+        ["SOPS_GPG_KEY", "SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD"].filter { environment[$0].map { !$0.isEmpty } ?? false }
     }
 
     /// The cloud and env whose `.secrets/<cloud>/<env>/` a run on that cluster may read: none
@@ -57,7 +60,7 @@ struct KeySources {
         guard let cloudEnv else { return (nil, []) }
         guard environmentGivesKeys(environment) else { return (cloudEnv, []) }
         let folder = ".secrets/\(cloudEnv.cloud)/\(cloudEnv.env)"
-        let set = ["SOPS_GPG_KEY", "SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD"].filter { environment[$0].map { !$0.isEmpty } ?? false }
+        let set = keyVariablesSet(environment)
         let variables = set.joined(separator: " and ")
         let paths = secretsPaths(cloud: cloudEnv.cloud, env: cloudEnv.env)
         var unread: [Skipped] = []
