@@ -34,6 +34,17 @@ import TestSupport
         try bytes.write(to: key)
     }
 
+    /// The tester's shape: the age key locked by git-crypt, a usable PGP key (`gpg`'s ed25519)
+    /// beside it in `.secrets/kind/local/gpg/sops.asc`.
+    static func homeLabWithLockedAgeKeyAndPGP(_ gpg: GPGFixtures) async throws -> URL {
+        try await homeLab { checkout in
+            try lockAgeKey(in: checkout)
+            let pgp = checkout.appendingPathComponent(".secrets/kind/local/gpg/sops.asc")
+            try FileManager.default.createDirectory(at: pgp.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try gpg.ed25519.secretArmor.write(to: pgp, atomically: true, encoding: .utf8)
+        }
+    }
+
     static func plan(_ checkout: URL, _ arguments: [String], environment: [String: String]) async throws -> (ProcessResult, String) {
         let summary = checkout.deletingLastPathComponent().appendingPathComponent("summary-\(UUID().uuidString.prefix(6)).md")
         let result = try await runProcess(
@@ -61,12 +72,7 @@ import TestSupport
     /// SOPS file encrypted for age only.
     @Test func aLockedAgeKeyIsNamedAsTheCauseOfEveryKeyMessage() async throws {
         let gpg = try await GPGFixtures.shared()
-        let checkout = try await Self.homeLab { checkout in
-            try Self.lockAgeKey(in: checkout)
-            let pgp = checkout.appendingPathComponent(".secrets/kind/local/gpg/sops.asc")
-            try FileManager.default.createDirectory(at: pgp.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try gpg.ed25519.secretArmor.write(to: pgp, atomically: true, encoding: .utf8)
-        }
+        let checkout = try await Self.homeLabWithLockedAgeKeyAndPGP(gpg)
         let (result, summary) = try await Self.plan(checkout, ["--cloud", "kind", "--env", "local"], environment: [:])
         #expect(result.status != 0, "\(result.allOutput)")
         // The Kustomizations that ask for sops-age: the error sits at their secretRef.name and
@@ -164,12 +170,7 @@ import TestSupport
     /// names the skipped source that may hold its key, and its fix comes first.
     @Test func thePreflightNamesASkippedSourceForAFileNoKeyOpens() async throws {
         let gpg = try await GPGFixtures.shared()
-        let checkout = try await Self.homeLab { checkout in
-            try Self.lockAgeKey(in: checkout)
-            let pgp = checkout.appendingPathComponent(".secrets/kind/local/gpg/sops.asc")
-            try FileManager.default.createDirectory(at: pgp.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try gpg.ed25519.secretArmor.write(to: pgp, atomically: true, encoding: .utf8)
-        }
+        let checkout = try await Self.homeLabWithLockedAgeKeyAndPGP(gpg)
         let file = "kubernetes/flux/vars/cluster-secrets.sops.yaml"
         let result = try await runProcess(
             TestPaths.executable("fluxci"), ["sops", "verify", "--cloud", "kind", "--env", "local", file],

@@ -62,6 +62,30 @@ import TestSupport
         return "  " + fix[range] + "\n"
     }
 
+    /// Checks a need of infra's build under `wait: true` in every shape: where the creator waits
+    /// for infra, a deadlock error at `file:line` naming `shown` and "has wait: true", whose fix
+    /// is never a dependsOn; quiet for race and ordered, and quiet (no error) without wait. With
+    /// `line` nil the need never deadlocks (an optional reference).
+    static func checkUnderWait(own: [String: String], made: [String: String], title: String, file: String, line: Int?, shown: String) async throws {
+        for shape in Shape.allCases {
+            let waiting = try await plan(files(needs: "  wait: true\n", own: own, made: made, shape: shape))
+            let problem = waiting.problem(title)
+            switch (shape, line) {
+            case (.transitive, let line?), (.direct, let line?), (.child, let line?):
+                let deadlock = try #require(problem, "\(shape): \(waiting.problems)")
+                #expect(deadlock.level == .error)
+                #expect(deadlock.location == SourceLocation(file: file, line: line), "\(shape): \(deadlock.location as Any)")
+                #expect(deadlock.message.contains(shown) && deadlock.message.contains("has wait: true"), "\(deadlock.message)")
+                #expect(suggestedDependsOn(deadlock.fix) == nil, "\(deadlock.fix ?? "")")
+            default:
+                #expect(problem == nil, "\(shape): \(waiting.problems)")
+            }
+            let quiet = try await plan(files(needs: "", own: own, made: made, shape: shape))
+            #expect(quiet.problem(title) == nil, "\(shape): \(quiet.problems)")
+            #expect(quiet.errors.isEmpty, "\(shape): \(quiet.errors)")
+        }
+    }
+
     /// Checks one kind in every shape: deadlocks are errors naming the chain and no dependsOn on
     /// the creator; the race is a warning whose fix, applied, leaves neither the problem nor a
     /// cycle; ordered is quiet; and `moved` (the object moved into infra's own build, where the
@@ -228,23 +252,7 @@ import TestSupport
         let own = ["repository.yaml": Self.repository, "cert-manager.yaml": Self.release("cert-manager", dependsOn: "  dependsOn:\n    - name: podinfo\n")]
         let made = ["podinfo.yaml": Self.release("podinfo")]
         let title = "HelmRelease dependency applied by a dependent"
-        for shape in Shape.allCases {
-            let waiting = try await Self.plan(Self.files(needs: "  wait: true\n", own: own, made: made, shape: shape))
-            let problem = waiting.problem(title)
-            switch shape {
-            case .transitive, .direct, .child:
-                let deadlock = try #require(problem, "\(shape): \(waiting.problems)")
-                #expect(deadlock.level == .error)
-                #expect(deadlock.location == SourceLocation(file: "infra/cert-manager.yaml", line: 13), "\(deadlock.location as Any)")
-                #expect(deadlock.message.contains("HelmRelease/flux-system/podinfo") && deadlock.message.contains("has wait: true"), "\(deadlock.message)")
-                #expect(Self.suggestedDependsOn(deadlock.fix) == nil, "\(deadlock.fix ?? "")")
-            case .race, .ordered:
-                #expect(problem == nil, "\(shape): \(waiting.problems)")
-            }
-            let quiet = try await Self.plan(Self.files(needs: "", own: own, made: made, shape: shape))
-            #expect(quiet.problem(title) == nil, "\(shape): \(quiet.problems)")
-            #expect(quiet.errors.isEmpty, "\(shape): \(quiet.errors)")
-        }
+        try await Self.checkUnderWait(own: own, made: made, title: title, file: "infra/cert-manager.yaml", line: 13, shown: "HelmRelease/flux-system/podinfo")
         let checked = try await Self.plan(Self.files(
             needs: "  healthChecks:\n    - {apiVersion: helm.toolkit.fluxcd.io/v2, kind: HelmRelease, name: cert-manager, namespace: flux-system}\n",
             own: own, made: made, shape: .transitive))
@@ -271,22 +279,7 @@ import TestSupport
         let release = DependentDeadlockTests.release("cert-manager", dependsOn: chart ? "" : "  valuesFrom:\n    - {kind: ConfigMap, name: vals}\n")
         let own = chart ? ["cert-manager.yaml": release] : ["repository.yaml": DependentDeadlockTests.repository, "cert-manager.yaml": release]
         let made = chart ? ["repository.yaml": DependentDeadlockTests.repository] : ["vals.yaml": Self.values]
-        for shape in DependentDeadlockTests.Shape.allCases {
-            let waiting = try await DependentDeadlockTests.plan(DependentDeadlockTests.files(needs: "  wait: true\n", own: own, made: made, shape: shape))
-            let problem = waiting.problem(title)
-            switch shape {
-            case .transitive, .direct, .child:
-                let deadlock = try #require(problem, "\(shape): \(waiting.problems)")
-                #expect(deadlock.level == .error)
-                #expect(deadlock.location == SourceLocation(file: "infra/cert-manager.yaml", line: line), "\(shape): \(deadlock.location as Any)")
-                #expect(deadlock.message.contains(shown) && deadlock.message.contains("has wait: true"), "\(deadlock.message)")
-                #expect(DependentDeadlockTests.suggestedDependsOn(deadlock.fix) == nil, "\(deadlock.fix ?? "")")
-            case .race, .ordered:
-                #expect(problem == nil, "\(shape): \(waiting.problems)")
-            }
-            let quiet = try await DependentDeadlockTests.plan(DependentDeadlockTests.files(needs: "", own: own, made: made, shape: shape))
-            #expect(quiet.problem(title) == nil && quiet.errors.isEmpty, "\(shape): \(quiet.problems)")
-        }
+        try await DependentDeadlockTests.checkUnderWait(own: own, made: made, title: title, file: "infra/cert-manager.yaml", line: line, shown: shown)
     }
 }
 
@@ -322,22 +315,8 @@ import TestSupport
             ? "apiVersion: v1\nkind: Secret\nmetadata: {name: creds, namespace: default}\nstringData: {a: b}\n"
             : "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: creds, namespace: default}\ndata: {a: b}\n"
         let own = ["shop.yaml": Self.deployment(reference)]
-        let title = "\(kind) applied by a dependent"
-        for shape in DependentDeadlockTests.Shape.allCases {
-            let waiting = try await DependentDeadlockTests.plan(DependentDeadlockTests.files(needs: "  wait: true\n", own: own, made: ["creds.yaml": made], shape: shape))
-            let problem = waiting.problem(title)
-            switch (shape, line) {
-            case (.transitive, let line?), (.direct, let line?), (.child, let line?):
-                let deadlock = try #require(problem, "\(shape): \(waiting.problems)")
-                #expect(deadlock.level == .error)
-                #expect(deadlock.location == SourceLocation(file: "infra/shop.yaml", line: line), "\(shape): \(deadlock.location as Any)")
-                #expect(deadlock.message.contains("\(kind)/default/creds") && deadlock.message.contains("has wait: true"), "\(deadlock.message)")
-            default:
-                #expect(problem == nil, "\(shape): \(waiting.problems)")
-            }
-            let quiet = try await DependentDeadlockTests.plan(DependentDeadlockTests.files(needs: "", own: own, made: ["creds.yaml": made], shape: shape))
-            #expect(quiet.problem(title) == nil, "\(shape): \(quiet.problems)")
-        }
+        try await DependentDeadlockTests.checkUnderWait(
+            own: own, made: ["creds.yaml": made], title: "\(kind) applied by a dependent", file: "infra/shop.yaml", line: line, shown: "\(kind)/default/creds")
     }
 }
 
