@@ -172,21 +172,28 @@ struct KustomizePatches {
         return best.0
     }
 
-    /// The documents of a patch: (kind, name, namespace, line of metadata.name in the
-    /// repository file), for a strategic-merge patch; [] for a JSON 6902 list.
-    func strategicMergeDocuments(_ entry: Entry, origins: Origins) -> [(kind: String, name: String, namespace: String?, file: String, line: Int?)] {
+    /// The documents of a patch: (kind, name, namespace, the repository file, the lines of
+    /// metadata.name and metadata.namespace in it, nil where unknown or not written), for a
+    /// strategic-merge patch; [] for a JSON 6902 list.
+    func strategicMergeDocuments(_ entry: Entry, origins: Origins) -> [(kind: String, name: String, namespace: String?, file: String, line: Int?, namespaceLine: Int?)] {
         if let patchFile = entry.patchFile {
-            return origins.documents(patchFile).map { ($0.kind, $0.name, $0.namespace, patchFile, Origins.line(of: ["metadata", "name"], in: $0.node)) }
+            return origins.documents(patchFile).map {
+                ($0.kind, $0.name, $0.namespace, patchFile, Origins.line(of: ["metadata", "name"], in: $0.node), $0.namespace == nil ? nil : Origins.line(of: ["metadata", "namespace"], in: $0.node))
+            }
         }
         guard let inline = entry.inline, var nodes = try? Yams.compose_all(yaml: inline.string) else { return [] }
-        var found: [(kind: String, name: String, namespace: String?, file: String, line: Int?)] = []
+        var found: [(kind: String, name: String, namespace: String?, file: String, line: Int?, namespaceLine: Int?)] = []
         while let node = nodes.next() {
             guard case .mapping = node else { continue }
             // A literal block (`patch: |`) keeps one text line per file line, from the line after
             // its indicator; any other style is placed at the entry.
-            let inner = Origins.line(of: ["metadata", "name"], in: node)
-            let line = entry.inlineFile == nil ? nil : inline.style == .literal ? inner.map { (inline.mark?.line ?? 0) + $0 } : inline.mark?.line
-            found.append((node["kind"]?.string ?? "", node["metadata"]?["name"]?.string ?? "", node["metadata"]?["namespace"]?.string, entry.inlineFile ?? "", line))
+            func line(_ path: [Origins.FieldKey]) -> Int? {
+                let inner = Origins.line(of: path, in: node)
+                if entry.inlineFile == nil { return nil }
+                return inline.style == .literal ? inner.map { (inline.mark?.line ?? 0) + $0 } : inline.mark?.line
+            }
+            let namespace = node["metadata"]?["namespace"]?.string
+            found.append((node["kind"]?.string ?? "", node["metadata"]?["name"]?.string ?? "", namespace, entry.inlineFile ?? "", line(["metadata", "name"]), namespace == nil ? nil : line(["metadata", "namespace"])))
         }
         return found
     }

@@ -49,19 +49,25 @@ extension Reader {
                     return document.namespace == nil || document.namespace == namespace
                 }) else { continue }
                 let named = "\(kind) \(namespace.map { "\($0)/" } ?? "")\(name)"
-                let nameSite = document.line.map { "\(document.file):\($0)" } ?? (document.file.isEmpty ? "in \(entry.written)" : document.file)
+                func written(at line: Int?) -> String { line.map { "\(document.file):\($0)" } ?? (document.file.isEmpty ? "in \(entry.written)" : document.file) }
+                let nameSite = written(at: document.line)
+                // Where the namespace is written, or where to add it (by the name) when it is not.
+                let namespaceSite = written(at: document.namespaceLine ?? document.line)
                 if message.contains("multiple matches for Id") {
                     return .error(
                         "The Kustomization \(id) does not build: the strategic-merge \(patchName(entry)) (\(entry.written); without a target it patches the one object of its own kind, name and namespace) names \(named), which more than one object of what \(level(entry)) builds matches: \(consequence)",
                         title: "Kustomize build failed",
-                        fix: "Give the patch a metadata.namespace (\(nameSite)), or give the entry a target that selects one object (target: {kind: \(kind), name: \(name), namespace: …}).",
+                        fix: "Give the patch a metadata.namespace (\(namespaceSite)), or give the entry a target that selects one object (target: {kind: \(kind), name: \(name), namespace: …}).",
                         at: site(entry))
                 }
                 let objects = KustomizePatches.objects(reachedBy: entry, origins: origins)
                 let nearest = KustomizePatches.nearest(kind: kind, name: name, namespace: namespace, in: objects)
                 let fix: String
                 if let nearest, nearest.name == name, nearest.namespace != namespace {
-                    fix = "Set the patch's metadata.namespace to \(nearest.namespace ?? "none (remove it)") (\(nameSite)) to patch \(nearest.description), or give the entry a target that selects it."
+                    fix = "Set the patch's metadata.namespace to \(nearest.namespace ?? "none (remove it)") (\(namespaceSite)) to patch \(nearest.description), or give the entry a target that selects it."
+                } else if let nearest, nearest.namespace != namespace {
+                    // tester t11 F4: both fields differ; naming one would leave the patch matching nothing.
+                    fix = "Set the patch's metadata.name to \(nearest.name) (\(nameSite)) and its metadata.namespace to \(nearest.namespace ?? "none (remove it)") (\(namespaceSite)) to patch \(nearest.description), or give the entry a target that selects it (target: {kind: \(nearest.kind), name: \(nearest.name)\(nearest.namespace.map { ", namespace: \($0)" } ?? "")})."
                 } else if let nearest {
                     fix = "Rename the patch's metadata.name to \(nearest.name) (\(nameSite)) to patch \(nearest.description), or give the entry a target that selects it (target: {kind: \(nearest.kind), name: \(nearest.name)})."
                 } else {

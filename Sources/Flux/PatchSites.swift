@@ -103,7 +103,7 @@ enum PatchSites {
 
     /// Whether a patch `target` selects the object: kind, name and namespace as anchored
     /// regular expressions (kustomize's resid selector), group and version as written.
-    private static func selects(_ target: Node, _ object: KubeObject) -> Bool {
+    static func selects(_ target: Node, _ object: KubeObject) -> Bool {
         func matches(_ pattern: String?, _ value: String) -> Bool {
             guard let pattern, !pattern.isEmpty else { return true }
             guard let expression = try? NSRegularExpression(pattern: "^(?:\(pattern))$") else { return pattern == value }

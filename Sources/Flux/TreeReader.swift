@@ -36,6 +36,8 @@ struct Reader {
     var secretValues: Set<String> = []
     var files: [Reference: [String]] = [:]
     var sopsFiles: [Reference: [String]] = [:]
+    /// ClusterTree.patchedFields.
+    var patched: [ObjectReference: [String: SourceLocation]] = [:]
     var decryptorReads: [Reference: [String: Set<SOPSDecryptorRead>]] = [:]
     var builds: [Reference: ClusterTree.BuildStatus] = [:]
     /// Objects of every build so far (substitution sources, known sources).
@@ -393,6 +395,7 @@ struct Reader {
             kustomizations: ClusterTreeReader.dependencyOrder(all), files: files, sopsFiles: sopsFiles, objects: objects, builds: builds,
             buildTool: tool.description, problems: problems, decryptorReads: decryptorReads)
         tree.secretValues = secretValues.sorted()
+        tree.patchedFields = patched
         return tree
     }
 
@@ -587,6 +590,10 @@ struct Reader {
         }
         children.removeAll { rejected.contains($0.id) }
         objects[id] = placed
+        for object in placed where object.kind == "HelmRelease" {
+            let fields = patchedFields(of: object, in: kustomization, reached: Array(Set(reached)))
+            if !fields.isEmpty { patched[WrittenObjects.reference(object, in: kustomization)] = fields }
+        }
         unsubstituted[id] = placedSources
         available += placed
         files[id] = Array(Set(reached)).sorted()

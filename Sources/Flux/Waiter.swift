@@ -70,6 +70,8 @@ public struct ReconciliationWaiter: Sendable {
         public var rule: Rule
         /// As written (`./kubernetes/apps`) for a Kustomization's messages.
         public var writtenPath: String?
+        /// Fields a kustomize patch writes, by dotted path, at the patch (ClusterTree.patchedFields).
+        public var patched: [String: SourceLocation] = [:]
 
         public init(
             reference: ObjectReference, apiVersion: String, location: SourceLocation?, parent: ObjectReference? = nil, dependsOn: [ObjectReference] = [],
@@ -301,9 +303,11 @@ public struct ReconciliationWaiter: Sendable {
             for entry in InventoryEntry.entries(of: row.live ?? .null) where scope.covers(entry.reference) {
                 guard !known.contains(entry.reference), seen.insert(entry.reference).inserted else { continue }
                 let object = written.object(entry.reference, in: row.reference)
-                targets.append(Target(
+                var target = Target(
                     reference: entry.reference, apiVersion: entry.apiVersion, location: object.flatMap(WrittenObjects.location), parent: row.reference,
-                    dependsOn: WrittenObjects.dependsOn(object?.json, namespace: entry.reference.namespace, kind: entry.reference)))
+                    dependsOn: WrittenObjects.dependsOn(object?.json, namespace: entry.reference.namespace, kind: entry.reference))
+                target.patched = tree.patchedFields[entry.reference] ?? [:]
+                targets.append(target)
             }
         }
         return targets
@@ -585,8 +589,18 @@ final class WaitSet: @unchecked Sendable {
         case ("HelmRelease", _): "The message is helm-controller's; the events of the release and of its pods are in the artifacts. Fix the chart version or values where the HelmRelease is written."
         default: "The message is the controller's; its events are in the artifacts. Fix the object where it is written (URL, reference, credentials)."
         }
+        // A version helm-controller cannot find is where a patch set it, when one did (t10 F8);
+        // patched values are named, since any failure of the release may come from them.
+        var site = target.location
+        var patchedNote = ""
+        if let version = target.patched["spec.chart.spec.version"], message.range(of: "version", options: .caseInsensitive) != nil {
+            site = version
+            patchedNote = " (its spec.chart.spec.version is set by the patch at \(version.file):\(version.line ?? 1)\(target.location.map { "; the HelmRelease is written at \($0.file):\($0.line ?? 1)" } ?? ""))"
+        } else if let values = target.patched["spec.values"] {
+            patchedNote = " (its spec.values are patched at \(values.file):\(values.line ?? 1))"
+        }
         return ReconciliationWaiter.Failure(
-            annotation: .error("\(describe(target)) failed\(at): \(reason): \(message)", title: "\(target.reference.kind) failed: \(reason)", fix: fix, at: target.location),
+            annotation: .error("\(describe(target)) failed\(at): \(reason): \(message)\(patchedNote)", title: "\(target.reference.kind) failed: \(reason)", fix: fix, at: site),
             rows: rowsUnlocked(), failed: [target.reference])
     }
 

@@ -427,8 +427,19 @@ public final class Keyring: @unchecked Sendable {
         guard FileManager.default.fileExists(atPath: directory.path) else { return false }
         guard isKeyring(directory) else { return false }
         Gpgconf.killAll(homedir: directory.path)
-        try? FileManager.default.removeItem(at: directory)
+        removeTree(directory)
         return true
+    }
+
+    /// Removes `directory`, again while it is still there: `gpgconf --kill` returns before the
+    /// agent has exited, and the agent removing its sockets meanwhile makes a removal fail
+    /// half-way (seen under load: a keyring left behind after a failed run). Up to 2 s.
+    static func removeTree(_ directory: URL) {
+        for _ in 0..<40 {
+            try? FileManager.default.removeItem(at: directory)
+            guard FileManager.default.fileExists(atPath: directory.path) else { return }
+            usleep(50_000)
+        }
     }
 }
 

@@ -264,6 +264,7 @@ import TestSupport
         BadInput(name: "garbage", environment: { _ in ["SOPS_GPG_KEY": "this is not a key!"] }, expected: ["title=Not an OpenPGP key", "neither an ASCII-armored"]),
         BadInput(name: "empty variable", environment: { _ in ["SOPS_GPG_KEY": ""] }, expected: ["title=Empty SOPS key", "secrets.SOPS_GPG_KEY"]),
         BadInput(name: "nothing at all", environment: { _ in [:] }, expected: ["title=No SOPS keys"]),
+        BadInput(name: "empty age variable", environment: { _ in ["SOPS_AGE_KEY": ""] }, expected: ["title=No SOPS keys", "SOPS_AGE_KEY is set but empty"]),
         BadInput(
             name: "truncated armor",
             environment: { keys in ["SOPS_GPG_KEY": String(keys.ed25519.secretArmor.prefix(300))] },

@@ -240,5 +240,15 @@ import TestSupport
         let empty = try await Self.run(elsewhere, ["sops", "decrypt", repo.root.appendingPathComponent("app.yaml").path], environment: ["HOME": elsewhere.path])
         #expect(empty.status != 0)
         #expect(empty.standardError.contains("title=No SOPS keys"))
+        // tester t11 F8: what was given but gave nothing is named, and the fix does not tell to
+        // pass the --cloud and --env that were passed.
+        let asked = try await Self.run(
+            elsewhere, ["sops", "verify", "--cloud", "aws", "--env", "prod", repo.root.appendingPathComponent("app.yaml").path],
+            environment: ["HOME": elsewhere.path, "SOPS_AGE_KEY": ""])
+        #expect(asked.status != 0)
+        let error = try #require(asked.standardError.split(separator: "\n").first { $0.hasPrefix("::error") }.map(String.init), "\(asked.allOutput)")
+        #expect(error.contains("title=No SOPS keys") && error.contains("SOPS_AGE_KEY is set but empty") && error.contains(".secrets/aws/prod/ does not exist"), "\(error)")
+        #expect(error.contains("secrets.SOPS_AGE_KEY") && error.contains("fluxci keys new --cloud aws --env prod --age"), "\(error)")
+        #expect(!error.contains("pass --cloud and --env"), "\(error)")
     }
 }

@@ -255,6 +255,55 @@ import TestSupport
         #expect(text.contains("# events of HelmChart flux-system/apps-podinfo\n") && text.contains(" Warning InvalidChartReference: \(chartMessage)"), "\(text)")
     }
 
+    /// Tester t10 F8: an overlay's patch sets a chart version the repository lacks. The error is
+    /// at the patch line that set the version, and names where the HelmRelease itself is written;
+    /// a patch of the values is named on another failure. Without the patch, the same failure
+    /// stays at the HelmRelease (the test above). (The Flux Kustomization's spec.patches, which
+    /// the stand-in controller does not apply, are KustomizePatchTests'.)
+    @Test(.standIn("the fake controller's stand-in Helm repository index"))
+    func aChartVersionAPatchSetIsAnnotatedAtThePatch() async throws {
+        let via = "kustomize patch"
+        let apps = "kubernetes/overlays/kind/local/apps"
+        let setup = try await Self.setup { checkout in
+            if via == "kustomize patch" {
+                let kustomization = checkout.appendingPathComponent("\(apps)/kustomization.yaml")
+                try (try String(contentsOf: kustomization, encoding: .utf8) + "patches:\n  - path: version.yaml\n").write(to: kustomization, atomically: true, encoding: .utf8)
+                try "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: podinfo\n  namespace: apps\nspec:\n  chart:\n    spec:\n      version: 6.6.0\n  values:\n    replicaCount: 2\n"
+                    .write(to: checkout.appendingPathComponent("\(apps)/version.yaml"), atomically: true, encoding: .utf8)
+            } else {
+                let file = checkout.appendingPathComponent("clusters/kind/local/apps.yaml")
+                let patch = "  patches:\n    - target:\n        kind: HelmRelease\n        name: podinfo\n      patch: |\n        - op: replace\n          path: /spec/chart/spec/version\n          value: 6.6.0\n"
+                try (try String(contentsOf: file, encoding: .utf8) + patch).write(to: file, atomically: true, encoding: .utf8)
+            }
+        }
+        defer { Task { await setup.stop() } }
+        setup.controller.set(helmRepository: "podinfo", charts: ["podinfo": ["6.4.1", "6.5.0"]])
+        let (result, _) = try await setup.run(["--timeout", "120s"], environment: Self.github)
+        #expect(result.status == 1, "\(result.allOutput)")
+        let site = via == "kustomize patch" ? "\(apps)/version.yaml:9" : "clusters/kind/local/apps.yaml:29"
+        let parts = site.split(separator: ":")
+        let errors = result.standardError.split(separator: "\n").filter { $0.hasPrefix("::error title=HelmRelease failed") }
+        #expect(errors.count == 1, "\(errors)")
+        #expect(errors.first?.contains("file=\(parts[0]),line=\(parts[1])::The HelmRelease apps/podinfo") == true, "\(errors)")
+        #expect(errors.first?.contains("matching '6.6.0' found (its spec.chart.spec.version is set by the patch at \(site); the HelmRelease is written at \(Self.helmFile):10)") == true, "\(errors)")
+
+        // Another failure of a release whose values a patch sets: at the HelmRelease, the patch named.
+        guard via == "kustomize patch" else { return }
+        let values = try await Self.setup { checkout in
+            let kustomization = checkout.appendingPathComponent("\(apps)/kustomization.yaml")
+            try (try String(contentsOf: kustomization, encoding: .utf8) + "patches:\n  - path: values.yaml\n").write(to: kustomization, atomically: true, encoding: .utf8)
+            try "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: podinfo\n  namespace: apps\nspec:\n  values:\n    replicaCount: 2\n"
+                .write(to: checkout.appendingPathComponent("\(apps)/values.yaml"), atomically: true, encoding: .utf8)
+        }
+        defer { Task { await values.stop() } }
+        values.controller.set(helmRelease: "podinfo", .installFailed(message: "Helm install failed for release apps/podinfo with chart podinfo@6.5.0: context deadline exceeded"))
+        let (failed, _) = try await values.run(["--timeout", "60s"], environment: Self.github)
+        #expect(failed.status == 1)
+        let error = failed.standardError.split(separator: "\n").first { $0.hasPrefix("::error title=HelmRelease failed") }
+        #expect(error?.contains("file=\(Self.helmFile),line=10::") == true, "\(error ?? "")")
+        #expect(error?.contains("(its spec.values are patched at \(apps)/values.yaml:7)") == true, "\(error ?? "")")
+    }
+
     // MARK: The flux-system controllers with --wait-for all (tester t6 finding 5)
 
     @Test(.standIn("the fake API server's object store")) func waitForAllWaitsForTheFluxControllersTheRootKustomizationApplied() async throws {

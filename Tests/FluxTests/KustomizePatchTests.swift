@@ -103,7 +103,46 @@ import TestSupport
         let problem = try #require(Self.patchProblems(tree).first)
         #expect(Self.site(problem) == "apps/overlay/kustomization.yaml:4")
         #expect(problem.message.contains("names ConfigMap web/settings"), "\(problem.message)")
-        #expect(problem.fix?.contains("Set the patch's metadata.namespace to apps (apps/overlay/settings.yaml:4)") == true, "\(problem.fix ?? "")")
+        // At the line the namespace is written on (tester t11 F4), not the name's.
+        #expect(problem.fix?.contains("Set the patch's metadata.namespace to apps (apps/overlay/settings.yaml:5)") == true, "\(problem.fix ?? "")")
+    }
+
+    /// tester t11 F4: name and namespace both differ from the nearest object; a fix naming one
+    /// field would still match nothing. Applying the fix it gives makes the build pass.
+    @Test func aStrategicMergePatchWrongInNameAndNamespaceNamesBothFields() async throws {
+        let patch = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: setting\n  namespace: web\ndata: {mode: overlay}\n"
+        let overlay = "resources:\n  - ../base\npatches:\n  - path: settings.yaml\n"
+        let problem = try #require(Self.patchProblems(try Self.read(try await Self.fleet(overlay: overlay, more: ["apps/overlay/settings.yaml": patch]))).first)
+        #expect(problem.level == .error)
+        #expect(problem.fix?.contains("Set the patch's metadata.name to settings (apps/overlay/settings.yaml:4) and its metadata.namespace to apps (apps/overlay/settings.yaml:5)") == true, "\(problem.fix ?? "")")
+        // The fix, applied: no patch problem is left.
+        let fixed = patch.replacingOccurrences(of: "name: setting\n", with: "name: settings\n").replacingOccurrences(of: "namespace: web", with: "namespace: apps")
+        #expect(Self.patchProblems(try Self.read(try await Self.fleet(overlay: overlay, more: ["apps/overlay/settings.yaml": fixed]))).isEmpty)
+        // Without metadata.namespace in the patch, the fix says where to add it: by the name.
+        let unnamespaced = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: setting\ndata: {mode: overlay}\n"
+        let other = try #require(Self.patchProblems(try Self.read(try await Self.fleet(overlay: overlay, more: ["apps/overlay/settings.yaml": unnamespaced]))).first)
+        #expect(other.fix?.contains("Set the patch's metadata.name to settings (apps/overlay/settings.yaml:4) and its metadata.namespace to apps (apps/overlay/settings.yaml:4)") == true, "\(other.fix ?? "")")
+    }
+
+    /// Tester t10 F8: where a patch, not the HelmRelease's own file, sets its chart version or
+    /// values, for the wait's annotation of a version helm-controller cannot find. The patch
+    /// applied last wins: the Flux Kustomization's spec.patches over the overlay's.
+    @Test func aHelmReleaseFieldAPatchWritesIsRecordedAtThePatchAppliedLast() async throws {
+        let version = "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: podinfo-v2\n  namespace: apps\nspec:\n  chart:\n    spec:\n      version: 6.6.0\n"
+        let overlay = "resources:\n  - ../base\npatches:\n  - path: version.yaml\n"
+        let release = ObjectReference(group: "helm.toolkit.fluxcd.io", kind: "HelmRelease", namespace: "apps", name: "podinfo-v2")
+        let patched = try Self.read(try await Self.fleet(overlay: overlay, more: ["apps/overlay/version.yaml": version]))
+        #expect(patched.patchedFields[release]?["spec.chart.spec.version"] == SourceLocation(file: "apps/overlay/version.yaml", line: 9), "\(patched.patchedFields)")
+        #expect(patched.patchedFields[release]?["spec.values"] == nil)
+        let specPatch = "  patches:\n    - target: {kind: HelmRelease}\n      patch: |\n        - op: replace\n          path: /spec/chart/spec/version\n          value: 6.7.0\n"
+        let both = try Self.read(try await Self.fleet(overlay: overlay, extra: specPatch, more: ["apps/overlay/version.yaml": version]))
+        #expect(both.patchedFields[release]?["spec.chart.spec.version"] == SourceLocation(file: "clusters/c/apps.yaml", line: 19), "\(both.patchedFields)")
+        // A spec.patches target that selects another HelmRelease writes nothing of this one.
+        let other = specPatch.replacingOccurrences(of: "{kind: HelmRelease}", with: "{kind: HelmRelease, name: frontend}")
+        let elsewhere = try Self.read(try await Self.fleet(overlay: overlay, extra: other, more: ["apps/overlay/version.yaml": version]))
+        #expect(elsewhere.patchedFields[release]?["spec.chart.spec.version"] == SourceLocation(file: "apps/overlay/version.yaml", line: 9))
+        let unpatched = try Self.read(try await Self.fleet(overlay: "resources:\n  - ../base\n"))
+        #expect(unpatched.patchedFields.isEmpty, "\(unpatched.patchedFields)")
     }
 
     @Test func aJSON6902OperationOnAMissingPathIsAnErrorAtItsEntry() async throws {

@@ -126,19 +126,14 @@ public struct E2ECommand: ContextCommand {
         let root = repository.root(context)
         let keys: ImportedKeys = try await run.step(.keys) {
             if let keyring { return try ImportedKeys.open(keyring, environment: context.environment) }
-            var sources: KeySources
             let secrets = KeySources.clusterSecrets(repository.cloudEnv, environment: context.environment, repository: root, reporter: reporter)
-            do {
-                sources = try KeySources.read(
-                    environment: context.environment, repository: root,
-                    cloudEnv: secrets.cloudEnv
-                        .flatMap { FileManager.default.fileExists(atPath: root.appendingPathComponent(".secrets/\($0.cloud)/\($0.env)").path) ? $0 : nil },
-                    localKeyring: [], reporter: reporter, currentDirectory: context.workingDirectory)
-            } catch let annotation as Annotation where annotation.title == "No SOPS keys" {
-                // A plan without keys runs every tree check and reports the preflight not run; a
-                // full run needs keys only when the cluster decrypts something (the preflight says).
-                sources = KeySources()
-            }
+            let folder = KeySources.secretsFolder(secrets.cloudEnv, repository: root)
+            // A plan without keys runs every tree check and reports the preflight not run; a
+            // full run needs keys only when the cluster decrypts something (the preflight says).
+            var sources = try KeySources.read(
+                environment: context.environment, repository: root, cloudEnv: folder.cloudEnv,
+                localKeyring: [], reporter: reporter, currentDirectory: context.workingDirectory, noneIsError: false)
+            if sources.isEmpty { sources.skipped += folder.skipped }
             sources.skipped += secrets.unread
             let created: Keyring
             // Under RUNNER_TEMP (the runner empties it after the job), and named in GITHUB_ENV the

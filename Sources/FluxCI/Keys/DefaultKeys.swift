@@ -40,7 +40,7 @@ enum DefaultKeys {
         _ context: CommandContext, repository: URL, given: KeySources? = nil, allowNone: Bool = false, _ body: (ImportedKeys) async throws -> T
     ) async throws -> T {
         let reporter = context.reporter
-        var sources = given ?? KeySources()
+        var sources = given ?? KeySources(skipped: KeySources.emptyVariables(context.environment))
         if given == nil, let passphrase = context.environment["SOPS_GPG_PASSPHRASE"], !passphrase.isEmpty {
             reporter.mask(passphrase)
             sources.passphrase = passphrase
@@ -116,9 +116,13 @@ enum DefaultKeys {
                     title: "No SOPS keys",
                     fix: "Decrypt with the real sops (`sops -d FILE`: it reads ssh-rsa keys and asks for an SSH key's passphrase), or set SOPS_AGE_KEY_FILE to an age key file, or point SOPS_AGE_SSH_PRIVATE_KEY_FILE at an unprotected ssh-ed25519 key.")
             }
+            // What was given but skipped is the likelier cause, and its fix the one to give.
+            let skipped = sources.skipped.isEmpty ? "" : " Skipped: " + sources.skipped.map(\.why).joined(separator: "; ") + "."
             throw Annotation.error(
-                "No SOPS key was given, and none is where sops looks (\(looked.joined(separator: ", "))).", title: "No SOPS keys",
-                fix: "Set SOPS_AGE_KEY_FILE or SOPS_AGE_KEY (AGE-SECRET-KEY-1… lines) or SOPS_GPG_KEY, put your age keys in \(ageKeyFile(context.environment)), or pass --cloud and --env to read .secrets/<cloud>/<env>/.")
+                "No SOPS key was given, and none is where sops looks (\(looked.joined(separator: ", "))).\(skipped)", title: "No SOPS keys",
+                fix: sources.skipped.isEmpty
+                    ? "Set SOPS_AGE_KEY_FILE or SOPS_AGE_KEY (AGE-SECRET-KEY-1… lines) or SOPS_GPG_KEY, put your age keys in \(ageKeyFile(context.environment)), or pass --cloud and --env to read .secrets/<cloud>/<env>/."
+                    : KeySources.Skipped.fixes(sources.skipped) + " Or put your age keys in \(ageKeyFile(context.environment)).")
         }
         // Age identities and the repository's PGP keys live in a private keyring directory, as
         // imported keys do; the user's own secret keys are used where they are.

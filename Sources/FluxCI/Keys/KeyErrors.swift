@@ -18,7 +18,9 @@ enum KeyErrors {
             case .empty:
                 return .error(
                     "\(source) is set but empty.", title: "Empty SOPS key",
-                    fix: "Check that the repository secret exists and reaches this step (env: SOPS_GPG_KEY: ${{ secrets.SOPS_GPG_KEY }}); secrets are empty in pull requests from forks.")
+                    fix: source.allSatisfy({ $0.isUppercase || $0 == "_" })
+                        ? { let fix = KeySources.emptySecretFix(source); return fix.prefix(1).uppercased() + fix.dropFirst() + "." }()
+                        : "Put the armored secret key (gpg --armor --export-secret-keys) into \(source).")
             case .notKeyMaterial(let base64):
                 return .error(
                     base64

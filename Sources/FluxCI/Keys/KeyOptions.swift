@@ -53,18 +53,13 @@ struct KeyOptions: ParsableArguments {
         }
         // Keys from the environment (CI): these and, only when --cloud/--env ask for it, that
         // folder's — never .secrets/ merged in silently, so a laptop run holds CI's keys.
-        let secretsFolder = cloudEnv.map { repository.appendingPathComponent(".secrets/\($0.cloud)/\($0.env)").path }
-        let useSecrets = cloudEnv != nil && (secretsFolder.map { FileManager.default.fileExists(atPath: $0) } ?? false)
-        var sources: KeySources
-        do {
-            sources = try KeySources.read(
-                environment: context.environment, repository: repository, cloudEnv: useSecrets ? cloudEnv : nil,
-                localKeyring: [], reporter: context.reporter, currentDirectory: context.workingDirectory)
-        } catch let annotation as Annotation where (allowNone || whereSopsLooks) && annotation.title == "No SOPS keys" {
-            // Nothing given at all: the caller runs what needs no key (an empty keyring), or
-            // looks where sops looks.
-            sources = KeySources()
-        }
+        let folder = KeySources.secretsFolder(cloudEnv, repository: repository)
+        // Nothing given at all is no error when the caller runs what needs no key (an empty
+        // keyring) or looks where sops looks; what was skipped is kept for its messages.
+        var sources = try KeySources.read(
+            environment: context.environment, repository: repository, cloudEnv: folder.cloudEnv,
+            localKeyring: [], reporter: context.reporter, currentDirectory: context.workingDirectory, noneIsError: !(allowNone || whereSopsLooks))
+        if sources.isEmpty { sources.skipped += folder.skipped }
         sources.skipped += unread
         if whereSopsLooks {
             return try await DefaultKeys.withKeys(context, repository: repository, given: sources, allowNone: allowNone, body)

@@ -75,6 +75,33 @@ struct KeySources {
         return (nil, unread)
     }
 
+    /// The cloud and env whose `.secrets` folder `read` may read: `asked` when that folder
+    /// exists; when it does not, none, and a skipped source saying so (so that a message about
+    /// missing keys does not tell to pass the --cloud and --env that were passed; tester t11 F8).
+    static func secretsFolder(
+        _ asked: (cloud: String, env: String)?, repository: URL
+    ) -> (cloudEnv: (cloud: String, env: String)?, skipped: [Skipped]) {
+        guard let asked else { return (nil, []) }
+        let folder = ".secrets/\(asked.cloud)/\(asked.env)"
+        if FileManager.default.fileExists(atPath: repository.appendingPathComponent(folder).path) { return (asked, []) }
+        return (nil, [Skipped(
+            kind: .age, why: "\(folder)/ does not exist in \(repository.path)",
+            fix: "create the keys with `fluxci keys new --cloud \(asked.cloud) --env \(asked.env) --age` (or copy them into \(folder)/ from your team's secret store), or pass SOPS_AGE_KEY / SOPS_GPG_KEY")])
+    }
+
+    /// SOPS_AGE_KEY set but empty, as a skipped source: what `${{ secrets.SOPS_AGE_KEY }}` gives
+    /// when the secret does not exist or does not reach the run (a fork's pull request). sops
+    /// skips it silently; fluxci names it where a missing key is the problem (tester t11 F8), not
+    /// in every run that gives its keys another way. (An empty SOPS_GPG_KEY is an error of its own.)
+    static func emptyVariables(_ environment: [String: String]) -> [Skipped] {
+        environment["SOPS_AGE_KEY"] == "" ? [Skipped(kind: .age, why: "SOPS_AGE_KEY is set but empty", fix: emptySecretFix("SOPS_AGE_KEY"))] : []
+    }
+
+    /// How to give a key variable that is set but empty.
+    static func emptySecretFix(_ variable: String) -> String {
+        "check that the repository secret exists and reaches this step (env: \(variable): ${{ secrets.\(variable) }}); secrets are empty in pull requests from forks"
+    }
+
     /// What a cloud/env's `.secrets` folder holds for local reproduction.
     static func secretsPaths(cloud: String, env: String) -> (age: String, pgp: String) {
         (".secrets/\(cloud)/\(env)/age/age.agekey", ".secrets/\(cloud)/\(env)/gpg/sops.asc")
@@ -82,10 +109,12 @@ struct KeySources {
 
     /// Reads, masks and validates every source, in the documented order: SOPS_GPG_KEY,
     /// SOPS_GPG_PASSPHRASE, SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD (its output), the `.secrets/<cloud>/<env>/` files,
-    /// then keys exported from the user's own keyring.
+    /// then keys exported from the user's own keyring. Without `noneIsError`, finding no key
+    /// returns sources holding none, with what was skipped and why (the caller decides).
     static func read(
         environment: [String: String], repository: URL, cloudEnv: (cloud: String, env: String)?,
-        localKeyring: [String], reporter: Reporter, currentDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        localKeyring: [String], reporter: Reporter, currentDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath),
+        noneIsError: Bool = true
     ) throws -> KeySources {
         var sources = KeySources()
         // Mask first: nothing is printed before every secret form is registered.
@@ -114,6 +143,7 @@ struct KeySources {
             }
             sources.age.append(AgeSource(name: name, file: file, entries: entries))
         }
+        sources.skipped += emptyVariables(environment)
         if let value = environment["SOPS_AGE_KEY"], !value.isEmpty {
             try addAge("SOPS_AGE_KEY", file: nil, value, from: "SOPS_AGE_KEY")
         }
@@ -157,7 +187,7 @@ struct KeySources {
             let pgpExists = FileManager.default.fileExists(atPath: pgpURL.path)
             if !ageExists && !pgpExists && sources.isEmpty {
                 throw Annotation.error(
-                    "Neither \(paths.age) nor \(paths.pgp) exists in \(repository.path).",
+                    "Neither \(paths.age) nor \(paths.pgp) exists in \(repository.path).\(sources.skipped.isEmpty ? "" : " Skipped: " + sources.skipped.map(\.why).joined(separator: "; ") + ".")",
                     title: "No keys for \(cloud)/\(env)",
                     fix: "Create them with `fluxci keys new --cloud \(cloud) --env \(env) --age` (or copy them from your team's secret store), or set SOPS_AGE_KEY / SOPS_GPG_KEY.")
             }
@@ -209,10 +239,12 @@ struct KeySources {
             warning.message += " The other keys given are used."
             reporter.annotate(warning)
         }
-        if sources.isEmpty {
+        if sources.isEmpty && noneIsError {
             throw Annotation.error(
                 missingKeyFile.map { "No SOPS key was given: SOPS_AGE_KEY_FILE points at \($0), which does not exist." }
-                    ?? (empty.isEmpty ? "No SOPS key was given." : "No SOPS key was given: \(empty.joined(separator: " and ")) \(empty.count == 1 ? "holds" : "hold") no age identity."), title: "No SOPS keys",
+                    ?? (empty.isEmpty ? "No SOPS key was given." : "No SOPS key was given: \(empty.joined(separator: " and ")) \(empty.count == 1 ? "holds" : "hold") no age identity.")
+                    + (emptyVariables(environment).isEmpty ? "" : " \(emptyVariables(environment).map(\.why).joined(separator: "; ")).")
+                , title: "No SOPS keys",
                 fix: "Set SOPS_GPG_KEY (an armored secret key, or its base64) and/or SOPS_AGE_KEY (AGE-SECRET-KEY-1… lines) from repository secrets, or pass --cloud and --env to read .secrets/<cloud>/<env>/ locally.")
         }
         return sources
