@@ -44,9 +44,12 @@ public struct ClusterTree: Sendable {
     /// are redacted from them, shorter ones are never quoted), and a run on GitHub masks them
     /// with `::add-mask::` before it prints anything of the tree.
     public var secretValues: [String] = []
-    /// Fields of HelmReleases that a patch writes, not the object's own file, by dotted path
-    /// (`spec.chart.spec.version`, `spec.values`), at the patch's line (PatchedFields).
+    /// Fields of Flux objects (HelmReleases, sources) that a patch writes, not the object's own
+    /// file, by dotted path (`spec.chart.spec.version`, `spec.url`), at the patch's line (PatchedFields).
     public var patchedFields: [ObjectReference: [String: SourceLocation]] = [:]
+    /// Where `spec.suspend: true` is set for each suspended Flux object (its own line, or the
+    /// patch that sets it).
+    public var suspendLocations: [ObjectReference: SourceLocation] = [:]
 
     /// The SOPS files of Kustomizations that decrypt: what the preflight must verify.
     public var decryptedSOPSFiles: [String] {

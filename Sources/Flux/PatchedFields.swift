@@ -3,26 +3,32 @@ import Foundation
 import Kube
 import Yams
 
-/// Fields of a built HelmRelease that a patch writes rather than its own file (t10 F8): a
-/// chart version or values an overlay patches into a base's HelmRelease. helm-controller's
-/// message about a version that does not exist belongs at the patch that set the version, not
-/// at the base that every overlay shares.
+/// Fields of a built Flux object that a patch writes rather than its own file (t10 F8, t13
+/// F1): a chart version or values an overlay patches into a base's HelmRelease, a source URL or
+/// ref an overlay changes. A controller's message about a value that does not work (a chart
+/// version that does not exist, a URL that cannot be cloned) belongs at the patch that set it,
+/// not at the base every overlay shares.
 ///
 /// The patch applied last wins the field, so the search goes from the outermost: the Flux
 /// Kustomization's `spec.patches` (kustomize-controller applies them to the build's output),
 /// then the kustomization file at `spec.path`, then the other kustomization files the build
 /// reached (the bases it includes).
 extension Reader {
-    /// The fields looked for, by dotted path.
-    static let patchedFieldPaths: [String: [Origins.FieldKey]] = [
-        "spec.chart.spec.version": ["spec", "chart", "spec", "version"],
-        "spec.values": ["spec", "values"],
+    /// The fields looked for, by kind: those whose value a failing controller names (source-
+    /// controller quotes a URL, a branch or tag; helm-controller a chart and version).
+    static let patchedFieldPaths: [String: [String]] = [
+        "HelmRelease": ["spec.chart.spec.version", "spec.chart.spec.chart", "spec.values"],
+        "HelmChart": ["spec.version", "spec.chart"],
+        "GitRepository": ["spec.url", "spec.ref.branch", "spec.ref.tag", "spec.ref.semver", "spec.ref.commit", "spec.ref.name", "spec.secretRef.name"],
+        "OCIRepository": ["spec.url", "spec.ref.tag", "spec.ref.semver", "spec.ref.digest", "spec.secretRef.name"],
+        "HelmRepository": ["spec.url", "spec.secretRef.name"],
+        "Bucket": ["spec.bucketName", "spec.endpoint", "spec.secretRef.name"],
     ]
 
-    /// Where a patch writes each of `patchedFieldPaths` of `object` (a HelmRelease of the build
-    /// of `kustomization`, whose build reached `reached`); fields no patch writes are absent.
+    /// Where a patch writes each of `patchedFieldPaths` of `object` (an object of the build of
+    /// `kustomization`, whose build reached `reached`); fields no patch writes are absent.
     func patchedFields(of object: KubeObject, in kustomization: FluxKustomization, reached: [String]) -> [String: SourceLocation] {
-        guard object.kind == "HelmRelease" else { return [:] }
+        guard let paths = Self.patchedFieldPaths[object.kind] else { return [:] }
         let path = kustomization.path
         let names: Set<String> = ["kustomization.yaml", "kustomization.yml", "Kustomization"]
         let kustomizationFiles = reached.filter { names.contains(($0 as NSString).lastPathComponent) }.sorted { a, b in
@@ -30,7 +36,8 @@ extension Reader {
             return outermost.0 != outermost.1 ? outermost.0 : a < b
         }
         var found: [String: SourceLocation] = [:]
-        for (name, field) in Self.patchedFieldPaths {
+        for name in paths {
+            let field = name.split(separator: ".").map { Origins.FieldKey.key(String($0)) }
             if let file = kustomization.object.file, let entries = documents[kustomization.id]?["spec"]?["patches"]?.sequence {
                 for entry in entries {
                     if let target = entry["target"], !PatchSites.selects(target, object) { continue }
@@ -50,5 +57,17 @@ extension Reader {
             }
         }
         return found
+    }
+
+    /// Where `spec.suspend: true` of `object` is set: by the patch applied last that writes it,
+    /// else in its own document; nil when it is not suspended. A warning that says to remove it
+    /// belongs at that line (t13 F6).
+    func suspendLocation(of object: KubeObject, document: Node?, in kustomization: FluxKustomization, reached: [String]) -> SourceLocation? {
+        guard object.json["spec", "suspend"]?.bool == true else { return nil }
+        for file in reached where ["kustomization.yaml", "kustomization.yml", "Kustomization"].contains((file as NSString).lastPathComponent) {
+            if let site = PatchSites.location(of: ["spec", "suspend"], object: object, kustomizationFile: file, origins: origins), site.file != object.file { return site }
+        }
+        guard let file = object.file else { return nil }
+        return SourceLocation(file: file, line: Origins.isWritten(["spec", "suspend"], in: document) ? Origins.line(of: ["spec", "suspend"], in: document) : object.line)
     }
 }

@@ -38,6 +38,8 @@ struct Reader {
     var sopsFiles: [Reference: [String]] = [:]
     /// ClusterTree.patchedFields.
     var patched: [ObjectReference: [String: SourceLocation]] = [:]
+    /// ClusterTree.suspendLocations.
+    var suspendLocations: [ObjectReference: SourceLocation] = [:]
     var decryptorReads: [Reference: [String: Set<SOPSDecryptorRead>]] = [:]
     var builds: [Reference: ClusterTree.BuildStatus] = [:]
     /// Objects of every build so far (substitution sources, known sources).
@@ -396,6 +398,7 @@ struct Reader {
             buildTool: tool.description, problems: problems, decryptorReads: decryptorReads)
         tree.secretValues = secretValues.sorted()
         tree.patchedFields = patched
+        tree.suspendLocations = suspendLocations
         return tree
     }
 
@@ -590,9 +593,12 @@ struct Reader {
         }
         children.removeAll { rejected.contains($0.id) }
         objects[id] = placed
-        for object in placed where object.kind == "HelmRelease" {
+        for (object, document) in zip(placed, placedDocuments) where Self.patchedFieldPaths[object.kind] != nil {
             let fields = patchedFields(of: object, in: kustomization, reached: Array(Set(reached)))
             if !fields.isEmpty { patched[WrittenObjects.reference(object, in: kustomization)] = fields }
+            if let site = suspendLocation(of: object, document: document, in: kustomization, reached: Array(Set(reached))) {
+                suspendLocations[WrittenObjects.reference(object, in: kustomization)] = site
+            }
         }
         unsubstituted[id] = placedSources
         available += placed

@@ -72,6 +72,8 @@ public struct ReconciliationWaiter: Sendable {
         public var writtenPath: String?
         /// Fields a kustomize patch writes, by dotted path, at the patch (ClusterTree.patchedFields).
         public var patched: [String: SourceLocation] = [:]
+        /// Where `spec.suspend: true` is set, when it is (ClusterTree.suspendLocations).
+        public var suspendLocation: SourceLocation?
 
         public init(
             reference: ObjectReference, apiVersion: String, location: SourceLocation?, parent: ObjectReference? = nil, dependsOn: [ObjectReference] = [],
@@ -152,9 +154,12 @@ public struct ReconciliationWaiter: Sendable {
                 }, rule: rule, writtenPath: kustomization.writtenPath))
             if source != branchSource, sources[source] == nil {
                 let object = written.object(source)
-                sources[source] = Target(
+                var target = Target(
                     reference: source, apiVersion: object?.apiVersion ?? "source.toolkit.fluxcd.io/v1", location: object.flatMap(WrittenObjects.location),
                     parent: written.parent(of: source))
+                target.patched = tree.patchedFields[source] ?? [:]
+                target.suspendLocation = tree.suspendLocations[source]
+                sources[source] = target
             }
         }
         do {
@@ -307,6 +312,7 @@ public struct ReconciliationWaiter: Sendable {
                     reference: entry.reference, apiVersion: entry.apiVersion, location: object.flatMap(WrittenObjects.location), parent: row.reference,
                     dependsOn: WrittenObjects.dependsOn(object?.json, namespace: entry.reference.namespace, kind: entry.reference))
                 target.patched = tree.patchedFields[entry.reference] ?? [:]
+                target.suspendLocation = tree.suspendLocations[entry.reference]
                 targets.append(target)
             }
         }
@@ -549,7 +555,7 @@ final class WaitSet: @unchecked Sendable {
             for target in newlySuspended {
                 reporter.warning(
                     "\(describe(target)) is suspended (spec.suspend: true): its controller does not reconcile it, so it is not waited for and not counted ready.",
-                    title: "\(target.reference.kind) suspended", fix: resumeFix(target), at: target.location)
+                    title: "\(target.reference.kind) suspended", fix: resumeFix(target), at: target.suspendLocation ?? target.location)
             }
         }
         if let failure = result.failure { throw failure }
@@ -589,19 +595,28 @@ final class WaitSet: @unchecked Sendable {
         case ("HelmRelease", _): "The message is helm-controller's; the events of the release and of its pods are in the artifacts. Fix the chart version or values where the HelmRelease is written."
         default: "The message is the controller's; its events are in the artifacts. Fix the object where it is written (URL, reference, credentials)."
         }
-        // A version helm-controller cannot find is where a patch set it, when one did (t10 F8);
-        // patched values are named, since any failure of the release may come from them.
-        var site = target.location
-        var patchedNote = ""
-        if let version = target.patched["spec.chart.spec.version"], message.range(of: "version", options: .caseInsensitive) != nil {
-            site = version
-            patchedNote = " (its spec.chart.spec.version is set by the patch at \(version.file):\(version.line ?? 1)\(target.location.map { "; the HelmRelease is written at \($0.file):\($0.line ?? 1)" } ?? ""))"
-        } else if let values = target.patched["spec.values"] {
-            patchedNote = " (its spec.values are patched at \(values.file):\(values.line ?? 1))"
-        }
+        // A value the controller's message quotes (a chart version, a URL, a branch) is where the
+        // patch that set it is, when one did (t10 F8, t13 F1); other patched fields are named.
+        let (site, patchedNote) = Self.patchedSite(target, message: message, live: live[target.reference])
         return ReconciliationWaiter.Failure(
-            annotation: .error("\(describe(target)) failed\(at): \(reason): \(message)\(patchedNote)", title: "\(target.reference.kind) failed: \(reason)", fix: fix, at: site),
+            annotation: .error("\(describe(target)) failed\(at): \(reason): \(message)\(patchedNote)", title: "\(target.reference.kind) failed: \(reason)", fix: fix, at: site ?? target.location),
             rows: rowsUnlocked(), failed: [target.reference])
+    }
+
+    /// The patch that set the value `message` quotes (the live object's value of a patched field,
+    /// 3 characters or more), and a note naming it and where the object is written; else no
+    /// site, and a note naming the patched fields.
+    static func patchedSite(_ target: ReconciliationWaiter.Target, message: String, live: JSONValue?) -> (SourceLocation?, String) {
+        func at(_ location: SourceLocation) -> String { "\(location.file):\(location.line ?? 1)" }
+        let patched = target.patched.sorted { $0.key < $1.key }
+        guard !patched.isEmpty else { return (nil, "") }
+        for (field, location) in patched {
+            var value = live
+            for key in field.split(separator: ".") { value = value?[String(key)] }
+            guard let text = value?.string ?? value?.int.map(String.init), text.count >= 3, message.contains(text) else { continue }
+            return (location, " (its \(field) is set by the patch at \(at(location))\(target.location.map { "; the \(target.reference.kind) is written at \(at($0))" } ?? ""))")
+        }
+        return (nil, " (patched: " + patched.map { "\($0.key) at \(at($0.value))" }.joined(separator: ", ") + ")")
     }
 
     /// Targets reported suspended (once each).
@@ -630,7 +645,7 @@ final class WaitSet: @unchecked Sendable {
         return ReconciliationWaiter.Failure(
             annotation: .error(
                 "\(describe(target)) is suspended (spec.suspend: true): its controller does not reconcile it, so what depends on it or is applied by it cannot become ready: \(names).",
-                title: "\(target.reference.kind) suspended", fix: resumeFix(target), at: target.location),
+                title: "\(target.reference.kind) suspended", fix: resumeFix(target), at: target.suspendLocation ?? target.location),
             rows: rowsUnlocked(), failed: [target.reference])
     }
 

@@ -232,11 +232,37 @@ import TestSupport
         #expect(result.status == 1)
         let log = result.standardError
         #expect(!log.contains("Timed out"), "\(log)")
-        #expect(log.contains("::error title=HelmRelease suspended,file=\(Self.helmFile),line=10::The HelmRelease apps/podinfo (applied by flux-system/apps) is suspended (spec.suspend: true)"), "\(log)")
+        // At the spec.suspend line the fix asks to remove (tester t13 F6), not the object's first.
+        #expect(log.contains("::error title=HelmRelease suspended,file=\(Self.helmFile),line=16::The HelmRelease apps/podinfo (applied by flux-system/apps) is suspended (spec.suspend: true)"), "\(log)")
         #expect(log.contains("HelmRelease/apps/frontend"))
         #expect(!log.contains("✓ HelmRelease/apps/podinfo"))
         let lines = Self.mermaid(summary)
         #expect(lines.contains { $0.hasPrefix("class ") && $0.hasSuffix(" suspended") && $0.contains(Self.id("HelmRelease", "apps", "podinfo")) }, "\(lines)")
+    }
+
+    /// Tester t13 F6: a suspended HelmRelease that nothing needs passes, with a warning at its
+    /// spec.suspend line, and the verdict does not count it ready.
+    @Test(.standIn("the fake Flux controller's fault injection")) func aSuspendedHelmReleaseIsNotCountedReady() async throws {
+        let setup = try await Self.setup { checkout in
+            let file = checkout.appendingPathComponent(Self.helmFile)
+            let text = try String(contentsOf: file, encoding: .utf8).replacingOccurrences(
+                of: "  name: frontend\n  namespace: apps\nspec:\n", with: "  name: frontend\n  namespace: apps\nspec:\n  suspend: true\n")
+            try text.write(to: file, atomically: true, encoding: .utf8)
+        }
+        defer { Task { await setup.stop() } }
+        let (result, summary) = try await setup.run(["--timeout", "60s"], environment: Self.github)
+        #expect(result.status == 0, "\(result.allOutput)")
+        let text = try String(contentsOf: setup.fleet.checkout.appendingPathComponent(Self.helmFile), encoding: .utf8)
+        let line = try #require(text.split(separator: "\n", omittingEmptySubsequences: false).firstIndex(of: "  suspend: true")) + 1
+        #expect(result.standardError.contains("::warning title=HelmRelease suspended,file=\(Self.helmFile),line=\(line)::"), "\(result.standardError)")
+        let verdict = try #require(summary.split(separator: "\n").first)
+        #expect(verdict.contains(" objects ready, 1 suspended in "), "\(verdict)")
+        // The same run without the suspension counts one more ready.
+        let ready = Int(try #require(verdict.firstMatch(of: #/reconciled, (\d+) objects ready/#)).1) ?? 0
+        let plain = try await Self.setup()
+        defer { Task { await plain.stop() } }
+        let (_, all) = try await plain.run(["--timeout", "60s"], environment: Self.github)
+        #expect(all.split(separator: "\n").first?.contains("reconciled, \(ready + 1) objects ready in ") == true, "\(all.prefix(200))")
     }
 
     @Test(.standIn("the fake Flux controller's fault injection")) func aHelmRepositoryThatCannotBeFetchedFailsAtItsOwnLine() async throws {

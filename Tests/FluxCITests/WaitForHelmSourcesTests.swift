@@ -255,9 +255,10 @@ import TestSupport
         #expect(text.contains("# events of HelmChart flux-system/apps-podinfo\n") && text.contains(" Warning InvalidChartReference: \(chartMessage)"), "\(text)")
     }
 
-    /// Tester t10 F8: an overlay's patch sets a chart version the repository lacks. The error is
-    /// at the patch line that set the version, and names where the HelmRelease itself is written;
-    /// a patch of the values is named on another failure. Without the patch, the same failure
+    /// Tester t10 F8, t13 F1: an overlay's patch sets a chart version the repository lacks (or a
+    /// source URL that cannot be fetched). The error is at the patch line that set the value the
+    /// controller's message quotes, and names where the object itself is written; a patch of the
+    /// values is named on another failure. Without the patch, the same failure
     /// stays at the HelmRelease (the test above). (The Flux Kustomization's spec.patches, which
     /// the stand-in controller does not apply, are KustomizePatchTests'.)
     @Test(.standIn("the fake controller's stand-in Helm repository index"))
@@ -301,7 +302,24 @@ import TestSupport
         #expect(failed.status == 1)
         let error = failed.standardError.split(separator: "\n").first { $0.hasPrefix("::error title=HelmRelease failed") }
         #expect(error?.contains("file=\(Self.helmFile),line=10::") == true, "\(error ?? "")")
-        #expect(error?.contains("(its spec.values are patched at \(apps)/values.yaml:7)") == true, "\(error ?? "")")
+        #expect(error?.contains("(patched: spec.values at \(apps)/values.yaml:7)") == true, "\(error ?? "")")
+
+        // Tester t13 F1, the same kind for a source: an overlay patches the HelmRepository's URL,
+        // and source-controller's message quotes it.
+        let url = try await Self.setup { checkout in
+            let kustomization = checkout.appendingPathComponent("\(apps)/kustomization.yaml")
+            try (try String(contentsOf: kustomization, encoding: .utf8) + "patches:\n  - path: url.yaml\n").write(to: kustomization, atomically: true, encoding: .utf8)
+            try "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n  name: podinfo\n  namespace: flux-system\nspec:\n  url: https://charts.invalid/podinfo\n"
+                .write(to: checkout.appendingPathComponent("\(apps)/url.yaml"), atomically: true, encoding: .utf8)
+        }
+        defer { Task { await url.stop() } }
+        let fetch = "failed to fetch Helm repository index: failed to cache index to temporary file: Get \"https://charts.invalid/podinfo/index.yaml\": dial tcp: lookup charts.invalid: no such host"
+        url.controller.set(source: "podinfo", .fetchFailed(reason: "FailedArtifact", message: fetch))
+        let (unfetched, _) = try await url.run(["--timeout", "60s"], environment: Self.github)
+        #expect(unfetched.status == 1)
+        let source = unfetched.standardError.split(separator: "\n").first { $0.hasPrefix("::error title=HelmRepository failed") }
+        #expect(source?.contains("file=\(apps)/url.yaml,line=7::") == true, "\(source ?? "")")
+        #expect(source?.contains("(its spec.url is set by the patch at \(apps)/url.yaml:7; the HelmRepository is written at \(Self.helmFile):") == true, "\(source ?? "")")
     }
 
     // MARK: The flux-system controllers with --wait-for all (tester t6 finding 5)

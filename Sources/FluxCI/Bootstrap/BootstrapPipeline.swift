@@ -390,7 +390,9 @@ struct BootstrapPipeline {
                         fix: "Compare the Kustomization's build with what it applied (`flux tree kustomization \(parent.name) -n \(parent.namespace)`).", at: node.location)
                 }
             }
-            summary.set(passed: true, "Passed: \(ClusterGraph.shortRevision(revision.description)) reconciled, \(rows.count) objects ready in \(Reporter.format(ContinuousClock.now - start))")
+            // A suspended object is never reconciled: not counted ready (t13 F6).
+            let suspended = rows.filter { if case .pending(Readiness.suspendedReason, _) = $0.readiness { true } else { false } }.count
+            summary.set(passed: true, "Passed: \(ClusterGraph.shortRevision(revision.description)) reconciled, \(rows.count - suspended) objects ready\(suspended > 0 ? ", \(suspended) suspended" : "") in \(Reporter.format(ContinuousClock.now - start))")
             summarize(graph, rows: rows, revision: revision)
         } catch let failure as ReconciliationWaiter.Failure {
             rows = Self.merge(rows, failure.rows)
