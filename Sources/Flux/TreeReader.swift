@@ -532,6 +532,16 @@ struct Reader {
             guard let data = FileManager.default.contents(atPath: artifact.root.appendingPathComponent(generated.file).path) else { continue }
             if data.starts(with: SourceArtifact.gitCryptMagic) {
                 problems.append(lockedFile(generated.file, reachedBy: id, at: SourceLocation(file: generated.declaredIn, line: generated.line)))
+            } else if SOPSFileFormat.encryptedStorage(of: data) != nil, !generated.decrypted {
+                // tester t12 F1: kustomize-controller decrypts secretGenerator inputs and patch
+                // files before the build (decryptKustomizationSources), and after it only objects
+                // with a sops field or Secrets whose values are SOPS documents (DecryptResource):
+                // a ConfigMap generated from a SOPS file keeps the ciphertext.
+                problems.append(.error(
+                    "\(generated.file) is a SOPS-encrypted file that a configMapGenerator of \(generated.declaredIn) reads: kustomize-controller decrypts only secretGenerator inputs and patch files before the build, and never a ConfigMap's data after it, so \(id) applies a ConfigMap holding the encrypted text (ENC[…] values and the sops metadata).",
+                    title: "Not decrypted by Flux",
+                    fix: "Move the entry to a secretGenerator (the workload then reads a Secret), or keep the file unencrypted if it holds nothing secret.",
+                    at: SourceLocation(file: generated.declaredIn, line: generated.line)))
             } else if SOPSFileFormat.encryptedStorage(of: data) != nil {
                 encrypted.append(generated.file)
                 if let read = generated.read { decryptorReads[id, default: [:]][generated.file, default: []].insert(read) }

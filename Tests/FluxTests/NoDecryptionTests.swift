@@ -44,4 +44,47 @@ import TestSupport
         #expect(problem.message.contains("apps/creds.env") == (shape != "manifest"))
         #expect(problem.message.contains("apps/secret.yaml") == (shape != "generator"))
     }
+
+    /// Tester t12 F1: a configMapGenerator reading a SOPS file (files: or envs:) is applied with
+    /// the ciphertext even with decryption set: kustomize-controller decrypts secretGenerator
+    /// inputs and patches only, and never a ConfigMap's data. An error at the entry, and the file
+    /// is not among those the preflight says the cluster decrypts; the same file under a
+    /// secretGenerator is.
+    @Test func aConfigMapGeneratorOfASOPSFileIsNotDecryptedByFlux() async throws {
+        let age = try await AgeKeyPair.generate()
+        let scratch = try TestPaths.temporaryDirectory("fluxci-cmgen")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        func encrypt(_ name: String, _ text: String) async throws -> String {
+            let file = scratch.appendingPathComponent(name)
+            try text.write(to: file, atomically: true, encoding: .utf8)
+            return try await SopsTool.run(["--encrypt", "--age", age.recipient, file.path])
+        }
+        let decryption = "  decryption:\n    provider: sops\n    secretRef:\n      name: sops-age\n"
+        let fleet = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps", extra: decryption),
+            "apps/extra.yaml": try await encrypt("extra.yaml", "apiKey: abc123\n"),
+            "apps/settings.env": try await encrypt("settings.env", "MODE=fast\n"),
+            "apps/creds.env": try await encrypt("creds.env", "TOKEN=secret\n"),
+            "apps/kustomization.yaml": """
+                configMapGenerator:
+                  - name: app-config
+                    namespace: default
+                    files:
+                      - extra.yaml
+                    envs:
+                      - settings.env
+                secretGenerator:
+                  - {name: creds, namespace: default, envs: [creds.env]}
+
+                """,
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        let errors = tree.problems.filter { $0.title == "Not decrypted by Flux" }
+        #expect(errors.count == 2, "\(tree.problems)")
+        #expect(Set(errors.compactMap { $0.location.map { "\($0.file):\($0.line ?? 0)" } }) == ["apps/kustomization.yaml:5", "apps/kustomization.yaml:7"], "\(errors)")
+        #expect(errors.allSatisfy { $0.level == .error && $0.fix?.contains("secretGenerator") == true })
+        let id = try #require(tree.kustomization("flux-system/apps")).id
+        #expect(tree.sopsFiles[id] == ["apps/creds.env"], "\(tree.sopsFiles)")
+    }
 }
