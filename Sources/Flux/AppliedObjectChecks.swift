@@ -187,19 +187,9 @@ public enum AppliedObjectChecks {
 
     // MARK: String-only fields
 
-    /// Fields the API server types as strings (`map[string]string` or `string`) that hold a
-    /// bool or number. Flux's postBuild runs envsubst on the object's YAML text and parses it
-    /// again with sigs.k8s.io/yaml (YAML 1.1 plain scalars: `true`, `yes`, `8080`, `1.0`), so an
-    /// unquoted `${ENABLED}` set to `true` becomes a JSON boolean (so does `"${ENABLED}"`: the
-    /// build writes the string without its quotes, as `kubectl kustomize` prints it), and the dry-run rejects the
-    /// object (cannot unmarshal bool into ... of type string). A JSON null decodes as "" and
-    /// passes.
-    ///
-    /// A value postBuild substituted (it differs from `before`, the build's JSON) is never
-    /// quoted: the message shows the text before substitution (`${SECRET_PIN}`), since the
-    /// value may come from a decrypted Secret (tester t9 F5). The problem sits at the first
-    /// field's line in `document` (tester t9 F10), else at the object's first line.
-    static func stringFieldProblems(_ object: KubeObject, before: JSONValue? = nil, document: Node? = nil) -> [Annotation] {
+    /// The string-only fields of `object` that hold a bool or number: (dotted path, field, the
+    /// value's YAML text).
+    static func nonStringFields(_ object: KubeObject) -> [(path: String, field: [Origins.FieldKey], value: String)] {
         var bad: [(path: String, field: [Origins.FieldKey], value: String)] = []
         func scan(_ map: JSONValue?, _ path: String, _ field: [Origins.FieldKey]) {
             guard case .object(let entries)? = map else { return }
@@ -238,6 +228,40 @@ public enum AppliedObjectChecks {
                 }
             }
         }
+        return bad
+    }
+
+    /// The same check on an object decrypted from a SOPS file (tester t12 F7): sops restores
+    /// the types it recorded (`type:int`, `type:bool`), kustomize-controller's DecryptResource
+    /// writes them as JSON numbers and booleans, and the API server refuses them in a string
+    /// field. Only the types are named, never a decrypted value; `at` places a field (the key's
+    /// line in the encrypted file: sops keeps keys in plain text).
+    static func decryptedStringFieldProblems(_ object: KubeObject, file: String, refused: String, at: ([Origins.FieldKey]) -> SourceLocation?) -> [Annotation] {
+        let bad = nonStringFields(object)
+        guard let first = bad.first else { return [] }
+        func type(_ value: String) -> String { value == "true" || value == "false" ? "a bool" : "a number" }
+        let key = first.path.split(separator: ".").last.map(String.init) ?? "KEY"
+        return [.error(
+            "\(object.reference) (decrypted from \(file)): \(bad.map { "\($0.path) is \(type($0.value))" }.joined(separator: ", ")) once decrypted, where the API server takes only strings: \(refused).",
+            title: "Non-string value in a string field",
+            fix: "Quote the value before encrypting it (`\(key): \"…\"` in the plain file, then encrypt again: sops keeps it a string), as the API server takes only strings there.",
+            at: at(first.field))]
+    }
+
+    /// Fields the API server types as strings (`map[string]string` or `string`) that hold a
+    /// bool or number. Flux's postBuild runs envsubst on the object's YAML text and parses it
+    /// again with sigs.k8s.io/yaml (YAML 1.1 plain scalars: `true`, `yes`, `8080`, `1.0`), so an
+    /// unquoted `${ENABLED}` set to `true` becomes a JSON boolean (so does `"${ENABLED}"`: the
+    /// build writes the string without its quotes, as `kubectl kustomize` prints it), and the dry-run rejects the
+    /// object (cannot unmarshal bool into ... of type string). A JSON null decodes as "" and
+    /// passes.
+    ///
+    /// A value postBuild substituted (it differs from `before`, the build's JSON) is never
+    /// quoted: the message shows the text before substitution (`${SECRET_PIN}`), since the
+    /// value may come from a decrypted Secret (tester t9 F5). The problem sits at the first
+    /// field's line in `document` (tester t9 F10), else at the object's first line.
+    static func stringFieldProblems(_ object: KubeObject, before: JSONValue? = nil, document: Node? = nil) -> [Annotation] {
+        let bad = nonStringFields(object)
         guard !bad.isEmpty else { return [] }
         func type(_ value: String) -> String { value == "true" || value == "false" ? "bool" : "number" }
         // The text before substitution of each field postBuild changed (nil: written as is).

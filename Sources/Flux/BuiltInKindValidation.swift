@@ -221,10 +221,12 @@ public enum BuiltInKindValidation {
         }
         let who = appliedBy.isEmpty ? "the Kustomization that applies it" : appliedBy.joined(separator: ", ")
         let refused = "kustomize-controller decrypts it, its server-side dry-run fails and \(who) applies nothing (it never becomes Ready)"
-        return byteProblems(unsubstituted, key: key, encrypted: true, subject: "\(object.reference) (decrypted from \(file))", refused: refused) { field in
+        func at(_ field: [Origins.FieldKey]) -> SourceLocation {
             let keys = field.compactMap { if case .key(let name) = $0 { name } else { nil } }
             return SourceLocation(file: file, line: line(keys) ?? object.line)
         }
+        return byteProblems(unsubstituted, key: key, encrypted: true, subject: "\(object.reference) (decrypted from \(file))", refused: refused, at: at)
+            + AppliedObjectChecks.decryptedStringFieldProblems(object, file: file, refused: refused, at: at)
     }
 
     // MARK: Selector
