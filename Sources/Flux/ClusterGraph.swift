@@ -187,14 +187,22 @@ public struct ClusterGraph: Sendable {
     /// and state ("180 HelmReleases · ready"), first only the ready ones, then all; failed and
     /// waiting objects keep their own node while that fits.
     public static let mermaidLimit = 50_000
+    /// Mermaid's `maxEdges` (500 by default, a secure setting a diagram cannot raise): GitHub
+    /// refuses a flowchart with more ("Edge limit exceeded"), whatever its size (tester t13 F2).
+    public static let mermaidEdgeLimit = 500
 
     public func mermaid(link: (SourceLocation) -> String? = { _ in nil }) -> String {
         var text = ""
         for grouping in [Set<State>(), [.ready], [.ready, .notReached, .suspended], [.ready, .notReached, .suspended, .waiting, .failed]] {
             text = mermaid(link: link, grouping: grouping)
-            if text.utf8.count <= Self.mermaidLimit { break }
+            if text.utf8.count <= Self.mermaidLimit && Self.edgeCount(text) <= Self.mermaidEdgeLimit { break }
         }
         return text  // the most grouped one when none fits
+    }
+
+    /// The edges of a flowchart as `mermaid` writes them (one per line).
+    static func edgeCount(_ text: String) -> Int {
+        text.split(separator: "\n").filter { $0.contains(" --> ") || $0.contains(" .-> ") }.count
     }
 
     /// The flowchart with the leaves (objects a Kustomization applies that nothing else hangs
@@ -228,13 +236,15 @@ public struct ClusterGraph: Sendable {
             if let source = node.source, positions[source] != nil {
                 lines.append("  \(Self.mermaidID(source)) --> \(id)")
             }
-            // What a Kustomization applies hangs under it (child Kustomizations are placed by
-            // their source and dependsOn edges instead, as Flux orders them).
-            if let parent = node.parent, positions[parent] != nil, node.reference.kind != "Kustomization" {
+            // What a Kustomization applies hangs under it, child Kustomizations too (tester t13
+            // F3: the tree nests them so, and a missing child is its parent's doing).
+            if let parent = node.parent, positions[parent] != nil, parent != node.reference {
                 lines.append("  \(Self.mermaidID(parent)) --> \(id)")
             }
+            // Drawn in the order Flux reconciles, from the dependency to its dependent, so
+            // labelled as read that way (tester t13 F4: "a dependsOn b" read backwards).
             for dependency in node.dependsOn where positions[dependency] != nil && drawnReferences.contains(dependency) {
-                lines.append("  \(Self.mermaidID(dependency)) -. dependsOn .-> \(id)")
+                lines.append("  \(Self.mermaidID(dependency)) -. needed by .-> \(id)")
             }
         }
         lines.append("  classDef ready fill:#d3f9d8,stroke:#2b8a3e,color:#1b4332")

@@ -74,6 +74,9 @@ public struct ReconciliationWaiter: Sendable {
         public var patched: [String: SourceLocation] = [:]
         /// Where `spec.suspend: true` is set, when it is (ClusterTree.suspendLocations).
         public var suspendLocation: SourceLocation?
+        /// The source it takes its artifact from (a Kustomization sourced elsewhere, a
+        /// HelmRelease's chart source): a suspended source never gets one on a new cluster.
+        public var source: ObjectReference?
 
         public init(
             reference: ObjectReference, apiVersion: String, location: SourceLocation?, parent: ObjectReference? = nil, dependsOn: [ObjectReference] = [],
@@ -147,11 +150,13 @@ public struct ReconciliationWaiter: Sendable {
         for kustomization in kustomizations {
             let source = kustomization.sourceReference
             let rule: Target.Rule = source == branchSource ? .branchKustomization : .sourcedKustomization(source: source)
-            targets.append(Target(
+            var target = Target(
                 reference: ObjectReference(kustomization), apiVersion: kustomization.object.apiVersion, location: kustomization.location,
                 parent: written.parent(of: ObjectReference(kustomization)), dependsOn: kustomization.dependsOn.map {
                     ObjectReference(group: "kustomize.toolkit.fluxcd.io", kind: "Kustomization", namespace: $0.namespace, name: $0.name)
-                }, rule: rule, writtenPath: kustomization.writtenPath))
+                }, rule: rule, writtenPath: kustomization.writtenPath)
+            target.source = source
+            targets.append(target)
             if source != branchSource, sources[source] == nil {
                 let object = written.object(source)
                 var target = Target(
@@ -313,6 +318,7 @@ public struct ReconciliationWaiter: Sendable {
                     dependsOn: WrittenObjects.dependsOn(object?.json, namespace: entry.reference.namespace, kind: entry.reference))
                 target.patched = tree.patchedFields[entry.reference] ?? [:]
                 target.suspendLocation = tree.suspendLocations[entry.reference]
+                target.source = object.flatMap { ClusterGraph.chartSource($0.json, namespace: entry.reference.namespace) }
                 targets.append(target)
             }
         }
@@ -525,10 +531,13 @@ final class WaitSet: @unchecked Sendable {
                 if failure == nil, case .failed(let reason, let message) = now {
                     failure = self.failure(target, reason: reason, message: message)
                 }
-                // Suspended: reported at once, an error when a waited object needs it (t10 F5).
+                // Suspended: reported at once, an error when a waited object needs it (t10 F5):
+                // depends on it, is applied by it, or takes its source from it (t13 F14:
+                // source-controller skips a suspended source, so on a new cluster it never has
+                // an artifact).
                 if Self.isSuspended(now), !suspendedReported.contains(target.reference) {
                     suspendedReported.insert(target.reference)
-                    let dependents = targets.filter { $0.dependsOn.contains(target.reference) || $0.parent == target.reference }
+                    let dependents = targets.filter { $0.dependsOn.contains(target.reference) || $0.parent == target.reference || $0.source == target.reference }
                     if dependents.isEmpty {
                         newlySuspended.append(target)
                     } else if failure == nil {
@@ -644,7 +653,7 @@ final class WaitSet: @unchecked Sendable {
         let names = dependents.map(\.reference.description).sorted().joined(separator: ", ")
         return ReconciliationWaiter.Failure(
             annotation: .error(
-                "\(describe(target)) is suspended (spec.suspend: true): its controller does not reconcile it, so what depends on it or is applied by it cannot become ready: \(names).",
+                "\(describe(target)) is suspended (spec.suspend: true): its controller does not reconcile it, so what depends on it, is applied by it or takes its source from it cannot become ready: \(names).",
                 title: "\(target.reference.kind) suspended", fix: resumeFix(target), at: target.suspendLocation ?? target.location),
             rows: rowsUnlocked(), failed: [target.reference])
     }

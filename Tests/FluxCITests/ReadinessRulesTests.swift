@@ -1,5 +1,5 @@
 import Actions
-import Flux
+@testable import Flux
 import Foundation
 import Kube
 import Testing
@@ -226,6 +226,39 @@ struct ReadinessRulesTests {
             #expect(text.contains("\(ClusterGraph.mermaidID(apps)) --> \(group)"))
             #expect(!text.contains(ClusterGraph.mermaidID(release(2)) + "["))
         }
+    }
+
+    /// Tester t13 F2: Mermaid refuses more than 500 edges (`maxEdges`, which a diagram cannot
+    /// raise), whatever the text's size. 130 short-named HelmReleases, each from one
+    /// HelmRepository and (from the third on) depending on the first two, give more than 500
+    /// edges in fewer than 50,000 characters: the ready ones are grouped, and the graph keeps
+    /// the failed release and every dependency edge it needs within the limit.
+    @Test func aGraphWithTooManyEdgesForMermaidGroupsTheReadyObjects() throws {
+        let apps = ObjectReference(group: "kustomize.toolkit.fluxcd.io", kind: "Kustomization", namespace: "flux-system", name: "m")
+        let repository = ObjectReference(group: "source.toolkit.fluxcd.io", kind: "HelmRepository", namespace: "a", name: "charts")
+        var rows = [
+            ReconciliationWaiter.Row(reference: apps, parent: nil, location: nil, readiness: .ready, revision: "main@sha1:" + String(repeating: "ab", count: 20), elapsed: .seconds(3), live: .object([])),
+            ReconciliationWaiter.Row(reference: repository, parent: apps, location: nil, readiness: .ready, revision: "sha256:1", elapsed: .seconds(1), live: .object([])),
+        ]
+        for index in 0..<130 {
+            let name = "r" + String(format: "%03d", index)
+            let dependsOn = index < 2 ? "" : #","dependsOn":[{"name":"r000"},{"name":"r001"}]"#
+            let live = try JSONValue.parse(Data(#"{"kind":"HelmRelease","spec":{"chart":{"spec":{"chart":"c","sourceRef":{"kind":"HelmRepository","name":"charts"}}}\#(dependsOn)}}"#.utf8))
+            rows.append(ReconciliationWaiter.Row(
+                reference: ObjectReference(group: "helm.toolkit.fluxcd.io", kind: "HelmRelease", namespace: "a", name: name), parent: apps,
+                location: SourceLocation(file: "a/\(name).yaml", line: 1), readiness: index == 129 ? .failed(reason: "InstallFailed", message: "boom") : .ready,
+                revision: "1.0.0", elapsed: .seconds(2), live: live))
+        }
+        var graph = ClusterGraph()
+        graph.update(rows)
+        let whole = graph.mermaid(link: { _ in nil }, grouping: [])
+        #expect(whole.utf8.count < ClusterGraph.mermaidLimit && ClusterGraph.edgeCount(whole) > ClusterGraph.mermaidEdgeLimit, "\(whole.utf8.count) characters, \(ClusterGraph.edgeCount(whole)) edges: the case needs both")
+        let text = graph.mermaid()
+        #expect(ClusterGraph.edgeCount(text) <= ClusterGraph.mermaidEdgeLimit, "\(ClusterGraph.edgeCount(text)) edges")
+        #expect(text.contains("G_\(ClusterGraph.mermaidID(apps))_HelmRelease_ready[\"127 HelmReleases<br/>ready\"]"), "\(text.prefix(3000))")
+        let failed = ClusterGraph.mermaidID(rows.last!.reference)
+        #expect(text.contains("\(failed)[\"HelmRelease<br/>a/r129"), "the failed release keeps its node")
+        #expect(text.contains("\(ClusterGraph.mermaidID(rows[2].reference)) -. needed by .-> \(failed)"), "and its dependency edges")
     }
 
     /// Tester t6 finding 8: Mermaid renders labels as HTML, so a `&` left as is starts an

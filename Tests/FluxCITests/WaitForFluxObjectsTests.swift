@@ -161,10 +161,10 @@ import TestSupport
         let edges = Set(lines.filter { $0.contains("-->") || $0.contains("-.") })
         let expected: Set<String> = [
             "\(git) --> \(root)", "\(git) --> \(infrastructure)", "\(git) --> \(apps)", "\(oci) --> \(ociApps)",
-            "\(infrastructure) -. dependsOn .-> \(apps)",
-            "\(root) --> \(oci)",
+            "\(infrastructure) -. needed by .-> \(apps)",
+            "\(root) --> \(oci)", "\(root) --> \(infrastructure)", "\(root) --> \(apps)", "\(root) --> \(ociApps)",
             "\(apps) --> \(repository)", "\(repository) --> \(podinfo)", "\(apps) --> \(podinfo)", "\(repository) --> \(frontend)",
-            "\(apps) --> \(frontend)", "\(podinfo) -. dependsOn .-> \(frontend)",
+            "\(apps) --> \(frontend)", "\(podinfo) -. needed by .-> \(frontend)",
         ]
         #expect(edges == expected, "extra: \(edges.subtracting(expected)), missing: \(expected.subtracting(edges))")
         let readyClass = try #require(lines.first { $0.hasPrefix("class ") && $0.hasSuffix(" ready") })
@@ -238,6 +238,26 @@ import TestSupport
         #expect(!log.contains("✓ HelmRelease/apps/podinfo"))
         let lines = Self.mermaid(summary)
         #expect(lines.contains { $0.hasPrefix("class ") && $0.hasSuffix(" suspended") && $0.contains(Self.id("HelmRelease", "apps", "podinfo")) }, "\(lines)")
+    }
+
+    /// Tester t13 F14: a suspended HelmRepository is never fetched on a new cluster, so the
+    /// HelmReleases whose chart comes from it can never become ready: the wait fails at once,
+    /// at its spec.suspend line, naming them (not a warning and a pass, nor a timeout).
+    @Test(.standIn("the fake Flux controller's fault injection")) func aSuspendedSourceThatReleasesNeedFailsAtOnce() async throws {
+        let setup = try await Self.setup { checkout in
+            let file = checkout.appendingPathComponent(Self.helmFile)
+            let text = try String(contentsOf: file, encoding: .utf8)
+            guard let range = text.range(of: "spec:\n  interval: 10m\n  url:") else { throw CocoaError(.fileReadCorruptFile) }
+            try text.replacingCharacters(in: range, with: "spec:\n  suspend: true\n  interval: 10m\n  url:").write(to: file, atomically: true, encoding: .utf8)
+        }
+        defer { Task { await setup.stop() } }
+        let (result, _) = try await setup.run(["--timeout", "60s"], environment: Self.github)
+        #expect(result.status == 1, "\(result.allOutput)")
+        let log = result.standardError
+        #expect(!log.contains("Timed out"), "\(log)")
+        let error = try #require(log.split(separator: "\n").first { $0.hasPrefix("::error title=HelmRepository suspended") }, "\(log)")
+        #expect(error.contains("file=\(Self.helmFile),line=7::The HelmRepository flux-system/podinfo (applied by flux-system/apps) is suspended"), "\(error)")
+        #expect(error.contains("takes its source from it") && error.contains("HelmRelease/apps/podinfo"), "\(error)")
     }
 
     /// Tester t13 F6: a suspended HelmRelease that nothing needs passes, with a warning at its

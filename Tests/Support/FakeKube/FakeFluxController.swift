@@ -325,6 +325,8 @@ public final class FakeFluxController: @unchecked Sendable {
                 let generation = source["metadata", "generation"]?.int ?? 1
                 // An OCI HelmRepository is static: source-controller leaves it without conditions.
                 if kind == "HelmRepository", source["spec", "type"]?.string == "oci" { continue }
+                // A suspended source is skipped ("Reconciliation is suspended for this object").
+                if source["spec", "suspend"]?.bool == true { continue }
                 let digest = Self.digest("\(source["spec", "url"]?.string ?? "")|\(source["spec"]?.jsonText ?? "")")
                 let revision = kind == "OCIRepository" ? "\(source["spec", "ref", "tag"]?.string ?? "latest")@sha256:\(digest)" : "sha256:\(digest)"
                 let status: JSONValue
