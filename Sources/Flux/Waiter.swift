@@ -74,6 +74,9 @@ public struct ReconciliationWaiter: Sendable {
         public var patched: [String: SourceLocation] = [:]
         /// Where `spec.suspend: true` is set, when it is (ClusterTree.suspendLocations).
         public var suspendLocation: SourceLocation?
+        /// The source whose artifact writes it, when that is not the branch's repository (its
+        /// location is then the Kustomization that applies it).
+        public var writtenIn: ObjectReference?
         /// The source it takes its artifact from (a Kustomization sourced elsewhere, a
         /// HelmRelease's chart source): a suspended source never gets one on a new cluster.
         public var source: ObjectReference?
@@ -313,9 +316,15 @@ public struct ReconciliationWaiter: Sendable {
             for entry in InventoryEntry.entries(of: row.live ?? .null) where scope.covers(entry.reference) {
                 guard !known.contains(entry.reference), seen.insert(entry.reference).inserted else { continue }
                 let object = written.object(entry.reference, in: row.reference)
+                // An object this repository does not write (a Kustomization sourced elsewhere
+                // applied it) is placed at that Kustomization, which is (t13 F8).
+                let appliedBy = object == nil ? tree.kustomizations.first { ObjectReference($0) == row.reference } : nil
                 var target = Target(
-                    reference: entry.reference, apiVersion: entry.apiVersion, location: object.flatMap(WrittenObjects.location), parent: row.reference,
-                    dependsOn: WrittenObjects.dependsOn(object?.json, namespace: entry.reference.namespace, kind: entry.reference))
+                    reference: entry.reference, apiVersion: entry.apiVersion, location: object.flatMap(WrittenObjects.location) ?? appliedBy?.location,
+                    parent: row.reference, dependsOn: WrittenObjects.dependsOn(object?.json, namespace: entry.reference.namespace, kind: entry.reference))
+                if let appliedBy, appliedBy.sourceReference != ObjectReference(tree.gitRepository.json) {
+                    target.writtenIn = appliedBy.sourceReference
+                }
                 target.patched = tree.patchedFields[entry.reference] ?? [:]
                 target.suspendLocation = tree.suspendLocations[entry.reference]
                 target.source = object.flatMap { ClusterGraph.chartSource($0.json, namespace: entry.reference.namespace) }
@@ -588,7 +597,9 @@ final class WaitSet: @unchecked Sendable {
     private func describe(_ target: ReconciliationWaiter.Target) -> String {
         if let path = target.writtenPath { return "The Kustomization \(target.reference.namespace)/\(target.reference.name) (path \(path))" }
         var text = "The \(target.reference.kind) \(target.reference.namespace.isEmpty ? "" : target.reference.namespace + "/")\(target.reference.name)"
-        if let parent = target.parent { text += " (applied by \(parent.namespace)/\(parent.name))" }
+        if let parent = target.parent {
+            text += " (applied by \(parent.namespace)/\(parent.name)\(target.writtenIn.map { ", from \($0), not from this repository" } ?? ""))"
+        }
         return text
     }
 
