@@ -258,9 +258,21 @@ public final class Reporter: @unchecked Sendable {
         }
     }
 
+    /// Ends every open group at once (GitHub: one `::endgroup::`), so that what follows — a
+    /// signal's cleanup while a wait is under way (tester t13 F9) — is not folded into it. The
+    /// groups' own ends, if they still come, then write nothing.
+    public func closeOpenGroups() {
+        let wasOpen = lock.withLock { () -> Bool in
+            defer { depth = 0 }
+            return depth > 0
+        }
+        if wasOpen && isGitHub { sink.write(WorkflowCommand("endgroup").rendered + "\n") }
+    }
+
     private func closeGroup(_ name: String, elapsed: Duration, failed: Bool) {
         let time = Self.format(elapsed)
         let verdict = failed ? "failed after \(time)" : "done in \(time)"
+        guard lock.withLock({ depth > 0 }) else { return }  // closed by closeOpenGroups
         if isGitHub {
             log("\(redact(name)): \(verdict)")
             let outer = lock.withLock { () -> Bool in

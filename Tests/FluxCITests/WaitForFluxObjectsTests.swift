@@ -1,5 +1,6 @@
 import Foundation
 import Kube
+import Subprocess
 import Testing
 import TestSupport
 
@@ -238,6 +239,44 @@ import TestSupport
         #expect(!log.contains("✓ HelmRelease/apps/podinfo"))
         let lines = Self.mermaid(summary)
         #expect(lines.contains { $0.hasPrefix("class ") && $0.hasSuffix(" suspended") && $0.contains(Self.id("HelmRelease", "apps", "podinfo")) }, "\(lines)")
+    }
+
+    /// Tester t13 F9: GitHub's "Cancel workflow" and a step's timeout-minutes send SIGINT, then
+    /// SIGTERM, while the wait is under way. The open group is ended before the cleanup, and the
+    /// step summary still leads with the verdict (cancelled, while waiting for what), then the
+    /// graph and the table of what the wait saw so far.
+    @Test(.standIn("the fake Flux controller's fault injection"), arguments: [(SIGINT, Signal.interrupt), (SIGTERM, Signal.terminate)])
+    func aRunCancelledDuringTheWaitStillSummarizesIt(_ number: Int32, _ signal: Signal) async throws {
+        let setup = try await Self.setup()
+        defer { Task { await setup.stop() } }
+        setup.controller.set(helmRelease: "podinfo", .never)
+        let summary = setup.fleet.checkout.deletingLastPathComponent().appendingPathComponent("summary-cancel-\(number)")
+        let api = setup.api
+        let run = try await runProcess(
+            TestPaths.executable("fluxci"), ["bootstrap", "--cloud", "kind", "--env", "local", "--kubeconfig", setup.kubeconfig.path, "--timeout", "120s"],
+            environment: [
+                "SOPS_AGE_KEY_FILE": setup.fleet.ageKeyFile.path, "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": summary.path,
+                "TMPDIR": setup.fleet.checkout.deletingLastPathComponent().path,
+            ],
+            workingDirectory: setup.fleet.checkout, signal: signal,
+            when: { api.object(group: "helm.toolkit.fluxcd.io", plural: "helmreleases", namespace: "apps", name: "frontend")?["status", "conditions"] != nil },
+            within: .seconds(90), settle: .seconds(1))
+        #expect(run.result.status == 128 + number, "\(run.result.allOutput)")
+        let log = run.result.standardError
+        // Every group is ended before the cleanup's, which is a group of its own.
+        let lines = log.split(separator: "\n")
+        var open = 0
+        for line in lines {
+            if line.hasPrefix("::group::") { #expect(open == 0, "nested group at \(line)"); open += 1 }
+            if line == "::endgroup::" { open -= 1 }
+        }
+        #expect(lines.contains { $0 == "::group::Clean up" }, "\(log)")
+        let text = try String(contentsOf: summary, encoding: .utf8)
+        let verdict = try #require(text.split(separator: "\n").first)
+        #expect(verdict.hasPrefix("### ❌ fluxci bootstrap: Cancelled by signal \(number) (\(number == SIGINT ? "SIGINT" : "SIGTERM")) while waiting for ") && verdict.contains("Flux objects the Kustomizations applied at main@sha1:"), "\(verdict)")
+        let graph = Self.mermaid(text)
+        #expect(graph.contains { $0.hasPrefix("class ") && $0.hasSuffix(" ready") && $0.contains(Self.id("Kustomization", "flux-system", "apps")) }, "\(graph)")
+        #expect(text.contains("### Objects waited for") && text.contains("| Kustomization/flux-system/apps |"), "\(text)")
     }
 
     /// Tester t13 F14: a suspended HelmRepository is never fetched on a new cluster, so the

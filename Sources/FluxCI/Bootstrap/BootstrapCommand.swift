@@ -77,6 +77,9 @@ public struct BootstrapCommand: ContextCommand {
         let root = repository.root(context)
         // SIGINT and SIGTERM remove the temporary keyring (age.agekey is in it), as e2e does.
         let cleanup = Cleanup()
+        let command = plan ? "fluxci bootstrap --plan" : "fluxci bootstrap"
+        let (plan, waitFor) = (plan, waitFor)
+        cleanup.onInterrupt { signal in pipeline.finishSummary(command, plan: plan, scope: waitFor, error: signal) }
         let signals = SignalCleanup.install(cleanup, reporter: context.reporter)
         defer { signals.cancel() }
         // With --serve the run owns a listener and a private repository: gone at the end, also
@@ -85,7 +88,6 @@ public struct BootstrapCommand: ContextCommand {
         served.addScratchFolders()
         cleanup.add(served)
         // The summary's verdict and graph on every path: a plan, a failed check, a failed wait.
-        let command = plan ? "fluxci bootstrap --plan" : "fluxci bootstrap"
         do {
             try await bootstrap(context, pipeline: pipeline, root: root, cleanup: cleanup, served: served)
         } catch {

@@ -367,6 +367,7 @@ struct BootstrapPipeline {
             graph.mark(branchSource, .ready, elapsed: fetched, revision: revision.description)
             let sourceRow = ReconciliationWaiter.Row(
                 reference: branchSource, parent: nil, location: sourceLocation, readiness: .ready, revision: revision.description, elapsed: fetched, live: nil)
+            summary.record(progress: graph, rows: [sourceRow], waiting: "\(prepared.tree.kustomizations.count) Kustomizations to apply \(revision.short)")
             rows = try await reporter.group("Wait for \(prepared.tree.kustomizations.count) Kustomizations to apply \(revision.short)") {
                 // One its parent never applies never exists: nothing to wait for (the plan warned).
                 try await waiter.waitForKustomizations(prepared.tree.kustomizations.filter { !$0.applyDisabled }, tree: prepared.tree, since: start)
@@ -376,6 +377,7 @@ struct BootstrapPipeline {
             reporter.log("All Kustomizations applied \(revision).")
             if scope != .kustomizations {
                 let targets = ReconciliationWaiter.appliedTargets(rows, tree: prepared.tree, scope: scope)
+                summary.record(progress: graph, rows: rows, waiting: "\(targets.count) \(scope == .all ? "objects" : "Flux objects") the Kustomizations applied")
                 let applied = try await reporter.group("Wait for \(targets.count) \(scope == .all ? "objects" : "Flux objects") the Kustomizations applied") {
                     try await waiter.wait(targets, what: scope == .all ? "applied object" : "Flux object", since: start)
                 }

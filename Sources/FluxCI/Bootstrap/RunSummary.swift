@@ -27,6 +27,21 @@ final class RunSummary: @unchecked Sendable {
     /// The tree as read, also when its checks failed: the graph of a failed run is drawn from it.
     func record(tree: ClusterTree) { lock.withLock { self.tree = tree } }
 
+    /// What the wait saw so far (its graph and rows, what it was waiting for when the last
+    /// phase began): the summary of a run a signal cancels (tester t13 F9).
+    private var waitProgress: (graph: ClusterGraph, rows: [ReconciliationWaiter.Row], waiting: String)?
+    var progress: (graph: ClusterGraph, rows: [ReconciliationWaiter.Row], waiting: String)? { lock.withLock { waitProgress } }
+    func record(progress graph: ClusterGraph, rows: [ReconciliationWaiter.Row], waiting: String) { lock.withLock { waitProgress = (graph, rows, waiting) } }
+
+    private var finished = false
+    /// True for the first caller only: the summary's head is written once.
+    func claimFinish() -> Bool {
+        lock.withLock {
+            defer { finished = true }
+            return !finished
+        }
+    }
+
     var isGraphDrawn: Bool { lock.withLock { graphDrawn } }
     func markGraphDrawn() { lock.withLock { graphDrawn = true } }
 
@@ -108,6 +123,10 @@ extension BootstrapPipeline {
     /// stopped earlier); returns what the run's errors point at.
     @discardableResult
     func drawGraphIfMissing(scope: WaitScope) -> RunSummary.Cause? {
+        // A wait under way when a signal came: what it saw so far, and its table.
+        if !summary.isGraphDrawn, let progress = summary.progress, let revision = summary.revision {
+            summarize(progress.graph, rows: progress.rows, revision: revision)
+        }
         let errors = reporter.annotations.filter { $0.level == .error }
         guard let (graph, cause) = summary.plannedGraph(scope: scope, errors: errors) else { return nil }
         if !summary.isGraphDrawn { publish(graph, heading: "What a run waits for (not reached)") }
@@ -118,6 +137,10 @@ extension BootstrapPipeline {
     /// when it got that far. `plan`: the run stopped before any cluster by choice.
     func verdictText(plan: Bool, error: Error?, cause: RunSummary.Cause?, elapsed: Duration) -> (passed: Bool, text: String) {
         if let verdict = summary.verdict { return verdict }
+        if let interrupted = error as? Interrupted {
+            let at = summary.revision.map { " at \(ClusterGraph.shortRevision($0.description))" } ?? ""
+            return (false, "\(interrupted)\(summary.progress.map { " while waiting for \($0.waiting)" } ?? "")\(at), after \(Reporter.format(elapsed))")
+        }
         guard let error else {
             let at = summary.revision.map { " at \(ClusterGraph.shortRevision($0.description))" } ?? ""
             return (true, plan ? "Plan OK\(at) in \(Reporter.format(elapsed)) (no cluster was touched)" : "Passed\(at) in \(Reporter.format(elapsed))")
@@ -133,6 +156,7 @@ extension BootstrapPipeline {
 
     /// The summary's head and graph for `fluxci bootstrap`, on every path.
     func finishSummary(_ command: String, plan: Bool, scope: WaitScope, error: Error?) {
+        guard summary.claimFinish() else { return }
         let cause = drawGraphIfMissing(scope: scope)
         let (passed, text) = verdictText(plan: plan, error: error, cause: cause, elapsed: ContinuousClock.now - summary.start)
         var head = StepSummary()

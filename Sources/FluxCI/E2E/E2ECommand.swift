@@ -101,7 +101,13 @@ public struct E2ECommand: ContextCommand {
         let run = E2ERun(reporter: reporter, pipeline: pipeline, plan: plan)
         let cleanup = Cleanup()
         cleanup.addScratchFolders()
-        // SIGINT and SIGTERM end the run through the same cleanup.
+        // SIGINT and SIGTERM end the run through the same cleanup, with the summary of what
+        // was under way.
+        let scope = waitFor
+        cleanup.onInterrupt { signal in
+            if let step = run.current { run.record(step, result: "cancelled") }
+            run.finish(error: signal, scope: scope)
+        }
         let signals = SignalCleanup.install(cleanup, reporter: reporter)
         defer { signals.cancel() }
         do {
@@ -275,6 +281,8 @@ final class E2ERun: @unchecked Sendable {
     /// The verdict (the wait's own when it got that far, else the step that failed and what its
     /// errors point at), the graph when the wait drew none, and the steps table.
     func finish(error: Error?, scope: WaitScope) {
+        // Once: a signal's summary and the run's own end may both come.
+        guard pipeline.summary.claimFinish() else { return }
         let cause = pipeline.drawGraphIfMissing(scope: scope)
         let all = lock.withLock { rows }
         let failedStep = all.first { $0.result == "failed" }?.step
@@ -316,6 +324,20 @@ final class Cleanup: @unchecked Sendable {
 
     func add(_ name: String, _ action: @escaping @Sendable () async -> Void) { lock.withLock { entries.append(.action(name, action)) } }
 
+    private var interruptHooks: [@Sendable (Interrupted) -> Void] = []
+
+    /// Runs `hook` when a signal interrupts the run, before the cleanup: the step summary of a
+    /// cancelled run (tester t13 F9).
+    func onInterrupt(_ hook: @escaping @Sendable (Interrupted) -> Void) { lock.withLock { interruptHooks.append(hook) } }
+
+    func interrupted(_ signal: Interrupted) {
+        let hooks = lock.withLock { () -> [@Sendable (Interrupted) -> Void] in
+            defer { interruptHooks = [] }
+            return interruptHooks
+        }
+        for hook in hooks { hook(signal) }
+    }
+
     /// Runs `other`'s pending actions here, at this point of the order.
     func add(_ other: Cleanup) { lock.withLock { entries.append(.nested(other)) } }
 
@@ -352,6 +374,12 @@ final class Cleanup: @unchecked Sendable {
     }
 }
 
+/// A run ended by SIGINT or SIGTERM (GitHub's "Cancel workflow" and a step's timeout-minutes).
+struct Interrupted: Error, CustomStringConvertible {
+    var signal: Int32
+    var description: String { "Cancelled by signal \(signal) (\(signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "signal"))" }
+}
+
 /// SIGINT and SIGTERM: run the cleanup, then exit with 128 + the signal.
 enum SignalCleanup {
     final class Handle: @unchecked Sendable {
@@ -365,7 +393,10 @@ enum SignalCleanup {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
             source.setEventHandler {
+                // The group under way ends here: the cleanup is not folded into it.
+                reporter.closeOpenGroups()
                 reporter.warning("Interrupted by signal \(signalNumber): cleaning up.", title: "Interrupted")
+                cleanup.interrupted(Interrupted(signal: signalNumber))
                 Task {
                     await cleanup.run(reporter: reporter)
                     reporter.finish()
