@@ -351,34 +351,40 @@ public final class Reporter: @unchecked Sendable {
         if isGitHub { summary(section) { $0.append(block) } }
     }
 
-    /// Writes the step summary: what was added, then every annotation of the step (saying how
-    /// many GitHub did not show). On GitHub it goes to `GITHUB_STEP_SUMMARY`; on a terminal it is
-    /// printed as plain text. Call once, at the end of a command, also when it failed.
+    /// Writes the step summary: the verdict and the picture, then every annotation of the step
+    /// (saying how many GitHub did not show), then the tables and details — the linked problems
+    /// right under what failed, since GitHub does not follow a Mermaid node's link (its
+    /// `securityLevel: strict`; tester t13 F10). On GitHub it goes to `GITHUB_STEP_SUMMARY`; on
+    /// a terminal it is printed as plain text. Call once, at the end of a command, also when it failed.
     public func finish() {
         guard lock.withLock({ () -> Bool in
             defer { finished = true }
             return !finished
         }) else { return }
-        var summary: StepSummary = lock.withLock {
-            var summary = StepSummary()
-            for section in StepSummary.Section.allCases { if let part = pendingSummary[section] { summary.append(part) } }
-            pendingSummary = [:]
-            return summary
+        let parts: [StepSummary.Section: StepSummary] = lock.withLock {
+            defer { pendingSummary = [:] }
+            return pendingSummary
         }
         // A summary line ("the tree has 2 problems (annotated above)") is not a problem of its own.
         let all = annotations.filter { !$0.isSummary }
         let folded = Annotation.Level.allCases.reduce(0) { total, level in
             total + max(0, all.filter { $0.level == level }.count - Self.annotationsShownPerLevel)
         }
-        if !all.isEmpty && (isGitHub || folded > 0 || !summary.isEmpty) {
-            summary.heading("Problems (\(all.count))", level: StepSummary.sectionLevel)
+        var problems = StepSummary()
+        if !all.isEmpty && (isGitHub || folded > 0 || !parts.isEmpty) {
+            problems.heading("Problems (\(all.count))", level: StepSummary.sectionLevel)
             if folded > 0 {
-                summary.paragraph(
+                problems.paragraph(
                     "GitHub shows \(Self.annotationsShownPerLevel) annotations of each level per step: \(folded) more are listed here only.")
             }
-            summary.table(
+            problems.table(
                 header: ["Level", "Where", "Message"],
                 rows: all.map { [$0.level.rawValue, $0.location.map { location in sourceLink(location) } ?? "", [$0.title, $0.fullMessage].compactMap { $0 }.joined(separator: ": ")] })
+        }
+        var summary = StepSummary()
+        for section in StepSummary.Section.allCases {
+            if section == .tables { summary.append(problems) }
+            if let part = parts[section] { summary.append(part) }
         }
         guard !summary.isEmpty else { return }
         if isGitHub {

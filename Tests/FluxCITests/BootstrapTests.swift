@@ -92,6 +92,11 @@ import TestSupport
         #expect(summary.contains("| False | | BuildFailed: kustomize build failed") || summary.contains("|  | BuildFailed: kustomize build failed"), "\(summary)")
         #expect(summary.hasPrefix("### ❌ fluxci bootstrap: Failed: Kustomization/flux-system/apps: BuildFailed"))
         #expect(FileManager.default.fileExists(atPath: artifacts.appendingPathComponent("kustomization-flux-system-apps.txt").path))
+        // Tester t13 F5: a failure in the Kustomizations' phase keeps the branch's GitRepository
+        // (ready) in the table, and lists what the wait did not reach, as the graph draws it.
+        let table = try #require(summary.components(separatedBy: "### Objects waited for").dropFirst().first)
+        #expect(table.contains("| GitRepository/flux-system/flux-system |") && table.contains("| True |"), "\(table)")
+        #expect(table.contains("| HelmRelease/apps/podinfo-chart |") && table.contains("not reached"), "\(table)")
     }
 
     /// Tester t10 F1: with the real controllers' bookkeeping (the stand-in leaves

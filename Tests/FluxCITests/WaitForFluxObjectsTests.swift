@@ -186,6 +186,14 @@ import TestSupport
         // error leads, Stalled's generic text follows (tester t10 F3).
         #expect(errors.contains { $0.contains("\(message) (RetriesExceeded: Failed to install after 1 attempt(s))") }, "\(errors)")
         #expect(summary.contains("### ❌ fluxci bootstrap: Failed: HelmRelease/apps/podinfo: InstallFailed: Helm install failed"), "\(summary)")
+        // Tester t13 F10: GitHub does not follow a Mermaid node's link, so the verdict links the
+        // failing line, and the linked problems come right after the graph, before the tables.
+        let commitForLinks = try await setup.fleet.head()
+        #expect(summary.split(separator: "\n").first?.contains("([\(Self.helmFile):10](https://github.example/acme/fleet/blob/\(commitForLinks)/\(Self.helmFile)#L10))") == true, "\(summary.prefix(600))")
+        let problemsAt = try #require(summary.range(of: "### Problems ("))
+        let graphAt = try #require(summary.range(of: "```mermaid"))
+        let tablesAt = try #require(summary.range(of: "### Kustomizations of clusters/kind/local"))
+        #expect(graphAt.lowerBound < problemsAt.lowerBound && problemsAt.lowerBound < tablesAt.lowerBound)
         let lines = Self.mermaid(summary)
         let podinfo = Self.id("HelmRelease", "apps", "podinfo")
         #expect(lines.contains { $0.hasPrefix("class ") && $0.hasSuffix(" failed") && $0.contains(podinfo) })

@@ -367,13 +367,13 @@ struct BootstrapPipeline {
             graph.mark(branchSource, .ready, elapsed: fetched, revision: revision.description)
             let sourceRow = ReconciliationWaiter.Row(
                 reference: branchSource, parent: nil, location: sourceLocation, readiness: .ready, revision: revision.description, elapsed: fetched, live: nil)
-            summary.record(progress: graph, rows: [sourceRow], waiting: "\(prepared.tree.kustomizations.count) Kustomizations to apply \(revision.short)")
-            rows = try await reporter.group("Wait for \(prepared.tree.kustomizations.count) Kustomizations to apply \(revision.short)") {
+            rows = [sourceRow]
+            summary.record(progress: graph, rows: rows, waiting: "\(prepared.tree.kustomizations.count) Kustomizations to apply \(revision.short)")
+            rows += try await reporter.group("Wait for \(prepared.tree.kustomizations.count) Kustomizations to apply \(revision.short)") {
                 // One its parent never applies never exists: nothing to wait for (the plan warned).
                 try await waiter.waitForKustomizations(prepared.tree.kustomizations.filter { !$0.applyDisabled }, tree: prepared.tree, since: start)
             }
             graph.update(rows)
-            rows.insert(sourceRow, at: 0)
             reporter.log("All Kustomizations applied \(revision).")
             if scope != .kustomizations {
                 let targets = ReconciliationWaiter.appliedTargets(rows, tree: prepared.tree, scope: scope)
@@ -402,7 +402,9 @@ struct BootstrapPipeline {
             let failed = failure.failed.first.map { reference -> String in
                 Self.verdictReason(reference: "\(reference)", message: graph.node(reference)?.message)
             } ?? failure.annotation.title ?? "the wait"
-            summary.set(passed: false, "Failed: \(failed) at \(ClusterGraph.shortRevision(revision.description)), after \(Reporter.format(ContinuousClock.now - start))")
+            // Where it failed, linked: the graph's node links are not followed on GitHub (t13 F10).
+            let site = failure.annotation.location.map { " (\(reporter.sourceLink($0)))" } ?? ""
+            summary.set(passed: false, "Failed: \(failed)\(site) at \(ClusterGraph.shortRevision(revision.description)), after \(Reporter.format(ContinuousClock.now - start))")
             summarize(graph, rows: rows, revision: revision)
             if let artifacts { await collectEvents(failure.failed, rows: rows, client: client, into: artifacts) }
             throw failure.annotation
@@ -447,6 +449,14 @@ struct BootstrapPipeline {
 
     func summarize(_ graph: ClusterGraph, rows: [ReconciliationWaiter.Row], revision: Revision) {
         publish(graph, heading: "Reconciliation of \(ClusterGraph.shortRevision(revision.description))")
+        // What the graph holds that the wait did not reach (a failure came first) is listed too,
+        // so that table and graph agree (tester t13 F5).
+        let listed = Set(rows.map(\.reference))
+        let rows = rows + graph.nodes.filter { !listed.contains($0.reference) }.map { node in
+            ReconciliationWaiter.Row(
+                reference: node.reference, parent: node.parent, location: node.location, readiness: .pending(reason: "", message: "not reached"),
+                revision: nil, elapsed: nil, live: nil)
+        }
         var summary = StepSummary()
         summary.heading("Objects waited for", level: StepSummary.sectionLevel)
         summary.table(header: ["Object", "Written at", "Revision", "Ready", "Time", "Message"], rows: rows.map { row in
