@@ -139,6 +139,11 @@ import TestSupport
         let kustomizations = try #require(summary.range(of: "### Kustomizations of clusters/kind/local"))
         #expect(verdict.lowerBound < graph.lowerBound && graph.lowerBound < table.lowerBound && graph.lowerBound < kustomizations.lowerBound)
         #expect(!summary.contains("\n## ") && !summary.contains("\n#### "), "one heading level")
+        // Tester t13 F12: SOPS files link to the file at the tested commit, in the Kustomizations'
+        // table and in the preflight's.
+        let sopsFile = "kubernetes/overlays/kind/local/apps/podinfo-auth.sops.yaml"
+        let sopsLink = "[\(sopsFile)](https://github.example/acme/fleet/blob/\(commit)/\(sopsFile))"
+        #expect(summary.components(separatedBy: sopsLink).count - 1 == 2, "\(summary)")
         #expect(summary.contains("| HelmRelease/apps/podinfo | [\(Self.helmFile):"), "\(summary)")
         #expect(summary.contains("](https://github.example/acme/fleet/blob/\(commit)/\(Self.helmFile)#L"))
         #expect(summary.contains("| podinfo@6.5.0 | True |"))

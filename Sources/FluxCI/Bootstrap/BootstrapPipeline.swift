@@ -104,7 +104,7 @@ struct BootstrapPipeline {
                 case nil: "no: not reached"
                 }
                 return [k.id.description, k.source.description, k.writtenPath, k.dependsOn.map(\.description).joined(separator: ", "), decryption,
-                        k.location.map(reporter.sourceLink) ?? "", (tree.sopsFiles[k.id] ?? []).joined(separator: ", "), built]
+                        k.location.map(reporter.sourceLink) ?? "", (tree.sopsFiles[k.id] ?? []).map { reporter.sourceLink(SourceLocation(file: $0)) }.joined(separator: ", "), built]
             })
         reporter.publish(table)
         if !errors.isEmpty {

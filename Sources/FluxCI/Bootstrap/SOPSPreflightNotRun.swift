@@ -18,7 +18,7 @@ enum SOPSPreflightNotRun {
         if rows.isEmpty {
             summary.paragraph("The cluster decrypts no SOPS file.")
         } else {
-            summary.table(header: ["File", "Encrypted for"], rows: rows)
+            summary.table(header: ["File", "Encrypted for"], rows: rows.map { [reporter.sourceLink(SourceLocation(file: $0[0])), $0[1]] })
         }
         reporter.publish(summary)
         for row in rows { reporter.log("  \(row[0]): encrypted for \(row[1])") }

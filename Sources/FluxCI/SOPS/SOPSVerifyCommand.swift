@@ -163,7 +163,8 @@ struct SOPSVerifyCommand: ContextCommand {
             case .foreign: allowForeign ? "not ours (allowed)" : "no imported key"
             case .failed(let annotation): annotation.title ?? "failed"
             }
-            return [verdict.name, verdict.recipients.joined(separator: ", "), verdict.ours ? "yes" : "no", result]
+            // Linked to the file at the tested commit when a run knows it (t13 F12).
+            return [reporter.sourceLink(SourceLocation(file: verdict.name)), verdict.recipients.joined(separator: ", "), verdict.ours ? "yes" : "no", result]
         })
         reporter.publish(summary)
         try reporter.setOutput("files", String(verdicts.count))
