@@ -171,6 +171,8 @@ import TestSupport
         setup.controller.set("apps", .succeed)
         let (passed, passedSummary) = try await run(["--branch", "main"])
         #expect(passed.status == 0, "\(passed.allOutput)")
+        // Written once (tester t13 F11: it was written again, unchanged, before the apply).
+        #expect(((try? String(contentsOf: outputs, encoding: .utf8)) ?? "").components(separatedBy: "revision<<").count - 1 == 1)
         Self.checkShape(
             passedSummary, verdict: "### ✅ fluxci bootstrap: Passed: main@sha1:\(main.prefix(12)) reconciled, ", graphHeading: "### Reconciliation of main@sha1:\(main.prefix(12))",
             commit: main)

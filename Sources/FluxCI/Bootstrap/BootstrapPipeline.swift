@@ -303,7 +303,10 @@ struct BootstrapPipeline {
         _ prepared: Prepared, keys: ImportedKeys, client: KubeClient, timeout: Duration, perKustomization: Duration, artifacts: URL?,
         scope: WaitScope = .flux, onApplied: () -> Void = {}
     ) async throws {
-        try reporter.setOutput("revision", prepared.plan.revision.description)
+        // Again only when it changed since the branch was resolved (`--push` made a commit).
+        if reporter.outputs.last(where: { $0.name == "revision" })?.value != prepared.plan.revision.description {
+            try reporter.setOutput("revision", prepared.plan.revision.description)
+        }
         let objects = try prepared.secrets.manifests(from: keys, which: prepared.which, reporter: reporter)
         try await reporter.group("Apply Flux and the decryption Secrets") {
             do {
