@@ -261,13 +261,21 @@ import TestSupport
         try write("kubernetes/home/flux/flux-system/gotk-sync.yaml", FleetManifests.sync(path: "./kubernetes/home"))
         // A Kustomization whose source is not a GitRepository defined there: no pair.
         try write("kubernetes/lab/flux-system/gotk-sync.yaml", FleetManifests.sync(path: "./kubernetes/lab", sourceKind: "OCIRepository"))
+        // Tester t12 F12: sync manifests copied from another cluster (their path is not this
+        // cluster's): listed under its own path, with a warning at the path line, never dropped.
+        let copied = FleetManifests.sync(path: "./clusters/azure/prod")
+        try write("clusters/azure/qa/flux-system/gotk-sync.yaml", copied)
+        let pathLine = try #require(copied.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.contains("path: ./clusters/azure/prod") }) + 1
 
         let output = repository.appendingPathComponent("github-output")
         let result = try await runProcess(
             TestPaths.executable("fluxci"), ["matrix"], environment: ["GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": output.path], workingDirectory: repository)
         #expect(result.status == 0, "\(result.allOutput)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: [[String: String]]])
-        #expect(json["include"] == [["cloud": "kind", "env": "local", "path": "clusters/kind/local"], ["path": "kubernetes/home"]])
+        #expect(json["include"] == [
+            ["cloud": "azure", "env": "qa", "path": "clusters/azure/qa"], ["cloud": "kind", "env": "local", "path": "clusters/kind/local"], ["path": "kubernetes/home"],
+        ])
+        #expect(result.standardError.contains("::warning title=Sync path of another cluster,file=clusters/azure/qa/flux-system/gotk-sync.yaml,line=\(pathLine)::"), "\(result.standardError)")
         #expect((try? String(contentsOf: output, encoding: .utf8))?.contains("matrix") == true)
 
         let under = try await runProcess(TestPaths.executable("fluxci"), ["matrix", "--under", "kubernetes"], workingDirectory: repository)

@@ -38,7 +38,20 @@ struct MatrixCommand: ContextCommand {
         let folder = Self.folderInRepository(root)
         var paths: Set<String> = []
         for fluxSystem in Self.fluxSystemFolders(root: root, under: start) {
-            if let path = Self.clusterPath(fluxSystem: fluxSystem, root: root, folder: folder) { paths.insert(path) }
+            switch Self.clusterPath(fluxSystem: fluxSystem, root: root, folder: folder) {
+            case .cluster(let path): paths.insert(path)
+            case .elsewhere(let file, let line, let path):
+                // Tester t12 F12: sync manifests copied from another cluster. A cluster
+                // bootstrapped from here reconciles that path, not its own: listed under its own
+                // path, so that its job fails on it instead of CI never testing it.
+                let own = (fluxSystem as NSString).deletingLastPathComponent
+                context.reporter.warning(
+                    "\(fluxSystem) holds sync manifests whose Kustomization syncs ./\(path), which does not hold this folder: a cluster bootstrapped from \(own) would reconcile ./\(path) instead (a copy of another cluster's gotk-sync.yaml?). It is listed as the cluster \(own), whose run fails on it.",
+                    title: "Sync path of another cluster", fix: "Set spec.path to ./\(folder.isEmpty ? own : "\(folder)/\(own)") (or bootstrap the cluster again so flux writes its own gotk-sync.yaml).",
+                    at: SourceLocation(file: file, line: line))
+                paths.insert(own)
+            case .none: break
+            }
         }
         guard !paths.isEmpty else {
             throw Annotation.error(
@@ -90,14 +103,24 @@ struct MatrixCommand: ContextCommand {
     /// when several do); nil when the folder has no such pair. `fluxSystem` is relative to
     /// `root`, which is `folder` of its git repository; the result is relative to `root` when it
     /// is inside it, else to the repository's top.
-    static func clusterPath(fluxSystem: String, root: URL, folder: String = "") -> String? {
+    enum Found: Equatable {
+        /// The cluster path it syncs.
+        case cluster(String)
+        /// Sync manifests whose path does not hold the folder: the file and line of that
+        /// spec.path, and the path (relative to the repository's top).
+        case elsewhere(file: String, line: Int?, path: String)
+        /// No sync manifests.
+        case none
+    }
+
+    static func clusterPath(fluxSystem: String, root: URL, folder: String = "") -> Found {
         let inRepository = folder.isEmpty ? fluxSystem : "\(folder)/\(fluxSystem)"
         var repositories: Set<String> = []
-        var kustomizations: [(source: String, path: String)] = []
+        var kustomizations: [(source: String, path: String, file: String)] = []
         let directory = root.appendingPathComponent(fluxSystem)
-        for name in ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).sorted()
-        where name.hasSuffix(".yaml") || name.hasSuffix(".yml") {
-            guard let text = try? String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8),
+        for file in ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).sorted()
+        where file.hasSuffix(".yaml") || file.hasSuffix(".yml") {
+            guard let text = try? String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8),
                 text.contains("toolkit.fluxcd.io"), let documents = try? Yams.load_all(yaml: text)
             else { continue }
             for case let object as [String: Any] in documents {
@@ -108,15 +131,22 @@ struct MatrixCommand: ContextCommand {
                 if kind == "Kustomization" && apiVersion.hasPrefix("kustomize.toolkit.fluxcd.io/"),
                     let sourceRef = spec?["sourceRef"] as? [String: Any], (sourceRef["kind"] as? String) == "GitRepository",
                     let source = sourceRef["name"] as? String {
-                    kustomizations.append((source, normalize(spec?["path"] as? String ?? "./")))
+                    kustomizations.append((source, normalize(spec?["path"] as? String ?? "./"), "\(fluxSystem)/\(file)"))
                 }
             }
         }
-        let path = kustomizations
-            .filter { repositories.contains($0.source) && ($0.path.isEmpty || inRepository.hasPrefix($0.path + "/")) }
-            .map(\.path).max { $0.count < $1.count }
-        guard let path, !folder.isEmpty else { return path }
-        return path == folder ? "" : path.hasPrefix(folder + "/") ? String(path.dropFirst(folder.count + 1)) : path
+        let pairs = kustomizations.filter { repositories.contains($0.source) }
+        guard let path = pairs.filter({ $0.path.isEmpty || inRepository.hasPrefix($0.path + "/") }).map(\.path).max(by: { $0.count < $1.count }) else {
+            guard let other = pairs.first else { return .none }
+            // The line of its `path:`, found in the file's text (the parser above keeps none).
+            let text = (try? String(contentsOf: root.appendingPathComponent(other.file), encoding: .utf8)) ?? ""
+            let line = text.split(separator: "\n", omittingEmptySubsequences: false).firstIndex {
+                $0.trimmingCharacters(in: .whitespaces).hasPrefix("path:") && normalize(String($0.split(separator: ":", maxSplits: 1).last ?? "").trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))) == other.path
+            }
+            return .elsewhere(file: other.file, line: line.map { $0 + 1 }, path: other.path)
+        }
+        guard !folder.isEmpty else { return .cluster(path) }
+        return .cluster(path == folder ? "" : path.hasPrefix(folder + "/") ? String(path.dropFirst(folder.count + 1)) : path)
     }
 
     /// `./a/b/` → `a/b`; `.` → "".
