@@ -1204,12 +1204,25 @@ struct Reader {
                 // (decryptor.IsEncryptedSecret, at apply: "configuring decryption is required");
                 // a generator reads an encrypted file as data, and that is applied as it is.
                 let manifests = Set((objects[id] ?? []).filter { $0.json["sops", "mac"] != nil }.compactMap(\.file))
-                let asManifests = encrypted.filter(manifests.contains)
-                let asData = encrypted.filter { !manifests.contains($0) }
+                // An encrypted patch (tester t12 F2) merges its ENC[…] values and sops metadata
+                // into the object it patches, whose own file may be plain: the patch is named,
+                // not that file, and it is no generator data.
+                let reads = decryptorReads[id] ?? [:]
+                let asPatches = encrypted.filter { file in reads[file]?.contains { $0.entry == .patch } == true }
+                let sealed = encrypted.filter { file in
+                    guard manifests.contains(file), !asPatches.contains(file) else { return false }
+                    let data = FileManager.default.contents(atPath: artifact.root.appendingPathComponent(file).path) ?? Data()
+                    return asPatches.isEmpty || SOPSFileFormat.encryptedStorage(of: data) != nil
+                }
+                let asManifests = sealed
+                let asData = encrypted.filter { !manifests.contains($0) && !asPatches.contains($0) }
                 func list(_ files: [String]) -> String { files.prefix(3).joined(separator: ", ") + (files.count > 3 ? ", …" : "") }
                 var what: [String] = []
                 if !asManifests.isEmpty {
                     what.append("SOPS-encrypted objects (\(list(asManifests))), which kustomize-controller refuses to apply (\"configuring decryption is required\")")
+                }
+                if !asPatches.isEmpty {
+                    what.append("SOPS-encrypted patches (\(list(asPatches))), which kustomize-controller decrypts before the build only when spec.decryption is set: without it their ENC[…] values and sops metadata are merged into the objects they patch, which kustomize-controller then refuses to apply (\"configuring decryption is required\")")
                 }
                 if !asData.isEmpty {
                     what.append("SOPS-encrypted files as generator data (\(list(asData))), which kustomize-controller does not decrypt: it applies the ciphertext (ENC[…] values, sops_* keys) as the generated objects' data")

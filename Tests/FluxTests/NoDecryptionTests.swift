@@ -87,4 +87,28 @@ import TestSupport
         let id = try #require(tree.kustomization("flux-system/apps")).id
         #expect(tree.sopsFiles[id] == ["apps/creds.env"], "\(tree.sopsFiles)")
     }
+
+    /// Tester t12 F2: without spec.decryption an encrypted patch merges its ciphertext into a
+    /// plain object. The patch is named as what it is; the plain file it patches is not called
+    /// encrypted, and the patch is not called generator data.
+    @Test func withoutDecryptionAnEncryptedPatchIsNamedAsAPatch() async throws {
+        let age = try await AgeKeyPair.generate()
+        let scratch = try TestPaths.temporaryDirectory("fluxci-nodecrypt-patch")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let file = scratch.appendingPathComponent("patch.yaml")
+        try "apiVersion: v1\nkind: Secret\nmetadata:\n    name: s\n    namespace: default\nstringData:\n    k: secret-value\n".write(to: file, atomically: true, encoding: .utf8)
+        let patch = try await SopsTool.run(["--encrypt", "--age", age.recipient, "--encrypted-regex", "^(data|stringData)$", file.path])
+        let fleet = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps"),
+            "apps/secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: default\nstringData:\n  k: placeholder\n",
+            "apps/secret-patch.sops.yaml": patch,
+            "apps/kustomization.yaml": "resources: [secret.yaml]\npatches:\n  - path: secret-patch.sops.yaml\n",
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        let problem = try #require(tree.problem("No decryption"), "\(tree.problems)")
+        #expect(problem.level == .error)
+        #expect(problem.message.contains("SOPS-encrypted patches (apps/secret-patch.sops.yaml)"), "\(problem.message)")
+        #expect(!problem.message.contains("apps/secret.yaml") && !problem.message.contains("generator data"), "\(problem.message)")
+    }
 }
