@@ -971,7 +971,7 @@ struct Reader {
             // comes from; the command shown only when it reproduces the error (BuildFailureSite).
             let site = failureSite(kustomization, message: message, files: files)
             let how = reproduction(kustomization, message: message, files: files)
-            let detail = site?.fluxMessage.map { "kustomize-controller fails with \"\($0)\"" } ?? message
+            let detail = site?.fluxMessage.map { "kustomize-controller fails with \"\($0)\"" } ?? Self.panicHead(message)
             problems.append(.error(
                 "The Kustomization \(id) does not build\(how.text): \(site.map { "\($0.what); " } ?? "")\(detail)\(links.isEmpty ? "" : " (\(links.joined(separator: ", ")) is a symbolic link, which source-controller leaves out of the artifact)")\(undefaultedHint)",
                 title: "Kustomize build failed", fix: how.field != nil ? how.fix : site?.fix ?? "Fix what kustomize names; kustomize-controller fails the same build.",
