@@ -28,9 +28,10 @@ public enum AppliedObjectChecks {
     /// `objects`), `document` gives an object's node in its repository file (for a field's line).
     static func problems(
         _ objects: [FluxKustomization.Reference: [KubeObject]], applied: AppliedObjects, components: [KubeObject], gitRepository: KubeObject,
-        unsubstituted: [FluxKustomization.Reference: [JSONValue]] = [:], document: (KubeObject) -> Node? = { _ in nil }
+        unsubstituted: [FluxKustomization.Reference: [JSONValue]] = [:], writtenNamespace: (String) -> String? = { _ in nil },
+        document: (KubeObject) -> Node? = { _ in nil }
     ) -> [Annotation] {
-        var problems = namespaceProblems(objects, applied: applied, components: components, gitRepository: gitRepository, document: document)
+        var problems = namespaceProblems(objects, applied: applied, components: components, gitRepository: gitRepository, writtenNamespace: writtenNamespace, document: document)
         var seen: Set<String> = []
         for id in applied.order {
             for (index, object) in (objects[id] ?? []).enumerated() {
@@ -52,7 +53,7 @@ public enum AppliedObjectChecks {
     /// applies it (an ancestor), defines fails `namespaces "X" not found` on a fresh cluster.
     static func namespaceProblems(
         _ objects: [FluxKustomization.Reference: [KubeObject]], applied: AppliedObjects, components: [KubeObject], gitRepository: KubeObject,
-        document: (KubeObject) -> Node? = { _ in nil }
+        writtenNamespace: (String) -> String? = { _ in nil }, document: (KubeObject) -> Node? = { _ in nil }
     ) -> [Annotation] {
         var given = builtInNamespaces
         for object in components where object.kind == "Namespace" && object.apiVersion == "v1" { given.insert(object.name) }
@@ -144,11 +145,11 @@ public enum AppliedObjectChecks {
                 case .missing:
                     let message = "The Kustomization \(id) applies \(what) in the namespace \(namespace), which no Namespace object of the cluster's tree defines and no HelmRelease creates: on a fresh cluster (only \(given.sorted().joined(separator: ", ")) exist) kustomize-controller's server-side dry-run fails with namespaces \"\(namespace)\" not found and \(id) never becomes Ready"
                     let fix = "Add a Namespace object \(namespace) (apiVersion: v1, kind: Namespace) to this Kustomization's build or to one it depends on, or correct the namespace (metadata.namespace or the Kustomization's spec.targetNamespace)."
-                    problems.append(namespaceNotCreated(message, fix: fix, needer: id, applied: applied, at: location))
+                    problems.append(namespaceNotCreated(message, fix: writtenNamespace(namespace).map { String($0.dropFirst()) } ?? fix, needer: id, applied: applied, at: location))
                 }
             }
         }
-        problems += releaseNamespaceProblems(objects, applied: applied, given: given, creators: creators, createdByHelm: Set(createdByHelm.keys), document: document)
+        problems += releaseNamespaceProblems(objects, applied: applied, given: given, creators: creators, createdByHelm: Set(createdByHelm.keys), writtenNamespace: writtenNamespace, document: document)
         return problems
     }
 
@@ -167,7 +168,7 @@ public enum AppliedObjectChecks {
     /// creates the Namespace does not matter: helm-controller retries until it exists.
     static func releaseNamespaceProblems(
         _ objects: [FluxKustomization.Reference: [KubeObject]], applied: AppliedObjects, given: Set<String>,
-        creators: [String: [FluxKustomization.Reference]], createdByHelm: Set<String>, document: (KubeObject) -> Node?
+        creators: [String: [FluxKustomization.Reference]], createdByHelm: Set<String>, writtenNamespace: (String) -> String? = { _ in nil }, document: (KubeObject) -> Node?
     ) -> [Annotation] {
         var problems: [Annotation] = []
         for id in applied.order {
@@ -178,7 +179,7 @@ public enum AppliedObjectChecks {
                 else { continue }
                 let location = release.file.map { SourceLocation(file: $0, line: Origins.line(of: ["spec", "targetNamespace"], in: document(release)) ?? release.line) }
                 let message = "\(release.reference) installs its chart into the namespace \(target) (spec.targetNamespace), which no Namespace object of the cluster's tree defines and no HelmRelease creates, and spec.install.createNamespace is not set: helm-controller's install fails (namespaces \"\(target)\" not found) and the HelmRelease never becomes Ready"
-                let fix = "Add a Namespace object \(target) to the tree, or set spec.install.createNamespace: true, or correct spec.targetNamespace."
+                let fix = "Add a Namespace object \(target) to the tree, or set spec.install.createNamespace: true, or correct spec.targetNamespace." + (writtenNamespace(target) ?? "")
                 problems.append(namespaceNotCreated(message, fix: fix, needer: id, applied: applied, at: location))
             }
         }

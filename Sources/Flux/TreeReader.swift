@@ -368,7 +368,10 @@ struct Reader {
         problems += WorkloadReferences.problems(applied) { object, field in
             Origins.line(of: field, in: object.file.flatMap { file in origins.documents(file).first { $0.line == object.line }?.node })
         }
-        problems += AppliedObjectChecks.problems(objects, applied: applied, components: components, gitRepository: repository, unsubstituted: unsubstituted) { object in
+        let writtenNamespaces = WrittenNamespaces(artifact: artifact, origins: origins)
+        problems += AppliedObjectChecks.problems(
+            objects, applied: applied, components: components, gitRepository: repository, unsubstituted: unsubstituted, writtenNamespace: writtenNamespaces.hint
+        ) { object in
             object.file.flatMap { file in origins.documents(file).first { $0.line == object.line }?.node }
         }
         let documents = self.documents

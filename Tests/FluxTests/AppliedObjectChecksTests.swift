@@ -216,3 +216,47 @@ import TestSupport
         #expect(AppliedObjectChecks.fluxInstallProblems(try namespaceOnly.read()).count == 1)
     }
 }
+
+/// Tester t12 F10: the Namespace is written in the repository but the build loses it (an
+/// overlay's `$patch: delete`, a file no kustomization lists). The fix says where it is written
+/// and what removes it, instead of telling to add a second one.
+@Suite struct WrittenNamespaceTests {
+    static func tree(_ overlay: String) async throws -> ClusterTree {
+        let fleet = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps/overlay"),
+            "apps/base/kustomization.yaml": "resources: [namespace.yaml, settings.yaml]\n",
+            "apps/base/namespace.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: web\n",
+            "apps/base/settings.yaml": configMap("settings", namespace: "web"),
+            "apps/overlay/kustomization.yaml": overlay,
+            "apps/unlisted/namespace.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: other\n",
+            "apps/overlay/other.yaml": configMap("elsewhere", namespace: "other"),
+        ])
+        defer { fleet.remove() }
+        return try fleet.read()
+    }
+
+    @Test func aNamespaceTheBuildLosesIsNamedWhereItIsWritten() async throws {
+        let deleting = try await Self.tree("""
+            resources:
+              - ../base
+              - other.yaml
+            patches:
+              - patch: |
+                  apiVersion: v1
+                  kind: Namespace
+                  metadata:
+                    name: web
+                  $patch: delete
+
+            """)
+        let problems = deleting.problems.filter { $0.title == "Namespace not created" }
+        #expect(problems.count == 2, "\(deleting.problems)")
+        let web = try #require(problems.first { $0.message.contains("namespace web") })
+        #expect(web.fix?.contains("The repository writes the Namespace web (apps/base/namespace.yaml:4), but the `$patch: delete` at apps/overlay/kustomization.yaml:10 removes it") == true, "\(web.fix ?? "")")
+        let other = try #require(problems.first { $0.message.contains("namespace other") })
+        #expect(other.fix?.contains("The repository writes the Namespace other (apps/unlisted/namespace.yaml:4), but no build applies it") == true, "\(other.fix ?? "")")
+        // Without the patch, web is created; a namespace written nowhere keeps the plain fix.
+        let plain = try await Self.tree("resources:\n  - ../base\n")
+        #expect(plain.problems.filter { $0.title == "Namespace not created" }.isEmpty, "\(plain.problems)")
+    }
+}
