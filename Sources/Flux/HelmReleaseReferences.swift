@@ -85,14 +85,21 @@ enum HelmReleaseReferences {
                     entry["optional"]?.bool != true
                 else { continue }
                 let sources = applied.find(kind, group: "", namespace: namespace, name: name)
+                // Something else of that name (an ExternalSecret, a SealedSecret, …) may make it,
+                // or write its keys.
+                let madeByAnotherKind = applied.named(name, namespace: namespace).contains { $0.object.kind != kind }
                 if !sources.isEmpty {
                     if let problem = dependencyDeadlock(owned, id: id, on: sources, shown: "\(kind)/\(namespace)/\(name)", applied, need: .values, at: at(["spec", "valuesFrom", .index(index), "name"])) {
                         problems.append(problem)
                     }
+                    if !madeByAnotherKind,
+                        let problem = ValuesKeys.problem(entry, index: index, id: id, kind: kind, namespace: namespace, name: name, sources: sources, at: at)
+                    {
+                        problems.append(problem)
+                    }
                     continue
                 }
-                // Something else of that name (an ExternalSecret, a SealedSecret, …) may make it.
-                if applied.named(name, namespace: namespace).contains(where: { $0.object.kind != kind }) { continue }
+                if madeByAnotherKind { continue }
                 // kustomize's generators add a hash suffix (`name-<10 characters>`) that a
                 // HelmRelease's valuesFrom does not follow without a nameReference configuration.
                 let hashed = applied.all(kind).map(\.object).first { object in

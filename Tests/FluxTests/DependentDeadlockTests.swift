@@ -268,7 +268,7 @@ import TestSupport
 /// a Kustomization waiting for the release's Kustomization applies is a deadlock (the release
 /// cannot install without it), at the reference; without wait it is a delay (quiet).
 @Suite struct ReleaseSourceDeadlockTests {
-    static let values = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: vals, namespace: flux-system}\ndata: {replicas: \"2\"}\n"
+    static let values = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: vals, namespace: flux-system}\ndata: {values.yaml: \"replicas: 2\"}\n"
 
     @Test(arguments: [
         (title: "Chart source applied by a dependent", line: 11, shown: "HelmRepository/flux-system/charts"),

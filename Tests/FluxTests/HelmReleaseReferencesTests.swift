@@ -42,7 +42,7 @@ import TestSupport
     @Test func everyReferenceThatResolvesIsQuiet() async throws {
         let fleet = try await Fleet.make([
             "clusters/c/apps.yaml": kustomization("apps", path: "./apps"),
-            "apps/kustomization.yaml": "resources: [repository.yaml, release.yaml, base.yaml]\nconfigMapGenerator:\n  - {name: values, namespace: flux-system, literals: [a=b], options: {disableNameSuffixHash: true}}\n",
+            "apps/kustomization.yaml": "resources: [repository.yaml, release.yaml, base.yaml]\nconfigMapGenerator:\n  - {name: values, namespace: flux-system, literals: [\"values.yaml=replicas: 2\"], options: {disableNameSuffixHash: true}}\n",
             "apps/repository.yaml": Self.repository,
             "apps/base.yaml": Self.release("base"),
             "apps/release.yaml": Self.release(
