@@ -77,6 +77,11 @@ enum HelmReleaseReferences {
                     }
                     if release.json["spec", "chartRef"] == nil, let path = release.json["spec", "chart", "spec", "chart"]?.string, kind == "GitRepository" || kind == "Bucket" {
                         problems += chartPathProblems(id, kind: kind, source: "\(sourceNamespace)/\(name)", path: path, context: context, at: at(["spec", "chart", "spec", "chart"]))
+                        let valuesFiles = (release.json["spec", "chart", "spec", "valuesFiles"]?.array ?? []).map { $0.string ?? "" }
+                        problems += valuesFilesProblems(
+                            id, kind: kind, source: "\(sourceNamespace)/\(name)", files: valuesFiles,
+                            ignoreMissing: release.json["spec", "chart", "spec", "ignoreMissingValuesFiles"]?.bool == true, context: context,
+                            at: { at(["spec", "chart", "spec", "valuesFiles", .index($0)]) })
                     }
                 }
             }
