@@ -36,11 +36,20 @@ import TestSupport
 
     enum Case: String, CaseIterable { case nothing, createNamespace, namespaceElsewhere, unbuiltCreator }
 
-    @Test(arguments: Case.allCases)
-    func aTargetNamespaceNothingCreatesIsAnError(_ shape: Case) async throws {
+    /// Tester t12 F11: the same for the namespace helm-controller keeps the release records in
+    /// (`spec.storageNamespace`, line 13 in place of targetNamespace), which Helm creates only as
+    /// the release's own target namespace with `install.createNamespace` (before it stores the
+    /// record).
+    @Test(arguments: Case.allCases, ["targetNamespace", "storageNamespace"])
+    func aReleaseNamespaceNothingCreatesIsAnError(_ shape: Case, field: String) async throws {
+        var release = Self.release(targetNamespace: "monitoring", createNamespace: shape == .createNamespace)
+        if field == "storageNamespace" {
+            let storage = shape == .createNamespace ? "storageNamespace: monitoring\n  targetNamespace: monitoring" : "storageNamespace: monitoring"
+            release = release.replacingOccurrences(of: "targetNamespace: monitoring", with: storage)
+        }
         var files: [String: String] = [
             "clusters/c/infra.yaml": kustomization("infra", path: "./infra"),
-            "infra/release.yaml": Self.release(targetNamespace: "monitoring", createNamespace: shape == .createNamespace),
+            "infra/release.yaml": release,
         ]
         if shape == .namespaceElsewhere {
             files["clusters/c/namespaces.yaml"] = kustomization("namespaces", path: "./namespaces")
@@ -53,47 +62,14 @@ import TestSupport
         let problem = tree.problems.first { $0.title == "Namespace not created" && $0.message.hasPrefix("HelmRelease/flux-system/podinfo") }
         switch shape {
         case .createNamespace, .namespaceElsewhere:
-            #expect(problem == nil, "\(tree.problems)")
-        case .nothing, .unbuiltCreator:
-            let found = try #require(problem, "\(tree.problems)")
-            #expect(found.level == (shape == .nothing ? .error : .warning))
-            #expect(found.location == SourceLocation(file: "infra/release.yaml", line: 13), "\(found)")
-            #expect(found.message.contains("platform-oci") == (shape == .unbuiltCreator), "\(found.message)")
-            #expect(found.fix?.contains("createNamespace: true") == true)
-        }
-    }
-
-    /// Tester t12 F11: the namespace helm-controller keeps the release records in
-    /// (`spec.storageNamespace`) must exist: created by a Namespace object, by an unbuilt
-    /// Kustomization (a warning), or by Helm as the release's own target namespace with
-    /// `install.createNamespace` (created before the record is stored).
-    @Test(arguments: Case.allCases)
-    func aStorageNamespaceNothingCreatesIsAnError(_ shape: Case) async throws {
-        var release = Self.release(targetNamespace: "helm-state", createNamespace: shape == .createNamespace)
-        if shape != .createNamespace { release = release.replacingOccurrences(of: "targetNamespace: helm-state", with: "storageNamespace: helm-state") }
-        else { release = release.replacingOccurrences(of: "targetNamespace: helm-state", with: "storageNamespace: helm-state\n  targetNamespace: helm-state") }
-        var files: [String: String] = [
-            "clusters/c/infra.yaml": kustomization("infra", path: "./infra"),
-            "infra/release.yaml": release,
-        ]
-        if shape == .namespaceElsewhere {
-            files["clusters/c/namespaces.yaml"] = kustomization("namespaces", path: "./namespaces")
-            files["namespaces/ns.yaml"] = "apiVersion: v1\nkind: Namespace\nmetadata: {name: helm-state}\n"
-        }
-        if shape == .unbuiltCreator { files["clusters/c/platform.yaml"] = Self.unbuilt }
-        let fleet = try await Fleet.make(files)
-        defer { fleet.remove() }
-        let tree = try fleet.read()
-        let problem = tree.problems.first { $0.title == "Namespace not created" && $0.message.contains("spec.storageNamespace") }
-        switch shape {
-        case .createNamespace, .namespaceElsewhere:
             #expect(problem == nil && tree.errors.isEmpty, "\(tree.problems)")
         case .nothing, .unbuiltCreator:
             let found = try #require(problem, "\(tree.problems)")
             #expect(found.level == (shape == .nothing ? .error : .warning))
             #expect(found.location == SourceLocation(file: "infra/release.yaml", line: 13), "\(found)")
-            #expect(found.message.contains("namespaces \"helm-state\" not found"), "\(found.message)")
+            #expect(found.message.contains("(spec.\(field))"), "\(found.message)")
             #expect(found.message.contains("platform-oci") == (shape == .unbuiltCreator), "\(found.message)")
+            #expect(found.fix?.contains("createNamespace: true") == (field == "targetNamespace"))
         }
     }
 

@@ -13,24 +13,9 @@ import TestSupport
 @Suite struct ValuesFilesTests {
     /// The release's valuesFiles entries are on lines 15 and on.
     static func release(_ files: [String], ignoreMissing: Bool = false, sourceKind: String = "GitRepository", chart: String = "./charts/app") -> String {
-        """
-        apiVersion: helm.toolkit.fluxcd.io/v2
-        kind: HelmRelease
-        metadata:
-          name: local
-          namespace: flux-system
-        spec:
-          interval: 10m
-          chart:
-            spec:
-              chart: \(chart)
-              sourceRef:
-                kind: \(sourceKind)
-                name: flux-system
-              valuesFiles:
-        \(files.map { "        - \($0)" }.joined(separator: "\n"))
-        \(ignoreMissing ? "      ignoreMissingValuesFiles: true" : "")
-        """
+        let entries = files.map { "\n        - \($0)" }.joined()
+        return ChartPathTests.release(
+            path: chart, kind: sourceKind, chartSpec: "      valuesFiles:\(entries)" + (ignoreMissing ? "\n      ignoreMissingValuesFiles: true" : ""))
     }
 
     static func fleet(_ release: String, extra: [String: String] = [:], links: [String: String] = [:]) async throws -> Fleet {

@@ -12,23 +12,7 @@ import TestSupport
 @Suite struct ValuesKeyTests {
     /// The release's `valuesFrom` holds `entry` (written at 4 spaces): its first line is line 15.
     static func release(_ entry: String) -> String {
-        """
-        apiVersion: helm.toolkit.fluxcd.io/v2
-        kind: HelmRelease
-        metadata:
-          name: podinfo
-          namespace: flux-system
-        spec:
-          interval: 10m
-          chart:
-            spec:
-              chart: podinfo
-              sourceRef:
-                kind: HelmRepository
-                name: podinfo
-          valuesFrom:
-        \(entry.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
-        """
+        HelmReleaseReferencesTests.release("podinfo", valuesFrom: "  valuesFrom:\n" + entry.split(separator: "\n").map { "    " + $0 + "\n" }.joined())
     }
 
     static func fleet(entry: String, objects: String, kustomization extra: String = "", files: [String: String] = [:]) async throws -> Fleet {
