@@ -90,9 +90,9 @@ enum HelmReleaseReferences {
                     entry["optional"]?.bool != true
                 else { continue }
                 let sources = applied.find(kind, group: "", namespace: namespace, name: name)
-                // Something else of that name (an ExternalSecret, a SealedSecret, …) may make it,
-                // or write its keys.
-                let madeByAnotherKind = applied.named(name, namespace: namespace).contains { $0.object.kind != kind }
+                // Something else of that name (an ExternalSecret, a SealedSecret, another release's
+                // chart) may make it, or write its keys.
+                let madeByAnotherKind = applied.mayBeMade(kind, namespace: namespace, name: name, except: release)
                 if !sources.isEmpty {
                     if let problem = dependencyDeadlock(owned, id: id, on: sources, shown: "\(kind)/\(namespace)/\(name)", applied, need: .values, at: at(["spec", "valuesFrom", .index(index), "name"])) {
                         problems.append(problem)

@@ -38,7 +38,7 @@ enum SourceSecretReferences {
                         continue
                     }
                     // Something else of that name (an ExternalSecret, a SealedSecret, …) may make it.
-                    if applied.named(name, namespace: namespace).contains(where: { $0.object.kind != "Secret" }) { continue }
+                    if applied.mayBeMade("Secret", namespace: namespace, name: name) { continue }
                     let others = applied.all("Secret").filter { $0.group == "" && ($0.object.namespace ?? "default") == namespace }.map(\.object.name)
                     let hint = ClusterTreeReader.nearest(name, in: others).map { " Did you mean \($0)?" } ?? ""
                     problems.append(KustomizationReferences.unresolved(

@@ -66,6 +66,30 @@ import TestSupport
         #expect(tree.problems.isEmpty, "\(tree.problems)")
     }
 
+    /// The values object is named as the release: the release's own chart cannot make it (it
+    /// installs only once the values resolve), so its keys are judged; another release of that
+    /// name (its chart may write the object) or a custom resource (an ExternalSecret) leaves
+    /// them unjudged.
+    @Test(arguments: ["itself", "another release", "a custom resource"])
+    func anObjectAnotherKindMayMakeIsNotJudged(maker: String) async throws {
+        let entry = "- kind: ConfigMap\n  name: podinfo"
+        let object = Self.object("ConfigMap", "data: {other: x}").replacingOccurrences(of: "name: values", with: "name: podinfo")
+        var files: [String: String] = [:]
+        switch maker {
+        case "another release":
+            // podinfo reads ConfigMap podinfo of the release podinfo in another file: rename the reader.
+            files["apps/release.yaml"] = Self.release(entry).replacingOccurrences(of: "name: podinfo\n  namespace", with: "name: reader\n  namespace")
+            files["apps/other.yaml"] = HelmReleaseReferencesTests.release("podinfo")
+        case "a custom resource":
+            files["apps/maker.yaml"] = "apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata: {name: podinfo, namespace: flux-system}\nspec: {encryptedData: {}}\n"
+        default: break
+        }
+        let fleet = try await Self.fleet(entry: entry, objects: object, files: files)
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        #expect((tree.problem("Values key not found") != nil) == (maker == "itself"), "\(maker): \(tree.problems)")
+    }
+
     /// A generator's `files:` entry is keyed by the file's name, as kustomize writes it.
     @Test func aGeneratedConfigMapIsKeyedByItsFile() async throws {
         for (file, quiet) in [("values.yaml", true), ("podinfo.yaml", false)] {
