@@ -166,6 +166,12 @@ public enum AppliedObjectChecks {
     /// installs the chart there, and without `install.createNamespace` Helm's install fails
     /// (namespaces "…" not found); the HelmRelease never becomes Ready. Which Kustomization
     /// creates the Namespace does not matter: helm-controller retries until it exists.
+    ///
+    /// The same for `spec.storageNamespace` (tester t12 F11): helm-controller gives Helm's
+    /// storage driver that namespace (the release records, Secrets `sh.helm.release.v1.*`), and
+    /// Helm's install writes the record there after creating the release namespace (so a
+    /// storage namespace that is the target namespace of a release with `install.createNamespace`
+    /// is created in time), failing with namespaces "…" not found otherwise.
     static func releaseNamespaceProblems(
         _ objects: [FluxKustomization.Reference: [KubeObject]], applied: AppliedObjects, given: Set<String>,
         creators: [String: [FluxKustomization.Reference]], createdByHelm: Set<String>, writtenNamespace: (String) -> String? = { _ in nil }, document: (KubeObject) -> Node?
@@ -173,14 +179,20 @@ public enum AppliedObjectChecks {
         var problems: [Annotation] = []
         for id in applied.order {
             for release in objects[id] ?? [] where release.kind == "HelmRelease" && release.apiVersion.hasPrefix("helm.toolkit.fluxcd.io/") {
-                guard let target = release.json["spec", "targetNamespace"]?.string, !target.isEmpty, target != release.namespace,
-                    release.json["spec", "install", "createNamespace"] != .bool(true),
-                    !given.contains(target), creators[target] == nil, !createdByHelm.contains(target)
-                else { continue }
-                let location = release.file.map { SourceLocation(file: $0, line: Origins.line(of: ["spec", "targetNamespace"], in: document(release)) ?? release.line) }
-                let message = "\(release.reference) installs its chart into the namespace \(target) (spec.targetNamespace), which no Namespace object of the cluster's tree defines and no HelmRelease creates, and spec.install.createNamespace is not set: helm-controller's install fails (namespaces \"\(target)\" not found) and the HelmRelease never becomes Ready"
-                let fix = "Add a Namespace object \(target) to the tree, or set spec.install.createNamespace: true, or correct spec.targetNamespace." + (writtenNamespace(target) ?? "")
-                problems.append(namespaceNotCreated(message, fix: fix, needer: id, applied: applied, at: location))
+                for field in ["targetNamespace", "storageNamespace"] {
+                    let creates = field == "targetNamespace" && release.json["spec", "install", "createNamespace"] == .bool(true)
+                    guard let target = release.json["spec", field]?.string, !target.isEmpty, target != release.namespace, !creates,
+                        !given.contains(target), creators[target] == nil, !createdByHelm.contains(target)
+                    else { continue }
+                    let location = release.file.map { SourceLocation(file: $0, line: Origins.line(of: ["spec", .key(field)], in: document(release)) ?? release.line) }
+                    let message = field == "targetNamespace"
+                        ? "\(release.reference) installs its chart into the namespace \(target) (spec.targetNamespace), which no Namespace object of the cluster's tree defines and no HelmRelease creates, and spec.install.createNamespace is not set: helm-controller's install fails (namespaces \"\(target)\" not found) and the HelmRelease never becomes Ready"
+                        : "\(release.reference) keeps its Helm release records in the namespace \(target) (spec.storageNamespace), which no Namespace object of the cluster's tree defines and no HelmRelease creates: Helm's install fails to store the release (namespaces \"\(target)\" not found) and the HelmRelease never becomes Ready"
+                    let fix = field == "targetNamespace"
+                        ? "Add a Namespace object \(target) to the tree, or set spec.install.createNamespace: true, or correct spec.targetNamespace."
+                        : "Add a Namespace object \(target) to the tree, or correct spec.storageNamespace (without it, the records are kept in the HelmRelease's namespace)."
+                    problems.append(namespaceNotCreated(message, fix: fix + (writtenNamespace(target) ?? ""), needer: id, applied: applied, at: location))
+                }
             }
         }
         return problems

@@ -114,6 +114,19 @@ struct AppliedObjects {
     /// Every object of any kind named `name` in `namespace`.
     func named(_ name: String, namespace: String) -> [Owned] { byName["\(namespace)/\(name)"] ?? [] }
 
+    /// Whether another object named `name` in `namespace` may make the `kind` object of that name
+    /// (or write its keys) outside the tree's manifests: a custom resource (an ExternalSecret, a
+    /// SealedSecret, …) or a HelmRelease (its chart), but not `needer` itself (a release's chart
+    /// installs only once its values resolve), a built-in kind or another Flux kind.
+    func mayBeMade(_ kind: String, namespace: String, name: String, except needer: KubeObject? = nil) -> Bool {
+        named(name, namespace: namespace).contains { other in
+            let isNeeder = needer.map { other.object.kind == $0.kind && other.object.name == $0.name && other.group == Owned.group(of: $0.apiVersion) } ?? false
+            guard other.object.kind != kind, !isNeeder else { return false }
+            if other.group == "helm.toolkit.fluxcd.io" { return other.object.kind == "HelmRelease" }
+            return !CustomResourceChecks.builtInGroups.contains(other.group) && !other.group.hasSuffix(".toolkit.fluxcd.io")
+        }
+    }
+
     /// Every object of `kind`.
     func all(_ kind: String) -> [Owned] { byKind[kind] ?? [] }
 

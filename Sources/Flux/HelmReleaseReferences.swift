@@ -36,7 +36,7 @@ enum HelmReleaseReferences {
         // until the object exists.
         func unlessUnbuilt(in namespace: String) -> String { KustomizationReferences.unlessUnbuilt(applied, in: namespace) }
         func unknown(_ message: String, in namespace: String, title: String, fix: String, at location: SourceLocation?) -> Annotation {
-            Annotation(unlessUnbuilt(in: namespace).isEmpty ? .error : .warning, message, title: title, fix: fix, at: location)
+            KustomizationReferences.unresolved(applied, message, in: namespace, title: title, fix: fix, at: location)
         }
         for owned in applied.all("HelmRelease") where owned.object.apiVersion.hasPrefix(group + "/") {
             let release = owned.object
@@ -77,6 +77,11 @@ enum HelmReleaseReferences {
                     }
                     if release.json["spec", "chartRef"] == nil, let path = release.json["spec", "chart", "spec", "chart"]?.string, kind == "GitRepository" || kind == "Bucket" {
                         problems += chartPathProblems(id, kind: kind, source: "\(sourceNamespace)/\(name)", path: path, context: context, at: at(["spec", "chart", "spec", "chart"]))
+                        let valuesFiles = (release.json["spec", "chart", "spec", "valuesFiles"]?.array ?? []).map { $0.string ?? "" }
+                        problems += valuesFilesProblems(
+                            id, kind: kind, source: "\(sourceNamespace)/\(name)", files: valuesFiles,
+                            ignoreMissing: release.json["spec", "chart", "spec", "ignoreMissingValuesFiles"]?.bool == true, context: context,
+                            at: { at(["spec", "chart", "spec", "valuesFiles", .index($0)]) })
                     }
                 }
             }
@@ -85,14 +90,21 @@ enum HelmReleaseReferences {
                     entry["optional"]?.bool != true
                 else { continue }
                 let sources = applied.find(kind, group: "", namespace: namespace, name: name)
+                // Something else of that name (an ExternalSecret, a SealedSecret, another release's
+                // chart) may make it, or write its keys.
+                let madeByAnotherKind = applied.mayBeMade(kind, namespace: namespace, name: name, except: release)
                 if !sources.isEmpty {
                     if let problem = dependencyDeadlock(owned, id: id, on: sources, shown: "\(kind)/\(namespace)/\(name)", applied, need: .values, at: at(["spec", "valuesFrom", .index(index), "name"])) {
                         problems.append(problem)
                     }
+                    if !madeByAnotherKind,
+                        let problem = ValuesKeys.problem(entry, index: index, id: id, kind: kind, namespace: namespace, name: name, sources: sources, at: at)
+                    {
+                        problems.append(problem)
+                    }
                     continue
                 }
-                // Something else of that name (an ExternalSecret, a SealedSecret, …) may make it.
-                if applied.named(name, namespace: namespace).contains(where: { $0.object.kind != kind }) { continue }
+                if madeByAnotherKind { continue }
                 // kustomize's generators add a hash suffix (`name-<10 characters>`) that a
                 // HelmRelease's valuesFrom does not follow without a nameReference configuration.
                 let hashed = applied.all(kind).map(\.object).first { object in
@@ -128,9 +140,37 @@ enum HelmReleaseReferences {
                     problems.append(problem)
                 }
             }
+            if let problem = accountProblem(owned, id: id, applied, at: at(["spec", "serviceAccountName"])) { problems.append(problem) }
         }
         problems += dependencyCycle(applied, lineOf: lineOf)
         return problems
+    }
+
+    /// `spec.serviceAccountName` (tester t12 F11): helm-controller builds its Helm client
+    /// impersonating `system:serviceaccount:<the release's namespace>:<name>` (fluxcd/pkg
+    /// `runtime/client` Impersonator, as kustomize-controller does): the API server does not look
+    /// the ServiceAccount up, so what counts is what RBAC binds to that name (`bindings`). With
+    /// no binding in the tree (the usual case of a ServiceAccount that is not defined either),
+    /// every Helm action is forbidden and the release never installs; a binding only a dependent
+    /// of a waiting Kustomization applies is a deadlock. A binding another Kustomization applies
+    /// later is retried (no problem).
+    static func accountProblem(
+        _ release: AppliedObjects.Owned, id: String, _ applied: AppliedObjects, at location: SourceLocation?
+    ) -> Annotation? {
+        guard let account = release.object.json["spec", "serviceAccountName"]?.string, !account.isEmpty else { return nil }
+        let namespace = release.object.namespace ?? "default"
+        let bindings = applied.bindings(of: account, namespace: namespace)
+        if let first = bindings.first {
+            return dependencyDeadlock(release, id: id, on: bindings, shown: "\(first.object.kind)/\(first.object.namespace.map { $0 + "/" } ?? "")\(first.object.name)", applied, need: .account, at: location)
+        }
+        let accounts = applied.all("ServiceAccount").filter { $0.group == "" && ($0.object.namespace ?? "default") == namespace }.map(\.object.name)
+        let defined = accounts.contains(account)
+        let hint = defined ? "" : ClusterTreeReader.nearest(account, in: accounts).map { " Did you mean \($0)?" } ?? ""
+        return KustomizationReferences.unresolved(
+            applied, "\(id) installs as the ServiceAccount \(namespace)/\(account) (helm-controller impersonates system:serviceaccount:\(namespace):\(account)), which \(defined ? "" : "no object of this cluster defines and which ")no RoleBinding or ClusterRoleBinding of this cluster grants anything\(KustomizationReferences.unlessUnbuilt(applied, in: namespace)): every Helm action of the release is forbidden, and the HelmRelease never becomes Ready.\(hint)",
+            in: namespace, title: "HelmRelease account has no permissions",
+            fix: "Correct spec.serviceAccountName, or define the ServiceAccount \(account) in \(namespace) and bind a Role or ClusterRole to it (subjects: [{kind: ServiceAccount, name: \(account), namespace: \(namespace)}]).",
+            at: location)
     }
 
     /// HelmReleases whose `dependsOn` form a cycle (tester t10 F9): helm-controller's
@@ -170,20 +210,29 @@ enum HelmReleaseReferences {
     /// The same holds for the chart source and a `valuesFrom` object (tester t11 F15): the
     /// release cannot install without them, so under `wait` the Kustomization that applies them
     /// after this one never runs. `need` says how the release needs the object.
+    ///
+    /// The same again for what a source needs before source-controller can fetch (its
+    /// `secretRef`, `certSecretRef`: tester t12 F11), under `wait` (kstatus waits for the source's
+    /// Ready), and for the binding that lets a HelmRelease's `serviceAccountName` install.
     enum Need {
-        case dependency, chart, values
+        case dependency, chart, values, credentials, account
         var relation: String {
             switch self {
             case .dependency: "depends on"
             case .chart: "takes its chart from"
             case .values: "reads its values from"
+            case .credentials: "authenticates with"
+            case .account: "installs as a ServiceAccount bound by"
             }
         }
+        /// What the controller does meanwhile.
         var held: String {
             switch self {
-            case .dependency: "holds it until it is Ready (DependencyNotReady)"
-            case .chart: "cannot fetch the chart until it exists (HelmChartNotReady)"
-            case .values: "fails to resolve the values until it exists"
+            case .dependency: "helm-controller holds it until it is Ready (DependencyNotReady)"
+            case .chart: "helm-controller cannot fetch the chart until it exists (HelmChartNotReady)"
+            case .values: "helm-controller fails to resolve the values until it exists"
+            case .credentials: "source-controller fails to fetch until it exists"
+            case .account: "helm-controller's install is forbidden until it exists"
             }
         }
         var title: String {
@@ -191,6 +240,8 @@ enum HelmReleaseReferences {
             case .dependency: "HelmRelease dependency applied by a dependent"
             case .chart: "Chart source applied by a dependent"
             case .values: "Values source applied by a dependent"
+            case .credentials: "Source Secret applied by a dependent"
+            case .account: "HelmRelease account bound by a dependent"
             }
         }
     }
@@ -201,18 +252,13 @@ enum HelmReleaseReferences {
     ) -> Annotation? {
         let owner = release.owner
         guard case .deadlocked(let other) = applied.availability(of: dependencies, for: owner),
-            let spec = applied.kustomizations[owner]?.object.json["spec"]
+            let spec = applied.kustomizations[owner]?.object.json["spec"], ChartCRDSources.waits(applied.kustomizations[owner], for: release.object)
         else { return nil }
         let waits = spec["wait"]?.bool == true
-        let checked = (spec["healthChecks"]?.array ?? []).contains { check in
-            check["kind"]?.string == "HelmRelease" && check["name"]?.string == release.object.name
-                && check["namespace"]?.string == (release.object.namespace ?? "default")
-        }
-        guard waits || checked else { return nil }
         let timeout = spec["timeout"]?.string ?? spec["interval"]?.string ?? "its interval"
         let how = waits ? "has wait: true" : "health-checks \(id)"
         return .error(
-            "\(id) \(need.relation) \(shown), which only the Kustomization \(other) applies; \(owner), which applies \(id), \(how), so it is Ready only once \(id) is, and helm-controller \(need.held): kustomize-controller fails \(owner) after \(timeout) (\"health check failed\"), \(applied.deadlock(other, needs: owner)).",
+            "\(id) \(need.relation) \(shown), which only the Kustomization \(other) applies; \(owner), which applies \(id), \(how), so it is Ready only once \(id) is, and \(need.held): kustomize-controller fails \(owner) after \(timeout) (\"health check failed\"), \(applied.deadlock(other, needs: owner)).",
             title: need.title,
             fix: "Move \(shown) into the build of \(owner) or of a Kustomization it depends on, or \(waits ? "drop wait: true from \(owner)" : "drop the health check of \(id)") (a dependsOn of \(owner) on \(other) would be a cycle).",
             at: location)

@@ -38,6 +38,13 @@ enum KustomizationReferences {
         return ", unless a Kustomization fluxci did not build (\(listed)) \(defines ? "defines" : "creates") it"
     }
 
+    /// A reference nothing built satisfies, as an annotation: an error, or a warning when
+    /// Kustomizations fluxci did not build may write in `namespace` (the message then holds
+    /// `unlessUnbuilt(index, in: namespace)`).
+    static func unresolved(_ index: AppliedObjects, _ message: String, in namespace: String, title: String, fix: String, at location: SourceLocation?) -> Annotation {
+        Annotation(unlessUnbuilt(index, in: namespace).isEmpty ? .error : .warning, message, title: title, fix: fix, at: location)
+    }
+
     // MARK: Health checks
 
     /// kustomize-controller's `checkHealth`: without `spec.wait`, the objects of

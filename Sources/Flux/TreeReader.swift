@@ -362,12 +362,14 @@ struct Reader {
                 if artifactFiles.contains(path) || artifactFiles.contains(where: { $0.hasPrefix(path + "/") }) { return nil }
                 return reader.absence(of: path)
             })
-        problems += HelmReleaseReferences.problems(applied, context: chartContext) { object, field in
+        // The line of a field of an applied object (its document in the repository).
+        let lineOf: (KubeObject, [Origins.FieldKey]) -> Int? = { object, field in
             Origins.line(of: field, in: object.file.flatMap { file in origins.documents(file).first { $0.line == object.line }?.node })
         }
-        problems += WorkloadReferences.problems(applied) { object, field in
-            Origins.line(of: field, in: object.file.flatMap { file in origins.documents(file).first { $0.line == object.line }?.node })
-        }
+        problems += HelmReleaseReferences.problems(applied, context: chartContext, lineOf: lineOf)
+        problems += SourceSecretReferences.problems(
+            applied, given: Set(decryptionSecrets.map { "\(secretsNamespace)/\($0)" }), root: "\(secretsNamespace)/\(repository.name)", lineOf: lineOf)
+        problems += WorkloadReferences.problems(applied, lineOf: lineOf)
         let writtenNamespaces = WrittenNamespaces(artifact: artifact, origins: origins)
         problems += AppliedObjectChecks.problems(
             objects, applied: applied, components: components, gitRepository: repository, unsubstituted: unsubstituted, writtenNamespace: writtenNamespaces.hint
@@ -384,12 +386,8 @@ struct Reader {
         problems += sourceContent.includeProblems(repository: repository, applied: applied) { field in
             repository.file.map { SourceLocation(file: $0, line: Origins.line(of: field, in: repositoryDocument) ?? repository.line) }
         }
-        problems += NamespaceNotSpecified.problems(objects, kustomizations: all, crds: components + all.flatMap { objects[$0.id] ?? [] }) { object, field in
-            Origins.line(of: field, in: object.file.flatMap { file in origins.documents(file).first { $0.line == object.line }?.node })
-        }
-        problems += BuiltInKindValidation.problems(objects, order: all.map(\.id)) { object, field in
-            Origins.line(of: field, in: object.file.flatMap { file in origins.documents(file).first { $0.line == object.line }?.node })
-        }
+        problems += NamespaceNotSpecified.problems(objects, kustomizations: all, crds: components + all.flatMap { objects[$0.id] ?? [] }, line: lineOf)
+        problems += BuiltInKindValidation.problems(objects, order: all.map(\.id), line: lineOf)
         // The safety net (tester t9 F5): no message holds a value a Secret gave, whatever path
         // quoted it (an object name, a controller's words).
         let searched = SubstitutedValues.searched(secretValues)

@@ -9,7 +9,8 @@ import TestSupport
 /// be in the artifact, as source-controller's local chart builder loads `Chart.yaml` there
 /// (tester t5 E, fleets 23e, 23a, 28b). Built with the real kubectl kustomize.
 @Suite struct ChartPathTests {
-    static func release(path: String, source: String = "flux-system") -> String {
+    /// `chartSpec` (lines at 6 spaces) follows the sourceRef, from line 14.
+    static func release(path: String, source: String = "flux-system", kind: String = "GitRepository", chartSpec: String = "") -> String {
         """
         apiVersion: helm.toolkit.fluxcd.io/v2
         kind: HelmRelease
@@ -22,8 +23,9 @@ import TestSupport
             spec:
               chart: \(path)
               sourceRef:
-                kind: GitRepository
+                kind: \(kind)
                 name: \(source)
+        \(chartSpec)
         """
     }
 

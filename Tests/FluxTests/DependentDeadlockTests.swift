@@ -268,7 +268,7 @@ import TestSupport
 /// a Kustomization waiting for the release's Kustomization applies is a deadlock (the release
 /// cannot install without it), at the reference; without wait it is a delay (quiet).
 @Suite struct ReleaseSourceDeadlockTests {
-    static let values = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: vals, namespace: flux-system}\ndata: {replicas: \"2\"}\n"
+    static let values = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: vals, namespace: flux-system}\ndata: {values.yaml: \"replicas: 2\"}\n"
 
     @Test(arguments: [
         (title: "Chart source applied by a dependent", line: 11, shown: "HelmRepository/flux-system/charts"),
@@ -280,6 +280,26 @@ import TestSupport
         let own = chart ? ["cert-manager.yaml": release] : ["repository.yaml": DependentDeadlockTests.repository, "cert-manager.yaml": release]
         let made = chart ? ["repository.yaml": DependentDeadlockTests.repository] : ["vals.yaml": Self.values]
         try await DependentDeadlockTests.checkUnderWait(own: own, made: made, title: title, file: "infra/cert-manager.yaml", line: line, shown: shown)
+    }
+}
+
+/// Tester t12 F11: the same for what a HelmRelease's `serviceAccountName` needs (a binding) and
+/// for a source's `secretRef`: only a Kustomization waiting for the waiting one applies it.
+@Suite struct ReconcileReferenceDeadlockTests {
+    @Test func anAccountBindingADependentAppliesIsADeadlockUnderWait() async throws {
+        let binding = "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: deployer, namespace: flux-system}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: admin}\nsubjects: [{kind: ServiceAccount, name: deployer, namespace: flux-system}]\n"
+        let release = DependentDeadlockTests.release("cert-manager", dependsOn: "  serviceAccountName: deployer\n")
+        try await DependentDeadlockTests.checkUnderWait(
+            own: ["repository.yaml": DependentDeadlockTests.repository, "cert-manager.yaml": release], made: ["binding.yaml": binding],
+            title: "HelmRelease account bound by a dependent", file: "infra/cert-manager.yaml", line: 12, shown: "RoleBinding/flux-system/deployer")
+    }
+
+    @Test func aSourceSecretADependentAppliesIsADeadlockUnderWait() async throws {
+        let repository = "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata: {name: charts, namespace: flux-system}\nspec:\n  interval: 1h\n  url: https://example.com/charts\n  secretRef: {name: charts-auth}\n"
+        let secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: charts-auth, namespace: flux-system}\nstringData: {username: u, password: p}\n"
+        try await DependentDeadlockTests.checkUnderWait(
+            own: ["repository.yaml": repository, "cert-manager.yaml": DependentDeadlockTests.release("cert-manager")], made: ["auth.yaml": secret],
+            title: "Source Secret applied by a dependent", file: "infra/repository.yaml", line: 7, shown: "Secret/flux-system/charts-auth")
     }
 }
 

@@ -42,7 +42,7 @@ import TestSupport
     @Test func everyReferenceThatResolvesIsQuiet() async throws {
         let fleet = try await Fleet.make([
             "clusters/c/apps.yaml": kustomization("apps", path: "./apps"),
-            "apps/kustomization.yaml": "resources: [repository.yaml, release.yaml, base.yaml]\nconfigMapGenerator:\n  - {name: values, namespace: flux-system, literals: [a=b], options: {disableNameSuffixHash: true}}\n",
+            "apps/kustomization.yaml": "resources: [repository.yaml, release.yaml, base.yaml]\nconfigMapGenerator:\n  - {name: values, namespace: flux-system, literals: [\"values.yaml=replicas: 2\"], options: {disableNameSuffixHash: true}}\n",
             "apps/repository.yaml": Self.repository,
             "apps/base.yaml": Self.release("base"),
             "apps/release.yaml": Self.release(
@@ -106,6 +106,39 @@ import TestSupport
         let valid = try await fleet(source: "podinfo", dependency: "base")
         defer { valid.remove() }
         #expect(try valid.read().problems.isEmpty)
+    }
+
+    /// Tester t12 F11: helm-controller impersonates `spec.serviceAccountName` of the release's
+    /// namespace; with no RoleBinding or ClusterRoleBinding for it (the account is usually not
+    /// defined either) every Helm action is forbidden: an error at the field. A binding is enough
+    /// (the API server does not look the account up).
+    enum Account: String, CaseIterable { case nothing, definedOnly, nearName, bound }
+
+    @Test(arguments: Account.allCases)
+    func anAccountNothingBindsIsAnError(_ shape: Account) async throws {
+        let account = "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: deployer, namespace: flux-system}\n"
+        let binding = "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: deployer, namespace: flux-system}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: admin}\nsubjects: [{kind: ServiceAccount, name: deployer, namespace: flux-system}]\n"
+        var files = [
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps"),
+            "apps/repository.yaml": Self.repository,
+            "apps/release.yaml": Self.release("podinfo", dependsOn: "  serviceAccountName: \(shape == .nearName ? "deploer" : "deployer")\n"),
+        ]
+        if shape == .definedOnly || shape == .nearName { files["apps/account.yaml"] = account }
+        if shape == .bound { files["apps/binding.yaml"] = binding }
+        let fleet = try await Fleet.make(files)
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        let problem = tree.problem("HelmRelease account has no permissions")
+        guard shape != .bound else {
+            #expect(problem == nil && tree.problems.isEmpty, "\(tree.problems)")
+            return
+        }
+        let found = try #require(problem, "\(shape): \(tree.problems)")
+        #expect(found.level == .error)
+        #expect(found.location == SourceLocation(file: "apps/release.yaml", line: 14), "\(found.location as Any)")
+        #expect(found.message.contains("no object of this cluster defines") == (shape != .definedOnly), "\(found.message)")
+        #expect(found.message.contains("Did you mean deployer?") == (shape == .nearName), "\(found.message)")
+        #expect(tree.errors.count == 1, "\(tree.errors)")
     }
 
     /// Tester t10 F9: HelmReleases whose dependsOn form a cycle (across files, one with an

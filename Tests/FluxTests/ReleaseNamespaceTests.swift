@@ -36,11 +36,20 @@ import TestSupport
 
     enum Case: String, CaseIterable { case nothing, createNamespace, namespaceElsewhere, unbuiltCreator }
 
-    @Test(arguments: Case.allCases)
-    func aTargetNamespaceNothingCreatesIsAnError(_ shape: Case) async throws {
+    /// Tester t12 F11: the same for the namespace helm-controller keeps the release records in
+    /// (`spec.storageNamespace`, line 13 in place of targetNamespace), which Helm creates only as
+    /// the release's own target namespace with `install.createNamespace` (before it stores the
+    /// record).
+    @Test(arguments: Case.allCases, ["targetNamespace", "storageNamespace"])
+    func aReleaseNamespaceNothingCreatesIsAnError(_ shape: Case, field: String) async throws {
+        var release = Self.release(targetNamespace: "monitoring", createNamespace: shape == .createNamespace)
+        if field == "storageNamespace" {
+            let storage = shape == .createNamespace ? "storageNamespace: monitoring\n  targetNamespace: monitoring" : "storageNamespace: monitoring"
+            release = release.replacingOccurrences(of: "targetNamespace: monitoring", with: storage)
+        }
         var files: [String: String] = [
             "clusters/c/infra.yaml": kustomization("infra", path: "./infra"),
-            "infra/release.yaml": Self.release(targetNamespace: "monitoring", createNamespace: shape == .createNamespace),
+            "infra/release.yaml": release,
         ]
         if shape == .namespaceElsewhere {
             files["clusters/c/namespaces.yaml"] = kustomization("namespaces", path: "./namespaces")
@@ -53,13 +62,14 @@ import TestSupport
         let problem = tree.problems.first { $0.title == "Namespace not created" && $0.message.hasPrefix("HelmRelease/flux-system/podinfo") }
         switch shape {
         case .createNamespace, .namespaceElsewhere:
-            #expect(problem == nil, "\(tree.problems)")
+            #expect(problem == nil && tree.errors.isEmpty, "\(tree.problems)")
         case .nothing, .unbuiltCreator:
             let found = try #require(problem, "\(tree.problems)")
             #expect(found.level == (shape == .nothing ? .error : .warning))
             #expect(found.location == SourceLocation(file: "infra/release.yaml", line: 13), "\(found)")
+            #expect(found.message.contains("(spec.\(field))"), "\(found.message)")
             #expect(found.message.contains("platform-oci") == (shape == .unbuiltCreator), "\(found.message)")
-            #expect(found.fix?.contains("createNamespace: true") == true)
+            #expect(found.fix?.contains("createNamespace: true") == (field == "targetNamespace"))
         }
     }
 
