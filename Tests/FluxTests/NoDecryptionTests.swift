@@ -111,4 +111,43 @@ import TestSupport
         #expect(problem.message.contains("SOPS-encrypted patches (apps/secret-patch.sops.yaml)"), "\(problem.message)")
         #expect(!problem.message.contains("apps/secret.yaml") && !problem.message.contains("generator data"), "\(problem.message)")
     }
+
+    /// Tester t12 F6: a YAML SOPS file under envs: is decrypted in place as YAML by
+    /// kustomize-controller and then read as KEY=value lines: one error at the entry, not one per
+    /// line of ciphertext; a dotenv neighbour is fine.
+    @Test func aYAMLSOPSFileUnderEnvsIsOneErrorAtTheEntry() async throws {
+        let age = try await AgeKeyPair.generate()
+        let scratch = try TestPaths.temporaryDirectory("fluxci-envs-yaml")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        func encrypt(_ name: String, _ text: String) async throws -> String {
+            let file = scratch.appendingPathComponent(name)
+            try text.write(to: file, atomically: true, encoding: .utf8)
+            return try await SopsTool.run(["--encrypt", "--age", age.recipient, file.path])
+        }
+        let decryption = "  decryption:\n    provider: sops\n    secretRef:\n      name: sops-age\n"
+        let fleet = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps", extra: decryption),
+            "apps/creds.sops.yaml": try await encrypt("creds.yaml", "DB_USER: admin\nDB_PASS: hunter2\n"),
+            "apps/plain.env": try await encrypt("plain.env", "TOKEN=secret\n"),
+            "apps/kustomization.yaml": """
+                secretGenerator:
+                  - name: creds
+                    namespace: default
+                    envs:
+                      - creds.sops.yaml
+                  - name: plain
+                    namespace: default
+                    envs:
+                      - plain.env
+
+                """,
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        let errors = tree.problems.filter { $0.level == .error }
+        #expect(errors.count == 1, "\(errors)")
+        let error = try #require(errors.first)
+        #expect(error.title == "Not a dotenv file" && error.location == SourceLocation(file: "apps/kustomization.yaml", line: 5), "\(error)")
+        #expect(!tree.problems.contains { $0.title == "Invalid data key" })
+    }
 }
