@@ -29,7 +29,9 @@ struct CRDSchemas {
         guard parts.count == 2, let definition = definitions["\(parts[0])|\(object.kind)"]?.last,
             let schema = StructuralSchema.schema(in: definition, version: parts[1])
         else { return nil }
-        let violations = StructuralSchema.validate(object.json, against: schema)
+        // kustomize-controller applies with server-side apply, which refuses undeclared fields
+        // (tester t12 F14: a `dependOn` typo, a v2beta1 field in a v2 HelmRelease).
+        let violations = StructuralSchema.validate(object.json, against: schema, undeclared: true)
         guard let first = violations.first else { return nil }
         func fields(_ path: [StructuralSchema.PathElement]) -> [Origins.FieldKey] {
             path.map { element -> Origins.FieldKey in
@@ -50,7 +52,8 @@ struct CRDSchemas {
         let crd = definition["metadata", "name"]?.string ?? "\(object.kind).\(parts[0])"
         let isKustomization = FluxKustomization(object) != nil
         let leaf = first.path.last.flatMap { if case .key(let key) = $0 { key } else { nil } } ?? first.field
-        let fix: String = switch first.expectedType {
+        let nearest = first.declared.min { ClusterTreeReader.distance(Array(leaf), Array($0)) < ClusterTreeReader.distance(Array(leaf), Array($1)) }
+        let typeFix: String = switch first.expectedType {
         case "string" where substituted:
             "Put the quotes in the variable's value (`VAR: '\"…\"'`): unquoted, Flux reads the substituted text as a number or boolean."
         case "string":
@@ -58,6 +61,9 @@ struct CRDSchemas {
         case let type?: "Give \(first.field) a value of type \(type), as the CRD \(crd) requires."
         case nil: "Correct \(first.field) as the CRD \(crd) requires."
         }
+        let fix = first.reason == "FieldNotDeclared"
+            ? "Remove \(first.field) or correct its name\(nearest.map { " (did you mean \($0)?)" } ?? ""): the CRD \(crd) (\(object.apiVersion)) declares no such field, and server-side apply refuses it."
+            : typeFix
         return .error(
             "The API server rejects \(object.reference) (\(object.apiVersion)), which the Kustomization \(owner) applies: \(listed) (the schema of the CRD \(crd)). kustomize-controller's server-side dry-run of \(owner) fails, so it applies none of its objects\(isKustomization ? ", and \(object.name) is never created or updated (fluxci does not build it)" : "").",
             title: "Rejected by the CRD schema", fix: fix, at: location)

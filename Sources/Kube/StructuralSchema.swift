@@ -21,6 +21,8 @@ public enum StructuralSchema {
         public var message: String
         /// The schema's expected type, for a `FieldValueTypeInvalid`.
         public var expectedType: String?
+        /// For a field the schema does not declare: the declared fields beside it.
+        public var declared: [String] = []
 
         /// `spec.images[0].newTag` (`<root>` for the object).
         public var field: String {
@@ -41,13 +43,17 @@ public enum StructuralSchema {
         (definition["spec", "versions"]?.array ?? []).first { $0["name"]?.string == version }?["schema", "openAPIV3Schema"]
     }
 
-    public static func validate(_ value: JSONValue, against schema: JSONValue) -> [Violation] {
+    /// `undeclared`: also refuse fields the schema does not declare, as server-side apply does
+    /// ("field not declared in schema": the typed patch of an apply request is built from the
+    /// schema; a create or update would prune them instead). Only where the schema lists its
+    /// `properties`, without `additionalProperties` or `x-kubernetes-preserve-unknown-fields`.
+    public static func validate(_ value: JSONValue, against schema: JSONValue, undeclared: Bool = false) -> [Violation] {
         var violations: [Violation] = []
-        check(value, schema, [], &violations)
+        check(value, schema, [], undeclared: undeclared, &violations)
         return violations
     }
 
-    static func check(_ value: JSONValue, _ schema: JSONValue, _ path: [PathElement], _ violations: inout [Violation]) {
+    static func check(_ value: JSONValue, _ schema: JSONValue, _ path: [PathElement], undeclared: Bool = false, _ violations: inout [Violation]) {
         func add(_ reason: String, _ message: String, expected: String? = nil, at where: [PathElement] = path) {
             violations.append(Violation(path: `where`, reason: reason, message: message, expectedType: expected))
         }
@@ -76,14 +82,19 @@ public enum StructuralSchema {
             where !(root && server.contains(required)) && !pairs.contains(where: { $0.key == required }) {
                 add("FieldValueRequired", "Required value", at: path + [.key(required)])
             }
+            let declared: [String] = { if case .object(let properties)? = schema["properties"] { properties.map(\.key) } else { [] } }()
+            let open = schema["additionalProperties"] != nil || schema["x-kubernetes-preserve-unknown-fields"]?.bool == true
+                || schema["x-kubernetes-embedded-resource"]?.bool == true || schema["x-kubernetes-int-or-string"]?.bool == true
             for (key, child) in pairs where !(root && server.contains(key)) {
                 if let childSchema = schema["properties", key] ?? schema["additionalProperties"].flatMap({ if case .object = $0 { $0 } else { nil } }) {
-                    check(child, childSchema, path + [.key(key)], &violations)
+                    check(child, childSchema, path + [.key(key)], undeclared: undeclared, &violations)
+                } else if undeclared, !open, !declared.isEmpty {
+                    violations.append(Violation(path: path + [.key(key)], reason: "FieldNotDeclared", message: "field not declared in schema", declared: declared))
                 }
             }
         }
         if case .array(let items) = value, let itemSchema = schema["items"] {
-            for (index, item) in items.enumerated() { check(item, itemSchema, path + [.index(index)], &violations) }
+            for (index, item) in items.enumerated() { check(item, itemSchema, path + [.index(index)], undeclared: undeclared, &violations) }
         }
     }
 }

@@ -45,6 +45,47 @@ import TestSupport
 
     /// A CRD of the fleet's own: a string where it types an integer, and a value outside its
     /// enum, are errors at their lines in the object's file; valid neighbours pass.
+    /// Tester t12 F14: server-side apply refuses a field the CRD does not declare ("field not
+    /// declared in schema"): a `dependOn` typo in a Flux Kustomization, a v2beta1-only field in a
+    /// v2 HelmRelease. An error at the field, naming the declared field it is nearest to; free-form
+    /// fields (a HelmRelease's `values`, preserve-unknown-fields) take anything.
+    @Test func aFieldTheCRDDoesNotDeclareIsRejected() async throws {
+        let release = """
+            apiVersion: helm.toolkit.fluxcd.io/v2
+            kind: HelmRelease
+            metadata:
+              name: web
+              namespace: default
+            spec:
+              interval: 10m
+              forceUpgrade: true
+              chart:
+                spec:
+                  chart: web
+                  sourceRef: {kind: HelmRepository, name: charts}
+              values:
+                anything: {goes: [here]}
+
+            """
+        let fleet = try await Self.fleet([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps", extra: "  dependOn:\n    - name: infra\n"),
+            "clusters/c/releases.yaml": kustomization("releases", path: "./releases"),
+            "apps/cm.yaml": configMap("app", namespace: "default"),
+            "releases/release.yaml": release,
+            "releases/repository.yaml": "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n  name: charts\n  namespace: default\nspec:\n  url: https://charts.example.invalid\n",
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        let rejected = tree.problems.filter { $0.title == "Rejected by the CRD schema" }
+        #expect(rejected.count == 2, "\(rejected)")
+        let typo = try #require(rejected.first { $0.message.contains("Kustomization/flux-system/apps") })
+        #expect(typo.location == SourceLocation(file: "clusters/c/apps.yaml", line: 14) && typo.message.contains("spec.dependOn: field not declared in schema"), "\(typo)")
+        #expect(typo.fix?.contains("(did you mean dependsOn?)") == true, "\(typo.fix ?? "")")
+        let old = try #require(rejected.first { $0.message.contains("HelmRelease/default/web") })
+        #expect(old.location == SourceLocation(file: "releases/release.yaml", line: 8) && old.message.contains("spec.forceUpgrade: field not declared in schema"), "\(old)")
+        #expect(!old.message.contains("values"), "values take anything: \(old.message)")
+    }
+
     @Test func customResourcesAreCheckedAgainstTheFleetsCRDs() async throws {
         let crd = """
             apiVersion: apiextensions.k8s.io/v1
