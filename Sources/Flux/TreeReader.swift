@@ -623,6 +623,12 @@ struct Reader {
         // first (ApplyAllStaged), so they count.
         schemas.add(placed)
         var rejected: Set<Reference> = []
+        // Ciphertext in a plain object; a generated one whose SOPS input is already reported at
+        // its generator entry (a configMapGenerator) is not reported twice.
+        let reportedGenerators = Set(problems.filter { $0.title == "Not decrypted by Flux" }.compactMap(\.location?.file))
+        for (object, document) in zip(placed, placedDocuments) where !(object.file.map(reportedGenerators.contains) ?? false) {
+            if let problem = StrayCiphertext.problem(object, document: document, appliedBy: id) { problems.append(problem) }
+        }
         for (index, (object, document)) in zip(placed, placedDocuments).enumerated() {
             guard let problem = schemas.problem(object, appliedBy: id, document: document, before: placedSources[index]) else { continue }
             problems.append(problem)

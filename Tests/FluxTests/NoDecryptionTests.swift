@@ -150,4 +150,38 @@ import TestSupport
         #expect(error.title == "Not a dotenv file" && error.location == SourceLocation(file: "apps/kustomization.yaml", line: 5), "\(error)")
         #expect(!tree.problems.contains { $0.title == "Invalid data key" })
     }
+
+    /// Tester t12 F16: a `replacements` entry copies an encrypted field of a SOPS Secret into a
+    /// plain object; kustomize-controller decrypts only objects with sops metadata, after the
+    /// build, so the copy is applied as ciphertext. An error at that object; the Secret itself
+    /// (decrypted by Flux) is fine.
+    @Test func ciphertextCopiedIntoAPlainObjectIsAnError() async throws {
+        let age = try await AgeKeyPair.generate()
+        let scratch = try TestPaths.temporaryDirectory("fluxci-stray")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let plain = scratch.appendingPathComponent("db.yaml")
+        try "apiVersion: v1\nkind: Secret\nmetadata:\n    name: db\n    namespace: default\nstringData:\n    host: db.internal\n".write(to: plain, atomically: true, encoding: .utf8)
+        let secret = try await SopsTool.run(["--encrypt", "--age", age.recipient, "--encrypted-regex", "^(data|stringData)$", plain.path])
+        let decryption = "  decryption:\n    provider: sops\n    secretRef:\n      name: sops-age\n"
+        let fleet = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps", extra: decryption),
+            "apps/db.sops.yaml": secret,
+            "apps/settings.yaml": configMap("settings", namespace: "default", data: "host: placeholder"),
+            "apps/kustomization.yaml": """
+                resources: [db.sops.yaml, settings.yaml]
+                replacements:
+                  - source: {kind: Secret, name: db, fieldPath: stringData.host}
+                    targets:
+                      - select: {kind: ConfigMap, name: settings}
+                        fieldPaths: [data.host]
+
+                """,
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        let stray = tree.problems.filter { $0.title == "Not decrypted by Flux" }
+        #expect(stray.count == 1, "\(tree.problems)")
+        #expect(stray.first?.message.contains("ConfigMap/default/settings") == true && stray.first?.message.contains("data.host") == true, "\(stray)")
+        #expect(stray.first?.location?.file == "apps/settings.yaml", "\(stray)")
+    }
 }

@@ -1,0 +1,45 @@
+import Actions
+import Kube
+import Yams
+
+/// SOPS ciphertext in an object that carries no sops metadata (tester t12 F16): kustomize runs
+/// before kustomize-controller decrypts, and its decryptor (`DecryptResource`) opens only
+/// objects with a `sops` field (and Secrets whose values are whole SOPS documents), so a value
+/// a `replacements` entry (or a var, a patch) copied out of an encrypted object reaches the
+/// cluster as `ENC[AES256_GCM,…]`.
+enum StrayCiphertext {
+    /// The first field of `object` holding a SOPS-encrypted value, when the object has no sops
+    /// metadata; nil otherwise.
+    static func field(_ object: KubeObject) -> [Origins.FieldKey]? {
+        guard object.json["sops"] == nil else { return nil }
+        func find(_ value: JSONValue, _ path: [Origins.FieldKey]) -> [Origins.FieldKey]? {
+            switch value {
+            case .string(let text): return text.hasPrefix("ENC[AES256_GCM,data:") && text.hasSuffix("]") ? path : nil
+            case .object(let pairs):
+                for (key, child) in pairs { if let found = find(child, path + [.key(key)]) { return found } }
+                return nil
+            case .array(let items):
+                for (index, item) in items.enumerated() { if let found = find(item, path + [.index(index)]) { return found } }
+                return nil
+            default: return nil
+            }
+        }
+        return find(object.json, [])
+    }
+
+    static func problem(_ object: KubeObject, document: Node?, appliedBy id: FluxKustomization.Reference) -> Annotation? {
+        guard let field = field(object) else { return nil }
+        let dotted = field.map { key -> String in
+            switch key {
+            case .key(let name): name
+            case .index(let index): "[\(index)]"
+            }
+        }.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+        let line = Origins.isWritten(field, in: document) ? Origins.line(of: field, in: document) : nil
+        return .error(
+            "\(object.reference), which \(id) applies, holds SOPS ciphertext at \(dotted) but carries no sops metadata: kustomize-controller decrypts only objects with sops metadata (after kustomize has built them), so the encrypted text (ENC[AES256_GCM,…]) is applied as it is. A `replacements` entry, a var or a patch copying a field of a SOPS-encrypted object gives this.",
+            title: "Not decrypted by Flux",
+            fix: "Copy the value from a plain source, or let the workload read the Secret at run time (secretKeyRef, a mounted Secret) instead of copying it.",
+            at: object.file.map { SourceLocation(file: $0, line: line ?? object.line) })
+    }
+}
