@@ -245,6 +245,9 @@ public enum BuiltInKindValidation {
             guard case .string(let text) = value else { return nil }  // non-strings: AppliedObjectChecks
             labels[name] = text
         }
+        // Encrypted labels (ENC[…], each value its own ciphertext) are compared once Flux
+        // decrypted them, not here (tester t14 F22).
+        if labels.values.contains(where: { $0.hasPrefix("ENC[") }) || selector.jsonText.contains("ENC[") { return nil }
         guard let matches = LabelSelector(selector)?.matches(labels) else { return nil }
         guard matches == .no else { return nil }
         let shown = labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")

@@ -75,7 +75,16 @@ public enum StructuralSchema {
         if let options = schema["enum"]?.array, !options.contains(value) {
             add("FieldValueNotSupported", "Unsupported value: \(value.jsonText): supported values: \(options.map(\.jsonText).joined(separator: ", "))")
         }
-        if case .object(let pairs) = value {
+        if case .object(let all) = value {
+            // A null in a field that is not nullable is pruned before defaulting and validation
+            // (apiextensions: "null values for fields that either don't specify nullable or
+            // specify nullable: false will be pruned"): as if the field were not written
+            // (tester t14 F11).
+            let pairs = all.filter { pair in
+                guard case .null = pair.value else { return true }
+                let child = schema["properties", pair.key] ?? schema["additionalProperties"].flatMap { if case .object = $0 { $0 } else { nil } }
+                return child?["nullable"]?.bool == true
+            }
             let root = path.isEmpty
             let server: Set<String> = ["metadata", "apiVersion", "kind", "status"]
             for required in schema["required"]?.array?.compactMap(\.string) ?? []

@@ -11,12 +11,9 @@ import TestSupport
 /// its command is shown, and the message holds the panic's first line, not the dump.
 @Suite struct KustomizePanicTests {
     @Test func aKustomizePanicIsReportedByItsFirstLine() async throws {
-        let age = try await AgeKeyPair.generate()
-        let scratch = try TestPaths.temporaryDirectory("fluxci-panic")
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let plain = scratch.appendingPathComponent("secret.yaml")
-        try "apiVersion: v1\nkind: Secret\nmetadata:\n  name: allenc\nstringData:\n  k: v\n".write(to: plain, atomically: true, encoding: .utf8)
-        let encrypted = try await SopsTool.run(["--encrypt", "--age", age.recipient, plain.path])
+        // sops's default: every value encrypted, apiVersion, kind and name too.
+        let encrypted = try await NoDecryptionTests.sops(
+            "secret.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: allenc\nstringData:\n  k: v\n", for: try await AgeKeyPair.generate())
         let fleet = try await Fleet.make([
             "clusters/c/apps.yaml": kustomization("apps", path: "./apps", extra: "  decryption:\n    provider: sops\n    secretRef:\n      name: sops-age\n"),
             "apps/allenc.sops.yaml": encrypted,

@@ -11,16 +11,20 @@ import TestSupport
 /// SOPS file a generator reads is data, applied as ciphertext. Both fail the gate; each is named
 /// for what Flux does with it. Files encrypted by the real sops.
 @Suite struct NoDecryptionTests {
+    /// `text` encrypted by the real sops for `age` (its format from `name`, as sops picks it;
+    /// `regex`: sops's --encrypted-regex).
+    static func sops(_ name: String, _ text: String, for age: AgeKeyPair, regex: String? = nil) async throws -> String {
+        let scratch = try TestPaths.temporaryDirectory("fluxci-sops-input")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let file = scratch.appendingPathComponent(name)
+        try text.write(to: file, atomically: true, encoding: .utf8)
+        return try await SopsTool.run(["--encrypt", "--age", age.recipient] + (regex.map { ["--encrypted-regex", $0] } ?? []) + [file.path])
+    }
+
     @Test(arguments: ["manifest", "generator", "both"])
     func withoutDecryptionEachEncryptedFileIsNamedForWhatFluxDoes(_ shape: String) async throws {
         let age = try await AgeKeyPair.generate()
-        let scratch = try TestPaths.temporaryDirectory("fluxci-nodecrypt")
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        func encrypt(_ name: String, _ text: String, regex: String? = nil) async throws -> String {
-            let file = scratch.appendingPathComponent(name)
-            try text.write(to: file, atomically: true, encoding: .utf8)
-            return try await SopsTool.run(["--encrypt", "--age", age.recipient] + (regex.map { ["--encrypted-regex", $0] } ?? []) + [file.path])
-        }
+        func encrypt(_ name: String, _ text: String, regex: String? = nil) async throws -> String { try await Self.sops(name, text, for: age, regex: regex) }
         var files: [String: String] = ["clusters/c/apps.yaml": kustomization("apps", path: "./apps")]
         var resources: [String] = []
         if shape != "generator" {
@@ -52,13 +56,7 @@ import TestSupport
     /// secretGenerator is.
     @Test func aConfigMapGeneratorOfASOPSFileIsNotDecryptedByFlux() async throws {
         let age = try await AgeKeyPair.generate()
-        let scratch = try TestPaths.temporaryDirectory("fluxci-cmgen")
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        func encrypt(_ name: String, _ text: String) async throws -> String {
-            let file = scratch.appendingPathComponent(name)
-            try text.write(to: file, atomically: true, encoding: .utf8)
-            return try await SopsTool.run(["--encrypt", "--age", age.recipient, file.path])
-        }
+        func encrypt(_ name: String, _ text: String) async throws -> String { try await Self.sops(name, text, for: age) }
         let decryption = "  decryption:\n    provider: sops\n    secretRef:\n      name: sops-age\n"
         let fleet = try await Fleet.make([
             "clusters/c/apps.yaml": kustomization("apps", path: "./apps", extra: decryption),
@@ -92,12 +90,9 @@ import TestSupport
     /// plain object. The patch is named as what it is; the plain file it patches is not called
     /// encrypted, and the patch is not called generator data.
     @Test func withoutDecryptionAnEncryptedPatchIsNamedAsAPatch() async throws {
-        let age = try await AgeKeyPair.generate()
-        let scratch = try TestPaths.temporaryDirectory("fluxci-nodecrypt-patch")
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let file = scratch.appendingPathComponent("patch.yaml")
-        try "apiVersion: v1\nkind: Secret\nmetadata:\n    name: s\n    namespace: default\nstringData:\n    k: secret-value\n".write(to: file, atomically: true, encoding: .utf8)
-        let patch = try await SopsTool.run(["--encrypt", "--age", age.recipient, "--encrypted-regex", "^(data|stringData)$", file.path])
+        let patch = try await Self.sops(
+            "patch.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n    name: s\n    namespace: default\nstringData:\n    k: secret-value\n",
+            for: try await AgeKeyPair.generate(), regex: "^(data|stringData)$")
         let fleet = try await Fleet.make([
             "clusters/c/apps.yaml": kustomization("apps", path: "./apps"),
             "apps/secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: default\nstringData:\n  k: placeholder\n",
@@ -117,13 +112,7 @@ import TestSupport
     /// line of ciphertext; a dotenv neighbour is fine.
     @Test func aYAMLSOPSFileUnderEnvsIsOneErrorAtTheEntry() async throws {
         let age = try await AgeKeyPair.generate()
-        let scratch = try TestPaths.temporaryDirectory("fluxci-envs-yaml")
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        func encrypt(_ name: String, _ text: String) async throws -> String {
-            let file = scratch.appendingPathComponent(name)
-            try text.write(to: file, atomically: true, encoding: .utf8)
-            return try await SopsTool.run(["--encrypt", "--age", age.recipient, file.path])
-        }
+        func encrypt(_ name: String, _ text: String) async throws -> String { try await Self.sops(name, text, for: age) }
         let decryption = "  decryption:\n    provider: sops\n    secretRef:\n      name: sops-age\n"
         let fleet = try await Fleet.make([
             "clusters/c/apps.yaml": kustomization("apps", path: "./apps", extra: decryption),
@@ -156,12 +145,9 @@ import TestSupport
     /// build, so the copy is applied as ciphertext. An error at that object; the Secret itself
     /// (decrypted by Flux) is fine.
     @Test func ciphertextCopiedIntoAPlainObjectIsAnError() async throws {
-        let age = try await AgeKeyPair.generate()
-        let scratch = try TestPaths.temporaryDirectory("fluxci-stray")
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let plain = scratch.appendingPathComponent("db.yaml")
-        try "apiVersion: v1\nkind: Secret\nmetadata:\n    name: db\n    namespace: default\nstringData:\n    host: db.internal\n".write(to: plain, atomically: true, encoding: .utf8)
-        let secret = try await SopsTool.run(["--encrypt", "--age", age.recipient, "--encrypted-regex", "^(data|stringData)$", plain.path])
+        let secret = try await Self.sops(
+            "db.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n    name: db\n    namespace: default\nstringData:\n    host: db.internal\n",
+            for: try await AgeKeyPair.generate(), regex: "^(data|stringData)$")
         let decryption = "  decryption:\n    provider: sops\n    secretRef:\n      name: sops-age\n"
         let fleet = try await Fleet.make([
             "clusters/c/apps.yaml": kustomization("apps", path: "./apps", extra: decryption),

@@ -86,6 +86,56 @@ import TestSupport
         #expect(!old.message.contains("values"), "values take anything: \(old.message)")
     }
 
+    /// Tester t14 F11, F22: what the API server never sees is not rejected. A null in a field
+    /// that is not nullable is pruned before validation (`timeout: ~`, `dependsOn: null`); a
+    /// SOPS-encrypted value (ENC[…] in a bool field, encrypted labels, each its own ciphertext)
+    /// is decrypted by Flux before the apply.
+    @Test func nullsAndCiphertextAreNotRejected() async throws {
+        let age = try await AgeKeyPair.generate()
+        let release = try await NoDecryptionTests.sops("release.yaml", """
+            apiVersion: helm.toolkit.fluxcd.io/v2
+            kind: HelmRelease
+            metadata:
+              name: web
+              namespace: default
+            spec:
+              interval: 10m
+              suspend: false
+              chart:
+                spec:
+                  chart: web
+                  sourceRef: {kind: HelmRepository, name: charts}
+
+            """, for: age, regex: "^suspend$")
+        let deployment = try await NoDecryptionTests.sops("deployment.yaml", """
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata:
+              name: web
+              namespace: default
+            spec:
+              selector:
+                matchLabels: {app: web}
+              template:
+                metadata:
+                  labels: {app: web}
+                spec:
+                  containers: [{name: web, image: nginx}]
+
+            """, for: age, regex: "^(matchLabels|labels)$")
+        let decryption = "  decryption:\n    provider: sops\n    secretRef:\n      name: sops-age\n"
+        let fleet = try await Self.fleet([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps", extra: "  timeout: ~\n  dependsOn: null\n" + decryption),
+            "apps/release.sops.yaml": release,
+            "apps/deployment.sops.yaml": deployment,
+            "apps/repository.yaml": "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n  name: charts\n  namespace: default\nspec:\n  url: https://charts.example.invalid\n",
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        #expect(!tree.problems.contains { $0.title == "Rejected by the CRD schema" || $0.title == "Selector does not match template labels" }, "\(tree.problems)")
+        #expect(tree.kustomization("flux-system/apps") != nil)
+    }
+
     @Test func customResourcesAreCheckedAgainstTheFleetsCRDs() async throws {
         let crd = """
             apiVersion: apiextensions.k8s.io/v1
