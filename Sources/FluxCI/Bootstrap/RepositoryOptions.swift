@@ -33,8 +33,15 @@ struct RepositoryOptions: ParsableArguments {
     /// The cluster path as given (`.` for the root), or `clusters/<cloud>/<env>`.
     var path: String { clusterPath ?? "clusters/\(cloud ?? "")/\(env ?? "")" }
 
-    /// The cloud and environment, when given: they also name `.secrets/<cloud>/<env>/`.
-    var cloudEnv: (cloud: String, env: String)? { cloud.flatMap { cloud in env.map { (cloud, $0) } } }
+    /// The cloud and environment, when given, or read from a `--cluster-path` of the form
+    /// `clusters/<cloud>/<env>`: they also name `.secrets/<cloud>/<env>/`, the one keys folder
+    /// a run on that cluster may read (tester t14 F3: never every cluster's).
+    var cloudEnv: (cloud: String, env: String)? {
+        if let cloud, let env { return (cloud, env) }
+        let parts = (clusterPath ?? "").split(separator: "/").filter { $0 != "." }.map(String.init)
+        guard parts.count == 3, parts[0] == "clusters", !parts[1].hasPrefix("."), !parts[2].hasPrefix(".") else { return nil }
+        return (parts[1], parts[2])
+    }
 
     func root(_ context: CommandContext) -> URL {
         context.repositoryRoot(repository)

@@ -48,7 +48,10 @@ struct KeyOptions: ParsableArguments {
             return try await body(imported)
         }
         let given = KeySources.environmentGivesKeys(context.environment)
-        if !given && cloudEnv == nil {
+        // Every `.secrets/<cloud>/<env>/` is searched only by the commands that stand in for
+        // sops on a laptop; a command that makes a cluster's Secrets takes the keys given or
+        // its cluster's folder, never another cluster's (tester t14 F3).
+        if !given && cloudEnv == nil && whereSopsLooks {
             return try await DefaultKeys.withKeys(context, repository: repository, allowNone: allowNone, body)
         }
         // Keys from the environment (CI): these and, only when --cloud/--env ask for it, that
