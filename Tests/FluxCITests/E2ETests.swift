@@ -133,20 +133,25 @@ import TestSupport
         #expect(encrypted.keyrings.isEmpty)
     }
 
-    @Test(.standIn("the fake Flux controller's fault injection")) func sigtermRunsTheCleanup() async throws {
+    /// With a second SIGTERM during the cleanup (tester t15 F9: it ended the process half-way,
+    /// leaving the keyring with age.agekey), the cleanup still runs to its end.
+    @Test(.standIn("the fake Flux controller's fault injection"), arguments: [false, true]) func sigtermRunsTheCleanup(twice: Bool) async throws {
         let setup = try await Self.setup()
         defer { Task { await setup.stop() } }
         setup.controller.set("infrastructure", .never)
         let kind = setup.kind
+        if twice { try kind.slowDelete() }
         // Once the cluster is created and the run waits for the Kustomizations, interrupt it.
         let run = try await runProcess(
             TestPaths.executable("fluxci"), ["e2e", "--cloud", "kind", "--env", "local", "--timeout", "120s"], environment: setup.environment,
             workingDirectory: setup.fleet.checkout, signal: .terminate, when: { kind.calls.contains { $0.hasPrefix("create cluster") } }, within: .seconds(90),
-            settle: .seconds(2))
+            settle: .seconds(2), again: twice ? .milliseconds(400) : nil)
         let result = run.result
         #expect(!run.endedBySignal && result.status == 143, "fluxci exits 143 after its cleanup: \(result.status)")
         #expect(result.standardError.contains("Interrupted by signal"))
         #expect(setup.kind.calls.last == "delete cluster --name fluxci")
         #expect(setup.keyrings.isEmpty)
+        // The whole cleanup ran: the cluster deleted before fluxci exited.
+        #expect(result.standardError.contains("✓ Delete the kind cluster fluxci") && setup.kind.clusters.isEmpty, "\(result.standardError.suffix(800))")
     }
 }

@@ -18,7 +18,7 @@ public struct SignalledRun: Sendable {
 /// from the test process when not given).
 public func runProcess(
     _ executable: URL, _ arguments: [String], environment: [String: String], workingDirectory: URL, signal: Signal,
-    when ready: @escaping @Sendable () -> Bool, within: Duration = .seconds(20), settle: Duration
+    when ready: @escaping @Sendable () -> Bool, within: Duration = .seconds(20), settle: Duration, again: Duration? = nil
 ) async throws -> SignalledRun {
     var custom: [Environment.Key: String] = [:]
     for key in ["PATH", "HOME"] { custom[Environment.Key(stringLiteral: key)] = ProcessInfo.processInfo.environment[key] }
@@ -35,6 +35,11 @@ public func runProcess(
         }
         try await Task.sleep(for: settle)
         try execution.send(signal: signal)
+        // A second signal while the first one's cleanup runs (timeout(1), a runner's SIGINT then SIGTERM).
+        if let again {
+            try await Task.sleep(for: again)
+            try? execution.send(signal: signal)
+        }
         return wasReady
     }
     let (status, bySignal): (Int32, Bool) = switch result.terminationStatus {

@@ -31,7 +31,7 @@ public struct StandInKind: Sendable {
               "create cluster")
                 if [ -f "$dir/fail-create" ]; then echo "ERROR: failed to create cluster: node(s) already exist for a cluster with the name \\"$name\\"" >&2; exit 1; fi
                 echo "Creating cluster \\"$name\\" ..."; echo "$name" >> "$dir/clusters"; cp '\(kubeconfig.path)' "$out" ;;
-              "delete cluster") grep -vx "$name" "$dir/clusters" > "$dir/clusters.new"; mv "$dir/clusters.new" "$dir/clusters"; echo "Deleting cluster \\"$name\\" ..." ;;
+              "delete cluster") [ -f "$dir/slow-delete" ] && sleep 1; grep -vx "$name" "$dir/clusters" > "$dir/clusters.new"; mv "$dir/clusters.new" "$dir/clusters"; echo "Deleting cluster \\"$name\\" ..." ;;
               "export kubeconfig") cp '\(kubeconfig.path)' "$out" ;;
               "export logs") mkdir -p "$3"; echo "stand-in logs" > "$3/kind-version.txt" ;;
               *) echo "stand-in kind: unsupported: $*" >&2; exit 2 ;;
@@ -60,6 +60,8 @@ public struct StandInKind: Sendable {
     public var calls: [String] { ((try? String(contentsOf: log, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init) }
     public var clusters: [String] { ((try? String(contentsOf: state, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init) }
     public func failCreate() throws { try Data().write(to: directory.appendingPathComponent("fail-create")) }
+    /// `delete cluster` takes a second (a cleanup long enough to be signalled again).
+    public func slowDelete() throws { try Data().write(to: directory.appendingPathComponent("slow-delete")) }
 
     /// What the stand-in docker prints for `docker network inspect kind` (nil: no such network).
     public func setNetwork(_ json: String?) throws {

@@ -69,7 +69,7 @@ struct KeyOptions: ParsableArguments {
         }
         let temporary = try KeyErrors.createKeyring(for: sources, in: context.environment["TMPDIR"])
         defer { temporary.destroy() }
-        cleanup?.add("Remove the keyring and stop its gpg-agent") { temporary.destroy() }
+        cleanup?.add("Remove the keyring and stop its gpg-agent", removesSecrets: true) { temporary.destroy() }
         let imported = try ImportedKeys.importing(sources, into: temporary, reporter: context.reporter)
         for line in imported.originLines { context.reporter.log(line) }
         return try await body(imported)
