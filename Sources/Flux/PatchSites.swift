@@ -11,15 +11,16 @@ import Yams
 /// an anchored regular expression) or, for a strategic-merge patch without one, to the object
 /// of the patch's own kind and name; the patch is inline (`patch:`) or a file (`path:`).
 enum PatchSites {
-    /// The file and line of the first patch of `kustomizationFile` that writes `field` of
-    /// `object` (a strategic-merge patch holding the field, or a JSON 6902 operation on it or on
-    /// one of its parents); nil when none does.
+    /// The file and line of the patch of `kustomizationFile` that writes `field` of `object` last
+    /// (a strategic-merge patch holding the field, or a JSON 6902 operation on it or on one of its
+    /// parents): kustomize applies a list's entries in order, so of two patches setting one field
+    /// the later one's value is what the cluster gets (tester t15 F13). Nil when none does.
     static func location(of field: [Origins.FieldKey], object: KubeObject, kustomizationFile: String, origins: Origins) -> SourceLocation? {
         guard let document = origins.documents(kustomizationFile).first?.node else { return nil }
         let folder = (kustomizationFile as NSString).deletingLastPathComponent
         var entries: [Node] = []
-        for key in ["patches", "patchesJson6902", "patchesStrategicMerge"] { entries += document[key]?.sequence.map(Array.init) ?? [] }
-        for entry in entries {
+        for key in ["patchesStrategicMerge", "patchesJson6902", "patches"] { entries += document[key]?.sequence.map(Array.init) ?? [] }
+        for entry in entries.reversed() {
             if case .scalar(let scalar) = entry {
                 // patchesStrategicMerge: a file, or the patch itself.
                 if scalar.string.contains("\n") || scalar.string.contains(":") {

@@ -39,7 +39,7 @@ extension Reader {
         for name in paths {
             let field = name.split(separator: ".").map { Origins.FieldKey.key(String($0)) }
             if let file = kustomization.object.file, let entries = documents[kustomization.id]?["spec"]?["patches"]?.sequence {
-                for entry in entries {
+                for entry in entries.reversed() {  // the last patch writing the field wins
                     if let target = entry["target"], !PatchSites.selects(target, object) { continue }
                     guard case .scalar(let scalar)? = entry["patch"],
                         let line = PatchSites.line(of: field, object: object, inPatch: scalar, target: entry["target"])

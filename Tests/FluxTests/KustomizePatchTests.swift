@@ -143,6 +143,14 @@ import TestSupport
         #expect(elsewhere.patchedFields[release]?["spec.chart.spec.version"] == SourceLocation(file: "apps/overlay/version.yaml", line: 9))
         let unpatched = try Self.read(try await Self.fleet(overlay: "resources:\n  - ../base\n"))
         #expect(unpatched.patchedFields.isEmpty, "\(unpatched.patchedFields)")
+        // Two patches of one list setting the version (tester t15 F13): the later one's value is
+        // what the cluster gets, whichever file comes first.
+        let second = version.replacingOccurrences(of: "6.6.0", with: "6.7.0")
+        for (first, last) in [("version.yaml", "later.yaml"), ("later.yaml", "version.yaml")] {
+            let both = "resources:\n  - ../base\npatches:\n  - path: \(first)\n  - path: \(last)\n"
+            let tree = try Self.read(try await Self.fleet(overlay: both, more: ["apps/overlay/version.yaml": version, "apps/overlay/later.yaml": second]))
+            #expect(tree.patchedFields[release]?["spec.chart.spec.version"] == SourceLocation(file: "apps/overlay/\(last)", line: 9), "\(first) then \(last): \(tree.patchedFields)")
+        }
     }
 
     @Test func aJSON6902OperationOnAMissingPathIsAnErrorAtItsEntry() async throws {
