@@ -100,6 +100,17 @@ public struct ReconciliationWaiter: Sendable {
     public let timeout: Duration
     public let perKustomizationTimeout: Duration
     public let reporter: Reporter
+    /// The wait under way, for a summary written while it runs (a signal; tester t15 F7).
+    public let inFlight = InFlight()
+
+    /// The rows of the wait under way ([] between waits): what it has seen so far.
+    public final class InFlight: @unchecked Sendable {
+        private let lock = NSLock()
+        private var set: WaitSet?
+        func start(_ set: WaitSet) { lock.withLock { self.set = set } }
+        func end() { lock.withLock { set = nil } }
+        public func rows() -> [Row] { (lock.withLock { set })?.rows() ?? [] }
+    }
 
     public init(client: KubeClient, revision: Revision, timeout: Duration, perKustomizationTimeout: Duration, reporter: Reporter) {
         self.client = client
@@ -183,6 +194,8 @@ public struct ReconciliationWaiter: Sendable {
     public func wait(_ targets: [Target], what: String = "object", since start: ContinuousClock.Instant = .now) async throws -> [Row] {
         guard !targets.isEmpty else { return [] }
         let state = WaitSet(targets, revision: revision, perObjectTimeout: perKustomizationTimeout, reporter: reporter, start: start)
+        inFlight.start(state)
+        defer { inFlight.end() }
         var kinds: [FluxKinds.Key: [String]] = [:]
         for target in targets {
             let key = FluxKinds.Key(target.reference)

@@ -292,6 +292,34 @@ import TestSupport
         #expect(text.contains("### Objects waited for") && text.contains("| Kustomization/flux-system/apps |"), "\(text)")
     }
 
+    /// Tester t15 F7, F1: cancelled during the Kustomizations' phase, the summary keeps what that
+    /// phase saw: the root applied (ready), infrastructure waiting (seen, not reached), and what
+    /// comes after not reached.
+    @Test(.standIn("the fake Flux controller's fault injection")) func aRunCancelledDuringTheKustomizationsKeepsWhatItSaw() async throws {
+        let setup = try await Self.setup()
+        defer { Task { await setup.stop() } }
+        setup.controller.set("infrastructure", .never)
+        let summary = setup.fleet.checkout.deletingLastPathComponent().appendingPathComponent("summary-cancel-kustomizations")
+        let api = setup.api
+        let run = try await runProcess(
+            TestPaths.executable("fluxci"), ["bootstrap", "--cloud", "kind", "--env", "local", "--kubeconfig", setup.kubeconfig.path, "--timeout", "120s"],
+            environment: [
+                "SOPS_AGE_KEY_FILE": setup.fleet.ageKeyFile.path, "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": summary.path,
+                "TMPDIR": setup.fleet.checkout.deletingLastPathComponent().path,
+            ],
+            workingDirectory: setup.fleet.checkout, signal: .interrupt,
+            when: { api.object(group: "kustomize.toolkit.fluxcd.io", plural: "kustomizations", namespace: "flux-system", name: "oci-apps")?["status", "conditions"] != nil },
+            within: .seconds(90), settle: .seconds(1))
+        #expect(run.result.status == 130, "\(run.result.allOutput)")
+        let text = try String(contentsOf: summary, encoding: .utf8)
+        #expect(text.split(separator: "\n").first?.contains("while waiting for ") == true && text.split(separator: "\n").first?.contains("Kustomizations to apply") == true, "\(text.prefix(400))")
+        let graph = Self.mermaid(text)
+        func state(_ id: String) -> String? { graph.first { $0.hasPrefix("class ") && $0.contains(id) }?.split(separator: " ").last.map(String.init) }
+        #expect(state(Self.id("Kustomization", "flux-system", "flux-system")) == "ready", "\(graph)")
+        #expect(state(Self.id("Kustomization", "flux-system", "infrastructure")) == "waiting", "\(graph)")
+        #expect(state(Self.id("HelmRelease", "apps", "podinfo")) == "notReached", "\(graph)")
+    }
+
     /// Tester t13 F14: a suspended HelmRepository is never fetched on a new cluster, so the
     /// HelmReleases whose chart comes from it can never become ready: the wait fails at once,
     /// at its spec.suspend line, naming them (not a warning and a pass, nor a timeout).

@@ -350,6 +350,7 @@ struct BootstrapPipeline {
         let branchSource = ObjectReference(prepared.plan.gitRepository.json)
         var rows: [ReconciliationWaiter.Row] = []
         let waiter = ReconciliationWaiter(client: client, revision: revision, timeout: timeout, perKustomizationTimeout: perKustomization, reporter: reporter)
+        summary.record(inFlight: waiter.inFlight)
         // The branch's GitRepository is waited for too: a row of its own in "Objects waited for"
         // and in the verdict's count, ready or failed (tester t6 findings 7 and 10).
         let sourceLocation = graph.node(branchSource)?.location

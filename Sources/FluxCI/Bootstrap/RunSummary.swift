@@ -33,6 +33,11 @@ final class RunSummary: @unchecked Sendable {
     var progress: (graph: ClusterGraph, rows: [ReconciliationWaiter.Row], waiting: String)? { lock.withLock { waitProgress } }
     func record(progress graph: ClusterGraph, rows: [ReconciliationWaiter.Row], waiting: String) { lock.withLock { waitProgress = (graph, rows, waiting) } }
 
+    /// The rows of the wait under way (set once the wait starts).
+    private var inFlight: ReconciliationWaiter.InFlight?
+    func record(inFlight: ReconciliationWaiter.InFlight) { lock.withLock { self.inFlight = inFlight } }
+    var inFlightRows: [ReconciliationWaiter.Row] { (lock.withLock { inFlight })?.rows() ?? [] }
+
     private var finished = false
     /// True for the first caller only: the summary's head is written once.
     func claimFinish() -> Bool {
@@ -124,8 +129,11 @@ extension BootstrapPipeline {
     @discardableResult
     func drawGraphIfMissing(scope: WaitScope) -> RunSummary.Cause? {
         // A wait under way when a signal came: what it saw so far, and its table.
-        if !summary.isGraphDrawn, let progress = summary.progress, let revision = summary.revision {
-            summarize(progress.graph, rows: progress.rows, revision: revision)
+        if !summary.isGraphDrawn, var progress = summary.progress, let revision = summary.revision {
+            // With what the phase under way has seen: ready, waiting, or not reached (t15 F7, F1).
+            let seen = summary.inFlightRows
+            progress.graph.update(seen)
+            summarize(progress.graph, rows: Self.merge(progress.rows, seen), revision: revision)
         }
         let errors = reporter.annotations.filter { $0.level == .error }
         guard let (graph, cause) = summary.plannedGraph(scope: scope, errors: errors) else { return nil }
