@@ -195,9 +195,16 @@ public struct ClusterGraph: Sendable {
         var text = ""
         for grouping in [Set<State>(), [.ready], [.ready, .notReached, .suspended], [.ready, .notReached, .suspended, .waiting, .failed]] {
             text = mermaid(link: link, grouping: grouping)
-            if text.utf8.count <= Self.mermaidLimit && Self.edgeCount(text) <= Self.mermaidEdgeLimit { break }
+            if text.utf8.count <= Self.mermaidLimit && Self.edgeCount(text) <= Self.mermaidEdgeLimit { return text }
         }
-        return text  // the most grouped one when none fits
+        // Still too large (hundreds of Kustomizations, which are never grouped; tester t15 F6):
+        // GitHub would show an error box, so one node says so instead.
+        let kustomizations = nodes.filter { $0.reference.kind == "Kustomization" }.count
+        return """
+            flowchart LR
+              tooLarge["\(nodes.count) objects (\(kustomizations) Kustomizations) and \(Self.edgeCount(text)) edges even grouped:<br/>more than GitHub draws (50,000 characters, 500 edges).<br/>The tree is in the log, every object in the table below."]
+
+            """
     }
 
     /// The edges of a flowchart as `mermaid` writes them (one per line).

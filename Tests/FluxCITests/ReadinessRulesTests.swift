@@ -261,6 +261,23 @@ struct ReadinessRulesTests {
         #expect(text.contains("\(ClusterGraph.mermaidID(rows[2].reference)) -. needed by .-> \(failed)"), "and its dependency edges")
     }
 
+    /// Tester t15 F6: Kustomizations are never grouped, so 600 of them stay beyond GitHub's
+    /// limits however the rest is folded: one node says so (never a graph GitHub shows as an error).
+    @Test func aGraphBeyondGitHubsLimitsEvenGroupedSaysSo() {
+        let git = ObjectReference(group: "source.toolkit.fluxcd.io", kind: "GitRepository", namespace: "flux-system", name: "flux-system")
+        var rows = [ReconciliationWaiter.Row(reference: git, parent: nil, location: nil, readiness: .ready, revision: "main@sha1:" + String(repeating: "ab", count: 20), elapsed: .seconds(1), live: .object([]))]
+        for index in 0..<600 {
+            rows.append(ReconciliationWaiter.Row(
+                reference: ObjectReference(group: "kustomize.toolkit.fluxcd.io", kind: "Kustomization", namespace: "flux-system", name: "team-\(index)"), parent: nil,
+                location: nil, readiness: .ready, revision: "main@sha1:" + String(repeating: "ab", count: 20), elapsed: .seconds(2), live: .object([])))
+        }
+        var graph = ClusterGraph()
+        graph.update(rows)
+        let text = graph.mermaid()
+        #expect(text.utf8.count <= ClusterGraph.mermaidLimit && ClusterGraph.edgeCount(text) <= ClusterGraph.mermaidEdgeLimit)
+        #expect(text.contains("tooLarge[\"601 objects (600 Kustomizations)"), "\(text.prefix(400))")
+    }
+
     /// Tester t6 finding 8: Mermaid renders labels as HTML, so a `&` left as is starts an
     /// entity (`&amp@` showed as `&@`); it is written as Mermaid's entity code `#amp;`, as `"`
     /// `<` `>` `#` already were.
