@@ -372,6 +372,7 @@ struct Reader {
         problems += SourceSecretReferences.problems(
             applied, given: Set(decryptionSecrets.map { "\(secretsNamespace)/\($0)" }), root: "\(secretsNamespace)/\(repository.name)", lineOf: lineOf)
         problems += WorkloadReferences.problems(applied, lineOf: lineOf)
+        problems += SuspendedNeeds.problems(applied, lineOf: lineOf)
         let writtenNamespaces = WrittenNamespaces(artifact: artifact, origins: origins)
         problems += AppliedObjectChecks.problems(
             objects, applied: applied, components: components, gitRepository: repository, unsubstituted: unsubstituted, writtenNamespace: writtenNamespaces.hint
@@ -1127,6 +1128,17 @@ struct Reader {
                 problems.append(.warning(
                     "The Kustomization \(id) is suspended (spec.suspend: true): Flux never reconciles it, and nothing it defines is applied.",
                     title: "Suspended Kustomization", fix: "Remove spec.suspend to have it applied.", at: location(kustomization, ["spec", "suspend"])))
+            }
+            // A suspended source is never fetched on a new cluster (source-controller skips it):
+            // what takes its artifact from it never becomes Ready (tester t15 F3).
+            if !kustomization.suspended, let source = available.first(where: {
+                $0.kind == kustomization.source.kind && $0.apiVersion.hasPrefix(FluxKustomization.sourceGroup + "/")
+                    && ($0.namespace ?? "flux-system") == kustomization.source.namespace && $0.name == kustomization.source.name
+            }), source.json["spec", "suspend"]?.bool == true {
+                problems.append(.error(
+                    "The Kustomization \(id) takes its source from \(kustomization.source), which is suspended (spec.suspend: true): source-controller never fetches it, so on a fresh cluster it has no artifact and \(id) never becomes Ready.",
+                    title: "Source suspended", fix: "Remove spec.suspend from \(kustomization.source)\(source.file.map { " (\($0))" } ?? ""), or suspend \(id) too.",
+                    at: location(kustomization, ["spec", "sourceRef"])))
             }
             if ["GitRepository", "OCIRepository", "Bucket"].contains(kustomization.source.kind), !sources.contains(kustomization.source.description) {
                 let candidates = sources.filter { $0.hasPrefix(kustomization.source.kind + "/") }.map { String($0.dropFirst(kustomization.source.kind.count + 1)) }

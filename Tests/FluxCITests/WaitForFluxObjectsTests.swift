@@ -242,16 +242,15 @@ import TestSupport
             try text.write(to: file, atomically: true, encoding: .utf8)
         }
         defer { Task { await setup.stop() } }
-        let (result, summary) = try await setup.run(["--timeout", "40s"], environment: Self.github)
+        let (result, _) = try await setup.run(["--timeout", "40s"], environment: Self.github)
         #expect(result.status == 1)
         let log = result.standardError
         #expect(!log.contains("Timed out"), "\(log)")
-        // At the spec.suspend line the fix asks to remove (tester t13 F6), not the object's first.
-        #expect(log.contains("::error title=HelmRelease suspended,file=\(Self.helmFile),line=16::The HelmRelease apps/podinfo (applied by flux-system/apps) is suspended (spec.suspend: true)"), "\(log)")
-        #expect(log.contains("HelmRelease/apps/frontend"))
-        #expect(!log.contains("✓ HelmRelease/apps/podinfo"))
-        let lines = Self.mermaid(summary)
-        #expect(lines.contains { $0.hasPrefix("class ") && $0.hasSuffix(" suspended") && $0.contains(Self.id("HelmRelease", "apps", "podinfo")) }, "\(lines)")
+        // Since tester t15 F3 the plan sees it, before any cluster: frontend's dependsOn entry.
+        let text = try String(contentsOf: setup.fleet.checkout.appendingPathComponent(Self.helmFile), encoding: .utf8)
+        let line = try #require(text.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.hasSuffix("- name: podinfo") }) + 1
+        #expect(log.contains("::error title=Depends on a suspended HelmRelease,file=\(Self.helmFile),line=\(line)::HelmRelease/apps/frontend depends on HelmRelease/apps/podinfo, which is suspended"), "\(log)")
+        #expect(!setup.api.requests.contains { $0.hasPrefix("PATCH") }, "nothing was applied")
     }
 
     /// Tester t13 F9: GitHub's "Cancel workflow" and a step's timeout-minutes send SIGINT, then
@@ -321,8 +320,8 @@ import TestSupport
     }
 
     /// Tester t13 F14: a suspended HelmRepository is never fetched on a new cluster, so the
-    /// HelmReleases whose chart comes from it can never become ready: the wait fails at once,
-    /// at its spec.suspend line, naming them (not a warning and a pass, nor a timeout).
+    /// HelmReleases whose chart comes from it can never become ready: the run fails at once
+    /// (since t15 F3 in the plan, at each release's sourceRef), never a warning and a pass, nor a timeout.
     @Test(.standIn("the fake Flux controller's fault injection")) func aSuspendedSourceThatReleasesNeedFailsAtOnce() async throws {
         let setup = try await Self.setup { checkout in
             let file = checkout.appendingPathComponent(Self.helmFile)
@@ -335,9 +334,10 @@ import TestSupport
         #expect(result.status == 1, "\(result.allOutput)")
         let log = result.standardError
         #expect(!log.contains("Timed out"), "\(log)")
-        let error = try #require(log.split(separator: "\n").first { $0.hasPrefix("::error title=HelmRepository suspended") }, "\(log)")
-        #expect(error.contains("file=\(Self.helmFile),line=7::The HelmRepository flux-system/podinfo (applied by flux-system/apps) is suspended"), "\(error)")
-        #expect(error.contains("takes its source from it") && error.contains("HelmRelease/apps/podinfo"), "\(error)")
+        // Since tester t15 F3 the plan sees it, before any cluster: each release at its sourceRef.
+        let errors = log.split(separator: "\n").filter { $0.hasPrefix("::error title=Source suspended,file=\(Self.helmFile),") }
+        #expect(errors.count == 2 && errors.allSatisfy { $0.contains("takes its chart from HelmRepository/flux-system/podinfo, which is suspended") }, "\(log)")
+        #expect(!setup.api.requests.contains { $0.hasPrefix("PATCH") }, "nothing was applied")
     }
 
     /// Tester t13 F6: a suspended HelmRelease that nothing needs passes, with a warning at its
