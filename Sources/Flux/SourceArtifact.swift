@@ -140,6 +140,20 @@ public final class SourceArtifact: @unchecked Sendable {
         return nil
     }
 
+    /// Whether the artifact keeps the folder `path` though no file of it is there (tester t14 F8):
+    /// the repository has something under it (files an ignore rule leaves out, or symbolic links,
+    /// which source-controller's archive skips) and no ignore rule excludes the folder itself or a
+    /// folder above it. source-controller archives the folder entry (`Storage.Archive` skips only
+    /// what is neither a file nor a folder, and ignored paths), so kustomize-controller finds it,
+    /// generates an empty kustomization and applies nothing.
+    public func keepsEmptyFolder(_ path: String, ignore: String?) -> Bool {
+        guard !path.isEmpty, written.contains(where: { $0.hasPrefix(path + "/") }) || symbolicLinks.contains(where: { $0.hasPrefix(path + "/") }) else { return false }
+        let patterns = sourceIgnorePatterns + (ignore.map { SourceIgnore.patterns(in: $0, domain: []) } ?? [])
+        let matcher = SourceIgnore(repositoryPatterns: patterns)
+        let components = path.split(separator: "/").map(String.init)
+        return !(1...components.count).contains { matcher.exclusion(of: components.prefix($0).joined(separator: "/"), isDirectory: true) != nil }
+    }
+
     /// The files of the artifact a GitRepository with this `spec.ignore` gets.
     public func files(ignore: String?) -> Set<String> {
         let patterns = sourceIgnorePatterns + (ignore.map { SourceIgnore.patterns(in: $0, domain: []) } ?? [])

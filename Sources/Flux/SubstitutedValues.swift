@@ -151,7 +151,9 @@ extension Reader {
         let name = used.first ?? "VAR"
         let fix = used.isEmpty
             ? "Fix the YAML, or annotate the object kustomize.toolkit.fluxcd.io/substitute: disabled."
-            : "Make the substituted text valid YAML: write ${\(name)} inside a quoted string, or put the quotes into the value (`\(name): '\"…\"'`), or annotate the object kustomize.toolkit.fluxcd.io/substitute: disabled."
+            // Quoting the placeholder does not help (tester t14 F2): kustomize writes `"${VAR}"`
+            // without its quotes before Flux substitutes into that text.
+            : "Make the substituted text valid YAML: put the quotes into the variable's value (`\(name): '\"…\"'`; quoting ${\(name)} in the manifest does not help, as kustomize writes it without the quotes before Flux substitutes), or annotate the object kustomize.toolkit.fluxcd.io/substitute: disabled."
         return .error(message, title: "Substitution failed", fix: fix, at: site ?? location(kustomization, ["spec", "postBuild"]))
     }
 }

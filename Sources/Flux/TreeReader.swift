@@ -1018,6 +1018,21 @@ struct Reader {
                 builds[id] = .notBuilt(reason)
                 return
             }
+            // The folder itself is in the artifact, empty (its files ignored, or only symbolic
+            // links): Flux builds nothing and is Ready, applying nothing (tester t14 F8).
+            if case .missing = failure, artifact.keepsEmptyFolder(kustomization.path, ignore: rootIgnore) {
+                let links = artifact.symbolicLinks.filter { $0.hasPrefix(kustomization.path + "/") }.sorted()
+                let why = artifact.written.contains(where: { $0.hasPrefix(kustomization.path + "/") })
+                    ? absence(of: kustomization.path).replacingOccurrences(of: "\(kustomization.path) is ", with: "its content is ")
+                    : "its only entries are symbolic links (\(links.prefix(3).joined(separator: ", "))), which source-controller leaves out"
+                problems.append(.warning(
+                    "The Kustomization \(id) has spec.path \(kustomization.writtenPath), which holds nothing source-controller puts into the artifact (\(why)): kustomize-controller finds the empty folder, builds nothing and becomes Ready applying nothing (and prunes what it applied before).",
+                    title: "Kustomization applies nothing",
+                    fix: "Keep the folder's manifests in the artifact (regular files, not ignored), or remove the Kustomization.",
+                    at: location(kustomization, ["spec", "path"])))
+                builds[id] = .notBuilt("its folder is empty in the artifact")
+                return
+            }
             // The folder's files may all be in git and left out of the artifact: `describe` names
             // the rule (or, for nothing under the path, says the revision itself).
             let excluded: Bool = if case .missing(true) = failure { true } else { false }

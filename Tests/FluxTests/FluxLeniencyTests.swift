@@ -119,20 +119,32 @@ import TestSupport
         #expect(tree.errors.count == 1, "\(tree.errors)")
     }
 
-    /// A folder whose every file .sourceignore leaves out is not in the artifact (Flux: path not
-    /// found); the message names the rule, once, with the revision said once.
+    /// A folder whose every file .sourceignore leaves out stays in the artifact, empty:
+    /// source-controller's archive writes the folder's entry (it skips only ignored paths and what
+    /// is neither file nor folder), so kustomize-controller builds nothing and is Ready, applying
+    /// nothing (tester t14 F8): a warning naming the rule, not "path not found". The folder itself
+    /// ignored, or a folder holding only symbolic links, is the neighbour of each.
     @Test func aFolderEmptiedBySourceIgnoreNamesTheRule() async throws {
         let fleet = try await Fleet.make([
-            ".sourceignore": "apps/ign/cm.yaml\n",
+            ".sourceignore": "apps/ign/cm.yaml\napps/gone/\n",
             "clusters/c/ign.yaml": kustomization("ign", path: "./apps/ign"),
+            "clusters/c/gone.yaml": kustomization("gone", path: "./apps/gone"),
+            "clusters/c/links.yaml": kustomization("links", path: "./apps/links"),
             "apps/ign/cm.yaml": configMap("ign", namespace: "default"),
-        ])
+            "apps/gone/cm.yaml": configMap("gone", namespace: "default"),
+            "apps/shared/cm.yaml": configMap("shared", namespace: "default"),
+        ], links: ["apps/links/cm.yaml": "../shared/cm.yaml"])
         defer { fleet.remove() }
         let tree = try fleet.read()
-        let problem = try #require(tree.problem("Kustomization path not found"), "\(tree.problems)")
-        #expect(problem.location == SourceLocation(file: "clusters/c/ign.yaml", line: 8))
-        #expect(problem.message.contains("apps/ign is left out of the artifact by .sourceignore:1 (`apps/ign/cm.yaml`)"), "\(problem.message)")
-        #expect(problem.message.components(separatedBy: " at main@").count <= 2, "the revision once: \(problem.message)")
-        #expect(problem.fix?.contains("ignore rule") == true)
+        let empty = tree.problems.filter { $0.title == "Kustomization applies nothing" }
+        #expect(empty.count == 2, "\(tree.problems)")
+        let ignored = try #require(empty.first { $0.location?.file == "clusters/c/ign.yaml" })
+        #expect(ignored.level == .warning && ignored.location == SourceLocation(file: "clusters/c/ign.yaml", line: 8))
+        #expect(ignored.message.contains("left out of the artifact by .sourceignore:1 (`apps/ign/cm.yaml`)"), "\(ignored.message)")
+        #expect(empty.contains { $0.location?.file == "clusters/c/links.yaml" && $0.message.contains("only entries are symbolic links (apps/links/cm.yaml)") }, "\(empty)")
+        // The folder itself ignored: not in the artifact, path not found.
+        let gone = try #require(tree.problem("Kustomization path not found"), "\(tree.problems)")
+        #expect(gone.location?.file == "clusters/c/gone.yaml" && gone.message.contains(".sourceignore:2"), "\(gone.message)")
+        #expect(gone.message.components(separatedBy: " at main@").count <= 2, "the revision once: \(gone.message)")
     }
 }
