@@ -327,7 +327,10 @@ struct KustomizationBuild {
             for patch in node["patchesStrategicMerge"]?.sequence ?? [] {
                 // An entry is a file path or an inline patch; only a one-line entry is a path.
                 if let text = patch.string, !text.contains("\n"), let path = resolve(text) {
-                    check("patchesStrategicMerge", patch, text, path)
+                    // Listed, and not decrypted: decryptKustomizationSources walks `patches:`
+                    // paths only (the kustomization is read without kustomize's fix-up that
+                    // would turn these into `patches`; tester t14 F21).
+                    add("patchesStrategicMerge", patch, text, read: nil)
                     measure(path)
                 }
             }

@@ -540,6 +540,17 @@ struct Reader {
             guard let data = FileManager.default.contents(atPath: artifact.root.appendingPathComponent(generated.file).path) else { continue }
             if data.starts(with: SourceArtifact.gitCryptMagic) {
                 problems.append(lockedFile(generated.file, reachedBy: id, at: SourceLocation(file: generated.declaredIn, line: generated.line)))
+            } else if SOPSFileFormat.encryptedStorage(of: data) != nil, !generated.decrypted,
+                (origins.documents(generated.declaredIn).first?.node["patchesStrategicMerge"]?.sequence.map(Array.init) ?? []).contains(where: { $0.mark?.line == generated.line })
+            {
+                // tester t14 F21: kustomize-controller decrypts the files of `patches:` entries
+                // only; this one is merged encrypted (ENC[…] values and its sops metadata) into
+                // the object it patches, and decrypting that object fails on its plain values.
+                problems.append(.error(
+                    "\(generated.file) is a SOPS-encrypted patch listed under patchesStrategicMerge in \(generated.declaredIn): kustomize-controller decrypts before the build only the files of `patches:` entries, so kustomize merges this one encrypted (its ENC[…] values and sops metadata) into the object it patches, and decrypting that object then fails on its plain values: \(id) never becomes Ready.",
+                    title: "Not decrypted by Flux",
+                    fix: "List the patch under patches: (`- path: \((generated.file as NSString).lastPathComponent)`), whose files kustomize-controller decrypts first.",
+                    at: SourceLocation(file: generated.declaredIn, line: generated.line)))
             } else if SOPSFileFormat.encryptedStorage(of: data) != nil, !generated.decrypted {
                 // tester t12 F1: kustomize-controller decrypts secretGenerator inputs and patch
                 // files before the build (decryptKustomizationSources), and after it only objects

@@ -170,4 +170,29 @@ import TestSupport
         #expect(stray.first?.message.contains("ConfigMap/default/settings") == true && stray.first?.message.contains("data.host") == true, "\(stray)")
         #expect(stray.first?.location?.file == "apps/settings.yaml", "\(stray)")
     }
+
+    /// Tester t14 F21: kustomize-controller decrypts the files of `patches:` entries only; an
+    /// encrypted patch under patchesStrategicMerge is merged still encrypted, and the object then
+    /// fails to decrypt. An error at the entry; the same file under `patches:` is fine.
+    @Test(arguments: [true, false]) func anEncryptedPatchUnderPatchesStrategicMergeIsNotDecrypted(legacy: Bool) async throws {
+        let patch = try await Self.sops(
+            "patch.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n    name: s\n    namespace: default\nstringData:\n    password: secret-value\n",
+            for: try await AgeKeyPair.generate(), regex: "^(data|stringData)$")
+        let decryption = "  decryption:\n    provider: sops\n    secretRef:\n      name: sops-age\n"
+        let fleet = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps", extra: decryption),
+            "apps/secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: default\nstringData:\n  username: admin\n  password: changeme\n",
+            "apps/secret-patch.sops.yaml": patch,
+            "apps/kustomization.yaml": "resources: [secret.yaml]\n" + (legacy ? "patchesStrategicMerge:\n  - secret-patch.sops.yaml\n" : "patches:\n  - path: secret-patch.sops.yaml\n"),
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        let errors = tree.problems.filter { $0.title == "Not decrypted by Flux" }
+        if legacy {
+            #expect(errors.count == 1 && errors.first?.location == SourceLocation(file: "apps/kustomization.yaml", line: 3), "\(tree.problems)")
+            #expect(errors.first?.fix?.contains("- path: secret-patch.sops.yaml") == true)
+        } else {
+            #expect(errors.isEmpty, "\(tree.problems)")
+        }
+    }
 }
