@@ -35,7 +35,7 @@ public struct DecryptionKeys: Sendable {
     /// as a long key ID). Shamir thresholds are not weighed: this says which Secret can be the
     /// one, the SOPS preflight decides whether it decrypts.
     static func opens(_ keys: Set<String>, _ metadata: Metadata) -> Bool {
-        metadata.allKeys.contains { key in
+        func held(_ key: Metadata.MasterKey) -> Bool {
             switch key {
             case .age(let recipient, _): keys.contains(recipient)
             case .pgp(let fingerprint, _):
@@ -43,6 +43,13 @@ public struct DecryptionKeys: Sendable {
             case .other: false
             }
         }
+        // With key groups the data key is split (Shamir): a key of each of `shamir_threshold`
+        // groups is needed, all of them when it is not set (sops: threshold 0 means
+        // len(key_groups)); tester t14 F7.
+        let groups = metadata.keyGroups.filter { !$0.isEmpty }
+        guard groups.count > 1 else { return metadata.allKeys.contains(where: held) }
+        let threshold = metadata.shamirThreshold.flatMap { $0 > 0 ? $0 : nil } ?? groups.count
+        return groups.filter { $0.contains(where: held) }.count >= threshold
     }
 }
 

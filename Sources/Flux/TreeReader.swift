@@ -677,7 +677,10 @@ struct Reader {
             let other = file.metadata.allKeys.contains { if case .other = $0 { return true } else { return false } }
             // A file no key of the run opens is the preflight's ("Not encrypted for the imported
             // keys"); here only one another Secret of the pipeline opens.
-            return !other && !DecryptionKeys.opens(held, file.metadata) && (keys?.held ?? [:]).values.contains { DecryptionKeys.opens($0, file.metadata) }
+            // (All the run's keys together: a file split over key groups may need keys from
+            // two Secrets, which no one Secret holds; tester t14 F7.)
+            let all = Set((keys?.held ?? [:]).values.flatMap { $0 })
+            return !other && !DecryptionKeys.opens(held, file.metadata) && DecryptionKeys.opens(all, file.metadata)
         }
         guard let first = unopenedFiles.first?.file, let metadata = unopenedFiles.first?.metadata else { return [] }
         let unopened = unopenedFiles.map(\.file)
@@ -688,7 +691,7 @@ struct Reader {
         }.keys.sorted()
         let listed = unopened.prefix(3).joined(separator: ", ") + (unopened.count > 3 ? " and \(unopened.count - 3) more" : "")
         return [.error(
-            "The Kustomization \(id) decrypts with the Secret \(id.namespace)/\(secret), which holds \(held.sorted().map { String($0.prefix(16)) + "…" }.joined(separator: ", ")), but \(listed) \(unopened.count == 1 ? "is" : "are") not encrypted for \(held.count == 1 ? "that key" : "any of those keys") (\(first): \(recipients.prefix(3).joined(separator: ", "))\(recipients.count > 3 ? ", …" : "")): kustomize-controller decrypts only with the Secret's keys, fails (\"failed to get the data key required to decrypt the SOPS file\"), and \(id) never becomes Ready.",
+            "The Kustomization \(id) decrypts with the Secret \(id.namespace)/\(secret), which holds \(held.sorted().map { String($0.prefix(16)) + "…" }.joined(separator: ", ")), but \(listed) \(unopened.count == 1 ? "is" : "are") \(metadata.keyGroups.count > 1 ? "split over \(metadata.keyGroups.count) key groups, \(metadata.shamirThreshold.flatMap { $0 > 0 ? $0 : nil } ?? metadata.keyGroups.count) of which must be opened (sops' shamir_threshold), more than \(held.count == 1 ? "that key opens" : "those keys open")" : "not encrypted for \(held.count == 1 ? "that key" : "any of those keys")") (\(first): \(recipients.prefix(3).joined(separator: ", "))\(recipients.count > 3 ? ", …" : "")): kustomize-controller decrypts only with the Secret's keys, fails (\"failed to get the data key required to decrypt the SOPS file\"), and \(id) never becomes Ready.",
             title: "Not encrypted for the decryption Secret",
             fix: (fitting.isEmpty ? "" : "Set spec.decryption.secretRef.name to \(fitting.joined(separator: " or ")) (its keys open \(unopened.count == 1 ? "it" : "them")), or add ")
                 + (fitting.isEmpty ? "Add " : "")

@@ -151,6 +151,24 @@ import TestSupport
         #expect(try fleet.read(secrets: ["sops-age", "sops-gpg"]).problem("Not encrypted for the decryption Secret") == nil)
     }
 
+    /// Tester t14 F7: a file split over key groups (Shamir) needs a key of `shamir_threshold`
+    /// groups (all of them when unset); `sops-age` alone opens one group of two. The run's keys
+    /// together open it, so the preflight passes: only this check sees it. A threshold of 1 opens.
+    @Test(arguments: [("threshold: 2", true), ("unset", true), ("threshold: 1", false)])
+    func aFileSplitOverKeyGroupsNeedsAKeyOfEachGroup(_ threshold: String, _ refused: Bool) async throws {
+        let groups = "  key_groups:\n    - age:\n        - recipient: \(Self.ageRecipient)\n          enc: x\n    - pgp:\n        - fp: \(Self.fingerprint)\n          enc: x\n"
+            + (threshold == "unset" ? "" : "  shamir_\(threshold.replacingOccurrences(of: ": ", with: ": "))\n")
+        let fleet = try await Fleet.make([
+            "clusters/c/ks.yaml": kustomization("apps", path: "./secret", extra: "  decryption:\n    provider: sops\n    secretRef:\n      name: sops-age\n"),
+            "secret/s.yaml": DecryptionWithoutSecretTests.encrypted(groups),
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read(secrets: ["sops-age", "sops-gpg"], keys: Self.held)
+        let problem = tree.problem("Not encrypted for the decryption Secret")
+        #expect((problem != nil) == refused, "\(tree.problems)")
+        if refused { #expect(problem?.message.contains("split over 2 key groups, 2 of which must be opened") == true, "\(problem?.message ?? "")") }
+    }
+
     /// Tester t11 F19: the mismatch names the Secrets the pipeline creates, and without keys says
     /// that it creates them only when given keys.
     @Test func theMismatchSaysWhetherThePipelineCreatesItsSecrets() async throws {
