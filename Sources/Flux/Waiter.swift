@@ -266,12 +266,28 @@ public struct ReconciliationWaiter: Sendable {
     /// Once the wait has ended (a failure, the timeout): every target as the cluster has it now,
     /// one list of each kind, so that the summary does not show an object as waiting because its
     /// kind's watch was a moment behind the one that failed.
+    /// Bounded (`settleBound`): an API server that went away (its client retries a refused
+    /// connection for up to 30 s per request) must not hold the run past its timeout (tester
+    /// t15 F8); what the watches saw is kept then.
     private func settle(_ state: WaitSet, _ resources: [APIResource]) async {
-        for resource in resources {
-            guard let list = try? await client.send(.GET, resource.path(namespace: nil)).json else { continue }
-            for item in list["items"]?.array ?? [] { state.settle(resource.typed(item)) }
-        }
+        let client = self.client
+        _ = try? await race([
+            { @Sendable () async throws -> Bool in
+                for resource in resources {
+                    guard let list = try? await client.send(.GET, resource.path(namespace: nil)).json else { continue }
+                    for item in list["items"]?.array ?? [] { state.settle(resource.typed(item)) }
+                }
+                return true
+            },
+            { @Sendable () async throws -> Bool in
+                try await Task.sleep(for: Self.settleBound)
+                return false
+            },
+        ])
     }
+
+    /// How long the last look at the cluster after a wait may take.
+    static let settleBound: Duration = .seconds(5)
 
     /// The kind's resource at the version the cluster prefers among those serving it, found by
     /// API discovery (`GET /apis`, as kube-apiserver lists each group's versions, preferred

@@ -410,7 +410,21 @@ struct BootstrapPipeline {
             let site = failure.annotation.location.map { " (\(reporter.sourceLink($0)))" } ?? ""
             summary.set(passed: false, "Failed: \(failed)\(site) at \(ClusterGraph.shortRevision(revision.description)), after \(Reporter.format(ContinuousClock.now - start))")
             summarize(graph, rows: rows, revision: revision)
-            if let artifacts { await collectEvents(failure.failed, rows: rows, client: client, into: artifacts) }
+            if let artifacts {
+                // Bounded: an API server that went away must not hold the run past its timeout
+                // (each request retries a refused connection; tester t15 F8).
+                let (pipeline, failed, seen) = (self, failure.failed, rows)
+                _ = try? await race([
+                    { @Sendable () async throws -> Bool in
+                        await pipeline.collectEvents(failed, rows: seen, client: client, into: artifacts)
+                        return true
+                    },
+                    { @Sendable () async throws -> Bool in
+                        try await Task.sleep(for: .seconds(10))
+                        return false
+                    },
+                ])
+            }
             throw failure.annotation
         }
     }
