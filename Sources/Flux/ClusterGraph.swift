@@ -7,6 +7,9 @@ import Kube
 /// its time to ready. Drawn as a Mermaid flowchart for the step summary and as an indented tree,
 /// like `flux tree`, for a terminal.
 public struct ClusterGraph: Sendable {
+    /// Objects drawn as nodes of their own however large the graph (the one a failed wait
+    /// blames: tester t15 F2, a timed-out release folded into "261 HelmReleases waiting").
+    public var kept: Set<ObjectReference> = []
     public enum State: String, Sendable {
         case ready, failed, waiting
         case notReached = "not reached"
@@ -219,6 +222,7 @@ public struct ClusterGraph: Sendable {
         let hung = Set(nodes.flatMap { node in [node.source, node.parent].compactMap { $0 } + node.dependsOn })
         func grouped(_ node: Node) -> Bool {
             grouping.contains(node.state) && node.parent != nil && node.reference.kind != "Kustomization" && !hung.contains(node.reference)
+                && !kept.contains(node.reference)
         }
         var groups: [(id: String, parent: ObjectReference, kind: String, state: State, count: Int)] = []
         var groupIndex: [String: Int] = [:]

@@ -261,6 +261,29 @@ struct ReadinessRulesTests {
         #expect(text.contains("\(ClusterGraph.mermaidID(rows[2].reference)) -. needed by .-> \(failed)"), "and its dependency edges")
     }
 
+    /// Tester t15 F2: on a timeout the object the verdict blames is waiting like hundreds of
+    /// others; grouped with them it would have no node and no link. A kept object keeps its node.
+    @Test func theBlamedObjectKeepsItsNodeWhenTheRestIsGrouped() {
+        let apps = ObjectReference(group: "kustomize.toolkit.fluxcd.io", kind: "Kustomization", namespace: "flux-system", name: "apps")
+        func release(_ index: Int) -> ObjectReference {
+            ObjectReference(group: "helm.toolkit.fluxcd.io", kind: "HelmRelease", namespace: "team-\(index % 40)", name: "release-with-a-long-name-\(index)")
+        }
+        var rows = [ReconciliationWaiter.Row(reference: apps, parent: nil, location: nil, readiness: .ready, revision: "main@sha1:" + String(repeating: "ab", count: 20), elapsed: .seconds(3), live: .object([]))]
+        for index in 0..<400 {
+            rows.append(ReconciliationWaiter.Row(
+                reference: release(index), parent: apps, location: SourceLocation(file: "apps/r\(index).yaml", line: 1),
+                readiness: .pending(reason: "Progressing", message: "installing"), revision: nil, elapsed: nil, live: .object([])))
+        }
+        var graph = ClusterGraph()
+        graph.update(rows)
+        let blamed = ClusterGraph.mermaidID(release(7))
+        #expect(!graph.mermaid().contains(blamed + "[\""), "grouped without keeping")
+        graph.kept.insert(release(7))
+        let text = graph.mermaid()
+        #expect(text.contains(blamed + "[\"HelmRelease<br/>team-7/release-with-a-long-name-7"), "\(text.prefix(1500))")
+        #expect(text.contains("399 HelmReleases<br/>waiting"), "\(text.prefix(1500))")
+    }
+
     /// Tester t15 F6: Kustomizations are never grouped, so 600 of them stay beyond GitHub's
     /// limits however the rest is folded: one node says so (never a graph GitHub shows as an error).
     @Test func aGraphBeyondGitHubsLimitsEvenGroupedSaysSo() {

@@ -403,6 +403,7 @@ struct BootstrapPipeline {
         } catch let failure as ReconciliationWaiter.Failure {
             rows = Self.merge(rows, failure.rows)
             graph.update(failure.rows)
+            if let blamed = failure.failed.first { graph.kept.insert(blamed) }
             let failed = failure.failed.first.map { reference -> String in
                 Self.verdictReason(reference: "\(reference)", message: graph.node(reference)?.message)
             } ?? failure.annotation.title ?? "the wait"
