@@ -351,10 +351,15 @@ struct Reader {
             problems[index].message += " The same file stops the builds of \(readers.dropFirst().map(\.description).joined(separator: ", ")) too."
         }
         check(all, decryptionSecrets: decryptionSecrets, secretsNamespace: secretsNamespace)
-        problems += SharedObjects.problems(objects, order: all.map(\.id))
+        // What a Kustomization with spec.kubeConfig applies goes to another cluster (tester t14
+        // F15): it neither creates nor needs anything of this one, so the checks of what this
+        // cluster holds leave it out (the API server's own checks of each object still apply).
+        let remote = Set(all.filter { $0.object.json["spec", "kubeConfig"] != nil }.map(\.id))
+        let local = objects.filter { !remote.contains($0.key) }
+        problems += SharedObjects.problems(local, order: all.map(\.id))
         let origins = self.origins
         // One index of what every Kustomization applies, shared by the reference checks.
-        let applied = AppliedObjects(objects, kustomizations: all, components: components)
+        let applied = AppliedObjects(local, kustomizations: all, components: components)
         let artifactFiles = rootFiles
         let reader = self
         let chartContext = HelmReleaseReferences.Context(
@@ -375,7 +380,7 @@ struct Reader {
         problems += SuspendedNeeds.problems(applied, lineOf: lineOf)
         let writtenNamespaces = WrittenNamespaces(artifact: artifact, origins: origins)
         problems += AppliedObjectChecks.problems(
-            objects, applied: applied, components: components, gitRepository: repository, unsubstituted: unsubstituted, writtenNamespace: writtenNamespaces.hint
+            local, applied: applied, components: components, gitRepository: repository, unsubstituted: unsubstituted, writtenNamespace: writtenNamespaces.hint
         ) { object in
             object.file.flatMap { file in origins.documents(file).first { $0.line == object.line }?.node }
         }
@@ -384,7 +389,7 @@ struct Reader {
         problems += KustomizationReferences.problems(applied, defaultServiceAccount: defaultServiceAccount) { kustomization, field in
             kustomization.object.file.map { SourceLocation(file: $0, line: Origins.line(of: field, in: documents[kustomization.id]) ?? kustomization.object.line) }
         }
-        problems += CustomResourceChecks.problems(applied, objects: objects, components: components)
+        problems += CustomResourceChecks.problems(applied, objects: local, components: components)
         let repositoryDocument = repository.file.flatMap { file in origins.documents(file).first { $0.line == repository.line }?.node }
         problems += sourceContent.includeProblems(repository: repository, applied: applied) { field in
             repository.file.map { SourceLocation(file: $0, line: Origins.line(of: field, in: repositoryDocument) ?? repository.line) }
