@@ -20,6 +20,9 @@ enum HelmReleaseReferences {
         /// Why a repository-relative path (a file, or a folder when it ends in `/`) is not in
         /// that artifact; nil when it is there.
         var absence: ((String) -> String?)?
+        /// helm-controller's `--default-service-account` (the multi-tenancy lockdown): the account
+        /// a release without `serviceAccountName` installs as (tester t14 F18).
+        var defaultServiceAccount: String?
     }
 
     /// `lineOf` gives the line of a field of an object (its document in the repository).
@@ -140,7 +143,7 @@ enum HelmReleaseReferences {
                     problems.append(problem)
                 }
             }
-            if let problem = accountProblem(owned, id: id, applied, at: at(["spec", "serviceAccountName"])) { problems.append(problem) }
+            if let problem = accountProblem(owned, id: id, applied, defaultAccount: context.defaultServiceAccount, at: at(["spec", "serviceAccountName"])) { problems.append(problem) }
         }
         problems += dependencyCycle(applied, lineOf: lineOf)
         return problems
@@ -155,19 +158,21 @@ enum HelmReleaseReferences {
     /// of a waiting Kustomization applies is a deadlock. A binding another Kustomization applies
     /// later is retried (no problem).
     static func accountProblem(
-        _ release: AppliedObjects.Owned, id: String, _ applied: AppliedObjects, at location: SourceLocation?
+        _ release: AppliedObjects.Owned, id: String, _ applied: AppliedObjects, defaultAccount: String? = nil, at location: SourceLocation?
     ) -> Annotation? {
-        guard let account = release.object.json["spec", "serviceAccountName"]?.string, !account.isEmpty else { return nil }
+        let written = release.object.json["spec", "serviceAccountName"]?.string.flatMap { $0.isEmpty ? nil : $0 }
+        guard let account = written ?? defaultAccount.flatMap({ $0.isEmpty ? nil : $0 }) else { return nil }
+        let defaulted = written == nil ? " (helm-controller's --default-service-account, as the release names none)" : ""
         let namespace = release.object.namespace ?? "default"
         let bindings = applied.bindings(of: account, namespace: namespace)
         if let first = bindings.first {
             return dependencyDeadlock(release, id: id, on: bindings, shown: "\(first.object.kind)/\(first.object.namespace.map { $0 + "/" } ?? "")\(first.object.name)", applied, need: .account, at: location)
         }
         let accounts = applied.all("ServiceAccount").filter { $0.group == "" && ($0.object.namespace ?? "default") == namespace }.map(\.object.name)
-        let defined = accounts.contains(account)
+        let defined = accounts.contains(account) || account == "default"  // the API server makes one in every namespace
         let hint = defined ? "" : ClusterTreeReader.nearest(account, in: accounts).map { " Did you mean \($0)?" } ?? ""
         return KustomizationReferences.unresolved(
-            applied, "\(id) installs as the ServiceAccount \(namespace)/\(account) (helm-controller impersonates system:serviceaccount:\(namespace):\(account)), which \(defined ? "" : "no object of this cluster defines and which ")no RoleBinding or ClusterRoleBinding of this cluster grants anything\(KustomizationReferences.unlessUnbuilt(applied, in: namespace)): every Helm action of the release is forbidden, and the HelmRelease never becomes Ready.\(hint)",
+            applied, "\(id) installs as the ServiceAccount \(namespace)/\(account)\(defaulted) (helm-controller impersonates system:serviceaccount:\(namespace):\(account)), which \(defined ? "" : "no object of this cluster defines and which ")no RoleBinding or ClusterRoleBinding of this cluster grants anything\(KustomizationReferences.unlessUnbuilt(applied, in: namespace)): every Helm action of the release is forbidden, and the HelmRelease never becomes Ready.\(hint)",
             in: namespace, title: "HelmRelease account has no permissions",
             fix: "Correct spec.serviceAccountName, or define the ServiceAccount \(account) in \(namespace) and bind a Role or ClusterRole to it (subjects: [{kind: ServiceAccount, name: \(account), namespace: \(namespace)}]).",
             at: location)

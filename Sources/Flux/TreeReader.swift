@@ -362,13 +362,14 @@ struct Reader {
         let applied = AppliedObjects(local, kustomizations: all, components: components)
         let artifactFiles = rootFiles
         let reader = self
-        let chartContext = HelmReleaseReferences.Context(
+        var chartContext = HelmReleaseReferences.Context(
             noCrossNamespaceRefs: blocksCrossNamespace.helm, artifactSource: "\(secretsNamespace)/\(repository.name)",
             absence: { path in
                 if path.hasSuffix("/") { return artifactFiles.contains { $0.hasPrefix(path) } ? nil : reader.absence(of: String(path.dropLast())) }
                 if artifactFiles.contains(path) || artifactFiles.contains(where: { $0.hasPrefix(path + "/") }) { return nil }
                 return reader.absence(of: path)
             })
+        chartContext.defaultServiceAccount = ControllerFlags("helm-controller", in: components).value("default-service-account")
         // The line of a field of an applied object (its document in the repository).
         let lineOf: (KubeObject, [Origins.FieldKey]) -> Int? = { object, field in
             Origins.line(of: field, in: object.file.flatMap { file in origins.documents(file).first { $0.line == object.line }?.node })
