@@ -52,6 +52,9 @@ struct Reader {
     /// Whether kustomize-controller and helm-controller run with `--no-cross-namespace-refs=true`
     /// (read from the flux-system components).
     var blocksCrossNamespace = (kustomize: false, helm: false)
+    /// Whether kustomize-controller runs with `--no-remote-bases=true`: it then builds from the
+    /// source artifact only, and a remote resource fails the build (tester t14 F17).
+    var noRemoteBases = false
     /// The cluster's root Kustomization (the one gotk-sync.yaml defines).
     var rootID: Reference?
     /// The Kustomization whose build applies each child Kustomization.
@@ -217,6 +220,7 @@ struct Reader {
         }
         let components = systemObjects.filter { !ClusterTreeReader.isSync($0) }
         strictSubstitution = PostBuild.strictSubstitutions(in: components)
+        noRemoteBases = ControllerFlags("kustomize-controller", in: components).isSet("no-remote-bases")
         blocksCrossNamespace = (
             ControllerFlags("kustomize-controller", in: components).isSet("no-cross-namespace-refs"),
             ControllerFlags("helm-controller", in: components).isSet("no-cross-namespace-refs"))
@@ -593,6 +597,13 @@ struct Reader {
             }
         }
         reached += output.kustomizationFiles.filter { !(output.written.generated && $0 == output.written.file) }
+        if noRemoteBases, let remote = remoteResource(in: output.kustomizationFiles) {
+            problems.append(.error(
+                "\(remote.file) lists the remote resource \(remote.reference), and kustomize-controller runs with --no-remote-bases=true: it builds from the source artifact only, so the build of \(id) fails and \(id) never becomes Ready.",
+                title: "Remote resource refused",
+                fix: "Vendor the resource into the repository (or give it a source of its own: a GitRepository or OCIRepository and a Kustomization), or drop --no-remote-bases.",
+                at: SourceLocation(file: remote.file, line: remote.line)))
+        }
         for field in output.written.droppedFields {
             problems.append(.warning(
                 "\(output.written.file) has the field \(field.name), which kustomize's Kustomization does not have: kustomize-controller reads the file leniently and drops it, so \(id) builds without it (kubectl kustomize would fail on it).",
@@ -999,6 +1010,15 @@ struct Reader {
                 at: missing.fromSpec || !artifact.written.contains(missing.declaredIn)
                     ? location(kustomization, ["spec", .key(missing.field)] + specEntry(kustomization, missing)) : SourceLocation(file: missing.declaredIn, line: missing.line)))
             builds[id] = .notBuilt("\(missing.path) not found")
+        case .build(let message) where Self.isRemoteFetchFailure(message) && noRemoteBases:
+            // Refused by kustomize-controller whatever this machine can fetch (its flag).
+            let remote = remoteResource(in: Array(files.filter { ["kustomization.yaml", "kustomization.yml", "Kustomization"].contains(($0 as NSString).lastPathComponent) && (kustomization.path.isEmpty || $0.hasPrefix(kustomization.path + "/")) }).sorted())
+            problems.append(.error(
+                "The Kustomization \(id) reaches a remote resource\(remote.map { " (\($0.reference))" } ?? ""), and kustomize-controller runs with --no-remote-bases=true: it builds from the source artifact only, so the build fails and \(id) never becomes Ready.",
+                title: "Remote resource refused",
+                fix: "Vendor the resource into the repository (or give it a source of its own), or drop --no-remote-bases.",
+                at: remote.map { SourceLocation(file: $0.file, line: $0.line) } ?? location(kustomization, ["spec", "path"])))
+            builds[id] = .notBuilt("remote resource refused (--no-remote-bases)")
         case .build(let message) where Self.isRemoteFetchFailure(message):
             // kustomize-controller fetches remote bases from inside the cluster, with its own
             // network and none of this machine's git configuration (`--no-remote-bases` is false
@@ -1094,6 +1114,23 @@ struct Reader {
     }
 
     /// Whether kustomize failed fetching a remote resource (git or HTTP), not on the repository.
+    /// The first `resources`/`components` entry of `files` that kustomize fetches (a URL, a
+    /// `github.com/…` or `git@…` address), with its line.
+    func remoteResource(in files: [String]) -> (file: String, line: Int?, reference: String)? {
+        for file in files {
+            guard let node = origins.documents(file).first?.node else { continue }
+            for key in ["resources", "components", "bases"] {
+                for entry in node[key]?.sequence ?? [] {
+                    guard let text = entry.string else { continue }
+                    if text.contains("://") || text.hasPrefix("github.com/") || text.hasPrefix("git@") || text.hasPrefix("gitlab.com/") {
+                        return (file, entry.mark?.line, text)
+                    }
+                }
+            }
+        }
+        return nil
+    }
+
     static func isRemoteFetchFailure(_ message: String) -> Bool {
         let fetching = ["git fetch", "git clone", "failed to run '", "git cmd", "unable to fetch", "HTTP request"]
         let network = ["dial tcp", "no such host", "Could not resolve host", "connection refused", "i/o timeout", "TLS handshake", "does not appear to be a git repository", "Could not read from remote repository", "timed out", "network is unreachable"]
