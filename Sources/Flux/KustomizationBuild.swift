@@ -306,6 +306,26 @@ struct KustomizationBuild {
                 generatorFiles.append((path, read != nil, file, at, read?(file, at)))
                 check(field, entry, reference, path)
             }
+            // Builtin generators configured in a file under `generators:` read files too, which
+            // kustomize-controller's decryptor never visits (it walks secretGenerator and patches
+            // of the kustomization only; tester t14 F20): listed as read without decryption, at
+            // their line in that file.
+            for entry in node["generators"]?.sequence ?? [] {
+                guard let text = entry.string, !text.contains("\n"), let config = resolve(text),
+                    let data = FileManager.default.contents(atPath: workspace.appendingPathComponent(config).path),
+                    var documents = try? Yams.compose_all(yaml: String(decoding: data, as: UTF8.self))
+                else { continue }
+                while let document = documents.next() {
+                    guard ["SecretGenerator", "ConfigMapGenerator"].contains(document["kind"]?.string ?? "") else { continue }
+                    let sources = (document["files"]?.sequence.map(Array.init) ?? []) + (document["envs"]?.sequence.map(Array.init) ?? [])
+                    for source in sources {
+                        guard let text = source.string else { continue }
+                        let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+                        guard let path = resolve(parts.count > 1 ? parts[1] : parts[0]) else { continue }
+                        generatorFiles.append((path, false, config, source.mark?.line, nil))
+                    }
+                }
+            }
             for (key, decrypted) in [("secretGenerator", true), ("configMapGenerator", false)] {
                 for generator in node[key]?.sequence ?? [] {
                     for source in generator["files"]?.sequence ?? [] {

@@ -566,10 +566,17 @@ struct Reader {
                 // files before the build (decryptKustomizationSources), and after it only objects
                 // with a sops field or Secrets whose values are SOPS documents (DecryptResource):
                 // a ConfigMap generated from a SOPS file keeps the ciphertext.
+                // A generator configured in its own file (`generators:`) is never visited by the
+                // decryptor, Secret or ConfigMap (tester t14 F20).
+                let inKustomization = ["kustomization.yaml", "kustomization.yml", "Kustomization"].contains((generated.declaredIn as NSString).lastPathComponent)
                 problems.append(.error(
-                    "\(generated.file) is a SOPS-encrypted file that a configMapGenerator of \(generated.declaredIn) reads: kustomize-controller decrypts only secretGenerator inputs and patch files before the build, and never a ConfigMap's data after it, so \(id) applies a ConfigMap holding the encrypted text (ENC[…] values and the sops metadata).",
+                    inKustomization
+                        ? "\(generated.file) is a SOPS-encrypted file that a configMapGenerator of \(generated.declaredIn) reads: kustomize-controller decrypts only secretGenerator inputs and patch files before the build, and never a ConfigMap's data after it, so \(id) applies a ConfigMap holding the encrypted text (ENC[…] values and the sops metadata)."
+                        : "\(generated.file) is a SOPS-encrypted file that the generator \(generated.declaredIn) (listed under generators:) reads: kustomize-controller decrypts only the secretGenerator inputs and patch files of the kustomization itself, so \(id) applies the generated object holding the encrypted text (ENC[…] values and the sops metadata).",
                     title: "Not decrypted by Flux",
-                    fix: "Move the entry to a secretGenerator (the workload then reads a Secret), or keep the file unencrypted if it holds nothing secret.",
+                    fix: inKustomization
+                        ? "Move the entry to a secretGenerator (the workload then reads a Secret), or keep the file unencrypted if it holds nothing secret."
+                        : "Move the generator into the kustomization's secretGenerator (whose files kustomize-controller decrypts first).",
                     at: SourceLocation(file: generated.declaredIn, line: generated.line)))
             } else if let storage = SOPSFileFormat.encryptedStorage(of: data), let read = generated.read, read.entry == .env, read.format != .dotenv,
                 read.decryptsInPlace(data)

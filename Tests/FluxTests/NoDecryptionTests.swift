@@ -195,4 +195,22 @@ import TestSupport
             #expect(errors.isEmpty, "\(tree.problems)")
         }
     }
+
+    /// Tester t14 F20: a builtin SecretGenerator configured in a file under `generators:` reads a
+    /// SOPS file the decryptor never visits (it walks the kustomization's own secretGenerator):
+    /// an error at the generator's files entry.
+    @Test func aSOPSFileOfAGeneratorUnderGeneratorsIsNotDecrypted() async throws {
+        let decryption = "  decryption:\n    provider: sops\n    secretRef:\n      name: sops-age\n"
+        let fleet = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps", extra: decryption),
+            "apps/creds.env": try await Self.sops("creds.env", "TOKEN=secret\n", for: try await AgeKeyPair.generate()),
+            "apps/gen.yaml": "apiVersion: builtin\nkind: SecretGenerator\nmetadata:\n  name: creds\n  namespace: default\nenvs:\n  - creds.env\n",
+            "apps/kustomization.yaml": "generators:\n  - gen.yaml\n",
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        let errors = tree.problems.filter { $0.title == "Not decrypted by Flux" }
+        #expect(errors.count == 1 && errors.first?.location == SourceLocation(file: "apps/gen.yaml", line: 7), "\(tree.problems)")
+        #expect(errors.first?.message.contains("listed under generators:") == true)
+    }
 }
