@@ -83,7 +83,36 @@ public enum BuiltInKindValidation {
 
         // Workload selector against template labels
         if let problem = selectorProblem(object, key: key, refused: refused, at: at) { problems.append(problem) }
+        if let problem = labelProblem(object, subject: "\(object.reference) (\(id))", refused: refused, at: at) { problems.append(problem) }
         return problems
+    }
+
+    // MARK: Labels
+
+    /// `metadata.labels` as the API server validates them on every object (apimachinery
+    /// `ValidateLabels`): a value of at most 63 characters, empty or alphanumeric at both ends
+    /// with `-`, `_`, `.` between; a key the same with an optional DNS-subdomain prefix and `/`
+    /// (tester t14 F13: `team: platform team`). A value still holding `${` or ENC[ is not judged.
+    static func labelProblem(_ object: KubeObject, subject: String, refused: String, at: ([Origins.FieldKey]) -> SourceLocation?) -> Annotation? {
+        guard case .object(let labels)? = object.json["metadata", "labels"] else { return nil }
+        let name = #/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/#
+        let prefix = #/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/#
+        for (key, value) in labels {
+            guard case .string(let text) = value, !text.contains("${"), !text.hasPrefix("ENC["), !key.contains("${") else { continue }
+            let parts = key.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            let keyName = parts.last ?? key
+            let keyValid = parts.count <= 2 && !keyName.isEmpty && keyName.count <= 63 && keyName.wholeMatch(of: name) != nil
+                && (parts.count == 1 || (parts[0].count <= 253 && parts[0].wholeMatch(of: prefix) != nil))
+            let valueValid = text.count <= 63 && text.wholeMatch(of: name) != nil
+            guard !keyValid || !valueValid else { continue }
+            let what = keyValid ? "the value of the label \(key)" : "the label key \(key)"
+            return .error(
+                "\(subject): \(what) is not valid (at most 63 characters, alphanumeric at both ends, with `-`, `_` or `.` between\(keyValid ? "; empty is allowed" : ", optionally after a DNS-subdomain prefix and `/`")): the API server refuses the object (metadata.labels: Invalid value), so \(refused).",
+                title: "Invalid label",
+                fix: keyValid ? "Write the value without spaces or other characters (e.g. \(text.replacingOccurrences(of: " ", with: "-")))." : "Rename the key to letters, digits, `-`, `_` and `.` (and a `prefix/` of a DNS subdomain).",
+                at: at(["metadata", "labels", .key(key)]))
+        }
+        return nil
     }
 
     // MARK: Data

@@ -132,6 +132,26 @@ import TestSupport
         #expect(problems.allSatisfy { $0.level == .error && $0.message.contains("selector does not match template labels") })
     }
 
+    /// Tester t14 F13: labels the API server refuses (ValidateLabels): a value with a space, a
+    /// key with two slashes; the valid neighbours (a prefixed key, dots and dashes, an empty
+    /// value) are quiet.
+    @Test func labelsMustBeWhatTheAPIServerAccepts() async throws {
+        func labelled(_ name: String, _ labels: String) -> String {
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: \(name)\n  namespace: default\n  labels:\n\(labels)data: {a: b}\n"
+        }
+        let fleet = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps"),
+            "apps/space.yaml": labelled("space", "    team: platform team\n"),
+            "apps/key.yaml": labelled("key", "    a/b/c: x\n"),
+            "apps/fine.yaml": labelled("fine", "    app.kubernetes.io/name: web.app-1\n    empty: \"\"\n    tier: db_2\n"),
+        ])
+        defer { fleet.remove() }
+        let problems = try fleet.read().problems.filter { $0.title == "Invalid label" }
+        #expect(problems.count == 2, "\(problems)")
+        #expect(Set(problems.compactMap(\.location)) == [SourceLocation(file: "apps/space.yaml", line: 7), SourceLocation(file: "apps/key.yaml", line: 7)], "\(problems)")
+        #expect(problems.allSatisfy { $0.level == .error })
+    }
+
     /// Data keys the API server refuses (`IsConfigMapKey` in ValidateSecret/ValidateConfigMap):
     /// characters outside `[-._a-zA-Z0-9]`, `.`/`..` and a `..` prefix, in a Secret's data and
     /// stringData and a ConfigMap's data; the valid neighbours (dots, dashes, underscores, a
