@@ -42,4 +42,61 @@ enum StrayCiphertext {
             fix: "Copy the value from a plain source, or let the workload read the Secret at run time (secretKeyRef, a mounted Secret) instead of copying it.",
             at: object.file.map { SourceLocation(file: $0, line: line ?? object.line) })
     }
+
+    /// A plain value where an encrypted object's own rule (`sops.encrypted_regex`, the rule of
+    /// Flux's SOPS guide) says every value is encrypted (tester t14 F16): a patch or transformer
+    /// merged it into the encrypted object after sops wrote it, and kustomize-controller's
+    /// decryption of the built object fails on it ("Input string … does not match sops' data
+    /// format"). Only that rule is judged (the others never give a false error here). The first
+    /// such field, or nil.
+    static func plainField(_ object: KubeObject) -> [Origins.FieldKey]? {
+        guard let pattern = object.json["sops", "encrypted_regex"]?.string, !pattern.isEmpty, let regex = try? Regex(pattern) else { return nil }
+        func leafPlain(_ value: JSONValue, _ path: [Origins.FieldKey]) -> [Origins.FieldKey]? {
+            switch value {
+            case .string(let text): return text.hasPrefix("ENC[") ? nil : path
+            case .integer, .number, .bool: return path
+            case .object(let pairs):
+                for (key, child) in pairs { if let found = leafPlain(child, path + [.key(key)]) { return found } }
+                return nil
+            case .array(let items):
+                for (index, item) in items.enumerated() { if let found = leafPlain(item, path + [.index(index)]) { return found } }
+                return nil
+            case .null: return nil
+            }
+        }
+        func walk(_ value: JSONValue, _ path: [Origins.FieldKey]) -> [Origins.FieldKey]? {
+            switch value {
+            case .object(let pairs):
+                for (key, child) in pairs where !(path.isEmpty && key == "sops") {
+                    if key.firstMatch(of: regex) != nil {
+                        if let found = leafPlain(child, path + [.key(key)]) { return found }
+                    } else if let found = walk(child, path + [.key(key)]) {
+                        return found
+                    }
+                }
+                return nil
+            case .array(let items):
+                for (index, item) in items.enumerated() { if let found = walk(item, path + [.index(index)]) { return found } }
+                return nil
+            default: return nil
+            }
+        }
+        return walk(object.json, [])
+    }
+
+    static func plainProblem(_ object: KubeObject, document: Node?, appliedBy id: FluxKustomization.Reference) -> Annotation? {
+        guard let field = plainField(object) else { return nil }
+        let dotted = field.map { key -> String in
+            switch key {
+            case .key(let name): name
+            case .index(let index): "[\(index)]"
+            }
+        }.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+        // Not in the object's own (encrypted) file: a patch of the build put it there.
+        return .error(
+            "\(object.reference), which \(id) applies, is SOPS-encrypted (encrypted_regex \(object.json["sops", "encrypted_regex"]?.string ?? "")) but holds a plain value at \(dotted), which a patch or transformer of the build merged into it: kustomize-controller decrypts the built object, and the decryption fails on that value (\"does not match sops' data format\"), so \(id) never becomes Ready.",
+            title: "Plain value in an encrypted object",
+            fix: "Encrypt the patch that adds it (as a SOPS file under patches:), or keep the value in another object, or under a key the encrypted_regex does not select.",
+            at: object.file.map { SourceLocation(file: $0, line: object.line) })
+    }
 }

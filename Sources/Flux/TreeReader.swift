@@ -663,7 +663,9 @@ struct Reader {
         // its generator entry (a configMapGenerator) is not reported twice.
         let reportedGenerators = Set(problems.filter { $0.title == "Not decrypted by Flux" }.compactMap(\.location?.file))
         for (object, document) in zip(placed, placedDocuments) where !(object.file.map(reportedGenerators.contains) ?? false) {
-            if let problem = StrayCiphertext.problem(object, document: document, appliedBy: id) { problems.append(problem) }
+            if let problem = StrayCiphertext.problem(object, document: document, appliedBy: id) ?? StrayCiphertext.plainProblem(object, document: document, appliedBy: id) {
+                problems.append(problem)
+            }
         }
         for (index, (object, document)) in zip(placed, placedDocuments).enumerated() {
             guard let problem = schemas.problem(object, appliedBy: id, document: document, before: placedSources[index]) else { continue }

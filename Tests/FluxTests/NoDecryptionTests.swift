@@ -213,4 +213,25 @@ import TestSupport
         #expect(errors.count == 1 && errors.first?.location == SourceLocation(file: "apps/gen.yaml", line: 7), "\(tree.problems)")
         #expect(errors.first?.message.contains("listed under generators:") == true)
     }
+
+    /// Tester t14 F16: a plain patch adds a value under the encrypted object's encrypted_regex;
+    /// kustomize-controller's decryption of the built object fails on it. An error at the object;
+    /// without the patch it is fine.
+    @Test(arguments: [true, false]) func aPlainValuePatchedIntoAnEncryptedObjectIsAnError(patched: Bool) async throws {
+        let secret = try await Self.sops(
+            "db.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n    name: db\n    namespace: default\nstringData:\n    password: hunter2\n",
+            for: try await AgeKeyPair.generate(), regex: "^(data|stringData)$")
+        let decryption = "  decryption:\n    provider: sops\n    secretRef:\n      name: sops-age\n"
+        let fleet = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps", extra: decryption),
+            "apps/db.sops.yaml": secret,
+            "apps/realm.yaml": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: default\nstringData:\n  realm: staging\n",
+            "apps/kustomization.yaml": "resources: [db.sops.yaml]\n" + (patched ? "patches:\n  - path: realm.yaml\n" : ""),
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        let problems = tree.problems.filter { $0.title == "Plain value in an encrypted object" }
+        #expect(problems.count == (patched ? 1 : 0), "\(tree.problems)")
+        if patched { #expect(problems.first?.message.contains("stringData.realm") == true && problems.first?.message.contains("staging") == false, "\(problems)") }
+    }
 }
