@@ -358,8 +358,11 @@ struct Reader {
         // What a Kustomization with spec.kubeConfig applies goes to another cluster (tester t14
         // F15): it neither creates nor needs anything of this one, so the checks of what this
         // cluster holds leave it out (the API server's own checks of each object still apply).
+        // (Its child Kustomizations stay: the tree walks them as this cluster's.)
         let remote = Set(all.filter { $0.object.json["spec", "kubeConfig"] != nil }.map(\.id))
-        let local = objects.filter { !remote.contains($0.key) }
+        let local = objects.mapValues { $0 }.reduce(into: [Reference: [KubeObject]]()) { result, entry in
+            result[entry.key] = remote.contains(entry.key) ? entry.value.filter { FluxKustomization($0) != nil } : entry.value
+        }
         problems += SharedObjects.problems(local, order: all.map(\.id))
         let origins = self.origins
         // One index of what every Kustomization applies, shared by the reference checks.
@@ -608,7 +611,7 @@ struct Reader {
             problems.append(.error(
                 "\(remote.file) lists the remote resource \(remote.reference), and kustomize-controller runs with --no-remote-bases=true: it builds from the source artifact only, so the build of \(id) fails and \(id) never becomes Ready.",
                 title: "Remote resource refused",
-                fix: "Vendor the resource into the repository (or give it a source of its own: a GitRepository or OCIRepository and a Kustomization), or drop --no-remote-bases.",
+                fix: "Vendor the resource into the repository (or give it a source of its own: a GitRepository or OCIRepository and a Kustomization), or remove kustomize-controller's no-remote-bases argument.",
                 at: SourceLocation(file: remote.file, line: remote.line)))
         }
         for field in output.written.droppedFields {
@@ -1025,7 +1028,7 @@ struct Reader {
             problems.append(.error(
                 "The Kustomization \(id) reaches a remote resource\(remote.map { " (\($0.reference))" } ?? ""), and kustomize-controller runs with --no-remote-bases=true: it builds from the source artifact only, so the build fails and \(id) never becomes Ready.",
                 title: "Remote resource refused",
-                fix: "Vendor the resource into the repository (or give it a source of its own), or drop --no-remote-bases.",
+                fix: "Vendor the resource into the repository (or give it a source of its own), or remove kustomize-controller's no-remote-bases argument.",
                 at: remote.map { SourceLocation(file: $0.file, line: $0.line) } ?? location(kustomization, ["spec", "path"])))
             builds[id] = .notBuilt("remote resource refused (--no-remote-bases)")
         case .build(let message) where Self.isRemoteFetchFailure(message):
