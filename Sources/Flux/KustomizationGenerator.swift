@@ -20,6 +20,9 @@ import Yams
 enum KustomizationGenerator {
     static let fileNames = ["kustomization.yaml", "kustomization.yml", "Kustomization"]
 
+    /// Whether the repository-relative `path` names a kustomization file (by its last component).
+    static func isKustomizationFile(_ path: String) -> Bool { fileNames.contains((path as NSString).lastPathComponent) }
+
     struct Written {
         /// The kustomization file (repository-relative) that was written, and whether it was
         /// generated.

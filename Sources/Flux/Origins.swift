@@ -152,4 +152,14 @@ final class Origins: @unchecked Sendable {
         init(stringLiteral value: String) { self = .key(value) }
         init(integerLiteral value: Int) { self = .index(value) }
     }
+
+    /// `spec.containers[0].image`, for a message.
+    static func dotted(_ field: [FieldKey]) -> String {
+        field.reduce(into: "") { text, key in
+            switch key {
+            case .key(let name): text += text.isEmpty ? name : ".\(name)"
+            case .index(let index): text += "[\(index)]"
+            }
+        }
+    }
 }

@@ -29,12 +29,6 @@ extension Reader {
     /// `kustomization`, whose build reached `reached`); fields no patch writes are absent.
     func patchedFields(of object: KubeObject, in kustomization: FluxKustomization, reached: [String]) -> [String: SourceLocation] {
         guard let paths = Self.patchedFieldPaths[object.kind] else { return [:] }
-        let path = kustomization.path
-        let names: Set<String> = ["kustomization.yaml", "kustomization.yml", "Kustomization"]
-        let kustomizationFiles = reached.filter { names.contains(($0 as NSString).lastPathComponent) }.sorted { a, b in
-            let outermost = ((a as NSString).deletingLastPathComponent == path, (b as NSString).deletingLastPathComponent == path)
-            return outermost.0 != outermost.1 ? outermost.0 : a < b
-        }
         var found: [String: SourceLocation] = [:]
         for name in paths {
             let field = name.split(separator: ".").map { Origins.FieldKey.key(String($0)) }
@@ -48,15 +42,23 @@ extension Reader {
                     break
                 }
             }
-            if found[name] != nil { continue }
-            for file in kustomizationFiles {
-                if let site = PatchSites.location(of: field, object: object, kustomizationFile: file, origins: origins), site.file != object.file {
-                    found[name] = site
-                    break
-                }
-            }
+            if found[name] == nil, let site = kustomizePatchSite(of: field, object: object, in: kustomization, reached: reached) { found[name] = site }
         }
         return found
+    }
+
+    /// Where a patch of a kustomization file the build reached writes `field` of `object`
+    /// (another file than the object's own), searching from the kustomization at `spec.path`,
+    /// whose patches kustomize applies last.
+    func kustomizePatchSite(of field: [Origins.FieldKey], object: KubeObject, in kustomization: FluxKustomization, reached: [String]) -> SourceLocation? {
+        let outermost = { (file: String) in (file as NSString).deletingLastPathComponent == kustomization.path }
+        let files = reached.filter(KustomizationGenerator.isKustomizationFile).sorted { a, b in
+            outermost(a) != outermost(b) ? outermost(a) : a < b
+        }
+        for file in files {
+            if let site = PatchSites.location(of: field, object: object, kustomizationFile: file, origins: origins), site.file != object.file { return site }
+        }
+        return nil
     }
 
     /// Where `spec.suspend: true` of `object` is set: by the patch applied last that writes it,
@@ -64,9 +66,7 @@ extension Reader {
     /// belongs at that line (t13 F6).
     func suspendLocation(of object: KubeObject, document: Node?, in kustomization: FluxKustomization, reached: [String]) -> SourceLocation? {
         guard object.json["spec", "suspend"]?.bool == true else { return nil }
-        for file in reached where ["kustomization.yaml", "kustomization.yml", "Kustomization"].contains((file as NSString).lastPathComponent) {
-            if let site = PatchSites.location(of: ["spec", "suspend"], object: object, kustomizationFile: file, origins: origins), site.file != object.file { return site }
-        }
+        if let site = kustomizePatchSite(of: ["spec", "suspend"], object: object, in: kustomization, reached: reached) { return site }
         guard let file = object.file else { return nil }
         return SourceLocation(file: file, line: Origins.isWritten(["spec", "suspend"], in: document) ? Origins.line(of: ["spec", "suspend"], in: document) : object.line)
     }

@@ -8,33 +8,31 @@ import Yams
 /// a `replacements` entry (or a var, a patch) copied out of an encrypted object reaches the
 /// cluster as `ENC[AES256_GCM,…]`.
 enum StrayCiphertext {
+    /// The path of the first leaf of `value` (a string, number or bool) that `matches`, below
+    /// `path`; nil when none does.
+    static func firstLeaf(_ value: JSONValue, _ path: [Origins.FieldKey] = [], where matches: (JSONValue) -> Bool) -> [Origins.FieldKey]? {
+        switch value {
+        case .object(let pairs):
+            for (key, child) in pairs { if let found = firstLeaf(child, path + [.key(key)], where: matches) { return found } }
+            return nil
+        case .array(let items):
+            for (index, item) in items.enumerated() { if let found = firstLeaf(item, path + [.index(index)], where: matches) { return found } }
+            return nil
+        case .null: return nil
+        default: return matches(value) ? path : nil
+        }
+    }
+
     /// The first field of `object` holding a SOPS-encrypted value, when the object has no sops
     /// metadata; nil otherwise.
     static func field(_ object: KubeObject) -> [Origins.FieldKey]? {
         guard object.json["sops"] == nil else { return nil }
-        func find(_ value: JSONValue, _ path: [Origins.FieldKey]) -> [Origins.FieldKey]? {
-            switch value {
-            case .string(let text): return text.hasPrefix("ENC[AES256_GCM,data:") && text.hasSuffix("]") ? path : nil
-            case .object(let pairs):
-                for (key, child) in pairs { if let found = find(child, path + [.key(key)]) { return found } }
-                return nil
-            case .array(let items):
-                for (index, item) in items.enumerated() { if let found = find(item, path + [.index(index)]) { return found } }
-                return nil
-            default: return nil
-            }
-        }
-        return find(object.json, [])
+        return firstLeaf(object.json) { $0.string.map { $0.hasPrefix("ENC[AES256_GCM,data:") && $0.hasSuffix("]") } ?? false }
     }
 
     static func problem(_ object: KubeObject, document: Node?, appliedBy id: FluxKustomization.Reference) -> Annotation? {
         guard let field = field(object) else { return nil }
-        let dotted = field.map { key -> String in
-            switch key {
-            case .key(let name): name
-            case .index(let index): "[\(index)]"
-            }
-        }.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+        let dotted = Origins.dotted(field)
         let line = Origins.isWritten(field, in: document) ? Origins.line(of: field, in: document) : nil
         return .error(
             "\(object.reference), which \(id) applies, holds SOPS ciphertext at \(dotted) but carries no sops metadata: kustomize-controller decrypts only objects with sops metadata (after kustomize has built them), so the encrypted text (ENC[AES256_GCM,…]) is applied as it is. A `replacements` entry, a var or a patch copying a field of a SOPS-encrypted object gives this.",
@@ -51,25 +49,13 @@ enum StrayCiphertext {
     /// such field, or nil.
     static func plainField(_ object: KubeObject) -> [Origins.FieldKey]? {
         guard let pattern = object.json["sops", "encrypted_regex"]?.string, !pattern.isEmpty, let regex = try? Regex(pattern) else { return nil }
-        func leafPlain(_ value: JSONValue, _ path: [Origins.FieldKey]) -> [Origins.FieldKey]? {
-            switch value {
-            case .string(let text): return text.hasPrefix("ENC[") ? nil : path
-            case .integer, .number, .bool: return path
-            case .object(let pairs):
-                for (key, child) in pairs { if let found = leafPlain(child, path + [.key(key)]) { return found } }
-                return nil
-            case .array(let items):
-                for (index, item) in items.enumerated() { if let found = leafPlain(item, path + [.index(index)]) { return found } }
-                return nil
-            case .null: return nil
-            }
-        }
         func walk(_ value: JSONValue, _ path: [Origins.FieldKey]) -> [Origins.FieldKey]? {
             switch value {
             case .object(let pairs):
                 for (key, child) in pairs where !(path.isEmpty && key == "sops") {
                     if key.firstMatch(of: regex) != nil {
-                        if let found = leafPlain(child, path + [.key(key)]) { return found }
+                        // Every value below is encrypted: a string holds ENC[…], nothing else.
+                        if let found = firstLeaf(child, path + [.key(key)], where: { !($0.string?.hasPrefix("ENC[") ?? false) }) { return found }
                     } else if let found = walk(child, path + [.key(key)]) {
                         return found
                     }
@@ -86,12 +72,7 @@ enum StrayCiphertext {
 
     static func plainProblem(_ object: KubeObject, document: Node?, appliedBy id: FluxKustomization.Reference) -> Annotation? {
         guard let field = plainField(object) else { return nil }
-        let dotted = field.map { key -> String in
-            switch key {
-            case .key(let name): name
-            case .index(let index): "[\(index)]"
-            }
-        }.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+        let dotted = Origins.dotted(field)
         // Not in the object's own (encrypted) file: a patch of the build put it there.
         return .error(
             "\(object.reference), which \(id) applies, is SOPS-encrypted (encrypted_regex \(object.json["sops", "encrypted_regex"]?.string ?? "")) but holds a plain value at \(dotted), which a patch or transformer of the build merged into it: kustomize-controller decrypts the built object, and the decryption fails on that value (\"does not match sops' data format\"), so \(id) never becomes Ready.",

@@ -100,12 +100,8 @@ struct Reader {
         var folders = [(file as NSString).deletingLastPathComponent]
         if let parent = appliedBy[kustomization.id], !folders.contains(parent.path) { folders.append(parent.path) }
         for folder in folders {
-            for name in ["kustomization.yaml", "kustomization.yml", "Kustomization"] {
-                let candidate = folder.isEmpty ? name : "\(folder)/\(name)"
-                guard artifact.written.contains(candidate) else { continue }
-                if let found = PatchSites.location(of: field, object: kustomization.object, kustomizationFile: candidate, origins: origins) { return found }
-                break
-            }
+            guard let candidate = KustomizationGenerator.kustomizationFile(in: folder, files: artifact.written) else { continue }
+            if let found = PatchSites.location(of: field, object: kustomization.object, kustomizationFile: candidate, origins: origins) { return found }
         }
         return nil
     }
@@ -360,9 +356,8 @@ struct Reader {
         // cluster holds leave it out (the API server's own checks of each object still apply).
         // (Its child Kustomizations stay: the tree walks them as this cluster's.)
         let remote = Set(all.filter { $0.object.json["spec", "kubeConfig"] != nil }.map(\.id))
-        let local = objects.mapValues { $0 }.reduce(into: [Reference: [KubeObject]]()) { result, entry in
-            result[entry.key] = remote.contains(entry.key) ? entry.value.filter { FluxKustomization($0) != nil } : entry.value
-        }
+        var local = objects
+        for id in remote { local[id] = local[id]?.filter { FluxKustomization($0) != nil } }
         problems += SharedObjects.problems(local, order: all.map(\.id))
         let origins = self.origins
         // One index of what every Kustomization applies, shared by the reference checks.
@@ -571,7 +566,7 @@ struct Reader {
                 // a ConfigMap generated from a SOPS file keeps the ciphertext.
                 // A generator configured in its own file (`generators:`) is never visited by the
                 // decryptor, Secret or ConfigMap (tester t14 F20).
-                let inKustomization = ["kustomization.yaml", "kustomization.yml", "Kustomization"].contains((generated.declaredIn as NSString).lastPathComponent)
+                let inKustomization = KustomizationGenerator.isKustomizationFile(generated.declaredIn)
                 problems.append(.error(
                     inKustomization
                         ? "\(generated.file) is a SOPS-encrypted file that a configMapGenerator of \(generated.declaredIn) reads: kustomize-controller decrypts only secretGenerator inputs and patch files before the build, and never a ConfigMap's data after it, so \(id) applies a ConfigMap holding the encrypted text (ENC[…] values and the sops metadata)."
@@ -677,12 +672,12 @@ struct Reader {
         }
         children.removeAll { rejected.contains($0.id) }
         objects[id] = placed
+        let reachedOnce = Array(Set(reached))
         for (object, document) in zip(placed, placedDocuments) where Self.patchedFieldPaths[object.kind] != nil {
-            let fields = patchedFields(of: object, in: kustomization, reached: Array(Set(reached)))
-            if !fields.isEmpty { patched[WrittenObjects.reference(object, in: kustomization)] = fields }
-            if let site = suspendLocation(of: object, document: document, in: kustomization, reached: Array(Set(reached))) {
-                suspendLocations[WrittenObjects.reference(object, in: kustomization)] = site
-            }
+            let reference = WrittenObjects.reference(object, in: kustomization)
+            let fields = patchedFields(of: object, in: kustomization, reached: reachedOnce)
+            if !fields.isEmpty { patched[reference] = fields }
+            if let site = suspendLocation(of: object, document: document, in: kustomization, reached: reachedOnce) { suspendLocations[reference] = site }
         }
         unsubstituted[id] = placedSources
         available += placed
@@ -1024,7 +1019,7 @@ struct Reader {
             builds[id] = .notBuilt("\(missing.path) not found")
         case .build(let message) where Self.isRemoteFetchFailure(message) && noRemoteBases:
             // Refused by kustomize-controller whatever this machine can fetch (its flag).
-            let remote = remoteResource(in: Array(files.filter { ["kustomization.yaml", "kustomization.yml", "Kustomization"].contains(($0 as NSString).lastPathComponent) && (kustomization.path.isEmpty || $0.hasPrefix(kustomization.path + "/")) }).sorted())
+            let remote = remoteResource(in: files.filter { KustomizationGenerator.isKustomizationFile($0) && (kustomization.path.isEmpty || $0.hasPrefix(kustomization.path + "/")) }.sorted())
             problems.append(.error(
                 "The Kustomization \(id) reaches a remote resource\(remote.map { " (\($0.reference))" } ?? ""), and kustomize-controller runs with --no-remote-bases=true: it builds from the source artifact only, so the build fails and \(id) never becomes Ready.",
                 title: "Remote resource refused",

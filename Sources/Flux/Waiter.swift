@@ -271,19 +271,12 @@ public struct ReconciliationWaiter: Sendable {
     /// t15 F8); what the watches saw is kept then.
     private func settle(_ state: WaitSet, _ resources: [APIResource]) async {
         let client = self.client
-        _ = try? await race([
-            { @Sendable () async throws -> Bool in
-                for resource in resources {
-                    guard let list = try? await client.send(.GET, resource.path(namespace: nil)).json else { continue }
-                    for item in list["items"]?.array ?? [] { state.settle(resource.typed(item)) }
-                }
-                return true
-            },
-            { @Sendable () async throws -> Bool in
-                try await Task.sleep(for: Self.settleBound)
-                return false
-            },
-        ])
+        await within(Self.settleBound) {
+            for resource in resources {
+                guard let list = try? await client.send(.GET, resource.path(namespace: nil)).json else { continue }
+                for item in list["items"]?.array ?? [] { state.settle(resource.typed(item)) }
+            }
+        }
     }
 
     /// How long the last look at the cluster after a wait may take.

@@ -1,5 +1,22 @@
 import Foundation
 
+/// Runs `operation` for at most `bound`: true when it finished, false when the bound came
+/// first (the operation is then cancelled and left to end on its own, as `race` leaves it). For
+/// a last look that must not hold a run past its deadline (an API server that went away).
+@discardableResult
+public func within(_ bound: Duration, _ operation: @escaping @Sendable () async -> Void) async -> Bool {
+    (try? await race([
+        { @Sendable () async throws -> Bool in
+            await operation()
+            return true
+        },
+        { @Sendable () async throws -> Bool in
+            try await Task.sleep(for: bound)
+            return false
+        },
+    ])) ?? false
+}
+
 /// Runs `operations` at once and returns the first one's outcome (its value, or the error it
 /// threw); the others are cancelled and left to end on their own, not awaited. A task group would
 /// wait for every child to finish before returning: a watch that has decided would then wait

@@ -10,28 +10,11 @@ import TestSupport
 /// namespace; with no binding for it every Helm action is forbidden. As kustomize-controller's
 /// flag already counted for Kustomizations. Without the flag, nothing is claimed.
 @Suite struct HelmDefaultServiceAccountTests {
-    static let helmController = """
-        apiVersion: apps/v1
-        kind: Deployment
-        metadata:
-          name: helm-controller
-          namespace: flux-system
-        spec:
-          selector: {matchLabels: {app: helm-controller}}
-          template:
-            metadata: {labels: {app: helm-controller}}
-            spec:
-              containers:
-                - name: manager
-                  image: ghcr.io/fluxcd/helm-controller:v1.3.0
-                  args: [--events-addr=http://notification-controller.flux-system.svc.cluster.local./, ARGUMENT]
-
-        """
 
     @Test(arguments: [true, false]) func aReleaseWithoutAccountInstallsAsTheDefault(_ locked: Bool) async throws {
         let fleet = try await Fleet.make([
             "clusters/c/flux-system/gotk-sync.yaml": FleetManifests.sync(),
-            "clusters/c/flux-system/helm-controller.yaml": Self.helmController.replacingOccurrences(of: "ARGUMENT", with: locked ? "--default-service-account=default" : "--log-level=info"),
+            "clusters/c/flux-system/helm-controller.yaml": controllerDeployment("helm-controller", argument: locked ? "--default-service-account=default" : "--log-level=info"),
             "clusters/c/flux-system/kustomization.yaml": FleetManifests.fluxSystemKustomization(["gotk-sync.yaml", "helm-controller.yaml"]),
             "clusters/c/apps.yaml": kustomization("apps", path: "./apps"),
             "apps/namespace.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: web\n",

@@ -9,28 +9,11 @@ import TestSupport
 /// the build in the cluster, whatever this machine can fetch: an error at the entry. Without the
 /// flag, a resource this machine cannot fetch stays a warning (the cluster fetches it itself).
 @Suite struct NoRemoteBasesTests {
-    static let kustomizeController = """
-        apiVersion: apps/v1
-        kind: Deployment
-        metadata:
-          name: kustomize-controller
-          namespace: flux-system
-        spec:
-          selector: {matchLabels: {app: kustomize-controller}}
-          template:
-            metadata: {labels: {app: kustomize-controller}}
-            spec:
-              containers:
-                - name: manager
-                  image: ghcr.io/fluxcd/kustomize-controller:v1.6.0
-                  args: [ARGUMENT]
-
-        """
 
     @Test(arguments: [true, false]) func aRemoteResourceIsRefusedWithTheFlag(_ flag: Bool) async throws {
         let fleet = try await Fleet.make([
             "clusters/c/flux-system/gotk-sync.yaml": FleetManifests.sync(),
-            "clusters/c/flux-system/kustomize-controller.yaml": Self.kustomizeController.replacingOccurrences(of: "ARGUMENT", with: flag ? "--no-remote-bases=true" : "--log-level=info"),
+            "clusters/c/flux-system/kustomize-controller.yaml": controllerDeployment("kustomize-controller", argument: flag ? "--no-remote-bases=true" : "--log-level=info"),
             "clusters/c/flux-system/kustomization.yaml": FleetManifests.fluxSystemKustomization(["gotk-sync.yaml", "kustomize-controller.yaml"]),
             "clusters/c/apps.yaml": kustomization("apps", path: "./apps"),
             "apps/kustomization.yaml": "resources:\n  - https://git.example.invalid/podinfo//kustomize?ref=6.7.1\n",

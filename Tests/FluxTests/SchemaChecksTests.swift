@@ -45,34 +45,27 @@ import TestSupport
 
     /// A CRD of the fleet's own: a string where it types an integer, and a value outside its
     /// enum, are errors at their lines in the object's file; valid neighbours pass.
+    /// The HelmRelease default/web of chart web from HelmRepository default/charts (`repository`),
+    /// with `extra` (lines of its spec) after its interval.
+    static func release(_ extra: String) -> String {
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: web\n  namespace: default\nspec:\n  interval: 10m\n"
+            + extra + "  chart:\n    spec:\n      chart: web\n      sourceRef: {kind: HelmRepository, name: charts}\n"
+    }
+
+    static let repository = "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n  name: charts\n  namespace: default\nspec:\n  url: https://charts.example.invalid\n"
+
     /// Tester t12 F14: server-side apply refuses a field the CRD does not declare ("field not
     /// declared in schema"): a `dependOn` typo in a Flux Kustomization, a v2beta1-only field in a
     /// v2 HelmRelease. An error at the field, naming the declared field it is nearest to; free-form
     /// fields (a HelmRelease's `values`, preserve-unknown-fields) take anything.
     @Test func aFieldTheCRDDoesNotDeclareIsRejected() async throws {
-        let release = """
-            apiVersion: helm.toolkit.fluxcd.io/v2
-            kind: HelmRelease
-            metadata:
-              name: web
-              namespace: default
-            spec:
-              interval: 10m
-              forceUpgrade: true
-              chart:
-                spec:
-                  chart: web
-                  sourceRef: {kind: HelmRepository, name: charts}
-              values:
-                anything: {goes: [here]}
-
-            """
+        let release = Self.release("  forceUpgrade: true\n") + "  values:\n    anything: {goes: [here]}\n"
         let fleet = try await Self.fleet([
             "clusters/c/apps.yaml": kustomization("apps", path: "./apps", extra: "  dependOn:\n    - name: infra\n"),
             "clusters/c/releases.yaml": kustomization("releases", path: "./releases"),
             "apps/cm.yaml": configMap("app", namespace: "default"),
             "releases/release.yaml": release,
-            "releases/repository.yaml": "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n  name: charts\n  namespace: default\nspec:\n  url: https://charts.example.invalid\n",
+            "releases/repository.yaml": Self.repository,
         ])
         defer { fleet.remove() }
         let tree = try fleet.read()
@@ -92,21 +85,7 @@ import TestSupport
     /// is decrypted by Flux before the apply.
     @Test func nullsAndCiphertextAreNotRejected() async throws {
         let age = try await AgeKeyPair.generate()
-        let release = try await NoDecryptionTests.sops("release.yaml", """
-            apiVersion: helm.toolkit.fluxcd.io/v2
-            kind: HelmRelease
-            metadata:
-              name: web
-              namespace: default
-            spec:
-              interval: 10m
-              suspend: false
-              chart:
-                spec:
-                  chart: web
-                  sourceRef: {kind: HelmRepository, name: charts}
-
-            """, for: age, regex: "^suspend$")
+        let release = try await NoDecryptionTests.sops("release.yaml", Self.release("  suspend: false\n"), for: age, regex: "^suspend$")
         let deployment = try await NoDecryptionTests.sops("deployment.yaml", """
             apiVersion: apps/v1
             kind: Deployment
@@ -128,7 +107,7 @@ import TestSupport
             "clusters/c/apps.yaml": kustomization("apps", path: "./apps", extra: "  timeout: ~\n  dependsOn: null\n" + decryption),
             "apps/release.sops.yaml": release,
             "apps/deployment.sops.yaml": deployment,
-            "apps/repository.yaml": "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n  name: charts\n  namespace: default\nspec:\n  url: https://charts.example.invalid\n",
+            "apps/repository.yaml": Self.repository,
         ])
         defer { fleet.remove() }
         let tree = try fleet.read()

@@ -37,6 +37,28 @@ public enum FleetManifests {
     }
 }
 
+/// A Flux controller's Deployment in flux-system (`name`, e.g. helm-controller) running with
+/// `argument`: what ControllerFlags reads from the components.
+public func controllerDeployment(_ name: String, argument: String) -> String {
+    """
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata:
+      name: \(name)
+      namespace: flux-system
+    spec:
+      selector: {matchLabels: {app: \(name)}}
+      template:
+        metadata: {labels: {app: \(name)}}
+        spec:
+          containers:
+            - name: manager
+              image: ghcr.io/fluxcd/\(name):v1.3.0
+              args: [\(argument)]
+
+    """
+}
+
 /// A Flux Kustomization manifest (its `metadata.name` on line 4, `spec.sourceRef` on line 10
 /// when it has a namespace).
 public func kustomization(_ name: String, namespace: String? = "flux-system", path: String, extra: String = "") -> String {

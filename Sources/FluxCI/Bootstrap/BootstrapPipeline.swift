@@ -415,16 +415,7 @@ struct BootstrapPipeline {
                 // Bounded: an API server that went away must not hold the run past its timeout
                 // (each request retries a refused connection; tester t15 F8).
                 let (pipeline, failed, seen) = (self, failure.failed, rows)
-                _ = try? await race([
-                    { @Sendable () async throws -> Bool in
-                        await pipeline.collectEvents(failed, rows: seen, client: client, into: artifacts)
-                        return true
-                    },
-                    { @Sendable () async throws -> Bool in
-                        try await Task.sleep(for: .seconds(10))
-                        return false
-                    },
-                ])
+                await within(.seconds(10)) { await pipeline.collectEvents(failed, rows: seen, client: client, into: artifacts) }
             }
             throw failure.annotation
         }

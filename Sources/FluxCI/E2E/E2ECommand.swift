@@ -133,13 +133,11 @@ public struct E2ECommand: ContextCommand {
         let keys: ImportedKeys = try await run.step(.keys) {
             if let keyring { return try ImportedKeys.open(keyring, environment: context.environment) }
             let secrets = KeySources.clusterSecrets(repository.cloudEnv, environment: context.environment, repository: root, reporter: reporter)
-            let folder = KeySources.secretsFolder(secrets.cloudEnv, repository: root)
             // A plan without keys runs every tree check and reports the preflight not run; a
             // full run needs keys only when the cluster decrypts something (the preflight says).
             var sources = try KeySources.read(
-                environment: context.environment, repository: root, cloudEnv: folder.cloudEnv,
-                localKeyring: [], reporter: reporter, currentDirectory: context.workingDirectory, noneIsError: false)
-            if sources.isEmpty { sources.skipped += folder.skipped }
+                cluster: secrets.cloudEnv, environment: context.environment, repository: root, reporter: reporter,
+                currentDirectory: context.workingDirectory, noneIsError: false)
             sources.skipped += secrets.unread
             let created: Keyring
             // Under RUNNER_TEMP (the runner empties it after the job), and named in GITHUB_ENV the

@@ -56,13 +56,11 @@ struct KeyOptions: ParsableArguments {
         }
         // Keys from the environment (CI): these and, only when --cloud/--env ask for it, that
         // folder's — never .secrets/ merged in silently, so a laptop run holds CI's keys.
-        let folder = KeySources.secretsFolder(cloudEnv, repository: repository)
         // Nothing given at all is no error when the caller runs what needs no key (an empty
         // keyring) or looks where sops looks; what was skipped is kept for its messages.
         var sources = try KeySources.read(
-            environment: context.environment, repository: repository, cloudEnv: folder.cloudEnv,
-            localKeyring: [], reporter: context.reporter, currentDirectory: context.workingDirectory, noneIsError: !(allowNone || whereSopsLooks))
-        if sources.isEmpty { sources.skipped += folder.skipped }
+            cluster: cloudEnv, environment: context.environment, repository: repository, reporter: context.reporter,
+            currentDirectory: context.workingDirectory, noneIsError: !(allowNone || whereSopsLooks))
         sources.skipped += unread
         if whereSopsLooks {
             return try await DefaultKeys.withKeys(context, repository: repository, given: sources, allowNone: allowNone, body)

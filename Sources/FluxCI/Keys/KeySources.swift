@@ -75,10 +75,25 @@ struct KeySources {
         return (nil, unread)
     }
 
+    /// `read` for a run on the cluster whose `.secrets/<cloud>/<env>/` is `asked`: that folder is
+    /// read when it exists; when it does not, and no other key was found, the sources say so
+    /// (`secretsFolder`).
+    static func read(
+        cluster asked: (cloud: String, env: String)?, environment: [String: String], repository: URL, reporter: Reporter, currentDirectory: URL,
+        noneIsError: Bool
+    ) throws -> KeySources {
+        let folder = secretsFolder(asked, repository: repository)
+        var sources = try read(
+            environment: environment, repository: repository, cloudEnv: folder.cloudEnv,
+            localKeyring: [], reporter: reporter, currentDirectory: currentDirectory, noneIsError: noneIsError)
+        if sources.isEmpty { sources.skipped += folder.skipped }
+        return sources
+    }
+
     /// The cloud and env whose `.secrets` folder `read` may read: `asked` when that folder
     /// exists; when it does not, none, and a skipped source saying so (so that a message about
     /// missing keys does not tell to pass the --cloud and --env that were passed; tester t11 F8).
-    static func secretsFolder(
+    private static func secretsFolder(
         _ asked: (cloud: String, env: String)?, repository: URL
     ) -> (cloudEnv: (cloud: String, env: String)?, skipped: [Skipped]) {
         guard let asked else { return (nil, []) }
