@@ -4,7 +4,8 @@ Python's CGI HTTP server, on 127.0.0.1 and a free port.
 
 Usage: git-http-server.py ROOT   (serves ROOT/repos/*.git as /git/http/<name>.git; ROOT/git/http
 must be the CGI wrapper that runs git http-backend). Writes ROOT/port and ROOT/pid once
-listening. With GIT_SERVER_TOKEN set, requests need x-access-token:<token> basic auth.
+listening. With GIT_SERVER_TOKEN set, requests need x-access-token:<token> basic auth; with
+GIT_SERVER_PORT set, it listens on that port (a server brought up again where it was).
 """
 import base64, io, os, sys, http.server, socketserver
 root, token = sys.argv[1], os.environ.get("GIT_SERVER_TOKEN")
@@ -50,7 +51,9 @@ class Handler(http.server.CGIHTTPRequestHandler):
 os.chdir(root)
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
-server = Server(("127.0.0.1", 0), Handler)
+server = Server(("127.0.0.1", int(os.environ.get("GIT_SERVER_PORT", "0"))), Handler)
+if os.path.exists(os.path.join(root, "port")):
+    os.remove(os.path.join(root, "port"))
 with open(os.path.join(root, "pid"), "w") as f:
     f.write(str(os.getpid()))
 with open(os.path.join(root, "port.tmp"), "w") as f:

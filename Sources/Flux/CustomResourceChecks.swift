@@ -61,10 +61,12 @@ enum CustomResourceChecks {
                             message + ", unless \(sources) installs it first: on a fresh cluster \(id) can fail until its retry interval, or for good.",
                             title: "Kind not installed", fix: fix, at: location))
                     case .sameKustomization(let releases):
+                        // Only what is missing (tester t15 F11): `wait: true` already there is not asked for again.
+                        let waits = releases.allSatisfy { ChartCRDSources.waits(index.kustomizations[id], for: $0.object) }
                         problems.append(.error(
                             message + " before any of its objects is applied (CRDs and Namespaces are applied first, then every other object is dry-run before one is applied: fluxcd/pkg ssa ApplyAllStaged), so \(releases[0].object.reference) of the same Kustomization, whose chart may install the CRD, is never applied and \(id) never becomes Ready.",
-                            title: "CRD from a chart of the same Kustomization",
-                            fix: "Move \(what) to a Kustomization with `\(AppliedObjects.dependsOnText(id, from: id))` on \(id), and give \(id) `wait: true` (Flux's examples split infra-controllers and infra-configs for this).",
+                            title: "Kind not installed before its Kustomization's dry-run",
+                            fix: "Move \(what) to a Kustomization with `\(AppliedObjects.dependsOnText(id, from: id))` on \(id)\(waits ? "" : ", and give \(id) `wait: true`") (Flux's examples split infra-controllers and infra-configs for this).",
                             at: location))
                     case .none:
                         problems.append(.error(

@@ -195,12 +195,29 @@ extension Readiness {
     /// ready yet (the source's own failure is reported on the source).
     static let helmWaitingReasons: Set<String> = ["HelmChartNotReady", "SourceNotReady", "ArtifactInStorage"]
 
+    /// A Kustomization that waits for its source: kustomize-controller marks Ready=False with
+    /// `ArtifactFailed` before it tries anything when the source object is missing
+    /// (`GitRepository.source.toolkit.fluxcd.io "x" not found`, requeued after the retry
+    /// interval), has no artifact yet ("Source artifact not found, retrying in 30s") or its
+    /// artifact is gone ("Source is not ready, artifact not found, …"), requeued after
+    /// `--requeue-dependency`. None is the Kustomization's failure: the source's state is the
+    /// cause, and the Kustomization is blocked on it (tester t15 F14), as on a `dependsOn`.
+    static func waitingForSource(_ object: JSONValue) -> Readiness? {
+        guard let ready = readyCondition(object), ready.status == "False", ready.reason == "ArtifactFailed" else { return nil }
+        let message = ready.message
+        guard message.hasPrefix("Source artifact not found") || message.hasPrefix("Source is not ready")
+            || message.firstMatch(of: #/^[A-Za-z]+\.source\.toolkit\.fluxcd\.io "[^"]+" not found/#) != nil
+        else { return nil }
+        return .pending(reason: "SourceNotReady", message: message)
+    }
+
     /// A Kustomization sourced elsewhere than the branch's GitRepository: Ready=True, current, and
     /// `lastAppliedRevision` the revision its own source has (`sourceRevision`; nil while the
     /// source is not seen yet).
     public static func kustomization(_ object: JSONValue, sourceRevision: String?) -> Readiness {
         if let suspended = suspended(object) { return suspended }
         guard let sourceRevision else {
+            if let waiting = waitingForSource(object) { return waiting }
             let state = fluxObject(object)
             if case .failed = state { return state }
             return .pending(reason: "SourceNotReady", message: "waiting for its source's revision")
@@ -226,6 +243,7 @@ extension Readiness {
             guard isCurrent(object) else { return .pending(reason: "Progressing", message: "the new generation is not reconciled yet") }
             return applied == expected ? .ready : .pending(reason: "StaleRevision", message: "last applied \(applied ?? "nothing"), waiting for \(expected)")
         }
+        if let waiting = waitingForSource(object) { return waiting }
         if let failure = currentFailure(object), attempted == nil || attempted == expected {
             return .failed(reason: failure.reason, message: failure.message)
         }

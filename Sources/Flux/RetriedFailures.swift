@@ -17,6 +17,12 @@ import Kube
 /// timeout names it) until the same failure ends a second attempt, or until `intervals` retry
 /// intervals have passed since it was first seen, whichever comes first; then it is `.failed`.
 /// A success or another failure reason starts over. Instants are passed in, never read here.
+///
+/// A failure that heals without a change to the repository (`healsUnchanged`: the network or an
+/// object the fleet creates is not there yet) is held until the wait's own timeout instead
+/// (tester t15 F5): the controllers retry it with controller-runtime's back-off (750 ms,
+/// doubling), so two attempts a second apart say nothing about a server, a DNS record or a
+/// webhook that a fresh cluster brings up a few seconds later.
 public final class RetriedFailures: @unchecked Sendable {
     /// How many failed attempts with the same reason end the wait.
     public let attempts: Int
@@ -33,6 +39,8 @@ public final class RetriedFailures: @unchecked Sendable {
         var newAttempt: Bool
         var failureCount: Int?
         var deadline: ContinuousClock.Instant
+        /// Heals without a change to the repository: held until the wait's timeout.
+        var heals: Bool
     }
 
     private let lock = NSLock()
@@ -63,9 +71,15 @@ public final class RetriedFailures: @unchecked Sendable {
                 return readiness
             }
             let count = Self.failureCount(object)
-            guard var entry = seen[reference], entry.reason == reason else {
+            let heals = Self.healsUnchanged(message)
+            guard var entry = seen[reference], entry.reason == reason, entry.heals == heals else {
                 let deadline = seen[reference]?.deadline ?? now + retryInterval(object) * intervals
-                seen[reference] = Seen(reason: reason, message: message, attempts: 1, newAttempt: false, failureCount: count, deadline: deadline)
+                seen[reference] = Seen(reason: reason, message: message, attempts: 1, newAttempt: false, failureCount: count, deadline: deadline, heals: heals)
+                return .pending(reason: reason, message: message)
+            }
+            if heals {
+                entry.message = message
+                seen[reference] = entry
                 return .pending(reason: reason, message: message)
             }
             if entry.newAttempt || (count != nil && entry.failureCount != nil && count! > entry.failureCount!) {
@@ -90,11 +104,45 @@ public final class RetriedFailures: @unchecked Sendable {
     public func expired(at now: ContinuousClock.Instant) -> [(reference: ObjectReference, readiness: Readiness)] {
         lock.withLock {
             // An attempt under way is let finish: its own result decides.
-            seen.filter { now >= $0.value.deadline && !$0.value.newAttempt }.sorted { $0.key < $1.key }.map { reference, entry in
+            seen.filter { now >= $0.value.deadline && !$0.value.newAttempt && !$0.value.heals }.sorted { $0.key < $1.key }.map { reference, entry in
                 (reference, .failed(reason: entry.reason, message: "\(entry.message) (still failing \(intervals) retry intervals after the first failure)"))
             }
         }
     }
+
+    /// The failure `reference` is held with (its reason and message), if any: what a timeout
+    /// names first, as the cause of what waits on it.
+    public func held(_ reference: ObjectReference) -> (reason: String, heals: Bool)? {
+        lock.withLock { seen[reference].map { ($0.reason, $0.heals) } }
+    }
+
+    /// Whether a failure's message says it can end without a change to the repository, as the
+    /// controllers keep retrying it: the network (Go's `net` and `net/http` errors as
+    /// source-controller, helm-controller and client-go quote them: a refused connection, a DNS
+    /// lookup, a dial or TLS handshake timeout, a reset connection, a 502/503/504 or 429 answer;
+    /// a webhook whose Service has no ready endpoint yet), or an object the fleet itself creates
+    /// that is not there yet (the API server's `secrets "x" not found`, a source object
+    /// `GitRepository.source.toolkit.fluxcd.io "x" not found`, a kind whose CRD is not installed
+    /// yet: `no matches for kind`).
+    ///
+    /// Not among them: `context deadline exceeded` alone (Helm's own wait for a release's pods
+    /// ends so), authentication, a 401/403/404 answer, a missing ref or chart version, an
+    /// invalid URL: those stay as they are until someone changes the repository.
+    public static func healsUnchanged(_ message: String) -> Bool {
+        if transientTexts.contains(where: message.contains) { return true }
+        return message.firstMatch(of: missingObject) != nil
+    }
+
+    static let transientTexts = [
+        "connection refused", "no such host", "i/o timeout", "TLS handshake timeout", "connection reset by peer", "network is unreachable",
+        "no route to host", "server misbehaving", "Temporary failure in name resolution", "timeout awaiting response headers",
+        "Client.Timeout exceeded", "502 Bad Gateway", "503 Service Unavailable", "504 Gateway Timeout", "429 Too Many Requests",
+        "no endpoints available for service", "failed calling webhook", "no matches for kind",
+    ]
+
+    /// `<resource> "<name>" not found` as the API server words a missing object (client-go's
+    /// `NewNotFound`: `secrets "x" not found`, `GitRepository.source.toolkit.fluxcd.io "x" not found`).
+    nonisolated(unsafe) static let missingObject = #/[A-Za-z.]+ "[^"]+" not found/#
 
     /// helm-controller's count of failed attempts (`installFailures` + `upgradeFailures`;
     /// v2beta1's `failures`); nil for kinds that keep none.

@@ -238,29 +238,22 @@ public struct ReconciliationWaiter: Sendable {
         } catch var failure as Failure {
             await settle(state, resources)
             failure.rows = state.rows()
+            logFailed(failure)
             throw failure
         } catch let error as KubeError {
             guard case .timeout = error else { throw error }
             await settle(state, resources)
-            let rows = state.rows()
-            // The ones not waiting on a dependency first: those are where to look.
-            let stuck = rows.filter { if case .ready = $0.readiness { false } else { true } }.sorted { a, b in
-                func blocked(_ row: Row) -> Bool { if case .pending("DependencyNotReady", _) = row.readiness { true } else { false } }
-                return !blocked(a) && blocked(b)
-            }
-            let lines = stuck.map { row -> String in
-                if case .pending(let reason, let message) = row.readiness { return "\(row.reference): \(reason.isEmpty ? "pending" : reason) \(message)" }
-                return "\(row.reference)"
-            }
-            throw Failure(
-                annotation: .error(
-                    (what == "Kustomization" ? "Not every Kustomization applied \(revision)" : "Not every \(what) became ready")
-                        + " within \(timeout):\n" + lines.joined(separator: "\n"),
-                    title: "Timed out",
-                    fix: "Look at the first one that is not DependencyNotReady; raise --timeout if it is only slow.",
-                    at: stuck.first?.location),
-                rows: rows, failed: stuck.map(\.reference))
+            let failure = state.timedOut(after: timeout, what: what == "Kustomization" ? "Not every Kustomization applied \(revision)" : "Not every \(what) became ready")
+            logFailed(failure)
+            throw failure
         }
+    }
+
+    /// The ✗ line of the object that ended the wait, in the wait's own log group (tester t15
+    /// F12): a reader who opens the group sees what failed there, the annotation after it.
+    private func logFailed(_ failure: Failure) {
+        guard let blamed = failure.failed.first else { return }
+        reporter.log("✗ \(blamed): \(failure.annotation.title ?? "failed") (the error below says where and why)")
     }
 
     /// Once the wait has ended (a failure, the timeout): every target as the cluster has it now,
@@ -276,6 +269,32 @@ public struct ReconciliationWaiter: Sendable {
                 guard let list = try? await client.send(.GET, resource.path(namespace: nil)).json else { continue }
                 for item in list["items"]?.array ?? [] { state.settle(resource.typed(item)) }
             }
+        }
+    }
+
+    /// One look at `targets` (a list of each kind, bounded like the look after a wait): their
+    /// state now, for a run that ended before it waited for them (a failure in the Kustomization
+    /// phase, tester t15 F12), so that a HelmRelease already Ready is drawn ready, not "not
+    /// reached". Nothing is decided or logged; only objects found are returned, without a time
+    /// to ready (nothing timed them).
+    public func look(at targets: [Target]) async -> [Row] {
+        guard !targets.isEmpty else { return [] }
+        let state = WaitSet(targets, revision: revision, perObjectTimeout: perKustomizationTimeout, reporter: reporter, start: .now)
+        var kinds: [FluxKinds.Key: [String]] = [:]
+        for target in targets { kinds[FluxKinds.Key(target.reference), default: []].append(target.apiVersion) }
+        let waiter = self, kindsToList = kinds
+        await within(Self.settleBound) {
+            for (key, versions) in kindsToList {
+                guard let resource = try? await waiter.resource(key, versions: versions),
+                    let list = try? await waiter.client.send(.GET, resource.path(namespace: nil)).json
+                else { continue }
+                for item in list["items"]?.array ?? [] { state.settle(resource.typed(item)) }
+            }
+        }
+        return state.rows().filter { $0.live != nil }.map { row in
+            var row = row
+            row.elapsed = nil
+            return row
         }
     }
 
@@ -690,6 +709,54 @@ final class WaitSet: @unchecked Sendable {
                 title: "\(target.reference.kind) suspended", fix: resumeFix(target), at: target.suspendLocation ?? target.location),
             rows: rowsUnlocked(), failed: [target.reference])
     }
+
+    /// The wait's failure when `timeout` ran out: the object to look at first, then every other
+    /// one not ready. First is a failure held because its controller retries it (a source that
+    /// cannot be reached yet, tester t15 F5), reported as that object's failure at the place
+    /// that writes the failing value; then what is pending on its own; last what is blocked on
+    /// another (a `dependsOn`, its source, its chart), as those only follow (t15 F14). Sources
+    /// come before what reads them within each rank.
+    func timedOut(after timeout: Duration, what: String) -> ReconciliationWaiter.Failure {
+        lock.withLock {
+            let stuck = targets.enumerated().filter { readiness[$0.element.reference] != .ready }.sorted { a, b in
+                (rank(a.element), a.offset) < (rank(b.element), b.offset)
+            }.map(\.element)
+            let lines = stuck.map { target -> String in
+                if case .pending(let reason, let message)? = readiness[target.reference] { return "\(target.reference): \(reason.isEmpty ? "pending" : reason) \(message)" }
+                return "\(target.reference): pending not seen yet"
+            }
+            if let first = stuck.first, let held = retries.held(first.reference), case .pending(_, let message)? = readiness[first.reference] {
+                let why = held.heals
+                    ? "its controller retries it, as the failure can end without a change to the repository, so fluxci waited until --timeout \(timeout) ran out"
+                    : "its controller was still retrying it when --timeout \(timeout) ran out"
+                var failure = self.failure(first, reason: held.reason, message: "\(message) (\(why))")
+                if stuck.count > 1 { failure.annotation.message += "\nAlso not ready:\n" + lines.dropFirst().joined(separator: "\n") }
+                failure.failed = stuck.map(\.reference)
+                return failure
+            }
+            return ReconciliationWaiter.Failure(
+                annotation: .error(
+                    "\(what) within \(timeout):\n" + lines.joined(separator: "\n"), title: "Timed out",
+                    fix: "Look at the first one: the others wait for it or for another (a dependency, a source). Raise --timeout if it is only slow.",
+                    at: stuck.first?.location),
+                rows: rowsUnlocked(), failed: stuck.map(\.reference))
+        }
+    }
+
+    /// 0: a held failure; 1: pending on its own; 2: blocked on another object. A source first.
+    private func rank(_ target: ReconciliationWaiter.Target) -> Int {
+        let source = FluxKinds.isSource(target.reference) || target.reference.kind == "HelmChart" ? 0 : 1
+        if retries.held(target.reference) != nil { return source }
+        if case .pending(let reason, _)? = readiness[target.reference], Self.blockedReasons.contains(reason) || Self.isSuspended(readiness[target.reference]) {
+            return 4 + source
+        }
+        return 2 + source
+    }
+
+    /// Reasons that say an object waits for another: helm-controller's and kustomize-controller's
+    /// `DependencyNotReady`, a chart or source not ready yet (`Readiness.helmWaitingReasons`,
+    /// `waitingForSource`).
+    static let blockedReasons: Set<String> = Set(["DependencyNotReady"]).union(Readiness.helmWaitingReasons)
 
     private func timedOut(_ target: ReconciliationWaiter.Target, detail: String) -> ReconciliationWaiter.Failure {
         ReconciliationWaiter.Failure(

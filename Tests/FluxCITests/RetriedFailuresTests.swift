@@ -141,4 +141,77 @@ struct RetriedFailuresTests {
             Issue.record("the second counted failure ends the wait"); return
         }
     }
+
+    /// Tester t15 F5: the messages source-controller, helm-controller and kustomize-controller
+    /// write for a failure that ends without a change to the repository, against those that do
+    /// not, in both directions.
+    @Test(arguments: [
+        ("failed to checkout and determine revision: unable to clone 'http://127.0.0.1:4/o.git': Get \"http://127.0.0.1:4/o.git/info/refs?service=git-upload-pack\": dial tcp 127.0.0.1:4: connect: connection refused", true),
+        ("failed to fetch Helm repository index: Get \"https://charts.example/index.yaml\": dial tcp: lookup charts.example on 10.96.0.10:53: no such host", true),
+        ("dial tcp: lookup github.com on 10.96.0.10:53: read udp 10.244.0.5:41234->10.96.0.10:53: i/o timeout", true),
+        ("failed to fetch https://charts.example/index.yaml : 503 Service Unavailable", true),
+        ("Secret/apps/x dry-run failed: Internal error occurred: failed calling webhook \"webhook.cert-manager.io\": failed to call webhook: Post \"https://cert-manager-webhook.cert-manager.svc:443/validate\": no endpoints available for service \"cert-manager-webhook\"", true),
+        ("failed to get secret 'flux-system/git-auth': secrets \"git-auth\" not found", true),
+        ("failed to get source: HelmRepository.source.toolkit.fluxcd.io \"podinfo\" not found", true),
+        ("Certificate/apps/web dry-run failed: no matches for kind \"Certificate\" in version \"cert-manager.io/v1\"", true),
+        ("failed to checkout and determine revision: unable to clone 'https://github.com/acme/fleet': authentication required", false),
+        ("failed to checkout and determine revision: unable to clone 'https://github.com/acme/fleet': repository not found", false),
+        ("unable to clone: couldn't find remote ref \"refs/heads/mian\"", false),
+        ("failed to fetch https://stefanprodan.github.io/podinfo/index.yaml : 404 Not Found", false),
+        ("invalid chart reference: no 'podinfo' chart with version matching '6.6.0' found", false),
+        ("Helm install failed for release apps/podinfo with chart podinfo@6.5.0: context deadline exceeded", false),
+        ("bucket 'fleet-charts' not found", false),
+        ("kustomize build failed: accumulating resources: missing x.yaml", false),
+    ])
+    func whatHealsWithoutAChangeToTheRepository(message: String, heals: Bool) {
+        #expect(RetriedFailures.healsUnchanged(message) == heals, "\(message)")
+    }
+
+    @Test func aFailureThatHealsUnchangedIsHeldUntilTheTimeoutAnotherEndsAfterTwoAttempts() throws {
+        let retries = RetriedFailures()
+        let start = ContinuousClock.now
+        func repository(_ message: String, failures: Int) throws -> JSONValue {
+            try Self.json("""
+                {"apiVersion":"source.toolkit.fluxcd.io/v1","kind":"GitRepository","metadata":{"name":"other","namespace":"flux-system","generation":1},"spec":{"interval":"1m"},
+                 "status":{"conditions":[{"type":"Reconciling","status":"True","reason":"ProgressingWithRetry","message":"m","observedGeneration":1},
+                   {"type":"Ready","status":"False","reason":"GitOperationFailed","message":"\(message)","observedGeneration":1}]}}
+                """)
+        }
+        let refused = "unable to clone 'http://127.0.0.1:4/o.git': dial tcp 127.0.0.1:4: connect: connection refused"
+        let reference = ObjectReference(try repository(refused, failures: 0))
+        let attempt = try Self.attempting()
+        // Ten attempts, a new one seen under way before each, and ten retry intervals: still held.
+        for second in 0..<10 {
+            _ = retries.judge(reference, attempt, .pending(reason: "Progressing", message: ""), at: start + .seconds(second * 120))
+            let object = try repository(refused, failures: second)
+            #expect(retries.judge(reference, object, Readiness.fluxObject(object), at: start + .seconds(second * 120 + 1))
+                == .pending(reason: "GitOperationFailed", message: refused))
+        }
+        #expect(retries.expired(at: start + .seconds(3600)).isEmpty)
+        #expect(retries.held(reference)?.heals == true)
+        // The server answers now, without the repository: the same reason, a failure that does not heal.
+        let missing = "unable to clone 'http://127.0.0.1:4/o.git': repository not found"
+        _ = retries.judge(reference, try repository(missing, failures: 0), Readiness.fluxObject(try repository(missing, failures: 0)), at: start + .seconds(3601))
+        _ = retries.judge(reference, attempt, .pending(reason: "Progressing", message: ""), at: start + .seconds(3602))
+        guard case .failed(_, let message) = retries.judge(reference, try repository(missing, failures: 0), Readiness.fluxObject(try repository(missing, failures: 0)), at: start + .seconds(3603)) else {
+            Issue.record("a failure that does not heal ends the wait on its second attempt"); return
+        }
+        #expect(message == "\(missing) (the same failure on 2 attempts)")
+    }
+
+    /// Tester t15 F14: kustomize-controller's ArtifactFailed while the source has no artifact
+    /// (or is missing) is the Kustomization waiting for its source, not its failure.
+    @Test(arguments: [
+        ("Source artifact not found, retrying in 30s", true),
+        ("Source is not ready, artifact not found, retrying in 30s", true),
+        ("GitRepository.source.toolkit.fluxcd.io \"other\" not found", true),
+        ("kustomization path not found: stat /tmp/kustomization-1/apps: no such file or directory", false),
+        ("failed to download archive: GET http://source-controller/x.tar.gz: 500", false),
+    ])
+    func aKustomizationWaitingForItsSourceIsBlockedNotFailed(message: String, waits: Bool) throws {
+        let object = try Self.failedKustomization(reason: "ArtifactFailed", message: message.replacingOccurrences(of: "\"", with: "\\\""))
+        let expected: Readiness = waits ? .pending(reason: "SourceNotReady", message: message) : .failed(reason: "ArtifactFailed", message: message)
+        #expect(Readiness.kustomization(object, revision: Self.revision) == expected)
+        #expect(Readiness.kustomization(object, sourceRevision: nil) == (waits ? expected : .failed(reason: "ArtifactFailed", message: message)))
+    }
 }

@@ -225,6 +225,10 @@ import TestSupport
             waitSummary, verdict: "### ❌ fluxci e2e: Failed: Kustomization/flux-system/apps: HealthCheckFailed: timeout waiting for", graphHeading: "### Reconciliation of main@sha1:\(main.prefix(12))",
             commit: main)
         #expect(headings.first?.hasSuffix(" (exit 15)") == true, "\(headings)")
+        // The preflight's counts are its own outputs, not the run's: no `failed=0` on a run that
+        // failed at the reconciliation (tester t15 F10).
+        #expect(Self.output("failed", in: outputs) == nil && Self.output("files", in: outputs) == nil)
+        #expect(Self.output("sops-failed", in: outputs) == "0" && Self.output("sops-files", in: outputs).flatMap(Int.init).map { $0 > 0 } == true)
         setup.controller.set("apps", .succeed)
         let (passed, passedSummary) = try await run(["--branch", "main"])
         #expect(passed.status == 0, "\(passed.allOutput)")

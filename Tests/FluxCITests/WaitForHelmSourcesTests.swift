@@ -315,10 +315,13 @@ import TestSupport
         defer { Task { await url.stop() } }
         let fetch = "failed to fetch Helm repository index: failed to cache index to temporary file: Get \"https://charts.invalid/podinfo/index.yaml\": dial tcp: lookup charts.invalid: no such host"
         url.controller.set(source: "podinfo", .fetchFailed(reason: "FailedArtifact", message: fetch))
-        let (unfetched, _) = try await url.run(["--timeout", "60s"], environment: Self.github)
+        // A host that does not resolve can come later (DNS on a fresh cluster): source-controller
+        // retries it, so the wait holds it until the timeout (t15 F5), then names it at the patch.
+        let (unfetched, _) = try await url.run(["--timeout", "20s"], environment: Self.github)
         #expect(unfetched.status == 1)
         let source = unfetched.standardError.split(separator: "\n").first { $0.hasPrefix("::error title=HelmRepository failed") }
         #expect(source?.contains("file=\(apps)/url.yaml,line=7::") == true, "\(source ?? "")")
+        #expect(source?.contains("fluxci waited until --timeout 20.0 seconds ran out") == true, "\(source ?? "")")
         #expect(source?.contains("(its spec.url is set by the patch at \(apps)/url.yaml:7; the HelmRepository is written at \(Self.helmFile):") == true, "\(source ?? "")")
     }
 

@@ -28,7 +28,7 @@ import TestSupport
     static let issuer = "apiVersion: cert-manager.io/v1\nkind: ClusterIssuer\nmetadata: {name: letsencrypt}\nspec: {acme: {}}\n"
 
     static func kinds(_ tree: ClusterTree) -> [Annotation] {
-        tree.problems.filter { ["Kind not installed", "CRD from a chart of the same Kustomization", "CRD installed by a dependent"].contains($0.title) }
+        tree.problems.filter { ["Kind not installed", "Kind not installed before its Kustomization's dry-run", "CRD installed by a dependent"].contains($0.title) }
     }
 
     /// t9 33 (a): the ClusterIssuer beside the cert-manager HelmRelease.
@@ -45,10 +45,20 @@ import TestSupport
         let problems = Self.kinds(try fleet.read())
         #expect(problems.count == 1, "\(problems)")
         let problem = try #require(problems.first)
-        #expect(problem.level == .error && problem.title == "CRD from a chart of the same Kustomization")
+        #expect(problem.level == .error && problem.title == "Kind not installed before its Kustomization's dry-run")
         #expect(problem.location == SourceLocation(file: "controllers/issuer.yaml", line: 1))
         #expect(problem.message.contains("HelmRelease/flux-system/cert-manager") && problem.message.contains("ApplyAllStaged"), "\(problem.message)")
         #expect(problem.fix?.contains("dependsOn: [{name: controllers}]") == true, "\(problem)")
+        // controllers has `wait: true`: the fix does not ask for it (tester t15 F11); without it, it does.
+        #expect(problem.fix?.contains("wait: true") == false, "\(problem)")
+        let unwaited = try await Fleet.make([
+            "clusters/c/controllers.yaml": kustomization("controllers", path: "./controllers"),
+            "controllers/cert-manager.yaml": Self.release("cert-manager"),
+            "controllers/issuer.yaml": Self.issuer,
+        ])
+        defer { unwaited.remove() }
+        let asked = try #require(Self.kinds(try unwaited.read()).first)
+        #expect(asked.fix?.contains("and give flux-system/controllers `wait: true`") == true, "\(asked)")
     }
 
     /// t9 33 (c): no CRD and no chart anywhere (only a dependent's release) is an error; the

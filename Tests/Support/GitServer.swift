@@ -21,6 +21,16 @@ public final class GitServer: @unchecked Sendable {
     public static func start(token: String? = nil) async throws -> GitServer {
         let root = try TestPaths.temporaryDirectory("fluxci-git")
         removeAtExit(root)
+        return try await launch(root: root, token: token, port: 0)
+    }
+
+    /// The same repositories served again on the same port, after `stop()`: a server that comes
+    /// back (or comes up late, as one a fresh cluster starts).
+    public func restart() async throws -> GitServer {
+        try await Self.launch(root: root, token: token, port: port)
+    }
+
+    private static func launch(root: URL, token: String?, port: Int) async throws -> GitServer {
         let repos = root.appendingPathComponent("repos"), cgi = root.appendingPathComponent("git")
         try FileManager.default.createDirectory(at: repos, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(at: cgi, withIntermediateDirectories: true)
@@ -35,6 +45,8 @@ public final class GitServer: @unchecked Sendable {
         let scriptFile = script
         var environment: [Environment.Key: String?] = [:]
         if let token { environment["GIT_SERVER_TOKEN"] = token }
+        if port != 0 { environment["GIT_SERVER_PORT"] = String(port) }
+        try? FileManager.default.removeItem(at: root.appendingPathComponent("port"))
         let python = try which("python3")
         let process = Task {
             _ = try await Subprocess.run(

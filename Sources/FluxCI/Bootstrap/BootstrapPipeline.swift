@@ -178,7 +178,7 @@ struct BootstrapPipeline {
         ScratchFolders.record(scratch)
         do {
             let fetched = try Repository.initBare(at: scratch.path)
-            try GitDeadline.run(GitDeadline.seconds(context.environment), "Fetching \(branch.branch) from \(branch.url)") {
+            try GitDeadline.run(GitDeadline.seconds(context.environment), "Fetching \(branch.branch) from \(branch.url)", notice: { reporter.log($0) }) {
                 _ = try fetched.fetch(branch.url, branch: branch.branch, credentials: credentials)
             }
             return GitTreeSource(repository: fetched, commit: branch.revision.commit, branch: branch.branch)
@@ -252,7 +252,7 @@ struct BootstrapPipeline {
             let config = ReachedPlaintextSecrets.sopsConfig(for: verdict.name, source: source)
             verifier.report(verdict, imported: keys, reporter: reporter, sopsConfig: config, ruleMatches: config.flatMap { ReachedPlaintextSecrets.ruleMatches(verdict.name, config: $0, source: source) })
         }
-        let failed = try SOPSVerifyCommand.summarize(verdicts, allowForeign: false, reporter: reporter)
+        let failed = try SOPSVerifyCommand.summarize(verdicts, allowForeign: false, reporter: reporter, outputPrefix: "sops-")
         guard failed == 0, plaintext.isEmpty else {
             throw Annotation.error(
                 "\(failed) of the \(verdicts.count) SOPS files the cluster decrypts failed the check\(plaintext.isEmpty ? "" : ", and \(plaintext.count) Secret file\(plaintext.count == 1 ? "" : "s") it applies \(plaintext.count == 1 ? "is" : "are") not encrypted") (annotated above, each with what `sops -d` and Flux do with it).", title: "SOPS preflight failed",
@@ -403,6 +403,14 @@ struct BootstrapPipeline {
         } catch let failure as ReconciliationWaiter.Failure {
             rows = Self.merge(rows, failure.rows)
             graph.update(failure.rows)
+            if scope != .kustomizations {
+                // What the ready Kustomizations applied but the run did not get to wait for, as
+                // the cluster has it now: a HelmRelease already Ready is not "not reached" (t15 F12).
+                let waited = Set(rows.map(\.reference))
+                let seen = await waiter.look(at: ReconciliationWaiter.appliedTargets(rows, tree: prepared.tree, scope: scope).filter { !waited.contains($0.reference) })
+                rows += seen
+                graph.update(seen)
+            }
             if let blamed = failure.failed.first { graph.kept.insert(blamed) }
             let failed = failure.failed.first.map { reference -> String in
                 Self.verdictReason(reference: "\(reference)", message: graph.node(reference)?.message)

@@ -54,7 +54,7 @@ struct BranchUnderTest {
         let url = explicitURL ?? httpsURL(remote)
         let references: [String: String]
         do {
-            references = try GitDeadline.run(GitDeadline.seconds(environment), "Listing the branches of \(url)") {
+            references = try GitDeadline.run(GitDeadline.seconds(environment), "Listing the branches of \(url)", notice: { reporter.log($0) }) {
                 try Repository.listRemote(url, credentials: credentials)
             }
         } catch let annotation as Annotation where annotation.title == "Git server not answering" {
@@ -74,7 +74,7 @@ struct BranchUnderTest {
             // apart cannot be told. Fetch its objects (as `git fetch` would, moving no ref) and
             // compare; a local commit the remote lacks must never pass on the remote's commit.
             if repository.aheadBehind(local, commit) == nil {
-                _ = try? GitDeadline.run(GitDeadline.seconds(environment), "Fetching \(branch) from \(url)") {
+                _ = try? GitDeadline.run(GitDeadline.seconds(environment), "Fetching \(branch) from \(url)", notice: { reporter.log($0) }) {
                     try repository.fetchObjects(url, branch: branch, credentials: credentials)
                 }
             }

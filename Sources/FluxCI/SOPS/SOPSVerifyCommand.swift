@@ -151,8 +151,11 @@ struct SOPSVerifyCommand: ContextCommand {
             title: "Nothing verified", fix: "Fix the files as each annotation above says, then run `fluxci sops verify \(paths)` again.")
     }
 
-    /// The step summary table and the outputs; returns how many files failed.
-    static func summarize(_ verdicts: [Verdict], allowForeign: Bool, reporter: Reporter) throws -> Int {
+    /// The step summary table and the outputs (`files`, `failed`; a pipeline that runs the
+    /// preflight as one of its steps names them `sops-files`, `sops-failed` with `outputPrefix`,
+    /// so that `failed=0` never stands for a run that failed elsewhere, tester t15 F10); returns
+    /// how many files failed.
+    static func summarize(_ verdicts: [Verdict], allowForeign: Bool, reporter: Reporter, outputPrefix: String = "") throws -> Int {
         let failed = verdicts.filter { if case .failed = $0.outcome { true } else if case .foreign = $0.outcome { !allowForeign } else { false } }
         var summary = StepSummary()
         summary.heading("SOPS preflight: \(verdicts.count - failed.count) of \(verdicts.count) files decrypt", level: 3)
@@ -167,8 +170,8 @@ struct SOPSVerifyCommand: ContextCommand {
             return [reporter.sourceLink(SourceLocation(file: verdict.name)), verdict.recipients.joined(separator: ", "), verdict.ours ? "yes" : "no", result]
         })
         reporter.publish(summary)
-        try reporter.setOutput("files", String(verdicts.count))
-        try reporter.setOutput("failed", String(failed.count))
+        try reporter.setOutput(outputPrefix + "files", String(verdicts.count))
+        try reporter.setOutput(outputPrefix + "failed", String(failed.count))
         return failed.count
     }
 

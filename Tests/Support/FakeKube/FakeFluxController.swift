@@ -150,6 +150,19 @@ public final class FakeFluxController: @unchecked Sendable {
         [condition("True", "ProgressingWithRetry", "Reconciliation failed, retrying", type: "Reconciling"), condition("False", reason, message)] + also
     }
 
+    /// source-controller's cause of a failed clone, as go-git and Go's `net/http` word it, from
+    /// what the git CLI said of the same URL (the stand-in clones with git, not go-git).
+    static func goGitCause(url: String, gitError: String) -> String {
+        let host = URL(string: url).map { "\($0.host ?? ""):\($0.port ?? ($0.scheme == "https" ? 443 : 80))" } ?? url
+        let text = gitError.lowercased()
+        if text.contains("connection refused") || text.contains("failed to connect") {
+            return "Get \"\(url)/info/refs?service=git-upload-pack\": dial tcp \(host): connect: connection refused"
+        }
+        if text.contains("could not resolve host") { return "Get \"\(url)/info/refs?service=git-upload-pack\": dial tcp: lookup \(host): no such host" }
+        if text.contains("401") || text.contains("authentication") || text.contains("could not read username") { return "authentication required" }
+        return "repository not found"
+    }
+
     /// Whether a failing object's next attempt is due: its first at once, then one per
     /// `retryInterval` (the controllers requeue a failure `RequeueAfter: obj.GetRetryInterval()`).
     /// Returns the attempt's number.
@@ -189,7 +202,14 @@ public final class FakeFluxController: @unchecked Sendable {
                 revisions["GitRepository/\(namespace)/\(name)"] = revision
                 continue
             }
-            let listing = (try? await git(["ls-remote", url, "refs/heads/\(branch)"], environment: credentials(repository))) ?? ""
+            let listing: String, cause: String
+            do {
+                listing = try await git(["ls-remote", url, "refs/heads/\(branch)"], environment: credentials(repository))
+                cause = "couldn't find remote ref \"refs/heads/\(branch)\""
+            } catch {
+                listing = ""
+                cause = Self.goGitCause(url: url, gitError: "\(error)")
+            }
             let status: JSONValue
             if let commit = listing.split(separator: "\t").first, !commit.isEmpty {
                 let revision = "\(branch)@sha1:\(commit)"
@@ -202,7 +222,7 @@ public final class FakeFluxController: @unchecked Sendable {
             } else {
                 guard dueAttempt("gitrepositories/\(namespace)/\(name)@\(generation)") != nil else { continue }
                 status = .object([
-                    ("conditions", .array(retrying("GitOperationFailed", "failed to checkout and determine revision: unable to clone '\(url)'"))),
+                    ("conditions", .array(retrying("GitOperationFailed", "failed to checkout and determine revision: unable to clone '\(url)': \(cause)"))),
                 ])
                 failedAttempt(status, of: repository, group: "source.toolkit.fluxcd.io", plural: "gitrepositories", component: "source-controller")
                 continue
