@@ -11,6 +11,10 @@ public struct BootstrapPlan: Sendable {
     public var rootKustomization: KubeObject
     /// A Secret with git credentials, when the repository is private.
     public var credentials: KubeObject?
+    /// The flux-system build's other sources, then its other Kustomizations, as written: `flux
+    /// bootstrap` applies the whole folder (tester t12 F13), so they exist before the root
+    /// Kustomization runs (a GitRepository another one `spec.include`s, for one).
+    public var otherSync: [KubeObject]
 
     /// The source Flux must fetch: what this run tests, not what `gotk-sync.yaml` says (that
     /// points at the default branch). The repository's own `spec.ignore` is kept, so the cluster
@@ -33,6 +37,7 @@ public struct BootstrapPlan: Sendable {
         repository.json.set("spec", spec)
         gitRepository = repository
         rootKustomization = Self.disablingReconcile(tree.rootKustomization.object)
+        otherSync = tree.bootstrapSync.filter { FluxKustomization($0) == nil } + tree.bootstrapSync.filter { FluxKustomization($0) != nil }
         credentials = token.map { token in
             KubeObject(.object([
                 ("apiVersion", .string("v1")), ("kind", .string("Secret")),
@@ -64,6 +69,7 @@ public struct BootstrapPlan: Sendable {
         return object
     }
 
-    /// In order: components, then the credentials, the GitRepository and the root Kustomization.
-    public var objects: [KubeObject] { components + [credentials, gitRepository, rootKustomization].compactMap { $0 } }
+    /// In order: components, then the credentials, the GitRepository, the flux-system build's
+    /// other sources and Kustomizations, and the root Kustomization.
+    public var objects: [KubeObject] { components + [credentials, gitRepository].compactMap { $0 } + otherSync + [rootKustomization] }
 }

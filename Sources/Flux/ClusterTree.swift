@@ -18,6 +18,9 @@ public struct ClusterTree: Sendable {
     public var clusterPath: String
     public var fluxSystemPath: String
     public var components: [KubeObject]
+    /// The other sources and Kustomizations of the flux-system build (beside the root pair),
+    /// which a bootstrap applies with it, as `flux bootstrap` applies the whole folder.
+    public var bootstrapSync: [KubeObject] = []
     /// The GitRepository and root Kustomization (the pair whose path is the cluster path).
     public var gitRepository: KubeObject
     public var rootKustomization: FluxKustomization

@@ -60,21 +60,24 @@ struct SourceContent {
     /// source-controller resolves each include in the including GitRepository's namespace and
     /// waits for its artifact ("could not get resource for include", "no artifact available
     /// for include"): until then it stores no artifact, so nothing of the cluster reconciles.
-    /// Bootstrap (flux's, and fluxci's run) applies the Flux components and then only the sync
-    /// pair, so an included GitRepository is either undefined or applied by a Kustomization,
-    /// which itself waits for this artifact (a deadlock on a fresh cluster): an error either way.
-    func includeProblems(repository: KubeObject, applied: AppliedObjects, at locate: ([Origins.FieldKey]) -> SourceLocation?) -> [Annotation] {
+    /// Bootstrap (flux's, and fluxci's run) applies the flux-system build (`bootstrapped`: its
+    /// sources and Kustomizations beside the sync pair), so an included GitRepository written
+    /// there exists from the start (tester t12 F13). One written elsewhere is either undefined
+    /// or applied by a Kustomization, which itself waits for this artifact (a deadlock on a fresh
+    /// cluster): an error either way.
+    func includeProblems(repository: KubeObject, applied: AppliedObjects, bootstrapped: [KubeObject], at locate: ([Origins.FieldKey]) -> SourceLocation?) -> [Annotation] {
         let namespace = repository.namespace ?? "flux-system"
         let shown = "GitRepository \(namespace)/\(repository.name)"
         var problems: [Annotation] = []
         for include in includes {
             let at = locate(["spec", "include", .index(include.position), "repository", "name"])
             let isSource = { (object: KubeObject) in object.kind == "GitRepository" && object.apiVersion.hasPrefix(FluxKustomization.sourceGroup + "/") }
+            if bootstrapped.contains(where: { isSource($0) && $0.name == include.name && ($0.namespace ?? "flux-system") == namespace }) { continue }
             let inTree = applied.find("GitRepository", group: FluxKustomization.sourceGroup, namespace: namespace, name: include.name)
             if let first = inTree.first {
                 problems.append(.error(
                     "The \(shown) includes the GitRepository \(include.name), which the Kustomization \(first.owner) applies: that Kustomization needs this repository's artifact, and source-controller stores none until the include has one, so on a fresh cluster neither ever comes (nothing of the cluster reconciles).",
-                    title: "Include deadlock", fix: "Drop the include and give the shared manifests a GitRepository and Kustomization of their own, or create the GitRepository \(include.name) before bootstrapping (outside the tree).", at: at))
+                    title: "Include deadlock", fix: "Write the GitRepository \(include.name) in the flux-system folder (flux bootstrap and fluxci apply that folder's build first), or drop the include and give the shared manifests a GitRepository and Kustomization of their own.", at: at))
             } else {
                 let names = applied.all("GitRepository").map(\.object).filter(isSource).map(\.name)
                 let hint = ClusterTreeReader.nearest(include.name, in: names).map { " Did you mean \($0)?" } ?? ""

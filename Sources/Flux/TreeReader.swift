@@ -215,6 +215,12 @@ struct Reader {
             }
         }
         let components = systemObjects.filter { !ClusterTreeReader.isSync($0) }
+        // flux bootstrap applies the whole flux-system build ("applying sync manifests": flux2
+        // pkg/bootstrap ReconcileSyncConfig applies the folder's kustomization), so the other
+        // sources and Kustomizations written there exist before the root Kustomization runs.
+        let bootstrapSync = systemObjects.filter {
+            ClusterTreeReader.isSync($0) && ObjectReference($0.json) != ObjectReference(repository.json) && FluxKustomization($0)?.id != root.id
+        }
         strictSubstitution = PostBuild.strictSubstitutions(in: components)
         noRemoteBases = ControllerFlags("kustomize-controller", in: components).isSet("no-remote-bases")
         blocksCrossNamespace = (
@@ -394,7 +400,7 @@ struct Reader {
         }
         problems += CustomResourceChecks.problems(applied, objects: local, components: components)
         let repositoryDocument = repository.file.flatMap { file in origins.documents(file).first { $0.line == repository.line }?.node }
-        problems += sourceContent.includeProblems(repository: repository, applied: applied) { field in
+        problems += sourceContent.includeProblems(repository: repository, applied: applied, bootstrapped: bootstrapSync) { field in
             repository.file.map { SourceLocation(file: $0, line: Origins.line(of: field, in: repositoryDocument) ?? repository.line) }
         }
         problems += NamespaceNotSpecified.problems(objects, kustomizations: all, crds: components + all.flatMap { objects[$0.id] ?? [] }, line: lineOf)
@@ -415,6 +421,7 @@ struct Reader {
         tree.secretValues = secretValues.sorted()
         tree.patchedFields = patched
         tree.suspendLocations = suspendLocations
+        tree.bootstrapSync = bootstrapSync
         return tree
     }
 

@@ -281,7 +281,7 @@ struct BootstrapPipeline {
     func describe(_ prepared: Prepared) {
         var summary = StepSummary()
         summary.heading("Objects to apply for \(ClusterGraph.shortRevision(prepared.plan.revision.description))", level: StepSummary.sectionLevel)
-        let objects = prepared.plan.components + [prepared.plan.credentials, prepared.plan.gitRepository, prepared.plan.rootKustomization].compactMap { $0 }
+        let objects = prepared.plan.objects
         var counts: [String: Int] = [:]
         for object in prepared.plan.components { counts[object.kind, default: 0] += 1 }
         var rows = counts.sorted { $0.key < $1.key }.map { ["\($0.value) × \($0.key)", "Flux components (\(prepared.tree.fluxSystemPath))"] }
@@ -290,6 +290,7 @@ struct BootstrapPipeline {
         }
         if let credentials = prepared.plan.credentials { rows.append(["\(credentials.reference)", prepared.served ? "the served repository's token" : "git credentials (GITHUB_TOKEN)"]) }
         rows.append(["\(prepared.plan.gitRepository.reference)", "\(prepared.plan.repositoryURL) at \(prepared.plan.revision.branch)"])
+        rows += prepared.plan.otherSync.map { ["\($0.reference)", "as written in \(prepared.tree.fluxSystemPath) (flux bootstrap applies the folder)"] }
         rows.append(["\(prepared.plan.rootKustomization.reference)", prepared.tree.rootKustomization.writtenPath])
         summary.table(header: ["Object", "What"], rows: rows)
         reporter.publish(summary)
@@ -327,7 +328,7 @@ struct BootstrapPipeline {
                     }
                 }
                 _ = try await prepared.secrets.apply(objects, client: client, reporter: reporter)
-                for object in [prepared.plan.credentials, prepared.plan.gitRepository, prepared.plan.rootKustomization].compactMap({ $0 }) {
+                for object in [prepared.plan.credentials, prepared.plan.gitRepository].compactMap({ $0 }) + prepared.plan.otherSync + [prepared.plan.rootKustomization] {
                     let result = try await client.apply(object)
                     reporter.log("\(object.reference): \(result.created ? "created" : "configured")")
                 }
