@@ -84,7 +84,122 @@ public enum BuiltInKindValidation {
         // Workload selector against template labels
         if let problem = selectorProblem(object, key: key, refused: refused, at: at) { problems.append(problem) }
         if let problem = labelProblem(object, subject: "\(object.reference) (\(id))", refused: refused, at: at) { problems.append(problem) }
+        if let problem = annotationProblem(object, subject: "\(object.reference) (\(id))", refused: refused, at: at) { problems.append(problem) }
+        problems += portProblems(object, key: key, subject: "\(object.reference) (\(id))", refused: refused, at: at)
         return problems
+    }
+
+    // MARK: Annotations and ports
+
+    /// `metadata.annotations` as apimachinery `ValidateAnnotations` judges them on every object:
+    /// each key a qualified name (as a label key), and all keys and values together at most
+    /// 256 KiB (`TotalAnnotationSizeLimitB`).
+    static func annotationProblem(_ object: KubeObject, subject: String, refused: String, at: ([Origins.FieldKey]) -> SourceLocation?) -> Annotation? {
+        guard case .object(let annotations)? = object.json["metadata", "annotations"] else { return nil }
+        let name = #/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/#
+        let prefix = #/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/#
+        var total = 0
+        for (key, value) in annotations {
+            total += key.utf8.count + (value.string?.utf8.count ?? 0)
+            guard !key.contains("${") else { continue }
+            let parts = key.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            let keyName = parts.last ?? key
+            let valid = parts.count <= 2 && !keyName.isEmpty && keyName.count <= 63 && keyName.wholeMatch(of: name) != nil
+                && (parts.count == 1 || (parts[0].count <= 253 && parts[0].wholeMatch(of: prefix) != nil))
+            guard !valid else { continue }
+            return .error(
+                "\(subject): the annotation key \(key) is not a qualified name (at most 63 characters, alphanumeric at both ends, with `-`, `_` or `.` between, optionally after a DNS-subdomain prefix and `/`): the API server refuses the object (metadata.annotations: Invalid value), so \(refused).",
+                title: "Invalid annotation", fix: "Rename the key to letters, digits, `-`, `_` and `.` (and a `prefix/` of a DNS subdomain).",
+                at: at(["metadata", "annotations", .key(key)]))
+        }
+        if total > 256 * 1024 {
+            return .error(
+                "\(subject): its annotations hold \(total) bytes, more than the 262144 the API server allows (metadata.annotations: Too long): \(refused).",
+                title: "Annotations too long", fix: "Move the large value into a ConfigMap (a kubectl.kubernetes.io/last-applied-configuration copied into the manifest is a common cause).",
+                at: at(["metadata", "annotations"]))
+        }
+        return nil
+    }
+
+    /// Ports as k8s.io/kubernetes pkg/apis/core/validation judges them: a Service's
+    /// `spec.ports[]` (`port` 1–65535, `targetPort` a port number or an IANA service name,
+    /// `protocol` TCP, UDP or SCTP, a `name` on each when there are several, no name twice), and
+    /// the containers' `ports[]` of a Pod or a workload's pod template (`containerPort` 1–65535,
+    /// `hostPort` 0–65535, `name` an IANA service name). Values a variable makes are not judged.
+    static func portProblems(_ object: KubeObject, key: String, subject: String, refused: String, at: ([Origins.FieldKey]) -> SourceLocation?) -> [Annotation] {
+        var problems: [Annotation] = []
+        func refuse(_ field: [Origins.FieldKey], _ shown: String, _ why: String, fix: String) {
+            problems.append(.error(
+                "\(subject): \(shown) \(why): the API server refuses the object, so \(refused).", title: "Invalid port", fix: fix, at: at(field)))
+        }
+        func number(_ value: JSONValue?, _ field: [Origins.FieldKey], _ shown: String, lowest: Int = 1) {
+            guard let value, case .integer(let wide) = value else { return }
+            let number = Int(wide)
+            if number < lowest || number > 65535 {
+                refuse(field, "\(shown) is \(number), which", "is not between \(lowest) and 65535", fix: "Use a port number from \(lowest) to 65535.")
+            }
+        }
+        func protocolOf(_ port: JSONValue, _ field: [Origins.FieldKey], _ shown: String) {
+            guard let text = port["protocol"]?.string, !text.contains("${"), !["TCP", "UDP", "SCTP"].contains(text) else { return }
+            refuse(field + ["protocol"], "\(shown).protocol is \"\(text)\", which", "is not TCP, UDP or SCTP (the API server is case-sensitive)", fix: "Write TCP, UDP or SCTP.")
+        }
+        if key == "|Service", let ports = object.json["spec", "ports"]?.array {
+            var names: Set<String> = []
+            for (index, port) in ports.enumerated() {
+                let field: [Origins.FieldKey] = ["spec", "ports", .index(index)]
+                let shown = "spec.ports[\(index)]"
+                number(port["port"], field + ["port"], "\(shown).port")
+                if let target = port["targetPort"] {
+                    if case .integer(let value) = target, value != 0 { number(target, field + ["targetPort"], "\(shown).targetPort") }
+                    if let name = target.string, !name.contains("${"), Int(name) == nil, let why = ianaNameViolation(name) {
+                        refuse(field + ["targetPort"], "\(shown).targetPort \"\(name)\"", why, fix: "Name a container port (at most 15 lowercase letters, digits and `-`, one letter at least), or give its number.")
+                    }
+                }
+                protocolOf(port, field, shown)
+                if ports.count > 1 {
+                    if let name = port["name"]?.string, !name.isEmpty {
+                        if !names.insert(name).inserted {
+                            refuse(field + ["name"], "\(shown).name \"\(name)\"", "is the name of another port of the Service (Duplicate value)", fix: "Give each port its own name.")
+                        }
+                    } else {
+                        refuse(field, shown, "has no name, which a Service with several ports needs for each (Required value)", fix: "Name every port (e.g. `name: http`).")
+                    }
+                }
+            }
+        }
+        let podSpec: (JSONValue, [Origins.FieldKey])? = switch key {
+        case "|Pod": object.json["spec"].map { ($0, ["spec"]) }
+        case "apps|Deployment", "apps|StatefulSet", "apps|DaemonSet", "apps|ReplicaSet", "batch|Job":
+            object.json["spec", "template", "spec"].map { ($0, ["spec", "template", "spec"]) }
+        case "batch|CronJob": object.json["spec", "jobTemplate", "spec", "template", "spec"].map { ($0, ["spec", "jobTemplate", "spec", "template", "spec"]) }
+        default: nil
+        }
+        if let (spec, path) = podSpec {
+            for list in ["initContainers", "containers"] {
+                for (position, container) in (spec[list]?.array ?? []).enumerated() {
+                    for (index, port) in (container["ports"]?.array ?? []).enumerated() {
+                        let field = path + [.key(list), .index(position), "ports", .index(index)]
+                        let shown = "\(list)[\(position)].ports[\(index)]"
+                        number(port["containerPort"], field + ["containerPort"], "\(shown).containerPort")
+                        number(port["hostPort"], field + ["hostPort"], "\(shown).hostPort", lowest: 0)
+                        if let name = port["name"]?.string, !name.contains("${"), let why = ianaNameViolation(name) {
+                            refuse(field + ["name"], "\(shown).name \"\(name)\"", why, fix: "Use at most 15 lowercase letters, digits and `-`, with one letter at least.")
+                        }
+                        protocolOf(port, field, shown)
+                    }
+                }
+            }
+        }
+        return problems
+    }
+
+    /// Why `name` is not an IANA service name (apimachinery `IsValidPortName`), nil when it is.
+    static func ianaNameViolation(_ name: String) -> String? {
+        if name.isEmpty || name.count > 15 { return "is not 1 to 15 characters long" }
+        if name.contains(where: { !($0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-")) }) { return "holds a character other than lowercase letters, digits and `-`" }
+        if !name.contains(where: { $0.isLetter }) { return "holds no letter" }
+        if name.hasPrefix("-") || name.hasSuffix("-") || name.contains("--") { return "starts or ends with `-`, or holds `--`" }
+        return nil
     }
 
     // MARK: Labels

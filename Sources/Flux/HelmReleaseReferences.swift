@@ -133,11 +133,20 @@ enum HelmReleaseReferences {
                 let dependencyNamespace = dependency["namespace"]?.string ?? namespace
                 let dependencies = applied.find("HelmRelease", group: group, namespace: dependencyNamespace, name: name)
                 if dependencies.isEmpty {
-                    let others = applied.all("HelmRelease").filter { $0.group == group && ($0.object.namespace ?? "default") == dependencyNamespace }.map(\.object.name)
-                    let hint = ClusterTreeReader.nearest(name, in: others).map { " Did you mean \(dependencyNamespace)/\($0)?" } ?? ""
+                    // As for a Kustomization's dependsOn: never the HelmRelease itself (tester t14
+                    // F13), and one of that name in another namespace is what was meant.
+                    let releases = applied.all("HelmRelease").filter { $0.group == group }.map { "\($0.object.namespace ?? "default")/\($0.object.name)" }
+                        .filter { $0 != "\(namespace)/\(release.name)" }
+                    let sameName = releases.filter { $0.hasSuffix("/\(name)") }.sorted()
+                    let near = ClusterTreeReader.nearest(name, in: releases.filter { $0.hasPrefix(dependencyNamespace + "/") }.map { String($0.dropFirst(dependencyNamespace.count + 1)) })
+                    let hint = (sameName.first ?? near.map { "\(dependencyNamespace)/\($0)" }).map { " Did you mean \($0)?" } ?? ""
+                    let written = dependency["namespace"]?.string != nil
                     problems.append(unknown(
                         "\(id) depends on HelmRelease/\(dependencyNamespace)/\(name), which no Kustomization of this cluster applies\(unlessUnbuilt(in: dependencyNamespace)): helm-controller keeps it waiting (DependencyNotReady).\(hint)",
-                        in: dependencyNamespace, title: "Unknown dependency", fix: "Correct spec.dependsOn (a missing namespace is \(namespace)), or define the HelmRelease.",
+                        in: dependencyNamespace, title: "Unknown dependency",
+                        fix: sameName.first.map { other in
+                            "\(written ? "Correct" : "Add") the entry's namespace: \(other.split(separator: "/")[0])\(written ? "" : " (an entry without one is in \(namespace), the HelmRelease's own)"), or define HelmRelease/\(dependencyNamespace)/\(name)."
+                        } ?? "Correct spec.dependsOn (a missing namespace is \(namespace)), or define the HelmRelease.",
                         at: at(["spec", "dependsOn", .index(index)])))
                 } else if let problem = dependencyDeadlock(owned, id: id, on: dependencies, shown: "HelmRelease/\(dependencyNamespace)/\(name)", applied, at: at(["spec", "dependsOn", .index(index)])) {
                     problems.append(problem)

@@ -152,6 +152,80 @@ import TestSupport
         #expect(problems.allSatisfy { $0.level == .error })
     }
 
+    /// Tester t14 F13: ports and annotation keys as pkg/apis/core/validation and apimachinery
+    /// judge them, each at its field's line; the valid neighbours (a named targetPort, port
+    /// 65535, hostPort 0, one unnamed port, a prefixed annotation key) are quiet.
+    @Test func portsAndAnnotationKeysMustBeWhatTheAPIServerAccepts() async throws {
+        let service = """
+            apiVersion: v1
+            kind: Service
+            metadata:
+              name: web
+              namespace: default
+              annotations:
+                bad key: x
+            spec:
+              ports:
+                - name: http
+                  port: 70000
+                  targetPort: Http_Port
+                - name: http
+                  port: 443
+                  protocol: tcp
+                - port: 8443
+
+            """
+        let fine = """
+            apiVersion: v1
+            kind: Service
+            metadata:
+              name: fine
+              namespace: default
+              annotations: {service.beta.kubernetes.io/aws-load-balancer-type: nlb}
+            spec:
+              ports:
+                - port: 65535
+                  targetPort: http
+
+            """
+        let workload = """
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata:
+              name: web
+              namespace: default
+            spec:
+              selector: {matchLabels: {app: web}}
+              template:
+                metadata: {labels: {app: web}}
+                spec:
+                  containers:
+                    - name: app
+                      image: nginx
+                      ports:
+                        - containerPort: 0
+                          name: a-very-long-port-name
+                        - containerPort: 8080
+                          hostPort: 0
+                          name: http
+
+            """
+        let fleet = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps"),
+            "apps/service.yaml": service, "apps/fine.yaml": fine, "apps/workload.yaml": workload,
+        ])
+        defer { fleet.remove() }
+        let problems = try fleet.read().problems.filter { ["Invalid port", "Invalid annotation"].contains($0.title) }
+        let sites = problems.compactMap { $0.location.map { "\($0.file):\($0.line ?? 0)" } }.sorted()
+        #expect(sites == [
+            "apps/service.yaml:11", "apps/service.yaml:12", "apps/service.yaml:13", "apps/service.yaml:15", "apps/service.yaml:16", "apps/service.yaml:7",
+            "apps/workload.yaml:15", "apps/workload.yaml:16",
+        ], "\(problems.map { "\($0.location!.line!): \($0.message)" })")
+        #expect(problems.allSatisfy { $0.level == .error })
+        #expect(problems.contains { $0.message.contains("spec.ports[0].port is 70000") }, "\(problems)")
+        #expect(problems.contains { $0.message.contains("spec.ports[2] has no name") }, "\(problems)")
+    }
+
     /// Data keys the API server refuses (`IsConfigMapKey` in ValidateSecret/ValidateConfigMap):
     /// characters outside `[-._a-zA-Z0-9]`, `.`/`..` and a `..` prefix, in a Secret's data and
     /// stringData and a ConfigMap's data; the valid neighbours (dots, dashes, underscores, a

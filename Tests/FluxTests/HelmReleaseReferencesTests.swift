@@ -108,6 +108,39 @@ import TestSupport
         #expect(try valid.read().problems.isEmpty)
     }
 
+    /// Tester t14 F13 (second instance): a dependsOn without namespace whose name is a HelmRelease
+    /// of another namespace is that one (add its namespace), never the HelmRelease itself.
+    @Test func anUnknownDependencyOffersTheSameNameElsewhereNeverItself() async throws {
+        func release(_ name: String, in namespace: String, dependsOn: String = "") -> String {
+            Self.release(name, dependsOn: dependsOn).replacingOccurrences(of: "namespace: flux-system\nspec:", with: "namespace: \(namespace)\nspec:")
+                .replacingOccurrences(of: "        name: podinfo\n", with: "        name: podinfo\n        namespace: flux-system\n")
+        }
+        let fleet = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps"),
+            "apps/kustomization.yaml": "resources: [namespaces.yaml, repository.yaml, a.yaml, b.yaml]\n",
+            "apps/namespaces.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: y}\n",
+            "apps/repository.yaml": Self.repository,
+            "apps/a.yaml": release("a", in: "y"),
+            "apps/b.yaml": release("b", in: "x", dependsOn: "  dependsOn:\n    - name: a\n"),
+        ])
+        defer { fleet.remove() }
+        let dependency = try #require(try fleet.read().problem("Unknown dependency"))
+        #expect(dependency.message.contains("HelmRelease/x/a") && dependency.message.hasSuffix("Did you mean y/a?"), "\(dependency.message)")
+        #expect(dependency.fix?.hasPrefix("Add the entry's namespace: y (an entry without one is in x, the HelmRelease's own)") == true, "\(dependency)")
+
+        // A near name only among the others: b depending on "bb" is not offered b itself.
+        let alone = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps"),
+            "apps/kustomization.yaml": "resources: [namespaces.yaml, repository.yaml, b.yaml]\n",
+            "apps/namespaces.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n",
+            "apps/repository.yaml": Self.repository,
+            "apps/b.yaml": release("b", in: "x", dependsOn: "  dependsOn:\n    - name: bb\n"),
+        ])
+        defer { alone.remove() }
+        let typo = try #require(try alone.read().problem("Unknown dependency"))
+        #expect(!typo.message.contains("Did you mean"), "\(typo.message)")
+    }
+
     /// Tester t12 F11: helm-controller impersonates `spec.serviceAccountName` of the release's
     /// namespace; with no RoleBinding or ClusterRoleBinding for it (the account is usually not
     /// defined either) every Helm action is forbidden: an error at the field. A binding is enough
