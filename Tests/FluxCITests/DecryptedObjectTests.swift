@@ -15,7 +15,7 @@ import TestSupport
 
     /// cloud-env with `files` (name → plaintext YAML) encrypted into the apps overlay (`regex`:
     /// sops' --encrypted-regex, nil: every value) and listed there; `postBuild` added to apps.
-    static func fleet(_ files: [(name: String, text: String, regex: String?)], postBuild: String?) async throws -> (checkout: URL, encrypted: [String: String]) {
+    static func fleet(_ files: [(name: String, text: String, regex: String?)], postBuild: String?, json: Set<String> = []) async throws -> (checkout: URL, encrypted: [String: String]) {
         let fixture = try FleetFixture.load("cloud-env")
         let checkout = try fixture.checkout(variant: nil)
         var encrypted: [String: String] = [:]
@@ -25,7 +25,7 @@ import TestSupport
             try file.text.write(to: plain, atomically: true, encoding: .utf8)
             defer { try? FileManager.default.removeItem(at: plain) }
             let text = try await SopsTool.run(
-                ["--config", "/dev/null", "-e", "--age", recipient] + (file.regex.map { ["--encrypted-regex", $0] } ?? []) + ["--input-type", "yaml", "--output-type", "yaml", plain.path])
+                ["--config", "/dev/null", "-e", "--age", recipient] + (file.regex.map { ["--encrypted-regex", $0] } ?? []) + ["--input-type", json.contains(file.name) ? "json" : "yaml", "--output-type", json.contains(file.name) ? "json" : "yaml", plain.path])
             try text.write(to: checkout.appendingPathComponent("\(overlay)/\(file.name)"), atomically: true, encoding: .utf8)
             encrypted[file.name] = text
             listed += "  - \(file.name)\n"
@@ -93,18 +93,23 @@ import TestSupport
             [
                 ("app.sops.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: app\n  namespace: podinfo\nstringData:\n  env: \"at-${env}-ENVVALUE\"\n  other: \"keep${HOME}this-OTHERVALUE\"\n  escaped: \"lit$${VAR}-ESCVALUE\"\n  defaulted: \"${NOPE:=dflt}-DEFVALUE\"\n", "^(data|stringData)$"),
                 ("off.sops.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: off\n  namespace: podinfo\n  annotations:\n    kustomize.toolkit.fluxcd.io/substitute: disabled\nstringData:\n  password: \"Zx9p4ss${word-OFFVALUE\"\n", nil),
+                // A JSON SOPS file applied as an object (kustomize reads JSON resources).
+                ("js.sops.json", #"{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "js", "namespace": "podinfo"}, "stringData": {"fine": "a-${env}-JSFINEVALUE", "jsother": "b${UNSET_J}-JSVALUE"}}"#, "^(data|stringData)$"),
             ],
-            postBuild: "    substitute:\n      env: staging\n")
+            postBuild: "    substitute:\n      env: staging\n", json: ["js.sops.json"])
         let (result, summary) = try await Self.plan(checkout, keys: true)
         #expect(result.status == 0, "\(result.allOutput)")
         let warnings = KeyDependentMessagesTests.annotations(result.standardError, level: "warning", title: "Variables not set")
-        #expect(warnings.count == 1, "\(result.standardError)")
-        let warning = try #require(warnings.first)
+        #expect(warnings.count == 2, "\(result.standardError)")
+        let warning = try #require(warnings.first { $0.file.hasSuffix("app.sops.yaml") })
         let otherLine = try Self.line(encrypted["app.sops.yaml"]!, "    other: ENC[")
         #expect(warning.file == "\(Self.overlay)/app.sops.yaml" && warning.line == otherLine, "\(warning)")
         #expect(warning.text.contains("stringData.other of Secret/app") && warning.text.contains("variable HOME"), "\(warning.text)")
+        let jsonWarning = try #require(warnings.first { $0.file == "\(Self.overlay)/js.sops.json" })
+        let jsonLine = String(try #require(encrypted["js.sops.json"]!.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.contains("\"jsother\": \"ENC[") }) + 1)
+        #expect(jsonWarning.line == jsonLine && jsonWarning.text.contains("stringData.jsother of Secret/js") && jsonWarning.text.contains("variable UNSET_J"), "\(jsonWarning)")
         #expect(!result.standardError.contains("::error "), "\(result.standardError)")
-        Self.expectNoLeak(result, summary, ["at-${env}-ENVVALUE", "ENVVALUE", "OTHERVALUE", "ESCVALUE", "DEFVALUE", "OFFVALUE", "keep${HOME}this"])
+        Self.expectNoLeak(result, summary, ["JSFINEVALUE", "JSVALUE", "at-${env}-ENVVALUE", "ENVVALUE", "OTHERVALUE", "ESCVALUE", "DEFVALUE", "OFFVALUE", "keep${HOME}this"])
     }
 
     // MARK: F9 — an object whose identity is encrypted
