@@ -42,6 +42,9 @@ struct Reader {
     var suspendLocations: [ObjectReference: SourceLocation] = [:]
     /// The envs: entries (`file:line`) that read a SOPS file Flux decrypts as YAML, JSON or ini.
     var envsReadAsStructured: Set<String> = []
+    /// The decrypted documents of each SOPS file a build applies as objects (nil: the keys do
+    /// not open it), in memory only (`DecryptedObjects`).
+    var decryptedFiles: [String: [String]?] = [:]
     var decryptorReads: [Reference: [String: Set<SOPSDecryptorRead>]] = [:]
     var builds: [Reference: ClusterTree.BuildStatus] = [:]
     /// Objects of every build so far (substitution sources, known sources).
@@ -478,7 +481,12 @@ struct Reader {
         for document in output.documents {
             var json = document.object
             var found: Set<String> = []
-            if !variables.values.isEmpty || !variables.locked.isEmpty || !variables.openSources.isEmpty, !PostBuild.isDisabled(json) {
+            // The object as kustomize-controller's decryptor gives it, before it substitutes
+            // (`DecryptedObjects`); nil without keys or for a plain object.
+            let written = place(document.object, origin: document.origin, keepsOrigins: true, directory: kustomization.path, written: output.written)
+            let opened = opened(document, file: written.object.file, node: written.document, kustomization: kustomization)
+            let substitutes = !variables.values.isEmpty || !variables.locked.isEmpty || !variables.openSources.isEmpty
+            if substitutes, !PostBuild.isDisabled(json) {
                 do {
                     let text = try PostBuild.substitute(document.text, variables: variables.values, unresolved: &found)
                     // Strict mode fails on an unset variable; one whose value sits in a Secret
@@ -529,7 +537,23 @@ struct Reader {
                     return []
                 }
             }
-            let (object, node) = place(json, origin: document.origin, keepsOrigins: output.written.keepsOrigins, directory: kustomization.path, written: output.written)
+            if let opened, substitutes, !PostBuild.isDisabled(opened.json) {
+                let checked = decryptedSubstitutionProblems(opened, kustomization: kustomization, variables: variables, plainFound: found)
+                problems += checked.problems
+                if checked.fails {
+                    builds[id] = .notBuilt("substitution failed")
+                    return []
+                }
+            }
+            var (object, node) = place(json, origin: document.origin, keepsOrigins: output.written.keepsOrigins, directory: kustomization.path, written: output.written)
+            if Self.identityEncrypted(json) {
+                if let opened {
+                    // The checks below and the tree's see what the apply sees (tester t12 F9).
+                    object = KubeObject(Self.withDecryptedIdentity(object.json, from: opened.json), file: object.file, line: object.line)
+                } else if decrypt == nil, kustomization.decrypts {
+                    problems.append(Self.identityUnchecked(object, appliedBy: id))
+                }
+            }
             placed.append(object)
             placedDocuments.append(node)
             placedSources.append(document.object)
