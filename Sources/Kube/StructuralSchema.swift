@@ -1,9 +1,10 @@
 /// The part of a CustomResourceDefinition's structural schema (`openAPIV3Schema`) that the API
 /// server checks on every create and apply, as kube-apiserver's apiextensions validation does
 /// it: `type` (an `integer` is a `number` too; `null` only where `nullable`), `enum`,
-/// `pattern`, `required`, and the schemas of `properties`, `additionalProperties` (a map's
-/// values) and `items`. Not checked: formats, lengths, bounds and CEL rules (never a false
-/// rejection: what is not checked passes). The root's `apiVersion`, `kind`, `metadata` and
+/// `pattern`, `required`, the schemas of `properties`, `additionalProperties` (a map's
+/// values) and `items`, and the CEL rules of `x-kubernetes-validations` that `CELRule` can
+/// evaluate (tester t14 F12). Not checked: formats, lengths, bounds, and rules `CELRule` cannot
+/// evaluate (never a false rejection: what is not checked passes). The root's `apiVersion`, `kind`, `metadata` and
 /// `status` are the server's own.
 ///
 /// One validator for the fake API server of the tests and for the tree reader, which checks
@@ -104,6 +105,25 @@ public enum StructuralSchema {
         }
         if case .array(let items) = value, let itemSchema = schema["items"] {
             for (index, item) in items.enumerated() { check(item, itemSchema, path + [.index(index)], undeclared: undeclared, &violations) }
+        }
+        // x-kubernetes-validations, on the value as validated (a null the schema does not allow
+        // pruned), worded as kube-apiserver words a failed rule: `Invalid value: "object": <message>`.
+        for validation in schema["x-kubernetes-validations"]?.array ?? [] {
+            guard let rule = validation["rule"]?.string else { continue }
+            var checked = value
+            if case .object(let all) = value {
+                checked = .object(all.filter { pair in
+                    guard case .null = pair.value else { return true }
+                    return (schema["properties", pair.key] ?? schema["additionalProperties"])?["nullable"]?.bool == true
+                })
+            }
+            guard CELRule(rule).passes(checked) == false else { continue }
+            let shown: String = switch value {
+            case .object: "object"
+            case .array: "array"
+            default: String(value.jsonText.prefix(60))
+            }
+            add("FieldValueInvalid", "Invalid value: \"\(shown)\": \(validation["message"]?.string ?? "failed rule: \(rule)")")
         }
     }
 }

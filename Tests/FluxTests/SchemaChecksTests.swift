@@ -115,6 +115,57 @@ import TestSupport
         #expect(tree.kustomization("flux-system/apps") != nil)
     }
 
+    /// Tester t14 F12: the CRDs' CEL rules (`x-kubernetes-validations`) refuse what the API server
+    /// refuses: a HelmRelease with both `chart` and `chartRef` or neither (Flux's rule "either chart
+    /// or chartRef must be set"), a Widget whose min exceeds its max; each at the line of the node
+    /// the rule is on. The valid neighbours, and a rule fluxci cannot evaluate (a macro), are quiet.
+    @Test func theCRDsCELRulesRefuseWhatTheAPIServerRefuses() async throws {
+        let both = Self.release("").replacingOccurrences(of: "name: web\n", with: "name: both\n") + "  chartRef: {kind: OCIRepository, name: web}\n"
+        let neither = "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: neither\n  namespace: default\nspec:\n  interval: 10m\n"
+        let crd = """
+            apiVersion: apiextensions.k8s.io/v1
+            kind: CustomResourceDefinition
+            metadata: {name: gadgets.example.com}
+            spec:
+              group: example.com
+              scope: Namespaced
+              names: {kind: Gadget, plural: gadgets}
+              versions:
+                - name: v1
+                  served: true
+                  storage: true
+                  schema:
+                    openAPIV3Schema:
+                      type: object
+                      properties:
+                        spec:
+                          type: object
+                          x-kubernetes-validations:
+                            - {rule: self.min <= self.max, message: min must not exceed max}
+                            - {rule: "self.tags.all(t, size(t) < 5)", message: short tags}
+                          properties:
+                            min: {type: integer}
+                            max: {type: integer}
+                            tags: {type: array, items: {type: string}}
+            """
+        let fleet = try await Self.fleet([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps"),
+            "apps/repository.yaml": Self.repository,
+            "apps/fine.yaml": Self.release(""),
+            "apps/both.yaml": both,
+            "apps/neither.yaml": neither,
+            "apps/crd.yaml": crd,
+            "apps/gadgets.yaml": "apiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: bad, namespace: default}\nspec:\n  min: 5\n  max: 1\n  tags: [much-too-long]\n---\napiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: good, namespace: default}\nspec: {min: 1, max: 5, tags: [much-too-long]}\n",
+        ])
+        defer { fleet.remove() }
+        let problems = try fleet.read().problems.filter { $0.title == "Rejected by the CRD schema" }
+        #expect(Set(problems.compactMap(\.location)) == [
+            SourceLocation(file: "apps/both.yaml", line: 6), SourceLocation(file: "apps/neither.yaml", line: 6), SourceLocation(file: "apps/gadgets.yaml", line: 4),
+        ], "\(problems)")
+        #expect(problems.filter { $0.message.contains(#"spec: Invalid value: "object": either chart or chartRef must be set"#) }.count == 2, "\(problems)")
+        #expect(problems.contains { $0.message.contains("Gadget/default/bad") && $0.message.contains("min must not exceed max") && !$0.message.contains("short tags") }, "\(problems)")
+    }
+
     @Test func customResourcesAreCheckedAgainstTheFleetsCRDs() async throws {
         let crd = """
             apiVersion: apiextensions.k8s.io/v1
