@@ -105,6 +105,25 @@ import TestSupport
         }
     }
 
+    /// A JSON 6902 operation on a part of the field a problem is about (`/spec/dependsOn/0/name`
+    /// for the entry `dependsOn[0]`) writes it, as a strategic-merge patch holding that part
+    /// does: the entry's problem is at the operation's value, not at the base's entry.
+    @Test func anOperationOnAPartOfTheFieldPlacesIt() async throws {
+        let fleet = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps/overlay"),
+            "apps/base/kustomization.yaml": "resources: [ks.yaml]\n",
+            "apps/base/ks.yaml": Self.base.components(separatedBy: "---\n")[0] + "  dependsOn:\n    - name: neighbour-nope\n",
+            "apps/overlay/kustomization.yaml": "resources: [../base]\npatches:\n  - target: {kind: Kustomization, name: child}\n    patch: |-\n      - op: replace\n        path: /spec/dependsOn/0/name\n        value: typo\n",
+            "child/cm.yaml": configMap("child", namespace: "default"),
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        let problem = try #require(tree.problem("Unknown dependency"), "\(tree.problems)")
+        #expect(problem.message.contains("depends on flux-system/typo"), "\(problem.message)")
+        #expect(problem.location == SourceLocation(file: "apps/overlay/kustomization.yaml", line: 7), "\(problem)")
+        #expect(problem.message.contains("its spec.dependsOn[0] is set by the patch at apps/overlay/kustomization.yaml:7; the Kustomization is written at apps/base/ks.yaml:1"), "\(problem.message)")
+    }
+
     /// Tester t14 F14: values a patch writes into valid base objects, each at the patch line
     /// that writes it: a Secret's data value a strategic-merge file sets (base64), and a
     /// HelmRelease's timeout (CRD schema) and valuesFrom entry (a whole list one JSON 6902
