@@ -25,18 +25,19 @@ public enum AppliedObjectChecks {
     /// tree (the root first), `components` the flux-system objects bootstrap applies, and
     /// `gitRepository` the root GitRepository (its namespace exists when the sync is applied).
     /// `unsubstituted` holds each object's JSON before postBuild substitution (in the order of
-    /// `objects`), `document` gives an object's node in its repository file (for a field's line).
+    /// `objects`), `at` gives the location of a field of an object (FieldSites: the patch that writes it, else its
+    /// line in the object's file).
     static func problems(
         _ objects: [FluxKustomization.Reference: [KubeObject]], applied: AppliedObjects, components: [KubeObject], gitRepository: KubeObject,
         unsubstituted: [FluxKustomization.Reference: [JSONValue]] = [:], writtenNamespace: (String) -> String? = { _ in nil },
-        document: (KubeObject) -> Node? = { _ in nil }
+        at: (KubeObject, [Origins.FieldKey]) -> SourceLocation? = { object, _ in object.file.map { SourceLocation(file: $0, line: object.line) } }
     ) -> [Annotation] {
-        var problems = namespaceProblems(objects, applied: applied, components: components, gitRepository: gitRepository, writtenNamespace: writtenNamespace, document: document)
+        var problems = namespaceProblems(objects, applied: applied, components: components, gitRepository: gitRepository, writtenNamespace: writtenNamespace, at: at)
         var seen: Set<String> = []
         for id in applied.order {
             for (index, object) in (objects[id] ?? []).enumerated() {
                 let before = unsubstituted[id].flatMap { $0.indices.contains(index) ? $0[index] : nil }
-                for problem in stringFieldProblems(object, before: before, document: document(object)) where seen.insert("\(problem.location.map { "\($0.file):\($0.line ?? 0)" } ?? "")|\(problem.message)").inserted {
+                for problem in stringFieldProblems(object, before: before, at: { at(object, $0) }) where seen.insert("\(problem.location.map { "\($0.file):\($0.line ?? 0)" } ?? "")|\(problem.message)").inserted {
                     problems.append(problem)
                 }
             }
@@ -53,7 +54,7 @@ public enum AppliedObjectChecks {
     /// applies it (an ancestor), defines fails `namespaces "X" not found` on a fresh cluster.
     static func namespaceProblems(
         _ objects: [FluxKustomization.Reference: [KubeObject]], applied: AppliedObjects, components: [KubeObject], gitRepository: KubeObject,
-        writtenNamespace: (String) -> String? = { _ in nil }, document: (KubeObject) -> Node? = { _ in nil }
+        writtenNamespace: (String) -> String? = { _ in nil }, at: (KubeObject, [Origins.FieldKey]) -> SourceLocation? = { object, _ in object.file.map { SourceLocation(file: $0, line: object.line) } }
     ) -> [Annotation] {
         var given = builtInNamespaces
         for object in components where object.kind == "Namespace" && object.apiVersion == "v1" { given.insert(object.name) }
@@ -149,7 +150,7 @@ public enum AppliedObjectChecks {
                 }
             }
         }
-        problems += releaseNamespaceProblems(objects, applied: applied, given: given, creators: creators, createdByHelm: Set(createdByHelm.keys), writtenNamespace: writtenNamespace, document: document)
+        problems += releaseNamespaceProblems(objects, applied: applied, given: given, creators: creators, createdByHelm: Set(createdByHelm.keys), writtenNamespace: writtenNamespace, at: at)
         return problems
     }
 
@@ -174,7 +175,7 @@ public enum AppliedObjectChecks {
     /// is created in time), failing with namespaces "…" not found otherwise.
     static func releaseNamespaceProblems(
         _ objects: [FluxKustomization.Reference: [KubeObject]], applied: AppliedObjects, given: Set<String>,
-        creators: [String: [FluxKustomization.Reference]], createdByHelm: Set<String>, writtenNamespace: (String) -> String? = { _ in nil }, document: (KubeObject) -> Node?
+        creators: [String: [FluxKustomization.Reference]], createdByHelm: Set<String>, writtenNamespace: (String) -> String? = { _ in nil }, at: (KubeObject, [Origins.FieldKey]) -> SourceLocation?
     ) -> [Annotation] {
         var problems: [Annotation] = []
         for id in applied.order {
@@ -184,7 +185,7 @@ public enum AppliedObjectChecks {
                     guard let target = release.json["spec", field]?.string, !target.isEmpty, target != release.namespace, !creates,
                         !given.contains(target), creators[target] == nil, !createdByHelm.contains(target)
                     else { continue }
-                    let location = release.file.map { SourceLocation(file: $0, line: Origins.line(of: ["spec", .key(field)], in: document(release)) ?? release.line) }
+                    let location = at(release, ["spec", .key(field)])
                     let message = field == "targetNamespace"
                         ? "\(release.reference) installs its chart into the namespace \(target) (spec.targetNamespace), which no Namespace object of the cluster's tree defines and no HelmRelease creates, and spec.install.createNamespace is not set: helm-controller's install fails (namespaces \"\(target)\" not found) and the HelmRelease never becomes Ready"
                         : "\(release.reference) keeps its Helm release records in the namespace \(target) (spec.storageNamespace), which no Namespace object of the cluster's tree defines and no HelmRelease creates: Helm's install fails to store the release (namespaces \"\(target)\" not found) and the HelmRelease never becomes Ready"
@@ -272,8 +273,8 @@ public enum AppliedObjectChecks {
     /// A value postBuild substituted (it differs from `before`, the build's JSON) is never
     /// quoted: the message shows the text before substitution (`${SECRET_PIN}`), since the
     /// value may come from a decrypted Secret (tester t9 F5). The problem sits at the first
-    /// field's line in `document` (tester t9 F10), else at the object's first line.
-    static func stringFieldProblems(_ object: KubeObject, before: JSONValue? = nil, document: Node? = nil) -> [Annotation] {
+    /// field's location (`at`, tester t9 F10), else at the object's first line.
+    static func stringFieldProblems(_ object: KubeObject, before: JSONValue? = nil, at: ([Origins.FieldKey]) -> SourceLocation? = { _ in nil }) -> [Annotation] {
         let bad = nonStringFields(object)
         guard !bad.isEmpty else { return [] }
         func type(_ value: String) -> String { value == "true" || value == "false" ? "bool" : "number" }
@@ -291,7 +292,7 @@ public enum AppliedObjectChecks {
         return [.error(
             "\(object.reference): \(listed), where the API server takes only strings: kustomize-controller's server-side dry-run fails (cannot unmarshal \(type(bad[0].value)) into a string) and the Kustomization never becomes Ready. A postBuild substitution gives such a value when the variable's value is unquoted: Flux parses the substituted text again as YAML.",
             title: "Non-string value in a string field", fix: fix,
-            at: object.file.map { SourceLocation(file: $0, line: Origins.line(of: bad[0].field, in: document) ?? object.line) })]
+            at: at(bad[0].field) ?? object.file.map { SourceLocation(file: $0, line: object.line) })]
     }
 
     /// The YAML text of a bool or number; nil for strings, null and collections.

@@ -30,16 +30,16 @@ public enum BuiltInKindValidation {
         "scheduling.k8s.io|PriorityClass",
     ]
 
-    /// The problems of every object of every built Kustomization; `line` finds a field's line in
-    /// the object's document (nil: the object's first line).
+    /// The problems of every object of every built Kustomization; `fieldSite` gives a field's
+    /// location (FieldSites: the patch that writes it, else its line in the object's file).
     static func problems(
-        _ objects: [FluxKustomization.Reference: [KubeObject]], order: [FluxKustomization.Reference], line: (KubeObject, [Origins.FieldKey]) -> Int?
+        _ objects: [FluxKustomization.Reference: [KubeObject]], order: [FluxKustomization.Reference], fieldSite: (KubeObject, [Origins.FieldKey]) -> SourceLocation?
     ) -> [Annotation] {
         var found: [Annotation] = []
         var seen: Set<String> = []
         for id in order {
             for object in objects[id] ?? [] {
-                for problem in problems(object, in: id, line: line) {
+                for problem in problems(object, in: id, fieldSite: fieldSite) {
                     let key = "\(problem.location.map { "\($0.file):\($0.line ?? 0)" } ?? "")|\(problem.message)"
                     if seen.insert(key).inserted { found.append(problem) }
                 }
@@ -48,11 +48,11 @@ public enum BuiltInKindValidation {
         return found
     }
 
-    static func problems(_ object: KubeObject, in id: FluxKustomization.Reference, line: (KubeObject, [Origins.FieldKey]) -> Int?) -> [Annotation] {
+    static func problems(_ object: KubeObject, in id: FluxKustomization.Reference, fieldSite: (KubeObject, [Origins.FieldKey]) -> SourceLocation?) -> [Annotation] {
         let group = AppliedObjects.Owned.group(of: object.apiVersion)
         let key = "\(group)|\(object.kind)"
         func at(_ field: [Origins.FieldKey]) -> SourceLocation? {
-            object.file.map { SourceLocation(file: $0, line: line(object, field) ?? object.line) }
+            fieldSite(object, field)
         }
         let refused = "kustomize-controller's server-side dry-run fails and \(id) applies nothing (it never becomes Ready)"
         var problems: [Annotation] = []

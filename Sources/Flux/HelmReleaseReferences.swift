@@ -25,8 +25,9 @@ enum HelmReleaseReferences {
         var defaultServiceAccount: String?
     }
 
-    /// `lineOf` gives the line of a field of an object (its document in the repository).
-    static func problems(_ applied: AppliedObjects, context: Context = Context(), lineOf: (KubeObject, [Origins.FieldKey]) -> Int?) -> [Annotation] {
+    /// `fieldSite` gives the location of a field of an object (FieldSites: the patch that writes it,
+    /// else its line in the object's file).
+    static func problems(_ applied: AppliedObjects, context: Context = Context(), fieldSite: (KubeObject, [Origins.FieldKey]) -> SourceLocation?) -> [Annotation] {
         func exists(_ kind: String, group: String?, namespace: String, name: String) -> Bool {
             !applied.find(kind, group: group, namespace: namespace, name: name).isEmpty
         }
@@ -47,7 +48,7 @@ enum HelmReleaseReferences {
             let id = "HelmRelease/\(namespace)/\(release.name)"
             guard seen.insert(id).inserted else { continue }  // applied twice: reported by SharedObjects
             func at(_ field: [Origins.FieldKey]) -> SourceLocation? {
-                release.file.map { SourceLocation(file: $0, line: lineOf(release, field) ?? release.line) }
+                fieldSite(release, field)
             }
             // The chart's source: a source kind of source.toolkit.fluxcd.io.
             let chart: (reference: JSONValue, field: [Origins.FieldKey])? =
@@ -154,7 +155,7 @@ enum HelmReleaseReferences {
             }
             if let problem = accountProblem(owned, id: id, applied, defaultAccount: context.defaultServiceAccount, at: at(["spec", "serviceAccountName"])) { problems.append(problem) }
         }
-        problems += dependencyCycle(applied, lineOf: lineOf)
+        problems += dependencyCycle(applied, fieldSite: fieldSite)
         return problems
     }
 
@@ -190,7 +191,7 @@ enum HelmReleaseReferences {
     /// HelmReleases whose `dependsOn` form a cycle (tester t10 F9): helm-controller's
     /// `checkDependencies` holds each until the other is Ready (DependencyNotReady, requeued at
     /// `--requeue-dependency`), so none ever installs. At the first one's `dependsOn`.
-    static func dependencyCycle(_ applied: AppliedObjects, lineOf: (KubeObject, [Origins.FieldKey]) -> Int?) -> [Annotation] {
+    static func dependencyCycle(_ applied: AppliedObjects, fieldSite: (KubeObject, [Origins.FieldKey]) -> SourceLocation?) -> [Annotation] {
         let releases = applied.all("HelmRelease").filter { $0.object.apiVersion.hasPrefix(group + "/") }.map(\.object)
         func id(_ release: KubeObject) -> String { "\(release.namespace ?? "default")/\(release.name)" }
         var edges: [String: [String]] = [:]
@@ -205,7 +206,7 @@ enum HelmReleaseReferences {
         return [.error(
             "The HelmReleases depend on each other in a cycle: \(cycle.map { "HelmRelease/\($0)" }.joined(separator: " → ")) → HelmRelease/\(cycle[0]). helm-controller holds each until its dependencies are Ready (DependencyNotReady), so none is ever installed.",
             title: "HelmRelease dependency cycle", fix: "Remove one of the dependsOn entries.",
-            at: first.file.map { SourceLocation(file: $0, line: lineOf(first, ["spec", "dependsOn"]) ?? first.line) })]
+            at: fieldSite(first, ["spec", "dependsOn"]))]
     }
 
     /// A HelmRelease whose `dependsOn` names a HelmRelease that only a Kustomization waiting

@@ -22,10 +22,10 @@ enum NamespaceNotSpecified {
     ]
 
     /// One error per object without a namespace whose kind is namespaced, at its `metadata.name`
-    /// line (`line` finds it; nil falls back to the object's first line).
+    /// line (`fieldSite` finds it: FieldSites).
     static func problems(
         _ objects: [FluxKustomization.Reference: [KubeObject]], kustomizations: [FluxKustomization], crds: [KubeObject],
-        line: (KubeObject, [Origins.FieldKey]) -> Int?
+        fieldSite: (KubeObject, [Origins.FieldKey]) -> SourceLocation?
     ) -> [Annotation] {
         var namespaced: Set<String> = builtInNamespaced
         for crd in crds where crd.kind == "CustomResourceDefinition" {
@@ -42,7 +42,7 @@ enum NamespaceNotSpecified {
                     "\(object.kind) \(object.name) has no metadata.namespace, and nothing in the build of \(id) sets one: kustomize-controller does not default it, so the dry-run fails with \"\(object.kind)/\(object.name) namespace not specified\" and \(id) applies nothing (it never becomes Ready).",
                     title: "Namespace not specified",
                     fix: "Add metadata.namespace, or set namespace: in the kustomization.yaml, or spec.targetNamespace on \(id).",
-                    at: object.file.map { SourceLocation(file: $0, line: line(object, ["metadata", "name"]) ?? object.line) }))
+                    at: fieldSite(object, ["metadata", "name"])))
             }
         }
         return problems

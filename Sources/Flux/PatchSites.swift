@@ -77,7 +77,8 @@ enum PatchSites {
             }
             return Origins.isWritten(field, in: patch) ? Origins.line(of: field, in: patch) : nil
         case .sequence(let operations):
-            // JSON 6902: an operation on the field, or on a parent whose value holds it.
+            // JSON 6902: an operation on the field, on a parent whose value holds it, or on a part
+            // of it (as a strategic-merge patch writing `dependsOn[0].name` writes `dependsOn[0]`).
             let pointer = field.map { key -> String in
                 switch key {
                 case .key(let name): name.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
@@ -89,6 +90,9 @@ enum PatchSites {
                     let path = operation["path"]?.string
                 else { continue }
                 let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
+                if parts.count > pointer.count, zip(pointer, parts).allSatisfy({ $0 == $1 }) {
+                    return (operation["value"] ?? operation["path"])?.mark?.line ?? operation.mark?.line
+                }
                 // `-` appends: it stands for whatever index the field has.
                 guard parts.count <= pointer.count, zip(parts, pointer).allSatisfy({ $0 == $1 || ($0 == "-" && Int($1) != nil) }) else { continue }
                 let rest = Array(field.dropFirst(parts.count))

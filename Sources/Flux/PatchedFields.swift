@@ -25,48 +25,24 @@ extension Reader {
         "Bucket": ["spec.bucketName", "spec.endpoint", "spec.secretRef.name"],
     ]
 
-    /// Where a patch writes each of `patchedFieldPaths` of `object` (an object of the build of
-    /// `kustomization`, whose build reached `reached`); fields no patch writes are absent.
-    func patchedFields(of object: KubeObject, in kustomization: FluxKustomization, reached: [String]) -> [String: SourceLocation] {
+    /// Where a patch writes each of `patchedFieldPaths` of `object` (an object of `build`);
+    /// fields no patch writes are absent.
+    func patchedFields(of object: KubeObject, build: FieldSites.Build) -> [String: SourceLocation] {
         guard let paths = Self.patchedFieldPaths[object.kind] else { return [:] }
         var found: [String: SourceLocation] = [:]
         for name in paths {
             let field = name.split(separator: ".").map { Origins.FieldKey.key(String($0)) }
-            if let file = kustomization.object.file, let entries = documents[kustomization.id]?["spec"]?["patches"]?.sequence {
-                for entry in entries.reversed() {  // the last patch writing the field wins
-                    if let target = entry["target"], !PatchSites.selects(target, object) { continue }
-                    guard case .scalar(let scalar)? = entry["patch"],
-                        let line = PatchSites.line(of: field, object: object, inPatch: scalar, target: entry["target"])
-                    else { continue }
-                    found[name] = SourceLocation(file: file, line: line)
-                    break
-                }
-            }
-            if found[name] == nil, let site = kustomizePatchSite(of: field, object: object, in: kustomization, reached: reached) { found[name] = site }
+            if let site = FieldSites.patchSite(of: field, object: object, build: build, origins: origins) { found[name] = site }
         }
         return found
-    }
-
-    /// Where a patch of a kustomization file the build reached writes `field` of `object`
-    /// (another file than the object's own), searching from the kustomization at `spec.path`,
-    /// whose patches kustomize applies last.
-    func kustomizePatchSite(of field: [Origins.FieldKey], object: KubeObject, in kustomization: FluxKustomization, reached: [String]) -> SourceLocation? {
-        let outermost = { (file: String) in (file as NSString).deletingLastPathComponent == kustomization.path }
-        let files = reached.filter(KustomizationGenerator.isKustomizationFile).sorted { a, b in
-            outermost(a) != outermost(b) ? outermost(a) : a < b
-        }
-        for file in files {
-            if let site = PatchSites.location(of: field, object: object, kustomizationFile: file, origins: origins), site.file != object.file { return site }
-        }
-        return nil
     }
 
     /// Where `spec.suspend: true` of `object` is set: by the patch applied last that writes it,
     /// else in its own document; nil when it is not suspended. A warning that says to remove it
     /// belongs at that line (t13 F6).
-    func suspendLocation(of object: KubeObject, document: Node?, in kustomization: FluxKustomization, reached: [String]) -> SourceLocation? {
+    func suspendLocation(of object: KubeObject, document: Node?, build: FieldSites.Build) -> SourceLocation? {
         guard object.json["spec", "suspend"]?.bool == true else { return nil }
-        if let site = kustomizePatchSite(of: ["spec", "suspend"], object: object, in: kustomization, reached: reached) { return site }
+        if let site = FieldSites.patchSite(of: ["spec", "suspend"], object: object, build: build, origins: origins) { return site }
         guard let file = object.file else { return nil }
         return SourceLocation(file: file, line: Origins.isWritten(["spec", "suspend"], in: document) ? Origins.line(of: ["spec", "suspend"], in: document) : object.line)
     }

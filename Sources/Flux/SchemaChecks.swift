@@ -20,11 +20,11 @@ struct CRDSchemas {
         }
     }
 
-    /// The error for `object` (applied by `owner`; `document` its node in the repository), nil
+    /// The error for `object` (applied by `owner`; `at` gives a field's location: FieldSites), nil
     /// when no CRD of the fleet serves its version or the object passes. A field postBuild
     /// substituted (it differs from `before`, the build's JSON) is described by its text before
     /// substitution, never by its value (which may come from a decrypted Secret; tester t9 F5).
-    func problem(_ object: KubeObject, appliedBy owner: FluxKustomization.Reference, document: Node?, before: JSONValue? = nil) -> Annotation? {
+    func problem(_ object: KubeObject, appliedBy owner: FluxKustomization.Reference, at: ([Origins.FieldKey]) -> SourceLocation?, before: JSONValue? = nil) -> Annotation? {
         let parts = object.apiVersion.split(separator: "/").map(String.init)
         guard parts.count == 2, let definition = definitions["\(parts[0])|\(object.kind)"]?.last,
             let schema = StructuralSchema.schema(in: definition, version: parts[1])
@@ -49,7 +49,7 @@ struct CRDSchemas {
                 }
             }
         }
-        let location = object.file.map { SourceLocation(file: $0, line: Origins.line(of: fields(first.path), in: document) ?? object.line) }
+        let location = at(fields(first.path))
         func described(_ violation: StructuralSchema.Violation) -> String {
             guard let source = SubstitutedValues.source(at: fields(violation.path), before: before, after: object.json) else { return "\(violation.field): \(violation.message)" }
             let substituted = "the value postBuild substitution gives\(source.isEmpty ? "" : " to `\(source)`")"

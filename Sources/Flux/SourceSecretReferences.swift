@@ -16,8 +16,9 @@ enum SourceSecretReferences {
 
     /// `given` holds the Secrets fluxci's pipeline creates (`namespace/name`: the decryption
     /// Secrets), `root` the GitRepository whose credentials bootstrap writes (`namespace/name`).
-    /// `lineOf` gives the line of a field of an object (its document in the repository).
-    static func problems(_ applied: AppliedObjects, given: Set<String>, root: String?, lineOf: (KubeObject, [Origins.FieldKey]) -> Int?) -> [Annotation] {
+    /// `fieldSite` gives the location of a field of an object (FieldSites: the patch that writes it,
+    /// else its line in the object's file).
+    static func problems(_ applied: AppliedObjects, given: Set<String>, root: String?, fieldSite: (KubeObject, [Origins.FieldKey]) -> SourceLocation?) -> [Annotation] {
         var problems: [Annotation] = []
         var seen: Set<String> = []
         for kind in kinds {
@@ -29,7 +30,7 @@ enum SourceSecretReferences {
                 guard seen.insert(id).inserted, "\(namespace)/\(source.name)" != root, source.json["spec", "suspend"]?.bool != true else { continue }
                 for field in fields {
                     guard let name = source.json["spec", field, "name"]?.string, !name.isEmpty, !given.contains("\(namespace)/\(name)") else { continue }
-                    let at = source.file.map { SourceLocation(file: $0, line: lineOf(source, ["spec", .key(field), "name"]) ?? source.line) }
+                    let at = fieldSite(source, ["spec", .key(field), "name"])
                     let secrets = applied.find("Secret", group: "", namespace: namespace, name: name)
                     if !secrets.isEmpty {
                         if let problem = HelmReleaseReferences.dependencyDeadlock(owned, id: id, on: secrets, shown: "Secret/\(namespace)/\(name)", applied, need: .credentials, at: at) {

@@ -30,15 +30,23 @@ enum StrayCiphertext {
         return firstLeaf(object.json) { $0.string.map { $0.hasPrefix("ENC[AES256_GCM,data:") && $0.hasSuffix("]") } ?? false }
     }
 
-    static func problem(_ object: KubeObject, document: Node?, appliedBy id: FluxKustomization.Reference) -> Annotation? {
+    /// `at` gives a field's location (FieldSites); `document` is the object's node in its file.
+    static func problem(_ object: KubeObject, document: Node?, appliedBy id: FluxKustomization.Reference, at: ([Origins.FieldKey]) -> SourceLocation?) -> Annotation? {
         guard let field = field(object) else { return nil }
         let dotted = Origins.dotted(field)
-        let line = Origins.isWritten(field, in: document) ? Origins.line(of: field, in: document) : nil
         return .error(
             "\(object.reference), which \(id) applies, holds SOPS ciphertext at \(dotted) but carries no sops metadata: kustomize-controller decrypts only objects with sops metadata (after kustomize has built them), so the encrypted text (ENC[AES256_GCM,…]) is applied as it is. A `replacements` entry, a var or a patch copying a field of a SOPS-encrypted object gives this.",
             title: "Not decrypted by Flux",
             fix: "Copy the value from a plain source, or let the workload read the Secret at run time (secretKeyRef, a mounted Secret) instead of copying it.",
-            at: object.file.map { SourceLocation(file: $0, line: line ?? object.line) })
+            at: site(field, of: object, document: document, at: at))
+    }
+
+    /// The patch that writes `field`, or its line in the object's own file; a field neither
+    /// writes (a `replacements` entry copied it there) is placed at the object's first line,
+    /// not at a parent key.
+    private static func site(_ field: [Origins.FieldKey], of object: KubeObject, document: Node?, at: ([Origins.FieldKey]) -> SourceLocation?) -> SourceLocation? {
+        if let site = at(field), site.file != object.file || Origins.isWritten(field, in: document) { return site }
+        return object.file.map { SourceLocation(file: $0, line: object.line) }
     }
 
     /// A plain value where an encrypted object's own rule (`sops.encrypted_regex`, the rule of
@@ -70,14 +78,15 @@ enum StrayCiphertext {
         return walk(object.json, [])
     }
 
-    static func plainProblem(_ object: KubeObject, document: Node?, appliedBy id: FluxKustomization.Reference) -> Annotation? {
+    static func plainProblem(_ object: KubeObject, document: Node?, appliedBy id: FluxKustomization.Reference, at: ([Origins.FieldKey]) -> SourceLocation?) -> Annotation? {
         guard let field = plainField(object) else { return nil }
         let dotted = Origins.dotted(field)
-        // Not in the object's own (encrypted) file: a patch of the build put it there.
+        // Not in the object's own (encrypted) file: a patch of the build put it there, and is
+        // where it is annotated when found.
         return .error(
             "\(object.reference), which \(id) applies, is SOPS-encrypted (encrypted_regex \(object.json["sops", "encrypted_regex"]?.string ?? "")) but holds a plain value at \(dotted), which a patch or transformer of the build merged into it: kustomize-controller decrypts the built object, and the decryption fails on that value (\"does not match sops' data format\"), so \(id) never becomes Ready.",
             title: "Plain value in an encrypted object",
             fix: "Encrypt the patch that adds it (as a SOPS file under patches:), or keep the value in another object, or under a key the encrypted_regex does not select.",
-            at: object.file.map { SourceLocation(file: $0, line: object.line) })
+            at: site(field, of: object, document: document, at: at))
     }
 }

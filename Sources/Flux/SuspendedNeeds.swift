@@ -6,7 +6,7 @@ import Kube
 /// `dependsOn` release helm-controller never reconciles. Either way the release never becomes
 /// Ready, and the full run fails at once; the plan says so first.
 enum SuspendedNeeds {
-    static func problems(_ applied: AppliedObjects, lineOf: (KubeObject, [Origins.FieldKey]) -> Int?) -> [Annotation] {
+    static func problems(_ applied: AppliedObjects, fieldSite: (KubeObject, [Origins.FieldKey]) -> SourceLocation?) -> [Annotation] {
         var problems: [Annotation] = []
         func suspended(_ owned: [AppliedObjects.Owned]) -> KubeObject? {
             owned.map(\.object).first { $0.json["spec", "suspend"]?.bool == true }
@@ -14,7 +14,7 @@ enum SuspendedNeeds {
         for release in applied.all("HelmRelease").map(\.object) where release.apiVersion.hasPrefix("helm.toolkit.fluxcd.io/") {
             guard release.json["spec", "suspend"]?.bool != true else { continue }
             let namespace = release.namespace ?? "default"
-            func at(_ field: [Origins.FieldKey]) -> SourceLocation? { release.file.map { SourceLocation(file: $0, line: lineOf(release, field) ?? release.line) } }
+            func at(_ field: [Origins.FieldKey]) -> SourceLocation? { fieldSite(release, field) }
             if let source = ClusterGraph.chartSource(release.json, namespace: namespace),
                 let found = suspended(applied.find(source.kind, group: FluxKustomization.sourceGroup, namespace: source.namespace, name: source.name))
             {

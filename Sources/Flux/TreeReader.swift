@@ -23,6 +23,8 @@ struct Reader {
     /// What the run's keys put into the decryption Secrets (nil: only their names are known).
     var keys: DecryptionKeys?
     let origins: Origins
+    /// Where a problem about a field of a built object is annotated (every check asks it).
+    let fieldSites: FieldSites
     let scratch: URL
     var problems: [Annotation] = []
     /// The document of each Kustomization in its file, for the lines of its fields.
@@ -73,6 +75,7 @@ struct Reader {
         self.tool = tool
         self.decrypt = decrypt
         origins = Origins(root: artifact.root)
+        fieldSites = FieldSites(origins: origins)
         // Recorded for the run's cleanup the moment it exists (a signal during the tree check).
         scratch = ScratchFolders.make("fluxci-builds") ?? FileManager.default.temporaryDirectory
     }
@@ -84,16 +87,13 @@ struct Reader {
     // MARK: Locations
 
     func location(_ kustomization: FluxKustomization, _ field: [Origins.FieldKey] = []) -> SourceLocation? {
-        guard let file = kustomization.object.file else { return nil }
-        // A field its file does not write may come from the spec.patches of the Kustomization
-        // that applies it (tester t3 F5, f27): the problem belongs in that patch.
-        if field.count > 1, !Origins.isWritten(field, in: documents[kustomization.id]) {
-            if let patched = patchLocation(kustomization, field) { return patched }
-            // Or a kustomize patch of the folder that builds it (flux-system/kustomization.yaml
-            // patching the root Kustomization, tester t5 F).
-            if let patched = kustomizePatchLocation(kustomization, field) { return patched }
+        // The patch that writes the field (FieldSites); for a field its file does not write and
+        // no recorded build patches, the spec.patches of the Kustomization that applies it as
+        // written text (tester t3 F5, f27), or a kustomize patch of the folder that builds it
+        // (flux-system/kustomization.yaml patching the root Kustomization, tester t5 F).
+        fieldSites.location(of: kustomization.object, field, document: documents[kustomization.id]) {
+            patchLocation(kustomization, field) ?? kustomizePatchLocation(kustomization, field)
         }
-        return SourceLocation(file: file, line: Origins.line(of: field, in: documents[kustomization.id]) ?? kustomization.object.line)
     }
 
     /// The line of a kustomize patch that writes `field` into the Kustomization: in the
@@ -381,40 +381,33 @@ struct Reader {
                 return reader.absence(of: path)
             })
         chartContext.defaultServiceAccount = ControllerFlags("helm-controller", in: components).value("default-service-account")
-        // The line of a field of an applied object (its document in the repository).
-        let lineOf: (KubeObject, [Origins.FieldKey]) -> Int? = { object, field in
-            Origins.line(of: field, in: object.file.flatMap { file in origins.documents(file).first { $0.line == object.line }?.node })
-        }
-        problems += HelmReleaseReferences.problems(applied, context: chartContext, lineOf: lineOf)
+        // Where a problem about a field of an applied object is annotated (FieldSites).
+        let fieldSites = self.fieldSites
+        let fieldSite: (KubeObject, [Origins.FieldKey]) -> SourceLocation? = { object, field in fieldSites.location(of: object, field) }
+        problems += HelmReleaseReferences.problems(applied, context: chartContext, fieldSite: fieldSite)
         problems += SourceSecretReferences.problems(
-            applied, given: Set(decryptionSecrets.map { "\(secretsNamespace)/\($0)" }), root: "\(secretsNamespace)/\(repository.name)", lineOf: lineOf)
-        problems += WorkloadReferences.problems(applied, lineOf: lineOf)
-        problems += SuspendedNeeds.problems(applied, lineOf: lineOf)
+            applied, given: Set(decryptionSecrets.map { "\(secretsNamespace)/\($0)" }), root: "\(secretsNamespace)/\(repository.name)", fieldSite: fieldSite)
+        problems += WorkloadReferences.problems(applied, fieldSite: fieldSite)
+        problems += SuspendedNeeds.problems(applied, fieldSite: fieldSite)
         let writtenNamespaces = WrittenNamespaces(artifact: artifact, origins: origins)
         problems += AppliedObjectChecks.problems(
-            local, applied: applied, components: components, gitRepository: repository, unsubstituted: unsubstituted, writtenNamespace: writtenNamespaces.hint
-        ) { object in
-            object.file.flatMap { file in origins.documents(file).first { $0.line == object.line }?.node }
-        }
-        let documents = self.documents
+            local, applied: applied, components: components, gitRepository: repository, unsubstituted: unsubstituted, writtenNamespace: writtenNamespaces.hint,
+            at: fieldSite)
         let defaultServiceAccount = ControllerFlags("kustomize-controller", in: components).value("default-service-account")
-        problems += KustomizationReferences.problems(applied, defaultServiceAccount: defaultServiceAccount) { kustomization, field in
-            kustomization.object.file.map { SourceLocation(file: $0, line: Origins.line(of: field, in: documents[kustomization.id]) ?? kustomization.object.line) }
-        }
+        problems += KustomizationReferences.problems(applied, defaultServiceAccount: defaultServiceAccount) { kustomization, field in reader.location(kustomization, field) }
         problems += CustomResourceChecks.problems(applied, objects: local, components: components)
-        let repositoryDocument = repository.file.flatMap { file in origins.documents(file).first { $0.line == repository.line }?.node }
-        problems += sourceContent.includeProblems(repository: repository, applied: applied, bootstrapped: bootstrapSync) { field in
-            repository.file.map { SourceLocation(file: $0, line: Origins.line(of: field, in: repositoryDocument) ?? repository.line) }
-        }
-        problems += NamespaceNotSpecified.problems(objects, kustomizations: all, crds: components + all.flatMap { objects[$0.id] ?? [] }, line: lineOf)
+        problems += sourceContent.includeProblems(repository: repository, applied: applied, bootstrapped: bootstrapSync) { field in fieldSites.location(of: repository, field) }
+        problems += NamespaceNotSpecified.problems(objects, kustomizations: all, crds: components + all.flatMap { objects[$0.id] ?? [] }, fieldSite: fieldSite)
         // The keys kustomize made from the ciphertext of an envs: file Flux decrypts as YAML or
         // JSON: the error at that entry says what happens instead (tester t12 F6).
-        problems += BuiltInKindValidation.problems(objects, order: all.map(\.id), line: lineOf).filter { problem in
+        problems += BuiltInKindValidation.problems(objects, order: all.map(\.id), fieldSite: fieldSite).filter { problem in
             !(problem.title == "Invalid data key" && problem.location.map { envsReadAsStructured.contains("\($0.file):\($0.line ?? 0)") } == true)
         }
         // The safety net (tester t9 F5): no message holds a value a Secret gave, whatever path
         // quoted it (an object name, a controller's words).
         let searched = SubstitutedValues.searched(secretValues)
+        // A problem placed at a patch names where its object is written.
+        problems = fieldSites.noted(problems)
         problems = problems.map { SubstitutedValues.redact($0, searched) }
         for (id, status) in builds { if case .notBuilt(let why) = status { builds[id] = .notBuilt(SubstitutedValues.redact(why, searched)) } }
         var tree = ClusterTree(
@@ -688,27 +681,32 @@ struct Reader {
         // first (ApplyAllStaged), so they count.
         schemas.add(placed)
         var rejected: Set<Reference> = []
+        // Each object's build, for the patches that write its fields (FieldSites).
+        let reachedOnce = Array(Set(reached))
+        let build = FieldSites.Build(kustomization: kustomization, document: documents[id], reached: reachedOnce)
+        for object in placed { fieldSites.record(object, builtBy: build) }
+        let fieldSites = self.fieldSites
         // Ciphertext in a plain object; a generated one whose SOPS input is already reported at
         // its generator entry (a configMapGenerator) is not reported twice.
         let reportedGenerators = Set(problems.filter { $0.title == "Not decrypted by Flux" }.compactMap(\.location?.file))
         for (object, document) in zip(placed, placedDocuments) where !(object.file.map(reportedGenerators.contains) ?? false) {
-            if let problem = StrayCiphertext.problem(object, document: document, appliedBy: id) ?? StrayCiphertext.plainProblem(object, document: document, appliedBy: id) {
+            let at = { (field: [Origins.FieldKey]) in fieldSites.location(of: object, field, document: document) }
+            if let problem = StrayCiphertext.problem(object, document: document, appliedBy: id, at: at) ?? StrayCiphertext.plainProblem(object, document: document, appliedBy: id, at: at) {
                 problems.append(problem)
             }
         }
         for (index, (object, document)) in zip(placed, placedDocuments).enumerated() {
-            guard let problem = schemas.problem(object, appliedBy: id, document: document, before: placedSources[index]) else { continue }
+            guard let problem = schemas.problem(object, appliedBy: id, at: { fieldSites.location(of: object, $0, document: document) }, before: placedSources[index]) else { continue }
             problems.append(problem)
             if let child = FluxKustomization(object), child.id != id { rejected.insert(child.id) }
         }
         children.removeAll { rejected.contains($0.id) }
         objects[id] = placed
-        let reachedOnce = Array(Set(reached))
         for (object, document) in zip(placed, placedDocuments) where Self.patchedFieldPaths[object.kind] != nil {
             let reference = WrittenObjects.reference(object, in: kustomization)
-            let fields = patchedFields(of: object, in: kustomization, reached: reachedOnce)
+            let fields = patchedFields(of: object, build: build)
             if !fields.isEmpty { patched[reference] = fields }
-            if let site = suspendLocation(of: object, document: document, in: kustomization, reached: reachedOnce) { suspendLocations[reference] = site }
+            if let site = suspendLocation(of: object, document: document, build: build) { suspendLocations[reference] = site }
         }
         unsubstituted[id] = placedSources
         available += placed
@@ -925,10 +923,9 @@ struct Reader {
                 }
             }
             if let file = object.file {
-                let document = origins.documents(file).first { $0.line == object.line }?.node
                 for key in Self.secretKeys(object.json) {
                     let field: [Origins.FieldKey] = object.json["data", key] != nil ? ["data", .key(key)] : ["stringData", .key(key)]
-                    let location = SourceLocation(file: file, line: Origins.line(of: field, in: document) ?? object.line)
+                    let location = fieldSites.location(of: object, field) ?? SourceLocation(file: file, line: object.line)
                     result.sites[key] = .init(location: location, place: "the data of \(kind) \(kustomization.id.namespace)/\(name), \(location)", fromSource: true)
                 }
             }

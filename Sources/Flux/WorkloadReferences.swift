@@ -54,8 +54,9 @@ enum WorkloadReferences {
         return needs
     }
 
-    /// `lineOf` gives the line of a field of an object (its document in the repository).
-    static func problems(_ applied: AppliedObjects, lineOf: (KubeObject, [Origins.FieldKey]) -> Int?) -> [Annotation] {
+    /// `fieldSite` gives the location of a field of an object (FieldSites: the patch that writes it,
+    /// else its line in the object's file).
+    static func problems(_ applied: AppliedObjects, fieldSite: (KubeObject, [Origins.FieldKey]) -> SourceLocation?) -> [Annotation] {
         var problems: [Annotation] = []
         for (key, path) in podSpecs.sorted(by: { $0.key < $1.key }) {
             let kind = String(key.split(separator: "|", omittingEmptySubsequences: false)[1])
@@ -76,7 +77,7 @@ enum WorkloadReferences {
                         "\(workload.reference) needs \(need.kind)/\(namespace)/\(need.name), which only the Kustomization \(other) applies; \(owner), which applies it, \(how), so it is Ready only once the pods run, and they cannot start without the \(need.kind) (CreateContainerConfigError): kustomize-controller fails \(owner) at its timeout (\"health check failed\"), \(applied.deadlock(other, needs: owner)).",
                         title: "\(need.kind) applied by a dependent",
                         fix: "Move \(need.kind) \(need.name) into the build of \(owner) or of a Kustomization it depends on, mark the reference optional: true, or \(spec["wait"]?.bool == true ? "drop wait: true from \(owner)" : "drop the health check") (a dependsOn of \(owner) on \(other) would be a cycle).",
-                        at: workload.file.map { SourceLocation(file: $0, line: lineOf(workload, need.field) ?? workload.line) }))
+                        at: fieldSite(workload, need.field)))
                 }
             }
         }
