@@ -190,6 +190,12 @@ public struct ClusterGraph: Sendable {
     /// and state ("180 HelmReleases · ready"), first only the ready ones, then all; failed and
     /// waiting objects keep their own node while that fits.
     public static let mermaidLimit = 50_000
+
+    /// A kind's plural as a label says it: `GitRepositories`, `HelmReleases` (tester t16 F9).
+    static func plural(_ kind: String) -> String {
+        if kind.hasSuffix("y"), let before = kind.dropLast().last, !"aeiou".contains(before) { return kind.dropLast() + "ies" }
+        return kind.hasSuffix("s") ? kind + "es" : kind + "s"
+    }
     /// Mermaid's `maxEdges` (500 by default, a secure setting a diagram cannot raise): GitHub
     /// refuses a flowchart with more ("Edge limit exceeded"), whatever its size (tester t13 F2).
     public static let mermaidEdgeLimit = 500
@@ -239,7 +245,7 @@ public struct ClusterGraph: Sendable {
             lines.append("  \(Self.mermaidID(node.reference))[\"\(Self.label(node))\"]")
         }
         for group in groups {
-            lines.append("  \(group.id)[\"\(group.count) \(group.kind)\(group.count == 1 ? "" : "s")<br/>\(group.state.rawValue)\"]")
+            lines.append("  \(group.id)[\"\(group.count) \(group.count == 1 ? group.kind : Self.plural(group.kind))<br/>\(group.state.rawValue)\"]")
             lines.append("  \(Self.mermaidID(group.parent)) --> \(group.id)")
         }
         for node in drawn {

@@ -14,6 +14,9 @@ struct Reader {
     let artifact: SourceArtifact
     /// The root GitRepository's `spec.ignore`, for naming the rule that leaves a file out.
     var rootIgnore: String?
+    /// GitRepositories of the tree (beside the root) that fetch the same repository as the root
+    /// (`sameRepository`): their Kustomizations are built from the commit under test (t16 F7).
+    var sameRepositorySources: [KubeObject] = []
     /// What the root GitRepository's artifact holds that fluxci does not read (submodules, includes).
     var sourceContent = SourceContent(repository: nil, artifact: nil)
     /// The CRDs of the fleet so far (the flux-system components, then every build's).
@@ -243,12 +246,27 @@ struct Reader {
         let rootSource = FluxKustomization.SourceReference(kind: "GitRepository", namespace: secretsNamespace, name: repository.name)
 
         rootID = root.id
+        // Kustomizations of another GitRepository of this same repository (another branch or
+        // tag of it) are built from the commit under test too: the cluster applies that ref's
+        // manifests, but a change to them on this branch is what merging it deploys (tester t16 F7).
+        var branchSources: Set<FluxKustomization.SourceReference> = [rootSource]
+        let rootURL = repository.json["spec", "url"]?.string ?? ""
+        func findSameRepositorySources() {
+            for object in available where object.kind == "GitRepository" && object.apiVersion.hasPrefix(FluxKustomization.sourceGroup + "/") {
+                let reference = FluxKustomization.SourceReference(kind: "GitRepository", namespace: object.namespace ?? secretsNamespace, name: object.name)
+                guard !branchSources.contains(reference), let url = object.json["spec", "url"]?.string, ClusterTreeReader.sameRepository(url, rootURL) else { continue }
+                branchSources.insert(reference)
+                sameRepositorySources.append(object)
+            }
+        }
+        findSameRepositorySources()
+        func fromBranch(_ kustomization: FluxKustomization) -> Bool { branchSources.contains(kustomization.source) }
         typealias Ticket = BuildQueue.Ticket<Result<KustomizationBuild.Output, KustomizationBuild.Failure>>
         var index = 1
         // A build starts as soon as its Kustomization is found (the walk below reads the results
         // in the order it found them, so the outcome is that of building level by level).
         func start(_ kustomization: FluxKustomization, started: (request: KustomizationBuild.Request, ticket: Ticket)? = nil) -> Ticket? {
-            guard kustomization.source == rootSource, !kustomization.suspended, !kustomization.applyDisabled else { return nil }
+            guard fromBranch(kustomization), !kustomization.suspended, !kustomization.applyDisabled else { return nil }
             let request = KustomizationBuild.Request(kustomization: kustomization, files: rootFiles)
             if let started, started.request.buildsAlike(request) { return started.ticket }
             let at = index
@@ -260,7 +278,7 @@ struct Reader {
         // (KustomizationBatch), else queued again one by one.
         func startAll(_ kustomizations: [FluxKustomization]) -> [(FluxKustomization, Ticket?)] {
             var buildable: [(at: Int, request: KustomizationBuild.Request)] = []
-            for kustomization in kustomizations where kustomization.source == rootSource && !kustomization.suspended && !kustomization.applyDisabled {
+            for kustomization in kustomizations where fromBranch(kustomization) && !kustomization.suspended && !kustomization.applyDisabled {
                 buildable.append((index, KustomizationBuild.Request(kustomization: kustomization, files: rootFiles)))
                 index += 1
             }
@@ -281,7 +299,7 @@ struct Reader {
             }
             var next = tickets.makeIterator()
             return kustomizations.map { kustomization in
-                (kustomization, kustomization.source == rootSource && !kustomization.suspended && !kustomization.applyDisabled ? next.next() : nil)
+                (kustomization, fromBranch(kustomization) && !kustomization.suspended && !kustomization.applyDisabled ? next.next() : nil)
             }
         }
         var all: [FluxKustomization] = [root]
@@ -291,7 +309,7 @@ struct Reader {
         while !level.isEmpty || !pending.isEmpty {
             var requests: [(FluxKustomization, Ticket)] = []
             for (kustomization, ticket) in level {
-                if kustomization.source != rootSource {
+                if !fromBranch(kustomization) {
                     builds[kustomization.id] = .notBuilt("sourced from \(kustomization.source)")
                 } else if kustomization.suspended {
                     builds[kustomization.id] = .notBuilt("suspended")
@@ -317,6 +335,7 @@ struct Reader {
                 progress = true
                 built.append(kustomization)
                 let children = process(kustomization, output, variables: variables, known: all.map(\.id) + level.map(\.0.id))
+                findSameRepositorySources()
                 level += startAll(children)
             }
             let failuresAt = problems.count
@@ -397,6 +416,17 @@ struct Reader {
         problems += KustomizationReferences.problems(applied, defaultServiceAccount: defaultServiceAccount) { kustomization, field in reader.location(kustomization, field) }
         problems += CustomResourceChecks.problems(applied, objects: local, components: components)
         problems += sourceContent.includeProblems(repository: repository, applied: applied, bootstrapped: bootstrapSync) { field in fieldSites.location(of: repository, field) }
+        for source in sameRepositorySources {
+            let reference = FluxKustomization.SourceReference(kind: "GitRepository", namespace: source.namespace ?? secretsNamespace, name: source.name)
+            let users = all.filter { $0.source == reference }.map(\.id.description).sorted()
+            guard !users.isEmpty else { continue }
+            let ref = (source.json["spec", "ref"]?.object ?? []).map { "\($0.key) \($0.value.string ?? $0.value.jsonText)" }.joined(separator: ", ")
+            problems.append(.warning(
+                "The GitRepository \(reference.namespace)/\(reference.name) fetches this same repository\(ref.isEmpty ? "" : " at \(ref)"), not the branch under test: on the cluster \(users.joined(separator: ", ")) apply\(users.count == 1 ? "s" : "") that ref's manifests, so a change to them on this branch is built and checked here, from the commit under test, but not deployed by this run; it reaches the cluster when it is merged.",
+                title: "Same repository at another ref",
+                fix: "Source \(users.count == 1 ? "that Kustomization" : "those Kustomizations") from the cluster's GitRepository (\(repository.namespace ?? "flux-system")/\(repository.name)), which follows the branch under test, unless pinning another ref is the point.",
+                at: fieldSites.location(of: source, ["spec", "ref"])))
+        }
         problems += NamespaceNotSpecified.problems(objects, kustomizations: all, crds: components + all.flatMap { objects[$0.id] ?? [] }, fieldSite: fieldSite)
         // The keys kustomize made from the ciphertext of an envs: file Flux decrypts as YAML or
         // JSON: the error at that entry says what happens instead (tester t12 F6).
@@ -1421,6 +1451,28 @@ struct Reader {
 }
 
 extension ClusterTreeReader {
+    /// Whether two git URLs name the same repository: scheme, `user@`, a trailing `/` or `.git`
+    /// and the host's case aside (`https://github.com/acme/fleet`,
+    /// `ssh://git@github.com/acme/fleet.git`, `git@github.com:acme/fleet`).
+    static func sameRepository(_ a: String, _ b: String) -> Bool {
+        func key(_ url: String) -> String? {
+            var text = url.trimmingCharacters(in: .whitespaces)
+            if let scheme = text.range(of: "://") { text = String(text[scheme.upperBound...]) } else if let colon = text.firstIndex(of: ":"), !text[..<colon].contains("/") {
+                text = text[..<colon] + "/" + text[text.index(after: colon)...]  // scp-like git@host:path
+            }
+            if let at = text.firstIndex(of: "@"), !text[..<at].contains("/") { text = String(text[text.index(after: at)...]) }
+            while text.hasSuffix("/") { text.removeLast() }
+            if text.hasSuffix(".git") { text.removeLast(4) }
+            guard let slash = text.firstIndex(of: "/") else { return nil }
+            var host = text[..<slash].lowercased()
+            // A port the scheme implies is the same repository.
+            for port in [":443", ":80", ":22"] where host.hasSuffix(port) { host.removeLast(port.count) }
+            return host + text[slash...]
+        }
+        guard let first = key(a), let second = key(b) else { return false }
+        return first == second
+    }
+
     static func isSync(_ object: KubeObject) -> Bool {
         (object.kind == "GitRepository" && object.apiVersion.hasPrefix(FluxKustomization.sourceGroup + "/")) || FluxKustomization(object) != nil
     }

@@ -241,7 +241,13 @@ public struct ReconciliationWaiter: Sendable {
             logFailed(failure)
             throw failure
         } catch let error as KubeError {
-            guard case .timeout = error else { throw error }
+            guard case .timeout = error else {
+                // The API server went away or refused the watch: the rows keep what the wait
+                // saw, so the summary does not call what it saw applied "not reached" (t16 F8).
+                throw Failure(
+                    annotation: .error("The wait for \(targets.count) \(what)s ended: \(error)", title: error.title, fix: error.fix),
+                    rows: state.rows(), failed: [])
+            }
             await settle(state, resources)
             let failure = state.timedOut(after: timeout, what: what == "Kustomization" ? "Not every Kustomization applied \(revision)" : "Not every \(what) became ready")
             logFailed(failure)
@@ -722,10 +728,15 @@ final class WaitSet: @unchecked Sendable {
                 (rank(a.element), a.offset) < (rank(b.element), b.offset)
             }.map(\.element)
             let lines = stuck.map { target -> String in
-                if case .pending(let reason, let message)? = readiness[target.reference] { return "\(target.reference): \(reason.isEmpty ? "pending" : reason) \(message)" }
-                return "\(target.reference): pending not seen yet"
+                // An object of another repository says so, as a failure does (tester t16 F5).
+                let origin = target.writtenIn.map { written in " (applied by \(target.parent.map { "\($0.namespace)/\($0.name)" } ?? "?"), from \(written), not from this repository)" } ?? ""
+                if case .pending(let reason, let message)? = readiness[target.reference] { return "\(target.reference)\(origin): \(reason.isEmpty ? "pending" : reason) \(message)" }
+                return "\(target.reference)\(origin): pending not seen yet"
             }
             if let first = stuck.first, let held = retries.held(first.reference), case .pending(_, let message)? = readiness[first.reference] {
+                // The object blamed is failed, in the rows (the graph draws it red and linked,
+                // tester t16 F2), not waiting.
+                readiness[first.reference] = .failed(reason: held.reason, message: message)
                 let why = held.heals
                     ? "its controller retries it, as the failure can end without a change to the repository, so fluxci waited until --timeout \(timeout) ran out"
                     : "its controller was still retrying it when --timeout \(timeout) ran out"

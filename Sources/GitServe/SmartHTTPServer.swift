@@ -66,7 +66,12 @@ public final class SmartHTTPServer: Sendable {
                 .bind(host: bare, port: 0) { child in
                     child.eventLoop.makeCompletedFuture {
                         try child.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                        return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: child)
+                        // The deinit-based teardown on purpose (tester t16 F1): a connection accepted
+                        // after the accept stream ended (stopped, or ended by an accept error such as
+                        // EMFILE under load) is never taken from the stream; wrapped this way it is
+                        // closed when dropped, where `wrappingChannelSynchronously` traps the whole
+                        // process ("Deinited NIOAsyncWriter without calling finish()").
+                        return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(synchronouslyWrapping: child)
                     }
                 }
         } catch {
@@ -111,23 +116,51 @@ public final class SmartHTTPServer: Sendable {
 
     /// Stops listening (the port is free when this returns), drops open connections and ends
     /// the event loop. Idempotent.
+    ///
+    /// The accept loop is not cancelled but let run out: once the listening channel is closed its
+    /// inbound stream ends after the connections already accepted, and each of those is closed
+    /// through `executeThenClose`. A connection accepted and never taken from the stream (as a
+    /// cancelled loop leaves one that arrives while the server stops) traps in NIO's
+    /// `NIOAsyncWriter` deinit ("Deinited NIOAsyncWriter without calling finish()": tester t16
+    /// F1, a cluster's source-controller polling while a failed run tears down).
     public func stop() async {
         try? await serverChannel.close()
-        for channel in connections.all() { try? await channel.close() }
-        accept.cancel()
-        await accept.value
+        for channel in connections.stopping() { try? await channel.close() }
+        let accept = self.accept
+        // Bounded: a connection whose serving does not end is given up after a while.
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await accept.value }
+            group.addTask { try? await Task.sleep(for: .seconds(10)) }
+            await group.next()
+            group.cancelAll()
+        }
         try? await group.shutdownGracefully()
         log?.close()
     }
 }
 
-/// Open connections, closed when the server stops (git clients keep them alive).
+/// Open connections, closed when the server stops (git clients keep them alive); one that
+/// arrives while it stops is closed at once.
 final class ConnectionSet: @unchecked Sendable {
     private let lock = NSLock()
     private var channels: [ObjectIdentifier: Channel] = [:]
-    func insert(_ channel: Channel) { lock.withLock { channels[ObjectIdentifier(channel)] = channel } }
+    private var closing = false
+    func insert(_ channel: Channel) {
+        let refused = lock.withLock { () -> Bool in
+            if closing { return true }
+            channels[ObjectIdentifier(channel)] = channel
+            return false
+        }
+        if refused { channel.close(promise: nil) }
+    }
     func remove(_ channel: Channel) { _ = lock.withLock { channels.removeValue(forKey: ObjectIdentifier(channel)) } }
-    func all() -> [Channel] { lock.withLock { Array(channels.values) } }
+    /// The open connections, and from now on every new one is closed as it comes.
+    func stopping() -> [Channel] {
+        lock.withLock {
+            closing = true
+            return Array(channels.values)
+        }
+    }
 }
 
 /// One line a request: time, client, method, path, status, bytes sent, user agent.

@@ -48,6 +48,18 @@ public enum KubeError: Error, Sendable, CustomStringConvertible {
     public var isConflict: Bool { status?.code == 409 && status?.reason == "Conflict" }
 
     /// What to do about it.
+    /// A short name of the kind of failure, for an annotation's title.
+    public var title: String {
+        switch self {
+        case .configuration: "Kubeconfig"
+        case .api(let status, _): "Kubernetes API: \(status.reason)"
+        case .unreachable: "API server unreachable"
+        case .malformedResponse: "Kubernetes API"
+        case .credentialPlugin: "Credential plugin"
+        case .timeout: "Timed out"
+        }
+    }
+
     public var fix: String {
         switch self {
         case .configuration(_, let fix), .credentialPlugin(_, let fix): return fix

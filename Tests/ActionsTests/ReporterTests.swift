@@ -66,6 +66,18 @@ import TestSupport
         #expect(log.text == "key ***\n")
     }
 
+    /// Tester t16 F6: a URL's password, quoted by a controller's message, never reaches the log,
+    /// annotations or the summary; the rest of the URL, and URLs without one, stay as written.
+    @Test func aURLsPasswordIsRedacted() {
+        let (reporter, log) = Self.github()
+        reporter.log("unable to clone 'http://user:TopSecret42@127.0.0.1:18090/other.git': Get \"http://user:TopSecret42@127.0.0.1:18090/x\"")
+        reporter.error("failed: https://x-access-token:ghp_abc123@github.com/acme/fleet", title: "Source failed")
+        reporter.log("ssh://git@github.com/acme/fleet.git git@github.com:acme/fleet https://example.com/a@b mailto:a@b.c")
+        #expect(!log.text.contains("TopSecret42") && !log.text.contains("ghp_abc123"), "\(log.text)")
+        #expect(log.text.contains("'http://user:***@127.0.0.1:18090/other.git'") && log.text.contains("https://x-access-token:***@github.com/acme/fleet"), "\(log.text)")
+        #expect(log.text.contains("ssh://git@github.com/acme/fleet.git git@github.com:acme/fleet https://example.com/a@b mailto:a@b.c"), "\(log.text)")
+    }
+
     @Test func logTextThatLooksLikeACommandIsStopped() throws {
         let (reporter, log) = Self.github()
         reporter.log("ordinary line")

@@ -102,6 +102,12 @@ import TestSupport
         #expect(error.contains("Also not ready:%0AKustomization/flux-system/other-apps: SourceNotReady"), "\(error)")
         let verdict = try #require(summary.split(separator: "\n").first)
         #expect(verdict.contains("GitRepository/flux-system/other"), "\(verdict)")
+        // Drawn as the verdict says: failed and linked, not waiting (tester t16 F2).
+        let id = WaitForFluxObjectsTests.id("GitRepository", "flux-system", "other")
+        let graph = WaitForFluxObjectsTests.mermaid(summary)
+        #expect(graph.contains { $0.hasPrefix("class ") && $0.hasSuffix(" failed") && $0.contains(id) }, "\(graph)")
+        #expect(graph.contains { $0.hasPrefix("click \(id) ") }, "\(graph)")
+        #expect(result.standardError.contains("✗ GitRepository/flux-system/other — GitOperationFailed"), "\(result.standardError)")
         #expect(!verdict.contains("other-apps"), "\(verdict)")
     }
 
@@ -156,5 +162,32 @@ import TestSupport
         #expect(inside.contains("✗ Kustomization/flux-system/late: Kustomization failed: BuildFailed"), "\(inside)")
         let release = try #require(log.split(separator: "\n").first { $0.contains("HelmRelease/apps/podinfo-chart") && !$0.hasPrefix("::") }, "\(log)")
         #expect(release.contains("✓ HelmRelease/apps/podinfo-chart") && !release.contains("not reached"), "\(release)")
+    }
+
+    /// Tester t16 F8: the API server goes away during the Kustomization wait. The run still ends
+    /// (exit 15), and the summary keeps what the wait saw: a Kustomization it saw applied is drawn
+    /// and listed as applied, not "not reached".
+    @Test(.standIn("the fake API server, stopped during the wait"))
+    func anAPIServerThatGoesAwayKeepsWhatTheWaitSaw() async throws {
+        let setup = try await BootstrapTests.setup()
+        defer { Task { await setup.stop() } }
+        setup.controller.set("apps", .never)
+        let run = Task { try await setup.run(["--timeout", "120s"]) }
+        func ready(_ name: String) -> Bool {
+            FakeFluxController.ready(setup.api.object(group: "kustomize.toolkit.fluxcd.io", plural: "kustomizations", namespace: "flux-system", name: name))
+        }
+        for _ in 0..<600 where !ready("infrastructure") { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(ready("infrastructure"))
+        // The waiter's watch sees it too before the server goes.
+        try await Task.sleep(for: .seconds(1))
+        await setup.flux.stop()
+        let (result, summary) = try await run.value
+        #expect(result.status == 15, "\(result.allOutput)")
+        let log = result.standardError
+        #expect(log.contains("title=API server unreachable"), "\(log)")
+        let tree = try #require(log.split(separator: "\n").first { $0.contains("Kustomization/flux-system/infrastructure") && !$0.hasPrefix("::") }, "\(log)")
+        #expect(tree.contains("✓ Kustomization/flux-system/infrastructure"), "\(tree)")
+        let row = try #require(summary.split(separator: "\n").first { $0.hasPrefix("| flux-system/infrastructure |") || $0.hasPrefix("| Kustomization/flux-system/infrastructure |") }, "\(summary)")
+        #expect(!row.contains("not reached"), "\(row)")
     }
 }

@@ -142,6 +142,44 @@ import TestSupport
         }
     }
 
+    /// Tester t16 F1: connections that keep arriving while the server stops (a cluster's
+    /// source-controller polling while a failed run tears down) are closed, never dropped: a
+    /// dropped one traps the whole process in NIO ("Deinited NIOAsyncWriter without calling
+    /// finish()"). Each round stops the server under a stream of new connections, and the port is
+    /// free afterwards.
+    @Test func connectionsArrivingWhileItStopsAreClosed() async throws {
+        let (source, main, _) = try await Self.repository()
+        let repository = try await Self.served(source, commit: main)
+        for _ in 0..<20 {
+            let server = try await SmartHTTPServer.start(repository, host: "127.0.0.1", token: nil, accessLog: nil, environment: ProcessInfo.processInfo.environment)
+            let stop = Flag()
+            let port = server.port
+            // Threads of their own: blocking loops on the cooperative pool (two threads on a
+            // two-core machine) would starve the server and the test itself.
+            let counted = Counter()
+            let finished = DispatchGroup()
+            for _ in 0..<16 {
+                finished.enter()
+                Thread.detachNewThread {
+                    while !stop.value { if PortProbe.request(port) { counted.add() } }
+                    finished.leave()
+                }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            await server.stop()
+            stop.set()
+            while finished.wait(timeout: .now()) == .timedOut { try await Task.sleep(for: .milliseconds(10)) }
+            let connected = counted.value
+            #expect(connected > 0, "connections reached the server before it stopped")
+            var free = PortProbe.canBind(port)
+            for _ in 0..<40 where !free {
+                try await Task.sleep(for: .milliseconds(50))
+                free = PortProbe.canBind(port)
+            }
+            #expect(free, "the port is free after stop")
+        }
+    }
+
     @Test func aWorkTreeCommitHasTheChangeAndNotTheIgnoredFiles() async throws {
         let (source, main, _) = try await Self.repository()
         try "two\n".write(to: source.appendingPathComponent("fleet/apps/a.yaml"), atomically: true, encoding: .utf8)
@@ -225,8 +263,41 @@ extension ServeTests {
     }
 }
 
+/// A count kept from any thread.
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored = 0
+    var value: Int { lock.withLock { stored } }
+    func add() { lock.withLock { stored += 1 } }
+}
+
+/// A flag set once, read from any thread.
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored = false
+    var value: Bool { lock.withLock { stored } }
+    func set() { lock.withLock { stored = true } }
+}
+
 /// Whether a TCP port on 127.0.0.1 can be bound (nothing listens there).
 enum PortProbe {
+    /// Connects to 127.0.0.1:`port`, sends the start of git's first request and closes: true when
+    /// the connection was made.
+    static func request(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard connected == 0 else { return false }
+        let text = "GET /info/refs?service=git-upload-pack HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        _ = text.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        return true
+    }
+
     static func canBind(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }

@@ -25,7 +25,8 @@ public struct BootstrapCommand: ContextCommand {
             Environment: GITHUB_TOKEN (private repositories), GITHUB_EVENT_PATH, GITHUB_HEAD_REF, \
             GITHUB_REF, GITHUB_REF_NAME, GITHUB_WORKSPACE, \(KeyOptions.environmentHelp), \
             \(ClusterOptions.environmentHelp), RUNNER_TEMP (artifacts), GITHUB_ACTIONS, \
-            GITHUB_OUTPUT, GITHUB_STEP_SUMMARY.
+            GITHUB_OUTPUT, GITHUB_STEP_SUMMARY, FLUXCI_GIT_TIMEOUT (seconds a git remote may take to \
+            answer; default 120).
             """,
         version: fluxciVersion)
 

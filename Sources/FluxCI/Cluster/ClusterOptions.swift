@@ -41,14 +41,7 @@ enum KubeErrors {
         guard let error = error as? KubeError else { return .error("\(error)") }
         let location = object.flatMap { object in object.file.map { SourceLocation(file: $0, line: object.line) } }
         let subject = object.map { "\($0.reference): " } ?? ""
-        let title: String = switch error {
-        case .configuration: "Kubeconfig"
-        case .api(let status, _): "Kubernetes API: \(status.reason)"
-        case .unreachable: "API server unreachable"
-        case .malformedResponse: "Kubernetes API"
-        case .credentialPlugin: "Credential plugin"
-        case .timeout: "Timed out"
-        }
+        let title = error.title
         var message = subject + error.description
         if case .api(let status, _) = error, !status.causes.isEmpty {
             message += "\n" + status.causes.map { "- \($0.field.isEmpty ? $0.reason : $0.field): \($0.message)" }.joined(separator: "\n")

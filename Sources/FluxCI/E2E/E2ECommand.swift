@@ -26,7 +26,8 @@ public struct E2ECommand: ContextCommand {
 
             Environment: SOPS_GPG_KEY, SOPS_GPG_PASSPHRASE, SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, \
             FLUXCI_KEYRING, GITHUB_TOKEN, GITHUB_EVENT_PATH, GITHUB_HEAD_REF, GITHUB_REF, \
-            GITHUB_REF_NAME, GITHUB_WORKSPACE, \(ClusterTarget.environmentHelp), GITHUB_STEP_SUMMARY.
+            GITHUB_REF_NAME, GITHUB_WORKSPACE, \(ClusterTarget.environmentHelp), GITHUB_STEP_SUMMARY, \
+            FLUXCI_GIT_TIMEOUT (seconds a git remote may take to answer; default 120).
             """,
         version: fluxciVersion)
 

@@ -426,7 +426,7 @@ public final class FakeFluxController: @unchecked Sendable {
         server.api.store.put(FakeStore.Key(group: "", plural: "events", namespace: namespace, name: eventName), event, type: "ADDED")
     }
 
-    static func ready(_ object: JSONValue?) -> Bool {
+    public static func ready(_ object: JSONValue?) -> Bool {
         guard let object else { return false }
         return (object["status", "conditions"]?.array ?? []).contains { $0["type"]?.string == "Ready" && $0["status"]?.string == "True" }
             && object["status", "observedGeneration"]?.int == object["metadata", "generation"]?.int
