@@ -46,6 +46,8 @@ struct Reader {
     /// not open it), in memory only (`DecryptedObjects`).
     var decryptedFiles: [String: [String]?] = [:]
     var decryptorReads: [Reference: [String: Set<SOPSDecryptorRead>]] = [:]
+    /// ClusterTree.decryptionSecretOpeners.
+    var decryptionSecretOpeners: [String: String] = [:]
     var builds: [Reference: ClusterTree.BuildStatus] = [:]
     /// Objects of every build so far (substitution sources, known sources).
     var available: [KubeObject] = []
@@ -425,6 +427,7 @@ struct Reader {
         tree.patchedFields = patched
         tree.suspendLocations = suspendLocations
         tree.bootstrapSync = bootstrapSync
+        tree.decryptionSecretOpeners = decryptionSecretOpeners
         return tree
     }
 
@@ -1289,9 +1292,18 @@ struct Reader {
                 // (kustomization_controller.go, decryptor.ImportKeys: Get of secretRef.name in
                 // the Kustomization's namespace), so one the repository creates counts as much
                 // as one the pipeline creates, once it is applied before the Kustomization runs.
-                let creators = applied.find("Secret", group: "", namespace: id.namespace, name: secret).map(\.owner)
+                let owned = applied.find("Secret", group: "", namespace: id.namespace, name: secret)
+                let creators = owned.map(\.owner)
                 let at = location(kustomization, ["spec", "decryption", "secretRef", "name"])
-                switch applied.availability(of: creators, for: id, sameBuildIsOrdered: false) {
+                let availability = applied.availability(of: creators, for: id, sameBuildIsOrdered: false)
+                // The repository's Secret is what kustomize-controller imports keys from: its
+                // SOPS files must open with those keys, not the run's (tester t14 F4).
+                switch availability {
+                case .ordered, .racing:
+                    if let first = owned.first { problems += repositorySecretProblems(kustomization, secret: secret, owned: first, files: encrypted, at: at) }
+                default: break
+                }
+                switch availability {
                 case .ordered: break  // applied before the Kustomization first reconciles: kustomize-controller finds it
                 case .racing(let other):
                     problems.append(.warning(
