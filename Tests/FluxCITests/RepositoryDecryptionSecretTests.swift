@@ -18,12 +18,17 @@ import TestSupport
     }
 
     /// The tester's shape: `keys` applies the Secret `secretYAML`, `apps` (dependsOn keys)
-    /// decrypts apps/s.sops.yaml, encrypted by sops for the run's age key plus `recipients`
-    /// (sops arguments, e.g. ["--age", "age1…"]).
-    static func fleet(secretYAML: String, recipients: [String], appsNamespace: String = "flux-system", gnupg: URL? = nil, keysExtra: String = "") async throws -> Fleet {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("fluxci-repo-secret-\(UUID().uuidString.prefix(8))")
+    /// decrypts apps/s.sops.yaml, encrypted by sops for the run's age key plus `age` recipients
+    /// and a `pgp` fingerprint (sops takes one --age list: the run's key joins it).
+    static func fleet(secretYAML: String, age: [String] = [], pgp: String? = nil, appsNamespace: String = "flux-system", gnupg: URL? = nil, keysExtra: String = "") async throws -> Fleet {
+        let root = try TestPaths.temporaryDirectory("fluxci-repo-secret")
+        removeAtExit(root)
         let checkout = root.appendingPathComponent("fleet")
-        try FileManager.default.createDirectory(at: checkout, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: checkout.appendingPathComponent("clusters/kind/local/flux-system"), withIntermediateDirectories: true)
+        // The Flux components flux bootstrap writes (the plan requires them).
+        try FileManager.default.copyItem(
+            at: try TestPaths.shared("testdata/flux/gotk-components-v2.6.4.yaml"),
+            to: checkout.appendingPathComponent("clusters/kind/local/flux-system/gotk-components.yaml"))
         let run = try await AgeKeyPair.generate()
         let runKey = root.appendingPathComponent("run.agekey")
         try (run.identity + "\n").write(to: runKey, atomically: true, encoding: .utf8)
@@ -33,7 +38,7 @@ import TestSupport
             try text.write(to: url, atomically: true, encoding: .utf8)
         }
         try write("clusters/kind/local/flux-system/gotk-sync.yaml", FleetManifests.sync(path: "./clusters/kind/local"))
-        try write("clusters/kind/local/flux-system/kustomization.yaml", FleetManifests.fluxSystemKustomization())
+        try write("clusters/kind/local/flux-system/kustomization.yaml", FleetManifests.fluxSystemKustomization(["gotk-components.yaml", "gotk-sync.yaml"]))
         try write("clusters/kind/local/keys.yaml", kustomization("keys", path: "./keys", extra: keysExtra))
         try write("clusters/kind/local/apps.yaml", kustomization("apps", namespace: appsNamespace, path: "./apps", extra: appsNamespace == "flux-system" ? apps : apps.replacingOccurrences(of: "- name: keys", with: "- {name: keys, namespace: flux-system}")))
         try write("keys/secret.yaml", secretYAML)
@@ -42,7 +47,7 @@ import TestSupport
         var environment: [String: String] = [:]
         if let gnupg { environment["GNUPGHOME"] = gnupg.path }
         let encrypted = try await SopsTool.run(
-            ["--config", "/dev/null", "-e", "--encrypted-regex", "^(data|stringData)$", "--age", run.recipient] + recipients + [plain.path], environment: environment)
+            ["--config", "/dev/null", "-e", "--encrypted-regex", "^(data|stringData)$", "--age", ([run.recipient] + age).joined(separator: ",")] + (pgp.map { ["--pgp", $0] } ?? []) + [plain.path], environment: environment)
         try write("apps/s.sops.yaml", encrypted)
         try await git(["init", "--quiet", "--initial-branch=main", checkout.path])
         try await git(["add", "-A"], in: checkout)
@@ -79,7 +84,7 @@ import TestSupport
     /// secretRef naming the Secret, what was imported (its public key) and the file's recipients.
     @Test func anotherIdentityUnderAgekeyFailsAtTheSecretRef() async throws {
         let file = try await AgeKeyPair.generate(), other = try await AgeKeyPair.generate()
-        let fleet = try await Self.fleet(secretYAML: Self.secret([("age.agekey", other.identity)]), recipients: ["--age", file.recipient])
+        let fleet = try await Self.fleet(secretYAML: Self.secret([("age.agekey", other.identity)]), age: [file.recipient])
         let result = try await Self.plan(fleet)
         #expect(result.status != 0, "\(result.allOutput)")
         let error = try #require(Self.errors(result, "Not encrypted for the decryption Secret").first, "\(result.allOutput)")
@@ -94,7 +99,7 @@ import TestSupport
     /// the error names the entry and the rule.
     @Test func theRightIdentityUnderAnotherNameIsNotImported() async throws {
         let file = try await AgeKeyPair.generate()
-        let fleet = try await Self.fleet(secretYAML: Self.secret([("keys.txt", file.identity)]), recipients: ["--age", file.recipient])
+        let fleet = try await Self.fleet(secretYAML: Self.secret([("keys.txt", file.identity)]), age: [file.recipient])
         let result = try await Self.plan(fleet)
         #expect(result.status != 0, "\(result.allOutput)")
         let error = try #require(Self.errors(result, "Not encrypted for the decryption Secret").first, "\(result.allOutput)")
@@ -107,10 +112,10 @@ import TestSupport
     @Test func theRightIdentityUnderAgekeyPasses() async throws {
         let file = try await AgeKeyPair.generate(), second = try await AgeKeyPair.generate()
         for (entries, recipients) in [
-            ([("age.agekey", file.identity)], ["--age", file.recipient]),
-            ([("team.agekey", second.identity), ("notes.txt", "not a key")], ["--age", "\(file.recipient),\(second.recipient)"]),
+            ([("age.agekey", file.identity)], [file.recipient]),
+            ([("team.agekey", second.identity), ("notes.txt", "not a key")], [file.recipient, second.recipient]),
         ] {
-            let fleet = try await Self.fleet(secretYAML: Self.secret(entries), recipients: recipients)
+            let fleet = try await Self.fleet(secretYAML: Self.secret(entries), age: recipients)
             let result = try await Self.plan(fleet)
             #expect(result.status == 0, "\(result.allOutput)")
             #expect(result.allOutput.contains("in the cluster: flux-system/sops-custom opens it (\(entries[0].0))"), "\(result.allOutput)")
@@ -123,14 +128,14 @@ import TestSupport
     @Test func aPGPKeyUnderAscIsImported() async throws {
         let gpg = try await GPGFixtures.shared()
         let right = try await Self.fleet(
-            secretYAML: Self.secret([("sops.asc", gpg.ed25519.secretArmor)]), recipients: ["--pgp", gpg.ed25519.fingerprint], gnupg: gpg.home)
+            secretYAML: Self.secret([("sops.asc", gpg.ed25519.secretArmor)]), pgp: gpg.ed25519.fingerprint, gnupg: gpg.home)
         let passed = try await Self.plan(right)
         #expect(passed.status == 0, "\(passed.allOutput)")
         #expect(passed.allOutput.contains("in the cluster: flux-system/sops-custom opens it (sops.asc)"), "\(passed.allOutput)")
         Self.expectNoLeak(passed, [gpg.ed25519.secretArmor])
 
         let wrong = try await Self.fleet(
-            secretYAML: Self.secret([("sops.asc", gpg.rsa.secretArmor)]), recipients: ["--pgp", gpg.ed25519.fingerprint], gnupg: gpg.home)
+            secretYAML: Self.secret([("sops.asc", gpg.rsa.secretArmor)]), pgp: gpg.ed25519.fingerprint, gnupg: gpg.home)
         let failed = try await Self.plan(wrong)
         #expect(failed.status != 0, "\(failed.allOutput)")
         let error = try #require(Self.errors(failed, "Not encrypted for the decryption Secret").first, "\(failed.allOutput)")
@@ -144,7 +149,7 @@ import TestSupport
         let file = try await AgeKeyPair.generate()
         let namespace = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-a\n---\n"
         let fleet = try await Self.fleet(
-            secretYAML: namespace + Self.secret([("age.agekey", file.identity)], namespace: "flux-system"), recipients: ["--age", file.recipient], appsNamespace: "team-a")
+            secretYAML: namespace + Self.secret([("age.agekey", file.identity)], namespace: "flux-system"), age: [file.recipient], appsNamespace: "team-a")
         let result = try await Self.plan(fleet)
         #expect(result.status != 0, "\(result.allOutput)")
         let error = try #require(Self.errors(result, "Decryption Secret mismatch").first, "\(result.allOutput)")
@@ -162,7 +167,7 @@ import TestSupport
         try Self.secret([("age.agekey", file.identity)]).write(to: scratch, atomically: true, encoding: .utf8)
         let sealed = try await SopsTool.run(["--config", "/dev/null", "-e", "--encrypted-regex", "^(data|stringData)$", "--age", stranger.recipient, scratch.path])
         // keys decrypts it with the pipeline's sops-age (the run's key, which is not its recipient).
-        let fleet = try await Self.fleet(secretYAML: sealed, recipients: ["--age", file.recipient], keysExtra: "  decryption:\n    provider: sops\n    secretRef:\n      name: sops-age\n")
+        let fleet = try await Self.fleet(secretYAML: sealed, age: [file.recipient], keysExtra: "  decryption:\n    provider: sops\n    secretRef:\n      name: sops-age\n")
         let result = try await Self.plan(fleet)
         let warning = try #require(
             KeyDependentMessagesTests.annotations(result.standardError, level: "warning", title: "Decryption Secret not checked").first, "\(result.allOutput)")
