@@ -166,7 +166,7 @@ extension Reader {
         let judged = files.compactMap { file in sopsMetadata(file).map { (file: file, metadata: $0) } }
         switch decryptionSecretContent(owned.object) {
         case .failure(let failure):
-            for file in judged { decryptionSecretOpeners[file.file] = "not checked with \(name), the Secret Flux decrypts it with: \(failure.reason)" }
+            for file in judged { decryptionSecretOpeners[file.file] = "not with \(name), the Secret Flux decrypts it with, which fluxci could not check: \(failure.reason)" }
             guard !judged.isEmpty else { return [] }
             let listed = judged.prefix(3).map(\.file).joined(separator: ", ") + (judged.count > 3 ? ", …" : "")
             return [.warning(

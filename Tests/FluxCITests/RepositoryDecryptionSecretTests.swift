@@ -172,7 +172,7 @@ import TestSupport
         let warning = try #require(
             KeyDependentMessagesTests.annotations(result.standardError, level: "warning", title: "Decryption Secret not checked").first, "\(result.allOutput)")
         #expect(warning.text.contains("flux-system/sops-custom") && warning.text.contains("the keys given do not open it"), "\(warning.text)")
-        #expect(result.allOutput.contains("not checked with flux-system/sops-custom"), "\(result.allOutput)")
+        #expect(result.allOutput.contains("not with flux-system/sops-custom, the Secret Flux decrypts it with, which fluxci could not check"), "\(result.allOutput)")
         Self.expectNoLeak(result, [file.identity, stranger.identity])
     }
 }

@@ -250,7 +250,7 @@ struct BootstrapPipeline {
         // what the tree check found with them, not only that the run's key opened it.
         for index in verdicts.indices {
             guard let note = tree.decryptionSecretOpeners[verdicts[index].name], let opener = verdicts[index].opener else { continue }
-            verdicts[index].opener = "\(opener); \(note)"
+            verdicts[index].opener = "the run's key \(opener); \(note)"
         }
         // Masked before any verdict prints (tester t10 F4): the rule is DecryptedValueMasks's.
         DecryptedValueMasks.mask(verdicts.flatMap(\.maskCandidates), source: source, reporter: reporter)
