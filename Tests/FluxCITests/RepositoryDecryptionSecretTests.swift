@@ -20,7 +20,7 @@ import TestSupport
     /// The tester's shape: `keys` applies the Secret `secretYAML`, `apps` (dependsOn keys)
     /// decrypts apps/s.sops.yaml, encrypted by sops for the run's age key plus `age` recipients
     /// and a `pgp` fingerprint (sops takes one --age list: the run's key joins it).
-    static func fleet(secretYAML: String, age: [String] = [], pgp: String? = nil, appsNamespace: String = "flux-system", gnupg: URL? = nil, keysExtra: String = "") async throws -> Fleet {
+    static func fleet(secretYAML: String, age: [String] = [], pgp: String? = nil, appsNamespace: String = "flux-system", gnupg: URL? = nil, keysExtra: String = "", sealedForRun: Bool = false) async throws -> Fleet {
         let root = try TestPaths.temporaryDirectory("fluxci-repo-secret")
         removeAtExit(root)
         let checkout = root.appendingPathComponent("fleet")
@@ -41,7 +41,15 @@ import TestSupport
         try write("clusters/kind/local/flux-system/kustomization.yaml", FleetManifests.fluxSystemKustomization(["gotk-components.yaml", "gotk-sync.yaml"]))
         try write("clusters/kind/local/keys.yaml", kustomization("keys", path: "./keys", extra: keysExtra))
         try write("clusters/kind/local/apps.yaml", kustomization("apps", namespace: appsNamespace, path: "./apps", extra: appsNamespace == "flux-system" ? apps : apps.replacingOccurrences(of: "- name: keys", with: "- {name: keys, namespace: flux-system}")))
-        try write("keys/secret.yaml", secretYAML)
+        if sealedForRun {
+            // The Secret encrypted by sops for the run's key (keys decrypts it with sops-age).
+            let plainSecret = root.appendingPathComponent("secret.yaml")
+            try secretYAML.write(to: plainSecret, atomically: true, encoding: .utf8)
+            try write("keys/secret.yaml", try await SopsTool.run(["--config", "/dev/null", "-e", "--encrypted-regex", "^(data|stringData)$", "--age", run.recipient, plainSecret.path]))
+            try FileManager.default.removeItem(at: plainSecret)
+        } else {
+            try write("keys/secret.yaml", secretYAML)
+        }
         let plain = root.appendingPathComponent("plain.yaml")
         try "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: default\nstringData:\n  password: Rq7-apps-password-value\n".write(to: plain, atomically: true, encoding: .utf8)
         var environment: [String: String] = [:]
@@ -156,6 +164,25 @@ import TestSupport
         #expect(error.text.contains("team-a/sops-custom"), "\(error.text)")
         #expect(!result.allOutput.contains("(opened with"))
         Self.expectNoLeak(result, [file.identity])
+    }
+
+    /// A SOPS-encrypted Secret the run's keys open: its decrypted entries (in memory only) are
+    /// what is imported; the right identity passes, another one fails at the secretRef.
+    @Test func aSOPSEncryptedSecretTheRunOpensIsCheckedByItsContent() async throws {
+        let file = try await AgeKeyPair.generate(), other = try await AgeKeyPair.generate()
+        let decrypts = "  decryption:\n    provider: sops\n    secretRef:\n      name: sops-age\n"
+        let right = try await Self.fleet(secretYAML: Self.secret([("age.agekey", file.identity)]), age: [file.recipient], keysExtra: decrypts, sealedForRun: true)
+        let passed = try await Self.plan(right)
+        #expect(passed.status == 0, "\(passed.allOutput)")
+        #expect(passed.allOutput.contains("in the cluster: flux-system/sops-custom opens it (age.agekey)"), "\(passed.allOutput)")
+        Self.expectNoLeak(passed, [file.identity, try String(contentsOf: right.runKey, encoding: .utf8)])
+
+        let wrong = try await Self.fleet(secretYAML: Self.secret([("age.agekey", other.identity)]), age: [file.recipient], keysExtra: decrypts, sealedForRun: true)
+        let failed = try await Self.plan(wrong)
+        #expect(failed.status != 0, "\(failed.allOutput)")
+        let error = try #require(Self.errors(failed, "Not encrypted for the decryption Secret").first, "\(failed.allOutput)")
+        #expect(error.text.contains("age.agekey (the age identity of \(other.recipient))"), "\(error.text)")
+        Self.expectNoLeak(failed, [file.identity, other.identity, try String(contentsOf: wrong.runKey, encoding: .utf8)])
     }
 
     /// A SOPS-encrypted Secret the run's keys do not open: its keys cannot be known, and that is
