@@ -1359,8 +1359,14 @@ struct Reader {
                         }
                     }
                     // A Kustomization fluxci did not build may create it (tester t9 F6).
-                    problems.append(Annotation(
-                        applied.unknown(for: id, in: id.namespace).isEmpty ? .error : .warning, message + cause, title: "Decryption Secret mismatch", fix: fix, at: at))
+                    let unbuilt = applied.unknown(for: id, in: id.namespace)
+                    problems.append(Annotation(unbuilt.isEmpty ? .error : .warning, message + cause, title: "Decryption Secret mismatch", fix: fix, at: at))
+                    // Then its keys are not known: the preflight's line says so (tester t14 F4).
+                    if !unbuilt.isEmpty {
+                        for file in encrypted {
+                            decryptionSecretOpeners[file] = "not with \(id.namespace)/\(secret), the Secret Flux decrypts it with, which fluxci could not check: no Kustomization it built creates it (\(unbuilt.prefix(3).map(\.description).joined(separator: ", ")) may)"
+                        }
+                    }
                 }
             }
             if let secret = kustomization.decryptionSecret, id.namespace == secretsNamespace, let held = keys?.held[secret] {

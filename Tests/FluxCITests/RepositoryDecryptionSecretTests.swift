@@ -166,6 +166,19 @@ import TestSupport
         Self.expectNoLeak(result, [file.identity])
     }
 
+    /// An .agekey entry that is not an identity: kustomize-controller's ImportKeys fails ("failed
+    /// to import"), whatever the files; the error names the entry and its line, never the text.
+    @Test func anAgekeyEntryThatIsNotAnIdentityFailsTheImport() async throws {
+        let file = try await AgeKeyPair.generate()
+        let damaged = String(file.identity.dropLast(3))
+        let fleet = try await Self.fleet(secretYAML: Self.secret([("age.agekey", "# team key\n" + damaged)]), age: [file.recipient])
+        let result = try await Self.plan(fleet)
+        #expect(result.status != 0, "\(result.allOutput)")
+        let error = try #require(Self.errors(result, "Decryption Secret not importable").first, "\(result.allOutput)")
+        #expect(error.text.contains("its entry age.agekey: its line 2 is not an age identity") && error.text.contains("failed to import 'age.agekey'"), "\(error.text)")
+        Self.expectNoLeak(result, [damaged, file.identity])
+    }
+
     /// A SOPS-encrypted Secret the run's keys open: its decrypted entries (in memory only) are
     /// what is imported; the right identity passes, another one fails at the secretRef.
     @Test func aSOPSEncryptedSecretTheRunOpensIsCheckedByItsContent() async throws {
