@@ -173,6 +173,15 @@ extension Reader {
                 "The Kustomization \(id) decrypts with the Secret \(name), \(applier), but fluxci could not check that Secret: \(failure.reason). Whether its keys open \(listed) is not known; the SOPS preflight opens them with the run's keys, which are not what kustomize-controller decrypts with.",
                 title: "Decryption Secret not checked", fix: failure.fix, at: at)]
         case .success(let entries):
+            // Its values are secrets like a substituteFrom Secret's: never in a message, masked
+            // on GitHub (SubstitutedValues); comment lines (`# public key: age1…`) are not.
+            for (_, value) in entries {
+                let text = String(decoding: value, as: UTF8.self)
+                secretValues.insert(text.trimmingCharacters(in: .whitespacesAndNewlines))
+                for line in text.split(whereSeparator: \.isNewline) where !line.hasPrefix("#") {
+                    secretValues.insert(line.trimmingCharacters(in: .whitespaces))
+                }
+            }
             let keys = RepositoryDecryptionSecret.importing(entries)
             defer { keys.discard() }
             var found: [Annotation] = []
