@@ -50,7 +50,7 @@ let package = Package(
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
-        .target(name: "Flux", dependencies: ["Actions", "Git", "Kube", "Processes", "SOPS", "Yams"]),
+        .target(name: "Flux", dependencies: ["Actions", "Age", "Git", "GPG", "Kube", "Processes", "SOPS", "Yams"]),
         // `--serve`: one commit served read-only over git's smart HTTP (git http-backend behind SwiftNIO).
         .target(
             name: "GitServe",

@@ -53,6 +53,11 @@ public struct ClusterTree: Sendable {
     /// Where `spec.suspend: true` is set for each suspended Flux object (its own line, or the
     /// patch that sets it).
     public var suspendLocations: [ObjectReference: SourceLocation] = [:]
+    /// For each SOPS file a Kustomization decrypts with a Secret the repository applies: what
+    /// opens it in the cluster ("in the cluster: flux-system/sops-custom opens it (age.agekey)"),
+    /// or why that Secret could not be checked. The preflight's line says it instead of only the
+    /// run's key, which kustomize-controller does not have (tester t14 F4).
+    public var decryptionSecretOpeners: [String: String] = [:]
 
     /// The SOPS files of Kustomizations that decrypt: what the preflight must verify.
     public var decryptedSOPSFiles: [String] {

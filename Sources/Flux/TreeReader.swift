@@ -51,6 +51,8 @@ struct Reader {
     /// not open it), in memory only (`DecryptedObjects`).
     var decryptedFiles: [String: [String]?] = [:]
     var decryptorReads: [Reference: [String: Set<SOPSDecryptorRead>]] = [:]
+    /// ClusterTree.decryptionSecretOpeners.
+    var decryptionSecretOpeners: [String: String] = [:]
     var builds: [Reference: ClusterTree.BuildStatus] = [:]
     /// Objects of every build so far (substitution sources, known sources).
     var available: [KubeObject] = []
@@ -448,6 +450,7 @@ struct Reader {
         tree.patchedFields = patched
         tree.suspendLocations = suspendLocations
         tree.bootstrapSync = bootstrapSync
+        tree.decryptionSecretOpeners = decryptionSecretOpeners
         return tree
     }
 
@@ -1316,9 +1319,18 @@ struct Reader {
                 // (kustomization_controller.go, decryptor.ImportKeys: Get of secretRef.name in
                 // the Kustomization's namespace), so one the repository creates counts as much
                 // as one the pipeline creates, once it is applied before the Kustomization runs.
-                let creators = applied.find("Secret", group: "", namespace: id.namespace, name: secret).map(\.owner)
+                let owned = applied.find("Secret", group: "", namespace: id.namespace, name: secret)
+                let creators = owned.map(\.owner)
                 let at = location(kustomization, ["spec", "decryption", "secretRef", "name"])
-                switch applied.availability(of: creators, for: id, sameBuildIsOrdered: false) {
+                let availability = applied.availability(of: creators, for: id, sameBuildIsOrdered: false)
+                // The repository's Secret is what kustomize-controller imports keys from: its
+                // SOPS files must open with those keys, not the run's (tester t14 F4).
+                switch availability {
+                case .ordered, .racing:
+                    if let first = owned.first { problems += repositorySecretProblems(kustomization, secret: secret, owned: first, files: encrypted, at: at) }
+                default: break
+                }
+                switch availability {
                 case .ordered: break  // applied before the Kustomization first reconciles: kustomize-controller finds it
                 case .racing(let other):
                     problems.append(.warning(
@@ -1374,8 +1386,14 @@ struct Reader {
                         }
                     }
                     // A Kustomization fluxci did not build may create it (tester t9 F6).
-                    problems.append(Annotation(
-                        applied.unknown(for: id, in: id.namespace).isEmpty ? .error : .warning, message + cause, title: "Decryption Secret mismatch", fix: fix, at: at))
+                    let unbuilt = applied.unknown(for: id, in: id.namespace)
+                    problems.append(Annotation(unbuilt.isEmpty ? .error : .warning, message + cause, title: "Decryption Secret mismatch", fix: fix, at: at))
+                    // Then its keys are not known: the preflight's line says so (tester t14 F4).
+                    if !unbuilt.isEmpty {
+                        for file in encrypted {
+                            decryptionSecretOpeners[file] = "not with \(id.namespace)/\(secret), the Secret Flux decrypts it with, which fluxci could not check: no Kustomization it built creates it (\(unbuilt.prefix(3).map(\.description).joined(separator: ", ")) may)"
+                        }
+                    }
                 }
             }
             if let secret = kustomization.decryptionSecret, id.namespace == secretsNamespace, let held = keys?.held[secret] {

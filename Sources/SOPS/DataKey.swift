@@ -126,3 +126,14 @@ enum DataKeyRecovery {
         return nil
     }
 }
+
+extension KeyChain {
+    /// Whether these keys recover the data key of a file with `metadata`, tried as decryption
+    /// tries them (every key stanza with every identity, key groups and their threshold
+    /// weighed); throws `.dataKeyNotRecoverable` with each key tried when they do not. The key
+    /// itself never leaves: for checks that must know which keys open a file without opening it
+    /// (the keys of a decryption Secret the repository applies).
+    public func recoverDataKey(_ metadata: Metadata) throws(DecryptionError) {
+        _ = try DataKeyRecovery.recover(metadata, with: self)
+    }
+}

@@ -1,4 +1,5 @@
 import Actions
+import Age
 import Foundation
 import Testing
 import TestSupport
@@ -10,7 +11,10 @@ import TestSupport
 /// Kustomization it depends on) satisfies it; one created by an unrelated Kustomization is a race.
 @Suite struct DecryptionSecretTests {
     static let namespace = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-a\n"
-    static let secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: sops-age\n  namespace: team-a\nstringData:\n  age.agekey: placeholder\n"
+    /// An age identity, not a placeholder: kustomize-controller's ImportKeys parses every
+    /// `.agekey` entry of the Secret before it builds, and "placeholder" fails that import
+    /// (tester t14 F4).
+    static let secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: sops-age\n  namespace: team-a\nstringData:\n  age.agekey: \(X25519Identity.generate().encoded)\n"
     static let decrypts = "  decryption:\n    provider: sops\n    secretRef:\n      name: sops-age\n"
 
     @Test func aSecretTheParentCreatesSatisfiesTheKustomization() async throws {

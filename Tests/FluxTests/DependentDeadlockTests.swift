@@ -1,4 +1,5 @@
 import Actions
+import Age
 import Foundation
 import Testing
 import TestSupport
@@ -175,7 +176,7 @@ import TestSupport
         #expect(Self.suggestedDependsOn(problem.fix) == nil)
     }
 
-    static let secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: infra-age\n  namespace: flux-system\nstringData:\n  age.agekey: placeholder\n"
+    static let secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: infra-age\n  namespace: flux-system\nstringData:\n  age.agekey: \(X25519Identity.generate().encoded)\n"
 
     /// Repro t9/51: infra decrypts with a Secret only apps creates.
     @Test func decryptionSecretCreatedByADependent() async throws {

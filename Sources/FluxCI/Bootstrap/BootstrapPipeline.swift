@@ -242,9 +242,16 @@ struct BootstrapPipeline {
             for file in Set(objects.filter { $0.json["sops", "mac"] != nil }.compactMap(\.file)) { appliers[file, default: []].append(id.description) }
         }
         let applied = appliers.mapValues { $0.sorted() }
-        let verdicts = await SOPSVerifyCommand.verify(
+        var verdicts = await SOPSVerifyCommand.verify(
             files.map { name in (name, { () throws -> Data in try source.read(name) ?? Data() }) }, keys: keys, macRule: .flux,
             reads: { tree.decryptorReads(of: $0) }, appliedAsObject: { applied[$0] })
+        // A file decrypted with a Secret the repository applies opens in the cluster with that
+        // Secret's keys only (kustomize-controller's ImportKeys, tester t14 F4): the line says
+        // what the tree check found with them, not only that the run's key opened it.
+        for index in verdicts.indices {
+            guard let note = tree.decryptionSecretOpeners[verdicts[index].name], let opener = verdicts[index].opener else { continue }
+            verdicts[index].opener = "the run's key \(opener); \(note)"
+        }
         // Masked before any verdict prints (tester t10 F4): the rule is DecryptedValueMasks's.
         DecryptedValueMasks.mask(verdicts.flatMap(\.maskCandidates), source: source, reporter: reporter)
         let verifier = try SOPSVerifyCommand.parse([])
