@@ -91,22 +91,25 @@ public enum BuiltInKindValidation {
 
     // MARK: Annotations and ports
 
+    /// apimachinery `IsQualifiedName`, the rule of label and annotation keys: a name of at most 63
+    /// characters, alphanumeric at both ends with `-`, `_`, `.` between, optionally after a
+    /// DNS-subdomain prefix (at most 253) and `/`.
+    static func isQualifiedName(_ key: String) -> Bool {
+        let parts = key.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        let name = parts.last ?? key
+        return parts.count <= 2 && !name.isEmpty && name.count <= 63 && name.wholeMatch(of: #/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/#) != nil
+            && (parts.count == 1 || (parts[0].count <= 253 && parts[0].wholeMatch(of: #/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/#) != nil))
+    }
+
     /// `metadata.annotations` as apimachinery `ValidateAnnotations` judges them on every object:
     /// each key a qualified name (as a label key), and all keys and values together at most
     /// 256 KiB (`TotalAnnotationSizeLimitB`).
     static func annotationProblem(_ object: KubeObject, subject: String, refused: String, at: ([Origins.FieldKey]) -> SourceLocation?) -> Annotation? {
         guard case .object(let annotations)? = object.json["metadata", "annotations"] else { return nil }
-        let name = #/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/#
-        let prefix = #/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/#
         var total = 0
         for (key, value) in annotations {
             total += key.utf8.count + (value.string?.utf8.count ?? 0)
-            guard !key.contains("${") else { continue }
-            let parts = key.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-            let keyName = parts.last ?? key
-            let valid = parts.count <= 2 && !keyName.isEmpty && keyName.count <= 63 && keyName.wholeMatch(of: name) != nil
-                && (parts.count == 1 || (parts[0].count <= 253 && parts[0].wholeMatch(of: prefix) != nil))
-            guard !valid else { continue }
+            guard !key.contains("${"), !isQualifiedName(key) else { continue }
             return .error(
                 "\(subject): the annotation key \(key) is not a qualified name (at most 63 characters, alphanumeric at both ends, with `-`, `_` or `.` between, optionally after a DNS-subdomain prefix and `/`): the API server refuses the object (metadata.annotations: Invalid value), so \(refused).",
                 title: "Invalid annotation", fix: "Rename the key to letters, digits, `-`, `_` and `.` (and a `prefix/` of a DNS subdomain).",
@@ -210,21 +213,18 @@ public enum BuiltInKindValidation {
     /// (tester t14 F13: `team: platform team`). A value still holding `${` or ENC[ is not judged.
     static func labelProblem(_ object: KubeObject, subject: String, refused: String, at: ([Origins.FieldKey]) -> SourceLocation?) -> Annotation? {
         guard case .object(let labels)? = object.json["metadata", "labels"] else { return nil }
-        let name = #/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/#
-        let prefix = #/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/#
         for (key, value) in labels {
             guard case .string(let text) = value, !text.contains("${"), !text.hasPrefix("ENC["), !key.contains("${") else { continue }
-            let parts = key.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-            let keyName = parts.last ?? key
-            let keyValid = parts.count <= 2 && !keyName.isEmpty && keyName.count <= 63 && keyName.wholeMatch(of: name) != nil
-                && (parts.count == 1 || (parts[0].count <= 253 && parts[0].wholeMatch(of: prefix) != nil))
-            let valueValid = text.count <= 63 && text.wholeMatch(of: name) != nil
+            let keyValid = isQualifiedName(key)
+            let valueValid = text.count <= 63 && text.wholeMatch(of: #/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/#) != nil
             guard !keyValid || !valueValid else { continue }
             let what = keyValid ? "the value of the label \(key)" : "the label key \(key)"
             return .error(
                 "\(subject): \(what) is not valid (at most 63 characters, alphanumeric at both ends, with `-`, `_` or `.` between\(keyValid ? "; empty is allowed" : ", optionally after a DNS-subdomain prefix and `/`")): the API server refuses the object (metadata.labels: Invalid value), so \(refused).",
                 title: "Invalid label",
-                fix: keyValid ? "Write the value without spaces or other characters (e.g. \(text.replacingOccurrences(of: " ", with: "-")))." : "Rename the key to letters, digits, `-`, `_` and `.` (and a `prefix/` of a DNS subdomain).",
+                // Never a suggestion made from the value: it may be a decrypted or substituted
+                // secret, and a changed copy escapes every mask (tester t18 F1).
+                fix: keyValid ? "Write the value with letters, digits, `-`, `_` and `.` only (no spaces), at most 63 characters, alphanumeric at both ends." : "Rename the key to letters, digits, `-`, `_` and `.` (and a `prefix/` of a DNS subdomain).",
                 at: at(["metadata", "labels", .key(key)]))
         }
         return nil

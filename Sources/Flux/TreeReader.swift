@@ -248,16 +248,18 @@ struct Reader {
         let rootSource = FluxKustomization.SourceReference(kind: "GitRepository", namespace: secretsNamespace, name: repository.name)
 
         rootID = root.id
-        // Kustomizations of another GitRepository of this same repository (another branch or
-        // tag of it) are built from the commit under test too: the cluster applies that ref's
-        // manifests, but a change to them on this branch is what merging it deploys (tester t16 F7).
-        var branchSources: Set<FluxKustomization.SourceReference> = [rootSource]
+        // Another GitRepository of this same repository (another branch or tag of it) is found,
+        // for a warning (tester t16 F7); its Kustomizations are not built from the commit under
+        // test: that ref's content can differ entirely (its own paths, spec.ignore, includes),
+        // and building it from this commit gave false errors (tester t18 F5, F6, F8).
+        let branchSources: Set<FluxKustomization.SourceReference> = [rootSource]
+        var sameRepository: Set<FluxKustomization.SourceReference> = []
         let rootURL = repository.json["spec", "url"]?.string ?? ""
         func findSameRepositorySources() {
             for object in available where object.kind == "GitRepository" && object.apiVersion.hasPrefix(FluxKustomization.sourceGroup + "/") {
                 let reference = FluxKustomization.SourceReference(kind: "GitRepository", namespace: object.namespace ?? secretsNamespace, name: object.name)
-                guard !branchSources.contains(reference), let url = object.json["spec", "url"]?.string, ClusterTreeReader.sameRepository(url, rootURL) else { continue }
-                branchSources.insert(reference)
+                guard reference != rootSource, !sameRepository.contains(reference), let url = object.json["spec", "url"]?.string, ClusterTreeReader.sameRepository(url, rootURL) else { continue }
+                sameRepository.insert(reference)
                 sameRepositorySources.append(object)
             }
         }
@@ -424,7 +426,7 @@ struct Reader {
             guard !users.isEmpty else { continue }
             let ref = (source.json["spec", "ref"]?.object ?? []).map { "\($0.key) \($0.value.string ?? $0.value.jsonText)" }.joined(separator: ", ")
             problems.append(.warning(
-                "The GitRepository \(reference.namespace)/\(reference.name) fetches this same repository\(ref.isEmpty ? "" : " at \(ref)"), not the branch under test: on the cluster \(users.joined(separator: ", ")) apply\(users.count == 1 ? "s" : "") that ref's manifests, so a change to them on this branch is built and checked here, from the commit under test, but not deployed by this run; it reaches the cluster when it is merged.",
+                "The GitRepository \(reference.namespace)/\(reference.name) fetches this same repository\(ref.isEmpty ? "" : " at \(ref)"), not the branch under test: \(users.joined(separator: ", ")) apply\(users.count == 1 ? "s" : "") that ref's manifests, so a change this branch makes under \(users.count == 1 ? "its path" : "their paths") is neither built here nor deployed by this run; it reaches the cluster only once that ref has it.",
                 title: "Same repository at another ref",
                 fix: "Source \(users.count == 1 ? "that Kustomization" : "those Kustomizations") from the cluster's GitRepository (\(repository.namespace ?? "flux-system")/\(repository.name)), which follows the branch under test, unless pinning another ref is the point.",
                 at: fieldSites.location(of: source, ["spec", "ref"])))
@@ -572,7 +574,15 @@ struct Reader {
                 }
             }
             var (object, node) = place(json, origin: document.origin, keepsOrigins: output.written.keepsOrigins, directory: kustomization.path, written: output.written)
-            if Self.identityEncrypted(json) {
+            if let opened, (opened.json["apiVersion"]?.string ?? "").contains(".toolkit.fluxcd.io/") {
+                // A Flux object's spec is configuration the checks read (its references, its
+                // schema): checked decrypted, as it is applied (tester t18 F11: a HelmRelease
+                // encrypted whole had its chart source reported as "Unknown … ENC[…]"). Its values
+                // are secret values (above): no message shows them.
+                var decrypted = Self.withDecryptedIdentity(object.json, from: opened.json)
+                if let spec = opened.json["spec"] { decrypted.set("spec", spec) }
+                object = KubeObject(decrypted, file: object.file, line: object.line)
+            } else if Self.identityEncrypted(json) {
                 if let opened {
                     // The checks below and the tree's see what the apply sees (tester t12 F9).
                     object = KubeObject(Self.withDecryptedIdentity(object.json, from: opened.json), file: object.file, line: object.line)

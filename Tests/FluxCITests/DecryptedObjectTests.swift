@@ -145,4 +145,27 @@ import TestSupport
         #expect(!FleetFixture.problems(in: keyless.standardError).contains { $0.level == "error" && $0.file.hasSuffix("allenc.sops.yaml") }, "\(keyless.standardError)")
         Self.expectNoLeak(keyless, keylessSummary, ["tok-ALLENCVALUE-9", "fast-CMVALUE-8"])
     }
+
+    /// Tester t18 F11: a Flux object encrypted whole is checked as applied, decrypted: its chart
+    /// source resolves (no "Unknown chart source … ENC[…]"), a typo in it is found, and its Helm
+    /// values never show.
+    @Test func aFluxObjectEncryptedWholeIsCheckedDecrypted() async throws {
+        func release(_ name: String, source: String) -> String {
+            "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: \(name)\n  namespace: podinfo\nspec:\n  interval: 10m\n  chart:\n    spec:\n      chart: podinfo\n      sourceRef:\n        kind: HelmRepository\n        name: \(source)\n  values:\n    password: pw-HRVALUE-7\n"
+        }
+        let repository = ("repository.sops.yaml", "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n  name: charts\n  namespace: podinfo\nspec:\n  interval: 1h\n  url: https://charts.example.invalid\n", nil as String?)
+        let (checkout, _) = try await Self.fleet([repository, ("release.sops.yaml", release("web", source: "charts"), nil)], postBuild: nil)
+        let (result, summary) = try await Self.plan(checkout, keys: true)
+        #expect(result.status == 0, "\(result.allOutput)")
+        #expect(!result.standardError.contains("ENC[AES256_GCM"), "\(result.standardError)")
+        Self.expectNoLeak(result, summary, ["pw-HRVALUE-7"])
+
+        // A typo in the encrypted release's source is found, decrypted.
+        let (typoCheckout, _) = try await Self.fleet([repository, ("typo.sops.yaml", release("typo", source: "chrts"), nil)], postBuild: nil)
+        let (typoResult, typoSummary) = try await Self.plan(typoCheckout, keys: true)
+        let typoLine = typoResult.standardError.split(separator: "\n").first { $0.hasPrefix("::error title=Unknown chart source,file=\(Self.overlay)/typo.sops.yaml") }
+        #expect(typoLine?.contains("Did you mean charts?") == true, "\(typoResult.standardError)")
+        #expect(!typoResult.standardError.contains("ENC[AES256_GCM"), "\(typoResult.standardError)")
+        Self.expectNoLeak(typoResult, typoSummary, ["pw-HRVALUE-7"])
+    }
 }
