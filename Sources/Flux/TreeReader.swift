@@ -408,8 +408,12 @@ struct Reader {
         let fieldSites = self.fieldSites
         let fieldSite: (KubeObject, [Origins.FieldKey]) -> SourceLocation? = { object, field in fieldSites.location(of: object, field) }
         problems += HelmReleaseReferences.problems(applied, context: chartContext, fieldSite: fieldSite)
+        // The root's credentials Secret exists on a bootstrapped cluster (flux bootstrap writes it,
+        // named `flux-system` unless the root names another; fluxci's bootstrap writes it with the
+        // token): another source may reuse it (tester t18 F7).
+        let rootCredentials = "\(secretsNamespace)/\(repository.json["spec", "secretRef", "name"]?.string ?? "flux-system")"
         problems += SourceSecretReferences.problems(
-            applied, given: Set(decryptionSecrets.map { "\(secretsNamespace)/\($0)" }), root: "\(secretsNamespace)/\(repository.name)", fieldSite: fieldSite)
+            applied, given: Set(decryptionSecrets.map { "\(secretsNamespace)/\($0)" } + [rootCredentials]), root: "\(secretsNamespace)/\(repository.name)", fieldSite: fieldSite)
         problems += WorkloadReferences.problems(applied, fieldSite: fieldSite)
         problems += SuspendedNeeds.problems(applied, fieldSite: fieldSite)
         let writtenNamespaces = WrittenNamespaces(artifact: artifact, origins: origins)

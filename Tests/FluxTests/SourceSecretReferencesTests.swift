@@ -60,6 +60,20 @@ import TestSupport
         #expect(tree.errors.count == 1, "\(tree.errors)")
     }
 
+    /// Tester t18 F7: the root's credentials Secret (`flux-system`, which bootstrap writes) may
+    /// be reused by another source; the same name in another namespace is still unknown.
+    @Test func theRootsCredentialsSecretIsKnown() async throws {
+        let tree = try await Self.plan(["sources/source.yaml": Self.source("GitRepository", secret: "flux-system"), "sources/ca.yaml": Self.secret("charts-ca")])
+        #expect(tree.problem("Unknown source Secret") == nil, "\(tree.problems)")
+        let elsewhere = try await Self.plan([
+            "sources/source.yaml": Self.source("GitRepository", secret: "flux-system").replacingOccurrences(of: "  namespace: flux-system\n", with: "  namespace: apps\n"),
+            "sources/ca.yaml": Self.secret("charts-ca", namespace: "apps"),
+            "sources/ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: apps}\n",
+        ])
+        #expect(elsewhere.problem("Unknown source Secret")?.message.contains("flux-system/flux-system") == false, "\(elsewhere.problems)")
+        #expect(elsewhere.problem("Unknown source Secret")?.message.contains("apps/flux-system") == true, "\(elsewhere.problems)")
+    }
+
     @Test func aCertificateSecretInAnotherNamespaceIsAnError() async throws {
         let tree = try await Self.plan([
             "sources/source.yaml": Self.source("HelmRepository"), "sources/auth.yaml": Self.secret("charts-auth"),
