@@ -20,6 +20,12 @@ struct CRDSchemas {
         }
     }
 
+    /// Whether a CRD of the fleet defines `object`'s kind (whatever its versions).
+    func defines(_ object: KubeObject) -> Bool {
+        let parts = object.apiVersion.split(separator: "/").map(String.init)
+        return parts.count == 2 && definitions["\(parts[0])|\(object.kind)"] != nil
+    }
+
     /// The error for `object` (applied by `owner`; `at` gives a field's location: FieldSites), nil
     /// when no CRD of the fleet serves its version or the object passes. A field postBuild
     /// substituted (it differs from `before`, the build's JSON) is described by its text before

@@ -21,6 +21,10 @@ struct Reader {
     var sourceContent = SourceContent(repository: nil, artifact: nil)
     /// The CRDs of the fleet so far (the flux-system components, then every build's).
     var schemas = CRDSchemas()
+    /// Objects of a kind no CRD read so far defines, checked against the fleet's CRDs once every
+    /// Kustomization is built: a CRD another Kustomization installs (an infrastructure one, for
+    /// the apps) is the one the API server has when the object is applied (tester t18 F3).
+    var schemaLater: [(object: KubeObject, owner: Reference, document: Node?, before: JSONValue)] = []
     let tool: KustomizeTool
     let decrypt: ClusterTreeReader.Decrypt?
     /// What the run's keys put into the decryption Secrets (nil: only their names are known).
@@ -375,6 +379,13 @@ struct Reader {
                 pending = []
             }
             all += level.map(\.0)
+        }
+        // Custom resources whose CRD a later build installs (tester t18 F3).
+        for later in schemaLater {
+            let fieldSites = self.fieldSites
+            if let problem = schemas.problem(later.object, appliedBy: later.owner, at: { fieldSites.location(of: later.object, $0, document: later.document) }, before: later.before) {
+                problems.append(problem)
+            }
         }
         // Targeted patches that select nothing (PatchSelection).
         problems += unselectedPatches(built, files: rootFiles, builder: builder, queue: queue)
@@ -743,6 +754,10 @@ struct Reader {
             }
         }
         for (index, (object, document)) in zip(placed, placedDocuments).enumerated() {
+            if !schemas.defines(object), object.apiVersion.contains(".") {
+                schemaLater.append((object, id, document, placedSources[index]))
+                continue
+            }
             guard let problem = schemas.problem(object, appliedBy: id, at: { fieldSites.location(of: object, $0, document: document) }, before: placedSources[index]) else { continue }
             problems.append(problem)
             if let child = FluxKustomization(object), child.id != id { rejected.insert(child.id) }

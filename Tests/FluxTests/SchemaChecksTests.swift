@@ -166,6 +166,43 @@ import TestSupport
         #expect(problems.contains { $0.message.contains("Gadget/default/bad") && $0.message.contains("min must not exceed max") && !$0.message.contains("short tags") }, "\(problems)")
     }
 
+    /// Tester t18 F3: the common layout — the CRD in an infrastructure Kustomization, its custom
+    /// resources in apps — is checked too (against the CRD the API server has when apps applies).
+    @Test func aCustomResourceIsCheckedAgainstACRDAnotherKustomizationInstalls() async throws {
+        let crd = """
+            apiVersion: apiextensions.k8s.io/v1
+            kind: CustomResourceDefinition
+            metadata: {name: widgets.example.com}
+            spec:
+              group: example.com
+              scope: Namespaced
+              names: {kind: Widget, plural: widgets}
+              versions:
+                - name: v1
+                  served: true
+                  storage: true
+                  schema:
+                    openAPIV3Schema:
+                      type: object
+                      properties:
+                        spec:
+                          type: object
+                          properties:
+                            replicas: {type: integer}
+            """
+        let fleet = try await Self.fleet([
+            "clusters/c/infra.yaml": kustomization("infra", path: "./infra"),
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps", extra: "  dependsOn: [{name: infra}]\n"),
+            "infra/crd.yaml": crd,
+            "apps/bad.yaml": "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: bad, namespace: default}\nspec:\n  replicas: three\n",
+            "apps/good.yaml": "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: good, namespace: default}\nspec:\n  replicas: 3\n",
+        ])
+        defer { fleet.remove() }
+        let problems = try fleet.read().problems.filter { $0.title == "Rejected by the CRD schema" }
+        #expect(problems.map(\.location) == [SourceLocation(file: "apps/bad.yaml", line: 5)], "\(problems)")
+        #expect(problems.first?.message.contains("which the Kustomization flux-system/apps applies") == true, "\(problems)")
+    }
+
     @Test func customResourcesAreCheckedAgainstTheFleetsCRDs() async throws {
         let crd = """
             apiVersion: apiextensions.k8s.io/v1
