@@ -148,10 +148,23 @@ public enum BuiltInKindValidation {
         }
         if key == "|Service", let ports = object.json["spec", "ports"]?.array {
             var names: Set<String> = []
+            var pairs: Set<String> = []
+            let type = object.json["spec", "type"]?.string ?? "ClusterIP"
             for (index, port) in ports.enumerated() {
                 let field: [Origins.FieldKey] = ["spec", "ports", .index(index)]
                 let shown = "spec.ports[\(index)]"
                 number(port["port"], field + ["port"], "\(shown).port")
+                // ValidateService: a port and protocol once (Duplicate value), no nodePort on a
+                // ClusterIP Service, a name that is a DNS-1123 label (tester t18 F2).
+                if case .integer(let value)? = port["port"], !pairs.insert("\(value)/\(port["protocol"]?.string ?? "TCP")").inserted {
+                    refuse(field, shown, "repeats port \(value)/\(port["protocol"]?.string ?? "TCP") of another port of the Service (Duplicate value)", fix: "Give each port its own number or protocol.")
+                }
+                if port["nodePort"] != nil, type == "ClusterIP" {
+                    refuse(field + ["nodePort"], "\(shown).nodePort", "is set on a Service of type ClusterIP, where it may not be used (Forbidden)", fix: "Remove nodePort, or make the Service type NodePort or LoadBalancer.")
+                }
+                if let name = port["name"]?.string, !name.contains("${"), NameRule.dns1123Label.violation(name) != nil {
+                    refuse(field + ["name"], "\(shown).name \"\(name)\"", "is not a DNS-1123 label (lowercase letters, digits and `-`, at most 63)", fix: "Name the port with lowercase letters, digits and `-` (e.g. http, https-admin).")
+                }
                 if let target = port["targetPort"] {
                     if case .integer(let value) = target, value != 0 { number(target, field + ["targetPort"], "\(shown).targetPort") }
                     if let name = target.string, !name.contains("${"), Int(name) == nil, let why = ianaNameViolation(name) {

@@ -176,6 +176,11 @@ import TestSupport
                   port: 443
                   protocol: tcp
                 - port: 8443
+                - name: Admin_Port
+                  port: 9443
+                - name: again
+                  port: 9443
+                  nodePort: 30443
 
             """
         let fine = """
@@ -221,7 +226,8 @@ import TestSupport
         let problems = try fleet.read().problems.filter { ["Invalid port", "Invalid annotation"].contains($0.title) }
         let sites = problems.compactMap { $0.location.map { "\($0.file):\($0.line ?? 0)" } }.sorted()
         #expect(sites == [
-            "apps/service.yaml:11", "apps/service.yaml:12", "apps/service.yaml:13", "apps/service.yaml:15", "apps/service.yaml:16", "apps/service.yaml:7",
+            "apps/service.yaml:11", "apps/service.yaml:12", "apps/service.yaml:13", "apps/service.yaml:15", "apps/service.yaml:16", "apps/service.yaml:17",
+            "apps/service.yaml:19", "apps/service.yaml:21", "apps/service.yaml:7",
             "apps/workload.yaml:15", "apps/workload.yaml:16",
         ], "\(problems.map { "\($0.location!.line!): \($0.message)" })")
         #expect(problems.allSatisfy { $0.level == .error })
