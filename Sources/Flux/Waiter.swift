@@ -248,7 +248,16 @@ public struct ReconciliationWaiter: Sendable {
                     annotation: .error("The wait for \(targets.count) \(what)s ended: \(error)", title: error.title, fix: error.fix),
                     rows: state.rows(), failed: [])
             }
-            await settle(state, resources)
+            // A timeout because the API server stopped answering (the watches retry a refused
+            // connection until the timeout) is that, not the fleet's fault: the last state seen is
+            // kept, no object is blamed (tester t17 F1).
+            guard await settle(state, resources) else {
+                throw Failure(
+                    annotation: .error(
+                        "The API server stopped answering during the wait for \(targets.count) \(what)s (no watch or list reached it before --timeout \(timeout) ran out): the tables and the graph show the last state seen, and nothing of the repository is blamed.",
+                        title: "API server unreachable", fix: "Check that the cluster is running (`fluxci cluster status`) and that the kubeconfig points at it."),
+                    rows: state.rows(), failed: [])
+            }
             let failure = state.timedOut(after: timeout, what: what == "Kustomization" ? "Not every Kustomization applied \(revision)" : "Not every \(what) became ready")
             logFailed(failure)
             throw failure
@@ -268,14 +277,27 @@ public struct ReconciliationWaiter: Sendable {
     /// Bounded (`settleBound`): an API server that went away (its client retries a refused
     /// connection for up to 30 s per request) must not hold the run past its timeout (tester
     /// t15 F8); what the watches saw is kept then.
-    private func settle(_ state: WaitSet, _ resources: [APIResource]) async {
+    /// Returns whether the API server answered at all.
+    @discardableResult
+    private func settle(_ state: WaitSet, _ resources: [APIResource]) async -> Bool {
         let client = self.client
+        let answered = Flag()
         await within(Self.settleBound) {
             for resource in resources {
                 guard let list = try? await client.send(.GET, resource.path(namespace: nil)).json else { continue }
+                answered.set()
                 for item in list["items"]?.array ?? [] { state.settle(resource.typed(item)) }
             }
         }
+        return answered.value
+    }
+
+    /// Set once, read from any task.
+    final class Flag: @unchecked Sendable {
+        private let lock = NSLock()
+        private var stored = false
+        var value: Bool { lock.withLock { stored } }
+        func set() { lock.withLock { stored = true } }
     }
 
     /// One look at `targets` (a list of each kind, bounded like the look after a wait): their

@@ -191,4 +191,21 @@ import TestSupport
         let row = try #require(summary.split(separator: "\n").first { $0.hasPrefix("| flux-system/infrastructure |") || $0.hasPrefix("| Kustomization/flux-system/infrastructure |") }, "\(summary)")
         #expect(!row.contains("not reached"), "\(row)")
     }
+
+    /// Tester t17 F1: the API server goes away while a source's failure is held; the timeout that
+    /// follows is the API server's, not the source's: no object of the repository is blamed.
+    @Test(.standIn("the fake API server, stopped during the wait"))
+    func aTimeoutAfterTheAPIServerWentAwayBlamesNoObject() async throws {
+        let (setup, _) = try await Self.setup()
+        defer { Task { await setup.stop() } }
+        let run = Task { try await setup.run(["--timeout", "20s"]) }
+        for _ in 0..<600 where Self.failedAttempts(setup, reason: "GitOperationFailed") < 1 { try await Task.sleep(for: .milliseconds(100)) }
+        try await Task.sleep(for: .seconds(1))
+        await setup.flux.stop()
+        let (result, _) = try await run.value
+        #expect(result.status != 0, "\(result.allOutput)")
+        let log = result.standardError
+        #expect(log.contains("::error title=API server unreachable::"), "\(log)")
+        #expect(!log.contains("title=GitRepository failed"), "\(log)")
+    }
 }
