@@ -14,9 +14,6 @@ struct Reader {
     let artifact: SourceArtifact
     /// The root GitRepository's `spec.ignore`, for naming the rule that leaves a file out.
     var rootIgnore: String?
-    /// GitRepositories of the tree (beside the root) that fetch the same repository as the root
-    /// (`sameRepository`): their Kustomizations are built from the commit under test (t16 F7).
-    var sameRepositorySources: [KubeObject] = []
     /// What the root GitRepository's artifact holds that fluxci does not read (submodules, includes).
     var sourceContent = SourceContent(repository: nil, artifact: nil)
     /// The CRDs of the fleet so far (the flux-system components, then every build's).
@@ -252,29 +249,12 @@ struct Reader {
         let rootSource = FluxKustomization.SourceReference(kind: "GitRepository", namespace: secretsNamespace, name: repository.name)
 
         rootID = root.id
-        // Another GitRepository of this same repository (another branch or tag of it) is found,
-        // for a warning (tester t16 F7); its Kustomizations are not built from the commit under
-        // test: that ref's content can differ entirely (its own paths, spec.ignore, includes),
-        // and building it from this commit gave false errors (tester t18 F5, F6, F8).
-        let branchSources: Set<FluxKustomization.SourceReference> = [rootSource]
-        var sameRepository: Set<FluxKustomization.SourceReference> = []
-        let rootURL = repository.json["spec", "url"]?.string ?? ""
-        func findSameRepositorySources() {
-            for object in available where object.kind == "GitRepository" && object.apiVersion.hasPrefix(FluxKustomization.sourceGroup + "/") {
-                let reference = FluxKustomization.SourceReference(kind: "GitRepository", namespace: object.namespace ?? secretsNamespace, name: object.name)
-                guard reference != rootSource, !sameRepository.contains(reference), let url = object.json["spec", "url"]?.string, ClusterTreeReader.sameRepository(url, rootURL) else { continue }
-                sameRepository.insert(reference)
-                sameRepositorySources.append(object)
-            }
-        }
-        findSameRepositorySources()
-        func fromBranch(_ kustomization: FluxKustomization) -> Bool { branchSources.contains(kustomization.source) }
         typealias Ticket = BuildQueue.Ticket<Result<KustomizationBuild.Output, KustomizationBuild.Failure>>
         var index = 1
         // A build starts as soon as its Kustomization is found (the walk below reads the results
         // in the order it found them, so the outcome is that of building level by level).
         func start(_ kustomization: FluxKustomization, started: (request: KustomizationBuild.Request, ticket: Ticket)? = nil) -> Ticket? {
-            guard fromBranch(kustomization), !kustomization.suspended, !kustomization.applyDisabled else { return nil }
+            guard kustomization.source == rootSource, !kustomization.suspended, !kustomization.applyDisabled else { return nil }
             let request = KustomizationBuild.Request(kustomization: kustomization, files: rootFiles)
             if let started, started.request.buildsAlike(request) { return started.ticket }
             let at = index
@@ -286,7 +266,7 @@ struct Reader {
         // (KustomizationBatch), else queued again one by one.
         func startAll(_ kustomizations: [FluxKustomization]) -> [(FluxKustomization, Ticket?)] {
             var buildable: [(at: Int, request: KustomizationBuild.Request)] = []
-            for kustomization in kustomizations where fromBranch(kustomization) && !kustomization.suspended && !kustomization.applyDisabled {
+            for kustomization in kustomizations where kustomization.source == rootSource && !kustomization.suspended && !kustomization.applyDisabled {
                 buildable.append((index, KustomizationBuild.Request(kustomization: kustomization, files: rootFiles)))
                 index += 1
             }
@@ -307,7 +287,7 @@ struct Reader {
             }
             var next = tickets.makeIterator()
             return kustomizations.map { kustomization in
-                (kustomization, fromBranch(kustomization) && !kustomization.suspended && !kustomization.applyDisabled ? next.next() : nil)
+                (kustomization, kustomization.source == rootSource && !kustomization.suspended && !kustomization.applyDisabled ? next.next() : nil)
             }
         }
         var all: [FluxKustomization] = [root]
@@ -317,7 +297,7 @@ struct Reader {
         while !level.isEmpty || !pending.isEmpty {
             var requests: [(FluxKustomization, Ticket)] = []
             for (kustomization, ticket) in level {
-                if !fromBranch(kustomization) {
+                if kustomization.source != rootSource {
                     builds[kustomization.id] = .notBuilt("sourced from \(kustomization.source)")
                 } else if kustomization.suspended {
                     builds[kustomization.id] = .notBuilt("suspended")
@@ -343,7 +323,6 @@ struct Reader {
                 progress = true
                 built.append(kustomization)
                 let children = process(kustomization, output, variables: variables, known: all.map(\.id) + level.map(\.0.id))
-                findSameRepositorySources()
                 level += startAll(children)
             }
             let failuresAt = problems.count
@@ -435,8 +414,14 @@ struct Reader {
         problems += KustomizationReferences.problems(applied, defaultServiceAccount: defaultServiceAccount) { kustomization, field in reader.location(kustomization, field) }
         problems += CustomResourceChecks.problems(applied, objects: local, components: components)
         problems += sourceContent.includeProblems(repository: repository, applied: applied, bootstrapped: bootstrapSync) { field in fieldSites.location(of: repository, field) }
-        for source in sameRepositorySources {
+        // Another GitRepository of this same repository (another branch or tag of it): a warning
+        // (tester t16 F7). Its Kustomizations are not built from the commit under test: that ref's
+        // content can differ entirely (its paths, spec.ignore, includes; tester t18 F5, F6, F8).
+        let rootURL = repository.json["spec", "url"]?.string ?? ""
+        var seenSources: Set<FluxKustomization.SourceReference> = [rootSource]
+        for source in available where source.kind == "GitRepository" && source.apiVersion.hasPrefix(FluxKustomization.sourceGroup + "/") {
             let reference = FluxKustomization.SourceReference(kind: "GitRepository", namespace: source.namespace ?? secretsNamespace, name: source.name)
+            guard seenSources.insert(reference).inserted, let url = source.json["spec", "url"]?.string, ClusterTreeReader.sameRepository(url, rootURL) else { continue }
             let users = all.filter { $0.source == reference }.map(\.id.description).sorted()
             guard !users.isEmpty else { continue }
             let ref = (source.json["spec", "ref"]?.object ?? []).map { "\($0.key) \($0.value.string ?? $0.value.jsonText)" }.joined(separator: ", ")

@@ -123,7 +123,7 @@ public struct ReconciliationWaiter: Sendable {
     public func waitForSource(_ repository: KubeObject) async throws {
         let resource = try await client.resource(apiVersion: repository.apiVersion, kind: "GitRepository")
         let revision = self.revision
-        let last = Latest()
+        let last = Latest<Readiness>()
         // A fetch failure source-controller retries is held for a bounded grace (tester t10 F1).
         let retries = RetriedFailures()
         do {
@@ -196,11 +196,7 @@ public struct ReconciliationWaiter: Sendable {
         let state = WaitSet(targets, revision: revision, perObjectTimeout: perKustomizationTimeout, reporter: reporter, start: start)
         inFlight.start(state)
         defer { inFlight.end() }
-        var kinds: [FluxKinds.Key: [String]] = [:]
-        for target in targets {
-            let key = FluxKinds.Key(target.reference)
-            if !(kinds[key]?.contains(target.apiVersion) ?? false) { kinds[key, default: []].append(target.apiVersion) }
-        }
+        let kinds = Self.kinds(targets)
         var resources: [APIResource] = []
         for (key, versions) in kinds.sorted(by: { ($0.key.group, $0.key.kind) < ($1.key.group, $1.key.kind) }) {
             resources.append(try await resource(key, versions: versions))
@@ -280,24 +276,30 @@ public struct ReconciliationWaiter: Sendable {
     /// Returns whether the API server answered at all.
     @discardableResult
     private func settle(_ state: WaitSet, _ resources: [APIResource]) async -> Bool {
-        let client = self.client
-        let answered = Flag()
+        let waiter = self
+        let answered = Latest<Bool>()
         await within(Self.settleBound) {
-            for resource in resources {
-                guard let list = try? await client.send(.GET, resource.path(namespace: nil)).json else { continue }
-                answered.set()
-                for item in list["items"]?.array ?? [] { state.settle(resource.typed(item)) }
-            }
+            for resource in resources where await waiter.list(resource, into: state) { answered.set(true) }
         }
-        return answered.value
+        return answered.value == true
     }
 
-    /// Set once, read from any task.
-    final class Flag: @unchecked Sendable {
-        private let lock = NSLock()
-        private var stored = false
-        var value: Bool { lock.withLock { stored } }
-        func set() { lock.withLock { stored = true } }
+    /// Every object of `resource` (all namespaces) into `state`, recorded as seen, nothing
+    /// decided; false when the API server did not answer.
+    private func list(_ resource: APIResource, into state: WaitSet) async -> Bool {
+        guard let list = try? await client.send(.GET, resource.path(namespace: nil)).json else { return false }
+        for item in list["items"]?.array ?? [] { state.settle(resource.typed(item)) }
+        return true
+    }
+
+    /// The kinds of `targets`, each with the API versions they are written in (first seen first).
+    static func kinds(_ targets: [Target]) -> [FluxKinds.Key: [String]] {
+        var kinds: [FluxKinds.Key: [String]] = [:]
+        for target in targets {
+            let key = FluxKinds.Key(target.reference)
+            if !(kinds[key]?.contains(target.apiVersion) ?? false) { kinds[key, default: []].append(target.apiVersion) }
+        }
+        return kinds
     }
 
     /// One look at `targets` (a list of each kind, bounded like the look after a wait): their
@@ -308,15 +310,11 @@ public struct ReconciliationWaiter: Sendable {
     public func look(at targets: [Target]) async -> [Row] {
         guard !targets.isEmpty else { return [] }
         let state = WaitSet(targets, revision: revision, perObjectTimeout: perKustomizationTimeout, reporter: reporter, start: .now)
-        var kinds: [FluxKinds.Key: [String]] = [:]
-        for target in targets { kinds[FluxKinds.Key(target.reference), default: []].append(target.apiVersion) }
-        let waiter = self, kindsToList = kinds
+        let waiter = self, kinds = Self.kinds(targets)
         await within(Self.settleBound) {
-            for (key, versions) in kindsToList {
-                guard let resource = try? await waiter.resource(key, versions: versions),
-                    let list = try? await waiter.client.send(.GET, resource.path(namespace: nil)).json
-                else { continue }
-                for item in list["items"]?.array ?? [] { state.settle(resource.typed(item)) }
+            for (key, versions) in kinds {
+                guard let resource = try? await waiter.resource(key, versions: versions) else { continue }
+                _ = await waiter.list(resource, into: state)
             }
         }
         return state.rows().filter { $0.live != nil }.map { row in
@@ -469,12 +467,13 @@ extension FluxKustomization {
     }
 }
 
-/// The latest readiness seen, across watch events.
-final class Latest: @unchecked Sendable {
+/// The latest value set (a readiness across watch events, whether a list was answered), read
+/// from any task.
+final class Latest<Value: Sendable>: @unchecked Sendable {
     private let lock = NSLock()
-    private var stored: Readiness?
-    var value: Readiness? { lock.withLock { stored } }
-    func set(_ value: Readiness) { lock.withLock { stored = value } }
+    private var stored: Value?
+    var value: Value? { lock.withLock { stored } }
+    func set(_ value: Value) { lock.withLock { stored = value } }
 }
 
 /// Readiness of every target, as events of their kinds arrive.
