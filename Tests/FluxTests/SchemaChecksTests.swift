@@ -52,6 +52,31 @@ import TestSupport
             + extra + "  chart:\n    spec:\n      chart: web\n      sourceRef: {kind: HelmRepository, name: charts}\n"
     }
 
+    /// A namespaced CRD of example.com serving v1, the schema of its objects' `spec` given as
+    /// YAML lines (`type: object`, `properties:` …).
+    static func crd(_ kind: String, spec: [String]) -> String {
+        let plural = kind.lowercased() + "s"
+        return """
+            apiVersion: apiextensions.k8s.io/v1
+            kind: CustomResourceDefinition
+            metadata: {name: \(plural).example.com}
+            spec:
+              group: example.com
+              scope: Namespaced
+              names: {kind: \(kind), plural: \(plural)}
+              versions:
+                - name: v1
+                  served: true
+                  storage: true
+                  schema:
+                    openAPIV3Schema:
+                      type: object
+                      properties:
+                        spec:
+
+            """ + spec.map { String(repeating: " ", count: 14) + $0 + "\n" }.joined()
+    }
+
     static let repository = "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n  name: charts\n  namespace: default\nspec:\n  url: https://charts.example.invalid\n"
 
     /// Tester t12 F14: server-side apply refuses a field the CRD does not declare ("field not
@@ -122,32 +147,7 @@ import TestSupport
     @Test func theCRDsCELRulesRefuseWhatTheAPIServerRefuses() async throws {
         let both = Self.release("").replacingOccurrences(of: "name: web\n", with: "name: both\n") + "  chartRef: {kind: OCIRepository, name: web}\n"
         let neither = "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: neither\n  namespace: default\nspec:\n  interval: 10m\n"
-        let crd = """
-            apiVersion: apiextensions.k8s.io/v1
-            kind: CustomResourceDefinition
-            metadata: {name: gadgets.example.com}
-            spec:
-              group: example.com
-              scope: Namespaced
-              names: {kind: Gadget, plural: gadgets}
-              versions:
-                - name: v1
-                  served: true
-                  storage: true
-                  schema:
-                    openAPIV3Schema:
-                      type: object
-                      properties:
-                        spec:
-                          type: object
-                          x-kubernetes-validations:
-                            - {rule: self.min <= self.max, message: min must not exceed max}
-                            - {rule: "self.tags.all(t, size(t) < 5)", message: short tags}
-                          properties:
-                            min: {type: integer}
-                            max: {type: integer}
-                            tags: {type: array, items: {type: string}}
-            """
+        let crd = Self.crd("Gadget", spec: ["type: object", "x-kubernetes-validations:", "  - {rule: self.min <= self.max, message: min must not exceed max}", "  - {rule: \"self.tags.all(t, size(t) < 5)\", message: short tags}", "properties:", "  min: {type: integer}", "  max: {type: integer}", "  tags: {type: array, items: {type: string}}"])
         let fleet = try await Self.fleet([
             "clusters/c/apps.yaml": kustomization("apps", path: "./apps"),
             "apps/repository.yaml": Self.repository,
@@ -169,27 +169,7 @@ import TestSupport
     /// Tester t18 F3: the common layout — the CRD in an infrastructure Kustomization, its custom
     /// resources in apps — is checked too (against the CRD the API server has when apps applies).
     @Test func aCustomResourceIsCheckedAgainstACRDAnotherKustomizationInstalls() async throws {
-        let crd = """
-            apiVersion: apiextensions.k8s.io/v1
-            kind: CustomResourceDefinition
-            metadata: {name: widgets.example.com}
-            spec:
-              group: example.com
-              scope: Namespaced
-              names: {kind: Widget, plural: widgets}
-              versions:
-                - name: v1
-                  served: true
-                  storage: true
-                  schema:
-                    openAPIV3Schema:
-                      type: object
-                      properties:
-                        spec:
-                          type: object
-                          properties:
-                            replicas: {type: integer}
-            """
+        let crd = Self.crd("Widget", spec: ["type: object", "properties:", "  replicas: {type: integer}"])
         let fleet = try await Self.fleet([
             "clusters/c/infra.yaml": kustomization("infra", path: "./infra"),
             "clusters/c/apps.yaml": kustomization("apps", path: "./apps", extra: "  dependsOn: [{name: infra}]\n"),
@@ -204,29 +184,7 @@ import TestSupport
     }
 
     @Test func customResourcesAreCheckedAgainstTheFleetsCRDs() async throws {
-        let crd = """
-            apiVersion: apiextensions.k8s.io/v1
-            kind: CustomResourceDefinition
-            metadata: {name: widgets.example.com}
-            spec:
-              group: example.com
-              scope: Namespaced
-              names: {kind: Widget, plural: widgets}
-              versions:
-                - name: v1
-                  served: true
-                  storage: true
-                  schema:
-                    openAPIV3Schema:
-                      type: object
-                      properties:
-                        spec:
-                          type: object
-                          properties:
-                            replicas: {type: integer}
-                            size: {type: string, enum: [small, large]}
-                            labels: {type: object, additionalProperties: {type: string}}
-            """
+        let crd = Self.crd("Widget", spec: ["type: object", "properties:", "  replicas: {type: integer}", "  size: {type: string, enum: [small, large]}", "  labels: {type: object, additionalProperties: {type: string}}"])
         let fleet = try await Self.fleet([
             "clusters/c/apps.yaml": kustomization("apps", path: "./apps"),
             "apps/crd.yaml": crd,
