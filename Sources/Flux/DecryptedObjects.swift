@@ -156,6 +156,53 @@ extension Reader {
         }, false)
     }
 
+    /// The API server's checks of a decrypted value that holds `${`, judged on what is applied
+    /// (tester t18 F9): the preflight judges decrypted values alone, and leaves those to the
+    /// substitution. kustomize-controller's `build()` decrypts the object, then (when postBuild
+    /// gives variables and the object does not disable it) runs envsubst on its YAML and parses
+    /// it again (fluxcd/pkg kustomize `SubstituteVariables`), so the API server receives the
+    /// substituted value, or the literal `${…}` without substitution. A value that reads a
+    /// variable whose value fluxci cannot know (a Secret it could not decrypt, a source only an
+    /// unbuilt Kustomization creates) is not judged. No value is ever shown.
+    func decryptedSubstitutedProblems(_ opened: Opened, kustomization: FluxKustomization, variables: Variables, substitutes: Bool) -> [Annotation] {
+        let placeholders = opened.values.filter { $0.value.contains("${") }
+        guard !placeholders.isEmpty else { return [] }
+        var applied = opened.json
+        var unknown: Set<String> = []
+        if substitutes {
+            var found: Set<String> = []
+            guard let text = try? PostBuild.substitute(opened.text, variables: variables.values, unresolved: &found),
+                let json = (try? Manifest.objects(text))?.first?.json
+            else { return [] }  // a failing substitution is said by `decryptedSubstitutionProblems`
+            applied = json
+            if !variables.openSources.isEmpty { unknown = found }
+            unknown.formUnion(found.intersection(variables.locked))
+        }
+        // Only the data fields whose decrypted value held `${`: the others were judged by the
+        // preflight, and the plain fields by the plain manifest's checks.
+        var judged = JSONValue.object([])
+        for field in ["apiVersion", "kind", "type"] { if let value = applied[field] { judged.set(field, value) } }
+        judged.set("metadata", .object([("name", applied["metadata", "name"] ?? .null), ("namespace", applied["metadata", "namespace"] ?? .null)]))
+        for field in ["data", "binaryData", "stringData"] {
+            guard case .object(let entries)? = applied[field] else { continue }
+            judged.set(field, .object(entries.filter { key, _ in
+                placeholders.contains { placeholder in
+                    Origins.dotted(placeholder.path) == Origins.dotted([.key(field), .key(key)])
+                        && !unknown.contains { !PostBuild.uses(of: $0, in: placeholder.value).isEmpty }
+                }
+            }))
+        }
+        let object = KubeObject(judged, file: opened.file, line: opened.document?.mark?.line)
+        let key = "\(AppliedObjects.Owned.group(of: object.apiVersion))|\(object.kind)"
+        let how = substitutes ? "after postBuild substitution" : "where the ${…} is applied as written: \(kustomization.id) has no postBuild variables"
+        let refused = "kustomize-controller decrypts it, its server-side dry-run fails and \(kustomization.id) applies nothing (it never becomes Ready)"
+        func at(_ field: [Origins.FieldKey]) -> SourceLocation {
+            SourceLocation(file: opened.file, line: Origins.line(of: field, in: opened.document) ?? opened.document?.mark?.line)
+        }
+        return BuiltInKindValidation.byteProblems(object, key: key, encrypted: true, subject: "\(object.reference) (decrypted from \(opened.file), \(how))", refused: refused, at: at)
+            + (substitutes ? AppliedObjectChecks.decryptedStringFieldProblems(object, file: opened.file, refused: refused, at: at) : [])
+    }
+
     /// Without keys, an object whose identity sops encrypted cannot be checked at all (tester
     /// t12 F9): what kind it is, its name and namespace are known only once decrypted.
     static func identityUnchecked(_ object: KubeObject, appliedBy id: FluxKustomization.Reference) -> Annotation {

@@ -573,6 +573,10 @@ struct Reader {
                     return []
                 }
             }
+            if let opened {
+                problems += decryptedSubstitutedProblems(
+                    opened, kustomization: kustomization, variables: variables, substitutes: substitutes && !PostBuild.isDisabled(opened.json))
+            }
             var (object, node) = place(json, origin: document.origin, keepsOrigins: output.written.keepsOrigins, directory: kustomization.path, written: output.written)
             if let opened, (opened.json["apiVersion"]?.string ?? "").contains(".toolkit.fluxcd.io/") {
                 // A Flux object's spec is configuration the checks read (its references, its

@@ -168,4 +168,37 @@ import TestSupport
         #expect(!typoResult.standardError.contains("ENC[AES256_GCM"), "\(typoResult.standardError)")
         Self.expectNoLeak(typoResult, typoSummary, ["pw-HRVALUE-7"])
     }
+
+    // MARK: t18 F9 — a decrypted value that holds ${…}
+
+    /// Tester t18 F9: the preflight leaves a decrypted value holding `${` to the substitution;
+    /// it is then judged as applied. With postBuild variables, `data.token: ${B64}` becomes
+    /// `bad!!value` (not base64: an error at the key's line) and `stringData.port: ${PORT}`
+    /// becomes the number 8080 (Flux parses the substituted YAML again: an error), while
+    /// `data.ok: ${OKB64}` is valid base64 (quiet). Without postBuild the literal `${B64}` is
+    /// applied and refused. No decrypted value shows.
+    @Test func aDecryptedValueHoldingAVariableIsJudgedAsApplied() async throws {
+        let secret = ("b64.sops.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: b64\n  namespace: podinfo\ndata:\n  token: ${B64}\n  ok: ${OKB64}\nstringData:\n  port: ${PORT}\n  note: plain-NOTEVALUE-3\n", "^(data|stringData)$" as String?)
+        let (checkout, encrypted) = try await Self.fleet([secret], postBuild: "    substitute:\n      B64: bad!!value\n      OKB64: aGVsbG8=\n      PORT: \"8080\"\n")
+        let (result, summary) = try await Self.plan(checkout, keys: true)
+        #expect(result.status != 0, "\(result.allOutput)")
+        let file = "\(Self.overlay)/b64.sops.yaml"
+        let notBase64 = KeyDependentMessagesTests.annotations(result.standardError, level: "error", title: "Value not base64")
+        let tokenLine = try Self.line(encrypted["b64.sops.yaml"]!, "    token: ENC[")
+        #expect(notBase64.count == 1 && notBase64.first?.file == file && notBase64.first.map { String($0.line) } == tokenLine, "\(result.standardError)")
+        #expect(notBase64.first?.text.contains("data.token") == true && notBase64.first?.text.contains("after postBuild substitution") == true, "\(result.standardError)")
+        let nonString = KeyDependentMessagesTests.annotations(result.standardError, level: "error", title: "Non-string value in a string field")
+        let portLine = try Self.line(encrypted["b64.sops.yaml"]!, "    port: ENC[")
+        #expect(nonString.count == 1 && nonString.first.map { String($0.line) } == portLine, "\(result.standardError)")
+        Self.expectNoLeak(result, summary, ["plain-NOTEVALUE-3"])
+
+        let (literal, _) = try await Self.fleet([secret], postBuild: nil)
+        let (literalResult, literalSummary) = try await Self.plan(literal, keys: true)
+        #expect(literalResult.status != 0, "\(literalResult.allOutput)")
+        let literalErrors = KeyDependentMessagesTests.annotations(literalResult.standardError, level: "error", title: "Value not base64")
+        #expect(Set(literalErrors.map(\.text).compactMap { $0.contains("data.token") ? "token" : $0.contains("data.ok") ? "ok" : nil }) == ["token", "ok"], "\(literalResult.standardError)")
+        #expect(literalErrors.allSatisfy { $0.text.contains("applied as written") }, "\(literalResult.standardError)")
+        #expect(KeyDependentMessagesTests.annotations(literalResult.standardError, level: "error", title: "Non-string value in a string field").isEmpty, "\(literalResult.standardError)")
+        Self.expectNoLeak(literalResult, literalSummary, ["plain-NOTEVALUE-3"])
+    }
 }
