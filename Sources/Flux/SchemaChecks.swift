@@ -57,6 +57,8 @@ struct CRDSchemas {
         }
         let location = at(fields(first.path))
         func described(_ violation: StructuralSchema.Violation) -> String {
+            // A decrypted value is a secret: the API server's words without it.
+            if encrypted { return "\(violation.field): \(Self.withoutValue(violation.message))" }
             guard let source = SubstitutedValues.source(at: fields(violation.path), before: before, after: object.json) else { return "\(violation.field): \(violation.message)" }
             let substituted = "the value postBuild substitution gives\(source.isEmpty ? "" : " to `\(source)`")"
             return "\(violation.field): \(violation.expectedType.map { "\(substituted) must be of type \($0)" } ?? "\(substituted) is refused (\(violation.reason))")"
@@ -70,6 +72,8 @@ struct CRDSchemas {
         let typeFix: String = switch first.expectedType {
         case "string" where substituted:
             "Put the quotes in the variable's value (`VAR: '\"…\"'`): unquoted, Flux reads the substituted text as a number or boolean."
+        case "string" where encrypted:
+            "Quote the value in the plain file and encrypt it again (sops keeps a quoted value a string)."
         case "string":
             "Quote the value (`\(leaf): \"\(Self.valueText(object.json, first.path))\"`): unquoted, YAML reads it as a number or boolean."
         case let type?: "Give \(first.field) a value of type \(type), as the CRD \(crd) requires."
@@ -81,6 +85,40 @@ struct CRDSchemas {
         return .error(
             "The API server rejects \(object.reference) (\(object.apiVersion)), which the Kustomization \(owner) applies: \(listed) (the schema of the CRD \(crd)). kustomize-controller's server-side dry-run of \(owner) fails, so it applies none of its objects\(isKustomization ? ", and \(object.name) is never created or updated (fluxci does not build it)" : "").",
             title: "Rejected by the CRD schema", fix: fix, at: location)
+    }
+
+    /// The CEL rules of `object`'s CRD that apply to it and that fluxci cannot evaluate
+    /// (`StructuralSchema.unevaluatedRules`): the CRD's name, the rule, and the field it sits on.
+    func unevaluatedRules(_ object: KubeObject) -> [(crd: String, rule: String, field: [Origins.FieldKey])] {
+        let parts = object.apiVersion.split(separator: "/").map(String.init)
+        guard parts.count == 2, let definition = definitions["\(parts[0])|\(object.kind)"]?.last,
+            let schema = StructuralSchema.schema(in: definition, version: parts[1])
+        else { return [] }
+        var applied = object.json
+        applied.remove("sops")
+        let crd = definition["metadata", "name"]?.string ?? "\(object.kind).\(parts[0])"
+        return StructuralSchema.unevaluatedRules(applied, against: schema).map { violation in
+            (crd, violation.message, violation.path.map { element -> Origins.FieldKey in
+                switch element {
+                case .key(let key): .key(key)
+                case .index(let index): .index(index)
+                }
+            })
+        }
+    }
+
+    /// The API server's message with the value it quotes left out (`Invalid value: "x": …` →
+    /// `Invalid value (not shown: decrypted): …`, and the same for `Unsupported value`), for a
+    /// decrypted object; `"object"` and `"array"` are kept.
+    static func withoutValue(_ message: String) -> String {
+        if message.hasPrefix("Unsupported value: "), let list = message.range(of: ": supported values: ") {
+            return "Unsupported value (not shown: decrypted)" + message[list.lowerBound...]
+        }
+        let prefix = "Invalid value: \""
+        guard message.hasPrefix(prefix), let end = message.dropFirst(prefix.count).range(of: "\": ") else { return message }
+        let value = message[message.index(message.startIndex, offsetBy: prefix.count)..<end.lowerBound]
+        guard value != "object", value != "array" else { return message }
+        return "Invalid value (not shown: decrypted): " + message[end.upperBound...]
     }
 
     /// The value at `path`, as YAML would print it unquoted (`1.27`, `true`).

@@ -22,6 +22,10 @@ struct Reader {
     /// Kustomization is built: a CRD another Kustomization installs (an infrastructure one, for
     /// the apps) is the one the API server has when the object is applied (tester t18 F3).
     var schemaLater: [(object: KubeObject, owner: Reference, document: Node?, before: JSONValue)] = []
+    /// CEL rules fluxci could not evaluate, by CRD and rule: the first object they apply to,
+    /// where, and how many objects (one notice each at the end of the walk; tester t18 F4).
+    var unevaluatedRules: [String: (crd: String, rule: String, object: String, at: SourceLocation?, count: Int)] = [:]
+
     let tool: KustomizeTool
     let decrypt: ClusterTreeReader.Decrypt?
     /// What the run's keys put into the decryption Secrets (nil: only their names are known).
@@ -362,9 +366,17 @@ struct Reader {
         // Custom resources whose CRD a later build installs (tester t18 F3).
         for later in schemaLater {
             let fieldSites = self.fieldSites
+            noteUnevaluatedRules(later.object, at: { fieldSites.location(of: later.object, $0, document: later.document) })
             if let problem = schemas.problem(later.object, appliedBy: later.owner, at: { fieldSites.location(of: later.object, $0, document: later.document) }, before: later.before) {
                 problems.append(problem)
             }
+        }
+        for (_, rule) in unevaluatedRules.sorted(by: { $0.key < $1.key }) {
+            let others = rule.count > 1 ? " and \(rule.count - 1) other object\(rule.count == 2 ? "" : "s")" : ""
+            problems.append(Annotation(
+                .notice,
+                "The CRD \(rule.crd) validates \(rule.object)\(others) with the CEL rule `\(rule.rule)`, which fluxci cannot evaluate: the API server checks it on kustomize-controller's dry-run, fluxci did not.",
+                title: "CEL rule not evaluated", at: rule.at))
         }
         // Targeted patches that select nothing (PatchSelection).
         problems += unselectedPatches(built, files: rootFiles, builder: builder, queue: queue)
@@ -474,6 +486,19 @@ struct Reader {
         guard let origin else { return (KubeObject(json, file: written.file), nil) }
         let located = origins.locate(json, origin: origin, directory: directory, kustomizationFile: written.file)
         return (KubeObject(json, file: located.file, line: located.line), located.document)
+    }
+
+    /// Records the CEL rules of `object`'s CRD that fluxci cannot evaluate (`unevaluatedRules`).
+    mutating func noteUnevaluatedRules(_ object: KubeObject, at: ([Origins.FieldKey]) -> SourceLocation?) {
+        for found in schemas.unevaluatedRules(object) {
+            let key = "\(found.crd)|\(found.rule)"
+            if unevaluatedRules[key] != nil {
+                unevaluatedRules[key]!.count += 1
+            } else {
+                let field = found.field.isEmpty ? "" : " (\(Origins.dotted(found.field)))"
+                unevaluatedRules[key] = (found.crd, found.rule, "\(object.reference)\(field)", at(found.field), 1)
+            }
+        }
     }
 
     /// Substitutes, places and records a build's objects; returns the new child Kustomizations.
@@ -596,7 +621,9 @@ struct Reader {
             }
             placed.append(object)
             placedDocuments.append(node)
-            placedSources.append(document.object)
+            // A decrypted object's fields are never described by their text before substitution
+            // (it is the decrypted text, or ciphertext): its own JSON is its "before".
+            placedSources.append(opened == nil ? document.object : object.json)
             if let file = object.file { for name in found { readers[name, default: []].append(file) } }
             if let file = object.file, !(output.written.generated && file == output.written.file) { reached.append(file) }
             if object.json["sops", "mac"] != nil, let file = object.file { encrypted.append(file) }
@@ -747,6 +774,7 @@ struct Reader {
                 schemaLater.append((object, id, document, placedSources[index]))
                 continue
             }
+            noteUnevaluatedRules(object, at: { fieldSites.location(of: object, $0, document: document) })
             guard let problem = schemas.problem(object, appliedBy: id, at: { fieldSites.location(of: object, $0, document: document) }, before: placedSources[index]) else { continue }
             problems.append(problem)
             if let child = FluxKustomization(object), child.id != id { rejected.insert(child.id) }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A CustomResourceDefinition's validation rule (`x-kubernetes-validations[].rule`), evaluated as
 /// kube-apiserver's CEL validation evaluates it on create and apply (k8s.io/apiextensions-apiserver
 /// `pkg/apiserver/schema/cel`), for the part of the Common Expression Language that CRDs' rules
@@ -246,10 +248,28 @@ public struct CELRule: Sendable {
     // MARK: Evaluation
 
     static func evaluate(_ expression: Expression, self root: Value) -> Value {
+        var scope: [String: Value] = ["self": root]
         func run(_ expression: Expression) -> Value {
             switch expression {
             case .literal(let value): return value
-            case .identifier(let name): return name == "self" ? root : .error
+            case .identifier(let name): return scope[name] ?? .error
+            case .call(let target?, let name, let arguments) where macros.contains(name):
+                guard case .identifier(let variable) = arguments.first, arguments.count >= 2, arguments.count <= (name == "map" ? 3 : 2) else { return .error }
+                // A macro ranges over a list's items or a map's keys (cel-go `parser/macro.go`).
+                let elements: [Value]
+                switch run(target) {
+                case .list(let items): elements = items
+                case .map(let pairs): elements = pairs.map { .string($0.0) }
+                default: return .error
+                }
+                let outer = scope[variable]
+                defer { scope[variable] = outer }
+                func each(_ body: Expression, _ element: Value) -> Value {
+                    scope[variable] = element
+                    return run(body)
+                }
+                return macro(name, elements, filters: arguments.count == 3, predicate: { each(arguments[1], $0) }, transform: { each(arguments[arguments.count - 1], $0) })
+
             case .select(let target, let name): return run(target).field(name)
             case .has(let target, let name):
                 guard case .map(let pairs) = run(target) else { return .error }
@@ -296,11 +316,77 @@ public struct CELRule: Sendable {
                 case "startsWith": return .bool(bytes.starts(with: part))
                 case "endsWith": return .bool(bytes.reversed().starts(with: part.reversed()))
                 case "contains": return .bool(contains(bytes, part))
+                case "matches": return matches(bytes, pattern: argument)
                 default: return .error
                 }
             }
         }
         return run(expression)
+    }
+
+    /// The comprehension macros CRD rules use (cel-go `parser/macro.go`): `all`, `exists`,
+    /// `exists_one`, `map` (two and three arguments) and `filter`.
+    static let macros: Set<String> = ["all", "exists", "exists_one", "map", "filter"]
+
+    /// A macro over `elements`, with CEL's error rules: `all` is false once a predicate is false
+    /// and `exists` true once one is true, whatever errors the others gave (the comprehension's
+    /// logical `&&`/`||`); otherwise an error anywhere is the result.
+    static func macro(_ name: String, _ elements: [Value], filters: Bool = false, predicate: (Value) -> Value, transform: (Value) -> Value) -> Value {
+        switch name {
+        case "all", "exists":
+            let decisive = name == "exists"
+            var failed = false
+            for element in elements {
+                switch predicate(element) {
+                case .bool(let result) where result == decisive: return .bool(decisive)
+                case .bool: continue
+                default: failed = true
+                }
+            }
+            return failed ? .error : .bool(!decisive)
+        case "exists_one":
+            var count = 0
+            for element in elements {
+                guard case .bool(let result) = predicate(element) else { return .error }
+                if result { count += 1 }
+            }
+            return .bool(count == 1)
+        case "filter":
+            var kept: [Value] = []
+            for element in elements {
+                guard case .bool(let result) = predicate(element) else { return .error }
+                if result { kept.append(element) }
+            }
+            return .list(kept)
+        default:  // map: `map(x, t)`, or `map(x, p, t)` for the items whose p is true
+            var mapped: [Value] = []
+            for element in elements {
+                if filters {
+                    guard case .bool(let keep) = predicate(element) else { return .error }
+                    if !keep { continue }
+                }
+                let value = transform(element)
+                if value == .error { return .error }
+                mapped.append(value)
+            }
+            return .list(mapped)
+        }
+    }
+
+    /// CEL's `matches`: whether the RE2 `pattern` matches somewhere in `text` (unanchored, as
+    /// Go's `regexp.MatchString`). Evaluated with ICU (`NSRegularExpression`) only where it and
+    /// RE2 agree: a pattern and a text of printable ASCII (plus tab) — where `\w`, `\d`, `\s`
+    /// and `$` (no line terminator in the text) mean the same — and a pattern without the
+    /// constructs RE2 lacks (lookaround, backreferences, possessive quantifiers), which the API
+    /// server refuses in the CRD itself. Anything else is unknown (an error), never a verdict.
+    static func matches(_ text: [UInt8], pattern: String) -> Value {
+        let printable = { (byte: UInt8) in byte == 0x09 || (byte >= 0x20 && byte < 0x7F) }
+        guard text.allSatisfy(printable), pattern.utf8.allSatisfy(printable) else { return .error }
+        for construct in ["(?=", "(?!", "(?<", "\\p", "\\P", "*+", "++", "?+", "}+"] where pattern.contains(construct) { return .error }
+        if pattern.range(of: #"\\[1-9]"#, options: .regularExpression) != nil { return .error }
+        guard let expression = try? NSRegularExpression(pattern: pattern) else { return .error }
+        let string = String(decoding: text, as: UTF8.self)
+        return .bool(expression.firstMatch(in: string, range: NSRange(string.startIndex..., in: string)) != nil)
     }
 
     /// Whether `whole` holds `part`, byte for byte.

@@ -4,7 +4,7 @@
 /// `pattern`, `required`, the schemas of `properties`, `additionalProperties` (a map's
 /// values) and `items`, and the CEL rules of `x-kubernetes-validations` that `CELRule` can
 /// evaluate (tester t14 F12). Not checked: formats, lengths, bounds, and rules `CELRule` cannot
-/// evaluate (never a false rejection: what is not checked passes). The root's `apiVersion`, `kind`, `metadata` and
+/// evaluate (never a false rejection: what is not checked passes; `unevaluatedRules` lists them). The root's `apiVersion`, `kind`, `metadata` and
 /// `status` are the server's own.
 ///
 /// One validator for the fake API server of the tests and for the tree reader, which checks
@@ -51,8 +51,19 @@ public enum StructuralSchema {
     public static func validate(_ value: JSONValue, against schema: JSONValue, undeclared: Bool = false) -> [Violation] {
         var violations: [Violation] = []
         check(value, schema, [], undeclared: undeclared, &violations)
-        return violations
+        return violations.filter { $0.reason != notEvaluated }
     }
+
+    /// The `x-kubernetes-validations` rules that apply to `value` and that `CELRule` cannot
+    /// evaluate (its reason `RuleNotEvaluated`, its message the rule): the API server checks
+    /// them, fluxci does not, so a caller can say so instead of passing silently (tester t18 F4).
+    public static func unevaluatedRules(_ value: JSONValue, against schema: JSONValue) -> [Violation] {
+        var violations: [Violation] = []
+        check(value, schema, [], undeclared: false, &violations)
+        return violations.filter { $0.reason == notEvaluated }
+    }
+
+    static let notEvaluated = "RuleNotEvaluated"
 
     static func check(_ value: JSONValue, _ schema: JSONValue, _ path: [PathElement], undeclared: Bool = false, _ violations: inout [Violation]) {
         func add(_ reason: String, _ message: String, expected: String? = nil, at where: [PathElement] = path) {
@@ -117,7 +128,11 @@ public enum StructuralSchema {
                     return (schema["properties", pair.key] ?? schema["additionalProperties"])?["nullable"]?.bool == true
                 })
             }
-            guard CELRule(rule).passes(checked) == false else { continue }
+            let passes = CELRule(rule).passes(checked)
+            // A transition rule (`oldSelf`) is not evaluated on create (apiextensions-apiserver
+            // `cel.Validator` skips it without an old object): not one fluxci leaves unchecked.
+            if passes == nil, !rule.contains("oldSelf") { add(notEvaluated, rule) }
+            guard passes == false else { continue }
             let shown: String = switch value {
             case .object: "object"
             case .array: "array"

@@ -167,6 +167,18 @@ import TestSupport
         #expect(typoLine?.contains("Did you mean charts?") == true, "\(typoResult.standardError)")
         #expect(!typoResult.standardError.contains("ENC[AES256_GCM"), "\(typoResult.standardError)")
         Self.expectNoLeak(typoResult, typoSummary, ["pw-HRVALUE-7"])
+
+        // Rejected by the CRD once decrypted: the rule's message, never the decrypted value nor
+        // the ciphertext (a field the decryption changed is not "what postBuild substitution gives").
+        let both = release("both", source: "charts").replacingOccurrences(of: "  interval: 10m\n", with: "  interval: 987654\n  chartRef: {kind: OCIRepository, name: web}\n")
+        let (rejectedCheckout, _) = try await Self.fleet([repository, ("both.sops.yaml", both, nil)], postBuild: nil)
+        let (rejected, rejectedSummary) = try await Self.plan(rejectedCheckout, keys: true)
+        let schema = KeyDependentMessagesTests.annotations(rejected.standardError, level: "error", title: "Rejected by the CRD schema")
+        #expect(schema.count == 1 && schema.first?.file == "\(Self.overlay)/both.sops.yaml", "\(rejected.standardError)")
+        #expect(schema.first?.text.contains("either chart or chartRef must be set") == true && schema.first?.text.contains("spec.interval") == true, "\(rejected.standardError)")
+        #expect(schema.first?.text.contains("postBuild substitution") == false, "\(rejected.standardError)")
+        #expect(!rejected.standardError.contains("ENC[AES256_GCM"), "\(rejected.standardError)")
+        Self.expectNoLeak(rejected, rejectedSummary, ["pw-HRVALUE-7", "987654"])
     }
 
     // MARK: t18 F9 — a decrypted value that holds ${…}

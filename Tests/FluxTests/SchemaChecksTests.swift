@@ -140,14 +140,16 @@ import TestSupport
         #expect(tree.kustomization("flux-system/apps") != nil)
     }
 
-    /// Tester t14 F12: the CRDs' CEL rules (`x-kubernetes-validations`) refuse what the API server
-    /// refuses: a HelmRelease with both `chart` and `chartRef` or neither (Flux's rule "either chart
-    /// or chartRef must be set"), a Widget whose min exceeds its max; each at the line of the node
-    /// the rule is on. The valid neighbours, and a rule fluxci cannot evaluate (a macro), are quiet.
+    /// Tester t14 F12, t18 F4: the CRDs' CEL rules (`x-kubernetes-validations`) refuse what the
+    /// API server refuses: a HelmRelease with both `chart` and `chartRef` or neither (Flux's rule
+    /// "either chart or chartRef must be set"), a Gadget whose min exceeds its max or whose tags
+    /// break a macro rule (`all`); each at the line of the node the rule is on. The valid
+    /// neighbours are quiet; a rule fluxci cannot evaluate (a Kubernetes library function) is a
+    /// notice once, naming the objects it applies to; a transition rule (not run on create) is not.
     @Test func theCRDsCELRulesRefuseWhatTheAPIServerRefuses() async throws {
         let both = Self.release("").replacingOccurrences(of: "name: web\n", with: "name: both\n") + "  chartRef: {kind: OCIRepository, name: web}\n"
         let neither = "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: neither\n  namespace: default\nspec:\n  interval: 10m\n"
-        let crd = Self.crd("Gadget", spec: ["type: object", "x-kubernetes-validations:", "  - {rule: self.min <= self.max, message: min must not exceed max}", "  - {rule: \"self.tags.all(t, size(t) < 5)\", message: short tags}", "properties:", "  min: {type: integer}", "  max: {type: integer}", "  tags: {type: array, items: {type: string}}"])
+        let crd = Self.crd("Gadget", spec: ["type: object", "x-kubernetes-validations:", "  - {rule: self.min <= self.max, message: min must not exceed max}", "  - {rule: \"self.tags.all(t, size(t) < 5)\", message: short tags}", "  - {rule: \"isURL(self.home)\", message: a URL}", "  - {rule: self.min == oldSelf.min, message: fixed}", "properties:", "  min: {type: integer}", "  max: {type: integer}", "  tags: {type: array, items: {type: string}}"])
         let fleet = try await Self.fleet([
             "clusters/c/apps.yaml": kustomization("apps", path: "./apps"),
             "apps/repository.yaml": Self.repository,
@@ -155,15 +157,23 @@ import TestSupport
             "apps/both.yaml": both,
             "apps/neither.yaml": neither,
             "apps/crd.yaml": crd,
-            "apps/gadgets.yaml": "apiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: bad, namespace: default}\nspec:\n  min: 5\n  max: 1\n  tags: [much-too-long]\n---\napiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: good, namespace: default}\nspec: {min: 1, max: 5, tags: [much-too-long]}\n",
+            "apps/gadgets.yaml": "apiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: bad, namespace: default}\nspec:\n  min: 5\n  max: 1\n  tags: [ok]\n---\napiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: good, namespace: default}\nspec: {min: 1, max: 5, tags: [ok, fine]}\n---\napiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: long, namespace: default}\nspec:\n  min: 1\n  max: 5\n  tags: [ok, much-too-long]\n",
         ])
         defer { fleet.remove() }
-        let problems = try fleet.read().problems.filter { $0.title == "Rejected by the CRD schema" }
+        let all = try fleet.read().problems
+        let problems = all.filter { $0.title == "Rejected by the CRD schema" }
         #expect(Set(problems.compactMap(\.location)) == [
             SourceLocation(file: "apps/both.yaml", line: 6), SourceLocation(file: "apps/neither.yaml", line: 6), SourceLocation(file: "apps/gadgets.yaml", line: 4),
+            SourceLocation(file: "apps/gadgets.yaml", line: 17),
         ], "\(problems)")
         #expect(problems.filter { $0.message.contains(#"spec: Invalid value: "object": either chart or chartRef must be set"#) }.count == 2, "\(problems)")
         #expect(problems.contains { $0.message.contains("Gadget/default/bad") && $0.message.contains("min must not exceed max") && !$0.message.contains("short tags") }, "\(problems)")
+        #expect(problems.contains { $0.message.contains("Gadget/default/long") && $0.message.contains("short tags") && !$0.message.contains("min must not") }, "\(problems)")
+        // The rule fluxci cannot evaluate: one notice for the three Gadgets; the transition rule: none.
+        let notices = all.filter { $0.title == "CEL rule not evaluated" }
+        #expect(notices.count == 1 && notices.first?.level == .notice, "\(all)")
+        #expect(notices.first?.message.contains("`isURL(self.home)`") == true && notices.first?.message.contains("and 2 other objects") == true, "\(notices)")
+        #expect(!all.contains { $0.message.contains("oldSelf") }, "\(all)")
     }
 
     /// Tester t18 F3: the common layout — the CRD in an infrastructure Kustomization, its custom

@@ -73,13 +73,52 @@ import TestSupport
         ("self.mode in ['a', 'b'] ? has(self.key) : true", #"{"mode":"a"}"#, false),
         ("self.mode in ['a', 'b'] ? has(self.key) : true", #"{"mode":"c"}"#, true),
         ("self.x == 'caf\u{E9}'", #"{"x":"cafe\u0301"}"#, false),  // bytes, not canonical equivalence
-        ("self.items.all(i, i > 0)", #"{"items":[1,2]}"#, nil),  // a macro: not evaluated here
+        // The macros (tester t18 F4), over lists and over a map's keys, with CEL's error rules.
+        ("self.items.all(i, i > 0)", #"{"items":[1,2]}"#, true),
+        ("self.items.all(i, i > 0)", #"{"items":[1,-2]}"#, false),
+        ("self.tags.all(t, t.size() <= 5)", #"{"tags":["a","toolongtag"]}"#, false),
+        ("self.tags.exists(t, t == 'zzz')", #"{"tags":["a"]}"#, false),
+        ("self.tags.exists(t, t == 'zzz')", #"{"tags":["a","zzz"]}"#, true),
+        ("self.tags.exists_one(t, t == 'a')", #"{"tags":["a","a"]}"#, false),
+        ("self.tags.exists_one(t, t == 'a')", #"{"tags":["a","b"]}"#, true),
+        ("self.items.map(i, i + 1) == [2, 3]", #"{"items":[1,2]}"#, true),
+        ("self.items.map(i, i > 1, i + 10) == [12]", #"{"items":[1,2]}"#, true),
+        ("self.items.filter(i, i > 1).size() == 1", #"{"items":[1,2,3]}"#, false),
+        ("self.labels.all(k, k.startsWith('app'))", #"{"labels":{"app":"x","other":"y"}}"#, false),
+        ("self.items.all(i, i.x > 0)", #"{"items":[{"x":1},{}]}"#, nil),  // an error, no false: not judged
+        ("self.items.all(i, i.x > 0)", #"{"items":[{"x":-1},{}]}"#, false),  // a false absorbs the error
+        ("self.items.exists(i, i.x > 0)", #"{"items":[{},{"x":1}]}"#, true),
+        ("self.items.all(i, self.items.exists(j, j == i))", #"{"items":[1,2]}"#, true),  // nested, self still the node
+        // matches: RE2 where ICU agrees (printable ASCII), unanchored as Go's MatchString.
+        ("self.tags.all(t, t.matches('^[a-z]{1,5}$'))", #"{"tags":["abc"]}"#, true),
+        ("self.tags.all(t, t.matches('^[a-z]{1,5}$'))", #"{"tags":["Abc"]}"#, false),
+        ("self.name.matches('b')", #"{"name":"abc"}"#, true),
+        ("self.name.matches('[')", #"{"name":"abc"}"#, nil),  // a pattern RE2 refuses too
+        ("self.name.matches('^a$')", #"{"name":"a\n"}"#, nil),  // a line end: ICU's $ differs from RE2's
+        ("self.name.matches('^(?=a)')", #"{"name":"a"}"#, nil),  // lookahead: not RE2
+        ("self.name.matches('\\w+')", #"{"name":"\u00e9"}"#, nil),  // non-ASCII: \w differs
         ("self == oldSelf", #"{"a":1}"#, nil),  // a transition rule: only on update
         ("!has(self.a) || self.a > 1", #"{}"#, true),
         ("self.a > 1 || true", #"{}"#, true),  // CEL's commutative ||: the error on the left is absorbed
     ])
     func rulesInBothDirections(rule: String, value: String, expected: Bool?) throws {
         #expect(CELRule(rule).passes(try Self.json(value)) == expected, "\(rule) on \(value)")
+    }
+
+    /// Tester t18 F4: the rules that apply and cannot be evaluated are listed (a Kubernetes
+    /// library function); a transition rule, which the API server does not run on create, and an
+    /// evaluated rule are not.
+    @Test func rulesThatCannotBeEvaluatedAreListed() throws {
+        let schema = try Self.json("""
+            {"type":"object","properties":{"spec":{"type":"object","x-kubernetes-validations":[
+              {"rule":"isURL(self.home)"},{"rule":"self.min == oldSelf.min"},{"rule":"self.min <= 3"}],
+              "properties":{"min":{"type":"integer"},"home":{"type":"string"}}}}}
+            """)
+        let value = try Self.json(#"{"spec":{"min":1,"home":"https://example.com"}}"#)
+        #expect(StructuralSchema.unevaluatedRules(value, against: schema).map(\.message) == ["isURL(self.home)"])
+        #expect(StructuralSchema.unevaluatedRules(value, against: schema).map(\.field) == ["spec"])
+        #expect(StructuralSchema.validate(value, against: schema).isEmpty)
+        #expect(StructuralSchema.unevaluatedRules(try Self.json(#"{"other":1}"#), against: schema).isEmpty)
     }
 
     @Test func aFailedRuleIsAViolationAtItsNodeWithItsMessage() throws {
