@@ -107,10 +107,13 @@ final class FieldSites: @unchecked Sendable {
     static func patchSite(of field: [Origins.FieldKey], object: KubeObject, build: Build, origins: Origins) -> SourceLocation? {
         let kustomization = build.kustomization
         if let file = kustomization.object.file, let entries = build.document?["spec"]?["patches"]?.sequence {
+            // kustomize-controller writes spec.patches into the kustomization it builds, with
+            // spec.namePrefix and the rest: a patch selects the object by its written id too.
+            let identities = PatchSites.identities(of: object, origins: origins)
             for entry in entries.reversed() {  // the last patch writing the field wins
-                if let target = entry["target"], !PatchSites.selects(target, object) { continue }
+                if let target = entry["target"], !identities.contains(where: { PatchSites.selects(target, $0) }) { continue }
                 guard case .scalar(let scalar)? = entry["patch"],
-                    let line = PatchSites.line(of: field, object: object, inPatch: scalar, target: entry["target"])
+                    let line = identities.lazy.compactMap({ PatchSites.line(of: field, object: $0, inPatch: scalar, target: entry["target"]) }).first
                 else { continue }
                 return SourceLocation(file: file, line: line)
             }

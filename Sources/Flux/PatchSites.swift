@@ -17,28 +17,53 @@ enum PatchSites {
     /// the later one's value is what the cluster gets (tester t15 F13). Nil when none does.
     static func location(of field: [Origins.FieldKey], object: KubeObject, kustomizationFile: String, origins: Origins) -> SourceLocation? {
         guard let document = origins.documents(kustomizationFile).first?.node else { return nil }
+        let identities = identities(of: object, origins: origins)
         let folder = (kustomizationFile as NSString).deletingLastPathComponent
         var entries: [Node] = []
         for key in ["patchesStrategicMerge", "patchesJson6902", "patches"] { entries += document[key]?.sequence.map(Array.init) ?? [] }
         for entry in entries.reversed() {
             if case .scalar(let scalar) = entry {
                 // patchesStrategicMerge: a file, or the patch itself.
-                if scalar.string.contains("\n") || scalar.string.contains(":") {
-                    if let line = line(of: field, object: object, inPatch: scalar, target: nil) { return SourceLocation(file: kustomizationFile, line: line) }
-                } else if let found = fileLine(field, object: object, file: joined(folder, scalar.string), target: nil, origins: origins) {
-                    return found
+                for object in identities {
+                    if scalar.string.contains("\n") || scalar.string.contains(":") {
+                        if let line = line(of: field, object: object, inPatch: scalar, target: nil) { return SourceLocation(file: kustomizationFile, line: line) }
+                    } else if let found = fileLine(field, object: object, file: joined(folder, scalar.string), target: nil, origins: origins) {
+                        return found
+                    }
                 }
                 continue
             }
             let target = entry["target"]
-            if let target, !selects(target, object) { continue }
-            if let patch = entry["patch"], case .scalar(let scalar) = patch {
-                if let line = line(of: field, object: object, inPatch: scalar, target: target) { return SourceLocation(file: kustomizationFile, line: line) }
-            } else if let path = entry["path"]?.string, let found = fileLine(field, object: object, file: joined(folder, path), target: target, origins: origins) {
-                return found
+            if let target, !identities.contains(where: { selects(target, $0) }) { continue }
+            for object in identities {
+                if let patch = entry["patch"], case .scalar(let scalar) = patch {
+                    if let line = line(of: field, object: object, inPatch: scalar, target: target) { return SourceLocation(file: kustomizationFile, line: line) }
+                } else if let path = entry["path"]?.string, let found = fileLine(field, object: object, file: joined(folder, path), target: target, origins: origins) {
+                    return found
+                }
             }
         }
         return nil
+    }
+
+    /// The object as built, then as its file writes it when a transformer changed its name or
+    /// namespace (`namePrefix`, `namespace:`): kustomize selects a patch's object by its current
+    /// id or its original one (api/resmap `Select` tries `OrgId` then `CurId`; a strategic-merge
+    /// patch without a target matches any of its ids), so a patch naming the written `podinfo`
+    /// applies to the built `kind-podinfo` (tester t18 F10).
+    static func identities(of object: KubeObject, origins: Origins) -> [KubeObject] {
+        guard let file = object.file, let node = origins.documents(file).first(where: { $0.line == object.line })?.node,
+            let name = node["metadata"]?["name"]?.string
+        else { return [object] }
+        let namespace = node["metadata"]?["namespace"]?.string
+        guard name != object.name || (namespace != nil && namespace != object.namespace) else { return [object] }
+        var written = object.json
+        if case .object(var metadata)? = written["metadata"] {
+            metadata = metadata.map { $0.key == "name" ? ($0.key, .string(name)) : $0 }
+            if let namespace { metadata = metadata.map { $0.key == "namespace" ? ($0.key, .string(namespace)) : $0 } }
+            written.set("metadata", .object(metadata))
+        }
+        return [object, KubeObject(written, file: object.file, line: object.line)]
     }
 
     private static func joined(_ folder: String, _ path: String) -> String {

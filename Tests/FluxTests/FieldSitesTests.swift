@@ -184,4 +184,56 @@ import TestSupport
         #expect(source.location == SourceLocation(file: "apps/overlay/kustomization.yaml", line: 13), "\(source)")
         #expect(source.message.contains("its spec.valuesFrom[0].name is set by the patch at apps/overlay/kustomization.yaml:13; the HelmRelease is written at apps/base/hr.yaml:6"), "\(source.message)")
     }
+
+    /// Tester t18 F10: kustomize selects a patch's object by its written id as well as its built
+    /// one, so under a `namePrefix` (and a `namespace:`) a patch naming `creds` in `default`
+    /// writes the built `kind-creds` in `team`: the value is annotated at that patch, in the
+    /// overlay's kustomization.yaml and in the Flux Kustomization's spec.patches (which
+    /// kustomize-controller builds together with its spec.namePrefix), never at the base line
+    /// that holds the old, valid value.
+    @Test func aPatchNamingTheWrittenObjectIsFoundUnderANamePrefix() async throws {
+        let base = [
+            "apps/base/kustomization.yaml": "resources: [secret.yaml]\n",
+            "apps/base/secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: creds, namespace: default}\ndata:\n  password: c2VjcmV0\n  other: c2VjcmV0\n",
+        ]
+        let overlay = try await SchemaChecksTests.fleet(base.merging([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps/overlay"),
+            "apps/overlay/kustomization.yaml": """
+                resources: [../base]
+                namePrefix: kind-
+                namespace: team
+                patches:
+                  - path: secret-patch.yaml
+                  - target: {kind: Secret, name: creds}
+                    patch: |-
+                      - op: replace
+                        path: /data/other
+                        value: also-bad!!
+
+                """,
+            "apps/overlay/secret-patch.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: creds, namespace: default}\ndata:\n  password: not-base64!!\n",
+        ]) { a, _ in a })
+        let fleet = overlay
+        defer { fleet.remove() }
+        let problems = try fleet.read().problems.filter { $0.title == "Value not base64" }
+        #expect(problems.allSatisfy { $0.message.contains("Secret/team/kind-creds") }, "\(problems)")
+        #expect(problems.first { $0.message.contains("data.password") }?.location == SourceLocation(file: "apps/overlay/secret-patch.yaml", line: 5), "\(problems)")
+        #expect(problems.first { $0.message.contains("data.other") }?.location == SourceLocation(file: "apps/overlay/kustomization.yaml", line: 10), "\(problems)")
+
+        let flux = try await SchemaChecksTests.fleet(base.merging([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps/base", extra: """
+                  namePrefix: kind-
+                  patches:
+                    - target: {kind: Secret, name: creds}
+                      patch: |-
+                        - op: replace
+                          path: /data/other
+                          value: also-bad!!
+                """),
+        ]) { a, _ in a })
+        defer { flux.remove() }
+        let fluxProblems = try flux.read().problems.filter { $0.title == "Value not base64" }
+        #expect(fluxProblems.count == 1 && fluxProblems.first?.message.contains("Secret/default/kind-creds") == true, "\(fluxProblems)")
+        #expect(fluxProblems.first?.location == SourceLocation(file: "clusters/c/apps.yaml", line: 20), "\(fluxProblems)")
+    }
 }
