@@ -26,15 +26,15 @@ struct CRDSchemas {
         return parts.count == 2 && definitions["\(parts[0])|\(object.kind)"] != nil
     }
 
-    /// The error for `object` (applied by `owner`; `at` gives a field's location: FieldSites), nil
-    /// when no CRD of the fleet serves its version or the object passes. A field postBuild
+    /// The errors for `object` (applied by `owner`; `at` gives a field's location: FieldSites),
+    /// one per location; none when no CRD of the fleet serves its version or the object passes. A field postBuild
     /// substituted (it differs from `before`, the build's JSON) is described by its text before
     /// substitution, never by its value (which may come from a decrypted Secret; tester t9 F5).
-    func problem(_ object: KubeObject, appliedBy owner: FluxKustomization.Reference, at: ([Origins.FieldKey]) -> SourceLocation?, before: JSONValue? = nil) -> Annotation? {
+    func problems(_ object: KubeObject, appliedBy owner: FluxKustomization.Reference, at: ([Origins.FieldKey]) -> SourceLocation?, before: JSONValue? = nil) -> [Annotation] {
         let parts = object.apiVersion.split(separator: "/").map(String.init)
         guard parts.count == 2, let definition = definitions["\(parts[0])|\(object.kind)"]?.last,
             let schema = StructuralSchema.schema(in: definition, version: parts[1])
-        else { return nil }
+        else { return [] }
         // kustomize-controller applies with server-side apply, which refuses undeclared fields
         // (tester t12 F14: a `dependOn` typo, a v2beta1 field in a v2 HelmRelease).
         // A SOPS-encrypted value (ENC[…]) is checked once decrypted, not as ciphertext: Flux
@@ -46,7 +46,6 @@ struct CRDSchemas {
         let violations = StructuralSchema.validate(applied, against: schema, undeclared: true).filter { violation in
             !(encrypted && Self.valueText(object.json, violation.path).hasPrefix("ENC["))
         }
-        guard let first = violations.first else { return nil }
         func fields(_ path: [StructuralSchema.PathElement]) -> [Origins.FieldKey] {
             path.map { element -> Origins.FieldKey in
                 switch element {
@@ -55,7 +54,28 @@ struct CRDSchemas {
                 }
             }
         }
-        let location = at(fields(first.path))
+        // One annotation per line that writes a refused value (tester t18 F12: two operations of
+        // one patch, each on its own line, each annotated there), in the API server's order.
+        var groups: [(location: SourceLocation?, violations: [StructuralSchema.Violation])] = []
+        for violation in violations {
+            let location = at(fields(violation.path))
+            if let index = groups.firstIndex(where: { $0.location == location }) {
+                groups[index].violations.append(violation)
+            } else {
+                groups.append((location, [violation]))
+            }
+        }
+        return groups.map { group in
+            annotation(object, group.violations, at: group.location, definition: definition, owner: owner, encrypted: encrypted, before: before, fields: fields)
+        }
+    }
+
+    private func annotation(
+        _ object: KubeObject, _ violations: [StructuralSchema.Violation], at location: SourceLocation?, definition: JSONValue, owner: FluxKustomization.Reference,
+        encrypted: Bool, before: JSONValue?, fields: ([StructuralSchema.PathElement]) -> [Origins.FieldKey]
+    ) -> Annotation {
+        let parts = object.apiVersion.split(separator: "/").map(String.init)
+        let first = violations[0]
         func described(_ violation: StructuralSchema.Violation) -> String {
             // A decrypted value is a secret: the API server's words without it.
             if encrypted { return "\(violation.field): \(Self.withoutValue(violation.message))" }

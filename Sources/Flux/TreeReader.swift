@@ -367,9 +367,7 @@ struct Reader {
         for later in schemaLater {
             let fieldSites = self.fieldSites
             noteUnevaluatedRules(later.object, at: { fieldSites.location(of: later.object, $0, document: later.document) })
-            if let problem = schemas.problem(later.object, appliedBy: later.owner, at: { fieldSites.location(of: later.object, $0, document: later.document) }, before: later.before) {
-                problems.append(problem)
-            }
+            problems += schemas.problems(later.object, appliedBy: later.owner, at: { fieldSites.location(of: later.object, $0, document: later.document) }, before: later.before)
         }
         for (_, rule) in unevaluatedRules.sorted(by: { $0.key < $1.key }) {
             let others = rule.count > 1 ? " and \(rule.count - 1) other object\(rule.count == 2 ? "" : "s")" : ""
@@ -438,7 +436,7 @@ struct Reader {
             guard !users.isEmpty else { continue }
             let ref = (source.json["spec", "ref"]?.object ?? []).map { "\($0.key) \($0.value.string ?? $0.value.jsonText)" }.joined(separator: ", ")
             problems.append(.warning(
-                "The GitRepository \(reference.namespace)/\(reference.name) fetches this same repository\(ref.isEmpty ? "" : " at \(ref)"), not the branch under test: \(users.joined(separator: ", ")) apply\(users.count == 1 ? "s" : "") that ref's manifests, so a change this branch makes under \(users.count == 1 ? "its path" : "their paths") is neither built here nor deployed by this run; it reaches the cluster only once that ref has it.",
+                "The GitRepository \(reference.namespace)/\(reference.name) fetches this same repository\(ref.isEmpty ? "" : " at \(ref)"), not the branch under test: \(users.joined(separator: ", ")) \(users.count == 1 ? "applies" : "apply") that ref's manifests, so a change this branch makes under \(users.count == 1 ? "its path" : "their paths") is neither built here nor deployed by this run; it reaches the cluster only once that ref has it.",
                 title: "Same repository at another ref",
                 fix: "Source \(users.count == 1 ? "that Kustomization" : "those Kustomizations") from the cluster's GitRepository (\(repository.namespace ?? "flux-system")/\(repository.name)), which follows the branch under test, unless pinning another ref is the point.",
                 at: fieldSites.location(of: source, ["spec", "ref"])))
@@ -775,8 +773,9 @@ struct Reader {
                 continue
             }
             noteUnevaluatedRules(object, at: { fieldSites.location(of: object, $0, document: document) })
-            guard let problem = schemas.problem(object, appliedBy: id, at: { fieldSites.location(of: object, $0, document: document) }, before: placedSources[index]) else { continue }
-            problems.append(problem)
+            let rejections = schemas.problems(object, appliedBy: id, at: { fieldSites.location(of: object, $0, document: document) }, before: placedSources[index])
+            guard !rejections.isEmpty else { continue }
+            problems += rejections
             if let child = FluxKustomization(object), child.id != id { rejected.insert(child.id) }
         }
         children.removeAll { rejected.contains($0.id) }

@@ -164,6 +164,9 @@ import TestSupport
                         value:
                           - kind: ConfigMap
                             name: cfg-typo
+                      - op: replace
+                        path: /spec/interval
+                        value: 30
 
                 """,
             "apps/overlay/secret-patch.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: creds, namespace: default}\ndata:\n  password: not-base64!!\n",
@@ -176,8 +179,12 @@ import TestSupport
         #expect(patched.message.contains("its data.password is set by the patch at apps/overlay/secret-patch.yaml:5; the Secret is written at apps/base/secret.yaml:1"), "\(patched.message)")
         let own = try #require(base64.first { $0.message.contains("data.other") }, "\(tree.problems)")
         #expect(own.location == SourceLocation(file: "apps/base/secret.yaml", line: 6) && !own.message.contains("is set by the patch"), "\(own)")
-        let schema = try #require(tree.problem("Rejected by the CRD schema"), "\(tree.problems)")
-        #expect(schema.message.contains("spec.timeout"), "\(schema.message)")
+        // Two operations of one patch refused by the schema: each at its own line (t18 F12).
+        let rejections = tree.problems.filter { $0.title == "Rejected by the CRD schema" }
+        #expect(rejections.count == 2, "\(rejections)")
+        let interval = try #require(rejections.first { $0.message.contains("spec.interval") }, "\(rejections)")
+        #expect(interval.location == SourceLocation(file: "apps/overlay/kustomization.yaml", line: 16) && !interval.message.contains("spec.timeout"), "\(interval)")
+        let schema = try #require(rejections.first { $0.message.contains("spec.timeout") }, "\(tree.problems)")
         #expect(schema.location == SourceLocation(file: "apps/overlay/kustomization.yaml", line: 8), "\(schema)")
         #expect(schema.message.contains("the HelmRelease is written at apps/base/hr.yaml:6"), "\(schema.message)")
         let source = try #require(tree.problem("Unknown values source"), "\(tree.problems)")

@@ -32,7 +32,7 @@ import TestSupport
         #expect(tree.builds[.init(namespace: "flux-system", name: "self2-apps")] == .notBuilt("sourced from GitRepository/flux-system/self2"))
         let warning = try #require(tree.problem("Same repository at another ref"), "\(tree.problems)")
         #expect(warning.level == .warning && warning.location == SourceLocation(file: "clusters/c/self.yaml", line: 9), "\(warning)")
-        #expect(warning.message.contains("GitRepository flux-system/self2 fetches this same repository at branch main") && warning.message.contains("flux-system/self2-apps"), "\(warning.message)")
+        #expect(warning.message.contains("GitRepository flux-system/self2 fetches this same repository at branch main") && warning.message.contains("flux-system/self2-apps applies that ref"), "\(warning.message)")
         // Another repository: no warning about it.
         #expect(tree.builds[.init(namespace: "flux-system", name: "other-apps")] == .notBuilt("sourced from GitRepository/flux-system/other"))
         #expect(!tree.problems.contains { $0.message.contains("GitRepository flux-system/other ") })

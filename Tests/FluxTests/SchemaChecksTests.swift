@@ -205,9 +205,12 @@ import TestSupport
         defer { fleet.remove() }
         let tree = try fleet.read()
         let rejected = tree.problems.filter { $0.title == "Rejected by the CRD schema" }
-        #expect(rejected.count == 2, "\(rejected)")
-        let bad = try #require(rejected.first { $0.location?.file == "apps/bad.yaml" })
-        #expect(bad.location?.line == 5 && bad.message.contains("spec.replicas in body must be of type integer") && bad.message.contains("spec.size: Unsupported value: \"medium\""), "\(bad)")
+        // Each refused value at its own line: two annotations for bad.yaml.
+        #expect(rejected.count == 3, "\(rejected)")
+        let bad = try #require(rejected.first { $0.location == SourceLocation(file: "apps/bad.yaml", line: 5) })
+        #expect(bad.message.contains("spec.replicas in body must be of type integer") && !bad.message.contains("spec.size"), "\(bad)")
+        let size = try #require(rejected.first { $0.location == SourceLocation(file: "apps/bad.yaml", line: 6) })
+        #expect(size.message.contains("spec.size: Unsupported value: \"medium\""), "\(size)")
         let map = try #require(rejected.first { $0.location?.file == "apps/map.yaml" })
         #expect(map.location?.line == 6 && map.message.contains("spec.labels.tier"), "\(map)")
         #expect(!rejected.contains { $0.location?.file == "apps/good.yaml" })
