@@ -130,6 +130,13 @@ struct AppliedObjects {
     /// Every object of `kind`.
     func all(_ kind: String) -> [Owned] { byKind[kind] ?? [] }
 
+    /// Every object the Kustomization `id` applies, in file and line order.
+    func owned(by id: Reference) -> [Owned] {
+        byKind.values.joined().filter { $0.owner == id }.sorted { a, b in
+            (a.object.file ?? "", a.object.line ?? 0) < (b.object.file ?? "", b.object.line ?? 0)
+        }
+    }
+
     /// The Kustomizations `id` waits for before it applies anything: its `dependsOn` (kustomize-
     /// controller's `checkDependencies` requeues until each is Ready at the source's revision)
     /// and the one whose build holds it (it does not exist before that one applied it),

@@ -116,7 +116,7 @@ enum KustomizationReferences {
         let bindings = index.bindings(of: account, namespace: id.namespace)
         let at = locate(kustomization, ["spec", "serviceAccountName"])
         switch index.availability(of: bindings, for: id) {
-        case .ordered: return []
+        case .ordered: return scopeProblems(kustomization, account: account, byDefault: byDefault, bindings: bindings, index)
         case .racing(let other):
             return [.warning(
                 "The Kustomization \(id) applies as the ServiceAccount \(id.namespace)/\(account)\(byDefault) (kustomize-controller impersonates \(user)), whose RoleBinding the Kustomization \(other) applies, and \(id) does not depend on it: on a fresh cluster \(id) can run first, and its dry-run is forbidden until its retry.",
@@ -138,6 +138,41 @@ enum KustomizationReferences {
                 ? .error(message, title: "Impersonated account has no permissions", fix: fix, at: at)
                 : .warning(message, title: "Impersonated account has no permissions", fix: fix, at: at)]
         }
+    }
+
+    /// What the impersonated account's bindings cannot reach (tester t12 F4): a RoleBinding
+    /// grants only in its own namespace, so without a ClusterRoleBinding the API server forbids
+    /// the account every cluster-scoped object (a Namespace, a ClusterRole) and every object in a
+    /// namespace where none of its RoleBindings is (`… is forbidden: User
+    /// "system:serviceaccount:…" cannot patch resource "namespaces" … at the cluster scope`), and
+    /// kustomize-controller's dry-run of the whole build fails. The bound roles' rules are not
+    /// read (a binding counts as enough, as `AppliedObjects.mayWrite`); an object of unknown
+    /// scope without a namespace is not judged. A binding an unbuilt Kustomization may apply
+    /// makes it a warning.
+    static func scopeProblems(_ kustomization: FluxKustomization, account: String, byDefault: String, bindings: [AppliedObjects.Owned], _ index: AppliedObjects) -> [Annotation] {
+        guard !bindings.contains(where: { $0.object.kind == "ClusterRoleBinding" }) else { return [] }
+        let id = kustomization.id
+        let granted = Set(bindings.compactMap(\.object.namespace))
+        let forbidden = index.owned(by: id).filter { owned in
+            guard FluxKustomization(owned.object)?.id != id else { return false }
+            if let namespace = owned.object.namespace { return !granted.contains(namespace) }
+            return AppliedObjectChecks.clusterScopedKinds.contains(owned.object.kind)
+        }
+        guard let first = forbidden.first else { return [] }
+        let user = "system:serviceaccount:\(id.namespace):\(account)"
+        let shown = forbidden.prefix(3).map { owned in
+            "\(owned.object.kind)/\(owned.object.namespace.map { $0 + "/" } ?? "")\(owned.object.name)\(owned.object.namespace == nil ? " (cluster-scoped)" : "")"
+        }.joined(separator: ", ") + (forbidden.count > 3 ? " and \(forbidden.count - 3) more" : "")
+        let where_ = first.object.namespace.map { "in the namespace \($0)" } ?? "at the cluster scope"
+        let grantedText = granted.isEmpty ? "nowhere" : "only in \(granted.sorted().joined(separator: ", "))"
+        let message = "The Kustomization \(id) applies as the ServiceAccount \(id.namespace)/\(account)\(byDefault) (kustomize-controller impersonates \(user)), whose RoleBindings grant \(grantedText) and no ClusterRoleBinding binds it; its build holds \(shown): the API server forbids that account \(first.object.kind) \(first.object.name) \(where_) (\"… is forbidden: User \(user) cannot patch resource …\"), so the dry-run of \(id) fails and it never becomes Ready\(unlessUnbuilt(index, for: id, in: first.object.namespace ?? ""))."
+        let fix = first.object.namespace == nil
+            ? "Move the cluster-scoped objects to a Kustomization that applies as kustomize-controller (the platform's, not the tenant's), or bind a ClusterRole to \(id.namespace)/\(account) with a ClusterRoleBinding."
+            : "Bind a Role or ClusterRole to \(id.namespace)/\(account) with a RoleBinding in \(first.object.namespace!), or move the object into a namespace the account is bound in."
+        let at = first.object.file.map { SourceLocation(file: $0, line: first.object.line) }
+        return [index.unknown(for: id, in: first.object.namespace ?? "").isEmpty
+            ? .error(message, title: "Impersonated account forbidden", fix: fix, at: at)
+            : .warning(message, title: "Impersonated account forbidden", fix: fix, at: at)]
     }
 
     // MARK: Another cluster

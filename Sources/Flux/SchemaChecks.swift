@@ -134,11 +134,14 @@ struct CRDSchemas {
         if message.hasPrefix("Unsupported value: "), let list = message.range(of: ": supported values: ") {
             return "Unsupported value (not shown: decrypted)" + message[list.lowerBound...]
         }
-        let prefix = "Invalid value: \""
-        guard message.hasPrefix(prefix), let end = message.dropFirst(prefix.count).range(of: "\": ") else { return message }
-        let value = message[message.index(message.startIndex, offsetBy: prefix.count)..<end.lowerBound]
-        guard value != "object", value != "array" else { return message }
-        return "Invalid value (not shown: decrypted): " + message[end.upperBound...]
+        let prefix = "Invalid value: "
+        guard message.hasPrefix(prefix) else { return message }
+        let rest = message.dropFirst(prefix.count)
+        // A quoted value ends at `": `, a number or count at the first `: `.
+        guard let end = rest.hasPrefix("\"") ? rest.range(of: "\": ").map({ rest.index(after: $0.lowerBound)..<$0.upperBound }) : rest.range(of: ": ") else { return message }
+        let value = rest[..<end.lowerBound]
+        guard value != "\"object\"", value != "\"array\"" else { return message }
+        return "Invalid value (not shown: decrypted): " + rest[end.upperBound...]
     }
 
     /// The value at `path`, as YAML would print it unquoted (`1.27`, `true`).

@@ -3,9 +3,10 @@
 /// it: `type` (an `integer` is a `number` too; `null` only where `nullable`), `enum`,
 /// `pattern`, `required`, the schemas of `properties`, `additionalProperties` (a map's
 /// values) and `items`, and the CEL rules of `x-kubernetes-validations` that `CELRule` can
-/// evaluate (tester t14 F12). Not checked: formats, lengths, bounds, and rules `CELRule` cannot
-/// evaluate (never a false rejection: what is not checked passes; `unevaluatedRules` lists them). The root's `apiVersion`, `kind`, `metadata` and
-/// `status` are the server's own.
+/// evaluate (tester t14 F12), and the bounds of lengths, numbers, items and properties
+/// (`boundViolations`, tester t19 F2). Not checked: formats, and rules `CELRule` cannot evaluate
+/// (never a false rejection: what is not checked passes; `unevaluatedRules` lists them). The
+/// root's `apiVersion`, `kind`, `metadata` and `status` are the server's own.
 ///
 /// One validator for the fake API server of the tests and for the tree reader, which checks
 /// what each Kustomization applies against the CRDs the fleet installs.
@@ -65,6 +66,53 @@ public enum StructuralSchema {
 
     static let notEvaluated = "RuleNotEvaluated"
 
+    /// The value validations of OpenAPI v3 a structural schema may hold (tester t19 F2), worded
+    /// as apiextensions-apiserver converts kube-openapi's errors (`validation.go`
+    /// `ConvertToFieldErrors`): `maxLength`/`minLength` counted in characters (Go's
+    /// `utf8.RuneCountInString`), `maximum`/`minimum` with `exclusiveMaximum`/`exclusiveMinimum`,
+    /// `maxItems`/`minItems`, `maxProperties`/`minProperties`.
+    static func boundViolations(_ value: JSONValue, _ schema: JSONValue) -> [(reason: String, message: String)] {
+        var found: [(String, String)] = []
+        func bound(_ key: String) -> Double? {
+            switch schema[key] {
+            case .integer(let number)?: Double(number)
+            case .number(let number)?: number
+            default: nil
+            }
+        }
+        func shown(_ number: Double) -> String { number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : String(number) }
+        switch value {
+        case .string(let text):
+            let count = text.unicodeScalars.count
+            if let limit = bound("maxLength"), Double(count) > limit { found.append(("FieldValueTooLong", "Too long: may not be more than \(shown(limit)) bytes")) }
+            if let limit = bound("minLength"), Double(count) < limit {
+                found.append(("FieldValueInvalid", "Invalid value: \"\(text)\": should be at least \(shown(limit)) chars long"))
+            }
+        case .integer, .number:
+            let number: Double = if case .integer(let whole) = value { Double(whole) } else if case .number(let real) = value { real } else { 0 }
+            if let limit = bound("maximum") {
+                let exclusive = schema["exclusiveMaximum"]?.bool == true
+                if exclusive ? number >= limit : number > limit {
+                    found.append(("FieldValueInvalid", "Invalid value: \(value.jsonText): should be less than \(exclusive ? "" : "or equal to ")\(shown(limit))"))
+                }
+            }
+            if let limit = bound("minimum") {
+                let exclusive = schema["exclusiveMinimum"]?.bool == true
+                if exclusive ? number <= limit : number < limit {
+                    found.append(("FieldValueInvalid", "Invalid value: \(value.jsonText): should be greater than \(exclusive ? "" : "or equal to ")\(shown(limit))"))
+                }
+            }
+        case .array(let items):
+            if let limit = bound("maxItems"), Double(items.count) > limit { found.append(("FieldValueTooMany", "Too many: \(items.count): must have at most \(shown(limit)) items")) }
+            if let limit = bound("minItems"), Double(items.count) < limit { found.append(("FieldValueInvalid", "Invalid value: \(items.count): should have at least \(shown(limit)) items")) }
+        case .object(let pairs):
+            if let limit = bound("maxProperties"), Double(pairs.count) > limit { found.append(("FieldValueTooMany", "Too many: \(pairs.count): must have at most \(shown(limit)) items")) }
+            if let limit = bound("minProperties"), Double(pairs.count) < limit { found.append(("FieldValueInvalid", "Invalid value: \(pairs.count): should have at least \(shown(limit)) properties")) }
+        default: break
+        }
+        return found
+    }
+
     static func check(_ value: JSONValue, _ schema: JSONValue, _ path: [PathElement], undeclared: Bool = false, _ violations: inout [Violation]) {
         func add(_ reason: String, _ message: String, expected: String? = nil, at where: [PathElement] = path) {
             violations.append(Violation(path: `where`, reason: reason, message: message, expectedType: expected))
@@ -84,6 +132,7 @@ public enum StructuralSchema {
         if let pattern = schema["pattern"]?.string, let text = value.string, let regex = try? Regex(pattern), text.firstMatch(of: regex) == nil {
             add("FieldValueInvalid", "Invalid value: \"\(text)\": \(field) in body should match '\(pattern)'")
         }
+        boundViolations(value, schema).forEach { add($0.reason, $0.message) }
         if let options = schema["enum"]?.array, !options.contains(value) {
             add("FieldValueNotSupported", "Unsupported value: \(value.jsonText): supported values: \(options.map(\.jsonText).joined(separator: ", "))")
         }

@@ -105,6 +105,40 @@ import TestSupport
         #expect(remote.first?.location == SourceLocation(file: "clusters/c/staging.yaml", line: 15))
     }
 
+    /// Tester t12 F4: a RoleBinding grants only in its namespace. The impersonated account bound
+    /// in `team` applies a ConfigMap in `team` (fine), and its build also holds a Namespace
+    /// (cluster-scoped) or a ConfigMap in `other`: the API server forbids them, an error at the
+    /// object's line. A ClusterRoleBinding reaches everything (the roles' rules are not read).
+    @Test func anAccountBoundInOneNamespaceIsForbiddenElsewhere() async throws {
+        func binding(_ kind: String, namespace: String?) -> String {
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: \(kind)\nmetadata: {name: team-\(kind.lowercased())\(namespace.map { ", namespace: \($0)" } ?? "")}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: admin}\nsubjects: [{kind: ServiceAccount, name: team, namespace: flux-system}]\n"
+        }
+        let namespaces = "apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: other}\n"
+        func fleet(_ build: [String: String], clusterWide: Bool) async throws -> Fleet {
+            try await Fleet.make([
+                "clusters/c/rbac.yaml": kustomization("rbac", path: "./rbac"),
+                "clusters/c/team.yaml": kustomization("team", path: "./team", extra: "  dependsOn: [{name: rbac}]\n  serviceAccountName: team\n"),
+                "rbac/namespaces.yaml": namespaces,
+                "rbac/binding.yaml": clusterWide ? binding("ClusterRoleBinding", namespace: nil) : binding("RoleBinding", namespace: "team"),
+            ].merging(build) { a, _ in a })
+        }
+        let inside = ["team/cm.yaml": configMap("app", namespace: "team")]
+        let fine = try await fleet(inside, clusterWide: false)
+        defer { fine.remove() }
+        #expect(try fine.read().problems.filter { $0.title == "Impersonated account forbidden" }.isEmpty)
+
+        let outside = try await fleet(inside.merging(["team/ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: extra}\n", "team/other.yaml": configMap("x", namespace: "other")]) { a, _ in a }, clusterWide: false)
+        defer { outside.remove() }
+        let forbidden = try outside.read().problems.filter { $0.title == "Impersonated account forbidden" }
+        #expect(forbidden.count == 1 && forbidden.first?.level == .error, "\(forbidden)")
+        #expect(forbidden.first?.location == SourceLocation(file: "team/ns.yaml", line: 1), "\(forbidden)")
+        #expect(forbidden.first?.message.contains("Namespace/extra (cluster-scoped), ConfigMap/other/x") == true && forbidden.first?.message.contains("grant only in team") == true, "\(forbidden)")
+
+        let everywhere = try await fleet(inside.merging(["team/ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: extra}\n", "team/other.yaml": configMap("x", namespace: "other")]) { a, _ in a }, clusterWide: true)
+        defer { everywhere.remove() }
+        #expect(try everywhere.read().problems.filter { $0.title == "Impersonated account forbidden" }.isEmpty)
+    }
+
     /// F7: a substituteFrom ConfigMap or Secret that a sibling applies, without a dependsOn on
     /// it, is a race (warning at the entry; with optional: true the variables come out empty);
     /// with the dependsOn, or created by the parent's build, it is not.
