@@ -101,10 +101,11 @@ public enum ClusterTreeReader {
     /// GitRepository's namespace): a Kustomization asking for another is a problem. `tools` runs
     /// the builds; `decrypt` is nil when no key was given. `keys` says which keys each of those
     /// Secrets holds and which a skipped key source would have made: the messages then name
-    /// the cause (a skipped source, keys that are not the files' recipients).
+    /// the cause (a skipped source, keys that are not the files' recipients). `schemas` checks the
+    /// built-in kinds' schemas (nil: not checked).
     public static func read(
         _ source: TreeSource, clusterPath: String, decryptionSecrets: Set<String>, tools: KustomizeTool?, decrypt: Decrypt? = nil,
-        keys: DecryptionKeys? = nil
+        keys: DecryptionKeys? = nil, schemas: KubernetesSchemaTool? = nil
     ) throws(Annotation) -> ClusterTree {
         let cluster = FluxKustomization.normalize(clusterPath)
         guard (try? source.kind(cluster)) == .directory else {
@@ -127,6 +128,7 @@ public enum ClusterTreeReader {
         defer { artifact.remove() }
         var reader = Reader(artifact: artifact, tool: tools, decrypt: decrypt)
         reader.keys = keys
+        reader.schemaTool = schemas
         defer { reader.finish() }
         return try reader.read(cluster: cluster, fluxSystem: fluxSystem, decryptionSecrets: decryptionSecrets)
     }

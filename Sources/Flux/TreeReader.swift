@@ -27,6 +27,8 @@ struct Reader {
     var unevaluatedRules: [String: (crd: String, rule: String, object: String, at: SourceLocation?, count: Int)] = [:]
 
     let tool: KustomizeTool
+    /// Checks the built-in kinds' schemas; nil: not checked (the caller says so).
+    var schemaTool: KubernetesSchemaTool?
     let decrypt: ClusterTreeReader.Decrypt?
     /// What the run's keys put into the decryption Secrets (nil: only their names are known).
     var keys: DecryptionKeys?
@@ -446,6 +448,9 @@ struct Reader {
         // JSON: the error at that entry says what happens instead (tester t12 F6).
         problems += BuiltInKindValidation.problems(objects, order: all.map(\.id), fieldSite: fieldSite).filter { problem in
             !(problem.title == "Invalid data key" && problem.location.map { envsReadAsStructured.contains("\($0.file):\($0.line ?? 0)") } == true)
+        }
+        if let schemaTool {
+            problems += KubernetesSchemaTool.problems(objects, order: all.map(\.id), tool: schemaTool, existing: problems, fieldSite: fieldSite)
         }
         // The safety net (tester t9 F5): no message holds a value a Secret gave, whatever path
         // quoted it (an object name, a controller's words).

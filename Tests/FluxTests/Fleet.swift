@@ -1,5 +1,6 @@
 import Actions
 import Foundation
+import Testing
 import Git
 import Kube
 import TestSupport
@@ -42,8 +43,12 @@ struct Fleet {
         try data.write(to: url)
     }
 
-    func read(cluster: String = "clusters/c", secrets: Set<String> = ["sops-age"], decrypt: ClusterTreeReader.Decrypt? = nil, keys: DecryptionKeys? = nil) throws -> ClusterTree {
-        try ClusterTreeReader.read(source, clusterPath: cluster, decryptionSecrets: secrets, tools: KustomizeTool(path: ProcessInfo.processInfo.environment["PATH"]), decrypt: decrypt, keys: keys)
+    /// `schemas`: also check the built-in kinds with kubernetes-validate (scripts/test-tools installs it).
+    func read(cluster: String = "clusters/c", secrets: Set<String> = ["sops-age"], decrypt: ClusterTreeReader.Decrypt? = nil, keys: DecryptionKeys? = nil, schemas: Bool = false) throws -> ClusterTree {
+        let path = ProcessInfo.processInfo.environment["PATH"]
+        return try ClusterTreeReader.read(
+            source, clusterPath: cluster, decryptionSecrets: secrets, tools: KustomizeTool(path: path), decrypt: decrypt, keys: keys,
+            schemas: schemas ? try #require(KubernetesSchemaTool(path: path), "kubernetes-validate is not on PATH (scripts/test-tools installs it)") : nil)
     }
 
     func remove() { try? FileManager.default.removeItem(at: directory) }

@@ -81,9 +81,16 @@ struct BootstrapPipeline {
         let created = which.isEmpty ? [secretNames.gpg, secretNames.age] : Set(which.map { $0 == .gpg ? secretNames.gpg : secretNames.age })
         let decrypt = keys.pgp.isEmpty && keys.age.isEmpty ? nil : Self.decryptor(source, chain: keys.chain, skipped: keys.skipped)
         let tools = KustomizeTool(path: context.environment["PATH"])
+        let schemas = KubernetesSchemaTool(path: context.environment["PATH"])
         var tree = try ClusterTreeReader.read(
             source, clusterPath: clusterPath, decryptionSecrets: created, tools: tools, decrypt: decrypt,
-            keys: which.isEmpty ? nil : Self.decryptionKeys(keys, names: secretNames))
+            keys: which.isEmpty ? nil : Self.decryptionKeys(keys, names: secretNames), schemas: schemas)
+        if schemas == nil {
+            // Said, not failed: the tree checks stand without it (a laptop without the tool).
+            reporter.notice(
+                "The built-in kinds (Deployments, Services, ConfigMaps, …) were not checked against the Kubernetes schema: kubernetes-validate is not on PATH. Install it (`pipx install kubernetes-validate`; the action does) to find undeclared fields and values of the wrong type before kustomize-controller's dry-run does.",
+                title: "Kubernetes schema not checked")
+        }
         // The values substituteFrom Secrets gave are masked before anything of the tree prints (tester t9 F5).
         SOPSFiles.maskSecrets(tree.secretValues.map { Array($0.utf8) }, reporter: reporter)
         tree.problems += AppliedObjectChecks.fluxInstallProblems(tree)  // only bootstrap needs flux-system to install Flux

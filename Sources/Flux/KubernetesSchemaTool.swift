@@ -1,0 +1,136 @@
+import Actions
+import Foundation
+import Kube
+import Processes
+
+/// The built-in kinds' schemas (Deployments, Services, ConfigMaps, …), checked with
+/// `kubernetes-validate --strict` (willthames/kubernetes-validate: the Kubernetes OpenAPI
+/// schemas as JSON schemas, `additionalProperties: false` in strict mode) as the API server
+/// checks them on kustomize-controller's server-side dry-run (tester t19 F1): server-side apply
+/// refuses a field the type does not declare (`imagePullPolcy`: "field not declared in schema")
+/// and a value of the wrong type (`replicas: two`), so the whole Kustomization applies nothing.
+/// Custom resources are checked against their CRDs (`StructuralSchema`), not here.
+///
+/// Left out: Secrets (their values are checked by `BuiltInKindValidation` and are never handed
+/// to another process), objects with sops metadata (checked decrypted), CustomResourceDefinitions
+/// (vendors' manifests, slow to validate), and kinds the tool has no schema for.
+/// kubernetes-validate reports one error per object (the first jsonschema finds).
+public struct KubernetesSchemaTool: Sendable {
+    public let executable: String
+
+    /// nil when `kubernetes-validate` is not on `environmentPath`.
+    public init?(path environmentPath: String?) {
+        for directory in (environmentPath ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":")
+        where FileManager.default.isExecutableFile(atPath: "\(directory)/kubernetes-validate") {
+            executable = "\(directory)/kubernetes-validate"
+            return
+        }
+        return nil
+    }
+
+    /// One object's rejection: its path (`spec.replicas`, `[]` for the object), the tool's
+    /// message, and the Kubernetes version whose schema refused it.
+    struct Rejection {
+        var field: [Origins.FieldKey]
+        var message: String
+        var version: String
+    }
+
+    /// Whether `object` is checked here.
+    static func checks(_ object: KubeObject) -> Bool {
+        let group = AppliedObjects.Owned.group(of: object.apiVersion)
+        return CustomResourceChecks.builtInGroups.contains(group) && object.json["sops"] == nil
+            && !(group == "" && object.kind == "Secret") && object.kind != "CustomResourceDefinition"
+    }
+
+    /// The rejection of each object refused, by index in `objects`; nil when the tool could not
+    /// run (its message then).
+    func rejections(_ objects: [KubeObject], scratch: URL) -> Result<[Int: Rejection], ToolFailure> {
+        guard !objects.isEmpty else { return .success([:]) }
+        var files: [String] = []
+        for (index, object) in objects.enumerated() {
+            let file = scratch.appendingPathComponent("\(index).json").path
+            guard FileManager.default.createFile(atPath: file, contents: object.json.jsonData) else { return .failure(ToolFailure(message: "cannot write \(file)")) }
+            files.append(file)
+        }
+        var found: [Int: Rejection] = [:]
+        // In batches, so that no command line outgrows ARG_MAX.
+        for start in stride(from: 0, to: files.count, by: 400) {
+            let batch = Array(files[start..<min(files.count, start + 400)])
+            let (status, output, errors, timedOut) = ProcessRunner.run(executable, ["--strict", "--quiet", "--no-warn"] + batch, timeout: 120)
+            if timedOut { return .failure(ToolFailure(message: "kubernetes-validate ran longer than 120 s")) }
+            let parsed = output.split(separator: "\n").compactMap(Self.parse)
+            // 1: some object did not validate; anything else without an ERROR line is the tool failing.
+            if status != 0, parsed.isEmpty { return .failure(ToolFailure(message: errors.split(separator: "\n").last.map(String.init) ?? "exit status \(status)")) }
+            for (file, rejection) in parsed {
+                guard let index = Int((file as NSString).lastPathComponent.replacingOccurrences(of: ".json", with: "")) else { continue }
+                found[index] = rejection
+            }
+        }
+        return .success(found)
+    }
+
+    /// The problems of the built-in objects the Kustomizations apply (in `order`), one per
+    /// object refused, at the refused field's line (`fieldSite`: the patch that writes it, if
+    /// any); none where `existing` already has a problem at that line (fluxci's own checks of
+    /// built-in kinds say more). An object applied the same by several Kustomizations is checked
+    /// once. A tool that cannot run is a warning: the schemas were not checked.
+    static func problems(
+        _ objects: [FluxKustomization.Reference: [KubeObject]], order: [FluxKustomization.Reference], tool: KubernetesSchemaTool,
+        existing: [Annotation], fieldSite: (KubeObject, [Origins.FieldKey]) -> SourceLocation?
+    ) -> [Annotation] {
+        var checked: [(object: KubeObject, owner: FluxKustomization.Reference)] = []
+        var seen: Set<Data> = []
+        for id in order {
+            for object in objects[id] ?? [] where checks(object) && seen.insert(object.json.jsonData).inserted { checked.append((object, id)) }
+        }
+        guard !checked.isEmpty, let scratch = ScratchFolders.make("fluxci-schemas") else { return [] }
+        defer { ScratchFolders.remove(scratch) }
+        let rejections: [Int: Rejection]
+        switch tool.rejections(checked.map(\.object), scratch: scratch) {
+        case .success(let found): rejections = found
+        case .failure(let failure):
+            return [.warning(
+                "The built-in kinds (Deployments, Services, …) were not checked against the Kubernetes schema: \(tool.executable) failed (\(failure.message)).",
+                title: "Kubernetes schema not checked", fix: "Reinstall kubernetes-validate (`pipx install kubernetes-validate`).")]
+        }
+        let taken = Set(existing.compactMap(\.location))
+        return rejections.sorted { $0.key < $1.key }.compactMap { index, rejection in
+            let (object, owner) = checked[index]
+            let location = fieldSite(object, rejection.field)
+            if let location, taken.contains(location) { return nil }
+            let field = rejection.field.isEmpty ? "the object" : Origins.dotted(rejection.field)
+            let undeclared = rejection.message == "field not declared in schema"
+            return .error(
+                "The API server rejects \(object.reference) (\(object.apiVersion)), which the Kustomization \(owner) applies: \(field): \(rejection.message) (the Kubernetes \(rejection.version) schema, checked with kubernetes-validate --strict). kustomize-controller's server-side dry-run of \(owner) fails, so it applies none of its objects.",
+                title: "Rejected by the Kubernetes schema",
+                fix: undeclared
+                    ? "Remove \(field) or correct its name as the \(object.kind) API defines it (`kubectl explain \(object.kind.lowercased()).\(rejection.field.dropLast().compactMap { if case .key(let key) = $0 { key } else { nil } }.joined(separator: "."))`)."
+                    : "Give \(field) a value of the type the \(object.kind) API defines (`kubectl explain`); a postBuild variable's value is read again as YAML, so a number or boolean needs quotes in the variable's value.",
+                at: location)
+        }
+    }
+
+    struct ToolFailure: Error {
+        var message: String
+    }
+
+    /// `ERROR <file> did not validate for resource <kind>/<name> against version <v>: <path>: <message>`
+    /// (kubernetes-validate `utils.validate_resource`: the path's elements joined by `.`).
+    static func parse(_ line: Substring) -> (file: String, rejection: Rejection)? {
+        guard let match = line.wholeMatch(of: #/ERROR (\S+) did not validate for resource \S+ against version ([^:]+): (.*)/#) else { return nil }
+        let rest = match.3
+        guard let colon = rest.range(of: ": ") else { return nil }
+        var field: [Origins.FieldKey] = rest[..<colon.lowerBound].split(separator: ".").map { part in
+            Int(part).map { .index($0) } ?? .key(String(part))
+        }
+        var message = String(rest[colon.upperBound...])
+        // "Additional properties are not allowed ('imagePullPolcy' was unexpected)": the field
+        // itself, worded as server-side apply words it.
+        if message.hasPrefix("Additional properties are not allowed"), let name = message.firstMatch(of: #/\('([^']+)'/#) {
+            field.append(.key(String(name.1)))
+            message = "field not declared in schema"
+        }
+        return (String(match.1), Rejection(field: field, message: message, version: String(match.2)))
+    }
+}
