@@ -22,6 +22,10 @@ struct Reader {
     /// Kustomization is built: a CRD another Kustomization installs (an infrastructure one, for
     /// the apps) is the one the API server has when the object is applied (tester t18 F3).
     var schemaLater: [(object: KubeObject, owner: Reference, document: Node?, before: JSONValue)] = []
+    /// Files whose `${…}` kustomize-controller applies as written, with why (tester t19 F4):
+    /// fluxcd/pkg kustomize `SubstituteVariables` runs envsubst only when postBuild gives at least
+    /// one variable (`if len(vars) > 0`), so not even a `${VAR:=default}` is replaced then.
+    var literalPlaceholders: [String: String] = [:]
     /// CEL rules fluxci could not evaluate, by CRD and rule: the first object they apply to,
     /// where, and how many objects (one notice each at the end of the walk; tester t18 F4).
     var unevaluatedRules: [String: (crd: String, rule: String, object: String, at: SourceLocation?, count: Int)] = [:]
@@ -455,6 +459,7 @@ struct Reader {
         // The safety net (tester t9 F5): no message holds a value a Secret gave, whatever path
         // quoted it (an object name, a controller's words).
         let searched = SubstitutedValues.searched(secretValues)
+        problems = literalPlaceholderNotes(problems)
         // A problem placed at a patch names where its object is written.
         problems = fieldSites.noted(problems)
         problems = problems.map { SubstitutedValues.redact($0, searched) }
@@ -489,6 +494,25 @@ struct Reader {
         guard let origin else { return (KubeObject(json, file: written.file), nil) }
         let located = origins.locate(json, origin: origin, directory: directory, kustomizationFile: written.file)
         return (KubeObject(json, file: located.file, line: located.line), located.document)
+    }
+
+    /// `problems` with a note where they sit on a `${…}` that kustomize-controller applies as
+    /// written (`literalPlaceholders`): the value the user wrote is a placeholder, not a typo.
+    func literalPlaceholderNotes(_ problems: [Annotation]) -> [Annotation] {
+        guard !literalPlaceholders.isEmpty else { return problems }
+        var lines: [String: [Substring]] = [:]
+        return problems.map { problem in
+            guard let location = problem.location, let line = location.line, let why = literalPlaceholders[location.file] else { return problem }
+            if lines[location.file] == nil {
+                let data = FileManager.default.contents(atPath: artifact.root.appendingPathComponent(location.file).path) ?? Data()
+                lines[location.file] = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+            }
+            guard let text = lines[location.file], line >= 1, line <= text.count, text[line - 1].contains("${"), !text[line - 1].contains("$${") else { return problem }
+            var noted = problem
+            noted.message += " The value is the placeholder as written: kustomize-controller substitutes only when postBuild gives at least one variable, and \(why), so not even a ${VAR:=default} default is applied."
+            noted.fix = "Define the variable (or any one) in spec.postBuild.substitute so that substitution runs, or write the value itself."
+            return noted
+        }
     }
 
     /// Records the CEL rules of `object`'s CRD that fluxci cannot evaluate (`unevaluatedRules`).
@@ -542,6 +566,13 @@ struct Reader {
             let written = place(document.object, origin: document.origin, keepsOrigins: true, directory: kustomization.path, written: output.written)
             let opened = opened(document, file: written.object.file, node: written.document, kustomization: kustomization)
             let substitutes = !variables.values.isEmpty || !variables.locked.isEmpty || !variables.openSources.isEmpty
+            if !substitutes || PostBuild.isDisabled(json), document.text.contains("${"), let file = written.object.file {
+                literalPlaceholders[file] = PostBuild.isDisabled(json)
+                    ? "the object is annotated kustomize.toolkit.fluxcd.io/substitute: disabled"
+                    : kustomization.object.json["spec", "postBuild"] == nil
+                        ? "\(id) has no spec.postBuild"
+                        : "\(id)'s postBuild gives no variable (a substituteFrom source that is optional and does not exist gives none)"
+            }
             if substitutes, !PostBuild.isDisabled(json) {
                 do {
                     let text = try PostBuild.substitute(document.text, variables: variables.values, unresolved: &found)
