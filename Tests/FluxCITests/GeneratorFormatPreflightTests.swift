@@ -94,9 +94,13 @@ import TestSupport
         #expect(result.status != 0)
         #expect(result.standardError.contains("::error title=SOPS preflight failed"), "\(result.allOutput)")
         for name in ["app-secrets", "conf-noext", "blob"] { #expect(errors(name).isEmpty, "\(name): \(errors(name))") }
-        #expect(errors("creds.json").first?.contains("title=Format chosen by the generator entry") == true, "\(errors("creds.json"))")
-        #expect(errors("creds.json").first?.contains("no binary data found in tree") == true)
-        #expect(errors("creds.json").first?.contains("token.json=creds.json") == true, "the fix names the key that works")
+        // At the entry whose key chose the format, the line to change (tester t19 F5).
+        let written = try String(contentsOf: fleet.checkout.appendingPathComponent("\(Self.overlay)/kustomization.yaml"), encoding: .utf8)
+        let entryLine = try #require(written.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.contains("token=creds.json") }) + 1
+        let format = errorLines.filter { $0.contains("title=Format chosen by the generator entry") }
+        #expect(format.count == 1 && format.first?.contains("file=\(Self.overlay)/kustomization.yaml,line=\(entryLine)") == true, "\(format)")
+        #expect(format.first?.contains("creds.json is a json SOPS file") == true && format.first?.contains("no binary data found in tree") == true, "\(format)")
+        #expect(format.first?.contains("token.json=creds.json") == true, "the fix names the key that works")
         #expect(errors("vars.yaml").first?.contains("title=Not decrypted by Flux") == true, "\(errors("vars.yaml"))")
         // Decrypted values reach no output; the ::add-mask:: commands (consumed by the runner,
         // never shown) are where the preflight masks them (tester t10 F4).

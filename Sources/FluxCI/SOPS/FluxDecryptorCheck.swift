@@ -25,7 +25,7 @@ enum FluxDecryptorCheck {
                 return .failure(.error(
                     "\(name) is a \(storedAs.rawValue) SOPS file, but \(read.description) makes kustomize-controller decrypt it as \(read.format.rawValue), which fails (\(detail)): the Kustomization fails to build.",
                     title: "Format chosen by the generator entry", fix: fix(name, storage: storedAs, read: read),
-                    at: SourceLocation(file: name, line: line)))
+                    at: read.line == nil ? SourceLocation(file: name, line: line) : entrySite(read)))
             } catch {
                 return .failure(SOPSFiles.annotation(error, file: name))
             }
@@ -49,9 +49,15 @@ enum FluxDecryptorCheck {
         if let failure = emitFailure(file, as: read.format) {
             return .failure(.error(
                 "\(name) is a \(shown) SOPS file that \(read.description) puts whole into the Secret's \(key) value; kustomize-controller decrypts that value as \(shown) and writes it as \(read.format.rawValue) (the format of the key), which fails (\(failure)): the Kustomization fails.",
-                title: "Format chosen by the generator entry", fix: fix(name, storage: storage, read: read), at: SourceLocation(file: name, line: 1)))
+                title: "Format chosen by the generator entry", fix: fix(name, storage: storage, read: read), at: entrySite(read)))
         }
         return .success(file)
+    }
+
+    /// The entry whose key or path chose the format (tester t19 F5): the line to change, where
+    /// the fix applies (`key=file` with the file's own extension).
+    static func entrySite(_ read: SOPSDecryptorRead) -> SourceLocation {
+        SourceLocation(file: read.declaredIn, line: read.line)
     }
 
     static func notSOPS(_ name: String) -> Annotation {
