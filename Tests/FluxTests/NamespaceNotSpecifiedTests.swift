@@ -31,10 +31,17 @@ import TestSupport
             "apps/crd.yaml": Self.clusterCRD,
             "apps/widget.yaml": "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n",
             "apps/issuer.yaml": "apiVersion: cert-manager.io/v1\nkind: ClusterIssuer\nmetadata:\n  name: letsencrypt\n",
+            // A kind only a chart defines (no CRD in the tree): its scope is unknown (t12 F17).
+            "apps/local-issuer.yaml": "apiVersion: cert-manager.io/v1\nkind: Issuer\nmetadata:\n  name: local\n---\napiVersion: cert-manager.io/v1\nkind: Issuer\nmetadata:\n  name: other\n",
+            "apps/gatewayclass.yaml": "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata:\n  name: cilium\n",
         ])
         defer { fleet.remove() }
-        let problems = try fleet.read().problems.filter { $0.title == "Namespace not specified" }
+        let tree = try fleet.read()
+        let problems = tree.problems.filter { $0.title == "Namespace not specified" }
         #expect(problems.count == 1)
+        // One warning for the Issuers, none for ClusterIssuer (its name) or GatewayClass (known).
+        let maybe = tree.problems.filter { $0.title == "Namespace maybe needed" }
+        #expect(maybe.count == 1 && maybe.first?.level == .warning && maybe.first?.location == SourceLocation(file: "apps/local-issuer.yaml", line: 4), "\(maybe)")
         let problem = try #require(problems.first)
         #expect(problem.level == .error)
         #expect(problem.message.contains("\"ConfigMap/settings namespace not specified\""))
