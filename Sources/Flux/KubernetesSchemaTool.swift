@@ -17,6 +17,18 @@ import Processes
 /// kubernetes-validate reports one error per object (the first jsonschema finds).
 public struct KubernetesSchemaTool: Sendable {
     public let executable: String
+    /// The Kubernetes version to check against (`1.29.2`: its minor's schemas); nil: the newest
+    /// the tool has. A version it has no schemas for (before 1.25) makes the check a warning.
+    public var version: String?
+
+    /// The version of a kind node image (`kindest/node:v1.29.2@sha256:…` → `1.29.2`), nil when
+    /// its tag is not a version.
+    public static func version(ofNodeImage image: String) -> String? {
+        guard let tag = image.split(separator: "@").first?.split(separator: ":").last,
+            let match = tag.wholeMatch(of: #/v?(\d+\.\d+(?:\.\d+)?)/#)
+        else { return nil }
+        return String(match.1)
+    }
 
     /// nil when `kubernetes-validate` is not on `environmentPath`.
     public init?(path environmentPath: String?) {
@@ -57,11 +69,15 @@ public struct KubernetesSchemaTool: Sendable {
         // In batches, so that no command line outgrows ARG_MAX.
         for start in stride(from: 0, to: files.count, by: 400) {
             let batch = Array(files[start..<min(files.count, start + 400)])
-            let (status, output, errors, timedOut) = ProcessRunner.run(executable, ["--strict", "--quiet", "--no-warn"] + batch, timeout: 120)
+            let versionArguments = version.map { ["--kubernetes-version", $0] } ?? []
+            let (status, output, errors, timedOut) = ProcessRunner.run(executable, ["--strict", "--quiet", "--no-warn"] + versionArguments + batch, timeout: 120)
             if timedOut { return .failure(ToolFailure(message: "kubernetes-validate ran longer than 120 s")) }
             let parsed = output.split(separator: "\n").compactMap(Self.parse)
             // 1: some object did not validate; anything else without an ERROR line is the tool failing.
-            if status != 0, parsed.isEmpty { return .failure(ToolFailure(message: errors.split(separator: "\n").last.map(String.init) ?? "exit status \(status)")) }
+            if status != 0, parsed.isEmpty {
+                let said = (errors + output).split(separator: "\n").last.map(String.init)
+                return .failure(ToolFailure(message: said ?? "exit status \(status)"))
+            }
             for (file, rejection) in parsed {
                 guard let index = Int((file as NSString).lastPathComponent.replacingOccurrences(of: ".json", with: "")) else { continue }
                 found[index] = rejection

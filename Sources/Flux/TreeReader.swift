@@ -26,6 +26,8 @@ struct Reader {
     /// fluxcd/pkg kustomize `SubstituteVariables` runs envsubst only when postBuild gives at least
     /// one variable (`if len(vars) > 0`), so not even a `${VAR:=default}` is replaced then.
     var literalPlaceholders: [String: String] = [:]
+    /// The Kustomizations on whose objects no substitution runs (their `${…}` is applied as written).
+    var literalKustomizations: Set<Reference> = []
     /// CEL rules fluxci could not evaluate, by CRD and rule: the first object they apply to,
     /// where, and how many objects (one notice each at the end of the walk; tester t18 F4).
     var unevaluatedRules: [String: (crd: String, rule: String, object: String, at: SourceLocation?, count: Int)] = [:]
@@ -450,7 +452,7 @@ struct Reader {
         problems += NamespaceNotSpecified.problems(objects, kustomizations: all, crds: components + all.flatMap { objects[$0.id] ?? [] }, fieldSite: fieldSite)
         // The keys kustomize made from the ciphertext of an envs: file Flux decrypts as YAML or
         // JSON: the error at that entry says what happens instead (tester t12 F6).
-        problems += BuiltInKindValidation.problems(objects, order: all.map(\.id), fieldSite: fieldSite).filter { problem in
+        problems += BuiltInKindValidation.problems(objects, order: all.map(\.id), literal: literalKustomizations, fieldSite: fieldSite).filter { problem in
             !(problem.title == "Invalid data key" && problem.location.map { envsReadAsStructured.contains("\($0.file):\($0.line ?? 0)") } == true)
         }
         if let schemaTool {
@@ -566,6 +568,7 @@ struct Reader {
             let written = place(document.object, origin: document.origin, keepsOrigins: true, directory: kustomization.path, written: output.written)
             let opened = opened(document, file: written.object.file, node: written.document, kustomization: kustomization)
             let substitutes = !variables.values.isEmpty || !variables.locked.isEmpty || !variables.openSources.isEmpty
+            if !substitutes { literalKustomizations.insert(id) }
             if !substitutes || PostBuild.isDisabled(json), document.text.contains("${"), let file = written.object.file {
                 literalPlaceholders[file] = PostBuild.isDisabled(json)
                     ? "the object is annotated kustomize.toolkit.fluxcd.io/substitute: disabled"

@@ -66,6 +66,36 @@ public enum StructuralSchema {
 
     static let notEvaluated = "RuleNotEvaluated"
 
+    /// Entries of a `x-kubernetes-list-type: set` or `map` list written twice (tester t20 F2), as
+    /// apiextensions-apiserver's `listtype` validation words them ("Duplicate value: …"): a set's
+    /// equal items, a map's items with equal `x-kubernetes-list-map-keys` values (a key not
+    /// written takes its schema default). Each index after the first.
+    static func duplicateEntries(_ items: [JSONValue], _ schema: JSONValue) -> [(Int, String)] {
+        var found: [(Int, String)] = []
+        switch schema["x-kubernetes-list-type"]?.string {
+        case "set":
+            var seen: [JSONValue] = []
+            for (index, item) in items.enumerated() {
+                if seen.contains(item) { found.append((index, "Duplicate value: \(item.jsonText)")) } else { seen.append(item) }
+            }
+        case "map":
+            let keys = (schema["x-kubernetes-list-map-keys"]?.array ?? []).compactMap(\.string)
+            guard !keys.isEmpty else { return [] }
+            var seen: [[JSONValue]] = []
+            for (index, item) in items.enumerated() {
+                let values = keys.map { item[$0] ?? schema["items", "properties", $0, "default"] ?? .null }
+                if seen.contains(values) {
+                    let shown = zip(keys, values).map { "\"\($0)\":\($1.jsonText)" }.joined(separator: ",")
+                    found.append((index, "Duplicate value: map[string]interface {}{\(shown)}"))
+                } else {
+                    seen.append(values)
+                }
+            }
+        default: break
+        }
+        return found
+    }
+
     /// The value validations of OpenAPI v3 a structural schema may hold (tester t19 F2), worded
     /// as apiextensions-apiserver converts kube-openapi's errors (`validation.go`
     /// `ConvertToFieldErrors`): `maxLength`/`minLength` counted in characters (Go's
@@ -165,6 +195,9 @@ public enum StructuralSchema {
         }
         if case .array(let items) = value, let itemSchema = schema["items"] {
             for (index, item) in items.enumerated() { check(item, itemSchema, path + [.index(index)], undeclared: undeclared, &violations) }
+        }
+        if case .array(let items) = value {
+            for (index, message) in duplicateEntries(items, schema) { add("FieldValueDuplicate", message, at: path + [.index(index)]) }
         }
         // x-kubernetes-validations, on the value as validated (a null the schema does not allow
         // pruned), worded as kube-apiserver words a failed rule: `Invalid value: "object": <message>`.

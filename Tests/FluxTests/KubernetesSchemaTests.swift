@@ -1,5 +1,6 @@
 import Actions
 import Foundation
+import Kube
 import Testing
 import TestSupport
 
@@ -80,5 +81,23 @@ import TestSupport
         let root = try #require(KubernetesSchemaTool.parse("ERROR /t/0.json did not validate for resource namespace/x against version 1.37: : Additional properties are not allowed ('spec2' was unexpected)"))
         #expect(Origins.dotted(root.rejection.field) == "spec2")
         #expect(KubernetesSchemaTool.parse("WARN /t/0.json Couldn't find schema for kind Widget") == nil)
+    }
+
+    /// Tester t20 F5: the schema is that of the Kubernetes the run creates (`--node-image`): a
+    /// Service's `trafficDistribution` (1.30) is refused by a 1.29 API server, accepted by 1.37's.
+    @Test func theVersionIsTheNodeImages() throws {
+        #expect(KubernetesSchemaTool.version(ofNodeImage: "kindest/node:v1.29.2@sha256:0123abcd") == "1.29.2")
+        #expect(KubernetesSchemaTool.version(ofNodeImage: "registry.local:5000/kindest/node:v1.31.0") == "1.31.0")
+        #expect(KubernetesSchemaTool.version(ofNodeImage: "kindest/node:latest") == nil)
+        var tool = try #require(KubernetesSchemaTool(path: ProcessInfo.processInfo.environment["PATH"]), "kubernetes-validate is not on PATH (scripts/test-tools installs it)")
+        let service = KubeObject(try JSONValue.parse(Data(#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"web","namespace":"default"},"spec":{"ports":[{"port":80}],"trafficDistribution":"PreferClose"}}"#.utf8)))
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("schema-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        tool.version = "1.29.2"
+        let old = try tool.rejections([service], scratch: scratch).get()
+        #expect(old[0].map { Origins.dotted($0.field) } == "spec.trafficDistribution" && old[0]?.version == "1.29", "\(old)")
+        tool.version = nil
+        #expect(try tool.rejections([service], scratch: scratch).get().isEmpty)
     }
 }

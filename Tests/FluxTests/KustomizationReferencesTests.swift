@@ -59,6 +59,15 @@ import TestSupport
         #expect(deadlock.location == SourceLocation(file: "clusters/c/early.yaml", line: 15))
         #expect(deadlock.message.contains("only flux-system/late applies"), "\(deadlock.message)")
         #expect(tree.problems.filter { $0.title?.hasPrefix("Health check") == true }.count == 3, "fine and waits are not reported: \(tree.problems)")
+
+        // Sourced from another repository (not built here): it health-checks its own build's
+        // Deployment, which is not known here: nothing said (tester t20 F1).
+        let other = try await Fleet.make([
+            "clusters/c/backend.yaml": SameRepositorySourceTests.source("backend", url: "https://example.com/backend.git") + "---\n"
+                + SameRepositorySourceTests.sourced("backend", path: "./deploy", source: "backend") + "  healthChecks:\n" + Self.healthCheck("Deployment", "apps/v1", "backend", "default"),
+        ])
+        defer { other.remove() }
+        #expect(try other.read().problems.filter { $0.title?.hasPrefix("Health check") == true }.isEmpty)
     }
 
     static let roleBinding = """

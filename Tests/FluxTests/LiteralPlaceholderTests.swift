@@ -37,4 +37,28 @@ import TestSupport
         #expect(rejected.first?.message.contains("placeholder as written") == true && rejected.first?.message.contains(why) == true, "\(rejected)")
         #expect(rejected.first?.fix?.contains("spec.postBuild.substitute") == true, "\(rejected)")
     }
+
+    /// Tester t20 F3: a name or label value holding `${…}` is what the API server receives when
+    /// no substitution runs: judged as written (an invalid name, an invalid label value), each
+    /// with the note; with postBuild variables the substituted text is judged instead.
+    @Test func namesAndLabelsHoldingAPlaceholderAreJudgedAsWrittenWithoutSubstitution() async throws {
+        let settings = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings-${CLUSTER:=dev}\n  namespace: default\n  labels:\n    region: ${REGION:=eu-west-1}\ndata: {a: b}\n"
+        let literal = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps"),
+            "apps/settings.yaml": settings,
+        ])
+        defer { literal.remove() }
+        let problems = try literal.read().problems.filter { $0.level == .error }
+        let name = problems.first { $0.title == "Invalid object name" }
+        let label = problems.first { $0.title == "Invalid label" }
+        #expect(name?.location == SourceLocation(file: "apps/settings.yaml", line: 4) && name?.message.contains("placeholder as written") == true, "\(problems)")
+        #expect(label?.location == SourceLocation(file: "apps/settings.yaml", line: 7) && label?.message.contains("placeholder as written") == true, "\(problems)")
+
+        let substituted = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps", extra: "  postBuild:\n    substitute: {CLUSTER: staging}\n"),
+            "apps/settings.yaml": settings,
+        ])
+        defer { substituted.remove() }
+        #expect(try substituted.read().problems.filter { $0.level == .error }.isEmpty)
+    }
 }

@@ -35,4 +35,20 @@ import Testing
         let violations = StructuralSchema.validate(try Self.json(value), against: try Self.json(Self.schema))
         #expect(violations.map { "\($0.field): \($0.message)" } == expected, "\(value)")
     }
+
+    /// Tester t20 F2: a `set` list with an item twice and a `map` list with a key twice (a key
+    /// not written takes its default) are refused at the repeated entry, as apiextensions'
+    /// listtype validation does; distinct entries pass.
+    @Test func listTypesRefuseDuplicates() throws {
+        let schema = try Self.json(#"""
+            {"type":"object","properties":{
+              "tags":{"type":"array","x-kubernetes-list-type":"set","items":{"type":"string"}},
+              "ports":{"type":"array","x-kubernetes-list-type":"map","x-kubernetes-list-map-keys":["port","protocol"],
+                "items":{"type":"object","properties":{"port":{"type":"integer"},"protocol":{"type":"string","default":"TCP"},"name":{"type":"string"}}}}}}
+            """#)
+        let bad = StructuralSchema.validate(try Self.json(#"{"tags":["a","b","a"],"ports":[{"port":80,"name":"x"},{"port":80,"protocol":"TCP","name":"y"},{"port":80,"protocol":"UDP"}]}"#), against: schema)
+        #expect(bad.map(\.field) == ["tags[2]", "ports[1]"], "\(bad)")
+        #expect(bad.first?.message == #"Duplicate value: "a""#)
+        #expect(StructuralSchema.validate(try Self.json(#"{"tags":["a","b"],"ports":[{"port":80},{"port":81}]}"#), against: schema).isEmpty)
+    }
 }

@@ -22,6 +22,9 @@ struct BootstrapPipeline {
 
     let context: CommandContext
     var reporter: Reporter { context.reporter }
+    /// The Kubernetes version whose schemas the built-in kinds are checked against (`1.29.2`, from
+    /// e2e's `--node-image`); nil: kubernetes-validate's newest.
+    var kubernetesVersion: String?
 
     /// Resolves the branch on the remote, reads the cluster's tree at that commit, and reports
     /// every problem of it as an annotation at its file and line; fails on errors.
@@ -81,7 +84,8 @@ struct BootstrapPipeline {
         let created = which.isEmpty ? [secretNames.gpg, secretNames.age] : Set(which.map { $0 == .gpg ? secretNames.gpg : secretNames.age })
         let decrypt = keys.pgp.isEmpty && keys.age.isEmpty ? nil : Self.decryptor(source, chain: keys.chain, skipped: keys.skipped)
         let tools = KustomizeTool(path: context.environment["PATH"])
-        let schemas = KubernetesSchemaTool(path: context.environment["PATH"])
+        var schemas = KubernetesSchemaTool(path: context.environment["PATH"])
+        schemas?.version = kubernetesVersion
         var tree = try ClusterTreeReader.read(
             source, clusterPath: clusterPath, decryptionSecrets: created, tools: tools, decrypt: decrypt,
             keys: which.isEmpty ? nil : Self.decryptionKeys(keys, names: secretNames), schemas: schemas)

@@ -98,7 +98,9 @@ public struct E2ECommand: ContextCommand {
 
     public func execute(in context: CommandContext) async throws {
         let reporter = context.reporter
-        let pipeline = BootstrapPipeline(context: context)
+        var pipeline = BootstrapPipeline(context: context)
+        // The built-in kinds are checked against the schema of the Kubernetes the run creates.
+        pipeline.kubernetesVersion = nodeImage.flatMap(KubernetesSchemaTool.version(ofNodeImage:))
         let run = E2ERun(reporter: reporter, pipeline: pipeline, plan: plan)
         let cleanup = Cleanup()
         cleanup.addScratchFolders()
