@@ -143,38 +143,48 @@ enum KustomizationReferences {
         }
     }
 
-    /// What the impersonated account's bindings cannot reach (tester t12 F4): a RoleBinding
-    /// grants only in its own namespace, so without a ClusterRoleBinding the API server forbids
-    /// the account every cluster-scoped object (a Namespace, a ClusterRole) and every object in a
-    /// namespace where none of its RoleBindings is (`… is forbidden: User
-    /// "system:serviceaccount:…" cannot patch resource "namespaces" … at the cluster scope`), and
-    /// kustomize-controller's dry-run of the whole build fails. The bound roles' rules are not
-    /// read (a binding counts as enough, as `AppliedObjects.mayWrite`); an object of unknown
-    /// scope without a namespace is not judged. A binding an unbuilt Kustomization may apply
-    /// makes it a warning.
+    /// What the impersonated account may not apply (tester t12 F4, t20 F4;
+    /// `ImpersonatedPermissions`): an object no binding reaches (a RoleBinding grants only in its
+    /// own namespace, nothing but a ClusterRoleBinding reaches a cluster-scoped object), or one
+    /// whose bound roles have no rule to patch its resource. The API server then forbids it
+    /// (`… is forbidden: User "system:serviceaccount:…" cannot patch resource …`) and
+    /// kustomize-controller's dry-run of the whole build fails. An object of unknown scope
+    /// without a namespace, and one whose roles are not known, are not judged. A binding an
+    /// unbuilt Kustomization may apply makes it a warning.
     static func scopeProblems(_ kustomization: FluxKustomization, account: String, byDefault: String, bindings: [AppliedObjects.Owned], _ index: AppliedObjects) -> [Annotation] {
-        guard !bindings.contains(where: { $0.object.kind == "ClusterRoleBinding" }) else { return [] }
         let id = kustomization.id
-        let granted = Set(bindings.compactMap(\.object.namespace))
+        let permissions = ImpersonatedPermissions(index)
         let forbidden = index.owned(by: id).filter { owned in
             guard FluxKustomization(owned.object)?.id != id else { return false }
-            if let namespace = owned.object.namespace { return !granted.contains(namespace) }
-            return AppliedObjectChecks.clusterScopedKinds.contains(owned.object.kind)
+            guard owned.object.namespace != nil || AppliedObjectChecks.clusterScopedKinds.contains(owned.object.kind) else { return false }
+            return permissions.verdict(owned.object, bindings: bindings) == .forbidden
         }
         guard let first = forbidden.first else { return [] }
         let user = "system:serviceaccount:\(id.namespace):\(account)"
         let shown = forbidden.prefix(3).map { owned in
             "\(owned.object.kind)/\(owned.object.namespace.map { $0 + "/" } ?? "")\(owned.object.name)\(owned.object.namespace == nil ? " (cluster-scoped)" : "")"
         }.joined(separator: ", ") + (forbidden.count > 3 ? " and \(forbidden.count - 3) more" : "")
-        let where_ = first.object.namespace.map { "in the namespace \($0)" } ?? "at the cluster scope"
-        let grantedText = granted.isEmpty ? "nowhere" : "only in \(granted.sorted().joined(separator: ", "))"
-        let message = "The Kustomization \(id) applies as the ServiceAccount \(id.namespace)/\(account)\(byDefault) (kustomize-controller impersonates \(user)), whose RoleBindings grant \(grantedText) and no ClusterRoleBinding binds it; its build holds \(shown): the API server forbids that account \(first.object.kind) \(first.object.name) \(where_) (\"… is forbidden: User \(user) cannot patch resource …\"), so the dry-run of \(id) fails and it never becomes Ready\(unlessUnbuilt(index, for: id, in: first.object.namespace ?? ""))."
+        let bound = bindings.map { "\($0.object.kind) \($0.object.namespace.map { $0 + "/" } ?? "")\($0.object.name) → \($0.object.json["roleRef", "kind"]?.string ?? "") \($0.object.json["roleRef", "name"]?.string ?? "")" }
+            .sorted().joined(separator: ", ")
+        let resource = permissions.resource(of: first.object) ?? first.object.kind.lowercased()
+        let place = first.object.namespace.map { "in the namespace \($0)" } ?? "at the cluster scope"
+        let message = "The Kustomization \(id) applies as the ServiceAccount \(id.namespace)/\(account)\(byDefault) (kustomize-controller impersonates \(user)), bound by \(bound.isEmpty ? "nothing" : bound); its build holds \(shown), which those bindings do not allow it to patch: the API server forbids \(first.object.kind) \(first.object.name) (\"… is forbidden: User \(user) cannot patch resource \(resource) … \(place)\"), so the dry-run of \(id) fails and it never becomes Ready\(unlessUnbuilt(index, for: id, in: first.object.namespace ?? ""))."
         let fix = first.object.namespace == nil
-            ? "Move the cluster-scoped objects to a Kustomization that applies as kustomize-controller (the platform's, not the tenant's), or bind a ClusterRole to \(id.namespace)/\(account) with a ClusterRoleBinding."
-            : "Bind a Role or ClusterRole to \(id.namespace)/\(account) with a RoleBinding in \(first.object.namespace!), or move the object into a namespace the account is bound in."
+            ? "Move the cluster-scoped objects to a Kustomization that applies as kustomize-controller (the platform's, not the tenant's), or bind a ClusterRole that allows them to \(id.namespace)/\(account) with a ClusterRoleBinding."
+            : "Bind a Role or ClusterRole that allows `patch` on \(resource) to \(id.namespace)/\(account) in \(first.object.namespace!) (`kubectl auth can-i patch \(resource) --as=\(user) -n \(first.object.namespace!)` on a cluster), or move the object out of this Kustomization."
         let at = first.object.file.map { SourceLocation(file: $0, line: first.object.line) }
-        return [index.unknown(for: id, in: first.object.namespace ?? "").isEmpty
-            ? .error(message, title: "Impersonated account forbidden", fix: fix, at: at)
+        // Only an unbuilt Kustomization that may itself write a binding there could grant more
+        // (RBAC's escalation check aside): one impersonating an account that may not is no creator.
+        let binding = KubeObject(.object([
+            ("apiVersion", .string("rbac.authorization.k8s.io/v1")), ("kind", .string(first.object.namespace == nil ? "ClusterRoleBinding" : "RoleBinding")),
+            ("metadata", .object([("name", .string("any"))] + (first.object.namespace.map { [("namespace", JSONValue.string($0))] } ?? []))),
+        ]))
+        let creators = index.unknown(for: id, in: first.object.namespace ?? "").filter { other in
+            guard let otherAccount = index.kustomizations[other]?.object.json["spec", "serviceAccountName"]?.string, !otherAccount.isEmpty else { return true }
+            return permissions.verdict(binding, bindings: index.bindings(of: otherAccount, namespace: other.namespace)) != .forbidden
+        }
+        return [creators.isEmpty
+            ? .error(message.replacingOccurrences(of: unlessUnbuilt(index, for: id, in: first.object.namespace ?? ""), with: ""), title: "Impersonated account forbidden", fix: fix, at: at)
             : .warning(message, title: "Impersonated account forbidden", fix: fix, at: at)]
     }
 

@@ -117,10 +117,10 @@ import TestSupport
     /// Tester t12 F4: a RoleBinding grants only in its namespace. The impersonated account bound
     /// in `team` applies a ConfigMap in `team` (fine), and its build also holds a Namespace
     /// (cluster-scoped) or a ConfigMap in `other`: the API server forbids them, an error at the
-    /// object's line. A ClusterRoleBinding reaches everything (the roles' rules are not read).
+    /// object's line. A ClusterRoleBinding to cluster-admin reaches everything.
     @Test func anAccountBoundInOneNamespaceIsForbiddenElsewhere() async throws {
         func binding(_ kind: String, namespace: String?) -> String {
-            "apiVersion: rbac.authorization.k8s.io/v1\nkind: \(kind)\nmetadata: {name: team-\(kind.lowercased())\(namespace.map { ", namespace: \($0)" } ?? "")}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: admin}\nsubjects: [{kind: ServiceAccount, name: team, namespace: flux-system}]\n"
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: \(kind)\nmetadata: {name: team-\(kind.lowercased())\(namespace.map { ", namespace: \($0)" } ?? "")}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: \(kind == "RoleBinding" ? "admin" : "cluster-admin")}\nsubjects: [{kind: ServiceAccount, name: team, namespace: flux-system}]\n"
         }
         let namespaces = "apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: other}\n"
         func fleet(_ build: [String: String], clusterWide: Bool) async throws -> Fleet {
@@ -141,11 +141,78 @@ import TestSupport
         let forbidden = try outside.read().problems.filter { $0.title == "Impersonated account forbidden" }
         #expect(forbidden.count == 1 && forbidden.first?.level == .error, "\(forbidden)")
         #expect(forbidden.first?.location == SourceLocation(file: "team/ns.yaml", line: 1), "\(forbidden)")
-        #expect(forbidden.first?.message.contains("Namespace/extra (cluster-scoped), ConfigMap/other/x") == true && forbidden.first?.message.contains("grant only in team") == true, "\(forbidden)")
+        #expect(forbidden.first?.message.contains("Namespace/extra (cluster-scoped), ConfigMap/other/x") == true && forbidden.first?.message.contains("bound by RoleBinding team/team-rolebinding → ClusterRole admin") == true, "\(forbidden)")
 
         let everywhere = try await fleet(inside.merging(["team/ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: extra}\n", "team/other.yaml": configMap("x", namespace: "other")]) { a, _ in a }, clusterWide: true)
         defer { everywhere.remove() }
         #expect(try everywhere.read().problems.filter { $0.title == "Impersonated account forbidden" }.isEmpty)
+    }
+
+    /// Tester t20 F4: what the bound role allows. A Role that patches only Deployments, or the
+    /// built-in `view`, forbids a ConfigMap; `admin` forbids a ResourceQuota but not a ConfigMap;
+    /// a ClusterRole of the tree that aggregates into `admin` (as Flux's flux-edit does) adds
+    /// its rules; `cluster-admin` and a role fluxci does not know are never a verdict.
+    @Test(arguments: [
+        ("Role", "deployer", "configmap", true),
+        ("ClusterRole", "view", "configmap", true),
+        ("ClusterRole", "admin", "configmap", false),
+        ("ClusterRole", "admin", "quota", true),
+        ("ClusterRole", "admin", "widget", false),  // aggregated into admin by the tree's ClusterRole
+        ("ClusterRole", "cluster-admin", "quota", false),
+        ("ClusterRole", "someone-elses", "quota", false),  // not in the tree, not built in: unknown
+    ])
+    func theBoundRolesRulesDecide(roleKind: String, role: String, object: String, forbidden: Bool) async throws {
+        let objects = [
+            "configmap": configMap("app", namespace: "team"),
+            "quota": "apiVersion: v1\nkind: ResourceQuota\nmetadata: {name: q, namespace: team}\nspec: {hard: {pods: \"10\"}}\n",
+            "widget": "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w, namespace: team}\n",
+        ]
+        let rbac = """
+            apiVersion: v1
+            kind: Namespace
+            metadata: {name: team}
+            ---
+            apiVersion: rbac.authorization.k8s.io/v1
+            kind: Role
+            metadata: {name: deployer, namespace: team}
+            rules: [{apiGroups: [apps], resources: [deployments], verbs: ["*"]}]
+            ---
+            apiVersion: rbac.authorization.k8s.io/v1
+            kind: ClusterRole
+            metadata:
+              name: widgets-edit
+              labels: {rbac.authorization.k8s.io/aggregate-to-admin: "true"}
+            rules: [{apiGroups: [example.com], resources: [widgets], verbs: [get, list, create, update, patch, delete]}]
+            ---
+            apiVersion: apiextensions.k8s.io/v1
+            kind: CustomResourceDefinition
+            metadata: {name: widgets.example.com}
+            spec:
+              group: example.com
+              scope: Namespaced
+              names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}
+              versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}]
+            ---
+            apiVersion: rbac.authorization.k8s.io/v1
+            kind: RoleBinding
+            metadata: {name: team, namespace: team}
+            roleRef: {apiGroup: rbac.authorization.k8s.io, kind: \(roleKind), name: \(role)}
+            subjects: [{kind: ServiceAccount, name: team, namespace: flux-system}]
+
+            """
+        let fleet = try await Fleet.make([
+            "clusters/c/rbac.yaml": kustomization("rbac", path: "./rbac"),
+            "clusters/c/team.yaml": kustomization("team", path: "./team", extra: "  dependsOn: [{name: rbac}]\n  serviceAccountName: team\n"),
+            "rbac/rbac.yaml": rbac,
+            "team/object.yaml": objects[object]!,
+        ])
+        defer { fleet.remove() }
+        let found = try fleet.read().problems.filter { $0.title == "Impersonated account forbidden" }
+        #expect(found.count == (forbidden ? 1 : 0), "\(found)")
+        if forbidden {
+            #expect(found.first?.level == .error && found.first?.location == SourceLocation(file: "team/object.yaml", line: 1), "\(found)")
+            #expect(found.first?.message.contains("→ \(roleKind) \(role)") == true, "\(found)")
+        }
     }
 
     /// F7: a substituteFrom ConfigMap or Secret that a sibling applies, without a dependsOn on

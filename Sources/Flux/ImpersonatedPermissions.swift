@@ -1,0 +1,130 @@
+import Kube
+
+/// Whether the account kustomize-controller impersonates may apply an object, from the RBAC
+/// objects the tree applies (tester t12 F4, t20 F4). Server-side apply is a PATCH
+/// (`kubectl auth can-i patch <resource>`): a binding allows it when its role has a rule whose
+/// `apiGroups`, `resources` and `verbs` (`patch` or `*`) match and whose `resourceNames`, if
+/// any, name the object. A RoleBinding reaches its own namespace only, a ClusterRoleBinding
+/// every namespace and the cluster scope (k8s.io/kubernetes `rbac` authorizer).
+///
+/// The roles: a Role or ClusterRole of the tree (with the rules its `aggregationRule` gathers
+/// from ClusterRoles of the tree whose labels match), or a built-in ClusterRole:
+/// `cluster-admin` (everything), `view` (no writes), `edit` and `admin` (the writes
+/// k8s.io/kubernetes `bootstrappolicy` gives them in the built-in groups, plus what ClusterRoles
+/// of the tree aggregate into them, such as Flux's `flux-edit`). A role that is none of these,
+/// or a custom kind whose resource name is not known, is unknown: never a verdict.
+struct ImpersonatedPermissions {
+    enum Verdict: Equatable { case allowed, forbidden, unknown }
+
+    let index: AppliedObjects
+    /// `group|Kind` → plural resource name, from the tree's CRDs.
+    let plurals: [String: String]
+
+    init(_ index: AppliedObjects) {
+        self.index = index
+        var plurals: [String: String] = [:]
+        for crd in index.all("CustomResourceDefinition") {
+            if let group = crd.object.json["spec", "group"]?.string, let kind = crd.object.json["spec", "names", "kind"]?.string,
+                let plural = crd.object.json["spec", "names", "plural"]?.string
+            {
+                plurals["\(group)|\(kind)"] = plural
+            }
+        }
+        self.plurals = plurals
+    }
+
+    /// The resource of a built-in kind (`|ConfigMap` → configmaps).
+    static let builtInPlurals: [String: String] = [
+        "|ConfigMap": "configmaps", "|Secret": "secrets", "|Service": "services", "|ServiceAccount": "serviceaccounts", "|Pod": "pods",
+        "|PersistentVolumeClaim": "persistentvolumeclaims", "|Endpoints": "endpoints", "|LimitRange": "limitranges", "|ResourceQuota": "resourcequotas",
+        "|ReplicationController": "replicationcontrollers", "|PodTemplate": "podtemplates", "|Event": "events", "|Namespace": "namespaces",
+        "|PersistentVolume": "persistentvolumes", "|Node": "nodes",
+        "apps|Deployment": "deployments", "apps|StatefulSet": "statefulsets", "apps|DaemonSet": "daemonsets", "apps|ReplicaSet": "replicasets",
+        "batch|Job": "jobs", "batch|CronJob": "cronjobs", "autoscaling|HorizontalPodAutoscaler": "horizontalpodautoscalers",
+        "policy|PodDisruptionBudget": "poddisruptionbudgets", "networking.k8s.io|Ingress": "ingresses", "networking.k8s.io|NetworkPolicy": "networkpolicies",
+        "networking.k8s.io|IngressClass": "ingressclasses", "rbac.authorization.k8s.io|Role": "roles", "rbac.authorization.k8s.io|RoleBinding": "rolebindings",
+        "rbac.authorization.k8s.io|ClusterRole": "clusterroles", "rbac.authorization.k8s.io|ClusterRoleBinding": "clusterrolebindings",
+        "coordination.k8s.io|Lease": "leases", "discovery.k8s.io|EndpointSlice": "endpointslices", "storage.k8s.io|StorageClass": "storageclasses",
+        "scheduling.k8s.io|PriorityClass": "priorityclasses", "apiextensions.k8s.io|CustomResourceDefinition": "customresourcedefinitions",
+    ]
+
+    /// The writes `edit` has in the built-in groups (bootstrappolicy `ClusterRoles`, "edit");
+    /// `admin` has these and roles/rolebindings. Neither writes resourcequotas or limitranges.
+    static let editWrites: [String: Set<String>] = [
+        "": ["pods", "replicationcontrollers", "persistentvolumeclaims", "configmaps", "endpoints", "secrets", "services", "serviceaccounts"],
+        "apps": ["statefulsets", "daemonsets", "deployments", "replicasets"],
+        "autoscaling": ["horizontalpodautoscalers"], "batch": ["jobs", "cronjobs"], "policy": ["poddisruptionbudgets"],
+        "networking.k8s.io": ["ingresses", "networkpolicies"],
+    ]
+
+    /// The object's resource (`deployments`), nil when not known.
+    func resource(of object: KubeObject) -> String? {
+        let key = "\(AppliedObjects.Owned.group(of: object.apiVersion))|\(object.kind)"
+        return Self.builtInPlurals[key] ?? plurals[key]
+    }
+
+    /// The verdict for `object` given the account's bindings.
+    func verdict(_ object: KubeObject, bindings: [AppliedObjects.Owned]) -> Verdict {
+        let reaching = bindings.filter { $0.object.kind == "ClusterRoleBinding" || (object.namespace != nil && $0.object.namespace == object.namespace) }
+        guard !reaching.isEmpty else { return .forbidden }
+        guard let resource = resource(of: object) else { return .unknown }
+        let group = AppliedObjects.Owned.group(of: object.apiVersion)
+        var verdicts: [Verdict] = []
+        for binding in reaching {
+            let verdict = allows(binding, group: group, resource: resource, name: object.name)
+            if verdict == .allowed { return .allowed }
+            verdicts.append(verdict)
+        }
+        return verdicts.contains(.unknown) ? .unknown : .forbidden
+    }
+
+    private func allows(_ binding: AppliedObjects.Owned, group: String, resource: String, name: String) -> Verdict {
+        guard let kind = binding.object.json["roleRef", "kind"]?.string, let roleName = binding.object.json["roleRef", "name"]?.string else { return .unknown }
+        let rbac = "rbac.authorization.k8s.io"
+        if kind == "Role" {
+            guard let namespace = binding.object.namespace, let role = index.find("Role", group: rbac, namespace: namespace, name: roleName).first else { return .unknown }
+            return Self.rulesAllow(role.object.json["rules"]?.array ?? [], group: group, resource: resource, name: name) ? .allowed : .forbidden
+        }
+        guard kind == "ClusterRole" else { return .unknown }
+        if let role = index.find("ClusterRole", group: rbac, namespace: "", name: roleName).first {
+            var rules = role.object.json["rules"]?.array ?? []
+            for selector in role.object.json["aggregationRule", "clusterRoleSelectors"]?.array ?? [] {
+                rules += aggregated(selector["matchLabels"]?.object ?? [])
+            }
+            return Self.rulesAllow(rules, group: group, resource: resource, name: name) ? .allowed : .forbidden
+        }
+        switch roleName {
+        case "cluster-admin": return .allowed
+        case "view": return .forbidden
+        case "edit", "admin":
+            if Self.editWrites[group]?.contains(resource) == true { return .allowed }
+            if roleName == "admin", group == rbac, ["roles", "rolebindings"].contains(resource) { return .allowed }
+            let aggregatedRules = aggregated([("rbac.authorization.k8s.io/aggregate-to-\(roleName)", .string("true"))])
+                + (roleName == "admin" ? aggregated([("rbac.authorization.k8s.io/aggregate-to-edit", .string("true"))]) : [])
+            if Self.rulesAllow(aggregatedRules, group: group, resource: resource, name: name) { return .allowed }
+            // A kind of a built-in group the role does not write; a custom kind a chart's
+            // ClusterRole may aggregate into it (cert-manager's does): not known.
+            return CustomResourceChecks.builtInGroups.contains(group) ? .forbidden : .unknown
+        default:
+            return .unknown
+        }
+    }
+
+    /// The rules of the tree's ClusterRoles whose labels hold every pair of `labels`.
+    private func aggregated(_ labels: [(key: String, value: JSONValue)]) -> [JSONValue] {
+        guard !labels.isEmpty else { return [] }
+        return index.all("ClusterRole").filter { role in
+            labels.allSatisfy { pair in role.object.json["metadata", "labels", pair.key] == pair.value }
+        }.flatMap { $0.object.json["rules"]?.array ?? [] }
+    }
+
+    static func rulesAllow(_ rules: [JSONValue], group: String, resource: String, name: String) -> Bool {
+        rules.contains { rule in
+            func has(_ field: String, _ value: String) -> Bool {
+                (rule[field]?.array ?? []).contains { $0.string == value || $0.string == "*" }
+            }
+            let names = (rule["resourceNames"]?.array ?? []).compactMap(\.string)
+            return has("apiGroups", group) && has("resources", resource) && has("verbs", "patch") && (names.isEmpty || names.contains(name))
+        }
+    }
+}
