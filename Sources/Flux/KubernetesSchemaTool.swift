@@ -14,7 +14,8 @@ import Processes
 /// Left out: Secrets (their values are checked by `BuiltInKindValidation` and are never handed
 /// to another process), objects with sops metadata (checked decrypted), CustomResourceDefinitions
 /// (vendors' manifests, slow to validate), and kinds the tool has no schema for.
-/// kubernetes-validate reports one error per object (the first jsonschema finds).
+/// kubernetes-validate reports one error per object (the first jsonschema finds): `rejections`
+/// checks again without it.
 public struct KubernetesSchemaTool: Sendable {
     public let executable: String
     /// The Kubernetes version to check against (`1.29.2`: its minor's schemas); nil: the newest
@@ -55,14 +56,80 @@ public struct KubernetesSchemaTool: Sendable {
             && !(group == "" && object.kind == "Secret") && object.kind != "CustomResourceDefinition"
     }
 
-    /// The rejection of each object refused, by index in `objects`; nil when the tool could not
-    /// run (its message then).
-    func rejections(_ objects: [KubeObject], scratch: URL) -> Result<[Int: Rejection], ToolFailure> {
-        guard !objects.isEmpty else { return .success([:]) }
+    /// The rejections of each object refused, by index in `objects`, or why the tool could not
+    /// run. kubernetes-validate names one error per object (the first jsonschema finds), so the
+    /// refused field is taken out and the object checked again, up to `rounds` times (tester t20
+    /// F6: every error of a run in that run); an error that names no field to take out (a
+    /// required field, a list item) ends its object's rounds.
+    func rejections(_ objects: [KubeObject], scratch: URL, rounds: Int = 5) -> Result<[Int: [Rejection]], ToolFailure> {
+        var found: [Int: [Rejection]] = [:]
+        var current = Dictionary(uniqueKeysWithValues: objects.enumerated().map { ($0.offset, $0.element.json) })
+        var pending = Array(objects.indices)
+        for _ in 0..<rounds where !pending.isEmpty {
+            let round: [Int: Rejection]
+            switch run(pending.map { ($0, current[$0]!) }, scratch: scratch) {
+            case .success(let rejected): round = rejected
+            case .failure(let failure): return .failure(failure)
+            }
+            pending = []
+            for (index, rejection) in round.sorted(by: { $0.key < $1.key }) {
+                found[index, default: []].append(rejection)
+                if let trimmed = Self.without(rejection, in: current[index]!) {
+                    current[index] = trimmed
+                    pending.append(index)
+                }
+            }
+        }
+        return .success(found)
+    }
+
+    /// `json` with the refused field out of the way of the next round: an undeclared field
+    /// taken out, a value of the wrong type replaced by an empty one of the expected type (taking
+    /// it out would make a required field missing). Nil for any other error.
+    static func without(_ rejection: Rejection, in json: JSONValue) -> JSONValue? {
+        if rejection.message == "field not declared in schema" { return replacing(rejection.field, in: json, with: nil) }
+        guard let type = rejection.message.firstMatch(of: #/is not of type '(\w+)'/#)?.1 else { return nil }
+        let empty: JSONValue? = switch type {
+        case "string": .string("")
+        case "integer", "number": .integer(0)
+        case "boolean": .bool(false)
+        case "object": .object([])
+        case "array": .array([])
+        default: nil
+        }
+        return empty.flatMap { replacing(rejection.field, in: json, with: $0) }
+    }
+
+    /// `json` with the value at `field` replaced (or, with nil, the key taken out); nil when
+    /// `field` does not end in an object key there.
+    static func replacing(_ field: [Origins.FieldKey], in json: JSONValue, with value: JSONValue?) -> JSONValue? {
+        guard let head = field.first else { return nil }
+        switch (head, json) {
+        case (.key(let key), .object(let pairs)):
+            guard let index = pairs.firstIndex(where: { $0.key == key }) else { return nil }
+            var pairs = pairs
+            if field.count == 1 {
+                if let value { pairs[index].value = value } else { pairs.remove(at: index) }
+            } else {
+                guard let inner = replacing(Array(field.dropFirst()), in: pairs[index].value, with: value) else { return nil }
+                pairs[index].value = inner
+            }
+            return .object(pairs)
+        case (.index(let index), .array(var items)):
+            guard field.count > 1, index < items.count, let inner = replacing(Array(field.dropFirst()), in: items[index], with: value) else { return nil }
+            items[index] = inner
+            return .array(items)
+        default:
+            return nil
+        }
+    }
+
+    /// One run of the tool over `objects` (each written to its own file, named by its index).
+    private func run(_ objects: [(Int, JSONValue)], scratch: URL) -> Result<[Int: Rejection], ToolFailure> {
         var files: [String] = []
-        for (index, object) in objects.enumerated() {
+        for (index, json) in objects {
             let file = scratch.appendingPathComponent("\(index).json").path
-            guard FileManager.default.createFile(atPath: file, contents: object.json.jsonData) else { return .failure(ToolFailure(message: "cannot write \(file)")) }
+            guard FileManager.default.createFile(atPath: file, contents: json.jsonData) else { return .failure(ToolFailure(message: "cannot write \(file)")) }
             files.append(file)
         }
         var found: [Int: Rejection] = [:]
@@ -102,7 +169,7 @@ public struct KubernetesSchemaTool: Sendable {
         }
         guard !checked.isEmpty, let scratch = ScratchFolders.make("fluxci-schemas") else { return [] }
         defer { ScratchFolders.remove(scratch) }
-        let rejections: [Int: Rejection]
+        let rejections: [Int: [Rejection]]
         switch tool.rejections(checked.map(\.object), scratch: scratch) {
         case .success(let found): rejections = found
         case .failure(let failure):
@@ -111,10 +178,14 @@ public struct KubernetesSchemaTool: Sendable {
                 title: "Kubernetes schema not checked", fix: "Reinstall kubernetes-validate (`pipx install kubernetes-validate`).")]
         }
         let taken = Set(existing.compactMap(\.location))
-        return rejections.sorted { $0.key < $1.key }.compactMap { index, rejection in
+        return rejections.sorted { $0.key < $1.key }.flatMap { index, all in all.map { (index, $0) } }.compactMap { index, rejection in
             let (object, owner) = checked[index]
+            var rejection = rejection
+            rejection.field = Self.resolved(rejection.field, in: object.json)
             let location = fieldSite(object, rejection.field)
             if let location, taken.contains(location) { return nil }
+            // A bool or number in a string field is reported by fluxci's own check, with its fix.
+            if AppliedObjectChecks.nonStringFields(object).contains(where: { Origins.dotted($0.field) == Origins.dotted(rejection.field) }) { return nil }
             let field = rejection.field.isEmpty ? "the object" : Origins.dotted(rejection.field)
             let undeclared = rejection.message == "field not declared in schema"
             return .error(
@@ -129,6 +200,40 @@ public struct KubernetesSchemaTool: Sendable {
 
     struct ToolFailure: Error {
         var message: String
+    }
+
+    /// `field` as the object's keys: kubernetes-validate joins a path's elements with `.`, so a
+    /// key holding a dot (`prometheus.io/port`) arrives split; the longest run of parts that is
+    /// a key of the object at each step is that key.
+    static func resolved(_ field: [Origins.FieldKey], in json: JSONValue) -> [Origins.FieldKey] {
+        var result: [Origins.FieldKey] = []
+        var node: JSONValue? = json
+        var rest = field[...]
+        while let head = rest.first {
+            if case .index(let index) = head, case .array(let items)? = node {
+                result.append(head)
+                node = index < items.count ? items[index] : nil
+                rest = rest.dropFirst()
+                continue
+            }
+            guard case .object(let pairs)? = node else { return result + rest }
+            let parts = rest.map { part -> String in
+                switch part {
+                case .key(let key): key
+                case .index(let index): String(index)
+                }
+            }
+            var taken = 1
+            for length in stride(from: parts.count, through: 1, by: -1) where pairs.contains(where: { $0.key == parts[0..<length].joined(separator: ".") }) {
+                taken = length
+                break
+            }
+            let key = parts[0..<taken].joined(separator: ".")
+            result.append(.key(key))
+            node = pairs.first { $0.key == key }?.value
+            rest = rest.dropFirst(taken)
+        }
+        return result
     }
 
     /// `ERROR <file> did not validate for resource <kind>/<name> against version <v>: <path>: <message>`

@@ -29,6 +29,7 @@ import TestSupport
                 - name: web
                   image: nginx
                   imagePullPolcy: Always
+                  resurces: {}
                   ports: [{containerPort: 8080, name: http}]
                   resources: {limits: {cpu: 1, memory: 1Gi}}
                   readinessProbe: {httpGet: {port: http, path: /}}
@@ -58,11 +59,12 @@ import TestSupport
         let rejected = try fleet.read(schemas: true).problems.filter { $0.title == "Rejected by the Kubernetes schema" }
         #expect(Set(rejected.compactMap(\.location)) == [
             SourceLocation(file: "apps/base/deployment.yaml", line: 15),  // imagePullPolcy
+            SourceLocation(file: "apps/base/deployment.yaml", line: 16),  // resurces: every error of the object (t20 F6)
             SourceLocation(file: "apps/base/namespace.yaml", line: 5),  // labelz
             SourceLocation(file: "apps/overlay/kustomization.yaml", line: 7),  // the patch's value
         ], "\(rejected)")
         #expect(rejected.allSatisfy { $0.level == .error && $0.message.contains("which the Kustomization flux-system/apps applies") }, "\(rejected)")
-        let typo = try #require(rejected.first { $0.message.contains("Deployment/default/web") })
+        let typo = try #require(rejected.first { $0.message.contains("Deployment/default/web") && $0.location?.line == 15 })
         #expect(typo.message.contains("spec.template.spec.containers[0].imagePullPolcy: field not declared in schema"), "\(typo.message)")
         let patched = try #require(rejected.first { $0.message.contains("Service/default/web") })
         #expect(patched.message.contains("spec.sessionAffinity") && patched.message.contains("is not of type"), "\(patched.message)")
@@ -96,8 +98,42 @@ import TestSupport
         defer { try? FileManager.default.removeItem(at: scratch) }
         tool.version = "1.29.2"
         let old = try tool.rejections([service], scratch: scratch).get()
-        #expect(old[0].map { Origins.dotted($0.field) } == "spec.trafficDistribution" && old[0]?.version == "1.29", "\(old)")
+        #expect(old[0]?.map { Origins.dotted($0.field) } == ["spec.trafficDistribution"] && old[0]?.first?.version == "1.29", "\(old)")
         tool.version = nil
         #expect(try tool.rejections([service], scratch: scratch).get().isEmpty)
+    }
+
+    /// Tester t20 F7: kubernetes-validate joins a path with `.`, so a key holding a dot arrives
+    /// split; it is read back as the object's key, and the value a component's patch writes is
+    /// annotated at that patch.
+    @Test func aKeyWithADotIsTheObjectsKeyAndAComponentsPatchIsThePlace() async throws {
+        #expect(KubernetesSchemaTool.resolved(
+            [.key("spec"), .key("template"), .key("metadata"), .key("annotations"), .key("prometheus"), .key("io/port")],
+            in: try JSONValue.parse(Data(#"{"spec":{"template":{"metadata":{"annotations":{"prometheus.io/port":1}}}}}"#.utf8))
+        ).map { Origins.dotted([$0]) } == ["spec", "template", "metadata", "annotations", "prometheus.io/port"])
+        let fleet = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps/overlay"),
+            "apps/base/kustomization.yaml": "resources: [deployment.yaml]\n",
+            "apps/base/deployment.yaml": Self.deployment.replacingOccurrences(of: "imagePullPolcy: Always", with: "imagePullPolicy: Always")
+                .replacingOccurrences(of: "resurces: {}", with: ""),
+            "apps/overlay/kustomization.yaml": "resources: [../base]\ncomponents: [../../components/monitoring]\n",
+            "components/monitoring/kustomization.yaml": """
+                apiVersion: kustomize.config.k8s.io/v1alpha1
+                kind: Component
+                patches:
+                  - target: {kind: Deployment}
+                    patch: |-
+                      - op: add
+                        path: /spec/template/metadata/annotations
+                        value:
+                          prometheus.io/port: 9898
+
+                """,
+        ])
+        defer { fleet.remove() }
+        let all = try fleet.read(schemas: true).problems
+        let rejected = all.filter { $0.title == "Rejected by the Kubernetes schema" }
+        #expect(rejected.map(\.location) == [SourceLocation(file: "components/monitoring/kustomization.yaml", line: 9)], "\(all)")
+        #expect(rejected.first?.message.contains("spec.template.metadata.annotations.prometheus.io/port") == true, "\(rejected)")
     }
 }
