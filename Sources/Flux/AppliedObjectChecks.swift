@@ -250,15 +250,19 @@ public enum AppliedObjectChecks {
     /// writes them as JSON numbers and booleans, and the API server refuses them in a string
     /// field. Only the types are named, never a decrypted value; `at` places a field (the key's
     /// line in the encrypted file: sops keeps keys in plain text).
-    static func decryptedStringFieldProblems(_ object: KubeObject, file: String, refused: String, at: ([Origins.FieldKey]) -> SourceLocation?) -> [Annotation] {
+    /// `substituted`: the values are the decrypted `${…}` after postBuild substitution (tester
+    /// t20 F8): the variable's value is what to quote, not the encrypted value.
+    static func decryptedStringFieldProblems(_ object: KubeObject, file: String, refused: String, substituted: Bool = false, at: ([Origins.FieldKey]) -> SourceLocation?) -> [Annotation] {
         let bad = nonStringFields(object)
         guard let first = bad.first else { return [] }
         func type(_ value: String) -> String { value == "true" || value == "false" ? "a bool" : "a number" }
         let key = first.path.split(separator: ".").last.map(String.init) ?? "KEY"
         return [.error(
-            "\(object.reference) (decrypted from \(file)): \(bad.map { "\($0.path) is \(type($0.value))" }.joined(separator: ", ")) once decrypted, where the API server takes only strings: \(refused).",
+            "\(object.reference) (decrypted from \(file)): \(bad.map { "\($0.path) is \(type($0.value))" }.joined(separator: ", ")) \(substituted ? "once its decrypted ${…} is substituted (Flux parses the substituted text again as YAML)" : "once decrypted"), where the API server takes only strings: \(refused).",
             title: "Non-string value in a string field",
-            fix: "Quote the value before encrypting it (`\(key): \"…\"` in the plain file, then encrypt again: sops keeps it a string), as the API server takes only strings there.",
+            fix: substituted
+                ? "Put the quotes in the variable's value (`VAR: '\"…\"'` in spec.postBuild.substitute, or in the substituteFrom data): quoting the encrypted `${VAR}` does not help, the substituted text is read again."
+                : "Quote the value before encrypting it (`\(key): \"…\"` in the plain file, then encrypt again: sops keeps it a string), as the API server takes only strings there.",
             at: at(first.field))]
     }
 

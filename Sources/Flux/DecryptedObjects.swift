@@ -145,13 +145,23 @@ extension Reader {
         if strictSubstitution {
             let path = uses(names[0])
             return ([.error(
-                "The postBuild substitution of \(id) fails on the decrypted \(subject): its SOPS-encrypted value\(path.map { " at \(Origins.dotted($0))" } ?? "") reads the variable \(names[0]), which neither postBuild.substitute nor substituteFrom defines, and kustomize-controller runs with --feature-gates=\(PostBuild.strictFeatureGate)=true (\"variable substitution failed: variable not set (strict mode)\"). The value is not shown.",
+                "The postBuild substitution of \(id) fails on the decrypted \(subject): its SOPS-encrypted value\(path.map { " at \(Origins.dotted($0))" } ?? "") reads a variable that neither postBuild.substitute nor substituteFrom defines, and kustomize-controller runs with --feature-gates=\(PostBuild.strictFeatureGate)=true (\"variable substitution failed: variable not set (strict mode)\"). The value, and the variable's name in it, are not shown.",
                 title: "Substitution failed", fix: "Define the variable in spec.postBuild, or: " + keep, at: site(path))], true)
         }
-        return (names.map { name in
+        // One warning per value; the names are not shown: a `${…}` in a secret value may be part
+        // of the secret (a password holding `${Zq}`; tester t20 F9).
+        var byValue: [String: (path: [Origins.FieldKey]?, count: Int)] = [:]
+        var order: [String] = []
+        for name in names {
             let path = uses(name)
+            let key = path.map(Origins.dotted) ?? ""
+            if byValue[key] == nil { order.append(key) }
+            byValue[key, default: (path, 0)].count += 1
+        }
+        return (order.map { key in
+            let (path, count) = byValue[key]!
             return .warning(
-                "The SOPS-encrypted value\(path.map { " at \(Origins.dotted($0))" } ?? "") of \(subject), which \(id) applies, reads the variable \(name), which neither postBuild.substitute nor substituteFrom defines: kustomize-controller substitutes the decrypted object, so the ${\(name)} in it becomes an empty string and the value applied is not the one encrypted. The value is not shown.",
+                "The SOPS-encrypted value\(path.map { " at \(Origins.dotted($0))" } ?? "") of \(subject), which \(id) applies, reads \(count == 1 ? "a variable" : "\(count) variables") that neither postBuild.substitute nor substituteFrom defines: kustomize-controller substitutes the decrypted object, so each such ${…} in it becomes an empty string and the value applied is not the one encrypted. The value, and the variable names in it, are not shown.",
                 title: "Variables not set", fix: keep, at: site(path))
         }, false)
     }
@@ -200,7 +210,7 @@ extension Reader {
             SourceLocation(file: opened.file, line: Origins.line(of: field, in: opened.document) ?? opened.document?.mark?.line)
         }
         return BuiltInKindValidation.byteProblems(object, key: key, encrypted: true, subject: "\(object.reference) (decrypted from \(opened.file), \(how))", refused: refused, at: at)
-            + (substitutes ? AppliedObjectChecks.decryptedStringFieldProblems(object, file: opened.file, refused: refused, at: at) : [])
+            + (substitutes ? AppliedObjectChecks.decryptedStringFieldProblems(object, file: opened.file, refused: refused, substituted: true, at: at) : [])
     }
 
     /// Without keys, an object whose identity sops encrypted cannot be checked at all (tester

@@ -104,10 +104,10 @@ import TestSupport
         let warning = try #require(warnings.first { $0.file.hasSuffix("app.sops.yaml") })
         let otherLine = try Self.line(encrypted["app.sops.yaml"]!, "    other: ENC[")
         #expect(warning.file == "\(Self.overlay)/app.sops.yaml" && warning.line == otherLine, "\(warning)")
-        #expect(warning.text.contains("stringData.other of Secret/app") && warning.text.contains("variable HOME"), "\(warning.text)")
+        #expect(warning.text.contains("stringData.other of Secret/app") && warning.text.contains("reads a variable") && !warning.text.contains("HOME"), "\(warning.text)")
         let jsonWarning = try #require(warnings.first { $0.file == "\(Self.overlay)/js.sops.json" })
         let jsonLine = String(try #require(encrypted["js.sops.json"]!.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.contains("\"jsother\": \"ENC[") }) + 1)
-        #expect(jsonWarning.line == jsonLine && jsonWarning.text.contains("stringData.jsother of Secret/js") && jsonWarning.text.contains("variable UNSET_J"), "\(jsonWarning)")
+        #expect(jsonWarning.line == jsonLine && jsonWarning.text.contains("stringData.jsother of Secret/js") && jsonWarning.text.contains("reads a variable") && !jsonWarning.text.contains("UNSET_J"), "\(jsonWarning)")
         #expect(!result.standardError.contains("::error "), "\(result.standardError)")
         Self.expectNoLeak(result, summary, ["JSFINEVALUE", "JSVALUE", "at-${env}-ENVVALUE", "ENVVALUE", "OTHERVALUE", "ESCVALUE", "DEFVALUE", "OFFVALUE", "keep${HOME}this"])
     }
@@ -202,6 +202,7 @@ import TestSupport
         let nonString = KeyDependentMessagesTests.annotations(result.standardError, level: "error", title: "Non-string value in a string field")
         let portLine = try Self.line(encrypted["b64.sops.yaml"]!, "    port: ENC[")
         #expect(nonString.count == 1 && nonString.first.map { String($0.line) } == portLine, "\(result.standardError)")
+        #expect(nonString.first?.text.contains("once its decrypted ${…} is substituted") == true && nonString.first?.text.contains("quotes in the variable's value") == true, "\(result.standardError)")
         Self.expectNoLeak(result, summary, ["plain-NOTEVALUE-3"])
 
         let (literal, _) = try await Self.fleet([secret], postBuild: nil)
