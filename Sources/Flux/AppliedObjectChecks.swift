@@ -291,7 +291,7 @@ public enum AppliedObjectChecks {
         let example = bad[0].path.split(separator: ".").last.map(String.init) ?? "KEY"
         let key = example.hasPrefix("value") ? "value" : example
         let fix = sources[0] == nil
-            ? "Quote it as written in the file (`\(key): \"…\"`: the quotes keep its text, as `1.10`, which YAML would read as the number 1.1). When the value comes from a postBuild substitution, quoting the placeholder does not help (kustomize writes `\"${VAR}\"` without its quotes before Flux substitutes): put the quotes in the variable's value (`VAR: '\"\(bad[0].value)\"'`), or disable substitution for the object."
+            ? "Quote it: `\(key): \"\(Int(bad[0].value) != nil || ["true", "false"].contains(bad[0].value) ? bad[0].value : "…")\"`, as written in the file (YAML reads `1.10` as the number 1.1: the quotes keep the text). When the value comes from a postBuild substitution, quoting the placeholder does not help (kustomize writes `\"${VAR}\"` without its quotes before Flux substitutes): put the quotes in the variable's value (`VAR: '\"\(bad[0].value)\"'`), or disable substitution for the object."
             : "Quoting the placeholder does not help (kustomize writes `\"${VAR}\"` without its quotes before Flux substitutes): put the quotes in the variable's value (`VAR: '\"…\"'`), or disable substitution for the object."
         return [.error(
             "\(object.reference): \(listed), where the API server takes only strings: kustomize-controller's server-side dry-run fails (cannot unmarshal \(type(bad[0].value)) into a string) and the Kustomization never becomes Ready. A postBuild substitution gives such a value when the variable's value is unquoted: Flux parses the substituted text again as YAML.",

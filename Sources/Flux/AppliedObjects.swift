@@ -30,6 +30,7 @@ struct AppliedObjects {
     private var byKey: [Key: [Owned]] = [:]
     private var byKind: [String: [Owned]] = [:]
     private var byName: [String: [Owned]] = [:]
+    private var byNamespace: [String: [Owned]] = [:]
     /// The Kustomization whose build holds each one (its objects are applied before it exists).
     private(set) var parents: [Reference: Reference] = [:]
     /// Kustomizations whose objects fluxci cannot know: sourced from another source than the
@@ -95,6 +96,7 @@ struct AppliedObjects {
             byKey[Key(kind: object.kind, namespace: object.namespace ?? "", name: object.name), default: []].append(owned)
             byKind[object.kind, default: []].append(owned)
             byName["\(object.namespace ?? "")/\(object.name)", default: []].append(owned)
+            byNamespace[object.namespace ?? "", default: []].append(owned)
         }
         if let root = order.first { for object in components { add(object, root) } }
         for id in order {
@@ -119,7 +121,16 @@ struct AppliedObjects {
     /// SealedSecret, …) or a HelmRelease (its chart), but not `needer` itself (a release's chart
     /// installs only once its values resolve), a built-in kind or another Flux kind.
     func mayBeMade(_ kind: String, namespace: String, name: String, except needer: KubeObject? = nil) -> Bool {
-        named(name, namespace: namespace).contains { other in
+        // A custom resource that names the object it makes in its spec (tester t21 F1): an
+        // ExternalSecret's `spec.target.name`, a SealedSecret's `spec.template.metadata.name`, a
+        // cert-manager Certificate's `spec.secretName`.
+        let namesIt = (byNamespace[namespace] ?? []).contains { other in
+            !CustomResourceChecks.builtInGroups.contains(other.group) && !other.group.hasSuffix(".toolkit.fluxcd.io")
+                && [other.object.json["spec", "target", "name"], other.object.json["spec", "template", "metadata", "name"], other.object.json["spec", "secretName"]]
+                    .contains { $0?.string == name }
+        }
+        if namesIt { return true }
+        return named(name, namespace: namespace).contains { other in
             let isNeeder = needer.map { other.object.kind == $0.kind && other.object.name == $0.name && other.group == Owned.group(of: $0.apiVersion) } ?? false
             guard other.object.kind != kind, !isNeeder else { return false }
             if other.group == "helm.toolkit.fluxcd.io" { return other.object.kind == "HelmRelease" }

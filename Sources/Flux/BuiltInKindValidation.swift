@@ -98,6 +98,7 @@ public enum BuiltInKindValidation {
         if let problem = annotationProblem(object, subject: "\(object.reference) (\(id))", refused: refused, at: at) { problems.append(problem) }
         problems += portProblems(object, key: key, subject: "\(object.reference) (\(id))", refused: refused, at: at)
         problems += AssociativeLists.problems(object, key: key, subject: "\(object.reference) (\(id))", refused: refused, at: at)
+        problems += FieldFormats.problems(object, key: key, subject: "\(object.reference) (\(id))", refused: refused, at: at)
         return problems
     }
 

@@ -176,7 +176,20 @@ enum HelmReleaseReferences {
         let namespace = release.object.namespace ?? "default"
         let bindings = applied.bindings(of: account, namespace: namespace)
         if let first = bindings.first {
-            return dependencyDeadlock(release, id: id, on: bindings, shown: "\(first.object.kind)/\(first.object.namespace.map { $0 + "/" } ?? "")\(first.object.name)", applied, need: .account, at: location)
+            if let deadlock = dependencyDeadlock(release, id: id, on: bindings, shown: "\(first.object.kind)/\(first.object.namespace.map { $0 + "/" } ?? "")\(first.object.name)", applied, need: .account, at: location) {
+                return deadlock
+            }
+            // Helm keeps each release in Secrets of its storage namespace, written as that account
+            // (helm-controller's storage driver `secret`; tester t21 F3): its roles must let it
+            // write Secrets there, or the first install fails "secrets is forbidden".
+            let storage = release.object.json["spec", "storageNamespace"]?.string ?? namespace
+            let secret = KubeObject(.object([("apiVersion", .string("v1")), ("kind", .string("Secret")), ("metadata", .object([("name", .string("sh.helm.release.v1")), ("namespace", .string(storage))]))]))
+            guard ImpersonatedPermissions(applied).verdict(secret, bindings: bindings) == .forbidden else { return nil }
+            return .error(
+                "\(id) installs as the ServiceAccount \(namespace)/\(account)\(defaulted) (helm-controller impersonates system:serviceaccount:\(namespace):\(account)), whose bindings do not let it write Secrets in \(storage), where Helm stores the release: the install fails (\"secrets is forbidden\") and the HelmRelease never becomes Ready.",
+                title: "HelmRelease account cannot store the release",
+                fix: "Bind a Role or ClusterRole that allows get, list, create, update, patch and delete on secrets in \(storage) to \(namespace)/\(account) (admin and edit do).",
+                at: location)
         }
         let accounts = applied.all("ServiceAccount").filter { $0.group == "" && ($0.object.namespace ?? "default") == namespace }.map(\.object.name)
         let defined = accounts.contains(account) || account == "default"  // the API server makes one in every namespace

@@ -65,17 +65,74 @@ struct ImpersonatedPermissions {
 
     /// The verdict for `object` given the account's bindings.
     func verdict(_ object: KubeObject, bindings: [AppliedObjects.Owned]) -> Verdict {
-        let reaching = bindings.filter { $0.object.kind == "ClusterRoleBinding" || (object.namespace != nil && $0.object.namespace == object.namespace) }
+        guard let resource = resource(of: object) else {
+            return bindings.contains { $0.object.kind == "ClusterRoleBinding" || (object.namespace != nil && $0.object.namespace == object.namespace) } ? .unknown : .forbidden
+        }
+        return verdict(group: AppliedObjects.Owned.group(of: object.apiVersion), resource: resource, name: object.name, namespace: object.namespace, bindings: bindings)
+    }
+
+    /// The verdict for patching `resource` of `group` (`*`: every one) in `namespace` (nil: at
+    /// the cluster scope).
+    func verdict(group: String, resource: String, name: String, namespace: String?, bindings: [AppliedObjects.Owned]) -> Verdict {
+        let reaching = bindings.filter { $0.object.kind == "ClusterRoleBinding" || (namespace != nil && $0.object.namespace == namespace) }
         guard !reaching.isEmpty else { return .forbidden }
-        guard let resource = resource(of: object) else { return .unknown }
-        let group = AppliedObjects.Owned.group(of: object.apiVersion)
         var verdicts: [Verdict] = []
         for binding in reaching {
-            let verdict = allows(binding, group: group, resource: resource, name: object.name)
+            let verdict = allows(binding, group: group, resource: resource, name: name)
             if verdict == .allowed { return .allowed }
             verdicts.append(verdict)
         }
         return verdicts.contains(.unknown) ? .unknown : .forbidden
+    }
+
+    /// RBAC's escalation check (k8s.io/kubernetes `rbac/validation` `ConfirmNoEscalation`;
+    /// tester t21 F2): an account may create a Role, or a binding to a role, only when it holds
+    /// every permission the role gives (or has `escalate`/`bind`, which the roles here are not
+    /// asked for). Judged on the writes the role gives (a read is not judged): the first
+    /// `group/resource` the account may not patch, nil when it may patch them all or a role
+    /// is not known.
+    func escalation(_ object: KubeObject, bindings: [AppliedObjects.Owned]) -> String? {
+        let rbac = "rbac.authorization.k8s.io"
+        guard AppliedObjects.Owned.group(of: object.apiVersion) == rbac else { return nil }
+        let writes: [(group: String, resource: String)]
+        switch object.kind {
+        case "Role", "ClusterRole":
+            writes = Self.writes(object.json["rules"]?.array ?? [])
+        case "RoleBinding", "ClusterRoleBinding":
+            guard let kind = object.json["roleRef", "kind"]?.string, let name = object.json["roleRef", "name"]?.string else { return nil }
+            if kind == "Role", let namespace = object.namespace, let role = index.find("Role", group: rbac, namespace: namespace, name: name).first {
+                writes = Self.writes(role.object.json["rules"]?.array ?? [])
+            } else if kind == "ClusterRole", let role = index.find("ClusterRole", group: rbac, namespace: "", name: name).first {
+                writes = Self.writes(role.object.json["rules"]?.array ?? [])
+            } else if kind == "ClusterRole", name == "cluster-admin" {
+                writes = [("*", "*")]
+            } else if kind == "ClusterRole", name == "edit" || name == "admin" {
+                writes = Self.editWrites.flatMap { group, resources in resources.map { (group, $0) } } + (name == "admin" ? [(rbac, "roles"), (rbac, "rolebindings")] : [])
+            } else {
+                return nil
+            }
+        default:
+            return nil
+        }
+        // A ClusterRole is created at the cluster scope; a binding grants in its own namespace.
+        let namespace = object.kind == "ClusterRole" || object.kind == "ClusterRoleBinding" ? nil : object.namespace
+        for write in writes where verdict(group: write.group, resource: write.resource, name: "", namespace: namespace, bindings: bindings) == .forbidden {
+            return write.group.isEmpty ? write.resource : "\(write.resource).\(write.group)"
+        }
+        return nil
+    }
+
+    /// The (group, resource) pairs `rules` give a write verb on (resources with a subresource
+    /// are left out).
+    static func writes(_ rules: [JSONValue]) -> [(group: String, resource: String)] {
+        let writeVerbs: Set<String> = ["*", "create", "update", "patch", "delete", "deletecollection"]
+        var found: [(String, String)] = []
+        for rule in rules where (rule["verbs"]?.array ?? []).contains(where: { writeVerbs.contains($0.string ?? "") }) {
+            for group in (rule["apiGroups"]?.array ?? []).compactMap(\.string) {
+                for resource in (rule["resources"]?.array ?? []).compactMap(\.string) where !resource.contains("/") { found.append((group, resource)) }
+            }
+        }
+        return found
     }
 
     private func allows(_ binding: AppliedObjects.Owned, group: String, resource: String, name: String) -> Verdict {
@@ -97,6 +154,7 @@ struct ImpersonatedPermissions {
         case "cluster-admin": return .allowed
         case "view": return .forbidden
         case "edit", "admin":
+            if group == "*" || resource == "*" { return .forbidden }  // neither holds every group or resource
             if Self.editWrites[group]?.contains(resource) == true { return .allowed }
             if roleName == "admin", group == rbac, ["roles", "rolebindings"].contains(resource) { return .allowed }
             let aggregatedRules = aggregated([("rbac.authorization.k8s.io/aggregate-to-\(roleName)", .string("true"))])
@@ -120,6 +178,7 @@ struct ImpersonatedPermissions {
 
     static func rulesAllow(_ rules: [JSONValue], group: String, resource: String, name: String) -> Bool {
         rules.contains { rule in
+            // A wanted `*` (every group or resource) is held only through a `*` rule.
             func has(_ field: String, _ value: String) -> Bool {
                 (rule[field]?.array ?? []).contains { $0.string == value || $0.string == "*" }
             }

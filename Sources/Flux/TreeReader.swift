@@ -775,9 +775,11 @@ struct Reader {
             if !unset.isEmpty {
                 // Each variable's first use (the objects' files first, then the build's
                 // kustomization files, where a patch may read it), and how many more there are.
+                var firstUse: SourceLocation?
                 let described = unset.map { name -> String in
                     let uses = variableUses(name, files: (readers[name] ?? []) + reached.sorted())
                     guard let first = uses.first else { return name }
+                    if firstUse == nil { firstUse = first }
                     return "\(name) (read at \(first)\(uses.count > 1 ? " and \(uses.count - 1) more place\(uses.count == 2 ? "" : "s")" : ""))"
                 }
                 let open = variables.openSources
@@ -785,7 +787,8 @@ struct Reader {
                     open.isEmpty
                         ? "The build of \(id) uses the variable\(unset.count == 1 ? "" : "s") \(described.joined(separator: ", ")), which neither postBuild.substitute nor substituteFrom defines: Flux substitutes an empty string."
                         : "The build of \(id) uses the variable\(unset.count == 1 ? "" : "s") \(described.joined(separator: ", ")), which neither postBuild.substitute nor the substituteFrom objects fluxci read define; \(open.joined(separator: " or ")), which only a Kustomization fluxci did not build may create, may: the objects are read with them empty.",
-                    title: "Variables not set", fix: "Define them in spec.postBuild, or give them a default (${name:=value}).", at: location(kustomization, ["spec", "postBuild"])))
+                    // At the first use, the line a pull request changes with a typo (tester t21 F5).
+                    title: "Variables not set", fix: "Define them in spec.postBuild, or give them a default (${name:=value}).", at: firstUse ?? location(kustomization, ["spec", "postBuild"])))
             }
         }
         // The API server checks each object against its CRD; the build's own CRDs are applied

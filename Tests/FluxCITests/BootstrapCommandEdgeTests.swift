@@ -156,6 +156,8 @@ import TestSupport
         #expect(result.status == 0, "\(result.allOutput)")
         #expect(result.standardError.contains("All 2 SOPS files the cluster decrypts decrypt with the imported keys."))
         #expect((try? String(contentsOf: summary, encoding: .utf8))?.contains("### Kustomizations of clusters/kind/local") == true)
+        // The output says which kustomize built the Kustomizations (kubectl's on this PATH).
+        #expect(result.allOutput.contains("Kustomizations with kubectl kustomize --load-restrictor LoadRestrictionsNone.") || result.allOutput.contains("Kustomizations with kustomize build --load-restrictor LoadRestrictionsNone."), "\(result.allOutput)")
 
         let neither = try await runProcess(TestPaths.executable("fluxci"), ["bootstrap", "--plan"], workingDirectory: fleet.checkout)
         #expect(neither.status == 64)

@@ -112,6 +112,7 @@ import TestSupport
             #expect(tree.errors.isEmpty, "\(tree.errors)")
             let unset = try #require(tree.problem("Variables not set"))
             #expect(unset.message.contains("uses the variable UNSET_VALUE (read at apps/cm.yaml:8), which"), "\(unset.message)")
+            #expect(unset.location == SourceLocation(file: "apps/cm.yaml", line: 8), "\(unset)")
             #expect(tree.builds[id] == .built)
         }
     }

@@ -54,6 +54,29 @@ import TestSupport
         #expect(tree.errors.isEmpty, "\(tree.errors)")
     }
 
+    /// Tester t21 F1: a Secret an operator's resource names in its spec (an ExternalSecret's
+    /// `spec.target.name`, a SealedSecret's template name, a Certificate's `secretName`) may be
+    /// made under that name: a valuesFrom reading it is not "Unknown values source". Without
+    /// the ExternalSecret it is.
+    @Test(arguments: [
+        "apiVersion: external-secrets.io/v1beta1\nkind: ExternalSecret\nmetadata: {name: app, namespace: flux-system}\nspec:\n  target: {name: app-secret}\n",
+        "apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata: {name: sealed, namespace: flux-system}\nspec:\n  template:\n    metadata: {name: app-secret}\n",
+        "apiVersion: cert-manager.io/v1\nkind: Certificate\nmetadata: {name: tls, namespace: flux-system}\nspec:\n  secretName: app-secret\n",
+        "",
+    ])
+    func aSecretAnOperatorMakesUnderAnotherNameIsKnown(maker: String) async throws {
+        var files = [
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps"),
+            "apps/repository.yaml": Self.repository,
+            "apps/release.yaml": Self.release("podinfo", valuesFrom: "  valuesFrom:\n    - {kind: Secret, name: app-secret}\n"),
+        ]
+        if !maker.isEmpty { files["apps/maker.yaml"] = maker }
+        let fleet = try await Fleet.make(files)
+        defer { fleet.remove() }
+        let unknown = try fleet.read().problems.filter { $0.title == "Unknown values source" }
+        #expect(unknown.count == (maker.isEmpty ? 1 : 0), "\(unknown)")
+    }
+
     @Test func unknownSourceValuesAndDependencyAreNamedAtTheirLines() async throws {
         let fleet = try await Fleet.make([
             "clusters/c/apps.yaml": kustomization("apps", path: "./apps"),

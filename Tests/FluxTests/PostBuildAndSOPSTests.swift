@@ -72,7 +72,7 @@ import SOPS
         let tree = try fleet.read()
         let unset = try #require(tree.problem("Variables not set"), "\(tree.problems)")
         #expect(unset.message.contains("uses the variable DOMAIN (read at apps/cm.yaml:7 and 2 more places), which"), "\(unset.message)")
-        #expect(unset.location == SourceLocation(file: "clusters/c/apps.yaml", line: 14), "the postBuild: line")
+        #expect(unset.location == SourceLocation(file: "apps/cm.yaml", line: 7), "the first read, the line a typo is on (tester t21 F5)")
         #expect(PostBuild.uses(of: "A", in: "x: ${A}\ny: $${A}\nz: $$${A}\nw: ${AB} ${A_}\nv: ${#A} ${A:=1} ${A/b/c}\n") == [1, 3, 5, 5, 5])
     }
 

@@ -142,6 +142,44 @@ import TestSupport
         #expect(try missingComponent.read().problem("Kustomize build failed") != nil)
     }
 
+    /// Item 16, the rest: `spec.nameSuffix` renames what the build applies, and a SOPS file a
+    /// component of `spec.components` holds is one the Kustomization decrypts (counted, its
+    /// Secret named as built). Item "sources": a GitRepository of v1beta1 is still the root.
+    @Test func nameSuffixAndASOPSFileInAComponent() async throws {
+        let age = try await AgeKeyPair.generate()
+        let scratch = try TestPaths.temporaryDirectory("fluxci-component-sops")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let plain = scratch.appendingPathComponent("creds.yaml")
+        try "apiVersion: v1\nkind: Secret\nmetadata: {name: creds, namespace: default}\nstringData: {token: t}\n".write(to: plain, atomically: true, encoding: .utf8)
+        let encrypted = try await SopsTool.run(["--encrypt", "--age", age.recipient, "--encrypted-regex", "^(data|stringData)$", plain.path])
+        let fleet = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps", extra: """
+                  nameSuffix: -blue
+                  components: [../components/secrets]
+                  decryption: {provider: sops, secretRef: {name: sops-age}}
+                """),
+            "apps/cm.yaml": configMap("x", namespace: "default"),
+            "components/secrets/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: [creds.sops.yaml]\n",
+            "components/secrets/creds.sops.yaml": encrypted,
+        ])
+        defer { fleet.remove() }
+        let tree = try fleet.read()
+        let apps = FluxKustomization.Reference(namespace: "flux-system", name: "apps")
+        #expect(tree.errors.isEmpty, "\(tree.errors)")
+        #expect(Set(tree.objects[apps]?.map(\.name) ?? []) == ["x-blue", "creds-blue"], "\(tree.objects[apps] ?? [])")
+        #expect(tree.sopsFiles[apps] == ["components/secrets/creds.sops.yaml"], "\(tree.sopsFiles)")
+
+        let v1beta1 = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps"),
+            "apps/cm.yaml": configMap("x", namespace: "default"),
+            "clusters/c/flux-system/gotk-sync.yaml": FleetManifests.sync().replacingOccurrences(of: "apiVersion: source.toolkit.fluxcd.io/v1\n", with: "apiVersion: source.toolkit.fluxcd.io/v1beta1\n"),
+            "clusters/c/flux-system/kustomization.yaml": FleetManifests.fluxSystemKustomization(),
+        ])
+        defer { v1beta1.remove() }
+        let old = try v1beta1.read()
+        #expect(old.errors.isEmpty && old.gitRepository.apiVersion == "source.toolkit.fluxcd.io/v1beta1" && old.builds[apps] == .built, "\(old.errors)")
+    }
+
     /// Item 17 and 24: a Kustomization in team-a asking for sops-age needs team-a/sops-age.
     @Test func decryptionSecretIsReadFromTheKustomizationsNamespace() async throws {
         let fleet = try await Fleet.make([
