@@ -73,12 +73,12 @@ struct ImpersonatedPermissions {
 
     /// The verdict for patching `resource` of `group` (`*`: every one) in `namespace` (nil: at
     /// the cluster scope).
-    func verdict(group: String, resource: String, name: String, namespace: String?, bindings: [AppliedObjects.Owned]) -> Verdict {
+    func verdict(group: String, resource: String, name: String, namespace: String?, verb: String = "patch", bindings: [AppliedObjects.Owned]) -> Verdict {
         let reaching = bindings.filter { $0.object.kind == "ClusterRoleBinding" || (namespace != nil && $0.object.namespace == namespace) }
         guard !reaching.isEmpty else { return .forbidden }
         var verdicts: [Verdict] = []
         for binding in reaching {
-            let verdict = allows(binding, group: group, resource: resource, name: name)
+            let verdict = allows(binding, group: group, resource: resource, name: name, verb: verb)
             if verdict == .allowed { return .allowed }
             verdicts.append(verdict)
         }
@@ -94,7 +94,7 @@ struct ImpersonatedPermissions {
     func escalation(_ object: KubeObject, bindings: [AppliedObjects.Owned]) -> String? {
         let rbac = "rbac.authorization.k8s.io"
         guard AppliedObjects.Owned.group(of: object.apiVersion) == rbac else { return nil }
-        let writes: [(group: String, resource: String)]
+        let writes: [(group: String, resource: String, verb: String)]
         switch object.kind {
         case "Role", "ClusterRole":
             writes = Self.writes(object.json["rules"]?.array ?? [])
@@ -105,9 +105,9 @@ struct ImpersonatedPermissions {
             } else if kind == "ClusterRole", let role = index.find("ClusterRole", group: rbac, namespace: "", name: name).first {
                 writes = Self.writes(role.object.json["rules"]?.array ?? [])
             } else if kind == "ClusterRole", name == "cluster-admin" {
-                writes = [("*", "*")]
+                writes = [("*", "*", "*")]
             } else if kind == "ClusterRole", name == "edit" || name == "admin" {
-                writes = Self.editWrites.flatMap { group, resources in resources.map { (group, $0) } } + (name == "admin" ? [(rbac, "roles"), (rbac, "rolebindings")] : [])
+                writes = Self.editWrites.flatMap { group, resources in resources.map { (group, $0, "patch") } } + (name == "admin" ? [(rbac, "roles", "patch"), (rbac, "rolebindings", "patch")] : [])
             } else {
                 return nil
             }
@@ -116,31 +116,36 @@ struct ImpersonatedPermissions {
         }
         // A ClusterRole is created at the cluster scope; a binding grants in its own namespace.
         let namespace = object.kind == "ClusterRole" || object.kind == "ClusterRoleBinding" ? nil : object.namespace
-        for write in writes where verdict(group: write.group, resource: write.resource, name: "", namespace: namespace, bindings: bindings) == .forbidden {
-            return write.group.isEmpty ? write.resource : "\(write.resource).\(write.group)"
+        for write in writes where verdict(group: write.group, resource: write.resource, name: "", namespace: namespace, verb: write.verb, bindings: bindings) == .forbidden {
+            let resource = write.group.isEmpty ? write.resource : "\(write.resource).\(write.group)"
+            return write.verb == "*" ? "\(resource) (every verb, `*`)" : resource
         }
         return nil
     }
 
     /// The (group, resource) pairs `rules` give a write verb on (resources with a subresource
     /// are left out).
-    static func writes(_ rules: [JSONValue]) -> [(group: String, resource: String)] {
+    static func writes(_ rules: [JSONValue]) -> [(group: String, resource: String, verb: String)] {
         let writeVerbs: Set<String> = ["*", "create", "update", "patch", "delete", "deletecollection"]
-        var found: [(String, String)] = []
-        for rule in rules where (rule["verbs"]?.array ?? []).contains(where: { writeVerbs.contains($0.string ?? "") }) {
+        var found: [(String, String, String)] = []
+        for rule in rules {
+            let verbs = (rule["verbs"]?.array ?? []).compactMap(\.string)
+            guard verbs.contains(where: writeVerbs.contains) else { continue }
+            // A `*` verb asks for every verb, which only a `*` rule holds.
+            let verb = verbs.contains("*") ? "*" : "patch"
             for group in (rule["apiGroups"]?.array ?? []).compactMap(\.string) {
-                for resource in (rule["resources"]?.array ?? []).compactMap(\.string) where !resource.contains("/") { found.append((group, resource)) }
+                for resource in (rule["resources"]?.array ?? []).compactMap(\.string) where !resource.contains("/") { found.append((group, resource, verb)) }
             }
         }
         return found
     }
 
-    private func allows(_ binding: AppliedObjects.Owned, group: String, resource: String, name: String) -> Verdict {
+    private func allows(_ binding: AppliedObjects.Owned, group: String, resource: String, name: String, verb: String) -> Verdict {
         guard let kind = binding.object.json["roleRef", "kind"]?.string, let roleName = binding.object.json["roleRef", "name"]?.string else { return .unknown }
         let rbac = "rbac.authorization.k8s.io"
         if kind == "Role" {
             guard let namespace = binding.object.namespace, let role = index.find("Role", group: rbac, namespace: namespace, name: roleName).first else { return .unknown }
-            return Self.rulesAllow(role.object.json["rules"]?.array ?? [], group: group, resource: resource, name: name) ? .allowed : .forbidden
+            return Self.rulesAllow(role.object.json["rules"]?.array ?? [], group: group, resource: resource, name: name, verb: verb) ? .allowed : .forbidden
         }
         guard kind == "ClusterRole" else { return .unknown }
         if let role = index.find("ClusterRole", group: rbac, namespace: "", name: roleName).first {
@@ -148,18 +153,19 @@ struct ImpersonatedPermissions {
             for selector in role.object.json["aggregationRule", "clusterRoleSelectors"]?.array ?? [] {
                 rules += aggregated(selector["matchLabels"]?.object ?? [])
             }
-            return Self.rulesAllow(rules, group: group, resource: resource, name: name) ? .allowed : .forbidden
+            return Self.rulesAllow(rules, group: group, resource: resource, name: name, verb: verb) ? .allowed : .forbidden
         }
         switch roleName {
         case "cluster-admin": return .allowed
         case "view": return .forbidden
         case "edit", "admin":
-            if group == "*" || resource == "*" { return .forbidden }  // neither holds every group or resource
+            // Neither holds every group, resource or verb: bootstrappolicy lists them.
+            if group == "*" || resource == "*" || verb == "*" { return .forbidden }
             if Self.editWrites[group]?.contains(resource) == true { return .allowed }
             if roleName == "admin", group == rbac, ["roles", "rolebindings"].contains(resource) { return .allowed }
             let aggregatedRules = aggregated([("rbac.authorization.k8s.io/aggregate-to-\(roleName)", .string("true"))])
                 + (roleName == "admin" ? aggregated([("rbac.authorization.k8s.io/aggregate-to-edit", .string("true"))]) : [])
-            if Self.rulesAllow(aggregatedRules, group: group, resource: resource, name: name) { return .allowed }
+            if Self.rulesAllow(aggregatedRules, group: group, resource: resource, name: name, verb: verb) { return .allowed }
             // A kind of a built-in group the role does not write; a custom kind a chart's
             // ClusterRole may aggregate into it (cert-manager's does): not known.
             return CustomResourceChecks.builtInGroups.contains(group) ? .forbidden : .unknown
@@ -176,14 +182,16 @@ struct ImpersonatedPermissions {
         }.flatMap { $0.object.json["rules"]?.array ?? [] }
     }
 
-    static func rulesAllow(_ rules: [JSONValue], group: String, resource: String, name: String) -> Bool {
+    /// Whether a rule gives `verb` (`*`: every verb, held only through a `*` rule, as
+    /// rbac/validation `ruleCovers`: `has(ownerRule.Verbs, "*") || hasAll(…)`) on the resource.
+    static func rulesAllow(_ rules: [JSONValue], group: String, resource: String, name: String, verb: String = "patch") -> Bool {
         rules.contains { rule in
             // A wanted `*` (every group or resource) is held only through a `*` rule.
             func has(_ field: String, _ value: String) -> Bool {
                 (rule[field]?.array ?? []).contains { $0.string == value || $0.string == "*" }
             }
             let names = (rule["resourceNames"]?.array ?? []).compactMap(\.string)
-            return has("apiGroups", group) && has("resources", resource) && has("verbs", "patch") && (names.isEmpty || names.contains(name))
+            return has("apiGroups", group) && has("resources", resource) && has("verbs", verb) && (names.isEmpty || names.contains(name))
         }
     }
 }

@@ -36,4 +36,41 @@ import TestSupport
         #expect(Set(schedules.compactMap(\.location)) == [SourceLocation(file: "apps/four.yaml", line: 5), SourceLocation(file: "apps/zone.yaml", line: 5)], "\(problems)")
         #expect(schedules.contains { $0.message.contains("has 4 fields") } && schedules.contains { $0.message.contains("time zone") }, "\(schedules)")
     }
+
+    /// Tester t22 F3: each field of a schedule within robfig/cron's ranges (day of week 0–6,
+    /// names allowed; no `L`); the valid forms pass.
+    @Test(arguments: [
+        ("0 25 * * *", "hour"), ("60 * * * *", "minute"), ("0 0 32 * *", "day of month"), ("0 0 * 13 *", "month"),
+        ("30 2 * * 7", "day of week"), ("30 2 * * 1-8", "day of week"), ("0 0 L * *", "day of month"), ("*/0 * * * *", "step"),
+        ("*/15 0-6,22-23 1,15 JAN-jun mon-FRI", nil), ("0 0 ? * *", nil), ("5 4 * * sun", nil),
+    ] as [(String, String?)])
+    func scheduleFieldsWithinTheirRanges(schedule: String, refusedField: String?) {
+        let fields = schedule.split(separator: " ").map(String.init)
+        let problem = zip(fields, FieldFormats.cronFields).lazy.compactMap { FieldFormats.cronFieldProblem($0, $1) }.first
+        if let refusedField {
+            #expect(problem?.contains(refusedField) == true, "\(schedule): \(problem ?? "nil")")
+        } else {
+            #expect(problem == nil, "\(schedule): \(problem ?? "")")
+        }
+    }
+
+    /// Tester t22 F1, F4: quantities, CIDRs, and PDB/HPA fields judged together, each at its
+    /// line; the valid neighbours pass.
+    @Test func quantitiesCIDRsAndFieldsJudgedTogether() async throws {
+        let fleet = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps"),
+            "apps/deploy.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: default}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers:\n        - name: web\n          image: nginx\n          resources:\n            requests: {cpu: 100m, memory: 512Mi}\n            limits: {cpu: 0.5, memory: 512MB}\n",
+            "apps/pvc.yaml": "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data, namespace: default}\nspec:\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests: {storage: 20GB}\n",
+            "apps/netpol.yaml": "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: n, namespace: default}\nspec:\n  podSelector: {}\n  egress:\n    - to:\n        - ipBlock:\n            cidr: 10.42.0.0/33\n            except: [10.42.1.0/24, \"fd00::/8\"]\n",
+            "apps/pdb.yaml": "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: p, namespace: default}\nspec:\n  minAvailable: 1\n  maxUnavailable: 1\n  selector: {matchLabels: {app: web}}\n",
+            "apps/hpa.yaml": "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: h, namespace: default}\nspec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n  minReplicas: 5\n  maxReplicas: 4\n",
+        ])
+        defer { fleet.remove() }
+        let problems = try fleet.read().problems.filter { $0.level == .error }
+        let found = Dictionary(problems.compactMap { problem in problem.location.map { ("\($0.file):\($0.line ?? 0)", problem.title ?? "") } }, uniquingKeysWith: { a, _ in a })
+        #expect(found == [
+            "apps/deploy.yaml:14": "Invalid quantity", "apps/pvc.yaml:7": "Invalid quantity", "apps/netpol.yaml:9": "Invalid CIDR",
+            "apps/pdb.yaml:6": "Invalid PodDisruptionBudget", "apps/hpa.yaml:6": "Invalid HorizontalPodAutoscaler",
+        ], "\(problems)")
+    }
 }

@@ -47,6 +47,8 @@ import TestSupport
         ("apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: quotas, namespace: team}\nrules: [{apiGroups: [\"\"], resources: [resourcequotas], verbs: [create, update, patch]}]\n", true),
         ("apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: all, namespace: team}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\nsubjects: [{kind: ServiceAccount, name: x, namespace: team}]\n", true),
         ("apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: config, namespace: team}\nrules: [{apiGroups: [\"\"], resources: [configmaps], verbs: [get, create, patch]}]\n", false),
+        // A `*` verb asks for every verb, which admin's listed verbs do not cover (tester t22 F2).
+        ("apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: pods, namespace: team}\nrules: [{apiGroups: [\"\"], resources: [pods, pods/log], verbs: [\"*\"]}]\n", true),
         ("apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: editors, namespace: team}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: edit}\nsubjects: [{kind: ServiceAccount, name: x, namespace: team}]\n", false),
     ])
     func aRoleGivingMoreThanTheAccountHoldsIsRefused(role: String, refused: Bool) async throws {
