@@ -189,10 +189,43 @@ enum FieldFormats {
                             "\(subject): \(Origins.dotted(path)) \"\(text)\" is not a CIDR (an address, `/`, a prefix length within its size): the API server refuses the object, so \(refused).",
                             title: "Invalid CIDR", fix: "Write an IPv4 or IPv6 network such as 10.42.0.0/16 (at most /32 for IPv4, /128 for IPv6).", at: at(path)))
                     }
+                    // Each `except` a strict subset of `cidr` (`ValidateIPBlock`; tester t23 F2).
+                    guard let cidrText = peer["ipBlock", "cidr"]?.string, let cidr = network(cidrText) else { continue }
+                    for (text, path) in values.dropFirst() {
+                        guard let except = network(text), except.bytes.count == cidr.bytes.count else { continue }
+                        if except.length <= cidr.length || !sharesPrefix(except.bytes, cidr.bytes, bits: cidr.length) {
+                            problems.append(.error(
+                                "\(subject): \(Origins.dotted(path)) \"\(text)\" is not a strict subset of cidr \"\(cidrText)\": the API server refuses the object (\"must be a strict subset of `cidr`\"), so \(refused).",
+                                title: "Invalid CIDR", fix: "List in except only networks inside \(cidrText) and smaller than it.", at: at(path)))
+                        }
+                    }
                 }
             }
         }
         return problems
+    }
+
+    /// The address bytes (4 or 16) and prefix length of a CIDR, nil when it is not one.
+    static func network(_ text: String) -> (bytes: [UInt8], length: Int)? {
+        guard isCIDR(text) else { return nil }
+        let parts = text.split(separator: "/")
+        let address = String(parts[0])
+        guard let length = Int(parts[1]) else { return nil }
+        if address.contains(":") {
+            var buffer = in6_addr()
+            guard inet_pton(AF_INET6, address, &buffer) == 1 else { return nil }
+            return (withUnsafeBytes(of: &buffer) { Array($0) }, length)
+        }
+        return (address.split(separator: ".").compactMap { UInt8($0) }, length)
+    }
+
+    /// Whether `a` and `b` agree on their first `bits` bits.
+    static func sharesPrefix(_ a: [UInt8], _ b: [UInt8], bits: Int) -> Bool {
+        for bit in 0..<bits {
+            let mask = UInt8(0x80) >> UInt8(bit % 8)
+            if a[bit / 8] & mask != b[bit / 8] & mask { return false }
+        }
+        return true
     }
 
     static func isCIDR(_ text: String) -> Bool {

@@ -161,14 +161,17 @@ enum KustomizationReferences {
         let forbidden = owned.filter { permissions.verdict($0.object, bindings: bindings) == .forbidden }
         // A role or binding that gives more than the account holds: RBAC's escalation check.
         let escalations = owned.compactMap { item in permissions.escalation(item.object, bindings: bindings).map { (item, $0) } }
-        if forbidden.isEmpty, let (item, resource) = escalations.first {
+        if forbidden.isEmpty, !escalations.isEmpty {
+            // One error per role or binding (tester t23 F3: every one in one run).
+            return escalations.map { item, resource in
             let user = "system:serviceaccount:\(id.namespace):\(account)"
             let what = item.object.kind.hasSuffix("Binding") ? "binds a role that gives" : "gives"
-            return [.error(
+            return .error(
                 "The Kustomization \(id) applies as the ServiceAccount \(id.namespace)/\(account)\(byDefault) (kustomize-controller impersonates \(user)), and its build holds \(item.object.kind)/\(item.object.namespace.map { $0 + "/" } ?? "")\(item.object.name), which \(what) write access to \(resource) that the account does not hold itself: the API server's RBAC escalation check refuses it (\"… is attempting to grant RBAC permissions not currently held\"), so the dry-run of \(id) fails and it never becomes Ready.",
                 title: "Impersonated account escalates",
                 fix: "Grant \(resource) to the account itself first (a binding a platform Kustomization applies), narrow the \(item.object.kind), or move it to a Kustomization that applies as kustomize-controller.",
-                at: item.object.file.map { SourceLocation(file: $0, line: item.object.line) })]
+                at: item.object.file.map { SourceLocation(file: $0, line: item.object.line) })
+            }
         }
         guard let first = forbidden.first else { return [] }
         let user = "system:serviceaccount:\(id.namespace):\(account)"

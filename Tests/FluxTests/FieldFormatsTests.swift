@@ -62,6 +62,8 @@ import TestSupport
             "apps/deploy.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: default}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers:\n        - name: web\n          image: nginx\n          resources:\n            requests: {cpu: 100m, memory: 512Mi}\n            limits: {cpu: 0.5, memory: 512MB}\n",
             "apps/pvc.yaml": "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data, namespace: default}\nspec:\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests: {storage: 20GB}\n",
             "apps/netpol.yaml": "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: n, namespace: default}\nspec:\n  podSelector: {}\n  egress:\n    - to:\n        - ipBlock:\n            cidr: 10.42.0.0/33\n            except: [10.42.1.0/24, \"fd00::/8\"]\n",
+            // except outside its cidr, and equal to it (t23 F2); a strict subset passes.
+            "apps/except.yaml": "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: e, namespace: default}\nspec:\n  podSelector: {}\n  ingress:\n    - from:\n        - ipBlock:\n            cidr: 10.0.0.0/16\n            except:\n              - 10.0.1.0/24\n              - 192.168.0.0/24\n              - 10.0.0.0/16\n",
             "apps/pdb.yaml": "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: p, namespace: default}\nspec:\n  minAvailable: 1\n  maxUnavailable: 1\n  selector: {matchLabels: {app: web}}\n",
             "apps/hpa.yaml": "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: h, namespace: default}\nspec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n  minReplicas: 5\n  maxReplicas: 4\n",
         ])
@@ -71,6 +73,7 @@ import TestSupport
         #expect(found == [
             "apps/deploy.yaml:14": "Invalid quantity", "apps/pvc.yaml:7": "Invalid quantity", "apps/netpol.yaml:9": "Invalid CIDR",
             "apps/pdb.yaml:6": "Invalid PodDisruptionBudget", "apps/hpa.yaml:6": "Invalid HorizontalPodAutoscaler",
+            "apps/except.yaml:12": "Invalid CIDR", "apps/except.yaml:13": "Invalid CIDR",
         ], "\(problems)")
     }
 }

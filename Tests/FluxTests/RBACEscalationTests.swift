@@ -35,11 +35,13 @@ import TestSupport
 
         """
 
-    static func fleet(_ team: [String: String]) async throws -> Fleet {
-        try await Fleet.make([
+    static func fleet(_ team: [String: String], escalator: Bool = false) async throws -> Fleet {
+        // `escalator`: the platform also binds the account a Role that may escalate roles.
+        let escalation = "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: escalator, namespace: team}\nrules: [{apiGroups: [rbac.authorization.k8s.io], resources: [roles], verbs: [escalate]}]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: escalator, namespace: team}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: escalator}\nsubjects: [{kind: ServiceAccount, name: team, namespace: flux-system}]\n"
+        return try await Fleet.make([
             "clusters/c/platform.yaml": kustomization("platform", path: "./platform"),
             "clusters/c/team.yaml": kustomization("team", path: "./team", extra: "  dependsOn: [{name: platform}]\n  serviceAccountName: team\n"),
-            "platform/rbac.yaml": Self.platform,
+            "platform/rbac.yaml": Self.platform + (escalator ? escalation : ""),
         ].merging(team.mapKeys { "team/\($0)" }) { a, _ in a })
     }
 
@@ -47,16 +49,30 @@ import TestSupport
         ("apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: quotas, namespace: team}\nrules: [{apiGroups: [\"\"], resources: [resourcequotas], verbs: [create, update, patch]}]\n", true),
         ("apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: all, namespace: team}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\nsubjects: [{kind: ServiceAccount, name: x, namespace: team}]\n", true),
         ("apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: config, namespace: team}\nrules: [{apiGroups: [\"\"], resources: [configmaps], verbs: [get, create, patch]}]\n", false),
+        // An account that may `escalate` roles passes the check (here through the tree's Role).
+        ("apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: quotas-escalated, namespace: team, labels: {escalate: \"yes\"}}\nrules: [{apiGroups: [\"\"], resources: [resourcequotas], verbs: [create, update, patch]}]\n", false),
+        // What admin holds although the first table left it out (t23 F1): events, leases
+        // (leader election), localsubjectaccessreviews.
+        ("apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: leader, namespace: team}\nrules:\n  - {apiGroups: [coordination.k8s.io], resources: [leases], verbs: [get, create, update, patch]}\n  - {apiGroups: [\"\"], resources: [events], verbs: [create, patch]}\n  - {apiGroups: [authorization.k8s.io], resources: [localsubjectaccessreviews], verbs: [create]}\n", false),
         // A `*` verb asks for every verb, which admin's listed verbs do not cover (tester t22 F2).
         ("apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: pods, namespace: team}\nrules: [{apiGroups: [\"\"], resources: [pods, pods/log], verbs: [\"*\"]}]\n", true),
         ("apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: editors, namespace: team}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: edit}\nsubjects: [{kind: ServiceAccount, name: x, namespace: team}]\n", false),
     ])
     func aRoleGivingMoreThanTheAccountHoldsIsRefused(role: String, refused: Bool) async throws {
-        let fleet = try await Self.fleet(["role.yaml": role])
+        let fleet = try await Self.fleet(["role.yaml": role], escalator: role.contains("escalate: \"yes\""))
         defer { fleet.remove() }
         let found = try fleet.read().problems.filter { $0.title == "Impersonated account escalates" }
         #expect(found.count == (refused ? 1 : 0), "\(found)")
         if refused { #expect(found.first?.level == .error && found.first?.location == SourceLocation(file: "team/role.yaml", line: 1), "\(found)") }
+    }
+
+    /// Tester t23 F3: every role that escalates is reported in one run, each at its line.
+    @Test func everyEscalatingRoleIsReported() async throws {
+        let roles = "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: q, namespace: team}\nrules: [{apiGroups: [\"\"], resources: [resourcequotas], verbs: [patch]}]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: l, namespace: team}\nrules: [{apiGroups: [\"\"], resources: [limitranges], verbs: [patch]}]\n"
+        let fleet = try await Self.fleet(["roles.yaml": roles])
+        defer { fleet.remove() }
+        let found = try fleet.read().problems.filter { $0.title == "Impersonated account escalates" }
+        #expect(Set(found.compactMap(\.location?.line)) == [1, 6], "\(found)")
     }
 
     @Test func aHelmReleasesAccountMustStoreTheReleaseInSecrets() async throws {
