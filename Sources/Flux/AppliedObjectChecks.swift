@@ -223,15 +223,8 @@ public enum AppliedObjectChecks {
             scan(object.json["stringData"], "stringData", ["stringData"])
         default: break
         }
-        let podSpec: (JSONValue?, String, [Origins.FieldKey])? = switch (group, object.kind) {
-        case ("", "Pod"): (object.json["spec"], "spec", ["spec"])
-        case ("", "ReplicationController"), ("", "PodTemplate"), ("apps", "Deployment"), ("apps", "StatefulSet"), ("apps", "DaemonSet"), ("apps", "ReplicaSet"), ("batch", "Job"):
-            object.kind == "PodTemplate"
-                ? (object.json["template", "spec"], "template.spec", ["template", "spec"]) : (object.json["spec", "template", "spec"], "spec.template.spec", ["spec", "template", "spec"])
-        case ("batch", "CronJob"): (object.json["spec", "jobTemplate", "spec", "template", "spec"], "spec.jobTemplate.spec.template.spec", ["spec", "jobTemplate", "spec", "template", "spec"])
-        default: nil
-        }
-        if let (spec, path, field) = podSpec, let spec {
+        if let (spec, field) = BuiltInKindValidation.podSpec(object, key: "\(group)|\(object.kind)") {
+            let path = Origins.dotted(field)
             for list in ["initContainers", "containers", "ephemeralContainers"] {
                 for (index, container) in (spec[list]?.array ?? []).enumerated() {
                     for (entry, variable) in (container["env"]?.array ?? []).enumerated() {

@@ -24,15 +24,7 @@ enum AssociativeLists {
 
     /// One error per entry that repeats the key of an earlier one, at that entry.
     static func problems(_ object: KubeObject, key: String, subject: String, refused: String, at: ([Origins.FieldKey]) -> SourceLocation?) -> [Annotation] {
-        let podSpec: (JSONValue, [Origins.FieldKey])? = switch key {
-        case "|Pod": object.json["spec"].map { ($0, ["spec"]) }
-        case "|PodTemplate": object.json["template", "spec"].map { ($0, ["template", "spec"]) }
-        case "|ReplicationController", "apps|Deployment", "apps|StatefulSet", "apps|DaemonSet", "apps|ReplicaSet", "batch|Job":
-            object.json["spec", "template", "spec"].map { ($0, ["spec", "template", "spec"]) }
-        case "batch|CronJob": object.json["spec", "jobTemplate", "spec", "template", "spec"].map { ($0, ["spec", "jobTemplate", "spec", "template", "spec"]) }
-        default: nil
-        }
-        guard let (spec, path) = podSpec else { return [] }
+        guard let (spec, path) = BuiltInKindValidation.podSpec(object, key: key) else { return [] }
         var problems: [Annotation] = []
         func check(_ items: [JSONValue]?, keys: [String], field: [Origins.FieldKey]) {
             var seen: [String: Int] = [:]

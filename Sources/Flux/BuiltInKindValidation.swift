@@ -196,14 +196,7 @@ public enum BuiltInKindValidation {
                 }
             }
         }
-        let podSpec: (JSONValue, [Origins.FieldKey])? = switch key {
-        case "|Pod": object.json["spec"].map { ($0, ["spec"]) }
-        case "apps|Deployment", "apps|StatefulSet", "apps|DaemonSet", "apps|ReplicaSet", "batch|Job":
-            object.json["spec", "template", "spec"].map { ($0, ["spec", "template", "spec"]) }
-        case "batch|CronJob": object.json["spec", "jobTemplate", "spec", "template", "spec"].map { ($0, ["spec", "jobTemplate", "spec", "template", "spec"]) }
-        default: nil
-        }
-        if let (spec, path) = podSpec {
+        if let (spec, path) = podSpec(object, key: key) {
             for list in ["initContainers", "containers"] {
                 for (position, container) in (spec[list]?.array ?? []).enumerated() {
                     for (index, port) in (container["ports"]?.array ?? []).enumerated() {
@@ -220,6 +213,22 @@ public enum BuiltInKindValidation {
             }
         }
         return problems
+    }
+
+    /// Where the pod spec of an object that carries one is (`group|Kind` as `key`): a Pod's
+    /// `spec`, a PodTemplate's `template.spec`, a ReplicationController's or a workload's
+    /// `spec.template.spec`, a CronJob's `spec.jobTemplate.spec.template.spec`. The API server
+    /// validates each as a pod spec (`ValidatePodTemplateSpec`); nil for any other kind.
+    static func podSpec(_ object: KubeObject, key: String) -> (spec: JSONValue, path: [Origins.FieldKey])? {
+        let path: [Origins.FieldKey] = switch key {
+        case "|Pod": ["spec"]
+        case "|PodTemplate": ["template", "spec"]
+        case "|ReplicationController", "apps|Deployment", "apps|StatefulSet", "apps|DaemonSet", "apps|ReplicaSet", "batch|Job": ["spec", "template", "spec"]
+        case "batch|CronJob": ["spec", "jobTemplate", "spec", "template", "spec"]
+        default: []
+        }
+        guard !path.isEmpty, let spec = SubstitutedValues.value(object.json, path) else { return nil }
+        return (spec, path)
     }
 
     /// Why `name` is not an IANA service name (apimachinery `IsValidPortName`), nil when it is.

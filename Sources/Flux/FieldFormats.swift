@@ -104,23 +104,10 @@ enum FieldFormats {
     /// refused ("quantities must match the regular expression …").
     static func quantityProblems(_ object: KubeObject, key: String, subject: String, refused: String, at: ([Origins.FieldKey]) -> SourceLocation?) -> [Annotation] {
         var maps: [(JSONValue?, [Origins.FieldKey])] = []
-        let podSpec: [Origins.FieldKey]? = switch key {
-        case "|Pod": ["spec"]
-        case "|ReplicationController", "apps|Deployment", "apps|StatefulSet", "apps|DaemonSet", "apps|ReplicaSet", "batch|Job": ["spec", "template", "spec"]
-        case "batch|CronJob": ["spec", "jobTemplate", "spec", "template", "spec"]
-        default: nil
-        }
-        func node(_ path: [Origins.FieldKey]) -> JSONValue? {
-            path.reduce(Optional(object.json)) { value, key in
-                switch key {
-                case .key(let name): value?[name]
-                case .index(let index): value?.array.flatMap { index < $0.count ? $0[index] : nil }
-                }
-            }
-        }
-        if let podSpec {
+        func node(_ path: [Origins.FieldKey]) -> JSONValue? { SubstitutedValues.value(object.json, path) }
+        if let (spec, podSpec) = BuiltInKindValidation.podSpec(object, key: key) {
             for list in ["initContainers", "containers", "ephemeralContainers"] {
-                for (index, _) in (node(podSpec + [.key(list)])?.array ?? []).enumerated() {
+                for (index, _) in (spec[list]?.array ?? []).enumerated() {
                     for part in ["limits", "requests"] {
                         let path = podSpec + [.key(list), .index(index), "resources", .key(part)]
                         maps.append((node(path), path))
