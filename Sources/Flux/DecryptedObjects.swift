@@ -114,10 +114,12 @@ extension Reader {
     /// nothing defines is replaced by the empty string, silently changing the secret (a
     /// warning; an error in strict mode). A variable that is defined is what the user asked
     /// for: nothing is said. `plainFound`: the variables the encrypted text already read (said
-    /// by the plain-manifest checks). Returns the problems and whether the build fails.
+    /// by the plain-manifest checks). Returns the problems, whether the build fails, and the
+    /// substituted text with the variables it read that nothing set (for
+    /// `decryptedSubstitutedProblems`).
     func decryptedSubstitutionProblems(
         _ opened: Opened, kustomization: FluxKustomization, variables: Variables, plainFound: Set<String>
-    ) -> (problems: [Annotation], fails: Bool) {
+    ) -> (problems: [Annotation], fails: Bool, substituted: Substituted?) {
         let id = kustomization.id
         let subject = "\(opened.json["kind"]?.string ?? "")/\(opened.json["metadata", "name"]?.string ?? "")"
         func site(_ path: [Origins.FieldKey]?) -> SourceLocation {
@@ -125,8 +127,9 @@ extension Reader {
         }
         let keep = "Write $${…} for a literal ${…} in the value (`sops edit \(opened.file)`; Flux's envsubst reads $${ as ${), or annotate the object kustomize.toolkit.fluxcd.io/substitute: disabled."
         var found: Set<String> = []
+        let text: String
         do {
-            _ = try PostBuild.substitute(opened.text, variables: variables.values, unresolved: &found)
+            text = try PostBuild.substitute(opened.text, variables: variables.values, unresolved: &found)
         } catch {
             // Located at the first decrypted value that fails alone (its `${…}` is the one
             // envsubst stops at); the failure's expression is part of the value: never quoted.
@@ -137,16 +140,17 @@ extension Reader {
             let field = failing.map { " at \(Origins.dotted($0.path))" } ?? ""
             return ([.error(
                 "The postBuild substitution of \(id) fails on the decrypted \(subject): its SOPS-encrypted value\(field) holds a ${ that Flux's envsubst cannot parse (\(error.description)). kustomize-controller decrypts each object before it substitutes it, so the build fails and \(id) never becomes Ready. The value is not shown.",
-                title: "Substitution failed", fix: keep, at: site(failing?.path))], true)
+                title: "Substitution failed", fix: keep, at: site(failing?.path))], true, nil)
         }
+        let substituted = Substituted(text: text, unresolved: found)
         let names = found.subtracting(plainFound).subtracting(variables.locked).sorted()
-        guard !names.isEmpty, variables.openSources.isEmpty else { return ([], false) }
+        guard !names.isEmpty, variables.openSources.isEmpty else { return ([], false, substituted) }
         func uses(_ name: String) -> [Origins.FieldKey]? { opened.values.first { !PostBuild.uses(of: name, in: $0.value).isEmpty }?.path }
         if strictSubstitution {
             let path = uses(names[0])
             return ([.error(
                 "The postBuild substitution of \(id) fails on the decrypted \(subject): its SOPS-encrypted value\(path.map { " at \(Origins.dotted($0))" } ?? "") reads a variable that neither postBuild.substitute nor substituteFrom defines, and kustomize-controller runs with --feature-gates=\(PostBuild.strictFeatureGate)=true (\"variable substitution failed: variable not set (strict mode)\"). The value, and the variable's name in it, are not shown.",
-                title: "Substitution failed", fix: "Define the variable in spec.postBuild, or: " + keep, at: site(path))], true)
+                title: "Substitution failed", fix: "Define the variable in spec.postBuild, or: " + keep, at: site(path))], true, nil)
         }
         // One warning per value; the names are not shown: a `${…}` in a secret value may be part
         // of the secret (a password holding `${Zq}`; tester t20 F9).
@@ -163,7 +167,14 @@ extension Reader {
             return .warning(
                 "The SOPS-encrypted value\(path.map { " at \(Origins.dotted($0))" } ?? "") of \(subject), which \(id) applies, reads \(count == 1 ? "a variable" : "\(count) variables") that neither postBuild.substitute nor substituteFrom defines: kustomize-controller substitutes the decrypted object, so each such ${…} in it becomes an empty string and the value applied is not the one encrypted. The value, and the variable names in it, are not shown.",
                 title: "Variables not set", fix: keep, at: site(path))
-        }, false)
+        }, false, substituted)
+    }
+
+    /// A decrypted object's text after postBuild substitution, and the variables it read that
+    /// nothing set.
+    struct Substituted {
+        var text: String
+        var unresolved: Set<String>
     }
 
     /// The API server's checks of a decrypted value that holds `${`, judged on what is applied
@@ -174,17 +185,18 @@ extension Reader {
     /// substituted value, or the literal `${…}` without substitution. A value that reads a
     /// variable whose value fluxci cannot know (a Secret it could not decrypt, a source only an
     /// unbuilt Kustomization creates) is not judged. No value is ever shown.
-    func decryptedSubstitutedProblems(_ opened: Opened, kustomization: FluxKustomization, variables: Variables, substitutes: Bool) -> [Annotation] {
+    /// `substituted`: what `decryptedSubstitutionProblems` made of the object; nil when no
+    /// substitution runs on it.
+    func decryptedSubstitutedProblems(_ opened: Opened, kustomization: FluxKustomization, variables: Variables, substituted: Substituted?) -> [Annotation] {
         let placeholders = opened.values.filter { $0.value.contains("${") }
         guard !placeholders.isEmpty else { return [] }
+        let substitutes = substituted != nil
         var applied = opened.json
         var unknown: Set<String> = []
-        if substitutes {
-            var found: Set<String> = []
-            guard let text = try? PostBuild.substitute(opened.text, variables: variables.values, unresolved: &found),
-                let json = (try? Manifest.objects(text))?.first?.json
-            else { return [] }  // a failing substitution is said by `decryptedSubstitutionProblems`
+        if let substituted {
+            guard let json = (try? Manifest.objects(substituted.text))?.first?.json else { return [] }
             applied = json
+            let found = substituted.unresolved
             if !variables.openSources.isEmpty { unknown = found }
             unknown.formUnion(found.intersection(variables.locked))
         }

@@ -40,13 +40,11 @@ enum NamespaceNotSpecified {
         fieldSite: (KubeObject, [Origins.FieldKey]) -> SourceLocation?
     ) -> [Annotation] {
         var namespaced: Set<String> = builtInNamespaced
-        for crd in crds where crd.kind == "CustomResourceDefinition" {
-            guard let group = crd.json["spec", "group"]?.string, let kind = crd.json["spec", "names", "kind"]?.string else { continue }
-            if crd.json["spec", "scope"]?.string == "Namespaced" { namespaced.insert("\(group)|\(kind)") } else { namespaced.remove("\(group)|\(kind)") }
-        }
         var defined: Set<String> = []
         for crd in crds where crd.kind == "CustomResourceDefinition" {
-            if let group = crd.json["spec", "group"]?.string, let kind = crd.json["spec", "names", "kind"]?.string { defined.insert("\(group)|\(kind)") }
+            guard let group = crd.json["spec", "group"]?.string, let kind = crd.json["spec", "names", "kind"]?.string else { continue }
+            defined.insert("\(group)|\(kind)")
+            if crd.json["spec", "scope"]?.string == "Namespaced" { namespaced.insert("\(group)|\(kind)") } else { namespaced.remove("\(group)|\(kind)") }
         }
         var problems: [Annotation] = []
         for kustomization in kustomizations {

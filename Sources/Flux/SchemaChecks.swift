@@ -26,15 +26,24 @@ struct CRDSchemas {
         return parts.count == 2 && definitions["\(parts[0])|\(object.kind)"] != nil
     }
 
-    /// The errors for `object` (applied by `owner`; `at` gives a field's location: FieldSites),
-    /// one per location; none when no CRD of the fleet serves its version or the object passes. A field postBuild
+    /// The check of `object` (applied by `owner`; `at` gives a field's location: FieldSites): its
+    /// errors, one per location, none when no CRD of the fleet serves its version or the object
+    /// passes; and the rules not evaluated. A field postBuild
     /// substituted (it differs from `before`, the build's JSON) is described by its text before
     /// substitution, never by its value (which may come from a decrypted Secret; tester t9 F5).
-    func problems(_ object: KubeObject, appliedBy owner: FluxKustomization.Reference, at: ([Origins.FieldKey]) -> SourceLocation?, before: JSONValue? = nil) -> [Annotation] {
+    /// What one check of `object` against its CRD found: the problems, and the CEL rules of the
+    /// CRD that apply to it and that fluxci cannot evaluate (`StructuralSchema.unevaluatedRules`:
+    /// the CRD's name, the rule, and the field it sits on).
+    struct Checked {
+        var problems: [Annotation] = []
+        var unevaluated: [(crd: String, rule: String, field: [Origins.FieldKey])] = []
+    }
+
+    func check(_ object: KubeObject, appliedBy owner: FluxKustomization.Reference, at: ([Origins.FieldKey]) -> SourceLocation?, before: JSONValue? = nil) -> Checked {
         let parts = object.apiVersion.split(separator: "/").map(String.init)
         guard parts.count == 2, let definition = definitions["\(parts[0])|\(object.kind)"]?.last,
             let schema = StructuralSchema.schema(in: definition, version: parts[1])
-        else { return [] }
+        else { return Checked() }
         // kustomize-controller applies with server-side apply, which refuses undeclared fields
         // (tester t12 F14: a `dependOn` typo, a v2beta1 field in a v2 HelmRelease).
         // A SOPS-encrypted value (ENC[…]) is checked once decrypted, not as ciphertext: Flux
@@ -43,17 +52,13 @@ struct CRDSchemas {
         // Its sops metadata is removed when kustomize-controller decrypts it.
         var applied = object.json
         if encrypted { applied.remove("sops") }
-        let violations = StructuralSchema.validate(applied, against: schema, undeclared: true).filter { violation in
+        let validation = StructuralSchema.validation(applied, against: schema, undeclared: true)
+        let violations = validation.violations.filter { violation in
             !(encrypted && Self.valueText(object.json, violation.path).hasPrefix("ENC["))
         }
-        func fields(_ path: [StructuralSchema.PathElement]) -> [Origins.FieldKey] {
-            path.map { element -> Origins.FieldKey in
-                switch element {
-                case .key(let key): .key(key)
-                case .index(let index): .index(index)
-                }
-            }
-        }
+        let fields = Self.fields
+        let crd = definition["metadata", "name"]?.string ?? "\(object.kind).\(parts[0])"
+        let unevaluated = validation.unevaluated.map { (crd, $0.message, fields($0.path)) }
         // One annotation per line that writes a refused value (tester t18 F12: two operations of
         // one patch, each on its own line, each annotated there), in the API server's order.
         var groups: [(location: SourceLocation?, violations: [StructuralSchema.Violation])] = []
@@ -65,8 +70,18 @@ struct CRDSchemas {
                 groups.append((location, [violation]))
             }
         }
-        return groups.map { group in
+        let problems = groups.map { group in
             annotation(object, group.violations, at: group.location, definition: definition, owner: owner, encrypted: encrypted, before: before, fields: fields)
+        }
+        return Checked(problems: problems, unevaluated: unevaluated)
+    }
+
+    static func fields(_ path: [StructuralSchema.PathElement]) -> [Origins.FieldKey] {
+        path.map { element -> Origins.FieldKey in
+            switch element {
+            case .key(let key): .key(key)
+            case .index(let index): .index(index)
+            }
         }
     }
 
@@ -105,26 +120,6 @@ struct CRDSchemas {
         return .error(
             "The API server rejects \(object.reference) (\(object.apiVersion)), which the Kustomization \(owner) applies: \(listed) (the schema of the CRD \(crd)). kustomize-controller's server-side dry-run of \(owner) fails, so it applies none of its objects\(isKustomization ? ", and \(object.name) is never created or updated (fluxci does not build it)" : "").",
             title: "Rejected by the CRD schema", fix: fix, at: location)
-    }
-
-    /// The CEL rules of `object`'s CRD that apply to it and that fluxci cannot evaluate
-    /// (`StructuralSchema.unevaluatedRules`): the CRD's name, the rule, and the field it sits on.
-    func unevaluatedRules(_ object: KubeObject) -> [(crd: String, rule: String, field: [Origins.FieldKey])] {
-        let parts = object.apiVersion.split(separator: "/").map(String.init)
-        guard parts.count == 2, let definition = definitions["\(parts[0])|\(object.kind)"]?.last,
-            let schema = StructuralSchema.schema(in: definition, version: parts[1])
-        else { return [] }
-        var applied = object.json
-        applied.remove("sops")
-        let crd = definition["metadata", "name"]?.string ?? "\(object.kind).\(parts[0])"
-        return StructuralSchema.unevaluatedRules(applied, against: schema).map { violation in
-            (crd, violation.message, violation.path.map { element -> Origins.FieldKey in
-                switch element {
-                case .key(let key): .key(key)
-                case .index(let index): .index(index)
-                }
-            })
-        }
     }
 
     /// The API server's message with the value it quotes left out (`Invalid value: "x": …` →

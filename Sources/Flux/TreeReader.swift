@@ -374,8 +374,10 @@ struct Reader {
         // Custom resources whose CRD a later build installs (tester t18 F3).
         for later in schemaLater {
             let fieldSites = self.fieldSites
-            noteUnevaluatedRules(later.object, at: { fieldSites.location(of: later.object, $0, document: later.document) })
-            problems += schemas.problems(later.object, appliedBy: later.owner, at: { fieldSites.location(of: later.object, $0, document: later.document) }, before: later.before)
+            let at = { fieldSites.location(of: later.object, $0, document: later.document) }
+            let checked = schemas.check(later.object, appliedBy: later.owner, at: at, before: later.before)
+            noteUnevaluatedRules(checked.unevaluated, of: later.object, at: at)
+            problems += checked.problems
         }
         for (_, rule) in unevaluatedRules.sorted(by: { $0.key < $1.key }) {
             let others = rule.count > 1 ? " and \(rule.count - 1) other object\(rule.count == 2 ? "" : "s")" : ""
@@ -517,9 +519,9 @@ struct Reader {
         }
     }
 
-    /// Records the CEL rules of `object`'s CRD that fluxci cannot evaluate (`unevaluatedRules`).
-    mutating func noteUnevaluatedRules(_ object: KubeObject, at: ([Origins.FieldKey]) -> SourceLocation?) {
-        for found in schemas.unevaluatedRules(object) {
+    /// Records the CEL rules of `object`'s CRD that fluxci could not evaluate (`unevaluatedRules`).
+    mutating func noteUnevaluatedRules(_ found: [(crd: String, rule: String, field: [Origins.FieldKey])], of object: KubeObject, at: ([Origins.FieldKey]) -> SourceLocation?) {
+        for found in found {
             let key = "\(found.crd)|\(found.rule)"
             if unevaluatedRules[key] != nil {
                 unevaluatedRules[key]!.count += 1
@@ -627,6 +629,7 @@ struct Reader {
                     return []
                 }
             }
+            var substituted: Substituted?
             if let opened, substitutes, !PostBuild.isDisabled(opened.json) {
                 let checked = decryptedSubstitutionProblems(opened, kustomization: kustomization, variables: variables, plainFound: found)
                 problems += checked.problems
@@ -634,10 +637,10 @@ struct Reader {
                     builds[id] = .notBuilt("substitution failed")
                     return []
                 }
+                substituted = checked.substituted
             }
             if let opened {
-                problems += decryptedSubstitutedProblems(
-                    opened, kustomization: kustomization, variables: variables, substitutes: substitutes && !PostBuild.isDisabled(opened.json))
+                problems += decryptedSubstitutedProblems(opened, kustomization: kustomization, variables: variables, substituted: substituted)
             }
             var (object, node) = place(json, origin: document.origin, keepsOrigins: output.written.keepsOrigins, directory: kustomization.path, written: output.written)
             if let opened, (opened.json["apiVersion"]?.string ?? "").contains(".toolkit.fluxcd.io/") {
@@ -814,10 +817,11 @@ struct Reader {
                 schemaLater.append((object, id, document, placedSources[index]))
                 continue
             }
-            noteUnevaluatedRules(object, at: { fieldSites.location(of: object, $0, document: document) })
-            let rejections = schemas.problems(object, appliedBy: id, at: { fieldSites.location(of: object, $0, document: document) }, before: placedSources[index])
-            guard !rejections.isEmpty else { continue }
-            problems += rejections
+            let at = { fieldSites.location(of: object, $0, document: document) }
+            let checked = schemas.check(object, appliedBy: id, at: at, before: placedSources[index])
+            noteUnevaluatedRules(checked.unevaluated, of: object, at: at)
+            guard !checked.problems.isEmpty else { continue }
+            problems += checked.problems
             if let child = FluxKustomization(object), child.id != id { rejected.insert(child.id) }
         }
         children.removeAll { rejected.contains($0.id) }

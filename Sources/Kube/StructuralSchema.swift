@@ -50,18 +50,21 @@ public enum StructuralSchema {
     /// schema; a create or update would prune them instead). Only where the schema lists its
     /// `properties`, without `additionalProperties` or `x-kubernetes-preserve-unknown-fields`.
     public static func validate(_ value: JSONValue, against schema: JSONValue, undeclared: Bool = false) -> [Violation] {
-        var violations: [Violation] = []
-        check(value, schema, [], undeclared: undeclared, &violations)
-        return violations.filter { $0.reason != notEvaluated }
+        validation(value, against: schema, undeclared: undeclared).violations
     }
 
     /// The `x-kubernetes-validations` rules that apply to `value` and that `CELRule` cannot
     /// evaluate (its reason `RuleNotEvaluated`, its message the rule): the API server checks
     /// them, fluxci does not, so a caller can say so instead of passing silently (tester t18 F4).
     public static func unevaluatedRules(_ value: JSONValue, against schema: JSONValue) -> [Violation] {
-        var violations: [Violation] = []
-        check(value, schema, [], undeclared: false, &violations)
-        return violations.filter { $0.reason == notEvaluated }
+        validation(value, against: schema).unevaluated
+    }
+
+    /// `validate` and `unevaluatedRules` of one walk of `value`.
+    public static func validation(_ value: JSONValue, against schema: JSONValue, undeclared: Bool = false) -> (violations: [Violation], unevaluated: [Violation]) {
+        var all: [Violation] = []
+        check(value, schema, [], undeclared: undeclared, &all)
+        return (all.filter { $0.reason != notEvaluated }, all.filter { $0.reason == notEvaluated })
     }
 
     static let notEvaluated = "RuleNotEvaluated"
