@@ -183,8 +183,7 @@ enum HelmReleaseReferences {
             // (helm-controller's storage driver `secret`; tester t21 F3): its roles must let it
             // write Secrets there, or the first install fails "secrets is forbidden".
             let storage = release.object.json["spec", "storageNamespace"]?.string ?? namespace
-            let secret = KubeObject(.object([("apiVersion", .string("v1")), ("kind", .string("Secret")), ("metadata", .object([("name", .string("sh.helm.release.v1")), ("namespace", .string(storage))]))]))
-            guard ImpersonatedPermissions(applied).verdict(secret, bindings: bindings) == .forbidden else { return nil }
+            guard ImpersonatedPermissions(applied).verdict(group: "", resource: "secrets", name: "", namespace: storage, bindings: bindings) == .forbidden else { return nil }
             return .error(
                 "\(id) installs as the ServiceAccount \(namespace)/\(account)\(defaulted) (helm-controller impersonates system:serviceaccount:\(namespace):\(account)), whose bindings do not let it write Secrets in \(storage), where Helm stores the release: the install fails (\"secrets is forbidden\") and the HelmRelease never becomes Ready.",
                 title: "HelmRelease account cannot store the release",

@@ -57,6 +57,13 @@ struct ImpersonatedPermissions {
         "autoscaling": ["horizontalpodautoscalers"], "batch": ["jobs", "cronjobs"], "policy": ["poddisruptionbudgets"],
         "networking.k8s.io": ["ingresses", "networkpolicies"], "coordination.k8s.io": ["leases"],
     ]
+    /// The writes of the built-in `edit` or `admin` (`editWrites`, and for admin RBAC and
+    /// localsubjectaccessreviews).
+    static func builtInWrites(_ role: String) -> [String: Set<String>] {
+        guard role == "admin" else { return editWrites }
+        return editWrites.merging(["rbac.authorization.k8s.io": ["roles", "rolebindings"], "authorization.k8s.io": ["localsubjectaccessreviews"]]) { $0.union($1) }
+    }
+
     /// What neither `edit` nor `admin` writes in a namespace (they only read these); and
     /// `edit` does not write RBAC. Any other resource outside `editWrites` is not known here
     /// (tester t23 F1: a table of the built-in roles that is not complete must not refuse).
@@ -117,7 +124,7 @@ struct ImpersonatedPermissions {
             } else if kind == "ClusterRole", name == "cluster-admin" {
                 writes = [("*", "*", "*")]
             } else if kind == "ClusterRole", name == "edit" || name == "admin" {
-                writes = Self.editWrites.flatMap { group, resources in resources.map { (group, $0, "patch") } } + (name == "admin" ? [(rbac, "roles", "patch"), (rbac, "rolebindings", "patch")] : [])
+                writes = Self.builtInWrites(name).sorted { $0.key < $1.key }.flatMap { group, resources in resources.sorted().map { (group, $0, "patch") } }
             } else {
                 return nil
             }
@@ -173,9 +180,7 @@ struct ImpersonatedPermissions {
             if group == "*" || resource == "*" || verb == "*" { return .forbidden }
             // Their verbs are the usual ones: never `bind` or `escalate`.
             if !["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"].contains(verb) { return .forbidden }
-            if Self.editWrites[group]?.contains(resource) == true { return .allowed }
-            if roleName == "admin", group == rbac, ["roles", "rolebindings"].contains(resource) { return .allowed }
-            if roleName == "admin", group == "authorization.k8s.io", resource == "localsubjectaccessreviews" { return .allowed }
+            if Self.builtInWrites(roleName)[group]?.contains(resource) == true { return .allowed }
             if Self.editNeverWrites[group]?.contains(resource) == true || (roleName == "edit" && group == rbac) { return .forbidden }
             let aggregatedRules = aggregated([("rbac.authorization.k8s.io/aggregate-to-\(roleName)", .string("true"))])
                 + (roleName == "admin" ? aggregated([("rbac.authorization.k8s.io/aggregate-to-edit", .string("true"))]) : [])
