@@ -73,6 +73,9 @@ public struct KubernetesSchemaTool: Sendable {
             }
             pending = []
             for (index, rejection) in round.sorted(by: { $0.key < $1.key }) {
+                // Resolved once, for the report and for taking the field out of the next round.
+                var rejection = rejection
+                rejection.field = Self.resolved(rejection.field, in: current[index]!)
                 found[index, default: []].append(rejection)
                 if let trimmed = Self.without(rejection, in: current[index]!) {
                     current[index] = trimmed
@@ -180,8 +183,6 @@ public struct KubernetesSchemaTool: Sendable {
         let taken = Set(existing.compactMap(\.location))
         return rejections.sorted { $0.key < $1.key }.flatMap { index, all in all.map { (index, $0) } }.compactMap { index, rejection in
             let (object, owner) = checked[index]
-            var rejection = rejection
-            rejection.field = Self.resolved(rejection.field, in: object.json)
             let location = fieldSite(object, rejection.field)
             if let location, taken.contains(location) { return nil }
             // A bool or number in a string field is reported by fluxci's own check, with its fix.
