@@ -56,6 +56,8 @@ enum FieldFormats {
         problems += quantityProblems(object, key: key, subject: subject, refused: refused, at: at)
         problems += crossFieldProblems(object, key: key, subject: subject, refused: refused, at: at)
         problems += cidrProblems(object, key: key, subject: subject, refused: refused, at: at)
+        problems += jobRestartPolicyProblems(object, key: key, subject: subject, refused: refused, at: at)
+        problems += endPortProblems(object, key: key, subject: subject, refused: refused, at: at)
         if key == "networking.k8s.io|Ingress", object.apiVersion == "networking.k8s.io/v1" {
             for (ruleIndex, rule) in (object.json["spec", "rules"]?.array ?? []).enumerated() {
                 for (pathIndex, path) in (rule["http", "paths"]?.array ?? []).enumerated() {
@@ -152,6 +154,44 @@ enum FieldFormats {
             problems.append(.error(
                 "\(subject): spec.minReplicas \(low) is greater than spec.maxReplicas \(high): the API server refuses the object (\"must be greater than or equal to `minReplicas`\"), so \(refused).",
                 title: "Invalid HorizontalPodAutoscaler", fix: "Make maxReplicas at least minReplicas.", at: at(["spec", "minReplicas"])))
+        }
+        return problems
+    }
+
+    /// A Job's (or a CronJob's job template's) pod `restartPolicy` written as anything but
+    /// OnFailure or Never (batch validation `validateJobSpec`: "supported values: "OnFailure",
+    /// "Never""; tester t24). One not written is not judged here.
+    static func jobRestartPolicyProblems(_ object: KubeObject, key: String, subject: String, refused: String, at: ([Origins.FieldKey]) -> SourceLocation?) -> [Annotation] {
+        guard key == "batch|Job" || key == "batch|CronJob", let (spec, path) = BuiltInKindValidation.podSpec(object, key: key),
+            let policy = spec["restartPolicy"]?.string, !BuiltInKindValidation.placeholder(policy), !["OnFailure", "Never"].contains(policy)
+        else { return [] }
+        let field = path + ["restartPolicy"]
+        return [.error(
+            "\(subject): \(Origins.dotted(field)) is \"\(policy)\", and a Job's pods restart only OnFailure or Never: the API server refuses the object (Unsupported value), so \(refused).",
+            title: "Invalid Job restartPolicy", fix: "Write restartPolicy: OnFailure (or Never).", at: at(field))]
+    }
+
+    /// A NetworkPolicy port's `endPort` (networking validation `ValidateNetworkPolicyPort`;
+    /// tester t24): only with a numeric `port`, and not below it.
+    static func endPortProblems(_ object: KubeObject, key: String, subject: String, refused: String, at: ([Origins.FieldKey]) -> SourceLocation?) -> [Annotation] {
+        guard key == "networking.k8s.io|NetworkPolicy" else { return [] }
+        var problems: [Annotation] = []
+        for direction in ["ingress", "egress"] {
+            for (ruleIndex, rule) in (object.json["spec", direction]?.array ?? []).enumerated() {
+                for (portIndex, port) in (rule["ports"]?.array ?? []).enumerated() {
+                    guard case .integer(let end)? = port["endPort"] else { continue }
+                    let field: [Origins.FieldKey] = ["spec", .key(direction), .index(ruleIndex), "ports", .index(portIndex), "endPort"]
+                    let why: String? = switch port["port"] {
+                    case .integer(let start)?: end < start ? "is \(end), below port \(start) (\"must be greater than or equal to `port`\")" : nil
+                    case .string?: "is set with a named port (\"may not be specified when `port` is non-numeric\")"
+                    default: "is set without a port (\"may not be specified when `port` is not specified\")"
+                    }
+                    guard let why else { continue }
+                    problems.append(.error(
+                        "\(subject): \(Origins.dotted(field)) \(why): the API server refuses the object, so \(refused).",
+                        title: "Invalid NetworkPolicy port", fix: "Give endPort only with a numeric port, at least that port.", at: at(field)))
+                }
+            }
         }
         return problems
     }

@@ -165,7 +165,9 @@ enum KustomizationReferences {
         if forbidden.isEmpty, !escalations.isEmpty {
             // One error per role or binding (tester t23 F3: every one in one run).
             return escalations.map { item, resource in
-            let what = item.object.kind.hasSuffix("Binding") ? "binds a role that gives" : "gives"
+            // A binding names the role it binds (tester t24: "a role" said nothing).
+            let role = item.object.json["roleRef"].map { "the \($0["kind"]?.string ?? "role") \($0["name"]?.string ?? "")" } ?? "a role"
+            let what = item.object.kind.hasSuffix("Binding") ? "binds \(role), which gives" : "gives"
             return .error(
                 "The Kustomization \(id) applies as the ServiceAccount \(id.namespace)/\(account)\(byDefault) (kustomize-controller impersonates \(user)), and its build holds \(item.object.kind)/\(item.object.namespace.map { $0 + "/" } ?? "")\(item.object.name), which \(what) write access to \(resource) that the account does not hold itself: the API server's RBAC escalation check refuses it (\"… is attempting to grant RBAC permissions not currently held\"), so the dry-run of \(id) fails and it never becomes Ready.",
                 title: "Impersonated account escalates",

@@ -76,4 +76,31 @@ import TestSupport
             "apps/except.yaml:12": "Invalid CIDR", "apps/except.yaml:13": "Invalid CIDR",
         ], "\(problems)")
     }
+
+    /// Tester t24: a Job's pods restart OnFailure or Never only (in a CronJob's job template too),
+    /// and a NetworkPolicy's endPort needs a numeric port it is not below; the valid forms pass.
+    @Test func jobRestartPoliciesAndEndPorts() async throws {
+        func job(_ name: String, _ policy: String) -> String {
+            "apiVersion: batch/v1\nkind: Job\nmetadata: {name: \(name), namespace: default}\nspec:\n  template:\n    spec:\n      restartPolicy: \(policy)\n      containers: [{name: c, image: busybox}]\n"
+        }
+        func policy(_ name: String, _ port: String) -> String {
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: \(name), namespace: default}\nspec:\n  podSelector: {}\n  egress:\n    - ports:\n        - \(port)\n"
+        }
+        let fleet = try await Fleet.make([
+            "clusters/c/apps.yaml": kustomization("apps", path: "./apps"),
+            "apps/always.yaml": job("always", "Always"),
+            "apps/never.yaml": job("never", "Never"),
+            "apps/cron.yaml": Self.cronJob("cron", "@daily").replacingOccurrences(of: "restartPolicy: OnFailure", with: "restartPolicy: Always"),
+            "apps/named.yaml": policy("named", "{port: http, endPort: 9000}"),
+            "apps/below.yaml": policy("below", "{port: 9000, endPort: 8000}"),
+            "apps/range.yaml": policy("range", "{port: 8000, endPort: 9000}"),
+        ])
+        defer { fleet.remove() }
+        let problems = try fleet.read().problems.filter { $0.level == .error }
+        let found = Dictionary(problems.compactMap { problem in problem.location.map { ("\($0.file):\($0.line ?? 0)", problem.title ?? "") } }, uniquingKeysWith: { a, _ in a })
+        #expect(found == [
+            "apps/always.yaml:7": "Invalid Job restartPolicy", "apps/cron.yaml:10": "Invalid Job restartPolicy",
+            "apps/named.yaml:8": "Invalid NetworkPolicy port", "apps/below.yaml:8": "Invalid NetworkPolicy port",
+        ], "\(problems)")
+    }
 }

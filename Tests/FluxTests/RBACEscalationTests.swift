@@ -64,6 +64,8 @@ import TestSupport
         let found = try fleet.read().problems.filter { $0.title == "Impersonated account escalates" }
         #expect(found.count == (refused ? 1 : 0), "\(found)")
         if refused { #expect(found.first?.level == .error && found.first?.location == SourceLocation(file: "team/role.yaml", line: 1), "\(found)") }
+        // A binding names the role it binds (tester t24).
+        if refused, role.contains("kind: RoleBinding") { #expect(found.first?.message.contains("binds the ClusterRole cluster-admin, which gives") == true, "\(found)") }
     }
 
     /// Tester t23 F3: every role that escalates is reported in one run, each at its line.
